@@ -1,0 +1,5 @@
+import sys
+
+from sessionward.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""The one atomic writer, and its reading counterpart. Every state file goes through here.
+
+write_file_atomic(path, data): a temp file in the same directory (O_EXCL, 0600, never a
+followed symlink), written and fsynced, `os.replace`d over the target, then the directory
+fsynced. A reader sees the old bytes or the new ones, never a mix; after a crash at any step
+the target is either untouched or wholly replaced. A crash before the rename can leave a
+stray `.NAME.PID.RANDOM.tmp` beside the target: it is never read, and `doctor` reports it.
+
+read_file_nofollow(path): the bytes of a regular file, refusing symlinks and anything that
+is not a regular file. Returns None when the file does not exist.
+"""
+
+import os
+import stat
+
+from sessionward.errors import StateUnwritable, UnsafeState
+
+MAX_STATE_FILE_BYTES = 64 * 1024 * 1024  # beyond this a state file is hostile, not ours
+
+# Test-only fault injection (issue: torture suite): when set to a step name, the writer
+# calls os._exit(91) right after that step. Read once per write from the environment so
+# child processes inherit it.
+_CRASH_ENV = "SESSIONWARD_TEST_CRASH_AT"
+WRITE_STEPS = ("temp-written", "temp-fsynced", "replaced", "dir-fsynced")
+
+
+def _crash_point(step: str) -> None:
+    if os.environ.get(_CRASH_ENV) == step:
+        os._exit(91)
+
+
+def _temp_name(path: str) -> str:
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+def write_file_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` atomically and durably. See the module docstring."""
+    refuse_unsafe_target(path)
+    tmp = _temp_name(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, mode)
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            _crash_point("temp-written")
+            os.fsync(fd)
+            _crash_point("temp-fsynced")
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise StateUnwritable(path, exc) from None
+    _crash_point("replaced")
+    fsync_directory(os.path.dirname(path))
+    _crash_point("dir-fsynced")
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a rename or unlink in `directory` durable. Best effort where unsupported."""
+    try:
+        fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename itself still happened
+    finally:
+        os.close(fd)
+
+
+def refuse_unsafe_target(path: str) -> None:
+    """Raise UnsafeState if `path` exists as anything but a regular file (a symlink above all)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+
+
+def read_file_nofollow(path: str) -> bytes | None:
+    """Return the file's bytes, or None when it does not exist.
+
+    Raises UnsafeState for a symlink or a non-regular file (a FIFO would block a reader
+    forever; O_NONBLOCK keeps the open from waiting on one) and ValueError when the file
+    is larger than any state file sessionward writes.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: the last component is a symlink
+            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
+        if isinstance(exc, IsADirectoryError):
+            raise UnsafeState(path, "it is a directory", f"move it away: mv {path} {path}.bad") from None
+        raise StateUnwritable(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+        if info.st_size > MAX_STATE_FILE_BYTES:
+            raise ValueError(f"{info.st_size} bytes, larger than any state file")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,166 @@
+"""Entry point: the command table, and the one handler mapping exceptions to exit codes.
+
+Command modules are named as "module:function" strings and imported only when chosen, so
+`sessionward hook ...` never pays for the session table code and vice versa.
+"""
+
+import os
+import sys
+
+from sessionward.cli.args import Arg, Command, Opt, parse
+from sessionward.cli.render import emit, emit_error
+from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, SessionwardError
+
+
+def _pid(text: str) -> int:
+    from sessionward.identity.owner import parse_pid
+
+    return parse_pid(text)
+
+
+def _seconds(text: str) -> float:
+    from sessionward.errors import BadInput
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise BadInput(f"invalid duration {text!r}: expected seconds between 0 and 86400")
+    return value
+
+
+JSON = Opt("--json", "print a versioned JSON envelope instead of text")
+QUIET = Opt("--quiet", "print nothing on success")
+PID = Opt("--pid", "act for this owner process instead of the resolved one", "PID", _pid)
+SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID")
+DRY_RUN = Opt("--dry-run", "show what would change, change nothing")
+
+COMMANDS = [
+    Command(
+        "register",
+        "Register the calling session (idempotent) and report who else is working nearby.",
+        "sessionward.cli.sessions:run_register",
+        args=[
+            Arg("project", "project name (default: from git, or the directory name)", required=False),
+            Arg("cwd", "absolute working directory (default: the current directory)", required=False),
+        ],
+        opts=[PID, SESSION, JSON, QUIET],
+    ),
+    Command(
+        "unregister",
+        "Remove a session: the one of PID, the one given by --session, or else the caller's.",
+        "sessionward.cli.sessions:run_unregister",
+        args=[Arg("pid", "owner PID whose sessions to remove (default: the caller's own)", required=False, convert=_pid)],
+        opts=[SESSION, JSON, QUIET],
+    ),
+    Command(
+        "heartbeat",
+        "Mark the caller's session as seen now (keeps cross-host leases alive).",
+        "sessionward.cli.sessions:run_heartbeat",
+        opts=[PID, SESSION, JSON, QUIET],
+    ),
+    Command(
+        "list",
+        "List live sessions (dead ones are swept first).",
+        "sessionward.cli.sessions:run_list",
+        opts=[JSON],
+    ),
+    Command(
+        "check",
+        "Show the other live sessions and how they conflict with this project and worktree.",
+        "sessionward.cli.sessions:run_check",
+        args=[Arg("project", "project name (default: from git, or the directory name)", required=False)],
+        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR"), PID, SESSION, JSON],
+        details="Exit status: 0 when no other session shares the project or worktree, 1 when one does.",
+    ),
+    Command(
+        "prune",
+        "Show sessions whose owner is dead, and why; --apply removes them.",
+        "sessionward.cli.sessions:run_prune",
+        opts=[DRY_RUN, Opt("--apply", "remove the dead sessions now"), JSON],
+        details="Dry run by default. Every other command sweeps dead sessions too.",
+    ),
+    Command(
+        "whoami",
+        "Show the owner process and checkout sessionward resolves for the caller.",
+        "sessionward.cli.sessions:run_whoami",
+        opts=[PID, JSON],
+    ),
+    Command(
+        "install",
+        "Place sessionward's files at the origin setup's paths.",
+        "sessionward.cli.install:run_install",
+        opts=[Opt("--seed-paths", "write ~/scripts/obsidian_session_manager.py (the origin's manager)"), DRY_RUN, JSON],
+    ),
+    Command(
+        "demo",
+        "Show sessionward at work on simulated sessions, in a throw-away state directory.",
+        "sessionward.cli.demo:run_demo",
+    ),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    name = argv[0] if argv else ""
+    try:
+        parsed = parse(argv, COMMANDS)
+        if parsed.version:
+            from sessionward import __version__
+
+            print(f"sessionward {__version__}")
+            return 0
+        if parsed.help_for is not None:
+            print(_help(parsed.help_for))
+            return 0
+        command = parsed.command
+        name = command.name
+        module_name, function = command.runner.split(":")
+        module = __import__(module_name, fromlist=[function])
+        output = getattr(module, function)(parsed.values)
+        return emit(output, bool(parsed.values.get("json")))
+    except SessionwardError as error:
+        return emit_error(name, error, as_json)
+    except KeyboardInterrupt:
+        sys.stderr.write("sessionward: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`sessionward list | head`): not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as error:  # the one place an unexpected error becomes one line
+        if os.environ.get("SESSIONWARD_DEBUG") == "1":
+            raise
+        return _report_internal_error(name, error)
+
+
+def _help(topic) -> str:
+    if topic != "all":
+        return topic.help_text()
+    width = max(len(c.name) for c in COMMANDS)
+    lines = ["usage: sessionward <command> [options]", "", "commands:"]
+    lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
+    lines += ["", "exit codes:"]
+    lines += [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
+    lines += ["", "Run 'sessionward <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def _report_internal_error(command: str, error: Exception) -> int:
+    import traceback
+
+    from sessionward import paths
+
+    where = paths.error_log_path()
+    try:
+        paths.ensure_private_dir()
+        fd = os.open(where, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a") as log:
+            log.write(f"--- sessionward {command}: {error!r}\n{traceback.format_exc()}\n")
+        logged = f"traceback in {where}"
+    except Exception:  # noqa: BLE001 - reporting must not fail in turn
+        logged = "set SESSIONWARD_DEBUG=1 to see the traceback"
+    sys.stderr.write(f"sessionward: internal error in '{command}': {type(error).__name__}: {error} ({logged})\n")
+    return EXIT_ENVIRONMENT

@@ -1,0 +1,147 @@
+"""The one renderer: every command returns an Output; this module prints it.
+
+  --json      a versioned envelope on stdout, for successes and failures alike:
+              {"schema": "sessionward/1", "command": ..., "ok": ..., "exit_code": ...,
+               "result": {...}} or {..., "error": {"code", "message", "hint"}}
+  terminal    aligned tables, colour (unless NO_COLOR or TERM=dumb), home shortened to ~
+  piped       the same text without colour; tables as tab-separated lines with a header
+"""
+
+import os
+import sys
+import time
+
+from sessionward import _jsoncodec as jsoncodec
+
+JSON_SCHEMA = "sessionward/1"
+
+
+class Output:
+    """What a command produced: `data` for --json, `lines(style)` for people."""
+
+    __slots__ = ("command", "data", "lines", "exit_code", "notices")
+
+    def __init__(self, command: str, data: dict, lines=None, exit_code: int = 0, notices=None) -> None:
+        self.command = command
+        self.data = data
+        self.lines = lines or (lambda style: [])
+        self.exit_code = exit_code
+        self.notices = list(notices or [])
+
+
+class Style:
+    """How to print for the stream at hand."""
+
+    __slots__ = ("tty", "color")
+
+    def __init__(self, tty: bool, color: bool) -> None:
+        self.tty = tty
+        self.color = color
+
+    @classmethod
+    def for_stream(cls, stream) -> "Style":
+        tty = bool(getattr(stream, "isatty", None) and stream.isatty())
+        color = tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        return cls(tty, color)
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self.paint(text, "1")
+
+    def level(self, level: str) -> str:
+        label = {"strong": "STRONG WARNING", "warning": "WARNING", "info": "info"}[level]
+        return self.paint(label, {"strong": "1;31", "warning": "1;33", "info": "2"}[level])
+
+    def path(self, path: str) -> str:
+        if not self.tty:
+            return path
+        home = os.path.expanduser("~")
+        if home not in ("", "/") and (path == home or path.startswith(home + "/")):
+            return "~" + path[len(home) :]
+        return path
+
+    def table(self, headers: list[str], rows: list[list[str]]) -> list[str]:
+        if not self.tty:
+            return ["\t".join(headers)] + ["\t".join(row) for row in rows]
+        widths = [len(h) for h in headers]
+        for row in rows:
+            widths = [max(w, _visible_len(cell)) for w, cell in zip(widths, row)]
+        def fmt(row):
+            cells = [cell + " " * (w - _visible_len(cell)) for cell, w in zip(row, widths)]
+            return "  ".join(cells).rstrip()
+        return [self.bold(fmt(headers))] + [fmt(row) for row in rows]
+
+
+def _visible_len(text: str) -> int:
+    if "\033[" not in text:
+        return len(text)
+    visible, skipping = 0, False
+    for char in text:
+        if char == "\033":
+            skipping = True
+        elif skipping and char == "m":
+            skipping = False
+        elif not skipping:
+            visible += 1
+    return visible
+
+
+def format_age(seconds: float) -> str:
+    """12s, 5m, 3h05m, 2d: short enough for a table cell."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def age_of(epoch: float, now: float | None = None) -> str:
+    return format_age((time.time() if now is None else now) - epoch)
+
+
+def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:
+    """Print `output`; return its exit code."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if as_json:
+        envelope = {
+            "schema": JSON_SCHEMA,
+            "command": output.command,
+            "ok": output.exit_code == 0,
+            "exit_code": output.exit_code,
+            "result": output.data,
+            "notices": [str(n) for n in output.notices],
+        }
+        stdout.write(jsoncodec.dumps(envelope) + "\n")
+    else:
+        for notice in output.notices:
+            stderr.write(f"sessionward: {notice}\n")
+        text = output.lines(Style.for_stream(stdout))
+        if text:
+            stdout.write("\n".join(text) + "\n")
+    stdout.flush()
+    return output.exit_code
+
+
+def emit_error(command: str, error, as_json: bool, stdout=None, stderr=None) -> int:
+    """Print a SessionwardError as one line (or a JSON envelope); return its exit code."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if as_json:
+        envelope = {
+            "schema": JSON_SCHEMA,
+            "command": command,
+            "ok": False,
+            "exit_code": error.exit_code,
+            "error": {"code": error.code, "message": error.message, "hint": error.hint},
+        }
+        stdout.write(jsoncodec.dumps(envelope) + "\n")
+        stdout.flush()
+    else:
+        stderr.write(f"sessionward: {error}\n")
+    return error.exit_code

@@ -1,0 +1,32 @@
+"""Who and where: processes, the owner of a session, and the checkout it works in.
+
+    process   ProcessInfo, this_host(), owner_is_alive(): PID + start time + host id
+    owner     resolve_owner(): which long-lived process a session's life is tied to
+    checkout  describe_checkout(): project, worktree and branch, read from git's files
+
+Everything here reads /proc and small files; nothing spawns a process (hooks call it).
+"""
+
+from sessionward.identity.checkout import Checkout, describe_checkout
+from sessionward.identity.owner import Owner, resolve_owner
+from sessionward.identity.process import (
+    HostId,
+    ProcessInfo,
+    Liveness,
+    owner_is_alive,
+    read_process,
+    this_host,
+)
+
+__all__ = [
+    "Checkout",
+    "HostId",
+    "Liveness",
+    "Owner",
+    "ProcessInfo",
+    "describe_checkout",
+    "owner_is_alive",
+    "read_process",
+    "resolve_owner",
+    "this_host",
+]

@@ -1,0 +1,117 @@
+"""Which process a session's life is tied to: its owner.
+
+Resolution order (DESIGN.md, "Owner"):
+  1. an explicit PID (`--pid`), which must name a live process;
+  2. `CLAUDE_PID` from the environment (Claude Code 2.1.214+ sets it for hooks and Bash);
+  3. the first ancestor whose comm is `claude` or `claude.exe` (older Claude Code);
+  4. outside Claude Code, the direct caller: the parent of this process, skipping transient
+     `sh -c` / `bash -c` wrappers (their life is one command, not a session).
+Never this process itself: the CLI lives for milliseconds.
+"""
+
+import os
+
+from sessionward.errors import BadInput
+from sessionward.identity.process import ProcessInfo, read_cmdline, read_process, this_host
+
+CLAUDE_COMMS = ("claude", "claude.exe")
+SHELL_COMMS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "yash")
+_MAX_ANCESTRY = 64
+
+
+class Owner:
+    """A resolved owner: its process identity and how we found it (`via`)."""
+
+    __slots__ = ("pid", "start_time", "hostname", "boot_id", "comm", "via")
+
+    def __init__(self, info: ProcessInfo, via: str) -> None:
+        host = this_host()
+        self.pid = info.pid
+        self.start_time = info.start_time
+        self.hostname = host.hostname
+        self.boot_id = host.boot_id
+        self.comm = info.comm
+        self.via = via
+
+    @property
+    def kind(self) -> str:
+        """The session kind this owner implies: claude-code, shell or other."""
+        if self.via in ("CLAUDE_PID", "claude ancestor") or self.comm in CLAUDE_COMMS:
+            return "claude-code"
+        if self.comm in SHELL_COMMS or self.comm.lstrip("-") in SHELL_COMMS:
+            return "shell"
+        return "other"
+
+    def to_record(self) -> dict:
+        return {
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "host": self.hostname,
+            "boot_id": self.boot_id,
+            "comm": self.comm,
+        }
+
+    def __repr__(self) -> str:
+        return f"Owner(pid={self.pid}, comm={self.comm!r}, via={self.via!r})"
+
+
+def parse_pid(text: str, what: str = "PID") -> int:
+    """A PID from user input; BadInput (exit 2) for anything that is not a positive integer."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    if not cleaned.isdigit() or not cleaned.isascii() or len(cleaned) > 10 or int(cleaned) <= 0:
+        raise BadInput(f"invalid {what} {text!r}: expected a positive integer")
+    return int(cleaned)
+
+
+def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None) -> Owner:
+    """Resolve the owner as the module docstring says."""
+    env = os.environ if environ is None else environ
+    if explicit_pid is not None:
+        info = read_process(explicit_pid)
+        if info is None or info.is_zombie:
+            raise BadInput(f"--pid {explicit_pid}: no such running process")
+        return Owner(info, "--pid")
+
+    claude_pid = env.get("CLAUDE_PID", "")
+    if claude_pid.isdigit() and claude_pid.isascii():
+        info = read_process(int(claude_pid))
+        # A stale CLAUDE_PID (inherited by something that outlived Claude) is ignored.
+        if info is not None and not info.is_zombie:
+            return Owner(info, "CLAUDE_PID")
+
+    ancestors = _ancestors(os.getppid())
+    for info in ancestors:
+        if info.comm in CLAUDE_COMMS:
+            return Owner(info, "claude ancestor")
+
+    for info in ancestors:
+        if not _is_transient_shell(info):
+            return Owner(info, "caller")
+    if ancestors:
+        return Owner(ancestors[-1], "caller")
+    raise BadInput("cannot identify the calling process; pass --pid")  # pragma: no cover
+
+
+def _ancestors(pid: int) -> list[ProcessInfo]:
+    chain = []
+    while pid > 0 and len(chain) < _MAX_ANCESTRY:
+        info = read_process(pid)
+        if info is None:
+            break
+        chain.append(info)
+        if info.ppid == pid:
+            break
+        pid = info.ppid
+    return chain
+
+
+def _is_transient_shell(info: ProcessInfo) -> bool:
+    """A shell run as `sh -c CMD` (also `bash -lc`, `zsh -ec`): it ends with its one command."""
+    if info.comm not in SHELL_COMMS:
+        return False
+    for arg in read_cmdline(info.pid)[1:]:
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        if not arg.startswith("--") and "c" in arg[1:]:
+            return True
+    return False

@@ -1,0 +1,202 @@
+"""Process identity and liveness.
+
+A process is identified by PID + start time + host id, because PIDs are reused: a record
+whose PID now names another process (other start time) is dead. On Linux everything comes
+from /proc (start time is field 22 of /proc/PID/stat, in clock ticks since boot; the host
+id is the hostname plus /proc/sys/kernel/random/boot_id). Elsewhere psutil answers, imported
+only there.
+
+Liveness of a record (owner_is_alive):
+  same host   dead when the PID does not exist, is a zombie, or has another start time;
+              a process we may not inspect (EPERM) is alive. Never dead on age alone.
+  other host  we cannot see its processes: alive while its lease (last heartbeat + TTL) runs.
+"""
+
+import os
+import sys
+import time
+
+REMOTE_LEASE_TTL_S = 900.0  # a record from another host lives this long after its last heartbeat
+
+_IS_LINUX = sys.platform.startswith("linux")
+
+
+class HostId:
+    __slots__ = ("hostname", "boot_id")
+
+    def __init__(self, hostname: str, boot_id: str) -> None:
+        self.hostname = hostname
+        self.boot_id = boot_id
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, HostId)
+            and self.hostname == other.hostname
+            and self.boot_id == other.boot_id
+        )
+
+    def __repr__(self) -> str:
+        return f"HostId({self.hostname!r}, {self.boot_id!r})"
+
+
+_this_host: HostId | None = None
+
+
+def this_host() -> HostId:
+    """This machine's identity for this boot (a reboot makes every old PID meaningless)."""
+    global _this_host
+    if _this_host is None:
+        hostname = os.uname().nodename
+        if _IS_LINUX:
+            try:
+                with open("/proc/sys/kernel/random/boot_id") as f:
+                    boot_id = f.read().strip()
+            except OSError:
+                boot_id = "unknown"
+        else:  # pragma: no cover - exercised on macOS/BSD only
+            import psutil
+
+            boot_id = f"boot-{int(psutil.boot_time())}"
+        _this_host = HostId(hostname, boot_id)
+    return _this_host
+
+
+class ProcessInfo:
+    """What /proc tells of one process. `start_time` is None when it could not be read."""
+
+    __slots__ = ("pid", "ppid", "state", "start_time", "comm")
+
+    def __init__(self, pid: int, ppid: int, state: str, start_time: int | None, comm: str) -> None:
+        self.pid = pid
+        self.ppid = ppid
+        self.state = state
+        self.start_time = start_time
+        self.comm = comm
+
+    @property
+    def is_zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+    def __repr__(self) -> str:
+        return f"ProcessInfo(pid={self.pid}, ppid={self.ppid}, state={self.state!r}, comm={self.comm!r})"
+
+
+def read_process(pid: int) -> ProcessInfo | None:
+    """The process `pid` on this host, or None when there is none.
+
+    A process that exists but cannot be inspected (EPERM, hidepid) comes back with state
+    "?" and start_time None: it is alive, its identity unknown.
+    """
+    if pid <= 0:
+        return None
+    if not _IS_LINUX:  # pragma: no cover
+        return _read_process_psutil(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return _probe_with_signal(pid)
+    except PermissionError:
+        return ProcessInfo(pid, 0, "?", None, "?")
+    except OSError:
+        return _probe_with_signal(pid)
+    # comm sits in parentheses and may itself contain ") ": split at the last one.
+    close = raw.rfind(b")")
+    comm = raw[raw.find(b"(") + 1 : close].decode("utf-8", "replace")
+    fields = raw[close + 2 :].split()
+    try:
+        return ProcessInfo(pid, int(fields[1]), fields[0].decode(), int(fields[19]), comm)
+    except (IndexError, ValueError):
+        return ProcessInfo(pid, 0, "?", None, comm)
+
+
+def _probe_with_signal(pid: int) -> ProcessInfo | None:
+    # /proc hid it (hidepid) or is missing: signal 0 still tells existence; EPERM = alive.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return ProcessInfo(pid, 0, "?", None, "?")
+
+
+def _read_process_psutil(pid: int) -> ProcessInfo | None:  # pragma: no cover
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            status = proc.status()
+            state = "Z" if status == psutil.STATUS_ZOMBIE else "R"
+            return ProcessInfo(pid, proc.ppid(), state, int(proc.create_time() * 100), proc.name())
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.AccessDenied:
+        return ProcessInfo(pid, 0, "?", None, "?")
+
+
+def read_cmdline(pid: int) -> list[str]:
+    """argv of `pid` (empty when unreadable)."""
+    if not _IS_LINUX:  # pragma: no cover
+        import psutil
+
+        try:
+            return psutil.Process(pid).cmdline()
+        except psutil.Error:
+            return []
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0")[:-1]]
+
+
+class Liveness:
+    """The verdict on one record's owner, with the reason a person can read."""
+
+    __slots__ = ("alive", "reason")
+
+    def __init__(self, alive: bool, reason: str) -> None:
+        self.alive = alive
+        self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.alive
+
+    def __repr__(self) -> str:
+        return f"Liveness({self.alive}, {self.reason!r})"
+
+
+def owner_is_alive(
+    pid: int,
+    start_time: int | None,
+    hostname: str | None,
+    boot_id: str | None,
+    last_seen: float,
+    now: float | None = None,
+    lease_ttl_s: float = REMOTE_LEASE_TTL_S,
+) -> Liveness:
+    """Decide whether a record's owner lives, as the module docstring says."""
+    here = this_host()
+    if hostname is not None and hostname != here.hostname:
+        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+    if boot_id is not None and boot_id != here.boot_id:
+        return Liveness(False, "recorded before this machine rebooted")
+    info = read_process(pid)
+    if info is None:
+        return Liveness(False, f"process {pid} is gone")
+    if info.is_zombie:
+        return Liveness(False, f"process {pid} is a zombie (exited, not yet reaped)")
+    if start_time is not None and info.start_time is not None and info.start_time != start_time:
+        return Liveness(False, f"PID {pid} was reused by another process ({info.comm})")
+    return Liveness(True, f"process {pid} is running")
+
+
+def _lease(last_seen: float, now: float | None, ttl_s: float, where: str) -> Liveness:
+    now = time.time() if now is None else now
+    silent_s = now - last_seen
+    if silent_s <= ttl_s:
+        return Liveness(True, f"{where}: lease valid, last heartbeat {silent_s:.0f} s ago")
+    return Liveness(False, f"{where}: lease expired, no heartbeat for {silent_s:.0f} s (TTL {ttl_s:.0f} s)")

@@ -1,0 +1,90 @@
+"""Where sessionward keeps its state, and the checks that make those places safe.
+
+Layout (everything under the state directory, which is `~/.claude` or `$CLAUDE_CONFIG_DIR`,
+or `$SESSIONWARD_HOME` for tests and unusual setups):
+
+  obsidian_sessions.json   the registry, at the origin's path (0600)
+  end.lock                 the /end lock while held, at the origin's path (0600)
+  sessionward/             sessionward's private directory (0700)
+    registry.lock          permanent flock target guarding registry updates; never deleted
+    errors.log             tracebacks of unexpected errors (the CLI prints one line)
+
+The state directory itself may be a symlink (dotfile setups link ~/.claude), but it must not
+be writable by group or others; the private directory and every state file must not be
+symlinks. Nothing ever lives directly in a shared /tmp.
+"""
+
+import os
+import stat
+
+from sessionward.errors import StateUnwritable, UnsafeState
+
+REGISTRY_NAME = "obsidian_sessions.json"
+PRIVATE_DIR_NAME = "sessionward"
+
+
+def claude_dir() -> str:
+    """`$CLAUDE_CONFIG_DIR` when set (it replaces ~/.claude entirely), else ~/.claude."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+    if configured:
+        return os.path.abspath(os.path.expanduser(configured))
+    return os.path.join(os.path.expanduser("~"), ".claude")
+
+
+def state_dir() -> str:
+    """The directory holding the registry and lock files."""
+    override = os.environ.get("SESSIONWARD_HOME")
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    return claude_dir()
+
+
+def registry_path() -> str:
+    return os.path.join(state_dir(), REGISTRY_NAME)
+
+
+def private_dir() -> str:
+    return os.path.join(state_dir(), PRIVATE_DIR_NAME)
+
+
+def registry_lock_path() -> str:
+    return os.path.join(private_dir(), "registry.lock")
+
+
+def error_log_path() -> str:
+    return os.path.join(private_dir(), "errors.log")
+
+
+def ensure_private_dir(private: str | None = None) -> str:
+    """Create (0700) and vet the state directory and its private directory; return the latter.
+
+    Raises UnsafeState when either is unsafe to keep locks in, StateUnwritable when it
+    cannot be created.
+    """
+    private = private or private_dir()
+    _ensure_dir(os.path.dirname(private), follow_symlink=True)
+    _ensure_dir(private, follow_symlink=False)
+    return private
+
+
+def _ensure_dir(path: str, follow_symlink: bool) -> None:
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except FileExistsError:
+        pass  # a non-directory is there: reported just below
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    try:
+        info = os.stat(path) if follow_symlink else os.lstat(path)
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeState(path, "it is not a directory", "move it away or set SESSIONWARD_HOME")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeState(
+            path, "it is writable by group or others", f"chmod 700 {path}, or set SESSIONWARD_HOME"
+        )
+    if not follow_symlink and info.st_uid != os.geteuid():
+        raise UnsafeState(path, f"it belongs to uid {info.st_uid}", "remove it or set SESSIONWARD_HOME")

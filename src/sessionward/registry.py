@@ -1,0 +1,418 @@
+"""The session registry: who is working where, and who is in whose way.
+
+A session record (one value of the store's mapping, keyed by its "id"):
+  id               Claude's session_id when known, else generated ("s-" + 8 hex digits)
+  session_id       Claude's session_id, or null for sessions registered from a shell
+  kind             "claude-code", "shell" or "other" (from the owner)
+  project          display name: explicit (`register <project> <cwd>`) or from git
+  project_key      "git:<common dir>" / "dir:<path>" / "name:<project>"
+  project_explicit whether `project` was given by the user
+  worktree, branch, cwd
+  owner            {pid, start_time, host, boot_id, comm}: the process whose life is the
+                   session's life (see identity.owner)
+  started_at, last_seen   epoch seconds (wall clock, for display and cross-host leases)
+  holds            names of locks the session holds (filled by the locks feature)
+
+Every operation sweeps records whose owner is dead (identity.process.owner_is_alive) and
+never drops a live one. Reads take no lock unless they find someone dead to sweep.
+
+Conflict levels, from the origin's three scenarios:
+  info     another project: nothing shared
+  warning  same project, another worktree: shared notes/memory, saved under the /end lock
+  strong   same worktree: shared files and git index; discouraged, guarded by claims and
+           the git guard
+"""
+
+import os
+import time
+
+from sessionward.errors import BadInput, NotRegistered
+from sessionward.identity import Owner, describe_checkout, owner_is_alive, resolve_owner
+from sessionward.store import Store, open_store
+
+MAX_PROJECT_NAME = 128
+
+LEVEL_INFO = "info"
+LEVEL_WARNING = "warning"
+LEVEL_STRONG = "strong"
+LEVEL_ORDER = {LEVEL_INFO: 0, LEVEL_WARNING: 1, LEVEL_STRONG: 2}
+
+
+# -- input ----------------------------------------------------------------------------------
+
+
+def validate_project_name(name: str) -> str:
+    """Return `name` if it can name a project; BadInput (exit 2) otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput("project name is empty")
+    if len(name) > MAX_PROJECT_NAME:
+        raise BadInput(f"project name is {len(name)} characters long; the limit is {MAX_PROJECT_NAME}")
+    for char in name:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            raise BadInput(f"project name {name!r} contains a control character")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise BadInput(f"project name {name!r} contains a path separator; give the name, not a path")
+    return name
+
+
+def validate_cwd(cwd: str) -> str:
+    """Return `cwd` normalised if it is an existing absolute directory; BadInput otherwise."""
+    if not isinstance(cwd, str) or not cwd:
+        raise BadInput("working directory is empty")
+    if "\0" in cwd:
+        raise BadInput("working directory contains a NUL byte")
+    if not os.path.isabs(cwd):
+        raise BadInput(f"working directory {cwd!r} is relative; give an absolute path (e.g. \"$PWD\")")
+    if not os.path.isdir(cwd):
+        raise BadInput(f"working directory {cwd} does not exist or is not a directory")
+    return os.path.normpath(cwd)
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+class DeadSession:
+    """A record whose owner is gone, and why we think so."""
+
+    __slots__ = ("record", "reason")
+
+    def __init__(self, record: dict, reason: str) -> None:
+        self.record = record
+        self.reason = reason
+
+    def to_json(self) -> dict:
+        return {"session": self.record, "reason": self.reason}
+
+
+class Conflict:
+    """Another live session that shares something with the caller."""
+
+    __slots__ = ("level", "other", "shares")
+
+    def __init__(self, level: str, other: dict, shares: str) -> None:
+        self.level = level
+        self.other = other
+        self.shares = shares
+
+    def to_json(self) -> dict:
+        return {"level": self.level, "shares": self.shares, "session": self.other}
+
+
+class Context:
+    """Where the caller stands: its project and checkout, and which records are its own."""
+
+    __slots__ = ("project", "project_key", "project_explicit", "worktree", "branch", "cwd", "owner", "session_id")
+
+    def __init__(self, cwd: str, project: str | None, owner: Owner | None, session_id: str | None = None) -> None:
+        checkout = describe_checkout(cwd)
+        self.cwd = cwd
+        self.project = project if project is not None else checkout.project
+        self.project_explicit = project is not None
+        self.project_key = checkout.project_key
+        self.worktree = checkout.worktree
+        self.branch = checkout.branch
+        self.owner = owner
+        self.session_id = session_id
+
+    def owns(self, record: dict) -> bool:
+        if self.session_id is not None and (record["id"] == self.session_id or record.get("session_id") == self.session_id):
+            return True
+        return self.owner is not None and same_owner(record["owner"], self.owner)
+
+
+# -- predicates -----------------------------------------------------------------------------
+
+
+def same_owner(recorded: dict, owner: Owner) -> bool:
+    return (
+        recorded.get("pid") == owner.pid
+        and recorded.get("start_time") in (owner.start_time, None)
+        and recorded.get("host") in (owner.hostname, None)
+    )
+
+
+def same_project(record: dict, ctx: Context) -> bool:
+    """Same repository (git common dir), or the same name where either side named it."""
+    if record["project_key"] == ctx.project_key and not record["project_key"].startswith("name:"):
+        return True
+    if record.get("project_explicit") or ctx.project_explicit:
+        return record["project"] == ctx.project
+    return False
+
+
+def session_liveness(record: dict, now: float | None = None):
+    owner = record["owner"]
+    return owner_is_alive(
+        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now
+    )
+
+
+def classify(record: dict, ctx: Context) -> Conflict:
+    if os.path.realpath(record["worktree"]) == ctx.worktree:
+        return Conflict(LEVEL_STRONG, record, "worktree")
+    if same_project(record, ctx):
+        return Conflict(LEVEL_WARNING, record, "project")
+    return Conflict(LEVEL_INFO, record, "nothing")
+
+
+# -- sweeping -------------------------------------------------------------------------------
+
+
+def _split_dead(sessions: dict, now: float) -> list[DeadSession]:
+    dead = []
+    for record in sessions.values():
+        verdict = session_liveness(record, now)
+        if not verdict.alive:
+            dead.append(DeadSession(record, verdict.reason))
+    return dead
+
+
+def _sweep(sessions: dict, now: float) -> list[DeadSession]:
+    """Remove dead records from `sessions` in place (inside a transaction); return them."""
+    dead = _split_dead(sessions, now)
+    for gone in dead:
+        del sessions[gone.record["id"]]
+    return dead
+
+
+def load_live_sessions(store: Store | None = None, now: float | None = None) -> tuple[list[dict], list[DeadSession]]:
+    """(live records, records swept now). Lock-free unless someone dead must be swept."""
+    store = store or open_store()
+    now = time.time() if now is None else now
+    sessions = store.load_sessions()
+    if _split_dead(sessions, now):
+        def sweep(current: dict):
+            swept = _sweep(current, now)
+            return (list(current.values()), swept), bool(swept)
+
+        return store.update_sessions(sweep)
+    return list(sessions.values()), []
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+class Registration:
+    __slots__ = ("session", "created", "conflicts", "swept")
+
+    def __init__(self, session: dict, created: bool, conflicts: list, swept: list) -> None:
+        self.session = session
+        self.created = created
+        self.conflicts = conflicts
+        self.swept = swept
+
+
+def register_session(
+    cwd: str | None = None,
+    project: str | None = None,
+    *,
+    session_id: str | None = None,
+    owner: Owner | None = None,
+    store: Store | None = None,
+    now: float | None = None,
+) -> Registration:
+    """Register (or refresh) the caller's session. Idempotent for the same session or owner."""
+    if project is not None:
+        validate_project_name(project)
+    cwd = validate_cwd(cwd if cwd is not None else os.getcwd())
+    if session_id is not None:
+        validate_session_id(session_id)
+    owner = owner or resolve_owner()
+    ctx = Context(cwd, project, owner, session_id)
+    store = store or open_store()
+    now = time.time() if now is None else now
+
+    def change(sessions: dict):
+        swept = _sweep(sessions, now)
+        existing = _find_own_record(sessions, ctx)
+        record = {
+            "id": existing["id"] if existing else _new_id(sessions, session_id, owner),
+            "session_id": session_id,
+            "kind": owner.kind,
+            "project": ctx.project,
+            "project_key": ctx.project_key,
+            "project_explicit": ctx.project_explicit,
+            "worktree": ctx.worktree,
+            "branch": ctx.branch,
+            "cwd": cwd,
+            "owner": owner.to_record(),
+            "started_at": existing["started_at"] if existing else now,
+            "last_seen": now,
+            "holds": existing.get("holds", []) if existing else [],
+        }
+        sessions[record["id"]] = record
+        conflicts = _conflicts_of(sessions.values(), ctx, record["id"])
+        return Registration(record, existing is None, conflicts, swept), True
+
+    return store.update_sessions(change)
+
+
+def validate_session_id(session_id: str) -> str:
+    if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+        raise BadInput("session id must be 1 to 128 characters")
+    if any(not (c.isascii() and (c.isalnum() or c in "-_.:")) for c in session_id):
+        raise BadInput(f"session id {session_id!r} may contain only letters, digits and - _ . :")
+    return session_id
+
+
+def _find_own_record(sessions: dict, ctx: Context) -> dict | None:
+    if ctx.session_id is not None:
+        found = sessions.get(ctx.session_id)
+        if found is not None and same_owner(found["owner"], ctx.owner):
+            return found
+        for record in sessions.values():
+            if record.get("session_id") == ctx.session_id and same_owner(record["owner"], ctx.owner):
+                return record
+        return None
+    for record in sessions.values():
+        if record.get("session_id") is None and same_owner(record["owner"], ctx.owner):
+            return record
+    return None
+
+
+def _new_id(sessions: dict, session_id: str | None, owner: Owner) -> str:
+    if session_id is not None:
+        # The same id live under another owner: a session resumed in two terminals.
+        return session_id if session_id not in sessions else f"{session_id}+{owner.pid}"
+    while True:
+        candidate = "s-" + os.urandom(4).hex()
+        if candidate not in sessions:
+            return candidate
+
+
+def _conflicts_of(records, ctx: Context, own_id: str | None = None) -> list[Conflict]:
+    found = [
+        classify(record, ctx)
+        for record in records
+        if record["id"] != own_id and not ctx.owns(record)
+    ]
+    found.sort(key=lambda c: (-LEVEL_ORDER[c.level], c.other["started_at"]))
+    return found
+
+
+class Removal:
+    __slots__ = ("removed", "swept")
+
+    def __init__(self, removed: list, swept: list) -> None:
+        self.removed = removed
+        self.swept = swept
+
+
+def unregister_sessions(
+    *,
+    pid: int | None = None,
+    session_id: str | None = None,
+    owner: Owner | None = None,
+    store: Store | None = None,
+    now: float | None = None,
+) -> Removal:
+    """Remove the sessions of `pid`, or session `session_id`, or else the caller's own."""
+    if pid is None and session_id is None and owner is None:
+        owner = resolve_owner()
+    store = store or open_store()
+    now = time.time() if now is None else now
+
+    def matches(record: dict) -> bool:
+        if session_id is not None:
+            return record["id"] == session_id or record.get("session_id") == session_id
+        if pid is not None:
+            return record["owner"]["pid"] == pid
+        return same_owner(record["owner"], owner)
+
+    def change(sessions: dict):
+        removed = [record for record in sessions.values() if matches(record)]
+        for record in removed:
+            del sessions[record["id"]]
+        swept = _sweep(sessions, now)
+        return Removal(removed, swept), bool(removed or swept)
+
+    return store.update_sessions(change)
+
+
+def heartbeat(
+    *,
+    session_id: str | None = None,
+    owner: Owner | None = None,
+    store: Store | None = None,
+    now: float | None = None,
+) -> list[dict]:
+    """Refresh last_seen of the caller's sessions; NotRegistered when it has none."""
+    owner = owner or resolve_owner()
+    store = store or open_store()
+    now = time.time() if now is None else now
+
+    def change(sessions: dict):
+        swept = _sweep(sessions, now)
+        touched = []
+        for record in sessions.values():
+            mine = (
+                (record["id"] == session_id or record.get("session_id") == session_id)
+                if session_id is not None
+                else same_owner(record["owner"], owner)
+            )
+            if mine:
+                record["last_seen"] = now
+                touched.append(record)
+        return touched, bool(touched or swept)
+
+    touched = store.update_sessions(change)
+    if not touched:
+        who = f"session {session_id}" if session_id else f"owner pid {owner.pid} ({owner.comm})"
+        raise NotRegistered(f"no live session registered for {who}", "run 'sessionward register' first")
+    return touched
+
+
+class CheckResult:
+    __slots__ = ("context", "conflicts", "swept")
+
+    def __init__(self, context: Context, conflicts: list, swept: list) -> None:
+        self.context = context
+        self.conflicts = conflicts
+        self.swept = swept
+
+    @property
+    def level(self) -> str | None:
+        return self.conflicts[0].level if self.conflicts else None
+
+    @property
+    def has_conflict(self) -> bool:
+        return any(c.level != LEVEL_INFO for c in self.conflicts)
+
+
+def find_conflicts(
+    project: str | None = None,
+    cwd: str | None = None,
+    *,
+    owner: Owner | None = None,
+    session_id: str | None = None,
+    store: Store | None = None,
+    now: float | None = None,
+) -> CheckResult:
+    """Classify every other live session against the caller's project and worktree."""
+    if project is not None:
+        validate_project_name(project)
+    cwd = validate_cwd(cwd if cwd is not None else os.getcwd())
+    owner = owner or resolve_owner()
+    ctx = Context(cwd, project, owner, session_id)
+    live, swept = load_live_sessions(store, now)
+    return CheckResult(ctx, _conflicts_of(live, ctx), swept)
+
+
+def find_dead_sessions(store: Store | None = None, now: float | None = None) -> list[DeadSession]:
+    """Who is dead and why, changing nothing."""
+    store = store or open_store()
+    now = time.time() if now is None else now
+    return _split_dead(store.load_sessions(), now)
+
+
+def prune_dead_sessions(store: Store | None = None, now: float | None = None) -> list[DeadSession]:
+    """Remove every dead record now; return what was removed."""
+    store = store or open_store()
+    now = time.time() if now is None else now
+
+    def change(sessions: dict):
+        swept = _sweep(sessions, now)
+        return swept, bool(swept)
+
+    return store.update_sessions(change)

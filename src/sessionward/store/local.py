@@ -1,0 +1,243 @@
+"""The local store: one JSON document, replaced atomically under a kernel flock.
+
+Files (see sessionward.paths):
+  obsidian_sessions.json    {"schema": "sessionward/1", "sessions": {ID: RECORD, ...}}
+  sessionward/registry.lock permanent flock target; never deleted, never replaced, so every
+                            process locks the same inode
+
+Calling sequence of an update: flock(registry.lock) with a 5 s deadline -> read and decode
+the registry -> change(sessions) -> if changed, write_file_atomic -> unlock. Readers take no
+lock: os.replace makes every read see one whole document.
+
+A document that cannot be decoded is never deleted: under the lock it is renamed to
+`obsidian_sessions.json.corrupt-UTCSTAMP-RAND`, the records that still validate are carried
+into a fresh document, and a StateCorrupt notice says where the original went. A document of
+a newer schema is refused untouched (StateTooNew). The origin's unversioned document (a
+"sessions" list or PID-keyed mapping) is upgraded on the next write.
+
+Test-only: SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1 skips the flock, so tests can show that
+without it concurrent updates are lost (the negative control of the concurrency tests).
+"""
+
+import fcntl
+import os
+import random
+import stat
+import time
+
+from sessionward import _jsoncodec as jsoncodec
+from sessionward import paths
+from sessionward._atomic import fsync_directory, read_file_nofollow, write_file_atomic
+from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
+from sessionward.store import Store
+
+SCHEMA = "sessionward/1"
+SCHEMA_PREFIX = "sessionward/"
+SCHEMA_VERSION = 1
+REGISTRY_LOCK_TIMEOUT_S = 5.0
+_BACKOFF_FIRST_S = 0.0005
+_BACKOFF_CAP_S = 0.02
+_DISABLE_LOCK_ENV = "SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK"
+
+
+class LocalStore(Store):
+    def __init__(self, state_dir: str | None = None, lock_timeout_s: float = REGISTRY_LOCK_TIMEOUT_S) -> None:
+        if state_dir is not None:
+            self.registry_path = os.path.join(state_dir, paths.REGISTRY_NAME)
+            self.lock_path = os.path.join(state_dir, paths.PRIVATE_DIR_NAME, "registry.lock")
+        else:
+            self.registry_path = paths.registry_path()
+            self.lock_path = paths.registry_lock_path()
+        self.lock_timeout_s = lock_timeout_s
+        self.notices: list = []
+
+    def describe(self) -> str:
+        return self.registry_path
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def load_sessions(self) -> dict:
+        raw = read_file_nofollow(self.registry_path)
+        if raw is None:
+            return {}
+        sessions, problem = decode_registry(raw, self.registry_path)
+        if problem is None:
+            return sessions
+        # Corrupt: repair under the lock (another process may be doing the same).
+        return self.update_sessions(lambda current: (dict(current), False))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def update_sessions(self, change):
+        paths.ensure_private_dir(os.path.dirname(self.lock_path))
+        fd = self._lock()
+        try:
+            sessions, must_write = self._read_for_update()
+            result, changed = change(sessions)
+            if changed or must_write:
+                data = jsoncodec.dumps({"schema": SCHEMA, "sessions": sessions})
+                write_file_atomic(self.registry_path, data.encode("utf-8"))
+            return result
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def _read_for_update(self) -> tuple[dict, bool]:
+        try:
+            raw = read_file_nofollow(self.registry_path)
+        except ValueError as exc:  # larger than any registry: hostile or broken
+            return self._keep_aside(str(exc), {}), True
+        if raw is None:
+            return {}, False
+        sessions, problem = decode_registry(raw, self.registry_path)
+        if problem is None:
+            return sessions, False
+        return self._keep_aside(problem, sessions), True
+
+    def _keep_aside(self, why: str, salvaged: dict) -> dict:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept_as = f"{self.registry_path}.corrupt-{stamp}-{os.urandom(2).hex()}"
+        try:
+            os.rename(self.registry_path, kept_as)
+        except OSError as exc:
+            raise StateUnwritable(self.registry_path, exc) from None
+        fsync_directory(os.path.dirname(self.registry_path))
+        self.notices.append(StateCorrupt(self.registry_path, why, kept_as, len(salvaged)))
+        return salvaged
+
+    def _lock(self) -> int:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.lock_path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP
+                raise UnsafeState(self.lock_path, "it is a symlink", f"remove the link: rm {self.lock_path}") from None
+            raise StateUnwritable(self.lock_path, exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UnsafeState(self.lock_path, "it is not a regular file")
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":
+            return fd
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = _BACKOFF_FIRST_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                os.close(fd)
+                raise StateUnwritable(self.lock_path, exc) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                os.close(fd)
+                raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s)
+            # Jittered, capped backoff: waiters spread out instead of waking in lockstep.
+            time.sleep(min(delay * (0.5 + random.random()), remaining))
+            delay = min(delay * 2, _BACKOFF_CAP_S)
+
+
+def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
+    """(sessions, problem). problem is None for a sound document; otherwise it says what is
+    wrong and `sessions` holds the records that still validate (to be salvaged).
+    Raises StateTooNew for a newer schema."""
+    if not raw.strip():
+        return {}, "empty file"
+    try:
+        doc = jsoncodec.loads(raw)
+    except ValueError as exc:
+        return {}, f"invalid JSON: {exc}"
+    if not isinstance(doc, dict):
+        return {}, f"top level is a JSON {type(doc).__name__}, not an object"
+    schema = doc.get("schema")
+    if schema is None:
+        return _upgrade_unversioned(doc)
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
+        return {}, f"unknown schema {schema!r}"
+    version = schema[len(SCHEMA_PREFIX) :]
+    if version.isdigit() and int(version) > SCHEMA_VERSION:
+        raise StateTooNew(path, schema)
+    if schema != SCHEMA:
+        return {}, f"unknown schema {schema!r}"
+    sessions = doc.get("sessions")
+    if not isinstance(sessions, dict):
+        return {}, "'sessions' is not an object"
+    good = {key: rec for key, rec in sessions.items() if record_is_valid(key, rec)}
+    if len(good) != len(sessions):
+        return good, f"{len(sessions) - len(good)} malformed session record(s)"
+    return good, None
+
+
+def record_is_valid(key: str, rec: object) -> bool:
+    """The fields every reader relies on are there, with the right types."""
+    if not isinstance(rec, dict) or rec.get("id") != key or not key:
+        return False
+    owner = rec.get("owner")
+    if not isinstance(owner, dict):
+        return False
+    pid = owner.get("pid")
+    if type(pid) is not int or pid <= 0:
+        return False
+    if not (owner.get("start_time") is None or type(owner.get("start_time")) is int):
+        return False
+    for name in ("host", "boot_id"):
+        if not (owner.get(name) is None or isinstance(owner.get(name), str)):
+            return False
+    for name in ("project", "project_key", "worktree", "cwd", "kind"):
+        if not isinstance(rec.get(name), str):
+            return False
+    if not (rec.get("branch") is None or isinstance(rec.get("branch"), str)):
+        return False
+    for name in ("started_at", "last_seen"):
+        value = rec.get(name)
+        if type(value) not in (int, float) or value != value:  # also rejects NaN
+            return False
+    return True
+
+
+def _upgrade_unversioned(doc: dict) -> tuple[dict, str | None]:
+    """The origin's registry: {"sessions": [{"pid", "project", "cwd", ...}]} or PID-keyed.
+
+    Its records carry no process start time, so their liveness is judged by PID alone until
+    they re-register. Anything else unversioned is not ours: corrupt.
+    """
+    legacy = doc.get("sessions")
+    if isinstance(legacy, dict):
+        legacy = [dict(v, pid=v.get("pid", k)) if isinstance(v, dict) else None for k, v in legacy.items()]
+    if not isinstance(legacy, list):
+        return {}, "no 'schema' and no 'sessions'"
+    upgraded = {}
+    for item in legacy:
+        rec = _upgrade_legacy_record(item)
+        if rec is None:
+            return upgraded, "unversioned document with unreadable records"
+        upgraded[rec["id"]] = rec
+    # Sound but old: returned as a problem-free document; the next write stores schema 1.
+    return upgraded, None
+
+
+def _upgrade_legacy_record(item: object) -> dict | None:
+    if not isinstance(item, dict):
+        return None
+    pid = item.get("pid")
+    if isinstance(pid, str) and pid.isdigit():
+        pid = int(pid)
+    project, cwd = item.get("project"), item.get("cwd")
+    if type(pid) is not int or pid <= 0 or not isinstance(project, str) or not isinstance(cwd, str):
+        return None
+    started = item.get("started_at", item.get("started", item.get("timestamp")))
+    started = float(started) if type(started) in (int, float) else time.time()
+    return {
+        "id": f"legacy-{pid}",
+        "kind": "other",
+        "project": project,
+        "project_key": "name:" + project,
+        "project_explicit": True,
+        "worktree": cwd,
+        "branch": None,
+        "cwd": cwd,
+        "owner": {"pid": pid, "start_time": None, "host": None, "boot_id": None, "comm": "?"},
+        "started_at": started,
+        "last_seen": started,
+        "holds": [],
+    }
