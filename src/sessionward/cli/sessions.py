@@ -17,31 +17,46 @@ def _finish(command: str, data: dict, lines, exit_code: int, store) -> Output:
     return Output(command, data, lines, exit_code, store.notices)
 
 
-def describe_session(record: dict, style, now: float) -> str:
-    """One phrase naming a session: id, project, worktree, branch, pid, age, holds."""
-    branch = f", branch {record['branch']}" if record.get("branch") else ""
-    holds = f", holds {', '.join(record['holds'])}" if record.get("holds") else ""
-    return (
-        f"session {record['id']} (project {record['project']}, worktree {style.path(record['worktree'])}"
-        f"{branch}, pid {record['owner']['pid']}, started {age_of(record['started_at'], now)} ago{holds})"
-    )
-
-
-_ADVICE = {
-    "strong": "edits and git commands here can overwrite each other's work; prefer a separate "
-    "worktree (git worktree add ../<dir> -b <branch>) or agree who edits what",
-    "warning": "shared notes, memory and resume files are saved under the /end lock; "
-    "save with /end or end_with_lock, never by hand",
-    "info": "nothing shared",
+_HEADLINE = {
+    "strong": ("works in this same worktree", "work in this same worktree"),
+    "warning": ("works on this project in another worktree", "work on this project in other worktrees"),
+    "info": ("works on another project", "work on other projects"),
 }
-_WHAT = {"strong": "works in this same worktree", "warning": "works on this project in another worktree", "info": "works on another project"}
+_ADVICE = {
+    "strong": "edits and git commands here can overwrite each other's work: prefer a separate "
+    "worktree (git worktree add ../<dir> -b <branch>), or agree who edits what",
+    "warning": "shared notes, memory and resume files are saved under the /end lock: "
+    "save with /end or end_with_lock, never by hand",
+}
+
+
+def session_row(record: dict, style, now: float) -> str:
+    """One line naming a session: id, project, worktree, branch, pid, age, what it holds."""
+    parts = [
+        record["id"],
+        f"project {record['project']}",
+        style.path(record["worktree"]),
+        f"branch {record['branch']}" if record.get("branch") else "no branch",
+        f"pid {record['owner']['pid']}",
+        f"up {age_of(record['started_at'], now)}",
+    ]
+    if record.get("holds"):
+        parts.append("holds " + ", ".join(record["holds"]))
+    return "  ".join(parts)
 
 
 def conflict_lines(conflicts: list, style, now: float) -> list[str]:
+    """Conflicts grouped by level (strongest first), each session on its row, advice once."""
     lines = []
-    for conflict in conflicts:
-        lines.append(f"{style.level(conflict.level)}: {describe_session(conflict.other, style, now)} {_WHAT[conflict.level]}")
-        lines.append(f"  -> {_ADVICE[conflict.level]}")
+    for level in ("strong", "warning", "info"):
+        group = [c for c in conflicts if c.level == level]
+        if not group:
+            continue
+        count = len(group)
+        lines.append(f"{style.level(level)}: {count} session{'s' if count > 1 else ''} {_HEADLINE[level][count > 1]}")
+        lines += [f"  {session_row(c.other, style, now)}" for c in group]
+        if level in _ADVICE:
+            lines.append(f"  -> {_ADVICE[level]}")
     return lines
 
 
@@ -136,7 +151,7 @@ def run_list(values: dict) -> Output:
         for rec in live:
             mine = me is not None and registry.same_owner(rec["owner"], me)
             rows.append([
-                "*" if mine else "",
+                "*" if mine else " ",
                 rec["id"],
                 rec["project"],
                 style.path(rec["worktree"]),
@@ -146,9 +161,13 @@ def run_list(values: dict) -> Output:
                 age_of(rec["started_at"], now),
                 age_of(rec["last_seen"], now),
             ])
-        out += style.table(["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "KIND", "UP", "SEEN"], rows)
+        headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "KIND", "UP", "SEEN"]
+        if not style.tty:  # piped: machine-friendly columns; the "yours" marker is for eyes
+            headers, rows = headers[1:], [row[1:] for row in rows]
+        out += style.table(headers, rows)
         if style.tty:
-            out.append(f"{len(live)} live session{'s' if len(live) != 1 else ''}" + ("; * = yours" if any(r[0] for r in rows) else ""))
+            mine = any(row[0] == "*" for row in rows)
+            out.append(f"{len(live)} live session{'s' if len(live) != 1 else ''}" + ("; * = yours" if mine else ""))
         return out
 
     return _finish("list", data, lines, EXIT_OK, store)

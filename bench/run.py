@@ -1,0 +1,451 @@
+"""sessionward benchmarks: `.venv/bin/python bench/run.py [--quick] [--markdown]`.
+
+Checks the "Performance budgets" of DESIGN.md and prints one table per section. Nothing
+here asserts a timing: the numbers are for people to read, next to the budget they serve.
+
+Method (the box this runs on is shared and noisy):
+  * Every comparison is made inside one run, side by side. The compared cases are
+    interleaved round-robin (round r runs every case once, starting at case r mod k), so a
+    burst of noise from a neighbour hits all of them alike instead of one.
+  * Reported: medians (and p90), and ratios of medians. Never a mean, never a single run.
+  * Everything lives in a fresh temporary directory: SESSIONWARD_HOME points there before
+    sessionward is imported, so the user's ~/.claude is never read or written.
+  * Owners are real, live processes: a pool of `sleep` processes (50 by default) started
+    by this script and killed at the end. Registries larger than the pool spread their
+    records over it round-robin, each record keyed by its own session id. Liveness costs
+    the same per record either way: every record's owner is read from /proc, uncached.
+  * Sessions are spread over three checkouts (a git repository, a linked worktree of it,
+    a plain directory of another project), so a check finds every conflict level.
+
+Sections:
+  1. Registry operations through the Python API at 10, 100 and 1,000 sessions:
+     register_session (a new session; removed again, untimed, so N stays N),
+     load_live_sessions (list) and find_conflicts (check). ms/session shows linearity.
+     Budget: under REGISTRY_BUDGET_MS at 1,000 sessions, and linear (the per-session cost
+     at 1,000 is no more than LINEAR_SLACK times the one at 100).
+  2. Whole processes against a registry of 50 live sessions, cwd in one of the checkouts:
+     the real launcher `.venv/bin/sessionward check` and `list`, `python -m sessionward
+     check`, next to `python -c pass` on the same interpreter (the launcher's shebang).
+     Wall time from spawn to reap, and the child's own peak RSS from wait4().
+     Budget: check <= PROCESS_BUDGET_RATIO x `python -c pass`.
+     Bytecode: the main rows run with a bytecode cache (PYTHONPYCACHEPREFIX in the temp
+     directory, warmed before timing), as after a normal `pip install`. One more row runs
+     check with PYTHONDONTWRITEBYTECODE=1 and no cache, as in an environment that sets
+     that variable over an editable install: every module is compiled on every run.
+"""
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SIZES = (10, 100, 1000)
+OWNER_POOL = 50
+PROCESS_SESSIONS = 50
+REGISTRY_BUDGET_MS = 5.0  # "under a few milliseconds at 1,000 sessions"
+LINEAR_SLACK = 1.5
+PROCESS_BUDGET_RATIO = 2.0
+ROUNDS = {"api": 50, "process": 40}
+QUICK_ROUNDS = {"api": 10, "process": 10}
+
+
+# -- statistics and tables ------------------------------------------------------------------
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def p90(samples: list[float]) -> float:
+    """Nearest-rank 90th percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def render_table(title: str, headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = [f"### {title}", "", "| " + " | ".join(headers) + " |"]
+        lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([title, line(headers), rule] + [line(row) for row in rows])
+
+
+def interleave(cases: list, rounds: int, run_one) -> dict:
+    """Run every case once per round, rotating the start; return {case label: [results]}."""
+    results = {case[0]: [] for case in cases}
+    for r in range(rounds):
+        for i in range(len(cases)):
+            case = cases[(r + i) % len(cases)]
+            results[case[0]].append(run_one(case))
+    return results
+
+
+# -- the machine ----------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} x {os.cpu_count()}"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} x {os.cpu_count()}"
+
+
+def filesystem_of(path: str) -> str:
+    """Filesystem type of the mount holding `path` (fsync cost depends on it)."""
+    best, kind = "", "?"
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                mount = fields[1]
+                if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                    if len(mount) >= len(best):
+                        best, kind = mount, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "") if rev else "?"
+    except OSError:
+        return "?"
+
+
+def header_lines(root: str, interpreter: str, rounds: dict) -> list[str]:
+    import sessionward
+
+    return [
+        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"host: {socket.gethostname()}",
+        f"cpu: {cpu_model()}",
+        f"python: {platform.python_version()} ({interpreter})",
+        f"sessionward: {sessionward.__version__} at {git_revision()}",
+        f"state dir filesystem: {filesystem_of(root)}",
+        f"rounds: {rounds['api']} (API), {rounds['process']} (processes), interleaved round-robin",
+    ]
+
+
+# -- fixtures: owners, checkouts, registries ------------------------------------------------
+
+
+class SleeperPool:
+    """`count` live processes to own sessions; killed (each by its own handle) on exit."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "SleeperPool":
+        for _ in range(self.count):
+            self.procs.append(subprocess.Popen(["sleep", "900"], stdin=subprocess.DEVNULL))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait()
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
+
+def make_checkouts(root: Path) -> list[str]:
+    """[main worktree, linked worktree, other project]: all three conflict levels."""
+    repo, linked, other = root / "proj", root / "proj-feature", root / "other"
+    other.mkdir()
+    repo.mkdir()
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-C", str(repo)]
+    try:
+        subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
+        subprocess.run(git + ["commit", "-q", "--allow-empty", "-m", "init"], check=True)
+        subprocess.run(git + ["worktree", "add", "-q", "-b", "feature", str(linked)], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        linked.mkdir(exist_ok=True)  # no git: plain directories still give distinct worktrees
+    return [str(repo), str(linked), str(other)]
+
+
+def populate(store, count: int, owners: list, checkouts: list[str]) -> None:
+    """Register `count` sessions through the API, spread over owners and checkouts."""
+    from sessionward import registry
+
+    for i in range(count):
+        registry.register_session(
+            checkouts[i % len(checkouts)],
+            session_id=f"bench-{i:05d}",
+            owner=owners[i % len(owners)],
+            store=store,
+        )
+
+
+def make_store(root: Path, name: str):
+    from sessionward.store.local import LocalStore
+
+    state = root / name
+    state.mkdir(mode=0o700)
+    return LocalStore(str(state))
+
+
+# -- section 1: the Python API --------------------------------------------------------------
+
+
+def api_cases(store, size: int, owners: list, me, checkouts: list[str]) -> list:
+    """(label, size, timed function, untimed undo) for the three operations at one size."""
+    from sessionward import registry
+
+    counter = iter(range(10**9))
+    last = {}
+
+    def register():
+        last["id"] = f"new-{next(counter)}"
+        registry.register_session(checkouts[0], session_id=last["id"], owner=owners[0], store=store)
+
+    def unregister():
+        registry.unregister_sessions(session_id=last["id"], store=store)
+
+    return [
+        (f"register_session@{size}", size, register, unregister),
+        (f"load_live_sessions@{size}", size, lambda: registry.load_live_sessions(store), None),
+        (f"find_conflicts@{size}", size, lambda: registry.find_conflicts(cwd=checkouts[0], owner=me, store=store), None),
+    ]
+
+
+def verify_api_fixture(store, size: int, me, checkouts: list[str]) -> None:
+    """The registry really holds `size` live sessions, each a conflict for `me`."""
+    from sessionward import registry
+
+    live, swept = registry.load_live_sessions(store)
+    conflicts = registry.find_conflicts(cwd=checkouts[0], owner=me, store=store).conflicts
+    if len(live) != size or swept or len(conflicts) != size:
+        raise SystemExit(f"bench fixture broken at N={size}: {len(live)} live, {len(swept)} swept, {len(conflicts)} conflicts")
+
+
+def time_api_case(case) -> float:
+    _, _, operation, undo = case
+    start = time.perf_counter()
+    operation()
+    elapsed = time.perf_counter() - start
+    if undo is not None:
+        undo()
+    return elapsed * 1000.0
+
+
+def run_api_section(root: Path, owners: list, me, checkouts: list[str], rounds: int) -> list[dict]:
+    cases = []
+    for size in SIZES:
+        store = make_store(root, f"state{size}")
+        populate(store, size, owners, checkouts)
+        verify_api_fixture(store, size, me, checkouts)
+        cases += api_cases(store, size, owners, me, checkouts)
+    for case in cases:  # warm-up: imports, first reads, page cache
+        time_api_case(case)
+    samples = interleave(cases, rounds, time_api_case)
+    return [
+        {"op": label.split("@")[0], "size": size, "median": median(samples[label]), "p90": p90(samples[label])}
+        for label, size, _, _ in cases
+    ]
+
+
+def api_budget(row: dict, by_key: dict) -> str:
+    if row["size"] != max(SIZES):
+        return "-"
+    smaller = by_key.get((row["op"], SIZES[-2]))
+    per_now = row["median"] / row["size"]
+    per_before = smaller["median"] / smaller["size"] if smaller else per_now
+    problems = []
+    if row["median"] > REGISTRY_BUDGET_MS:
+        problems.append(f"> {REGISTRY_BUDGET_MS:g} ms")
+    if per_now > LINEAR_SLACK * per_before:
+        problems.append("superlinear")
+    return "FAIL (" + ", ".join(problems) + ")" if problems else "PASS"
+
+
+def api_table(results: list[dict], markdown: bool) -> str:
+    by_key = {(r["op"], r["size"]): r for r in results}
+    order = sorted(results, key=lambda r: (["register_session", "load_live_sessions", "find_conflicts"].index(r["op"]), r["size"]))
+    rows = []
+    for r in order:
+        smaller = by_key.get((r["op"], r["size"] // 10))
+        growth = f"{r['median'] / smaller['median']:.1f}" if smaller else "-"
+        rows.append([
+            r["op"], str(r["size"]), f"{r['median']:.3f}", f"{r['p90']:.3f}",
+            f"{1000 * r['median'] / r['size']:.2f}", growth, api_budget(r, by_key),
+        ])
+    title = (
+        f"1. Registry operations, Python API (budget: <= {REGISTRY_BUDGET_MS:g} ms and linear at "
+        f"{max(SIZES)} sessions; 'x N/10' is 10.0 when exactly linear)"
+    )
+    headers = ["operation", "sessions", "median ms", "p90 ms", "us/session", "x N/10", "budget"]
+    return render_table(title, headers, rows, markdown)
+
+
+# -- section 2: whole processes -------------------------------------------------------------
+
+
+def launcher_interpreter(launcher: Path) -> str:
+    """The interpreter the launcher's shebang names: the one to compare it against."""
+    with open(launcher, "rb") as f:
+        first = f.readline().decode().strip()
+    if not first.startswith("#!"):
+        raise SystemExit(f"{launcher} has no #! line")
+    return first[2:].strip().split()[0]
+
+
+def child_env(root: Path, state: Path, cached: bool) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_PID", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
+    env["SESSIONWARD_HOME"] = str(state)
+    if cached:
+        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def src_has_pycache() -> bool:
+    return any((REPO / "src").rglob("__pycache__"))
+
+
+def process_cases(root: Path, state: Path, python: str, launcher: Path) -> list:
+    """(label, argv, env, role): role "base" is the baseline, "budget" rows are judged."""
+    cached, uncached = child_env(root, state, True), child_env(root, state, False)
+    no_pyc = "check, no bytecode cache" + (" (src/ has __pycache__!)" if src_has_pycache() else "")
+    return [
+        ("python -c pass", [python, "-c", "pass"], cached, "base"),
+        ("sessionward check", [str(launcher), "check"], cached, "budget"),
+        ("python -m sessionward check", [python, "-m", "sessionward", "check"], cached, "budget"),
+        ("sessionward list", [str(launcher), "list"], cached, "info"),
+        (no_pyc, [str(launcher), "check"], uncached, "budget"),
+    ]
+
+
+def spawn_and_reap(argv: list[str], env: dict, cwd: str) -> tuple[float, int, int]:
+    """(wall ms, peak RSS KiB, exit code) of one child, from its own wait4() rusage."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed * 1000.0, usage.ru_maxrss, proc.returncode
+
+
+def verify_process_case(case, cwd: str) -> None:
+    """One untimed run that must succeed (check exits 1 on conflict) and see every session."""
+    label, argv, env, _ = case
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    allowed = (0, 1) if "check" in argv else (0,)
+    if done.returncode not in allowed or done.stderr:
+        raise SystemExit(f"bench: {label!r} exited {done.returncode}: {done.stderr.strip()}")
+    if argv[-1] in ("check", "list") and len(set(re.findall(r"bench-\d{5}", done.stdout))) != PROCESS_SESSIONS:
+        raise SystemExit(f"bench: {label!r} did not show the {PROCESS_SESSIONS} sessions:\n{done.stdout}")
+
+
+def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: int) -> tuple[list, str]:
+    launcher = REPO / ".venv" / "bin" / "sessionward"
+    if not launcher.exists():
+        raise SystemExit(f"bench: no launcher at {launcher}; install the package into .venv first")
+    python = launcher_interpreter(launcher)
+    store = make_store(root, f"state{PROCESS_SESSIONS}")
+    populate(store, PROCESS_SESSIONS, owners, checkouts)
+    cwd = checkouts[0]
+    cases = process_cases(root, Path(store.registry_path).parent, python, launcher)
+    for case in cases:
+        verify_process_case(case, cwd)  # also writes the bytecode cache of the cached rows
+        spawn_and_reap(case[1], case[2], cwd)
+    results = interleave(cases, rounds, lambda case: spawn_and_reap(case[1], case[2], cwd))
+    rows = []
+    for label, _, _, role in cases:
+        walls = [ms for ms, _, _ in results[label]]
+        rss = [kib for _, kib, _ in results[label]]
+        rows.append({"label": label, "role": role, "median": median(walls), "p90": p90(walls), "rss": median(rss)})
+    return rows, python
+
+
+def process_table(rows: list[dict], markdown: bool) -> str:
+    base = next(r for r in rows if r["role"] == "base")
+    out = []
+    for r in rows:
+        ratio = r["median"] / base["median"]
+        budget = "-"
+        if r["role"] == "budget":
+            budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+        out.append([
+            r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{ratio:.2f}",
+            f"{r['rss'] / 1024:.1f}", f"{r['rss'] / base['rss']:.2f}", budget,
+        ])
+    title = (
+        f"2. Processes, {PROCESS_SESSIONS} live sessions (budget: check <= {PROCESS_BUDGET_RATIO:g}x "
+        "python -c pass, same interpreter)"
+    )
+    headers = ["command", "median ms", "p90 ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]
+    return render_table(title, headers, out, markdown)
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, noisier)")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument("--dir", help="where to make the temporary state (default: the system temp dir)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    root = Path(tempfile.mkdtemp(prefix="sessionward-perf-", dir=args.dir)).resolve()
+    os.environ.pop("CLAUDE_PID", None)
+    os.environ["SESSIONWARD_HOME"] = str(root / "home")  # before sessionward is used at all
+    try:
+        from sessionward.identity import resolve_owner
+
+        with SleeperPool(OWNER_POOL) as pool:
+            owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
+            me = resolve_owner(explicit_pid=os.getpid())
+            checkouts = make_checkouts(root)
+            api = run_api_section(root, owners, me, checkouts, rounds["api"])
+            procs, python = run_process_section(root, owners, checkouts, rounds["process"])
+        header = header_lines(str(root), python, rounds)
+        if args.markdown:
+            print("\n".join(f"- {line}" for line in header))
+        else:
+            print("\n".join(header))
+        print()
+        print(api_table(api, args.markdown))
+        print()
+        print(process_table(procs, args.markdown))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

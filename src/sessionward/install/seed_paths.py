@@ -1,0 +1,100 @@
+"""The origin setup's files, at the origin's paths.
+
+  ~/scripts/obsidian_session_manager.py   the session manager (hands off to sessionward)
+
+Planning is pure: plan_seed_files() compares what is on disk with what we would write and
+returns one Action per file. apply_actions() writes them. A file we did not write (it lacks
+the managed-file marker) is never overwritten silently: it is renamed to NAME.bak-UTCSTAMP
+first and the action says so. Installing twice changes nothing the second time.
+"""
+
+import os
+import sys
+import time
+
+from sessionward._atomic import write_file_atomic
+from sessionward.errors import StateUnwritable
+
+MANAGED_MARKER = "sessionward: managed file"
+_SEED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "seed")
+
+
+class SeedFile:
+    __slots__ = ("path", "content", "mode")
+
+    def __init__(self, path: str, content: bytes, mode: int) -> None:
+        self.path = path
+        self.content = content
+        self.mode = mode
+
+
+class Action:
+    """What install does to one file: create, update, unchanged, or replace (with backup)."""
+
+    __slots__ = ("file", "kind", "backup")
+
+    def __init__(self, file: SeedFile, kind: str, backup: str | None = None) -> None:
+        self.file = file
+        self.kind = kind
+        self.backup = backup
+
+    def to_json(self) -> dict:
+        return {"path": self.file.path, "action": self.kind, "backup": self.backup}
+
+
+def launcher_paths() -> tuple[str, str]:
+    """(the `sessionward` launcher beside this interpreter, the interpreter)."""
+    python = sys.executable
+    launcher = os.path.join(os.path.dirname(python), "sessionward")
+    return launcher, python
+
+
+def seed_files(home: str | None = None) -> list[SeedFile]:
+    home = home or os.path.expanduser("~")
+    launcher, python = launcher_paths()
+    with open(os.path.join(_SEED_DIR, "obsidian_session_manager.py"), encoding="utf-8") as f:
+        manager = f.read().replace("@SESSIONWARD@", launcher).replace("@PYTHON@", python)
+    return [SeedFile(os.path.join(home, "scripts", "obsidian_session_manager.py"), manager.encode(), 0o755)]
+
+
+def plan_seed_files(files: list[SeedFile]) -> list[Action]:
+    actions = []
+    for file in files:
+        try:
+            with open(file.path, "rb") as f:
+                current = f.read()
+        except FileNotFoundError:
+            if os.path.islink(file.path):  # a dangling symlink: someone else's, keep it
+                actions.append(Action(file, "replace", _backup_name(file.path)))
+            else:
+                actions.append(Action(file, "create"))
+            continue
+        except OSError:
+            actions.append(Action(file, "replace", _backup_name(file.path)))
+            continue
+        if current == file.content and not os.path.islink(file.path):
+            actions.append(Action(file, "unchanged"))
+        elif MANAGED_MARKER.encode() in current and not os.path.islink(file.path):
+            actions.append(Action(file, "update"))
+        else:
+            actions.append(Action(file, "replace", _backup_name(file.path)))
+    return actions
+
+
+def apply_actions(actions: list[Action]) -> None:
+    for action in actions:
+        if action.kind == "unchanged":
+            continue
+        directory = os.path.dirname(action.file.path)
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            if action.backup:
+                os.rename(action.file.path, action.backup)
+        except OSError as exc:
+            raise StateUnwritable(action.file.path, exc) from None
+        write_file_atomic(action.file.path, action.file.content, action.file.mode)
+        os.chmod(action.file.path, action.file.mode)  # the umask must not strip the x bit
+
+
+def _backup_name(path: str) -> str:
+    return f"{path}.bak-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"

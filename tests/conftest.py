@@ -1,0 +1,39 @@
+"""Shared fixtures. Configuration goes through environment variables that child processes
+inherit (SESSIONWARD_HOME, HOME), never through module globals."""
+
+import subprocess
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Every test gets its own HOME and state directory, and no Claude Code environment."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SESSIONWARD_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("CLAUDE_PID", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)
+    monkeypatch.delenv("SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def registry_file(state_dir):
+    return state_dir / "obsidian_sessions.json"
+
+
+@pytest.fixture
+def keeper():
+    """A live process to own registry records for the length of a test."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()

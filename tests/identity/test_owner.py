@@ -1,0 +1,109 @@
+"""Owner resolution on real process trees: claude -> sh -c -> sessionward."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import SESSIONWARD, run_cli
+
+# A stand-in for Claude Code: a Python program whose comm is `claude` (started through a
+# symlink of that name). It runs one command through `sh -c`, as Claude Code runs hooks and
+# Bash commands, and prints its own PID and the command's output.
+FAKE_CLAUDE = r"""
+import json, os, subprocess, sys
+out = subprocess.run(["/bin/sh", "-c", sys.argv[1]], capture_output=True, text=True)
+print(json.dumps({"claude_pid": os.getpid(), "stdout": out.stdout, "stderr": out.stderr}))
+"""
+
+
+@pytest.fixture
+def fake_claude(tmp_path):
+    script = tmp_path / "fake_claude.py"
+    script.write_text(FAKE_CLAUDE)
+    link = tmp_path / "claude"
+    link.symlink_to(sys.executable)
+
+    def run(command: str, env=None):
+        result = subprocess.run([str(link), str(script), command], capture_output=True, text=True, env=env, check=True)
+        return json.loads(result.stdout)
+
+    return run
+
+
+def _whoami(stdout: str) -> dict:
+    return json.loads(stdout)["result"]
+
+
+def test_claude_ancestor_through_sh_c_is_the_owner(fake_claude):
+    seen = fake_claude(f"{SESSIONWARD} whoami --json")
+    who = _whoami(seen["stdout"])
+    assert who["owner"]["pid"] == seen["claude_pid"]
+    assert who["owner"]["comm"] == "claude"
+    assert who["resolved_via"] == "claude ancestor"
+    assert who["kind"] == "claude-code"
+
+
+def test_claude_ancestor_found_through_nested_shells(fake_claude):
+    seen = fake_claude(f"bash -c '{SESSIONWARD} whoami --json; true'")
+    assert _whoami(seen["stdout"])["owner"]["pid"] == seen["claude_pid"]
+
+
+def test_claude_pid_wins_when_set(fake_claude, keeper):
+    env = dict(os.environ, CLAUDE_PID=str(keeper))
+    seen = fake_claude(f"{SESSIONWARD} whoami --json", env=env)
+    who = _whoami(seen["stdout"])
+    assert who["owner"]["pid"] == keeper
+    assert who["resolved_via"] == "CLAUDE_PID"
+
+
+def test_stale_claude_pid_is_ignored(fake_claude):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    env = dict(os.environ, CLAUDE_PID=str(gone.pid))
+    seen = fake_claude(f"{SESSIONWARD} whoami --json", env=env)
+    assert _whoami(seen["stdout"])["owner"]["pid"] == seen["claude_pid"]
+
+
+def test_outside_claude_the_direct_caller_owns():
+    # This test process runs the CLI directly: it is the caller.
+    who = _whoami(run_cli("whoami", "--json").stdout)
+    assert who["owner"]["pid"] == os.getpid()
+    assert who["resolved_via"] == "caller"
+
+
+def test_outside_claude_a_transient_sh_c_is_skipped():
+    result = subprocess.run(["/bin/sh", "-c", f"{SESSIONWARD} whoami --json; true"], capture_output=True, text=True)
+    assert _whoami(result.stdout)["owner"]["pid"] == os.getpid()
+
+
+def test_never_the_cli_itself(fake_claude):
+    seen = fake_claude(f"{SESSIONWARD} whoami --json & wait")
+    who = _whoami(seen["stdout"])
+    assert who["owner"]["pid"] == seen["claude_pid"]
+
+
+def test_explicit_pid_wins_over_everything(fake_claude, keeper):
+    env = dict(os.environ, CLAUDE_PID=str(os.getpid()))
+    seen = fake_claude(f"{SESSIONWARD} whoami --pid {keeper} --json", env=env)
+    who = _whoami(seen["stdout"])
+    assert who["owner"]["pid"] == keeper
+    assert who["resolved_via"] == "--pid"
+
+
+@pytest.mark.parametrize("garbage", ["abc", "-5", "0", "1.5", "99999999999", "", "１２"])
+def test_garbage_pid_is_exit_2_one_line(garbage):
+    result = run_cli("whoami", "--pid", garbage)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "PID" in result.stderr
+
+
+def test_pid_of_no_process_is_exit_2():
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    result = run_cli("whoami", "--pid", str(gone.pid))
+    assert result.returncode == 2
+    assert result.stderr == f"sessionward: --pid {gone.pid}: no such running process\n"
