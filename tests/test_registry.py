@@ -185,3 +185,17 @@ def test_project_name_limits_are_inclusive():
 def test_bad_cwd(cwd):
     with pytest.raises(BadInput):
         registry.validate_cwd(cwd)
+
+
+def test_check_without_cwd_stands_where_the_caller_registered(owners, checkouts, monkeypatch, tmp_path):
+    webapp, feature, _ = checkouts
+    me, other = owners(), owners()
+    registry.register_session(webapp, owner=me)
+    registry.register_session(feature, owner=other)
+    monkeypatch.chdir(tmp_path)  # somewhere unrelated
+    result = registry.find_conflicts(owner=me)
+    assert result.context.worktree == webapp
+    assert [c.level for c in result.conflicts] == ["warning"]
+    # a caller with no session stands in the current directory
+    stranger = owners()
+    assert registry.find_conflicts(owner=stranger).context.worktree == str(tmp_path)

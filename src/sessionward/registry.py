@@ -389,13 +389,23 @@ def find_conflicts(
     store: Store | None = None,
     now: float | None = None,
 ) -> CheckResult:
-    """Classify every other live session against the caller's project and worktree."""
+    """Classify every other live session against the caller's project and worktree.
+
+    Without `cwd`, the caller stands where its own registered session works (the origin's
+    flow is `register <project> <cwd>`, then `check <project>` from anywhere); a caller with
+    no session stands in the current directory.
+    """
     if project is not None:
         validate_project_name(project)
-    cwd = validate_cwd(cwd if cwd is not None else os.getcwd())
+    if cwd is not None:
+        validate_cwd(cwd)
     owner = owner or resolve_owner()
-    ctx = Context(cwd, project, owner, session_id)
     live, swept = load_live_sessions(store, now)
+    if cwd is None:
+        probe = Context(os.getcwd(), project, owner, session_id)
+        own = [record for record in live if probe.owns(record)]
+        cwd = own[0]["cwd"] if own and os.path.isdir(own[0]["cwd"]) else os.getcwd()
+    ctx = Context(validate_cwd(cwd), project, owner, session_id)
     return CheckResult(ctx, _conflicts_of(live, ctx), swept)
 
 

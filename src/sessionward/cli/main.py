@@ -18,22 +18,16 @@ def _pid(text: str) -> int:
     return parse_pid(text)
 
 
-def _seconds(text: str) -> float:
-    from sessionward.errors import BadInput
+def _session_id(text: str) -> str:
+    from sessionward.registry import validate_session_id
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise BadInput(f"invalid duration {text!r}: expected seconds between 0 and 86400")
-    return value
+    return validate_session_id(text)
 
 
 JSON = Opt("--json", "print a versioned JSON envelope instead of text")
 QUIET = Opt("--quiet", "print nothing on success")
 PID = Opt("--pid", "act for this owner process instead of the resolved one", "PID", _pid)
-SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID")
+SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID", _session_id)
 DRY_RUN = Opt("--dry-run", "show what would change, change nothing")
 
 COMMANDS = [

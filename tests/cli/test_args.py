@@ -1,0 +1,59 @@
+"""The command-line parser: forms it accepts, and every command documented in --help."""
+
+import pytest
+
+from sessionward.cli.args import Arg, Command, Opt, parse
+from sessionward.cli.main import COMMANDS
+from sessionward.errors import UsageError
+
+from helpers import run_cli
+
+RUN = Command("run", "run a thing", "m:f", args=[Arg("cmd", "command", remainder=True)], opts=[Opt("--timeout", "t", "S", float)])
+PAIR = Command("pair", "two args", "m:f", args=[Arg("a", "a"), Arg("b", "b", required=False)], opts=[Opt("--flag", "f")])
+
+
+def test_values_flags_and_equals():
+    parsed = parse(["pair", "x", "--flag"], [PAIR])
+    assert parsed.values == {"a": "x", "b": None, "flag": False} | {"flag": True}
+    assert parse(["run", "--timeout=2.5", "--", "echo", "--flag"], [RUN]).values == {"timeout": 2.5, "cmd": ["echo", "--flag"]}
+    assert parse(["run", "--timeout", "3", "--", "ls"], [RUN]).values["timeout"] == 3.0
+
+
+def test_double_dash_makes_dashed_words_positional():
+    assert parse(["pair", "--", "-x", "-y"], [PAIR]).values["b"] == "-y"
+
+
+def test_help_is_recognised_before_a_remainder_only():
+    assert parse(["pair", "--help"], [PAIR]).help_for is PAIR
+    assert parse(["run", "--", "grep", "--help"], [RUN]).values["cmd"] == ["grep", "--help"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run"], "missing command after '--'"),
+    (["pair"], "missing argument <a>"),
+    (["pair", "a", "b", "c"], "unexpected argument 'c'"),
+    (["pair", "--flag=1"], "option --flag takes no value"),
+    (["run", "--timeout"], "option --timeout needs a value"),
+    (["nope"], "unknown command 'nope'"),
+])
+def test_usage_errors(argv, message):
+    with pytest.raises(UsageError) as info:
+        parse(argv, [RUN, PAIR])
+    assert message in str(info.value)
+
+
+def test_every_command_has_help_that_names_its_options():
+    top = run_cli("--help")
+    assert top.returncode == 0
+    for command in COMMANDS:
+        assert f"  {command.name} " in top.stdout
+        page = run_cli(*command.name.split(), "--help")
+        assert page.returncode == 0 and page.stdout.startswith(f"usage: sessionward {command.name}")
+        for opt in command.opts:
+            assert opt.name in page.stdout
+
+
+def test_version():
+    from sessionward import __version__
+
+    assert run_cli("--version").stdout == f"sessionward {__version__}\n"

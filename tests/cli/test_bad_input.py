@@ -1,0 +1,97 @@
+"""Promise 6: bad input gets one clear line and exit 2, never a traceback; state untouched."""
+
+import json
+
+import pytest
+
+from helpers import run_cli
+
+
+@pytest.fixture
+def seeded(tmp_path, keeper, registry_file):
+    """A registry holding one live session; returns a function telling if it is unchanged."""
+    run_cli("register", "seed-project", str(tmp_path), "--pid", str(keeper), check=True)
+    before = registry_file.read_bytes()
+    return lambda: registry_file.read_bytes() == before
+
+
+BAD = {
+    "empty project": ["register", "", "/tmp"],
+    "blank project": ["register", "   ", "/tmp"],
+    "long project": ["register", "x" * 129, "/tmp"],
+    "control char": ["register", "a\x01b", "/tmp"],
+    "escape char": ["register", "a\x1b[31mred", "/tmp"],
+    "slash": ["register", "a/b", "/tmp"],
+    "backslash": ["register", "a\\b", "/tmp"],
+    "dot-dot": ["register", "..", "/tmp"],
+    "relative cwd": ["register", "p", "relative/dir"],
+    "missing cwd": ["register", "p", "/no/such/dir"],
+    "cwd is a file": ["register", "p", "/etc/hostname"],
+    "extra argument": ["register", "p", "/tmp", "extra"],
+    "unknown command": ["frobnicate"],
+    "unknown option": ["list", "--frobnicate"],
+    "short unknown option": ["list", "-x"],
+    "garbage pid": ["register", "p", "/tmp", "--pid", "abc"],
+    "negative pid": ["register", "p", "/tmp", "--pid=-4"],
+    "zero pid": ["unregister", "0"],
+    "pid without value": ["register", "--pid"],
+    "flag with value": ["list", "--json=yes"],
+    "bad session id": ["register", "p", "/tmp", "--session", "bad id!"],
+    "long session id": ["heartbeat", "--session", "s" * 129],
+    "garbage unregister pid": ["unregister", "12abc"],
+    "check bad project": ["check", "a/b"],
+    "check relative cwd": ["check", "--cwd", "rel"],
+    "prune both": ["prune", "--apply", "--dry-run"],
+    "install nothing": ["install"],
+    "group without sub": ["help", "nope"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, seeded):
+    result = run_cli(*BAD[name])
+    assert result.returncode == 2, (name, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.startswith("sessionward: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert seeded()
+
+
+@pytest.mark.parametrize("name", ["empty project", "unknown command", "garbage pid", "prune both"])
+def test_bad_input_with_json_is_a_json_envelope(name, seeded):
+    result = run_cli(*BAD[name], "--json")
+    assert result.returncode == 2
+    envelope = json.loads(result.stdout)
+    assert envelope["ok"] is False and envelope["exit_code"] == 2
+    assert envelope["schema"] == "sessionward/1"
+    assert envelope["error"]["code"] in ("bad_input", "usage")
+    assert envelope["error"]["message"]
+    assert result.stderr == ""
+    assert seeded()
+
+
+def test_exact_messages(tmp_path):
+    assert run_cli("frobnicate").stderr == "sessionward: unknown command 'frobnicate'; see 'sessionward --help' for the list\n"
+    assert run_cli("register", "a/b", "/tmp").stderr == (
+        "sessionward: project name 'a/b' contains a path separator; give the name, not a path\n"
+    )
+    assert run_cli("register", "p", "rel").stderr == (
+        "sessionward: working directory 'rel' is relative; give an absolute path (e.g. \"$PWD\")\n"
+    )
+    assert run_cli("list", "--frobnicate").stderr == (
+        "sessionward: list: unknown option --frobnicate; see 'sessionward list --help'\n"
+    )
+
+
+def test_no_traceback_on_keyboardless_internal_error(tmp_path, monkeypatch):
+    # An unexpected exception becomes one line naming the log that holds the traceback.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "obsidian_sessions.json").write_text('{"schema": "sessionward/1", "sessions": {}}')
+    # a registry readable but a private dir that is a file -> UnsafeState (exit 3), one line
+    (state / "sessionward").write_text("not a dir")
+    result = run_cli("register", "p", str(tmp_path))
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

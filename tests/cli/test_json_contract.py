@@ -1,0 +1,53 @@
+"""The --json envelope and each command's result keys are a contract: pinned here."""
+
+import pytest
+
+from helpers import cli_json
+
+ENVELOPE = {"schema", "command", "ok", "exit_code", "result", "notices"}
+RECORD = {
+    "id", "session_id", "kind", "project", "project_key", "project_explicit", "worktree",
+    "branch", "cwd", "owner", "started_at", "last_seen", "holds",
+}
+OWNER = {"pid", "start_time", "host", "boot_id", "comm"}
+
+
+@pytest.fixture
+def registered(tmp_path, keeper):
+    return cli_json("register", "proj", str(tmp_path), "--pid", str(keeper))
+
+
+def test_register(registered):
+    assert set(registered) == ENVELOPE
+    assert registered["schema"] == "sessionward/1" and registered["command"] == "register"
+    assert set(registered["result"]) == {"session", "created", "conflicts", "swept"}
+    assert set(registered["result"]["session"]) == RECORD
+    assert set(registered["result"]["session"]["owner"]) == OWNER
+
+
+def test_list(registered):
+    env = cli_json("list")
+    assert set(env) == ENVELOPE and set(env["result"]) == {"sessions", "swept"}
+    assert [set(r) for r in env["result"]["sessions"]] == [RECORD]
+
+
+def test_check(registered, tmp_path, keeper):
+    other = tmp_path / "x"
+    other.mkdir()
+    env = cli_json("check", "proj", "--cwd", str(other))
+    assert env["exit_code"] == 1 and env["ok"] is False
+    assert set(env["result"]) == {"project", "worktree", "branch", "level", "conflict", "conflicts", "swept"}
+    [conflict] = env["result"]["conflicts"]
+    assert set(conflict) == {"level", "shares", "session"}
+    assert (conflict["level"], conflict["shares"]) == ("warning", "project")
+
+
+def test_prune_unregister_heartbeat_whoami_install(registered, keeper):
+    assert set(cli_json("prune")["result"]) == {"applied", "dead"}
+    assert set(cli_json("heartbeat", "--pid", str(keeper))["result"]) == {"sessions"}
+    assert set(cli_json("whoami")["result"]) == {
+        "owner", "resolved_via", "kind", "cwd", "project", "project_key", "worktree", "branch"
+    }
+    assert set(cli_json("install", "--seed-paths", "--dry-run")["result"]) == {"dry_run", "actions"}
+    env = cli_json("unregister", str(keeper))
+    assert set(env["result"]) == {"removed", "swept"} and len(env["result"]["removed"]) == 1
