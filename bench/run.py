@@ -56,8 +56,9 @@ PROCESS_SESSIONS = 50
 REGISTRY_BUDGET_MS = 5.0  # "under a few milliseconds at 1,000 sessions"
 LINEAR_SLACK = 1.5
 PROCESS_BUDGET_RATIO = 2.0
-ROUNDS = {"api": 50, "process": 40}
-QUICK_ROUNDS = {"api": 10, "process": 10}
+TIME_BIN = "/usr/bin/time"  # GNU time, for peak RSS (%M)
+ROUNDS = {"api": 50, "process": 40, "rss": 5}
+QUICK_ROUNDS = {"api": 10, "process": 10, "rss": 2}
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -147,7 +148,8 @@ def header_lines(root: str, interpreter: str, rounds: dict) -> list[str]:
         f"python: {platform.python_version()} ({interpreter})",
         f"sessionward: {sessionward.__version__} at {git_revision()}",
         f"state dir filesystem: {filesystem_of(root)}",
-        f"rounds: {rounds['api']} (API), {rounds['process']} (processes), interleaved round-robin",
+        f"rounds: {rounds['api']} (API), {rounds['process']} (process wall time), {rounds['rss']} (peak RSS); "
+        "cases interleaved round-robin",
     ]
 
 
@@ -226,9 +228,12 @@ def make_store(root: Path, name: str):
 
 # -- section 1: the Python API --------------------------------------------------------------
 
+OPERATIONS = ("register_session", "load_live_sessions", "find_conflicts")
+COMPONENTS = ("store.load_sessions", "session_liveness x N")
+
 
 def api_cases(store, size: int, owners: list, me, checkouts: list[str]) -> list:
-    """(label, size, timed function, untimed undo) for the three operations at one size."""
+    """(op, size, timed function, untimed undo): the operations and their main components."""
     from sessionward import registry
 
     counter = iter(range(10**9))
@@ -241,10 +246,17 @@ def api_cases(store, size: int, owners: list, me, checkouts: list[str]) -> list:
     def unregister():
         registry.unregister_sessions(session_id=last["id"], store=store)
 
+    def liveness():  # what every operation pays per record: one /proc read of its owner
+        for record in snapshot.values():
+            registry.session_liveness(record)
+
+    snapshot = store.load_sessions()
     return [
-        (f"register_session@{size}", size, register, unregister),
-        (f"load_live_sessions@{size}", size, lambda: registry.load_live_sessions(store), None),
-        (f"find_conflicts@{size}", size, lambda: registry.find_conflicts(cwd=checkouts[0], owner=me, store=store), None),
+        ("register_session", size, register, unregister),
+        ("load_live_sessions", size, lambda: registry.load_live_sessions(store), None),
+        ("find_conflicts", size, lambda: registry.find_conflicts(cwd=checkouts[0], owner=me, store=store), None),
+        ("store.load_sessions", size, store.load_sessions, None),
+        ("session_liveness x N", size, liveness, None),
     ]
 
 
@@ -275,46 +287,53 @@ def run_api_section(root: Path, owners: list, me, checkouts: list[str], rounds: 
         populate(store, size, owners, checkouts)
         verify_api_fixture(store, size, me, checkouts)
         cases += api_cases(store, size, owners, me, checkouts)
-    for case in cases:  # warm-up: imports, first reads, page cache
-        time_api_case(case)
-    samples = interleave(cases, rounds, time_api_case)
+    labelled = [(f"{op}@{size}",) + case for case in cases for op, size in [case[:2]]]
+    for case in labelled:  # warm-up: first reads, page cache
+        time_api_case(case[1:])
+    samples = interleave(labelled, rounds, lambda case: time_api_case(case[1:]))
     return [
-        {"op": label.split("@")[0], "size": size, "median": median(samples[label]), "p90": p90(samples[label])}
-        for label, size, _, _ in cases
+        {"op": op, "size": size, "median": median(samples[label]), "p90": p90(samples[label])}
+        for label, op, size, _, _ in labelled
     ]
 
 
 def api_budget(row: dict, by_key: dict) -> str:
-    if row["size"] != max(SIZES):
+    if row["size"] != max(SIZES) or row["op"] not in OPERATIONS:
         return "-"
-    smaller = by_key.get((row["op"], SIZES[-2]))
-    per_now = row["median"] / row["size"]
-    per_before = smaller["median"] / smaller["size"] if smaller else per_now
+    smaller = by_key[(row["op"], SIZES[-2])]
     problems = []
     if row["median"] > REGISTRY_BUDGET_MS:
         problems.append(f"> {REGISTRY_BUDGET_MS:g} ms")
-    if per_now > LINEAR_SLACK * per_before:
+    if row["median"] / row["size"] > LINEAR_SLACK * smaller["median"] / smaller["size"]:
         problems.append("superlinear")
     return "FAIL (" + ", ".join(problems) + ")" if problems else "PASS"
 
 
-def api_table(results: list[dict], markdown: bool) -> str:
+def api_rows(results: list[dict], ops: tuple) -> list[list[str]]:
     by_key = {(r["op"], r["size"]): r for r in results}
-    order = sorted(results, key=lambda r: (["register_session", "load_live_sessions", "find_conflicts"].index(r["op"]), r["size"]))
     rows = []
-    for r in order:
-        smaller = by_key.get((r["op"], r["size"] // 10))
-        growth = f"{r['median'] / smaller['median']:.1f}" if smaller else "-"
-        rows.append([
-            r["op"], str(r["size"]), f"{r['median']:.3f}", f"{r['p90']:.3f}",
-            f"{1000 * r['median'] / r['size']:.2f}", growth, api_budget(r, by_key),
-        ])
-    title = (
-        f"1. Registry operations, Python API (budget: <= {REGISTRY_BUDGET_MS:g} ms and linear at "
-        f"{max(SIZES)} sessions; 'x N/10' is 10.0 when exactly linear)"
-    )
+    for op in ops:
+        for size in SIZES:
+            r = by_key[(op, size)]
+            smaller = by_key.get((op, size // 10))
+            growth = f"{r['median'] / smaller['median']:.1f}" if smaller else "-"
+            rows.append([
+                op, str(size), f"{r['median']:.3f}", f"{r['p90']:.3f}",
+                f"{1000 * r['median'] / size:.1f}", growth, api_budget(r, by_key),
+            ])
+    return rows
+
+
+def api_tables(results: list[dict], markdown: bool) -> str:
     headers = ["operation", "sessions", "median ms", "p90 ms", "us/session", "x N/10", "budget"]
-    return render_table(title, headers, rows, markdown)
+    title = (
+        f"1. Registry operations, Python API (budget at {max(SIZES)} sessions: <= {REGISTRY_BUDGET_MS:g} ms "
+        f"and linear; 'x N/10' = time / time at N/10, 10.0 when exactly linear)"
+    )
+    main = render_table(title, headers, api_rows(results, OPERATIONS), markdown)
+    title = "1b. Where the time goes: components every operation above pays (no budget)"
+    parts = render_table(title, headers[:-1], [row[:-1] for row in api_rows(results, COMPONENTS)], markdown)
+    return main + "\n\n" + parts
 
 
 # -- section 2: whole processes -------------------------------------------------------------
@@ -346,7 +365,7 @@ def src_has_pycache() -> bool:
 def process_cases(root: Path, state: Path, python: str, launcher: Path) -> list:
     """(label, argv, env, role): role "base" is the baseline, "budget" rows are judged."""
     cached, uncached = child_env(root, state, True), child_env(root, state, False)
-    no_pyc = "check, no bytecode cache" + (" (src/ has __pycache__!)" if src_has_pycache() else "")
+    no_pyc = "sessionward check, no bytecode cache" + (" (src/ has __pycache__!)" if src_has_pycache() else "")
     return [
         ("python -c pass", [python, "-c", "pass"], cached, "base"),
         ("sessionward check", [str(launcher), "check"], cached, "budget"),
@@ -356,14 +375,26 @@ def process_cases(root: Path, state: Path, python: str, launcher: Path) -> list:
     ]
 
 
-def spawn_and_reap(argv: list[str], env: dict, cwd: str) -> tuple[float, int, int]:
-    """(wall ms, peak RSS KiB, exit code) of one child, from its own wait4() rusage."""
+def wall_ms(case, cwd: str) -> float:
+    """Spawn to reap, output discarded."""
+    _, argv, env, _ = case
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed * 1000.0, usage.ru_maxrss, proc.returncode
+    subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1000.0
+
+
+def peak_rss_kib(case, cwd: str, out: Path) -> int | None:
+    """Peak RSS from GNU time (%M). Not from our own wait4(): a child forked from this big
+    process inherits its high-water mark until exec, so every child would read ~20 MiB."""
+    if not os.access(TIME_BIN, os.X_OK):
+        return None
+    _, argv, env, _ = case
+    subprocess.run([TIME_BIN, "-f", "%M", "-o", str(out)] + argv, env=env, cwd=cwd,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return int(out.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def verify_process_case(case, cwd: str) -> None:
@@ -377,7 +408,7 @@ def verify_process_case(case, cwd: str) -> None:
         raise SystemExit(f"bench: {label!r} did not show the {PROCESS_SESSIONS} sessions:\n{done.stdout}")
 
 
-def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: int) -> tuple[list, str]:
+def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: dict) -> tuple[list, str]:
     launcher = REPO / ".venv" / "bin" / "sessionward"
     if not launcher.exists():
         raise SystemExit(f"bench: no launcher at {launcher}; install the package into .venv first")
@@ -388,13 +419,16 @@ def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: 
     cases = process_cases(root, Path(store.registry_path).parent, python, launcher)
     for case in cases:
         verify_process_case(case, cwd)  # also writes the bytecode cache of the cached rows
-        spawn_and_reap(case[1], case[2], cwd)
-    results = interleave(cases, rounds, lambda case: spawn_and_reap(case[1], case[2], cwd))
+        wall_ms(case, cwd)
+    walls = interleave(cases, rounds["process"], lambda case: wall_ms(case, cwd))
+    rss = interleave(cases, rounds["rss"], lambda case: peak_rss_kib(case, cwd, root / "time.out"))
     rows = []
     for label, _, _, role in cases:
-        walls = [ms for ms, _, _ in results[label]]
-        rss = [kib for _, kib, _ in results[label]]
-        rows.append({"label": label, "role": role, "median": median(walls), "p90": p90(walls), "rss": median(rss)})
+        kib = [k for k in rss[label] if k is not None]
+        rows.append({
+            "label": label, "role": role, "median": median(walls[label]), "p90": p90(walls[label]),
+            "rss": median(kib) if kib else None,
+        })
     return rows, python
 
 
@@ -406,13 +440,14 @@ def process_table(rows: list[dict], markdown: bool) -> str:
         budget = "-"
         if r["role"] == "budget":
             budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+        known = r["rss"] is not None and base["rss"]
         out.append([
             r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{ratio:.2f}",
-            f"{r['rss'] / 1024:.1f}", f"{r['rss'] / base['rss']:.2f}", budget,
+            f"{r['rss'] / 1024:.1f}" if known else "n/a", f"{r['rss'] / base['rss']:.2f}" if known else "n/a", budget,
         ])
     title = (
         f"2. Processes, {PROCESS_SESSIONS} live sessions (budget: check <= {PROCESS_BUDGET_RATIO:g}x "
-        "python -c pass, same interpreter)"
+        "python -c pass, same interpreter; 'x pass' = ratio of medians)"
     )
     headers = ["command", "median ms", "p90 ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]
     return render_table(title, headers, out, markdown)
@@ -443,14 +478,14 @@ def main(argv=None) -> int:
             me = resolve_owner(explicit_pid=os.getpid())
             checkouts = make_checkouts(root)
             api = run_api_section(root, owners, me, checkouts, rounds["api"])
-            procs, python = run_process_section(root, owners, checkouts, rounds["process"])
+            procs, python = run_process_section(root, owners, checkouts, rounds)
         header = header_lines(str(root), python, rounds)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))
         else:
             print("\n".join(header))
         print()
-        print(api_table(api, args.markdown))
+        print(api_tables(api, args.markdown))
         print()
         print(process_table(procs, args.markdown))
     finally:
