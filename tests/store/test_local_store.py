@@ -224,3 +224,16 @@ def test_symlink_at_lock_path_is_refused(state_dir, tmp_path, keeper):
     with pytest.raises(UnsafeState):
         put(LocalStore(), record("a", keeper))
     assert not (tmp_path / "x").exists()
+
+
+def test_oversized_registry_is_kept_aside(registry_file, state_dir, monkeypatch):
+    import sessionward._atomic as atomic
+
+    state_dir.mkdir(mode=0o700)
+    registry_file.write_bytes(b" " * 2048)
+    monkeypatch.setattr(atomic, "MAX_STATE_FILE_BYTES", 1024)
+    store = LocalStore()
+    assert store.load_sessions() == {}
+    [notice] = store.notices
+    assert "larger than any state file" in notice.why
+    assert os.path.getsize(notice.kept_as) == 2048
