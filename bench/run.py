@@ -10,10 +10,9 @@ Method (the box this runs on is shared and noisy):
   * Reported: medians (and p90), and ratios of medians. Never a mean, never a single run.
   * Everything lives in a fresh temporary directory: SESSIONWARD_HOME points there before
     sessionward is imported, so the user's ~/.claude is never read or written.
-  * Owners are real, live processes: a pool of `sleep` processes (50 by default) started
-    by this script and killed at the end. Registries larger than the pool spread their
-    records over it round-robin, each record keyed by its own session id. Liveness costs
-    the same per record either way: every record's owner is read from /proc, uncached.
+  * Owners are real, live processes: one `sleep` process per session (1,000 at the largest
+    size), started by this script and killed at the end, so every record's owner is a
+    distinct PID that liveness must read from /proc (a sweep reads each PID once).
   * Sessions are spread over three checkouts (a git repository, a linked worktree of it,
     a plain directory of another project), so a check finds every conflict level.
 
@@ -24,7 +23,8 @@ Sections:
      factor from N/10 to N show linearity. Budget: under REGISTRY_BUDGET_MS at 1,000
      sessions, and linear (the per-session cost at 1,000 at most LINEAR_SLACK times the
      one at 100). Table 1b times two components every operation pays, to show where the
-     time goes: reading the registry (store.load_sessions) and judging each owner alive.
+     time goes: reading the registry (store.load_sessions), judging each owner alive, and
+     the floor of any one-JSON-document design: a bare json.loads of the same bytes.
   2. Whole processes against a registry of 50 live sessions (50 distinct owners), cwd in
      one of the checkouts: the real launcher `.venv/bin/sessionward check` and `list`,
      `python -m sessionward check`, next to `python -c pass` on the same interpreter (the
@@ -40,6 +40,7 @@ Sections:
 
 import argparse
 import datetime
+import json
 import math
 import os
 import platform
@@ -55,7 +56,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100, 1000)
-OWNER_POOL = 50
+OWNER_POOL = max(SIZES)  # one owner process per session
 PROCESS_SESSIONS = 50
 REGISTRY_BUDGET_MS = 5.0  # "under a few milliseconds at 1,000 sessions"
 LINEAR_SLACK = 1.5
@@ -233,7 +234,7 @@ def make_store(root: Path, name: str):
 # -- section 1: the Python API --------------------------------------------------------------
 
 OPERATIONS = ("register_session", "load_live_sessions", "find_conflicts")
-COMPONENTS = ("store.load_sessions", "session_liveness x N")
+COMPONENTS = ("store.load_sessions", "session_liveness x N", "json.loads (floor)")
 
 
 def api_cases(store, size: int, owners: list, me, checkouts: list[str]) -> list:
@@ -250,17 +251,20 @@ def api_cases(store, size: int, owners: list, me, checkouts: list[str]) -> list:
     def unregister():
         registry.unregister_sessions(session_id=last["id"], store=store)
 
-    def liveness():  # what every operation pays per record: one /proc read of its owner
+    def liveness():  # what every operation pays per owner: one /proc read, as in a sweep
+        seen: dict = {}
         for record in snapshot.values():
-            registry.session_liveness(record)
+            registry.session_liveness(record, seen=seen)
 
     snapshot = store.load_sessions()
+    raw = Path(store.registry_path).read_bytes()
     return [
         ("register_session", size, register, unregister),
         ("load_live_sessions", size, lambda: registry.load_live_sessions(store), None),
         ("find_conflicts", size, lambda: registry.find_conflicts(cwd=checkouts[0], owner=me, store=store), None),
         ("store.load_sessions", size, store.load_sessions, None),
         ("session_liveness x N", size, liveness, None),
+        ("json.loads (floor)", size, lambda: json.loads(raw), None),
     ]
 
 

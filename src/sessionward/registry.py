@@ -141,15 +141,17 @@ def same_project(record: dict, ctx: Context) -> bool:
     return False
 
 
-def session_liveness(record: dict, now: float | None = None):
+def session_liveness(record: dict, now: float | None = None, seen: dict | None = None):
     owner = record["owner"]
     return owner_is_alive(
-        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now
+        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now,
+        seen=seen,
     )
 
 
 def classify(record: dict, ctx: Context) -> Conflict:
-    if os.path.realpath(record["worktree"]) == ctx.worktree:
+    # Worktrees are stored canonical (describe_checkout resolves symlinks): compare as is.
+    if record["worktree"] == ctx.worktree:
         return Conflict(LEVEL_STRONG, record, "worktree")
     if same_project(record, ctx):
         return Conflict(LEVEL_WARNING, record, "project")
@@ -161,8 +163,9 @@ def classify(record: dict, ctx: Context) -> Conflict:
 
 def _split_dead(sessions: dict, now: float) -> list[DeadSession]:
     dead = []
+    seen: dict = {}
     for record in sessions.values():
-        verdict = session_liveness(record, now)
+        verdict = session_liveness(record, now, seen)
         if not verdict.alive:
             dead.append(DeadSession(record, verdict.reason))
     return dead
