@@ -5,7 +5,8 @@ Files (see sessionward.paths):
   sessionward/registry.lock permanent flock target; never deleted, never replaced, so every
                             process locks the same inode
 
-Calling sequence of an update: flock(registry.lock) with a 5 s deadline -> read and decode
+Calling sequence of an update: flock(registry.lock) with a 5 s deadline (waited for in the
+kernel, see sessionward._flock) -> read and decode
 the registry -> change(sessions) -> if changed, write_file_atomic -> unlock. Readers take no
 lock: os.replace makes every read see one whole document.
 
@@ -19,13 +20,13 @@ Test-only: SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1 skips the flock, so tests ca
 without it concurrent updates are lost (the negative control of the concurrency tests).
 """
 
-import fcntl
 import os
 import stat
 import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
+from sessionward._flock import flock_exclusive
 from sessionward._atomic import fsync_directory, read_file_nofollow, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
 from sessionward.store import Store
@@ -34,8 +35,6 @@ SCHEMA = "sessionward/1"
 SCHEMA_PREFIX = "sessionward/"
 SCHEMA_VERSION = 1
 REGISTRY_LOCK_TIMEOUT_S = 5.0
-_BACKOFF_FIRST_S = 0.0005
-_BACKOFF_CAP_S = 0.02
 _DISABLE_LOCK_ENV = "SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK"
 
 
@@ -120,26 +119,15 @@ class LocalStore(Store):
             raise UnsafeState(self.lock_path, "it is not a regular file")
         if os.environ.get(_DISABLE_LOCK_ENV) == "1":
             return fd
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = _BACKOFF_FIRST_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                os.close(fd)
-                raise StateUnwritable(self.lock_path, exc) from None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                os.close(fd)
-                raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s)
-            # Jittered, capped backoff: waiters spread out instead of waking in lockstep.
-            # (os.urandom, not `random`: that import alone costs a fifth of a hook's budget.)
-            jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
-            time.sleep(min(delay * jitter, remaining))
-            delay = min(delay * 2, _BACKOFF_CAP_S)
+        try:
+            held = flock_exclusive(fd, self.lock_timeout_s)
+        except OSError as exc:
+            os.close(fd)
+            raise StateUnwritable(self.lock_path, exc) from None
+        if not held:
+            os.close(fd)
+            raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s)
+        return fd
 
 
 def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:

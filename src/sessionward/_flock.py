@@ -1,0 +1,85 @@
+"""A kernel `flock` with a deadline: the one way sessionward waits for a lock file.
+
+flock_exclusive(fd, timeout_s) -> True once the lock is held, False if the deadline passed.
+
+Why not exponential backoff: a waiter that has waited long sleeps long between tries, while
+a process that just released the lock comes straight back and retries at once, so old
+waiters lose every race and can starve until their timeout (seen with 16 processes). The
+waiting is done by the kernel instead: a blocking flock, bounded by a one-shot SIGALRM timer
+whose handler raises. The kernel wakes waiters on release without favouring newcomers.
+
+Where a timer cannot be used (not the main thread, or the process already runs an
+ITIMER_REAL of its own), waiters poll at a short constant interval with jitter: no waiter's
+chances shrink with its age.
+
+It is a bug to call this with a lock already held by the same open file description: flock
+would succeed at once (it is re-entrant per description), hiding the mistake.
+"""
+
+import fcntl
+import os
+import time
+
+_POLL_S = 0.001  # constant, jittered +-50%: every waiter gets the same chances
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+def _raise_deadline(signum, frame):
+    raise _DeadlinePassed
+
+
+def flock_exclusive(fd: int, timeout_s: float) -> bool:
+    """Take an exclusive flock on `fd` within `timeout_s`. On False the caller closes `fd`."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    if timeout_s <= 0:
+        return False
+    held = _wait_in_kernel(fd, timeout_s)
+    return _poll(fd, timeout_s) if held is None else held
+
+
+def _wait_in_kernel(fd: int, timeout_s: float) -> bool | None:
+    """Blocking flock under a SIGALRM deadline; None when a timer cannot be used here."""
+    import signal  # only contended callers pay for it
+
+    try:
+        previous = signal.signal(signal.SIGALRM, _raise_deadline)
+    except ValueError:  # signal handlers can only be set from the main thread
+        return None
+    try:
+        if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+            return None  # the process has a timer of its own: leave it alone
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return True
+        except _DeadlinePassed:
+            # (If the alarm fires just after flock returned, we report a timeout while
+            # holding the lock; the caller closes fd, which releases it.)
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _poll(fd: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        # os.urandom, not `random`: that import alone costs a fifth of a hook's budget.
+        jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
+        time.sleep(min(_POLL_S * jitter, remaining))
