@@ -199,3 +199,13 @@ def test_check_without_cwd_stands_where_the_caller_registered(owners, checkouts,
     # a caller with no session stands in the current directory
     stranger = owners()
     assert registry.find_conflicts(owner=stranger).context.worktree == str(tmp_path)
+
+
+def test_without_session_id_the_owners_keyed_record_is_refreshed(owners, tmp_path):
+    # A hook registered the Claude session by its id; `register` from a shell of the same
+    # Claude process (old Claude Code: no CLAUDE_CODE_SESSION_ID) must not add a second one.
+    claude = owners()
+    registry.register_session(str(tmp_path), session_id="abc", owner=claude)
+    again = registry.register_session(str(tmp_path), owner=claude)
+    assert not again.created and again.session["id"] == "abc"
+    assert list(LocalStore().load_sessions()) == ["abc"]

@@ -268,10 +268,10 @@ def _find_own_record(sessions: dict, ctx: Context) -> dict | None:
             if record.get("session_id") == ctx.session_id and same_owner(record["owner"], ctx.owner):
                 return record
         return None
-    for record in sessions.values():
-        if record.get("session_id") is None and same_owner(record["owner"], ctx.owner):
-            return record
-    return None
+    # No session id: the owner's own record, whichever way it was registered (a hook keys
+    # by session id, a shell helper of the same Claude process may not know it).
+    mine = [record for record in sessions.values() if same_owner(record["owner"], ctx.owner)]
+    return max(mine, key=lambda record: record["last_seen"]) if mine else None
 
 
 def _new_id(sessions: dict, session_id: str | None, owner: Owner) -> str:

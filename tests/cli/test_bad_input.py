@@ -84,14 +84,29 @@ def test_exact_messages(tmp_path):
     )
 
 
-def test_no_traceback_on_keyboardless_internal_error(tmp_path, monkeypatch):
-    # An unexpected exception becomes one line naming the log that holds the traceback.
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+def test_private_dir_that_is_a_file_is_one_line_exit_3(tmp_path):
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    (state / "obsidian_sessions.json").write_text('{"schema": "sessionward/1", "sessions": {}}')
-    # a registry readable but a private dir that is a file -> UnsafeState (exit 3), one line
     (state / "sessionward").write_text("not a dir")
     result = run_cli("register", "p", str(tmp_path))
     assert result.returncode == 3
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr == f"sessionward: refusing state path {state / 'sessionward'}: it is not a directory; move it away or set SESSIONWARD_HOME\n"
+
+
+def test_unexpected_error_is_one_line_naming_the_log(monkeypatch, capsys, state_dir):
+    from sessionward.cli import main as cli_main
+    from sessionward.cli import sessions
+
+    def broken(values):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sessions, "run_list", broken)
+    monkeypatch.delenv("SESSIONWARD_DEBUG", raising=False)
+    assert cli_main.main(["list"]) == 3
+    err = capsys.readouterr().err
+    log = state_dir / "sessionward" / "errors.log"
+    assert err == f"sessionward: internal error in 'list': RuntimeError: boom (traceback in {log})\n"
+    assert "Traceback (most recent call last)" in log.read_text() and "RuntimeError: boom" in log.read_text()
+    monkeypatch.setenv("SESSIONWARD_DEBUG", "1")  # the switch that keeps bugs loud in tests
+    with pytest.raises(RuntimeError):
+        cli_main.main(["list"])

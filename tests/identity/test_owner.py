@@ -107,3 +107,14 @@ def test_pid_of_no_process_is_exit_2():
     result = run_cli("whoami", "--pid", str(gone.pid))
     assert result.returncode == 2
     assert result.stderr == f"sessionward: --pid {gone.pid}: no such running process\n"
+
+
+def test_claude_code_session_id_keys_the_session(tmp_path, keeper):
+    from helpers import cli_json
+
+    env = dict(os.environ, CLAUDE_CODE_SESSION_ID="5f1c2d9e-0000-4000-8000-00000000abcd")
+    reg = cli_json("register", "p", str(tmp_path), "--pid", str(keeper), env=env)
+    assert reg["result"]["session"]["id"] == "5f1c2d9e-0000-4000-8000-00000000abcd"
+    bad = dict(os.environ, CLAUDE_CODE_SESSION_ID="not ok!")
+    other = cli_json("register", "q", str(tmp_path), "--pid", str(os.getpid()), env=bad)
+    assert other["result"]["session"]["id"].startswith("s-")

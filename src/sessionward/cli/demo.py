@@ -22,11 +22,12 @@ def run_demo(values: dict) -> Output:
     style = Style.for_stream(sys.stdout)
     root = tempfile.mkdtemp(prefix="sessionward-demo-")
     sleepers: list[subprocess.Popen] = []
-    saved_env = {k: os.environ.get(k) for k in ("SESSIONWARD_HOME", "CLAUDE_PID", "HOME")}
+    saved_env = {k: os.environ.get(k) for k in ("SESSIONWARD_HOME", "CLAUDE_PID", "CLAUDE_CODE_SESSION_ID", "HOME")}
     saved_cwd = os.getcwd()
     try:
         os.environ["SESSIONWARD_HOME"] = os.path.join(root, "state")
         os.environ.pop("CLAUDE_PID", None)  # the demo's commands must use the --pid given
+        os.environ.pop("CLAUDE_CODE_SESSION_ID", None)
         os.environ["HOME"] = root  # a throw-away home: paths print as ~/src/...
         code = _tour(root, style, sleepers)
     finally:
@@ -54,7 +55,9 @@ def _tour(root: str, style: Style, sleepers: list) -> int:
         sleepers.append(proc)
         return proc.pid
 
-    say = lambda text="": print(text, flush=True)  # noqa: E731
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+
     say(style.bold("sessionward demo") + ": five simulated Claude Code sessions")
     say(f"in a throw-away home, {root} (~ below); nothing of yours is read or changed.")
     say()

@@ -5,7 +5,7 @@ import time
 from sessionward import registry
 from sessionward.cli.render import Output, age_of
 from sessionward.errors import EXIT_CONFLICT, EXIT_ENVIRONMENT, EXIT_OK
-from sessionward.identity import describe_checkout, resolve_owner
+from sessionward.identity import describe_checkout, resolve_owner, resolve_session_id
 from sessionward.store import open_store
 
 
@@ -71,7 +71,7 @@ def run_register(values: dict) -> Output:
     store = open_store()
     owner = resolve_owner(values["pid"])
     reg = registry.register_session(
-        values["cwd"], values["project"], session_id=values["session"], owner=owner, store=store
+        values["cwd"], values["project"], session_id=resolve_session_id(values["session"]), owner=owner, store=store
     )
     now = time.time()
     data = {
@@ -122,7 +122,7 @@ def run_unregister(values: dict) -> Output:
 def run_heartbeat(values: dict) -> Output:
     store = open_store()
     owner = resolve_owner(values["pid"])
-    touched = registry.heartbeat(session_id=values["session"], owner=owner, store=store)
+    touched = registry.heartbeat(session_id=resolve_session_id(values["session"]), owner=owner, store=store)
 
     def lines(style):
         if values["quiet"]:
@@ -177,7 +177,7 @@ def run_check(values: dict) -> Output:
     store = open_store()
     owner = resolve_owner(values["pid"])
     result = registry.find_conflicts(
-        values["project"], values["cwd"], owner=owner, session_id=values["session"], store=store
+        values["project"], values["cwd"], owner=owner, session_id=resolve_session_id(values["session"]), store=store
     )
     now = time.time()
     ctx = result.context

@@ -8,7 +8,7 @@ Everything here reads /proc and small files; nothing spawns a process (hooks cal
 """
 
 from sessionward.identity.checkout import Checkout, describe_checkout
-from sessionward.identity.owner import Owner, resolve_owner
+from sessionward.identity.owner import Owner, resolve_owner, resolve_session_id
 from sessionward.identity.process import (
     HostId,
     ProcessInfo,
@@ -28,5 +28,6 @@ __all__ = [
     "owner_is_alive",
     "read_process",
     "resolve_owner",
+    "resolve_session_id",
     "this_host",
 ]

@@ -63,6 +63,17 @@ def parse_pid(text: str, what: str = "PID") -> int:
     return int(cleaned)
 
 
+def resolve_session_id(explicit: str | None = None, environ: dict | None = None) -> str | None:
+    """The session id: an explicit one, else Claude Code's `CLAUDE_CODE_SESSION_ID`
+    (2.1.132+) when it is well formed, else None (the registry generates one)."""
+    if explicit is not None:
+        return explicit
+    env = os.environ if environ is None else environ
+    found = env.get("CLAUDE_CODE_SESSION_ID", "")
+    ok = 0 < len(found) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.:") for c in found)
+    return found if ok else None
+
+
 def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None) -> Owner:
     """Resolve the owner as the module docstring says."""
     env = os.environ if environ is None else environ
