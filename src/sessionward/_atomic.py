@@ -34,8 +34,12 @@ def _temp_name(path: str) -> str:
     return os.path.join(head, f".{tail}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
-def write_file_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Replace `path` with `data` atomically and durably. See the module docstring."""
+def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically, and durably unless durable=False.
+
+    durable=False skips both fsyncs: readers still see old or new bytes, never a mix, but a
+    power loss may undo the write. Right for lock files, whose holders a reboot kills anyway.
+    """
     refuse_unsafe_target(path)
     tmp = _temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -50,7 +54,8 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
                 written = os.write(fd, view)
                 view = view[written:]
             _crash_point("temp-written")
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
             _crash_point("temp-fsynced")
         finally:
             os.close(fd)
@@ -59,7 +64,8 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         _unlink_quietly(tmp)
         raise StateUnwritable(path, exc) from None
     _crash_point("replaced")
-    fsync_directory(os.path.dirname(path))
+    if durable:
+        fsync_directory(os.path.dirname(path))
     _crash_point("dir-fsynced")
 
 

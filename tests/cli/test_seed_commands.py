@@ -17,12 +17,20 @@ from helpers import run_cli
 GUIDE = "python3 ~/scripts/obsidian_session_manager.py"
 
 
+def seed_paths(tmp_path):
+    home = tmp_path / "home"
+    return [
+        home / "scripts" / "obsidian_session_manager.py",
+        home / ".claude" / "shell-config" / "end-lock-helpers.sh",
+        home / ".claude" / "shell-config" / "obsidian-session-helpers.sh",
+    ]
+
+
 @pytest.fixture
 def installed(tmp_path):
     result = run_cli("install", "--seed-paths", check=True)
-    script = tmp_path / "home" / "scripts" / "obsidian_session_manager.py"
-    assert result.stdout == f"created {script}\n"
-    return script
+    assert result.stdout == "".join(f"created {p}\n" for p in seed_paths(tmp_path))
+    return seed_paths(tmp_path)[0]
 
 
 def shell(lines: str, **kw) -> subprocess.CompletedProcess:
@@ -112,20 +120,24 @@ def test_install_is_idempotent_and_keeps_a_foreign_file(tmp_path):
     script = tmp_path / "home" / "scripts" / "obsidian_session_manager.py"
     script.parent.mkdir(parents=True)
     script.write_text("# my own manager\n")
-    first = run_cli("install", "--seed-paths", check=True).stdout
+    first = run_cli("install", "--seed-paths", check=True).stdout.splitlines()
     backups = [p for p in os.listdir(script.parent) if ".bak-" in p]
     assert len(backups) == 1
-    assert first == f"replaced {script} (not written by sessionward; kept as {script.parent / backups[0]})\n"
+    assert first[0] == f"replaced {script} (not written by sessionward; kept as {script.parent / backups[0]})"
+    assert first[1:] == [f"created {p}" for p in seed_paths(tmp_path)[1:]]
     assert (script.parent / backups[0]).read_text() == "# my own manager\n"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
-    assert run_cli("install", "--seed-paths", check=True).stdout == f"unchanged {script}\n"
+    assert [stat.S_IMODE(p.stat().st_mode) for p in seed_paths(tmp_path)[1:]] == [0o644, 0o644]
+    second = run_cli("install", "--seed-paths", check=True).stdout
+    assert second == "".join(f"unchanged {p}\n" for p in seed_paths(tmp_path))
     assert len([p for p in os.listdir(script.parent) if ".bak-" in p]) == 1
 
 
 def test_dry_run_changes_nothing(tmp_path):
     result = run_cli("install", "--seed-paths", "--dry-run", check=True)
-    assert result.stdout == f"would create {tmp_path / 'home' / 'scripts' / 'obsidian_session_manager.py'}\n"
+    assert result.stdout == "".join(f"would create {p}\n" for p in seed_paths(tmp_path))
     assert not (tmp_path / "home" / "scripts").exists()
+    assert not (tmp_path / "home" / ".claude").exists()
 
 
 def test_script_without_sessionward_says_so(installed, tmp_path):

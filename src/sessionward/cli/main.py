@@ -18,6 +18,24 @@ def _pid(text: str) -> int:
     return parse_pid(text)
 
 
+def _seconds(text: str) -> float:
+    from sessionward.errors import BadInput
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise BadInput(f"invalid duration {text!r}: expected seconds between 0 and 86400")
+    return value
+
+
+def _lock_name(text: str) -> str:
+    from sessionward.locks import validate_lock_name
+
+    return validate_lock_name(text)
+
+
 def _session_id(text: str) -> str:
     from sessionward.registry import validate_session_id
 
@@ -29,6 +47,12 @@ QUIET = Opt("--quiet", "print nothing on success")
 PID = Opt("--pid", "act for this owner process instead of the resolved one", "PID", _pid)
 SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID", _session_id)
 DRY_RUN = Opt("--dry-run", "show what would change, change nothing")
+SHELL_PID = Opt(
+    "--shell-pid", "the calling shell's PID ($$): the owner outside Claude Code (the shell helpers pass it)", "PID", _pid
+)
+TIMEOUT = Opt("--timeout", "seconds to wait for the lock (default 30)", "S", _seconds, 30.0)
+PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)", "TEXT")
+LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name)
 
 COMMANDS = [
     Command(
@@ -39,20 +63,20 @@ COMMANDS = [
             Arg("project", "project name (default: from git, or the directory name)", required=False),
             Arg("cwd", "absolute working directory (default: the current directory)", required=False),
         ],
-        opts=[PID, SESSION, JSON, QUIET],
+        opts=[PID, SHELL_PID, SESSION, JSON, QUIET],
     ),
     Command(
         "unregister",
         "Remove a session: the one of PID, the one given by --session, or else the caller's.",
         "sessionward.cli.sessions:run_unregister",
         args=[Arg("pid", "owner PID whose sessions to remove (default: the caller's own)", required=False, convert=_pid)],
-        opts=[SESSION, JSON, QUIET],
+        opts=[SHELL_PID, SESSION, JSON, QUIET],
     ),
     Command(
         "heartbeat",
         "Mark the caller's session as seen now (keeps cross-host leases alive).",
         "sessionward.cli.sessions:run_heartbeat",
-        opts=[PID, SESSION, JSON, QUIET],
+        opts=[PID, SHELL_PID, SESSION, JSON, QUIET],
     ),
     Command(
         "list",
@@ -65,7 +89,7 @@ COMMANDS = [
         "Show the other live sessions and how they conflict with this project and worktree.",
         "sessionward.cli.sessions:run_check",
         args=[Arg("project", "project name (default: from git, or the directory name)", required=False)],
-        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR"), PID, SESSION, JSON],
+        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR"), PID, SHELL_PID, SESSION, JSON],
         details="Exit status: 0 when no other session shares the project or worktree, 1 when one does.",
     ),
     Command(
@@ -79,13 +103,61 @@ COMMANDS = [
         "whoami",
         "Show the owner process and checkout sessionward resolves for the caller.",
         "sessionward.cli.sessions:run_whoami",
-        opts=[PID, JSON],
+        opts=[PID, SHELL_PID, JSON],
+    ),
+    Command(
+        "lock acquire",
+        "Take a named lock for this session (re-entrant: taking it again succeeds at once).",
+        "sessionward.cli.locks:run_acquire",
+        args=[LOCK_NAME],
+        opts=[TIMEOUT, PURPOSE, Opt("--caller", "hold it for the calling process only, not re-entrant (end_with_lock)"),
+              PID, SHELL_PID, SESSION, JSON, QUIET],
+        details="Waits in arrival order, naming the holder; takes over an orphan (holder dead or PID reused) at once.\n"
+        "Exit status: 0 acquired, 1 timed out (the message names the holder).",
+    ),
+    Command(
+        "lock release",
+        "Release a named lock held by this session; --force releases another's.",
+        "sessionward.cli.locks:run_release",
+        args=[LOCK_NAME],
+        opts=[Opt("--force", "release it even if another live process holds it"),
+              Opt("--caller", "release the lock held by the calling process (end_with_lock)"), PID, SHELL_PID, JSON, QUIET],
+        details="Exit status: 0 released (or not held), 1 refused: another live process holds it.",
+    ),
+    Command(
+        "lock status",
+        "Show who holds a lock (default: end), since when, and whether the holder lives.",
+        "sessionward.cli.locks:run_status",
+        args=[LOCK_NAME],
+        opts=[Opt("--all", "every known lock"), JSON],
+    ),
+    Command(
+        "lock cleanup",
+        "Remove orphaned locks (holder dead or PID reused), saying why.",
+        "sessionward.cli.locks:run_cleanup",
+        opts=[DRY_RUN, JSON],
+    ),
+    Command(
+        "lock run",
+        "Run a command while holding a lock: held exactly while it runs, released on any exit.",
+        "sessionward.cli.locks:run_run",
+        args=[Arg("name", "lock name", convert=_lock_name), Arg("command", "the command and its arguments", remainder=True)],
+        opts=[TIMEOUT, PURPOSE, PID, SHELL_PID, SESSION],
+        details="The command's own process holds the lock (two runs never overlap, even in one session).\n"
+        "Exit status: the command's (128+N if killed by signal N); 1 if the lock was not obtained in time.",
+    ),
+    Command(
+        "lock check",
+        "Is writing safe now? 0 when the lock is free or yours, 1 naming the holder otherwise.",
+        "sessionward.cli.locks:run_check",
+        args=[LOCK_NAME],
+        opts=[Opt("--project", "only a holder working on this project blocks", "NAME"), PID, SHELL_PID, SESSION, JSON],
     ),
     Command(
         "install",
         "Place sessionward's files at the origin setup's paths.",
         "sessionward.cli.install:run_install",
-        opts=[Opt("--seed-paths", "write ~/scripts/obsidian_session_manager.py (the origin's manager)"), DRY_RUN, JSON],
+        opts=[Opt("--seed-paths", "write the origin's manager script and shell helpers at the origin's paths"), DRY_RUN, JSON],
     ),
     Command(
         "demo",

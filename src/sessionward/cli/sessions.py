@@ -69,7 +69,7 @@ def swept_lines(swept: list, style) -> list[str]:
 
 def run_register(values: dict) -> Output:
     store = open_store()
-    owner = resolve_owner(values["pid"])
+    owner = resolve_owner(values["pid"], shell_pid=values["shell_pid"])
     reg = registry.register_session(
         values["cwd"], values["project"], session_id=resolve_session_id(values["session"]), owner=owner, store=store
     )
@@ -98,7 +98,8 @@ def run_register(values: dict) -> Output:
 
 def run_unregister(values: dict) -> Output:
     store = open_store()
-    removal = registry.unregister_sessions(pid=values["pid"], session_id=values["session"], store=store)
+    owner = None if values["pid"] or values["session"] else resolve_owner(shell_pid=values["shell_pid"])
+    removal = registry.unregister_sessions(pid=values["pid"], session_id=values["session"], owner=owner, store=store)
     data = {"removed": removal.removed, "swept": [d.to_json() for d in removal.swept]}
 
     def lines(style):
@@ -121,7 +122,7 @@ def run_unregister(values: dict) -> Output:
 
 def run_heartbeat(values: dict) -> Output:
     store = open_store()
-    owner = resolve_owner(values["pid"])
+    owner = resolve_owner(values["pid"], shell_pid=values["shell_pid"])
     touched = registry.heartbeat(session_id=resolve_session_id(values["session"]), owner=owner, store=store)
 
     def lines(style):
@@ -175,7 +176,7 @@ def run_list(values: dict) -> Output:
 
 def run_check(values: dict) -> Output:
     store = open_store()
-    owner = resolve_owner(values["pid"])
+    owner = resolve_owner(values["pid"], shell_pid=values["shell_pid"])
     result = registry.find_conflicts(
         values["project"], values["cwd"], owner=owner, session_id=resolve_session_id(values["session"]), store=store
     )
@@ -236,7 +237,7 @@ def run_prune(values: dict) -> Output:
 def run_whoami(values: dict) -> Output:
     import os
 
-    owner = resolve_owner(values["pid"])
+    owner = resolve_owner(values["pid"], shell_pid=values["shell_pid"])
     cwd = os.getcwd()
     checkout = describe_checkout(cwd)
     data = {

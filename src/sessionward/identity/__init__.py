@@ -14,6 +14,7 @@ from sessionward.identity.process import (
     ProcessInfo,
     Liveness,
     owner_is_alive,
+    process_started_at,
     read_process,
     this_host,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ProcessInfo",
     "describe_checkout",
     "owner_is_alive",
+    "process_started_at",
     "read_process",
     "resolve_owner",
     "resolve_session_id",

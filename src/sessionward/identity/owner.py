@@ -4,8 +4,11 @@ Resolution order (DESIGN.md, "Owner"):
   1. an explicit PID (`--pid`), which must name a live process;
   2. `CLAUDE_PID` from the environment (Claude Code 2.1.214+ sets it for hooks and Bash);
   3. the first ancestor whose comm is `claude` or `claude.exe` (older Claude Code);
-  4. outside Claude Code, the direct caller: the parent of this process, skipping transient
-     `sh -c` / `bash -c` wrappers (their life is one command, not a session).
+  4. outside Claude Code, the shell that says it calls (`--shell-pid $$`, passed by the shell
+     helpers, so a function run in a pipeline or subshell still names the interactive shell);
+  5. else the direct caller: the parent of this process.
+In 4 and 5, transient `sh -c` / `bash -c` wrappers are skipped (their life is one command,
+not a session).
 Never this process itself: the CLI lives for milliseconds.
 """
 
@@ -74,7 +77,7 @@ def resolve_session_id(explicit: str | None = None, environ: dict | None = None)
     return found if ok else None
 
 
-def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None) -> Owner:
+def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None, shell_pid: int | None = None) -> Owner:
     """Resolve the owner as the module docstring says."""
     env = os.environ if environ is None else environ
     if explicit_pid is not None:
@@ -94,6 +97,11 @@ def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None) 
     for info in ancestors:
         if info.comm in CLAUDE_COMMS:
             return Owner(info, "claude ancestor")
+
+    if shell_pid is not None:
+        for info in _ancestors(shell_pid):
+            if not _is_transient_shell(info):
+                return Owner(info, "shell")
 
     for info in ancestors:
         if not _is_transient_shell(info):

@@ -160,6 +160,29 @@ def read_cmdline(pid: int) -> list[str]:
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0")[:-1]]
 
 
+_boot_epoch: float | None = None
+
+
+def process_started_at(info: ProcessInfo) -> float | None:
+    """When the process started, in epoch seconds (None if unknown). Linux: boot time from
+    /proc/stat plus the start time in clock ticks."""
+    global _boot_epoch
+    if info.start_time is None or not _IS_LINUX:
+        return None
+    if _boot_epoch is None:
+        try:
+            with open("/proc/stat", "rb") as f:
+                for line in f:
+                    if line.startswith(b"btime "):
+                        _boot_epoch = float(line.split()[1])
+                        break
+        except (OSError, ValueError, IndexError):
+            return None
+        if _boot_epoch is None:
+            return None
+    return _boot_epoch + info.start_time / os.sysconf("SC_CLK_TCK")
+
+
 class Liveness:
     """The verdict on one record's owner, with the reason a person can read."""
 

@@ -1,6 +1,10 @@
 """The origin setup's files, at the origin's paths.
 
-  ~/scripts/obsidian_session_manager.py   the session manager (hands off to sessionward)
+  ~/scripts/obsidian_session_manager.py                 the session manager
+  ~/.claude/shell-config/end-lock-helpers.sh            end_lock_acquire, end_with_lock, ...
+  ~/.claude/shell-config/obsidian-session-helpers.sh    obsidian_session_register, ...
+(~/.claude is $CLAUDE_CONFIG_DIR when set.) Each hands its work to the `sessionward` launcher
+beside this interpreter, whose path is written into it.
 
 Planning is pure: plan_seed_files() compares what is on disk with what we would write and
 returns one Action per file. apply_actions() writes them. A file we did not write (it lacks
@@ -12,6 +16,7 @@ import os
 import sys
 import time
 
+from sessionward import paths
 from sessionward._atomic import write_file_atomic
 from sessionward.errors import StateUnwritable
 
@@ -52,9 +57,17 @@ def launcher_paths() -> tuple[str, str]:
 def seed_files(home: str | None = None) -> list[SeedFile]:
     home = home or os.path.expanduser("~")
     launcher, python = launcher_paths()
-    with open(os.path.join(_SEED_DIR, "obsidian_session_manager.py"), encoding="utf-8") as f:
-        manager = f.read().replace("@SESSIONWARD@", launcher).replace("@PYTHON@", python)
-    return [SeedFile(os.path.join(home, "scripts", "obsidian_session_manager.py"), manager.encode(), 0o755)]
+    shell_config = os.path.join(paths.claude_dir(), "shell-config")
+
+    def filled(name: str) -> bytes:
+        with open(os.path.join(_SEED_DIR, name), encoding="utf-8") as f:
+            return f.read().replace("@SESSIONWARD@", launcher).replace("@PYTHON@", python).encode()
+
+    return [
+        SeedFile(os.path.join(home, "scripts", "obsidian_session_manager.py"), filled("obsidian_session_manager.py"), 0o755),
+        SeedFile(os.path.join(shell_config, "end-lock-helpers.sh"), filled("end-lock-helpers.sh"), 0o644),
+        SeedFile(os.path.join(shell_config, "obsidian-session-helpers.sh"), filled("obsidian-session-helpers.sh"), 0o644),
+    ]
 
 
 def plan_seed_files(files: list[SeedFile]) -> list[Action]:

@@ -1,0 +1,728 @@
+"""Named locks: mutual exclusion between sessions, with a holder everyone can see.
+
+Purpose: serialize work that must not overlap across sessions, above all the end-of-session
+saves behind the `end` lock (the origin's /end lock). A live holder is never broken, however
+old; a dead one (process gone, zombie, PID reused) is taken over at the next acquire.
+
+What it does not protect: anything done by a process that never asks for the lock. A
+forced release (`release(force=True)`, `rm ~/.claude/end.lock`) frees the lock while its
+holder may still be working: that is the person's call, and the holder is not told.
+
+Files, for a lock NAME (see sessionward.paths):
+  STATE/NAME.lock                       exists only while held; holds the holder's PID alone
+                                        ("4242\\n"), so `cat`, `ps -p $(cat ...)` and `rm`
+                                        (force) do what the origin's guide says. The truth.
+  STATE/sessionward/locks/NAME.holder.json  who holds it: holder process, session, project,
+                                        worktree, purpose, since. Written before NAME.lock
+                                        appears, removed after it goes, and trusted only while
+                                        its PID is the one in NAME.lock.
+  STATE/sessionward/locks/NAME.guard    permanent, never deleted. Every transition (take,
+                                        release, take-over of an orphan) runs under its flock,
+                                        so two waiters can never both break one orphan. Its
+                                        content is the wait queue: waiters take the lock in
+                                        arrival order.
+
+Holders (the process whose PID goes in NAME.lock):
+  owner     `lock acquire`: the session's owner (Claude Code's process, or the shell). Re-entrant:
+            acquiring again succeeds at once, and one release frees it.
+  caller    `lock acquire --caller`, end_with_lock: the process that called sessionward.
+  process   the Python API's default (this process), or `lock run`'s command.
+The last two are not re-entrant: two `lock run`s of one session never overlap.
+
+Calling sequence:
+    lock = NamedLock("end", purpose="/end save")
+    lock.acquire(timeout=30.0)     # LockTimeout (a TimeoutError) names the holder
+    try: ...save...
+    finally: lock.release()
+or `with NamedLock("end"): ...`.
+
+It is a bug to release a lock held by another live owner without force=True (LockRefused
+names it). It is a no-op to release a lock that is not held.
+
+Test-only: SESSIONWARD_TEST_DISABLE_LOCKS=1 turns acquire and release into no-ops (the
+negative control of the concurrency tests).
+"""
+
+import os
+import stat
+import time
+
+from sessionward import _jsoncodec as jsoncodec
+from sessionward import paths
+from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward._flock import flock_exclusive
+from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable, UnsafeState
+from sessionward.identity import (
+    Owner,
+    describe_checkout,
+    owner_is_alive,
+    process_started_at,
+    read_process,
+    resolve_owner,
+    resolve_session_id,
+)
+from sessionward.identity.process import Liveness
+
+END_LOCK = "end"
+END_LOCK_TIMEOUT_S = 30.0
+GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
+MAX_LOCK_NAME = 64
+_POLL_FIRST_S = 0.002
+_POLL_CAP_S = 0.025  # a waiter notices a release (or a holder's death) within this
+_PID_FILE_MAX = 64
+_SCHEMA = "sessionward/1"
+# Test-only: acquire and release do nothing, so tests can show that their workload loses
+# updates without the lock (the negative control). Read from the environment: children inherit it.
+_DISABLE_ENV = "SESSIONWARD_TEST_DISABLE_LOCKS"
+
+
+def validate_lock_name(name: str) -> str:
+    """Lower-case letters, digits, '-' and '_' (it becomes a file name in ~/.claude)."""
+    ok = (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_LOCK_NAME
+        and name[0].isascii()
+        and name[0].isalnum()
+        and all(c.isascii() and (c.islower() or c.isdigit() or c in "-_") for c in name)
+    )
+    if not ok:
+        raise BadInput(f"invalid lock name {name!r}: use 1-{MAX_LOCK_NAME} lower-case letters, digits, '-' or '_'")
+    return name
+
+
+# -- who -------------------------------------------------------------------------------------
+
+
+class Holder:
+    """A process that holds (or wants) a lock, and whether it may re-enter."""
+
+    __slots__ = ("owner", "reentrant")
+
+    def __init__(self, owner: Owner, reentrant: bool) -> None:
+        self.owner = owner
+        self.reentrant = reentrant
+
+    @classmethod
+    def this_process(cls) -> "Holder":
+        return cls(_owner_of_pid(os.getpid(), "this process"), reentrant=False)
+
+    @classmethod
+    def caller(cls) -> "Holder":
+        return cls(_owner_of_pid(os.getppid(), "calling process"), reentrant=False)
+
+    @classmethod
+    def process(cls, pid: int) -> "Holder":
+        return cls(_owner_of_pid(pid, "command"), reentrant=False)
+
+    @classmethod
+    def session_owner(cls, owner: Owner) -> "Holder":
+        return cls(owner, reentrant=True)
+
+    def is_process(self, record: dict | None) -> bool:
+        """Is `record` (an owner record from a holder file) this very process?"""
+        return (
+            record is not None
+            and record.get("pid") == self.owner.pid
+            and record.get("start_time") == self.owner.start_time
+            and record.get("host") == self.owner.hostname
+        )
+
+
+def _owner_of_pid(pid: int, via: str) -> Owner:
+    info = read_process(pid)
+    if info is None:
+        raise BadInput(f"process {pid} ({via}) is not running")
+    return Owner(info, via)
+
+
+# -- what is on disk -------------------------------------------------------------------------
+
+
+class LockState:
+    """One lock as found on disk. `pid` is None when the lock file is absent or unreadable."""
+
+    __slots__ = ("name", "path", "present", "pid", "raw", "mtime", "meta", "liveness")
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+        self.present = False
+        self.pid: int | None = None
+        self.raw = b""
+        self.mtime = 0.0
+        self.meta: dict | None = None  # the holder file, only when its PID matches
+        self.liveness: Liveness | None = None
+
+    @property
+    def held(self) -> bool:
+        """Held by a live holder."""
+        return self.present and self.liveness is not None and self.liveness.alive
+
+    @property
+    def orphaned(self) -> bool:
+        return self.present and not self.held
+
+    @property
+    def since(self) -> float:
+        return self.meta["since"] if self.meta else self.mtime
+
+    def describe(self, home_short=None) -> str:
+        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age."""
+        if not self.present:
+            return f"lock {self.name} is free"
+        short = home_short or (lambda p: p)
+        if self.pid is None:
+            return f"lock file {self.path} holds no PID ({self.raw[:20]!r})"
+        parts = [f"pid {self.pid}"]
+        meta = self.meta
+        if meta:
+            holder = meta.get("holder", {})
+            parts[0] += f" ({holder.get('comm', '?')})"
+            session = meta.get("session") or {}
+            if session.get("id"):
+                parts.append(f"session {session['id']}")
+            if session.get("project"):
+                parts.append(f"project {session['project']}")
+            if session.get("worktree"):
+                branch = f" ({session['branch']})" if session.get("branch") else ""
+                parts.append(f"worktree {short(session['worktree'])}{branch}")
+            if meta.get("purpose"):
+                parts.append(f"purpose: {meta['purpose']}")
+        parts.append(f"held for {_age(time.time() - self.since)}")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "held": self.held,
+            "orphaned": self.orphaned,
+            "pid": self.pid,
+            "since": self.since if self.present else None,
+            "alive_reason": self.liveness.reason if self.liveness else None,
+            "holder": self.meta,
+        }
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+class LockTimeout(SessionwardError, TimeoutError):
+    exit_code = 1
+    code = "lock_timeout"
+
+    def __init__(self, state: LockState, waited_s: float) -> None:
+        super().__init__(
+            f"lock {state.name} still held after {waited_s:.0f} s by {state.describe()}",
+            f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force",
+        )
+        self.state = state
+        self.waited_s = waited_s
+
+
+class LockRefused(Refused):
+    code = "lock_refused"
+
+    def __init__(self, state: LockState) -> None:
+        super().__init__(
+            f"lock {state.name} is held by another live process: {state.describe()}",
+            f"let it finish; to take it anyway: sessionward lock release {state.name} --force",
+        )
+        self.state = state
+
+
+class Acquired:
+    __slots__ = ("name", "already_held", "took_over", "waited_s")
+
+    def __init__(self, name: str, already_held: bool, took_over: LockState | None, waited_s: float) -> None:
+        self.name = name
+        self.already_held = already_held
+        self.took_over = took_over  # the orphan we replaced, if any
+        self.waited_s = waited_s
+
+
+class Released:
+    __slots__ = ("name", "was", "state")
+
+    def __init__(self, name: str, was: str, state: LockState) -> None:
+        self.name = name
+        self.was = was  # "held" (ours), "forced", "orphaned", "free"
+        self.state = state
+
+
+# -- the lock --------------------------------------------------------------------------------
+
+
+class NamedLock:
+    """A named lock. See the module docstring for files, holders and calling sequence."""
+
+    def __init__(
+        self,
+        name: str = END_LOCK,
+        *,
+        holder: Holder | None = None,
+        owner: Owner | None = None,
+        purpose: str = "",
+        session_id: str | None = None,
+        cwd: str | None = None,
+        state_dir: str | None = None,
+    ) -> None:
+        self.name = validate_lock_name(name)
+        self.holder = holder
+        self._owner = owner
+        self.purpose = purpose
+        self.session_id = session_id
+        self.cwd = cwd
+        top = state_dir or paths.state_dir()
+        self.path = os.path.join(top, f"{name}.lock")
+        self.locks_dir = os.path.join(top, paths.PRIVATE_DIR_NAME, "locks")
+        self.meta_path = os.path.join(self.locks_dir, f"{name}.holder.json")
+        self.guard_path = os.path.join(self.locks_dir, f"{name}.guard")
+        self._token: str | None = None
+
+    # who we are, resolved on first use (reading /proc costs)
+
+    @property
+    def owner(self) -> Owner:
+        """The session owner this lock is taken for (recorded; may release it)."""
+        if self._owner is None:
+            self._owner = resolve_owner()
+        return self._owner
+
+    def _holder(self) -> Holder:
+        if self.holder is None:
+            self.holder = Holder.this_process()
+        return self.holder
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def acquire(self, timeout: float = END_LOCK_TIMEOUT_S, on_wait=None) -> Acquired:
+        """Take the lock, waiting up to `timeout` seconds in arrival order.
+
+        on_wait(state, waited_s) is called while a live holder keeps it (for progress lines).
+        Raises LockTimeout naming the holder.
+        """
+        holder = self._holder()
+        started = time.monotonic()
+        if os.environ.get(_DISABLE_ENV) == "1":  # test-only: the negative control
+            return Acquired(self.name, False, None, 0.0)
+        deadline = started + timeout
+        me = _waiter_record()
+        queued = False
+        delay = _POLL_FIRST_S
+        while True:
+            with _Guard(self, deadline) as guard:
+                state = self._read_state()
+                if state.held:
+                    meta_holder = state.meta.get("holder") if state.meta else None
+                    if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
+                        if queued:
+                            guard.leave_queue(me)
+                        return Acquired(self.name, True, None, time.monotonic() - started)
+                else:
+                    first = guard.first_waiter()
+                    if first is None or _same_waiter(first, me):
+                        took_over = self._take_over(state) if state.present else None
+                        self._write_holder(holder)
+                        if queued or first is not None:
+                            guard.leave_queue(me)
+                        return Acquired(self.name, False, took_over, time.monotonic() - started)
+                if not queued:
+                    guard.join_queue(me)
+                    queued = True
+            now = time.monotonic()
+            if now >= deadline:
+                with _Guard(self, now + GUARD_TIMEOUT_S) as guard:
+                    guard.leave_queue(me)
+                raise LockTimeout(state, now - started)
+            if on_wait is not None and state.held:
+                on_wait(state, now - started)
+            jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
+            time.sleep(min(delay * jitter, deadline - now))
+            delay = min(delay * 1.5, _POLL_CAP_S)
+
+    def release(self, force: bool = False) -> Released:
+        """Release the lock if this holder (or this session's owner) holds it.
+
+        A free lock: no-op. An orphan: cleaned. Another live holder: LockRefused, unless
+        force=True.
+        """
+        if os.environ.get(_DISABLE_ENV) == "1":  # test-only: the negative control
+            return Released(self.name, "free", LockState(self.name, self.path))
+        with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
+            state = self._read_state()
+            if not state.present:
+                return Released(self.name, "free", state)
+            if state.orphaned:
+                self._remove(state)
+                return Released(self.name, "orphaned", state)
+            if self._may_release(state):
+                self._remove(state)
+                self._token = None
+                return Released(self.name, "held", state)
+            if force:
+                self._remove(state)
+                return Released(self.name, "forced", state)
+            raise LockRefused(state)
+
+    def status(self) -> LockState:
+        """The lock as it is now (read without the guard: a snapshot)."""
+        return self._read_state()
+
+    def __enter__(self) -> "NamedLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _may_release(self, state: LockState) -> bool:
+        meta = state.meta
+        if meta is None:  # a lock file without our annex (forged, or the origin's scripts)
+            holder = self._holder()
+            return state.pid == holder.owner.pid
+        if self._token is not None and meta.get("token") == self._token:
+            return True
+        holder = self._holder()
+        if holder.is_process(meta.get("holder")):
+            return True
+        # Any process of the holder's session may release it (acquire and release are often
+        # two separate Bash tool calls of one Claude Code session).
+        session = meta.get("session") or {}
+        return Holder(self.owner, True).is_process(session.get("owner"))
+
+    def _read_state(self) -> LockState:
+        state = LockState(self.name, self.path)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            return state
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP
+                raise UnsafeState(self.path, "it is a symlink", f"remove the link: rm {self.path}") from None
+            raise StateUnwritable(self.path, exc) from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                raise UnsafeState(self.path, f"it is {kind}", f"move it away: mv {self.path} {self.path}.bad")
+            state.raw = os.read(fd, _PID_FILE_MAX + 1)
+            state.mtime = info.st_mtime
+        finally:
+            os.close(fd)
+        state.present = True
+        text = state.raw.strip()
+        if len(state.raw) <= _PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
+            state.pid = int(text)
+        state.meta = self._read_meta(state.pid)
+        state.liveness = _holder_liveness(state)
+        return state
+
+    def _read_meta(self, pid: int | None) -> dict | None:
+        if pid is None:
+            return None
+        try:
+            raw = read_file_nofollow(self.meta_path)
+            meta = jsoncodec.loads(raw) if raw else None
+        except (ValueError, UnsafeState, StateUnwritable):
+            return None  # unreadable annex: the lock is judged by its PID alone
+        if not isinstance(meta, dict) or meta.get("schema") != _SCHEMA:
+            return None
+        holder = meta.get("holder")
+        if not isinstance(holder, dict) or holder.get("pid") != pid or type(meta.get("since")) not in (int, float):
+            return None
+        return meta
+
+    def _write_holder(self, holder: Holder) -> None:
+        self._token = os.urandom(8).hex()
+        checkout = describe_checkout(self.cwd or os.getcwd())
+        meta = {
+            "schema": _SCHEMA,
+            "name": self.name,
+            "token": self._token,
+            "holder": holder.owner.to_record(),
+            "reentrant": holder.reentrant,
+            "session": {
+                "id": self.session_id if self.session_id is not None else resolve_session_id(),
+                "owner": self.owner.to_record(),
+                "project": checkout.project,
+                "worktree": checkout.worktree,
+                "branch": checkout.branch,
+            },
+            "purpose": self.purpose,
+            "since": time.time(),
+        }
+        # The annex first, then the lock file: whoever sees NAME.lock finds who holds it.
+        write_file_atomic(self.meta_path, jsoncodec.dumps(meta).encode(), durable=False)
+        write_file_atomic(self.path, f"{holder.owner.pid}\n".encode(), durable=False)
+
+    def _take_over(self, orphan: LockState) -> LockState:
+        if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it
+            kept = f"{self.path}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(2).hex()}"
+            try:
+                os.rename(self.path, kept)
+            except OSError as exc:
+                raise StateUnwritable(self.path, exc) from None
+        return orphan
+
+    def _remove(self, state: LockState) -> None:
+        if state.pid is None and state.present:
+            self._take_over(state)
+        else:
+            _unlink(self.path)
+        _unlink(self.meta_path)
+
+
+def _holder_liveness(state: LockState) -> Liveness:
+    if state.pid is None:
+        return Liveness(False, "the lock file holds no PID")
+    meta = state.meta
+    if meta is not None:
+        holder = meta["holder"]
+        return owner_is_alive(
+            state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"]
+        )
+    # No annex (forged, or written by the origin's scripts): the PID and the file's age.
+    info = read_process(state.pid)
+    if info is None:
+        return Liveness(False, f"process {state.pid} is gone")
+    if info.is_zombie:
+        return Liveness(False, f"process {state.pid} is a zombie")
+    started = process_started_at(info)
+    if started is not None and started > state.mtime + 1.0:
+        return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")
+    return Liveness(True, f"process {state.pid} is running")
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+
+
+# -- the guard and its wait queue -------------------------------------------------------------
+
+
+def _waiter_record() -> dict:
+    info = read_process(os.getpid())
+    return {"pid": os.getpid(), "start_time": info.start_time if info else None, "since": time.time()}
+
+
+def _same_waiter(a: dict, b: dict) -> bool:
+    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time")
+
+
+def _waiter_alive(waiter: dict) -> bool:
+    pid = waiter.get("pid")
+    if type(pid) is not int:
+        return False
+    info = read_process(pid)
+    return info is not None and not info.is_zombie and info.start_time == waiter.get("start_time")
+
+
+class _Guard:
+    """The flock on NAME.guard, held for one transition; also reads and writes the queue."""
+
+    def __init__(self, lock: NamedLock, deadline: float) -> None:
+        self.lock = lock
+        self.deadline = deadline
+        self.fd = -1
+        self._queue: list | None = None
+
+    def __enter__(self) -> "_Guard":
+        paths.ensure_private_dir(os.path.dirname(self.lock.locks_dir))
+        try:
+            os.mkdir(self.lock.locks_dir, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StateUnwritable(self.lock.locks_dir, exc) from None
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self.fd = os.open(self.lock.guard_path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == 40:
+                raise UnsafeState(self.lock.guard_path, "it is a symlink") from None
+            raise StateUnwritable(self.lock.guard_path, exc) from None
+        if not flock_exclusive(self.fd, max(0.0, self.deadline - time.monotonic())):
+            os.close(self.fd)
+            raise LockTimeout(LockState(self.lock.name, self.lock.path), GUARD_TIMEOUT_S)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # drops the flock
+
+    def _waiters(self) -> list:
+        if self._queue is None:
+            raw = os.pread(self.fd, 1 << 20, 0)
+            try:
+                doc = jsoncodec.loads(raw) if raw else {}
+            except ValueError:
+                doc = {}  # a torn queue heals: live waiters re-join on their next poll
+            waiters = doc.get("waiters") if isinstance(doc, dict) else None
+            self._queue = [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
+        return self._queue
+
+    def _save(self) -> None:
+        data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
+        os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
+
+    def first_waiter(self) -> dict | None:
+        """The longest-waiting live waiter; dead ones are dropped on the way."""
+        waiters = self._waiters()
+        alive = [w for w in waiters if _waiter_alive(w)]
+        if len(alive) != len(waiters):
+            self._queue = alive
+            self._save()
+        return alive[0] if alive else None
+
+    def join_queue(self, me: dict) -> None:
+        if not any(_same_waiter(w, me) for w in self._waiters()):
+            self._queue.append(me)
+            self._save()
+
+    def leave_queue(self, me: dict) -> None:
+        waiters = self._waiters()
+        kept = [w for w in waiters if not _same_waiter(w, me)]
+        if len(kept) != len(waiters):
+            self._queue = kept
+            self._save()
+
+
+# -- many locks -------------------------------------------------------------------------------
+
+
+def known_lock_names(state_dir: str | None = None) -> list[str]:
+    """Every lock that exists or has existed: guard files, plus NAME.lock files in the state
+    directory (a lock written by the origin's scripts has no guard yet)."""
+    top = state_dir or paths.state_dir()
+    names = set()
+    try:
+        for entry in os.listdir(os.path.join(top, paths.PRIVATE_DIR_NAME, "locks")):
+            if entry.endswith(".guard"):
+                names.add(entry[: -len(".guard")])
+    except OSError:
+        pass
+    try:
+        for entry in os.listdir(top):
+            if entry.endswith(".lock") and not entry.startswith("."):
+                names.add(entry[: -len(".lock")])
+    except OSError:
+        pass
+    valid = []
+    for name in sorted(names):
+        try:
+            valid.append(validate_lock_name(name))
+        except BadInput:
+            continue
+    return valid
+
+
+def held_by_owner(state_dir: str | None = None) -> dict:
+    """{owner pid: [lock names]} for locks held now, from the holders' annexes (for `list`)."""
+    held: dict = {}
+    for name in known_lock_names(state_dir):
+        try:
+            state = NamedLock(name, state_dir=state_dir).status()
+        except SessionwardError:
+            continue
+        if state.held and state.meta:
+            owner = (state.meta.get("session") or {}).get("owner") or {}
+            if type(owner.get("pid")) is int:
+                held.setdefault(owner["pid"], []).append(name)
+    return held
+
+
+class Cleaned:
+    __slots__ = ("state", "action")
+
+    def __init__(self, state: LockState, action: str) -> None:
+        self.state = state
+        self.action = action
+
+
+def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None) -> list[Cleaned]:
+    """Remove every orphaned lock (holder dead or PID reused), with the reason; dry_run reports."""
+    found = []
+    for name in known_lock_names(state_dir):
+        lock = NamedLock(name, state_dir=state_dir)
+        state = lock.status()
+        if not state.orphaned:
+            continue
+        if dry_run:
+            found.append(Cleaned(state, "would remove"))
+            continue
+        with _Guard(lock, time.monotonic() + GUARD_TIMEOUT_S):
+            state = lock._read_state()  # again, under the guard: it may have changed
+            if state.orphaned:
+                lock._remove(state)
+                found.append(Cleaned(state, "removed"))
+    return found
+
+
+def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, on_acquired=None) -> int:
+    """Run argv while holding `lock`; the command's own process is the holder, so the lock
+    lives exactly as long as the command. Returns its exit status (128+N if killed by N).
+
+    The command starts as `sh -c 'read go <&3 && exec "$@"'`: it has its PID (the holder's)
+    but runs nothing until the lock is ours; exec keeps that PID. If the lock is not obtained,
+    the pipe closes and it exits without running anything.
+    """
+    import signal
+    import subprocess
+
+    read_end, write_end = os.pipe()
+    try:
+        # fd 3 in the child (dash reads single-digit fds only): dup2 makes it inheritable,
+        # while Python's own fds are close-on-exec (PEP 446), hence close_fds=False.
+        child = subprocess.Popen(
+            ["/bin/sh", "-c", 'read -r go <&3 && exec 3<&- && exec "$@"', "sessionward-lock-run", *argv],
+            close_fds=False,
+            preexec_fn=lambda: (os.dup2(read_end, 3), os.set_inheritable(3, True)),  # dup2(3, 3) keeps CLOEXEC
+        )
+    finally:
+        os.close(read_end)
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in forwarded}
+    try:
+        try:
+            lock.holder = Holder.process(child.pid)
+            acquired = lock.acquire(timeout, on_wait)
+        except BaseException:
+            os.close(write_end)  # EOF: the command exits without running
+            child.wait()
+            raise
+        if on_acquired is not None:
+            on_acquired(acquired)
+        os.write(write_end, b"go\n")
+        os.close(write_end)
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        try:
+            if lock._token is not None:
+                lock.release()
+        except SessionwardError:
+            pass  # released by force meanwhile: nothing of ours left to free
+    return 128 - status if status < 0 else status
+
+
+def _forward(child, signum: int) -> None:
+    try:
+        child.send_signal(signum)
+    except ProcessLookupError:
+        pass
