@@ -219,7 +219,7 @@ class LockTimeout(SessionwardError, TimeoutError):
 
     def __init__(self, state: LockState, waited_s: float) -> None:
         super().__init__(
-            f"lock {state.name} still held after {waited_s:.0f} s by {state.describe()}",
+            f"lock {state.name} still held after {waited_s:.1f} s by {state.describe()}",
             f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force",
         )
         self.state = state

@@ -1,0 +1,282 @@
+"""Named locks: files as the origin's guide expects, holders, orphans, refusals, forged files."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sessionward.errors import UnsafeState
+from sessionward.identity import resolve_owner
+from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
+
+from helpers import SESSIONWARD, run_cli
+
+
+@pytest.fixture
+def lock_file(state_dir):
+    return state_dir / "end.lock"
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def forge(lock_file, content: bytes, age_s: float = 0.0):
+    lock_file.parent.mkdir(mode=0o700, exist_ok=True)
+    lock_file.write_bytes(content)
+    if age_s:
+        past = time.time() - age_s
+        os.utime(lock_file, (past, past))
+
+
+def test_lock_file_holds_the_pid_alone_and_exists_only_while_held(lock_file):
+    lock = NamedLock("end", purpose="save notes")
+    lock.acquire(timeout=1)
+    assert lock_file.read_bytes() == f"{os.getpid()}\n".encode()
+    state = lock.status()
+    assert state.held and state.pid == os.getpid()
+    assert state.meta["purpose"] == "save notes" and state.meta["reentrant"] is False
+    assert lock.release().was == "held"
+    assert not lock_file.exists()
+    assert lock.release().was == "free"  # releasing a free lock is a no-op
+
+
+def test_the_guides_rm_frees_the_lock(lock_file):
+    NamedLock("end").acquire(timeout=1)
+    os.unlink(lock_file)  # "Forcer suppression si process mort: rm ~/.claude/end.lock"
+    other = NamedLock("end", holder=Holder.process(os.getppid()))
+    assert other.acquire(timeout=0).took_over is None
+    assert lock_file.read_text() == f"{os.getppid()}\n"
+
+
+def test_process_holder_is_not_reentrant_and_timeout_names_the_holder(lock_file):
+    NamedLock("end", purpose="first").acquire(timeout=1)
+    with pytest.raises(LockTimeout) as info:
+        NamedLock("end").acquire(timeout=0.2)
+    message = str(info.value)
+    assert re.match(rf"lock end still held after 0\.[23] s by pid {os.getpid()} \(", message), message
+    assert "purpose: first" in message and "lock release end --force" in message
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_session_owner_reenters(keeper):
+    owner = resolve_owner(keeper)
+    first = NamedLock("end", holder=Holder.session_owner(owner), owner=owner).acquire(timeout=1)
+    again = NamedLock("end", holder=Holder.session_owner(owner), owner=owner).acquire(timeout=0)
+    assert not first.already_held and again.already_held
+
+
+def test_release_by_another_live_owner_is_refused_unless_forced(keeper, lock_file):
+    owner = resolve_owner(keeper)
+    NamedLock("end", holder=Holder.session_owner(owner), owner=owner).acquire(timeout=1)
+    stranger = NamedLock("end", holder=Holder.this_process())
+    with pytest.raises(LockRefused) as info:
+        stranger.release()
+    assert f"pid {keeper}" in str(info.value)
+    assert lock_file.exists()
+    assert stranger.release(force=True).was == "forced"
+    assert not lock_file.exists()
+
+
+def test_live_holder_is_never_broken_on_age(lock_file, keeper):
+    # The origin's scripts wrote bare PID files: a live PID whose process started before the
+    # lock file, however old, holds it.
+    forge(lock_file, f"{os.getpid()}\n".encode(), age_s=0)
+    os.utime(lock_file, (time.time() + 5, time.time() + 5))  # written after we started
+    with pytest.raises(LockTimeout):
+        NamedLock("end", holder=Holder.process(keeper)).acquire(timeout=0.2)
+    state = NamedLock("end").status()
+    assert state.held and state.liveness.reason == f"process {os.getpid()} is running"
+
+
+@pytest.mark.parametrize("forgery", ["dead pid", "reused pid", "zombie"])
+def test_orphans_are_taken_over_and_reported(forgery, lock_file):
+    if forgery == "dead pid":
+        pid, age, reason = dead_pid(), 0, "is gone"
+    elif forgery == "reused pid":
+        pid, age, reason = os.getpid(), 3600 * 24 * 365, "was reused"  # we started after the lock
+    else:
+        zombie = subprocess.Popen(["true"])
+        while open(f"/proc/{zombie.pid}/stat").read().split(")")[-1].split()[0] != "Z":
+            time.sleep(0.01)
+        pid, age, reason = zombie.pid, 0, "zombie"
+    forge(lock_file, f"{pid}\n".encode(), age_s=age)
+    acquired = NamedLock("end", holder=Holder.process(os.getppid())).acquire(timeout=1)
+    assert acquired.took_over is not None and acquired.took_over.pid == pid
+    assert reason in acquired.took_over.liveness.reason
+    assert lock_file.read_text() == f"{os.getppid()}\n"
+    if forgery == "zombie":
+        zombie.wait()
+
+
+@pytest.mark.parametrize("content", [b"abc\n", b"", b" \n", b"9" * 5000, b"12 34\n", b"-5\n", b"\xff\xfe"])
+def test_lock_file_without_a_pid_is_kept_aside_and_taken_over(content, lock_file, state_dir):
+    forge(lock_file, content)
+    acquired = NamedLock("end").acquire(timeout=1)
+    assert acquired.took_over is not None and acquired.took_over.pid is None
+    [kept] = [p for p in os.listdir(state_dir) if p.startswith("end.lock.corrupt-")]
+    assert (state_dir / kept).read_bytes() == content
+    assert lock_file.read_text() == f"{os.getpid()}\n"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
+def test_unsafe_lock_paths_are_refused_and_left_alone(kind, lock_file, tmp_path, state_dir):
+    state_dir.mkdir(mode=0o700)
+    target = tmp_path / "target"
+    target.write_text("precious")
+    if kind == "symlink":
+        lock_file.symlink_to(target)
+    elif kind == "fifo":
+        os.mkfifo(lock_file)
+    else:
+        lock_file.mkdir()
+    with pytest.raises(UnsafeState):
+        NamedLock("end").acquire(timeout=0.2)
+    result = run_cli("lock", "acquire", "--timeout", "0.2")
+    assert result.returncode == 3 and result.stderr.count("\n") == 1
+    assert f"refusing state path {lock_file}" in result.stderr
+    assert target.read_text() == "precious"
+    assert os.path.lexists(lock_file)
+
+
+def test_waiters_are_served_in_arrival_order(tmp_path):
+    holder = NamedLock("end")
+    holder.acquire(timeout=1)
+    log = tmp_path / "order"
+    code = (
+        "import sys, time\nfrom sessionward.locks import NamedLock\n"
+        "lock = NamedLock('end'); lock.acquire(timeout=30)\n"
+        f"open({str(log)!r}, 'a').write(sys.argv[1] + '\\n'); time.sleep(0.05); lock.release()\n"
+    )
+    waiters = []
+    for i in range(5):
+        waiters.append(subprocess.Popen([sys.executable, "-c", code, str(i)]))
+        deadline = time.monotonic() + 10
+        while len(_queue(tmp_path)) < i + 1:  # wait until it has joined the queue
+            assert time.monotonic() < deadline, "waiter never queued"
+            time.sleep(0.01)
+    holder.release()
+    for proc in waiters:
+        assert proc.wait(timeout=30) == 0
+    assert log.read_text().split() == ["0", "1", "2", "3", "4"]
+
+
+def _queue(tmp_path) -> list:
+    guard = tmp_path / "state" / "sessionward" / "locks" / "end.guard"
+    raw = guard.read_bytes() if guard.exists() else b""
+    return json.loads(raw)["waiters"] if raw else []
+
+
+def test_cleanup_removes_only_orphans(lock_file, state_dir, keeper):
+    NamedLock("live", holder=Holder.process(keeper)).acquire(timeout=1)
+    forge(lock_file, f"{dead_pid()}\n".encode())
+    assert [c.state.name for c in cleanup_orphans(dry_run=True)] == ["end"]
+    assert lock_file.exists()
+    assert [(c.state.name, c.action) for c in cleanup_orphans()] == [("end", "removed")]
+    assert not lock_file.exists() and (state_dir / "live.lock").exists()
+
+
+# -- on the command line -----------------------------------------------------------------------
+
+FAKE_CLAUDE = r"""
+import os, subprocess, sys
+for command in sys.argv[1:]:
+    out = subprocess.run(["/bin/bash", "-c", command], capture_output=True, text=True)
+    print(f"{out.returncode}|{out.stdout.strip()}|{out.stderr.strip()}", flush=True)
+"""
+
+
+def test_acquire_and_release_as_two_bash_calls_of_one_claude_session(tmp_path, lock_file):
+    """Claude Code runs each Bash tool call in a fresh `bash -c`: the session owner holds."""
+    (tmp_path / "claude").symlink_to(sys.executable)
+    script = tmp_path / "fake_claude.py"
+    script.write_text(FAKE_CLAUDE)
+    out = subprocess.run(
+        [str(tmp_path / "claude"), str(script),
+         f"{SESSIONWARD} lock acquire --purpose /end",
+         f"echo \"$(cat {lock_file}) $PPID\"",
+         f"{SESSIONWARD} lock acquire",
+         f"{SESSIONWARD} lock release"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    acquired, cat, again, released = (line.split("|") for line in out)
+    holder_pid, claude_pid = cat[1].split()
+    assert holder_pid == claude_pid  # the Claude process, not a bash -c
+    assert acquired[0] == "0" and acquired[1].startswith("acquired lock end")
+    assert again[:2] == ["0", f"lock end is already yours (pid {claude_pid})"]
+    assert released[:2] == ["0", "released lock end"]
+    assert not lock_file.exists()
+
+
+def test_release_from_an_unrelated_process_is_refused(keeper, lock_file):
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True)
+    result = run_cli("lock", "release")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"sessionward: lock end is held by another live process: pid {keeper} (sleep)")
+    assert line.endswith("to take it anyway: sessionward lock release end --force")
+    assert lock_file.read_text() == f"{keeper}\n"
+    forced = run_cli("lock", "release", "--force")
+    assert forced.returncode == 0 and forced.stdout.startswith(f"forcibly released lock end, held by pid {keeper}")
+
+
+def test_status_shows_holder_and_age(keeper):
+    run_cli("lock", "acquire", "--pid", str(keeper), "--purpose", "/end save", check=True)
+    status = run_cli("lock", "status").stdout
+    assert status.startswith(f"end: held by pid {keeper} (sleep), ")
+    assert "purpose: /end save, held for 0s; process" in status
+    assert run_cli("lock", "status", "other").stdout == "other: free\n"
+    env = json.loads(run_cli("lock", "status", "--all", "--json").stdout)
+    [state] = env["result"]["locks"]
+    assert (state["name"], state["pid"], state["held"]) == ("end", keeper, True)
+
+
+def test_waiting_prints_a_line_naming_the_holder_then_times_out(keeper):
+    run_cli("lock", "acquire", "--pid", str(keeper), "--purpose", "/end", check=True)
+    result = run_cli("lock", "acquire", "--timeout", "0.5")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"sessionward: waiting for lock end, held by pid {keeper} (sleep)")
+    assert re.match(rf"sessionward: lock end still held after 0\.[5-9] s by pid {keeper} \(sleep\)", lines[-1])
+    assert len(lines) == 2
+
+
+def test_lock_run_returns_the_command_status_and_holds_only_while_it_runs(lock_file):
+    result = run_cli("lock", "run", "end", "--", "sh", "-c", f"cat {lock_file}; echo $$; exit 7")
+    assert result.returncode == 7
+    holder, me = result.stdout.split()
+    assert holder == me  # the command's own process holds the lock
+    assert not lock_file.exists()
+    missing = run_cli("lock", "run", "end", "--", "/no/such/command")
+    assert missing.returncode == 127 and not lock_file.exists()
+
+
+def test_lock_check_before_write(keeper, tmp_path):
+    assert run_cli("lock", "check", "--project", "notes").returncode == 0
+    project_dir = tmp_path / "notes"
+    project_dir.mkdir()
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True, cwd=str(project_dir))
+    blocked = run_cli("lock", "check", "--project", "notes")
+    assert blocked.returncode == 1
+    assert blocked.stdout.startswith(f"not safe: lock end is held by pid {keeper} (sleep), project notes")
+    other = run_cli("lock", "check", "--project", "webapp")
+    assert other.returncode == 0 and "held by a session of project notes" in other.stdout
+    mine = run_cli("lock", "check", "--project", "notes", "--pid", str(keeper))
+    assert mine.returncode == 0 and mine.stdout == "lock end is yours: safe to write\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["lock", "acquire", "END"], ["lock", "acquire", "a/b"], ["lock", "acquire", "--timeout", "-1"],
+    ["lock", "acquire", "--timeout", "soon"], ["lock", "run", "end"], ["lock", "frob"], ["lock"],
+    ["lock", "status", "end", "--all"], ["lock", "check", "--project", ""],
+])
+def test_bad_lock_input_is_exit_2_one_line(argv):
+    result = run_cli(*argv)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
