@@ -242,7 +242,7 @@ def test_waiting_prints_a_line_naming_the_holder_then_times_out(keeper):
     result = run_cli("lock", "acquire", "--timeout", "0.5")
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert lines[0].startswith(f"sessionward: waiting for lock end, held by pid {keeper} (sleep)")
+    assert lines[0].startswith(f"sessionward: waiting for lock end (0 s), held by pid {keeper} (sleep)")
     assert re.match(rf"sessionward: lock end still held after 0\.[5-9] s by pid {keeper} \(sleep\)", lines[-1])
     assert len(lines) == 2
 

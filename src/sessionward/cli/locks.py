@@ -22,7 +22,7 @@ class WaitReporter:
         self.shown = False
 
     def __call__(self, state, waited_s: float) -> None:
-        line = f"sessionward: waiting for lock {state.name}, held by {state.describe(self.style.path)} ({waited_s:.0f} s)"
+        line = f"sessionward: waiting for lock {state.name} ({waited_s:.0f} s), held by {state.describe(self.style.path)}"
         if self.style.tty:
             self.stream.write("\r\033[K" + line)
         elif self.last_plain is None or waited_s - self.last_plain >= _PLAIN_PROGRESS_EVERY_S:
