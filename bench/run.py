@@ -1,4 +1,4 @@
-"""sessionward benchmarks: `.venv/bin/python bench/run.py [--quick] [--markdown]`.
+"""sessionward benchmarks: `.venv/bin/python bench/run.py [--quick] [--markdown] [--only SECTION]`.
 
 Checks the "Performance budgets" of DESIGN.md and prints one table per section. Nothing
 here asserts a timing: the numbers are for people to read, next to the budget they serve.
@@ -36,6 +36,24 @@ Sections:
      directory, warmed before timing), as after a normal `pip install`. The last row runs
      check with sessionward compiled on every run (a copy of src/ without __pycache__,
      PYTHONDONTWRITEBYTECODE=1), as where that variable is set over an editable install.
+  3. Named locks (--only locks), next to py-filelock (its FileLock), portalocker and a raw flock.
+     3a. Uncontended acquire+release in this process, one cycle per sample, the cases
+     interleaved round-robin: sessionward's NamedLock (Python API, state_dir in the temp
+     directory, cwd the bench's git checkout, as /end runs from a project), FileLock,
+     portalocker.Lock (opens the file, flock LOCK_EX|LOCK_NB, release unlocks and closes),
+     fcntl.flock LOCK_EX then LOCK_UN on an fd opened once; and, for context, a NamedLock made
+     anew every cycle (`with NamedLock(...)`). Each lock is first checked to exclude a second
+     contender while held and to be free after release. Budget: NamedLock's median below
+     FileLock's (ratio < 1).
+     3b. Contention: LOCK_PROCESSES worker processes (this script, argv[1] == LOCK_WORKER_ARG)
+     x LOCK_CYCLES cycles of acquire, time.sleep(LOCK_CRITICAL_S), release, on one lock; the
+     same worker for NamedLock and for FileLock (with FileLock's defaults: 50 ms poll, no
+     timeout). Workers take the lock once untimed, say ready on a pipe, and start together
+     when the bench closes the write end of a second pipe they all block on. Each cycle is
+     stamped on CLOCK_MONOTONIC (one clock for all processes): the wait is start of acquire
+     to holding; critical sections are checked pairwise for overlap (mutual exclusion), and
+     the gap between one and the next is the hand-over. Trials of the two locks alternate.
+     Budget: NamedLock's worst wait (over all cycles of all trials) <= FileLock's.
 """
 
 import argparse
@@ -62,8 +80,15 @@ REGISTRY_BUDGET_MS = 5.0  # "under a few milliseconds at 1,000 sessions"
 LINEAR_SLACK = 1.5
 PROCESS_BUDGET_RATIO = 2.0
 TIME_BIN = "/usr/bin/time"  # GNU time, for peak RSS (%M)
-ROUNDS = {"api": 50, "process": 40, "rss": 5}
-QUICK_ROUNDS = {"api": 10, "process": 10, "rss": 2}
+LOCK_NAME = "bench"
+LOCK_TIMEOUT_S = 60.0  # never reached: a timeout is a broken run, not a slow one
+LOCK_PROCESSES = 8
+LOCK_CYCLES = 200
+LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
+LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
+ROUNDS = {"api": 50, "process": 40, "rss": 5, "lock": 2000, "contention": 3}
+QUICK_ROUNDS = {"api": 10, "process": 10, "rss": 2, "lock": 300, "contention": 1}
+SECTIONS = ("api", "process", "locks")
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -143,19 +168,28 @@ def git_revision() -> str:
         return "?"
 
 
-def header_lines(root: str, interpreter: str, rounds: dict) -> list[str]:
+def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -> list[str]:
     import sessionward
 
-    return [
+    counts = {
+        "api": f"{rounds['api']} (API)",
+        "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
+        "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
+    }
+    lines = [
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"host: {socket.gethostname()}",
         f"cpu: {cpu_model()}",
         f"python: {platform.python_version()} ({interpreter})",
         f"sessionward: {sessionward.__version__} at {git_revision()}",
-        f"state dir filesystem: {filesystem_of(root)}",
-        f"rounds: {rounds['api']} (API), {rounds['process']} (process wall time), {rounds['rss']} (peak RSS); "
-        "cases interleaved round-robin",
     ]
+    if "locks" in sections:
+        lines.append(f"compared with: {lock_library_versions()}")
+    lines += [
+        f"state dir filesystem: {filesystem_of(root)}",
+        "rounds: " + ", ".join(counts[name] for name in sections) + "; cases interleaved round-robin",
+    ]
+    return lines
 
 
 # -- fixtures: owners, checkouts, registries ------------------------------------------------
@@ -471,6 +505,340 @@ def process_table(rows: list[dict], markdown: bool) -> str:
     return render_table(title, headers, out, markdown)
 
 
+# -- section 3: named locks -----------------------------------------------------------------
+
+
+def lock_library_versions() -> str:
+    import filelock
+    import portalocker
+
+    return f"filelock {filelock.__version__}, portalocker {portalocker.__version__}"
+
+
+def flock_probe(path: str):
+    """Could another open file description take an exclusive flock on `path` right now?"""
+    import fcntl
+
+    def can_take() -> bool:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # drops the probe's flock, if it got one
+        return True
+
+    return can_take
+
+
+def uncontended_lock_cases(root: Path, cwd: str) -> list:
+    """(label, role, acquire, release, can another take it now?): role "base" is FileLock,
+    the "budget" row is judged against it. Each lock object is made once and reused, as a
+    program holding one lock would; the last sessionward row makes a new one every cycle."""
+    import fcntl
+    import functools
+
+    import filelock
+    import portalocker
+    from sessionward.locks import LockTimeout, NamedLock
+
+    state = root / "lock-state"
+    state.mkdir(mode=0o700)
+
+    def named(name: str) -> NamedLock:
+        return NamedLock(name, state_dir=str(state), cwd=cwd)
+
+    def named_probe(name: str):
+        def can_take() -> bool:  # another NamedLock of this process: not re-entrant, so it must wait
+            other = named(name)
+            try:
+                other.acquire(0)
+            except LockTimeout:
+                return False
+            other.release()
+            return True
+
+        return can_take
+
+    lock = named(LOCK_NAME)
+    fresh: dict = {}
+
+    def fresh_acquire():
+        fresh["lock"] = named(LOCK_NAME + "-fresh")
+        fresh["lock"].acquire(LOCK_TIMEOUT_S)
+
+    def fresh_release():
+        fresh.pop("lock").release()
+
+    file_lock = filelock.FileLock(str(root / "filelock.lock"))  # its defaults
+    # portalocker's own high-level lock: opens the file (mode "a"), flock LOCK_EX|LOCK_NB;
+    # release unlocks and closes it.
+    porta = portalocker.Lock(str(root / "portalocker.lock"))
+    raw_path = str(root / "raw.lock")
+    raw_fd = os.open(raw_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # open once, kept open
+    return [
+        ("sessionward NamedLock", "budget", functools.partial(lock.acquire, LOCK_TIMEOUT_S), lock.release,
+         named_probe(LOCK_NAME)),
+        ("py-filelock FileLock", "base", file_lock.acquire, file_lock.release, flock_probe(file_lock.lock_file)),
+        ("portalocker Lock", "info", porta.acquire, porta.release, flock_probe(porta.filename)),
+        ("raw fcntl.flock, open fd", "info", functools.partial(fcntl.flock, raw_fd, fcntl.LOCK_EX),
+         functools.partial(fcntl.flock, raw_fd, fcntl.LOCK_UN), flock_probe(raw_path)),
+        ("sessionward, new NamedLock per cycle", "info", fresh_acquire, fresh_release,
+         named_probe(LOCK_NAME + "-fresh")),
+    ]
+
+
+def verify_lock_case(case) -> None:
+    """Held after acquire (another contender cannot take it), free after release."""
+    label, _, acquire, release, can_take = case
+    acquire()
+    try:
+        if can_take():
+            raise SystemExit(f"bench: {label!r} does not exclude another contender while held")
+    finally:
+        release()
+    if not can_take():
+        raise SystemExit(f"bench: {label!r} is still held after release")
+
+
+def time_lock_cycle(case) -> float:
+    """One acquire+release, in microseconds."""
+    _, _, acquire, release, _ = case
+    start = time.perf_counter()
+    acquire()
+    release()
+    return (time.perf_counter() - start) * 1e6
+
+
+def run_uncontended_locks(root: Path, cwd: str, rounds: int) -> list[dict]:
+    cases = uncontended_lock_cases(root, cwd)
+    for case in cases:
+        verify_lock_case(case)
+        for _ in range(20):  # warm-up: imports on first use, who we are, page cache
+            time_lock_cycle(case)
+    samples = interleave(cases, rounds, time_lock_cycle)
+    return [
+        {"label": label, "role": role, "median": median(samples[label]), "p90": p90(samples[label])}
+        for label, role, _, _, _ in cases
+    ]
+
+
+def lock_worker_main(argv: list[str]) -> int:
+    """A contender: `run.py _lock_worker KIND TARGET CYCLES CRITICAL_S READY_FD GO_FD`.
+
+    Takes the lock once (untimed: imports, who it is), says ready, waits at the barrier, then
+    runs CYCLES cycles of acquire, sleep CRITICAL_S, release; prints its records as JSON:
+    (start of acquire, holding, leaving the critical section, released), CLOCK_MONOTONIC,
+    which is one clock for every process of the machine.
+    """
+    kind, target, cycles, critical = argv[0], argv[1], int(argv[2]), float(argv[3])
+    ready_fd, go_fd = int(argv[4]), int(argv[5])
+    if kind == "sessionward":
+        import functools
+
+        from sessionward.locks import NamedLock
+
+        lock = NamedLock(LOCK_NAME, state_dir=target)  # the Python API's default holder: this process
+        acquire = functools.partial(lock.acquire, LOCK_TIMEOUT_S)
+    elif kind == "filelock":
+        import filelock
+
+        lock = filelock.FileLock(target)  # defaults: poll_interval 0.05 s, timeout -1 (forever)
+        acquire = lock.acquire
+    else:
+        raise SystemExit(f"unknown lock kind {kind!r}")
+    release = lock.release
+    acquire()
+    release()
+    os.write(ready_fd, b"r")
+    os.close(ready_fd)
+    os.read(go_fd, 1)  # returns (EOF) when the parent closes the write end: all at once
+    clock, sleep = time.monotonic, time.sleep
+    go = clock()
+    records = []
+    for _ in range(cycles):
+        t0 = clock()
+        acquire()
+        t1 = clock()
+        sleep(critical)
+        t2 = clock()
+        release()
+        records.append((t0, t1, t2, clock()))
+    json.dump({"pid": os.getpid(), "go": go, "cycles": records}, sys.stdout)
+    return 0
+
+
+def run_contention_trial(kind: str, target: str, cwd: str) -> dict:
+    """LOCK_PROCESSES workers started together behind a pipe barrier; their merged records."""
+    import select
+
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    workers: list[subprocess.Popen] = []
+    try:
+        try:
+            for _ in range(LOCK_PROCESSES):
+                argv = [sys.executable, str(Path(__file__).resolve()), LOCK_WORKER_ARG, kind, target,
+                        str(LOCK_CYCLES), repr(LOCK_CRITICAL_S), str(ready_w), str(go_r)]
+                workers.append(subprocess.Popen(argv, cwd=cwd, pass_fds=(ready_w, go_r), stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        finally:
+            os.close(ready_w)
+            os.close(go_r)
+        ready, deadline = 0, time.monotonic() + 60.0
+        while ready < LOCK_PROCESSES:
+            readable, _, _ = select.select([ready_r], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(ready_r, LOCK_PROCESSES) if readable else b""
+            if not chunk:
+                raise SystemExit(f"bench: {kind} lock workers did not all get ready ({ready}/{LOCK_PROCESSES})")
+            ready += len(chunk)
+        os.close(go_w)  # the barrier opens
+        go_w = -1
+        outputs = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=600)
+            if worker.returncode != 0:
+                raise SystemExit(f"bench: a {kind} lock worker exited {worker.returncode}: {err.decode().strip()}")
+            outputs.append(json.loads(out))
+    finally:
+        os.close(ready_r)
+        if go_w >= 0:
+            os.close(go_w)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    return analyse_contention(kind, outputs)
+
+
+def analyse_contention(kind: str, outputs: list[dict]) -> dict:
+    cycles = [c for out in outputs for c in out["cycles"]]
+    if len(cycles) != LOCK_PROCESSES * LOCK_CYCLES:
+        raise SystemExit(f"bench: {kind} contention ran {len(cycles)} cycles, not {LOCK_PROCESSES * LOCK_CYCLES}")
+    overlaps, latest_leave = 0, -math.inf  # a critical section entered before an earlier one left
+    handoffs = []  # from the end of one critical section to the start of the next
+    for enter, leave in sorted((c[1], c[2]) for c in cycles):
+        if enter < latest_leave:
+            overlaps += 1
+        elif latest_leave > -math.inf:
+            handoffs.append(enter - latest_leave)
+        latest_leave = max(latest_leave, leave)
+    start = min(out["go"] for out in outputs)
+    return {
+        "wall": max(c[3] for c in cycles) - start,
+        "first_done": min(out["cycles"][-1][3] for out in outputs) - start,
+        "waits": [c[1] - c[0] for c in cycles],
+        "critical": [c[2] - c[1] for c in cycles],
+        "overlaps": overlaps,
+        "handoffs": handoffs,
+        "go_spread": max(out["go"] for out in outputs) - start,
+    }
+
+
+def run_contention(root: Path, cwd: str, trials: int) -> dict:
+    """Both kinds, `trials` times each, alternated; {kind: [trial results]}."""
+    from sessionward.locks import NamedLock
+
+    state = root / "contention-state"
+    state.mkdir(mode=0o700)
+    cases = [("sessionward", str(state)), ("filelock", str(root / "contention.filelock"))]
+    results = interleave(cases, trials, lambda case: run_contention_trial(case[0], case[1], cwd))
+    if NamedLock(LOCK_NAME, state_dir=str(state)).status().present:
+        raise SystemExit("bench: the sessionward lock is still held after the contention runs")
+    return results
+
+
+def run_lock_section(root: Path, cwd: str, rounds: dict) -> dict:
+    try:
+        import filelock
+        import portalocker  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit(f"bench: the lock section compares with filelock and portalocker ({exc}); "
+                         "install the dev extra: .venv/bin/pip install -e '.[dev]'") from None
+    from sessionward import locks
+
+    probe = filelock.FileLock(str(root / "never-taken.filelock"))  # making one takes nothing
+    return {
+        "uncontended": run_uncontended_locks(root, cwd, rounds["lock"]),
+        "contention": run_contention(root, cwd, rounds["contention"]),
+        "trials": rounds["contention"],
+        "filelock_defaults": (probe.poll_interval, probe.timeout),
+        "sessionward_polls": (getattr(locks, "_POLL_FIRST_S", None), getattr(locks, "_POLL_CAP_S", None)),
+    }
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def lock_tables(results: dict, markdown: bool) -> str:
+    rows = results["uncontended"]
+    base = next(r for r in rows if r["role"] == "base")
+    out = []
+    for r in rows:
+        ratio = r["median"] / base["median"]
+        budget = ("PASS" if ratio < 1.0 else "FAIL (>= 1x FileLock)") if r["role"] == "budget" else "-"
+        out.append([r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{ratio:.2f}", budget])
+    title = "3a. Named locks, uncontended acquire+release in one process (budget: sessionward < FileLock; 'x FileLock' = ratio of medians)"
+    headers = ["lock", "median us", "p90 us", "x FileLock", "budget"]
+    parts = [render_table(title, headers, out, markdown)]
+
+    labels = {"sessionward": "sessionward NamedLock", "filelock": "py-filelock FileLock"}
+    summary = {}
+    for kind, trials in results["contention"].items():
+        waits = [w for t in trials for w in t["waits"]]
+        summary[kind] = {
+            "wall": median([t["wall"] for t in trials]),
+            "rate": median([LOCK_PROCESSES * LOCK_CYCLES / t["wall"] for t in trials]),
+            "first_done": median([t["first_done"] for t in trials]),
+            "wait_median": median(waits), "wait_p99": p99(waits), "wait_max": max(waits),
+            "critical": median([c for t in trials for c in t["critical"]]),
+            "handoff": median([h for t in trials for h in t["handoffs"]]),
+            "overlaps": sum(t["overlaps"] for t in trials),
+            "cycles": sum(len(t["waits"]) for t in trials),
+            "go_spread": max(t["go_spread"] for t in trials),
+        }
+    out = []
+    for kind, s in summary.items():
+        budget = "-"
+        if kind == "sessionward":
+            budget = "PASS" if s["wait_max"] <= summary["filelock"]["wait_max"] else "FAIL (worse than FileLock)"
+        if s["overlaps"]:
+            budget = "FAIL (no mutual exclusion)"
+        out.append([
+            labels[kind], str(s["cycles"]), f"{s['wall']:.2f}", f"{s['rate']:.0f}", f"{s['first_done']:.2f}",
+            f"{1000 * s['wait_median']:.1f}", f"{1000 * s['wait_p99']:.1f}", f"{1000 * s['wait_max']:.1f}",
+            f"{1000 * s['critical']:.2f}", f"{1000 * s['handoff']:.2f}", str(s["overlaps"]), budget,
+        ])
+    trials = results["trials"]
+    title = (
+        f"3b. Named locks, contention: {LOCK_PROCESSES} processes x {LOCK_CYCLES} cycles, critical section "
+        f"time.sleep({LOCK_CRITICAL_S:g}); {trials} trial{'s' * (trials != 1)} per lock, alternated "
+        "(budget: sessionward's worst wait <= FileLock's)"
+    )
+    headers = ["lock", "cycles", "wall s", "cycles/s", "1st done s", "wait med ms", "wait p99 ms",
+               "wait max ms", "crit. ms", "handoff ms", "overlaps", "budget"]
+    parts.append(render_table(title, headers, out, markdown))
+    spread = max(s["go_spread"] for s in summary.values())
+    poll, timeout = results["filelock_defaults"]
+    first, cap = results["sessionward_polls"]
+    polls = f" and poll from {first * 1000:g} ms, x1.5 a try up to {cap * 1000:g} ms, jittered" if first and cap else ""
+    notes = [
+        "wall s, cycles/s, 1st done s (when the first worker had finished all its cycles): medians over trials.",
+        "wait (start of acquire to holding), crit. ms (the measured critical section) and handoff ms (end of one",
+        "critical section to the start of the next: release, hand-over, acquire): over every cycle of every trial.",
+        "overlaps: critical sections entered before an earlier one had left (0: mutual exclusion held).",
+        f"FileLock runs with its defaults: poll_interval {poll:g} s, timeout {timeout:g} (wait forever), i.e. a",
+        f"non-blocking flock retried every {poll:g} s. sessionward: NamedLock.acquire(timeout={LOCK_TIMEOUT_S:g}), the",
+        "worker process as holder; waiters queue in arrival order (in the guard file)" + polls + ".",
+        f"All workers start behind one pipe barrier (their first clock readings lie within {1000 * spread:.2f} ms).",
+    ]
+    parts.append("\n".join(notes))
+    return "\n\n".join(parts)
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -479,37 +847,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, noisier)")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument("--dir", help="where to make the temporary state (default: the system temp dir)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                        help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    sections = [name for name in SECTIONS if name in (args.only or SECTIONS)]
     root = Path(tempfile.mkdtemp(prefix="sessionward-perf-", dir=args.dir)).resolve()
     os.environ.pop("CLAUDE_PID", None)
     os.environ["SESSIONWARD_HOME"] = str(root / "home")  # before sessionward is used at all
     try:
         from sessionward.identity import resolve_owner
 
-        with SleeperPool(OWNER_POOL) as pool:
-            owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
-            me = resolve_owner(explicit_pid=os.getpid())
-            checkouts = make_checkouts(root)
-            api = run_api_section(root, owners, me, checkouts, rounds["api"])
-            procs, python = run_process_section(root, owners, checkouts, rounds)
-        header = header_lines(str(root), python, rounds)
+        tables = []
+        python = sys.executable
+        checkouts = make_checkouts(root)
+        if "api" in sections or "process" in sections:
+            with SleeperPool(OWNER_POOL) as pool:
+                owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
+                me = resolve_owner(explicit_pid=os.getpid())
+                if "api" in sections:
+                    tables.append(api_tables(run_api_section(root, owners, me, checkouts, rounds["api"]), args.markdown))
+                if "process" in sections:
+                    procs, python = run_process_section(root, owners, checkouts, rounds)
+                    tables.append(process_table(procs, args.markdown))
+        if "locks" in sections:  # no owner pool: it would only add processes to schedule
+            tables.append(lock_tables(run_lock_section(root, checkouts[0], rounds), args.markdown))
+        header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))
         else:
             print("\n".join(header))
-        print()
-        print(api_tables(api, args.markdown))
-        print()
-        print(process_table(procs, args.markdown))
+        for table in tables:
+            print()
+            print(table)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == LOCK_WORKER_ARG:
+        sys.exit(lock_worker_main(sys.argv[2:]))
     sys.exit(main())

@@ -62,7 +62,7 @@ def test_same_session_id_in_two_processes_keeps_both(owners, tmp_path):
     registry.register_session(str(tmp_path), session_id="resumed", owner=one)
     registry.register_session(str(tmp_path), session_id="resumed", owner=two)
     sessions = LocalStore().load_sessions()
-    assert set(sessions) == {"resumed", f"resumed+{two.pid}"}
+    assert set(sessions) == {"resumed", f"resumed.{two.pid}"}
     assert all(rec["session_id"] == "resumed" for rec in sessions.values())
 
 

@@ -4,7 +4,8 @@ write_file_atomic(path, data): a temp file in the same directory (O_EXCL, 0600, 
 followed symlink), written and fsynced, `os.replace`d over the target, then the directory
 fsynced. A reader sees the old bytes or the new ones, never a mix; after a crash at any step
 the target is either untouched or wholly replaced. A crash before the rename can leave a
-stray `.NAME.PID.RANDOM.tmp` beside the target: it is never read, and `doctor` reports it.
+stray `.NAME.PID.RANDOM.tmp` beside the target: it is never read, and remove_stray_temps
+(called after writes, under the writer's lock) deletes those whose writer is gone.
 
 read_file_nofollow(path): the bytes of a regular file, refusing symlinks and anything that
 is not a regular file. Returns None when the file does not exist.
@@ -24,8 +25,8 @@ _CRASH_ENV = "SESSIONWARD_TEST_CRASH_AT"
 WRITE_STEPS = ("temp-written", "temp-fsynced", "replaced", "dir-fsynced")
 
 
-def _crash_point(step: str) -> None:
-    if os.environ.get(_CRASH_ENV) == step:
+def _crash_point(armed: str | None, step: str) -> None:
+    if armed == step:
         os._exit(91)
 
 
@@ -41,6 +42,7 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
     power loss may undo the write. Right for lock files, whose holders a reboot kills anyway.
     """
     refuse_unsafe_target(path)
+    crash_at = os.environ.get(_CRASH_ENV)  # read once: the write path is hot for locks
     tmp = _temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -53,20 +55,20 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            _crash_point("temp-written")
+            _crash_point(crash_at, "temp-written")
             if durable:
                 os.fsync(fd)
-            _crash_point("temp-fsynced")
+            _crash_point(crash_at, "temp-fsynced")
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise StateUnwritable(path, exc) from None
-    _crash_point("replaced")
+    _crash_point(crash_at, "replaced")
     if durable:
         fsync_directory(os.path.dirname(path))
-    _crash_point("dir-fsynced")
+    _crash_point(crash_at, "dir-fsynced")
 
 
 def fsync_directory(directory: str) -> None:
@@ -137,3 +139,41 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def remove_stray_temps(path: str) -> int:
+    """Delete `.NAME.PID.RANDOM.tmp` files left beside `path` by writers whose process is
+    gone. Call under the lock that serializes writers of `path`. Returns how many went."""
+    head, tail = os.path.split(path)
+    prefix = f".{tail}."
+    removed = 0
+    try:
+        entries = [e for e in os.listdir(head or ".") if e.startswith(prefix) and e.endswith(".tmp")]
+    except OSError:
+        return 0
+    for entry in entries:
+        pid_text = entry[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # its writer lives: maybe still writing
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.unlink(os.path.join(head, entry))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def same_file(fd: int, path: str) -> bool:
+    """Is the open `fd` still the file at `path` (same device and inode)?"""
+    try:
+        opened, current = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino)

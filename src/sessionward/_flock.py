@@ -48,25 +48,39 @@ def _wait_in_kernel(fd: int, timeout_s: float) -> bool | None:
     """Blocking flock under a SIGALRM deadline; None when a timer cannot be used here."""
     import signal  # only contended callers pay for it
 
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        return None  # the process has a timer of its own: leave it alone
+    if signal.SIGALRM in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        return None  # blocked (inherited mask): the alarm would never interrupt the wait
     try:
         previous = signal.signal(signal.SIGALRM, _raise_deadline)
     except ValueError:  # signal handlers can only be set from the main thread
         return None
+    restore = previous if previous is not None else signal.SIG_DFL
+    held = None
     try:
-        if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
-            return None  # the process has a timer of its own: leave it alone
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
+            signal.setitimer(signal.ITIMER_REAL, timeout_s)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            return True
+            held = True
         except _DeadlinePassed:
-            # (If the alarm fires just after flock returned, we report a timeout while
-            # holding the lock; the caller closes fd, which releases it.)
-            return False
+            held = False
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGALRM, restore)  # a still-pending alarm is dropped from here on
+    except _DeadlinePassed:
+        # The alarm landed after flock returned, or inside the finally: disarm and restore
+        # again, and let a non-blocking try on the same fd say whether we hold it.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, restore)
+        held = None
+    if held is None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # succeeds at once if we hold it
+            held = True
+        except BlockingIOError:
+            held = False
+    return held
 
 
 def _poll(fd: int, timeout_s: float) -> bool:

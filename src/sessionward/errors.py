@@ -8,19 +8,24 @@ Exit codes (stable, documented in docs/CLI.md):
   0  ok
   1  conflict, refused, timed out
   2  usage or bad input
-  3  environment problem (unwritable or unsafe state, a corrupt file found and kept aside)
+  3  environment problem (unwritable or unsafe state, a corrupt file found and kept aside,
+     or an internal error: one line names the log holding its traceback)
+  130 interrupted (Ctrl-C)
+`lock run` exits with its command's status instead.
 """
 
 EXIT_OK = 0
 EXIT_CONFLICT = 1
 EXIT_USAGE = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES = {
     EXIT_OK: "ok",
     EXIT_CONFLICT: "conflict, refused or timed out",
     EXIT_USAGE: "usage error or bad input",
-    EXIT_ENVIRONMENT: "environment problem (unwritable or unsafe state, corrupt file kept aside)",
+    EXIT_ENVIRONMENT: "environment problem (unwritable or unsafe state, corrupt file kept aside, internal error)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
 
@@ -74,7 +79,7 @@ class RegistryLockTimeout(SessionwardError, TimeoutError):
     def __init__(self, lock_path: str, waited_s: float) -> None:
         super().__init__(
             f"registry lock {lock_path} still busy after {waited_s:.1f} s",
-            "another sessionward process is holding it; retry, or run 'sessionward doctor'",
+            "another sessionward process is holding it; retry in a moment",
         )
         self.lock_path = lock_path
         self.waited_s = waited_s

@@ -14,8 +14,8 @@ Files, for a lock NAME (see sessionward.paths):
                                         (force) do what the origin's guide says. The truth.
   STATE/sessionward/locks/NAME.holder.json  who holds it: holder process, session, project,
                                         worktree, purpose, since. Written before NAME.lock
-                                        appears, removed after it goes, and trusted only while
-                                        its PID is the one in NAME.lock.
+                                        appears, and trusted only while its PID is the one in
+                                        NAME.lock (it stays after a release, meaning nothing).
   STATE/sessionward/locks/NAME.guard    permanent, never deleted. Every transition (take,
                                         release, take-over of an orphan) runs under its flock,
                                         so two waiters can never both break one orphan. Its
@@ -43,13 +43,14 @@ Test-only: SESSIONWARD_TEST_DISABLE_LOCKS=1 turns acquire and release into no-op
 negative control of the concurrency tests).
 """
 
+import fcntl
 import os
 import stat
 import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward._atomic import read_file_nofollow, same_file, write_file_atomic
 from sessionward._flock import flock_exclusive
 from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import (
@@ -68,12 +69,13 @@ END_LOCK_TIMEOUT_S = 30.0
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 MAX_LOCK_NAME = 64
 _POLL_FIRST_S = 0.002
-_POLL_CAP_S = 0.025  # a waiter notices a release (or a holder's death) within this
+_POLL_CAP_HEAD_S = 0.004  # the next in line notices a release (or a holder's death) within this
+_POLL_CAP_S = 0.05  # the others only watch their turn come closer
 _PID_FILE_MAX = 64
 _SCHEMA = "sessionward/1"
 # Test-only: acquire and release do nothing, so tests can show that their workload loses
 # updates without the lock (the negative control). Read from the environment: children inherit it.
-_DISABLE_ENV = "SESSIONWARD_TEST_DISABLE_LOCKS"
+_DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
 
 
 def validate_lock_name(name: str) -> str:
@@ -285,6 +287,10 @@ class NamedLock:
         self.meta_path = os.path.join(self.locks_dir, f"{name}.holder.json")
         self.guard_path = os.path.join(self.locks_dir, f"{name}.guard")
         self._token: str | None = None
+        self._session: dict | None = None  # what the holder file says of our session; computed once
+        self._created: tuple | None = None  # (dev, inode, mtime_ns, size) of the NAME.lock we wrote
+        self._guard_fd = -1  # kept open between transitions (flock released); per process
+        self._guard_pid = 0
 
     # who we are, resolved on first use (reading /proc costs)
 
@@ -310,7 +316,7 @@ class NamedLock:
         """
         holder = self._holder()
         started = time.monotonic()
-        if os.environ.get(_DISABLE_ENV) == "1":  # test-only: the negative control
+        if _DISABLED:  # test-only: the negative control
             return Acquired(self.name, False, None, 0.0)
         deadline = started + timeout
         me = _waiter_record()
@@ -319,6 +325,8 @@ class NamedLock:
         while True:
             with _Guard(self, deadline) as guard:
                 state = self._read_state()
+                first = guard.first_waiter()
+                head_is_me = first is not None and _same_waiter(first, me)
                 if state.held:
                     meta_holder = state.meta.get("holder") if state.meta else None
                     if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
@@ -326,8 +334,7 @@ class NamedLock:
                             guard.leave_queue(me)
                         return Acquired(self.name, True, None, time.monotonic() - started)
                 else:
-                    first = guard.first_waiter()
-                    if first is None or _same_waiter(first, me):
+                    if first is None or head_is_me:
                         took_over = self._take_over(state) if state.present else None
                         self._write_holder(holder)
                         if queued or first is not None:
@@ -343,8 +350,11 @@ class NamedLock:
                 raise LockTimeout(state, now - started)
             if on_wait is not None and state.held:
                 on_wait(state, now - started)
+            # The head of the queue is next: it polls fast, so a release is taken up within a
+            # few ms. The others only need to notice when their turn comes closer.
+            cap = _POLL_CAP_HEAD_S if head_is_me else _POLL_CAP_S
             jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
-            time.sleep(min(delay * jitter, deadline - now))
+            time.sleep(min(min(delay, cap) * jitter, deadline - now))
             delay = min(delay * 1.5, _POLL_CAP_S)
 
     def release(self, force: bool = False) -> Released:
@@ -353,12 +363,25 @@ class NamedLock:
         A free lock: no-op. An orphan: cleaned. Another live holder: LockRefused, unless
         force=True.
         """
-        if os.environ.get(_DISABLE_ENV) == "1":  # test-only: the negative control
+        if _DISABLED:  # test-only: the negative control
             return Released(self.name, "free", LockState(self.name, self.path))
         with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
-            state = self._read_state()
+            if self._created is not None:
+                mine = self._still_mine()
+                if mine is not None:  # the very file we wrote: no annex to read, nobody to judge
+                    _unlink(self.path)
+                    self._token = self._created = None
+                    return Released(self.name, "held", mine)
+            state = self._read_state(judge=self._token is None)
             if not state.present:
                 return Released(self.name, "free", state)
+            self._created = None  # not the file we wrote (or gone): judge it like any other
+            if state.meta is not None and self._token is not None and state.meta.get("token") == self._token:
+                self._remove(state)  # ours, by token: no need to ask /proc who lives
+                self._token = None
+                return Released(self.name, "held", state)
+            if state.liveness is None:
+                state.liveness = _holder_liveness(state)
             if state.orphaned:
                 self._remove(state)
                 return Released(self.name, "orphaned", state)
@@ -384,6 +407,31 @@ class NamedLock:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _still_mine(self) -> LockState | None:
+        """NAME.lock as we wrote it (same inode, mtime to the nanosecond, size), or None. An
+        inode number alone could be recycled after an `rm`; with the mtime it names our file."""
+        try:
+            info = os.lstat(self.path)
+        except OSError:
+            return None
+        if (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size) != self._created:
+            return None
+        state = LockState(self.name, self.path)
+        state.present, state.pid, state.mtime = True, self._holder().owner.pid, info.st_mtime
+        return state
+
+    def close(self) -> None:
+        """Close the guard file kept open between transitions (the lock itself is unaffected)."""
+        if self._guard_fd >= 0 and self._guard_pid == os.getpid():
+            os.close(self._guard_fd)
+        self._guard_fd = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
     def _may_release(self, state: LockState) -> bool:
         meta = state.meta
         if meta is None:  # a lock file without our annex (forged, or the origin's scripts)
@@ -399,7 +447,7 @@ class NamedLock:
         session = meta.get("session") or {}
         return Holder(self.owner, True).is_process(session.get("owner"))
 
-    def _read_state(self) -> LockState:
+    def _read_state(self, judge: bool = True) -> LockState:
         state = LockState(self.name, self.path)
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
@@ -424,7 +472,8 @@ class NamedLock:
         if len(state.raw) <= _PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
             state.pid = int(text)
         state.meta = self._read_meta(state.pid)
-        state.liveness = _holder_liveness(state)
+        if judge:
+            state.liveness = _holder_liveness(state)
         return state
 
     def _read_meta(self, pid: int | None) -> dict | None:
@@ -442,28 +491,52 @@ class NamedLock:
             return None
         return meta
 
+    def _session_info(self) -> dict:
+        if self._session is None:
+            try:
+                checkout = describe_checkout(self.cwd or os.getcwd())
+                where = {"project": checkout.project, "worktree": checkout.worktree, "branch": checkout.branch}
+            except OSError:  # the current directory was deleted: the lock still works
+                where = {"project": None, "worktree": None, "branch": None}
+            self._session = {
+                "id": self.session_id if self.session_id is not None else resolve_session_id(),
+                "owner": self.owner.to_record(),
+                **where,
+            }
+        return self._session
+
     def _write_holder(self, holder: Holder) -> None:
         self._token = os.urandom(8).hex()
-        checkout = describe_checkout(self.cwd or os.getcwd())
         meta = {
             "schema": _SCHEMA,
             "name": self.name,
             "token": self._token,
             "holder": holder.owner.to_record(),
             "reentrant": holder.reentrant,
-            "session": {
-                "id": self.session_id if self.session_id is not None else resolve_session_id(),
-                "owner": self.owner.to_record(),
-                "project": checkout.project,
-                "worktree": checkout.worktree,
-                "branch": checkout.branch,
-            },
+            "session": self._session_info(),
             "purpose": self.purpose,
             "since": time.time(),
         }
-        # The annex first, then the lock file: whoever sees NAME.lock finds who holds it.
-        write_file_atomic(self.meta_path, jsoncodec.dumps(meta).encode(), durable=False)
-        write_file_atomic(self.path, f"{holder.owner.pid}\n".encode(), durable=False)
+        # The annex first, then the lock file: whoever sees NAME.lock finds who holds it. Both
+        # are written under the guard, so no writer races us: the annex is rewritten in place
+        # (it counts only while its PID is in NAME.lock), and a free NAME.lock is created
+        # with O_EXCL; only a take-over replaces an existing file, atomically.
+        _write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
+        content = f"{holder.owner.pid}\n".encode()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            write_file_atomic(self.path, content, durable=False)
+            info = os.stat(self.path)
+        except OSError as exc:
+            raise StateUnwritable(self.path, exc) from None
+        else:
+            try:
+                os.write(fd, content)
+                info = os.fstat(fd)
+            finally:
+                os.close(fd)
+        self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it
@@ -475,11 +548,11 @@ class NamedLock:
         return orphan
 
     def _remove(self, state: LockState) -> None:
+        # NAME.lock only: the annex stays, and counts for nothing once NAME.lock is gone.
         if state.pid is None and state.present:
             self._take_over(state)
         else:
             _unlink(self.path)
-        _unlink(self.meta_path)
 
 
 def _holder_liveness(state: LockState) -> Liveness:
@@ -489,7 +562,8 @@ def _holder_liveness(state: LockState) -> Liveness:
     if meta is not None:
         holder = meta["holder"]
         return owner_is_alive(
-            state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"]
+            state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"],
+            pidns=holder.get("pidns"),
         )
     # No annex (forged, or written by the origin's scripts): the PID and the file's age.
     info = read_process(state.pid)
@@ -501,6 +575,31 @@ def _holder_liveness(state: LockState) -> Liveness:
     if started is not None and started > state.mtime + 1.0:
         return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")
     return Liveness(True, f"process {state.pid} is running")
+
+
+_ANNEX_BLOCK = 1024
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    """Overwrite `path` from offset 0 with `data` padded by spaces to a whole block (JSON
+    allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
+    allocation at close (auto_da_alloc) and cost more than the whole lock cycle."""
+    padded = data + b" " * (-len(data) % _ANNEX_BLOCK)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
+        raise StateUnwritable(path, exc) from None
+    try:
+        os.pwrite(fd, padded, 0)
+        if os.fstat(fd).st_size != len(padded):
+            os.ftruncate(fd, len(padded))
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:
@@ -515,9 +614,15 @@ def _unlink(path: str) -> None:
 # -- the guard and its wait queue -------------------------------------------------------------
 
 
+_start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)
+
+
 def _waiter_record() -> dict:
-    info = read_process(os.getpid())
-    return {"pid": os.getpid(), "start_time": info.start_time if info else None, "since": time.time()}
+    pid = os.getpid()
+    if pid not in _start_time_of:
+        info = read_process(pid)
+        _start_time_of[pid] = info.start_time if info else None
+    return {"pid": pid, "start_time": _start_time_of[pid], "since": time.time()}
 
 
 def _same_waiter(a: dict, b: dict) -> bool:
@@ -532,6 +637,9 @@ def _waiter_alive(waiter: dict) -> bool:
     return info is not None and not info.is_zombie and info.start_time == waiter.get("start_time")
 
 
+_vetted_dirs: set = set()  # lock directories this process has created or checked
+
+
 class _Guard:
     """The flock on NAME.guard, held for one transition; also reads and writes the queue."""
 
@@ -542,6 +650,41 @@ class _Guard:
         self._queue: list | None = None
 
     def __enter__(self) -> "_Guard":
+        lock = self.lock
+        if lock.locks_dir not in _vetted_dirs:  # once per process: these checks cost more than the lock
+            self._make_locks_dir()
+        while True:
+            # The fd stays open in the NamedLock between transitions; a forked child opens its
+            # own (a shared open file description would share the flock with the parent).
+            if lock._guard_fd < 0 or lock._guard_pid != os.getpid():
+                lock._guard_fd, lock._guard_pid = self._open(), os.getpid()
+            self.fd = lock._guard_fd
+            try:
+                held = flock_exclusive(self.fd, max(0.0, self.deadline - time.monotonic()))
+            except BaseException:
+                lock.close()
+                raise
+            if not held:
+                lock.close()
+                raise LockTimeout(LockState(lock.name, lock.path), GUARD_TIMEOUT_S)
+            if same_file(self.fd, lock.guard_path):
+                return self
+            lock.close()  # the guard file was replaced or removed: lock the one at the path
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(self.lock.guard_path, flags, 0o600)
+        except FileNotFoundError:  # the directory went away since we vetted it
+            self._make_locks_dir()
+            return self._open_once(flags)
+        except OSError as exc:
+            raise self._open_error(exc) from None
+
+    def _make_locks_dir(self) -> None:
         paths.ensure_private_dir(os.path.dirname(self.lock.locks_dir))
         try:
             os.mkdir(self.lock.locks_dir, 0o700)
@@ -549,20 +692,18 @@ class _Guard:
             pass
         except OSError as exc:
             raise StateUnwritable(self.lock.locks_dir, exc) from None
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            self.fd = os.open(self.lock.guard_path, flags, 0o600)
-        except OSError as exc:
-            if exc.errno == 40:
-                raise UnsafeState(self.lock.guard_path, "it is a symlink") from None
-            raise StateUnwritable(self.lock.guard_path, exc) from None
-        if not flock_exclusive(self.fd, max(0.0, self.deadline - time.monotonic())):
-            os.close(self.fd)
-            raise LockTimeout(LockState(self.lock.name, self.lock.path), GUARD_TIMEOUT_S)
-        return self
+        _vetted_dirs.add(self.lock.locks_dir)
 
-    def __exit__(self, *exc) -> None:
-        os.close(self.fd)  # drops the flock
+    def _open_once(self, flags: int) -> int:
+        try:
+            return os.open(self.lock.guard_path, flags, 0o600)
+        except OSError as exc:
+            raise self._open_error(exc) from None
+
+    def _open_error(self, exc: OSError) -> Exception:
+        if exc.errno == 40:  # ELOOP
+            return UnsafeState(self.lock.guard_path, "it is a symlink")
+        return StateUnwritable(self.lock.guard_path, exc)
 
     def _waiters(self) -> list:
         if self._queue is None:
@@ -581,13 +722,16 @@ class _Guard:
         os.ftruncate(self.fd, len(data))
 
     def first_waiter(self) -> dict | None:
-        """The longest-waiting live waiter; dead ones are dropped on the way."""
+        """The longest-waiting live waiter. Only the head is judged (one /proc read, however
+        long the queue); a dead head is dropped and the next one judged."""
         waiters = self._waiters()
-        alive = [w for w in waiters if _waiter_alive(w)]
-        if len(alive) != len(waiters):
-            self._queue = alive
+        dropped = 0
+        while dropped < len(waiters) and not _waiter_alive(waiters[dropped]):
+            dropped += 1
+        if dropped:
+            self._queue = waiters[dropped:]
             self._save()
-        return alive[0] if alive else None
+        return self._queue[0] if self._queue else None
 
     def join_queue(self, me: dict) -> None:
         if not any(_same_waiter(w, me) for w in self._waiters()):

@@ -67,6 +67,17 @@ def ensure_private_dir(private: str | None = None) -> str:
     return private
 
 
+def vet_state_dir(top: str) -> None:
+    """For readers: refuse a state directory others can write (its files could be planted).
+    A missing one is fine: there is nothing to read."""
+    try:
+        info = os.stat(top)
+    except OSError:
+        return
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeState(top, "it is writable by group or others", f"chmod 700 {top}, or set SESSIONWARD_HOME")
+
+
 def _ensure_dir(path: str, follow_symlink: bool) -> None:
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)

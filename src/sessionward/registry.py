@@ -26,7 +26,7 @@ Conflict levels, from the origin's three scenarios:
 import os
 import time
 
-from sessionward.errors import BadInput, NotRegistered
+from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, describe_checkout, owner_is_alive, resolve_owner
 from sessionward.store import Store, open_store
 
@@ -41,10 +41,28 @@ LEVEL_ORDER = {LEVEL_INFO: 0, LEVEL_WARNING: 1, LEVEL_STRONG: 2}
 # -- input ----------------------------------------------------------------------------------
 
 
+def current_directory() -> str:
+    """os.getcwd(), or BadInput when the directory was deleted under us."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise BadInput("the current directory no longer exists; cd somewhere else first") from None
+
+
+def _require_utf8(text: str, what: str) -> None:
+    # Names from the command line or the file system may hold undecodable bytes (lone
+    # surrogates): they could be neither stored as UTF-8 JSON nor printed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"{what} {text.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8") from None
+
+
 def validate_project_name(name: str) -> str:
     """Return `name` if it can name a project; BadInput (exit 2) otherwise."""
     if not isinstance(name, str) or not name.strip():
         raise BadInput("project name is empty")
+    _require_utf8(name, "project name")
     if len(name) > MAX_PROJECT_NAME:
         raise BadInput(f"project name is {len(name)} characters long; the limit is {MAX_PROJECT_NAME}")
     for char in name:
@@ -62,6 +80,7 @@ def validate_cwd(cwd: str) -> str:
         raise BadInput("working directory is empty")
     if "\0" in cwd:
         raise BadInput("working directory contains a NUL byte")
+    _require_utf8(cwd, "working directory")
     if not os.path.isabs(cwd):
         raise BadInput(f"working directory {cwd!r} is relative; give an absolute path (e.g. \"$PWD\")")
     if not os.path.isdir(cwd):
@@ -145,7 +164,7 @@ def session_liveness(record: dict, now: float | None = None, seen: dict | None =
     owner = record["owner"]
     return owner_is_alive(
         owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now,
-        seen=seen,
+        seen=seen, pidns=owner.get("pidns"),
     )
 
 
@@ -184,13 +203,22 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     store = store or open_store()
     now = time.time() if now is None else now
     sessions = store.load_sessions()
-    if _split_dead(sessions, now):
-        def sweep(current: dict):
-            swept = _sweep(current, now)
-            return (list(current.values()), swept), bool(swept)
+    dead = _split_dead(sessions, now)
+    if not dead:
+        return list(sessions.values()), []
 
+    def sweep(current: dict):
+        swept = _sweep(current, now)
+        return (list(current.values()), swept), bool(swept)
+
+    try:
         return store.update_sessions(sweep)
-    return list(sessions.values()), []
+    except (StateUnwritable, RegistryLockTimeout, UnsafeState) as problem:
+        # A reader that cannot write (read-only state, a busy lock) still gets the live view;
+        # the dead are swept by the next operation that can write.
+        store.notices.append(f"could not sweep {len(dead)} dead session(s) now: {problem}")
+        gone = {d.record["id"] for d in dead}
+        return [r for r in sessions.values() if r["id"] not in gone], []
 
 
 # -- operations -----------------------------------------------------------------------------
@@ -218,7 +246,7 @@ def register_session(
     """Register (or refresh) the caller's session. Idempotent for the same session or owner."""
     if project is not None:
         validate_project_name(project)
-    cwd = validate_cwd(cwd if cwd is not None else os.getcwd())
+    cwd = validate_cwd(cwd if cwd is not None else current_directory())
     if session_id is not None:
         validate_session_id(session_id)
     owner = owner or resolve_owner()
@@ -229,9 +257,15 @@ def register_session(
     def change(sessions: dict):
         swept = _sweep(sessions, now)
         existing = _find_own_record(sessions, ctx)
+        known_id = session_id if session_id is not None else (existing or {}).get("session_id")
+        if existing is not None and session_id is not None and existing.get("session_id") is None:
+            del sessions[existing["id"]]  # re-keyed under the session id it now has
+            rid = _new_id(sessions, session_id, owner)
+        else:
+            rid = existing["id"] if existing else _new_id(sessions, session_id, owner)
         record = {
-            "id": existing["id"] if existing else _new_id(sessions, session_id, owner),
-            "session_id": session_id,
+            "id": rid,
+            "session_id": known_id,
             "kind": owner.kind,
             "project": ctx.project,
             "project_key": ctx.project_key,
@@ -260,24 +294,24 @@ def validate_session_id(session_id: str) -> str:
 
 
 def _find_own_record(sessions: dict, ctx: Context) -> dict | None:
+    mine = [record for record in sessions.values() if same_owner(record["owner"], ctx.owner)]
     if ctx.session_id is not None:
-        found = sessions.get(ctx.session_id)
-        if found is not None and same_owner(found["owner"], ctx.owner):
-            return found
-        for record in sessions.values():
-            if record.get("session_id") == ctx.session_id and same_owner(record["owner"], ctx.owner):
-                return record
-        return None
+        keyed = [r for r in mine if r["id"] == ctx.session_id or r.get("session_id") == ctx.session_id]
+        if keyed:
+            return keyed[0]
+        # The owner registered before its session id was known (a shell helper, then a hook):
+        # that record becomes this session's.
+        unkeyed = [r for r in mine if r.get("session_id") is None]
+        return max(unkeyed, key=lambda r: r["last_seen"]) if unkeyed else None
     # No session id: the owner's own record, whichever way it was registered (a hook keys
     # by session id, a shell helper of the same Claude process may not know it).
-    mine = [record for record in sessions.values() if same_owner(record["owner"], ctx.owner)]
     return max(mine, key=lambda record: record["last_seen"]) if mine else None
 
 
 def _new_id(sessions: dict, session_id: str | None, owner: Owner) -> str:
     if session_id is not None:
         # The same id live under another owner: a session resumed in two terminals.
-        return session_id if session_id not in sessions else f"{session_id}+{owner.pid}"
+        return session_id if session_id not in sessions else f"{session_id}.{owner.pid}"
     while True:
         candidate = "s-" + os.urandom(4).hex()
         if candidate not in sessions:
@@ -292,6 +326,14 @@ def _conflicts_of(records, ctx: Context, own_id: str | None = None) -> list[Conf
     ]
     found.sort(key=lambda c: (-LEVEL_ORDER[c.level], c.other["started_at"]))
     return found
+
+
+def _is_session(record: dict, session_id: str, owner: Owner | None) -> bool:
+    """The record of session `session_id`: its exact id, or the id Claude Code gave it when
+    `owner` runs it (the same id resumed in another terminal is that terminal's session)."""
+    if record["id"] == session_id:
+        return True
+    return record.get("session_id") == session_id and owner is not None and same_owner(record["owner"], owner)
 
 
 class Removal:
@@ -318,7 +360,7 @@ def unregister_sessions(
 
     def matches(record: dict) -> bool:
         if session_id is not None:
-            return record["id"] == session_id or record.get("session_id") == session_id
+            return _is_session(record, session_id, owner)
         if pid is not None:
             return record["owner"]["pid"] == pid
         return same_owner(record["owner"], owner)
@@ -349,11 +391,7 @@ def heartbeat(
         swept = _sweep(sessions, now)
         touched = []
         for record in sessions.values():
-            mine = (
-                (record["id"] == session_id or record.get("session_id") == session_id)
-                if session_id is not None
-                else same_owner(record["owner"], owner)
-            )
+            mine = _is_session(record, session_id, owner) if session_id is not None else same_owner(record["owner"], owner)
             if mine:
                 record["last_seen"] = now
                 touched.append(record)
@@ -405,9 +443,10 @@ def find_conflicts(
     owner = owner or resolve_owner()
     live, swept = load_live_sessions(store, now)
     if cwd is None:
-        probe = Context(os.getcwd(), project, owner, session_id)
+        here = validate_cwd(current_directory())
+        probe = Context(here, project, owner, session_id)
         own = [record for record in live if probe.owns(record)]
-        cwd = own[0]["cwd"] if own and os.path.isdir(own[0]["cwd"]) else os.getcwd()
+        cwd = own[0]["cwd"] if own and os.path.isdir(own[0]["cwd"]) else here
     ctx = Context(validate_cwd(cwd), project, owner, session_id)
     return CheckResult(ctx, _conflicts_of(live, ctx), swept)
 

@@ -9,7 +9,7 @@ import sys
 
 from sessionward.cli.args import Arg, Command, Opt, parse
 from sessionward.cli.render import emit, emit_error
-from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, SessionwardError
+from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError
 
 
 def _pid(text: str) -> int:
@@ -186,20 +186,25 @@ def main(argv: list[str] | None = None) -> int:
         module_name, function = command.runner.split(":")
         module = __import__(module_name, fromlist=[function])
         output = getattr(module, function)(parsed.values)
-        return emit(output, bool(parsed.values.get("json")))
+        try:
+            return emit(output, bool(parsed.values.get("json")))
+        except BrokenPipeError:
+            # The reader went away (`sessionward check | head -1`): no message, and the
+            # command's own status still counts.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return output.exit_code
     except SessionwardError as error:
         return emit_error(name, error, as_json)
     except KeyboardInterrupt:
         sys.stderr.write("sessionward: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`sessionward list | head`): not an error worth a message.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     except Exception as error:  # the one place an unexpected error becomes one line
         if os.environ.get("SESSIONWARD_DEBUG") == "1":
             raise
-        return _report_internal_error(name, error)
+        return _report_internal_error(name, error, as_json)
 
 
 def _help(topic) -> str:
@@ -214,7 +219,7 @@ def _help(topic) -> str:
     return "\n".join(lines)
 
 
-def _report_internal_error(command: str, error: Exception) -> int:
+def _report_internal_error(command: str, error: Exception, as_json: bool) -> int:
     import traceback
 
     from sessionward import paths
@@ -228,5 +233,9 @@ def _report_internal_error(command: str, error: Exception) -> int:
         logged = f"traceback in {where}"
     except Exception:  # noqa: BLE001 - reporting must not fail in turn
         logged = "set SESSIONWARD_DEBUG=1 to see the traceback"
-    sys.stderr.write(f"sessionward: internal error in '{command}': {type(error).__name__}: {error} ({logged})\n")
+    internal = SessionwardError(f"internal error in '{command}': {type(error).__name__}: {error}", logged)
+    internal.code = "internal_error"
+    if as_json:
+        emit_error(command, internal, True)
+    sys.stderr.write(f"sessionward: {internal.message} ({logged})\n")
     return EXIT_ENVIRONMENT

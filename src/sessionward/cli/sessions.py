@@ -98,7 +98,7 @@ def run_register(values: dict) -> Output:
 
 def run_unregister(values: dict) -> Output:
     store = open_store()
-    owner = None if values["pid"] or values["session"] else resolve_owner(shell_pid=values["shell_pid"])
+    owner = None if values["pid"] else resolve_owner(shell_pid=values["shell_pid"])
     removal = registry.unregister_sessions(pid=values["pid"], session_id=values["session"], owner=owner, store=store)
     data = {"removed": removal.removed, "swept": [d.to_json() for d in removal.swept]}
 
@@ -235,10 +235,8 @@ def run_prune(values: dict) -> Output:
 
 
 def run_whoami(values: dict) -> Output:
-    import os
-
     owner = resolve_owner(values["pid"], shell_pid=values["shell_pid"])
-    cwd = os.getcwd()
+    cwd = registry.validate_cwd(registry.current_directory())
     checkout = describe_checkout(cwd)
     data = {
         "owner": owner.to_record(),

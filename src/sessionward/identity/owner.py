@@ -15,7 +15,7 @@ Never this process itself: the CLI lives for milliseconds.
 import os
 
 from sessionward.errors import BadInput
-from sessionward.identity.process import ProcessInfo, read_cmdline, read_process, this_host
+from sessionward.identity.process import PID_MAX_LIMIT, ProcessInfo, read_cmdline, read_process, this_host
 
 CLAUDE_COMMS = ("claude", "claude.exe")
 SHELL_COMMS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "yash")
@@ -25,7 +25,7 @@ _MAX_ANCESTRY = 64
 class Owner:
     """A resolved owner: its process identity and how we found it (`via`)."""
 
-    __slots__ = ("pid", "start_time", "hostname", "boot_id", "comm", "via")
+    __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via")
 
     def __init__(self, info: ProcessInfo, via: str) -> None:
         host = this_host()
@@ -33,6 +33,7 @@ class Owner:
         self.start_time = info.start_time
         self.hostname = host.hostname
         self.boot_id = host.boot_id
+        self.pidns = host.pidns
         self.comm = info.comm
         self.via = via
 
@@ -51,6 +52,7 @@ class Owner:
             "start_time": self.start_time,
             "host": self.hostname,
             "boot_id": self.boot_id,
+            "pidns": self.pidns,
             "comm": self.comm,
         }
 
@@ -61,8 +63,8 @@ class Owner:
 def parse_pid(text: str, what: str = "PID") -> int:
     """A PID from user input; BadInput (exit 2) for anything that is not a positive integer."""
     cleaned = text.strip() if isinstance(text, str) else ""
-    if not cleaned.isdigit() or not cleaned.isascii() or len(cleaned) > 10 or int(cleaned) <= 0:
-        raise BadInput(f"invalid {what} {text!r}: expected a positive integer")
+    if not cleaned.isdigit() or not cleaned.isascii() or len(cleaned) > 10 or not 0 < int(cleaned) <= PID_MAX_LIMIT:
+        raise BadInput(f"invalid {what} {text!r}: expected a positive integer up to {PID_MAX_LIMIT}")
     return int(cleaned)
 
 
@@ -101,14 +103,20 @@ def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None, 
     if shell_pid is not None:
         for info in _ancestors(shell_pid):
             if not _is_transient_shell(info):
-                return Owner(info, "shell")
+                return _usable(Owner(info, "shell"))
 
     for info in ancestors:
         if not _is_transient_shell(info):
-            return Owner(info, "caller")
-    if ancestors:
-        return Owner(ancestors[-1], "caller")
-    raise BadInput("cannot identify the calling process; pass --pid")  # pragma: no cover
+            return _usable(Owner(info, "caller"))
+    raise BadInput("cannot identify the calling process; pass --pid")
+
+
+def _usable(owner: Owner) -> Owner:
+    # A caller that exited before us leaves us reparented to init (or a subreaper such as
+    # `systemd --user`): that process never dies, so a session tied to it would never be swept.
+    if owner.pid == 1 or owner.comm in ("systemd", "init"):
+        raise BadInput("the calling process has exited (reparented to init); pass --pid")
+    return owner
 
 
 def _ancestors(pid: int) -> list[ProcessInfo]:

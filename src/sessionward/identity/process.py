@@ -2,14 +2,17 @@
 
 A process is identified by PID + start time + host id, because PIDs are reused: a record
 whose PID now names another process (other start time) is dead. On Linux everything comes
-from /proc (start time is field 22 of /proc/PID/stat, in clock ticks since boot; the host
-id is the hostname plus /proc/sys/kernel/random/boot_id). Elsewhere psutil answers, imported
-only there.
+from /proc (start time is field 22 of /proc/PID/stat, in clock ticks since boot). The host
+id is the boot id (/proc/sys/kernel/random/boot_id, new at every boot), the PID namespace
+(a container or sandbox sees other PIDs), and the hostname for people to read. Elsewhere
+psutil answers, imported only there.
 
 Liveness of a record (owner_is_alive):
-  same host   dead when the PID does not exist, is a zombie, or has another start time;
-              a process we may not inspect (EPERM) is alive. Never dead on age alone.
-  other host  we cannot see its processes: alive while its lease (last heartbeat + TTL) runs.
+  same host   (same boot id and PID namespace) dead when the PID does not exist, is a
+              zombie, or has another start time; a process we may not inspect (EPERM) is
+              alive. Never dead on age alone, whatever the hostname says.
+  rebooted    (same hostname, other boot id, same namespace kind) dead: every PID is new.
+  elsewhere   we cannot see its processes: alive while its lease (last heartbeat + TTL) runs.
 """
 
 import os
@@ -17,26 +20,21 @@ import sys
 import time
 
 REMOTE_LEASE_TTL_S = 900.0  # a record from another host lives this long after its last heartbeat
+PID_MAX_LIMIT = 4194304  # the kernel's ceiling for pid_max (2**22): larger "PIDs" name nothing
 
 _IS_LINUX = sys.platform.startswith("linux")
 
 
 class HostId:
-    __slots__ = ("hostname", "boot_id")
+    __slots__ = ("hostname", "boot_id", "pidns")
 
-    def __init__(self, hostname: str, boot_id: str) -> None:
+    def __init__(self, hostname: str, boot_id: str, pidns: int | None = None) -> None:
         self.hostname = hostname
         self.boot_id = boot_id
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, HostId)
-            and self.hostname == other.hostname
-            and self.boot_id == other.boot_id
-        )
+        self.pidns = pidns
 
     def __repr__(self) -> str:
-        return f"HostId({self.hostname!r}, {self.boot_id!r})"
+        return f"HostId({self.hostname!r}, {self.boot_id!r}, pidns={self.pidns})"
 
 
 _this_host: HostId | None = None
@@ -47,17 +45,22 @@ def this_host() -> HostId:
     global _this_host
     if _this_host is None:
         hostname = os.uname().nodename
+        pidns = None
         if _IS_LINUX:
             try:
                 with open("/proc/sys/kernel/random/boot_id") as f:
                     boot_id = f.read().strip()
             except OSError:
                 boot_id = "unknown"
+            try:
+                pidns = os.stat("/proc/self/ns/pid").st_ino
+            except OSError:
+                pidns = None
         else:  # pragma: no cover - exercised on macOS/BSD only
             import psutil
 
             boot_id = f"boot-{int(psutil.boot_time())}"
-        _this_host = HostId(hostname, boot_id)
+        _this_host = HostId(hostname, boot_id, pidns)
     return _this_host
 
 
@@ -87,7 +90,7 @@ def read_process(pid: int) -> ProcessInfo | None:
     A process that exists but cannot be inspected (EPERM, hidepid) comes back with state
     "?" and start_time None: it is alive, its identity unknown.
     """
-    if pid <= 0:
+    if pid <= 0 or pid > PID_MAX_LIMIT:
         return None
     if not _IS_LINUX:  # pragma: no cover
         return _read_process_psutil(pid)
@@ -121,7 +124,7 @@ def _probe_with_signal(pid: int) -> ProcessInfo | None:
     # /proc hid it (hidepid) or is missing: signal 0 still tells existence; EPERM = alive.
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return None
     except PermissionError:
         pass
@@ -208,17 +211,23 @@ def owner_is_alive(
     now: float | None = None,
     lease_ttl_s: float = REMOTE_LEASE_TTL_S,
     seen: dict | None = None,
+    pidns: int | None = None,
 ) -> Liveness:
     """Decide whether a record's owner lives, as the module docstring says.
 
     `seen` (PID -> ProcessInfo or None) lets one sweep read each process once, however many
-    records it owns.
+    records it owns. None for boot_id, hostname or pidns means "not recorded" (old records).
     """
     here = this_host()
-    if hostname is not None and hostname != here.hostname:
-        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+    if pidns is not None and here.pidns is not None and pidns != here.pidns:
+        where = f"in another PID namespace ({hostname or 'this host'})"
+        return _lease(last_seen, now, lease_ttl_s, where)
     if boot_id is not None and boot_id != here.boot_id:
-        return Liveness(False, "recorded before this machine rebooted")
+        if hostname is None or hostname == here.hostname:
+            return Liveness(False, "recorded before this machine rebooted")
+        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+    if boot_id is None and hostname is not None and hostname != here.hostname:
+        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
     if seen is None:
         info = read_process(pid)
     elif pid in seen:

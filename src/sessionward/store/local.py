@@ -27,8 +27,9 @@ import time
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._flock import flock_exclusive
-from sessionward._atomic import fsync_directory, read_file_nofollow, write_file_atomic
+from sessionward._atomic import fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
+from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
 
 SCHEMA = "sessionward/1"
@@ -55,6 +56,7 @@ class LocalStore(Store):
     # -- reading ---------------------------------------------------------------------------
 
     def load_sessions(self) -> dict:
+        paths.vet_state_dir(os.path.dirname(self.registry_path))  # a planted registry is no answer
         try:
             raw = read_file_nofollow(self.registry_path)
         except ValueError:  # larger than any registry: repaired below, under the lock
@@ -79,6 +81,7 @@ class LocalStore(Store):
             if changed or must_write:
                 data = jsoncodec.dumps({"schema": SCHEMA, "sessions": sessions})
                 write_file_atomic(self.registry_path, data.encode("utf-8"))
+                remove_stray_temps(self.registry_path)
             return result
         finally:
             os.close(fd)  # closing drops the flock
@@ -96,12 +99,19 @@ class LocalStore(Store):
         return self._keep_aside(problem, sessions), True
 
     def _keep_aside(self, why: str, salvaged: dict) -> dict:
+        """Keep the corrupt document under a new name. A hard link, not a rename: the registry
+        path keeps its (corrupt) content until the salvaged document replaces it atomically,
+        so a crash in between loses nothing and readers never see an empty registry."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        kept_as = f"{self.registry_path}.corrupt-{stamp}-{os.urandom(2).hex()}"
-        try:
-            os.rename(self.registry_path, kept_as)
-        except OSError as exc:
-            raise StateUnwritable(self.registry_path, exc) from None
+        while True:
+            kept_as = f"{self.registry_path}.corrupt-{stamp}-{os.urandom(4).hex()}"
+            try:
+                os.link(self.registry_path, kept_as)  # fails on EEXIST: never overwrites a kept file
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StateUnwritable(self.registry_path, exc) from None
         fsync_directory(os.path.dirname(self.registry_path))
         self.notices.append(StateCorrupt(self.registry_path, why, kept_as, len(salvaged)))
         return salvaged
@@ -121,12 +131,19 @@ class LocalStore(Store):
             return fd
         try:
             held = flock_exclusive(fd, self.lock_timeout_s)
-        except OSError as exc:
+        except BaseException as exc:
             os.close(fd)
-            raise StateUnwritable(self.lock_path, exc) from None
+            if isinstance(exc, OSError):
+                raise StateUnwritable(self.lock_path, exc) from None
+            raise
         if not held:
             os.close(fd)
             raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s)
+        if not same_file(fd, self.lock_path):
+            # Someone removed or replaced the lock file while we waited (rm -r of the private
+            # directory): our flock guards nothing. Take the one now at the path.
+            os.close(fd)
+            return self._lock()
         return fd
 
 
@@ -148,7 +165,7 @@ def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
         return {}, f"unknown schema {schema!r}"
     version = schema[len(SCHEMA_PREFIX) :]
-    if version.isdigit() and int(version) > SCHEMA_VERSION:
+    if version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > SCHEMA_VERSION:
         raise StateTooNew(path, schema)
     if schema != SCHEMA:
         return {}, f"unknown schema {schema!r}"
@@ -176,11 +193,12 @@ def record_is_valid(key: str, rec: object) -> bool:
             return False
         owner = rec["owner"]
         pid = owner["pid"]
-        if type(pid) is not int or pid <= 0:
+        if type(pid) is not int or not 0 < pid <= PID_MAX_LIMIT:
             return False
-        start_time = owner.get("start_time")
-        if start_time is not None and type(start_time) is not int:
-            return False
+        for name in ("start_time", "pidns"):
+            value = owner.get(name)
+            if value is not None and (type(value) is not int or not 0 <= value < 2**63):
+                return False
         for name in _OPTIONAL_STRING_OWNER_FIELDS:
             value = owner.get(name)
             if value is not None and type(value) is not str:
@@ -196,7 +214,11 @@ def record_is_valid(key: str, rec: object) -> bool:
             return False
         for name in ("started_at", "last_seen"):
             value = rec[name]
-            if (type(value) is not float and type(value) is not int) or value != value:  # NaN
+            # finite only: inf - inf and NaN - NaN are NaN, which is unequal to itself
+            if (type(value) is not float and type(value) is not int) or value - value != 0:
+                return False
+        for name in _STRING_FIELDS:
+            if "\0" in rec[name]:
                 return False
     except (KeyError, TypeError, AttributeError):
         return False
@@ -228,13 +250,15 @@ def _upgrade_legacy_record(item: object) -> dict | None:
     if not isinstance(item, dict):
         return None
     pid = item.get("pid")
-    if isinstance(pid, str) and pid.isdigit():
+    if isinstance(pid, str) and pid.isascii() and pid.isdigit() and len(pid) <= 10:
         pid = int(pid)
     project, cwd = item.get("project"), item.get("cwd")
-    if type(pid) is not int or pid <= 0 or not isinstance(project, str) or not isinstance(cwd, str):
+    if type(pid) is not int or not 0 < pid <= PID_MAX_LIMIT or not isinstance(project, str) or not isinstance(cwd, str):
+        return None
+    if "\0" in cwd or "\0" in project or not os.path.isabs(cwd):
         return None
     started = item.get("started_at", item.get("started", item.get("timestamp")))
-    started = float(started) if type(started) in (int, float) else time.time()
+    started = float(started) if type(started) in (int, float) and started - started == 0 else time.time()
     return {
         "id": f"legacy-{pid}",
         "kind": "other",
