@@ -19,8 +19,18 @@ try:
 
         @staticmethod
         def parse_constant(name: str) -> float:
+            # NaN, Infinity, -Infinity are not JSON: refuse them, as dumps does.
             raise ValueError(f"invalid JSON constant {name}")
 
+    # parse_float may see "1e999" (a valid JSON number that does not fit a float): keep it
+    # from becoming infinity, which nothing downstream can encode again.
+    def _finite_float(text: str) -> float:
+        value = float(text)
+        if value - value != 0:
+            raise ValueError(f"number {text} is out of range")
+        return value
+
+    _ScanContext.parse_float = staticmethod(_finite_float)
     _scan_once = _json.make_scanner(_ScanContext())
     _encode_compact = _json.make_encoder(
         {}, None, _json.encode_basestring, None, ":", ",", False, False, False

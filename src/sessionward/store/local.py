@@ -153,10 +153,30 @@ def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
     Raises StateTooNew for a newer schema."""
     if not raw.strip():
         return {}, "empty file"
+    damage = None
     try:
         doc = jsoncodec.loads(raw)
     except ValueError as exc:
-        return {}, f"invalid JSON: {exc}"
+        damage = f"invalid JSON: {exc}"
+        doc = _parse_leniently(raw)
+        if doc is None:
+            return {}, damage
+    sessions, problem = _decode_document(doc, path)
+    return sessions, problem or damage
+
+
+def _parse_leniently(raw: bytes):
+    """For salvage only: the json package also takes NaN and Infinity (which other JSON
+    writers emit); the record check then throws out what is not finite."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _decode_document(doc, path: str) -> tuple[dict, str | None]:
     if not isinstance(doc, dict):
         return {}, f"top level is a JSON {type(doc).__name__}, not an object"
     schema = doc.get("schema")
