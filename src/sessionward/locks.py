@@ -254,7 +254,7 @@ class Released:
 
     def __init__(self, name: str, was: str, state: LockState) -> None:
         self.name = name
-        self.was = was  # "held" (ours), "forced", "orphaned", "free"
+        self.was = was  # "held" (ours), "forced", "orphaned", "free", "lost" (taken from us meanwhile)
         self.state = state
 
 
@@ -361,7 +361,8 @@ class NamedLock:
         """Release the lock if this holder (or this session's owner) holds it.
 
         A free lock: no-op. An orphan: cleaned. Another live holder: LockRefused, unless
-        force=True.
+        force=True. A lock object that acquired frees only the lock it took: if that was
+        forced away or taken over meanwhile, release() changes nothing and says "lost".
         """
         if _DISABLED:  # test-only: the negative control
             return Released(self.name, "free", LockState(self.name, self.path))
@@ -373,15 +374,20 @@ class NamedLock:
                     self._token = self._created = None
                     return Released(self.name, "held", mine)
             state = self._read_state(judge=self._token is None)
+            self._created = None
+            if self._token is not None:
+                # This lock object took it: it frees its own lock and nothing else. If that
+                # lock was forced away or taken over meanwhile, the one there now is another's.
+                mine = state.present and state.meta is not None and state.meta.get("token") == self._token
+                self._token = None
+                if mine:
+                    self._remove(state)
+                    return Released(self.name, "held", state)
+                if state.present and state.liveness is None:
+                    state.liveness = _holder_liveness(state)
+                return Released(self.name, "lost", state)
             if not state.present:
                 return Released(self.name, "free", state)
-            self._created = None  # not the file we wrote (or gone): judge it like any other
-            if state.meta is not None and self._token is not None and state.meta.get("token") == self._token:
-                self._remove(state)  # ours, by token: no need to ask /proc who lives
-                self._token = None
-                return Released(self.name, "held", state)
-            if state.liveness is None:
-                state.liveness = _holder_liveness(state)
             if state.orphaned:
                 self._remove(state)
                 return Released(self.name, "orphaned", state)

@@ -95,6 +95,7 @@ def run_release(values: dict) -> Output:
         "free": f"lock {released.name} was not held; nothing to do",
         "orphaned": f"removed orphaned lock {released.name} ({state.liveness.reason if state.liveness else 'no holder'})",
         "forced": f"forcibly released lock {released.name}, held by {state.describe()}",
+        "lost": f"lock {released.name} was no longer ours; left as it is",
     }[released.was]
     return Output("lock release", data, lambda style: [] if values["quiet"] else [text])
 
