@@ -280,3 +280,30 @@ def test_bad_lock_input_is_exit_2_one_line(argv):
     result = run_cli(*argv)
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_try_lock_of_a_free_lock_is_not_refused_by_a_busy_guard(state_dir):
+    """Someone mid-transition holds the guard for a moment: a timeout-0 acquire of a free lock
+    waits that moment out instead of failing with a misleading "still held"."""
+    NamedLock("end").acquire(timeout=1)
+    NamedLock("end").release(force=True)  # the guard file now exists
+    guard = state_dir / "sessionward" / "locks" / "end.guard"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, time\n"
+         f"fd = os.open({str(guard)!r}, os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True)\ntime.sleep(0.3)\n"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    acquired = NamedLock("end").acquire(timeout=0)
+    holder.wait()
+    assert acquired.already_held is False and acquired.took_over is None
+
+
+def test_caller_release_frees_only_the_callers_own_lock(keeper, lock_file):
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True)
+    # the same owner (keeper), but as --caller: the test process is the caller, not the holder
+    result = run_cli("lock", "release", "--caller", "--pid", str(keeper))
+    assert result.returncode == 1 and "held by another live process" in result.stderr
+    assert lock_file.exists()
+    assert run_cli("lock", "release", "--pid", str(keeper)).returncode == 0

@@ -69,8 +69,7 @@ END_LOCK_TIMEOUT_S = 30.0
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 MAX_LOCK_NAME = 64
 _POLL_FIRST_S = 0.002
-_POLL_CAP_HEAD_S = 0.004  # the next in line notices a release (or a holder's death) within this
-_POLL_CAP_S = 0.05  # the others only watch their turn come closer
+_POLL_CAP_S = 0.005  # a waiter notices a release, or its holder's death, within this
 _PID_FILE_MAX = 64
 _SCHEMA = "sessionward/1"
 # Test-only: acquire and release do nothing, so tests can show that their workload loses
@@ -228,6 +227,20 @@ class LockTimeout(SessionwardError, TimeoutError):
         self.waited_s = waited_s
 
 
+class GuardTimeout(SessionwardError, TimeoutError):
+    """The guard of a lock stayed busy: some sessionward process is stuck mid-transition."""
+
+    exit_code = 1
+    code = "guard_timeout"
+
+    def __init__(self, guard_path: str, waited_s: float) -> None:
+        super().__init__(
+            f"lock guard {guard_path} still busy after {waited_s:.1f} s",
+            "another sessionward process is stuck in the middle of taking or releasing the lock; retry",
+        )
+        self.guard_path = guard_path
+
+
 class LockRefused(Refused):
     code = "lock_refused"
 
@@ -323,10 +336,11 @@ class NamedLock:
         queued = False
         delay = _POLL_FIRST_S
         while True:
-            with _Guard(self, deadline) as guard:
+            # The guard is held for microseconds by whoever is mid-transition: it gets its own
+            # floor, so a try-lock (timeout 0) is not refused by a neighbour's bookkeeping.
+            with _Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
                 state = self._read_state()
                 first = guard.first_waiter()
-                head_is_me = first is not None and _same_waiter(first, me)
                 if state.held:
                     meta_holder = state.meta.get("holder") if state.meta else None
                     if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
@@ -334,7 +348,7 @@ class NamedLock:
                             guard.leave_queue(me)
                         return Acquired(self.name, True, None, time.monotonic() - started)
                 else:
-                    if first is None or head_is_me:
+                    if first is None or _same_waiter(first, me):
                         took_over = self._take_over(state) if state.present else None
                         self._write_holder(holder)
                         if queued or first is not None:
@@ -350,14 +364,14 @@ class NamedLock:
                 raise LockTimeout(state, now - started)
             if on_wait is not None and state.held:
                 on_wait(state, now - started)
-            # The head of the queue is next: it polls fast, so a release is taken up within a
-            # few ms. The others only need to notice when their turn comes closer.
-            cap = _POLL_CAP_HEAD_S if head_is_me else _POLL_CAP_S
+            # Every waiter polls at a short cap: with short critical sections the queue moves
+            # by several places between two polls of a slow poller, which then sleeps through
+            # its own turn while the lock sits free (seen: 26 ms hand-overs at a 25 ms cap).
             jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
-            time.sleep(min(min(delay, cap) * jitter, deadline - now))
+            time.sleep(min(delay * jitter, deadline - now))
             delay = min(delay * 1.5, _POLL_CAP_S)
 
-    def release(self, force: bool = False) -> Released:
+    def release(self, force: bool = False, by_session: bool = True) -> Released:
         """Release the lock if this holder (or this session's owner) holds it.
 
         A free lock: no-op. An orphan: cleaned. Another live holder: LockRefused, unless
@@ -391,7 +405,7 @@ class NamedLock:
             if state.orphaned:
                 self._remove(state)
                 return Released(self.name, "orphaned", state)
-            if self._may_release(state):
+            if self._may_release(state, by_session):
                 self._remove(state)
                 self._token = None
                 return Released(self.name, "held", state)
@@ -438,7 +452,7 @@ class NamedLock:
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
-    def _may_release(self, state: LockState) -> bool:
+    def _may_release(self, state: LockState, by_session: bool = True) -> bool:
         meta = state.meta
         if meta is None:  # a lock file without our annex (forged, or the origin's scripts)
             holder = self._holder()
@@ -448,6 +462,8 @@ class NamedLock:
         holder = self._holder()
         if holder.is_process(meta.get("holder")):
             return True
+        if not by_session:
+            return False
         # Any process of the holder's session may release it (acquire and release are often
         # two separate Bash tool calls of one Claude Code session).
         session = meta.get("session") or {}
@@ -672,7 +688,7 @@ class _Guard:
                 raise
             if not held:
                 lock.close()
-                raise LockTimeout(LockState(lock.name, lock.path), GUARD_TIMEOUT_S)
+                raise GuardTimeout(lock.guard_path, GUARD_TIMEOUT_S)
             if same_file(self.fd, lock.guard_path):
                 return self
             lock.close()  # the guard file was replaced or removed: lock the one at the path

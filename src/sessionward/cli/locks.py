@@ -87,7 +87,8 @@ def run_acquire(values: dict) -> Output:
 def run_release(values: dict) -> Output:
     owner = _owner(values)
     holder = locks.Holder.caller() if values["caller"] else locks.Holder.session_owner(owner)
-    released = _lock(values, holder, owner).release(force=values["force"])
+    # --caller (end_with_lock) frees the caller's own lock only, never a sibling's of the session
+    released = _lock(values, holder, owner).release(force=values["force"], by_session=not values["caller"])
     state = released.state
     data = {"was": released.was, "lock": state.to_json()}
     text = {
