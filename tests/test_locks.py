@@ -307,3 +307,37 @@ def test_caller_release_frees_only_the_callers_own_lock(keeper, lock_file):
     assert result.returncode == 1 and "held by another live process" in result.stderr
     assert lock_file.exists()
     assert run_cli("lock", "release", "--pid", str(keeper)).returncode == 0
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_wait_progress_rewrites_one_line_on_a_terminal_and_prints_plain_lines_otherwise(keeper, monkeypatch):
+    from sessionward.cli.locks import WaitReporter
+
+    monkeypatch.setenv("TERM", "xterm")
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True)
+    state = NamedLock("end").status()
+    terminal, piped = _Stream(True), _Stream(False)
+    on_terminal, on_pipe = WaitReporter(terminal), WaitReporter(piped)
+    for waited in (0.0, 1.0, 2.0, 6.0):
+        on_terminal(state, waited)
+        on_pipe(state, waited)
+    on_terminal.done()
+    assert terminal.text.count("\r\033[K") == 5  # four rewrites of one line, then cleared
+    assert "\n" not in terminal.text
+    assert "waiting for lock end (6 s), held by pid" in terminal.text
+    lines = piped.text.splitlines()
+    assert [line.split("(")[1].split(")")[0] for line in lines] == ["0 s", "6 s"]  # every 5 s
+    assert all(line.startswith("sessionward: waiting for lock end") for line in lines)
