@@ -37,3 +37,21 @@ def keeper():
     yield proc.pid
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture
+def owners():
+    """Factory of owners: each call starts a live `sleep` and resolves it; all killed after."""
+    from sessionward.identity import resolve_owner
+
+    procs = []
+
+    def make():
+        proc = subprocess.Popen(["sleep", "600"])
+        procs.append(proc)
+        return resolve_owner(proc.pid)
+
+    yield make
+    for proc in procs:
+        proc.kill()
+        proc.wait()

@@ -46,3 +46,16 @@ def make_git_repo(path, branch="main"):
 
 def git(path, *args):
     subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+
+
+def hold_flock(path, then: str = "") -> subprocess.Popen:
+    """Another process holding an exclusive flock on `path` (created if missing) until killed;
+    `then` is Python run while it holds (e.g. to release it on its own)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n" + then + "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc

@@ -13,7 +13,7 @@ from sessionward.errors import UnsafeState
 from sessionward.identity import resolve_owner
 from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
 
-from helpers import SESSIONWARD, run_cli
+from helpers import SESSIONWARD, hold_flock, run_cli
 
 
 @pytest.fixture
@@ -288,13 +288,7 @@ def test_try_lock_of_a_free_lock_is_not_refused_by_a_busy_guard(state_dir):
     NamedLock("end").acquire(timeout=1)
     NamedLock("end").release(force=True)  # the guard file now exists
     guard = state_dir / "sessionward" / "locks" / "end.guard"
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, time\n"
-         f"fd = os.open({str(guard)!r}, os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX)\n"
-         "print('held', flush=True)\ntime.sleep(0.3)\n"],
-        stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline() == "held\n"
+    holder = hold_flock(guard, then="time.sleep(0.3); os.close(fd); sys.exit(0)\n")
     acquired = NamedLock("end").acquire(timeout=0)
     holder.wait()
     assert acquired.already_held is False and acquired.took_over is None
@@ -341,3 +335,17 @@ def test_wait_progress_rewrites_one_line_on_a_terminal_and_prints_plain_lines_ot
     lines = piped.text.splitlines()
     assert [line.split("(")[1].split(")")[0] for line in lines] == ["0 s", "6 s"]  # every 5 s
     assert all(line.startswith("sessionward: waiting for lock end") for line in lines)
+
+
+def test_sessions_show_the_locks_their_owner_holds(keeper, tmp_path):
+    run_cli("register", "webapp", str(tmp_path), "--pid", str(keeper), check=True)
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True)
+    [session] = json.loads(run_cli("list", "--json").stdout)["result"]["sessions"]
+    assert session["holds"] == ["end"]
+    other = tmp_path / "other"
+    other.mkdir()
+    check = run_cli("check", "webapp", "--cwd", str(other))
+    assert f"pid {keeper}" in check.stdout and "holds end" in check.stdout
+    run_cli("lock", "release", "--pid", str(keeper), check=True)
+    [session] = json.loads(run_cli("list", "--json").stdout)["result"]["sessions"]
+    assert session["holds"] == []

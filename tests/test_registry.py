@@ -15,22 +15,6 @@ from helpers import git, make_git_repo
 
 
 @pytest.fixture
-def owners():
-    """Factory of live owner processes, all killed at the end."""
-    procs = []
-
-    def make():
-        proc = subprocess.Popen(["sleep", "600"])
-        procs.append(proc)
-        return resolve_owner(proc.pid)
-
-    yield make
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
 def checkouts(tmp_path):
     repo = make_git_repo(tmp_path / "webapp")
     feature = tmp_path / "webapp-feature"

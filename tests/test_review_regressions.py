@@ -15,22 +15,7 @@ from sessionward._flock import flock_exclusive
 from sessionward.identity import read_process, resolve_owner, this_host
 from sessionward.store.local import LocalStore
 
-from helpers import SESSIONWARD, cli_json, run_cli
-
-
-@pytest.fixture
-def owners():
-    procs = []
-
-    def make():
-        proc = subprocess.Popen(["sleep", "600"])
-        procs.append(proc)
-        return resolve_owner(proc.pid)
-
-    yield make
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+from helpers import SESSIONWARD, cli_json, hold_flock, run_cli
 
 
 def _forge(record_updates: dict, owner, tmp_path) -> str:
@@ -268,7 +253,7 @@ def test_reader_gets_the_live_view_when_the_sweep_cannot_be_written(owners, tmp_
     doomed.kill()
     doomed.wait()
     store = LocalStore(lock_timeout_s=0.2)
-    holder = _hold_flock(store.lock_path)
+    holder = hold_flock(store.lock_path)
     try:
         sessions, swept = registry.load_live_sessions(store)
     finally:
@@ -278,24 +263,13 @@ def test_reader_gets_the_live_view_when_the_sweep_cannot_be_written(owners, tmp_
     assert "could not sweep 1 dead session(s) now" in store.notices[0]
 
 
-def _hold_flock(path: str, then: str = "") -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, sys, time\n"
-         f"fd = os.open({path!r}, os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n" + then + "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "held\n"
-    return proc
-
-
 def test_a_replaced_lock_file_is_not_trusted(owners, tmp_path, state_dir):
     """Holder A flocks registry.lock, then removes it; B creates a new one and holds it. An
     update waiting on A's inode must go on to wait for B's, not slip in beside B."""
     registry.register_session(str(tmp_path), owner=owners())
     store = LocalStore()
     released_at = tmp_path / "b-released"
-    a = _hold_flock(store.lock_path, then=(
+    a = hold_flock(store.lock_path, then=(
         f"time.sleep(0.3); os.unlink({store.lock_path!r})\n"
         f"b = os.open({store.lock_path!r}, os.O_RDWR | os.O_CREAT)\nfcntl.flock(b, fcntl.LOCK_EX)\n"
         "os.close(fd)\ntime.sleep(0.5)\n"
@@ -325,7 +299,7 @@ def test_stray_temp_files_of_dead_writers_are_removed(owners, tmp_path, state_di
 
 def test_main_thread_waits_in_the_kernel_not_by_polling(tmp_path, monkeypatch):
     path = str(tmp_path / "k.lock")
-    holder = _hold_flock(path)
+    holder = hold_flock(path)
     threading.Timer(0.3, holder.kill).start()
     monkeypatch.setattr(time, "sleep", lambda s: (_ for _ in ()).throw(AssertionError("polled")))
     fd = os.open(path, os.O_RDWR)
@@ -338,7 +312,7 @@ def test_main_thread_waits_in_the_kernel_not_by_polling(tmp_path, monkeypatch):
 
 def test_blocked_sigalrm_falls_back_to_polling_and_still_times_out(tmp_path):
     path = str(tmp_path / "b.lock")
-    holder = _hold_flock(path)
+    holder = hold_flock(path)
     code = (
         "import os, signal, time\nfrom sessionward._flock import flock_exclusive\n"
         "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])\n"

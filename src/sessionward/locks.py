@@ -798,7 +798,7 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
 
 
 def held_by_owner(state_dir: str | None = None) -> dict:
-    """{owner pid: [lock names]} for locks held now, from the holders' annexes (for `list`)."""
+    """{session owner pid: [lock names]} for locks held now, from the holders' annexes."""
     held: dict = {}
     for name in known_lock_names(state_dir):
         try:

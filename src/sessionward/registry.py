@@ -11,7 +11,8 @@ A session record (one value of the store's mapping, keyed by its "id"):
   owner            {pid, start_time, host, boot_id, comm}: the process whose life is the
                    session's life (see identity.owner)
   started_at, last_seen   epoch seconds (wall clock, for display and cross-host leases)
-  holds            names of locks the session holds (filled by the locks feature)
+  holds            names of the locks its owner holds now (filled in when read, from the
+                   locks' holder files; never trusted from the stored document)
 
 Every operation sweeps records whose owner is dead (identity.process.owner_is_alive) and
 never drops a live one. Reads take no lock unless they find someone dead to sweep.
@@ -28,6 +29,7 @@ import time
 
 from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, describe_checkout, owner_is_alive, resolve_owner
+from sessionward.locks import held_by_owner
 from sessionward.store import Store, open_store
 
 MAX_PROJECT_NAME = 128
@@ -199,9 +201,16 @@ def _sweep(sessions: dict, now: float) -> list[DeadSession]:
 
 
 def load_live_sessions(store: Store | None = None, now: float | None = None) -> tuple[list[dict], list[DeadSession]]:
-    """(live records, records swept now). Lock-free unless someone dead must be swept."""
-    store = store or open_store()
-    now = time.time() if now is None else now
+    """(live records, records swept now), each with the locks its owner holds now in
+    "holds". Lock-free unless someone dead must be swept."""
+    live, swept = _load_live(store or open_store(), time.time() if now is None else now)
+    held = held_by_owner()
+    for record in live:
+        record["holds"] = held.get(record["owner"]["pid"], [])
+    return live, swept
+
+
+def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]:
     sessions = store.load_sessions()
     dead = _split_dead(sessions, now)
     if not dead:

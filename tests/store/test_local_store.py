@@ -11,7 +11,7 @@ import pytest
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, UnsafeState
 from sessionward.store.local import SCHEMA, LocalStore
 
-from helpers import run_cli
+from helpers import hold_flock, run_cli
 
 
 def record(rid: str, pid: int, **extra) -> dict:
@@ -199,14 +199,8 @@ def test_origin_unversioned_registry_is_upgraded(registry_file, state_dir, keepe
 def test_lock_timeout_names_the_file(state_dir, keeper):
     store = LocalStore(lock_timeout_s=0.2)
     put(store, record("a", keeper))
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, os, sys, time\n"
-         f"fd = os.open({store.lock_path!r}, os.O_RDWR)\n"
-         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+    holder = hold_flock(store.lock_path)
     try:
-        assert holder.stdout.readline() == "held\n"
         with pytest.raises(RegistryLockTimeout) as info:
             put(store, record("b", keeper))
         assert store.lock_path in str(info.value)
