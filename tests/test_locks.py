@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -84,15 +85,28 @@ def test_release_by_another_live_owner_is_refused_unless_forced(keeper, lock_fil
     assert not lock_file.exists()
 
 
-def test_live_holder_is_never_broken_on_age(lock_file, keeper):
-    # The origin's scripts wrote bare PID files: a live PID whose process started before the
-    # lock file, however old, holds it.
-    forge(lock_file, f"{os.getpid()}\n".encode(), age_s=0)
-    os.utime(lock_file, (time.time() + 5, time.time() + 5))  # written after we started
-    with pytest.raises(LockTimeout):
-        NamedLock("end", holder=Holder.process(keeper)).acquire(timeout=0.2)
-    state = NamedLock("end").status()
-    assert state.held and state.liveness.reason == f"process {os.getpid()} is running"
+def test_live_holder_is_never_broken_on_age(lock_file, state_dir):
+    """A holder that has held for days is still the holder while it lives: with our annex
+    (backdated `since`) and as a bare PID file of the origin's scripts (backdated mtime)."""
+    old_holder = subprocess.Popen(["sleep", "600"])  # started before the backdated times? no:
+    try:
+        NamedLock("end", holder=Holder.process(old_holder.pid)).acquire(timeout=1)
+        annex = state_dir / "sessionward" / "locks" / "end.holder.json"
+        meta = json.loads(annex.read_text())
+        meta["since"] -= 3 * 86400
+        annex.write_text(json.dumps(meta))
+        with pytest.raises(LockTimeout):
+            NamedLock("end").acquire(timeout=0.2)
+        status = run_cli("lock", "status").stdout
+        assert "held for 72h00m" in status and "is running" in status
+        # bare PID file, days old, of a process that started before it: still held
+        os.unlink(lock_file)
+        forge(lock_file, f"{os.getppid()}\n".encode(), age_s=0)  # our parent predates the file
+        with pytest.raises(LockTimeout):
+            NamedLock("end").acquire(timeout=0.2)
+    finally:
+        old_holder.kill()
+        old_holder.wait()
 
 
 @pytest.mark.parametrize("forgery", ["dead pid", "reused pid", "zombie"])
@@ -349,3 +363,82 @@ def test_sessions_show_the_locks_their_owner_holds(keeper, tmp_path):
     run_cli("lock", "release", "--pid", str(keeper), check=True)
     [session] = json.loads(run_cli("list", "--json").stdout)["result"]["sessions"]
     assert session["holds"] == []
+
+
+def test_a_session_cannot_release_a_running_lock_run(keeper, lock_file, tmp_path):
+    """Same session, other process: `lock release` frees a `lock acquire` lock, never the
+    lock of a command that is still running under `lock run`."""
+    run = subprocess.Popen([SESSIONWARD, "lock", "run", "end", "--pid", str(keeper), "--", "sleep", "3"])
+    try:
+        deadline = time.monotonic() + 10
+        while not lock_file.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        result = run_cli("lock", "release", "--pid", str(keeper))
+        assert result.returncode == 1 and "held by another live process" in result.stderr
+        assert lock_file.exists()
+    finally:
+        run.kill()
+        run.wait()
+
+
+def test_a_forked_child_cannot_release_its_parents_lock(lock_file):
+    lock = NamedLock("end")
+    lock.acquire(timeout=1)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os._exit(0 if lock.release().was == "lost" else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert lock_file.read_text() == f"{os.getpid()}\n"
+    assert lock.release().was == "held"
+
+
+def test_a_stopped_waiter_loses_its_place_instead_of_blocking_the_queue(tmp_path):
+    holder = NamedLock("end")
+    holder.acquire(timeout=1)
+    code = "from sessionward.locks import NamedLock\nNamedLock('end').acquire(timeout=30)\nprint('got', flush=True)\n"
+    stopped = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(_queue(tmp_path)) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(stopped.pid, signal.SIGSTOP)
+        holder.release()
+        # the lock is free and its only waiter is stopped: a newcomer gets it
+        assert NamedLock("end").acquire(timeout=2).took_over is None
+    finally:
+        os.kill(stopped.pid, signal.SIGKILL)
+        stopped.wait()
+
+
+def test_an_interrupted_waiter_leaves_the_queue(tmp_path):
+    holder = NamedLock("end", holder=Holder.process(os.getppid()))
+    holder.acquire(timeout=1)
+
+    def give_up(state, waited):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        NamedLock("end").acquire(timeout=5, on_wait=give_up)
+    assert _queue(tmp_path) == []
+
+
+def test_lock_run_killed_while_waiting_never_runs_its_command(keeper, tmp_path):
+    run_cli("lock", "acquire", "--pid", str(keeper), check=True)
+    marker = tmp_path / "ran"
+    run = subprocess.Popen([SESSIONWARD, "lock", "run", "end", "--", "touch", str(marker)],
+                           stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while len(_queue(tmp_path)) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(10) == -signal.SIGTERM
+    run_cli("lock", "release", "--pid", str(keeper), check=True)
+    time.sleep(0.3)
+    assert not marker.exists()
+    # its queue entry died with it: the next acquire is not held up, and prunes it
+    assert NamedLock("end").acquire(timeout=0).took_over is None
+    assert _queue(tmp_path) == []

@@ -304,6 +304,7 @@ class NamedLock:
         self._created: tuple | None = None  # (dev, inode, mtime_ns, size) of the NAME.lock we wrote
         self._guard_fd = -1  # kept open between transitions (flock released); per process
         self._guard_pid = 0
+        self._acquired_by = 0  # the PID that acquired through this object (a fork copies it)
 
     # who we are, resolved on first use (reading /proc costs)
 
@@ -333,6 +334,19 @@ class NamedLock:
             return Acquired(self.name, False, None, 0.0)
         deadline = started + timeout
         me = _waiter_record()
+        try:
+            return self._acquire_loop(holder, me, started, deadline, on_wait)
+        except BaseException:
+            # Interrupted (Ctrl-C, a raising on_wait): leave the queue, or those behind us
+            # would wait on a waiter that no longer waits.
+            try:
+                with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
+                    guard.leave_queue(me)
+            except BaseException:  # noqa: BLE001 - the original error matters more
+                pass
+            raise
+
+    def _acquire_loop(self, holder: Holder, me: dict, started: float, deadline: float, on_wait) -> Acquired:
         queued = False
         delay = _POLL_FIRST_S
         while True:
@@ -354,9 +368,8 @@ class NamedLock:
                         if queued or first is not None:
                             guard.leave_queue(me)
                         return Acquired(self.name, False, took_over, time.monotonic() - started)
-                if not queued:
-                    guard.join_queue(me)
-                    queued = True
+                guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
+                queued = True
             now = time.monotonic()
             if now >= deadline:
                 with _Guard(self, now + GUARD_TIMEOUT_S) as guard:
@@ -380,6 +393,9 @@ class NamedLock:
         """
         if _DISABLED:  # test-only: the negative control
             return Released(self.name, "free", LockState(self.name, self.path))
+        if self._token is not None and self._acquired_by != os.getpid():
+            # A forked child holds a copy of this object: the lock is its parent's, not its own.
+            return Released(self.name, "lost", LockState(self.name, self.path))
         with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
             if self._created is not None:
                 mine = self._still_mine()
@@ -428,13 +444,23 @@ class NamedLock:
     # -- internals ----------------------------------------------------------------------------
 
     def _still_mine(self) -> LockState | None:
-        """NAME.lock as we wrote it (same inode, mtime to the nanosecond, size), or None. An
-        inode number alone could be recycled after an `rm`; with the mtime it names our file."""
+        """NAME.lock as we wrote it (same inode, mtime, size and content), or None."""
         try:
             info = os.lstat(self.path)
         except OSError:
             return None
-        if (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size) != self._created:
+        if (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size) != self._created[:4]:
+            return None
+        # Inodes are recycled at once after an `rm`, and coarse clocks repeat mtimes: the
+        # content (the holder's PID) settles it.
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                if os.read(fd, _PID_FILE_MAX + 1) != self._created[4]:
+                    return None
+            finally:
+                os.close(fd)
+        except OSError:
             return None
         state = LockState(self.name, self.path)
         state.present, state.pid, state.mtime = True, self._holder().owner.pid, info.st_mtime
@@ -462,10 +488,12 @@ class NamedLock:
         holder = self._holder()
         if holder.is_process(meta.get("holder")):
             return True
-        if not by_session:
+        if not by_session or not meta.get("reentrant"):
+            # A `lock run` or end_with_lock lock belongs to its one command, never to the
+            # session at large: freeing it would let a second command in beside the first.
             return False
-        # Any process of the holder's session may release it (acquire and release are often
-        # two separate Bash tool calls of one Claude Code session).
+        # Any process of the holder's session may release a `lock acquire` lock (acquire and
+        # release are often two separate Bash tool calls of one Claude Code session).
         session = meta.get("session") or {}
         return Holder(self.owner, True).is_process(session.get("owner"))
 
@@ -529,6 +557,7 @@ class NamedLock:
 
     def _write_holder(self, holder: Holder) -> None:
         self._token = os.urandom(8).hex()
+        self._acquired_by = os.getpid()
         meta = {
             "schema": _SCHEMA,
             "name": self.name,
@@ -558,7 +587,7 @@ class NamedLock:
                 info = os.fstat(fd)
             finally:
                 os.close(fd)
-        self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
+        self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it
@@ -583,9 +612,11 @@ def _holder_liveness(state: LockState) -> Liveness:
     meta = state.meta
     if meta is not None:
         holder = meta["holder"]
+        # Locks are not renewed, so a lease would lapse under a live holder: a holder we
+        # cannot see (another host or PID namespace) is never judged dead from here.
         return owner_is_alive(
             state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"],
-            pidns=holder.get("pidns"),
+            pidns=holder.get("pidns"), lease_ttl_s=float("inf"),
         )
     # No annex (forged, or written by the origin's scripts): the PID and the file's age.
     info = read_process(state.pid)
@@ -652,11 +683,18 @@ def _same_waiter(a: dict, b: dict) -> bool:
 
 
 def _waiter_alive(waiter: dict) -> bool:
+    """Still waiting: running, and not stopped (Ctrl-Z). A stopped waiter loses its place;
+    when resumed it finds itself gone and joins again at the back."""
     pid = waiter.get("pid")
     if type(pid) is not int:
         return False
     info = read_process(pid)
-    return info is not None and not info.is_zombie and info.start_time == waiter.get("start_time")
+    return (
+        info is not None
+        and not info.is_zombie
+        and info.state not in ("T", "t")
+        and info.start_time == waiter.get("start_time")
+    )
 
 
 _vetted_dirs: set = set()  # lock directories this process has created or checked
@@ -820,10 +858,11 @@ class Cleaned:
         self.action = action
 
 
-def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None) -> list[Cleaned]:
-    """Remove every orphaned lock (holder dead or PID reused), with the reason; dry_run reports."""
+def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: str | None = None) -> list[Cleaned]:
+    """Remove orphaned locks (holder dead or PID reused), with the reason; all of them, or
+    only `name`. dry_run reports."""
     found = []
-    for name in known_lock_names(state_dir):
+    for name in [validate_lock_name(name)] if name else known_lock_names(state_dir):
         lock = NamedLock(name, state_dir=state_dir)
         state = lock.status()
         if not state.orphaned:
@@ -861,30 +900,48 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         )
     finally:
         os.close(read_end)
+    # While waiting, signals keep their default meaning (Ctrl-C interrupts, SIGTERM ends us):
+    # the parked command then sees EOF and exits without running. Once it runs, they are
+    # forwarded to it, and we release when it ends.
+    try:
+        lock.holder = Holder.process(child.pid)
+        acquired = lock.acquire(timeout, on_wait)
+    except BaseException:
+        os.close(write_end)  # EOF: the command exits without running
+        child.wait()
+        raise
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in forwarded}
     try:
-        try:
-            lock.holder = Holder.process(child.pid)
-            acquired = lock.acquire(timeout, on_wait)
-        except BaseException:
-            os.close(write_end)  # EOF: the command exits without running
-            child.wait()
-            raise
         if on_acquired is not None:
             on_acquired(acquired)
-        os.write(write_end, b"go\n")
-        os.close(write_end)
+        try:
+            if child.poll() is not None:
+                raise BrokenPipeError
+            os.write(write_end, b"go\n")
+        except BrokenPipeError:
+            raise LockRunAborted(lock.name, child.wait()) from None
+        finally:
+            os.close(write_end)
         status = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         try:
-            if lock._token is not None:
-                lock.release()
+            lock.release()
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
     return 128 - status if status < 0 else status
+
+
+class LockRunAborted(SessionwardError):
+    """The command of `lock run` died (killed) before it could be started."""
+
+    exit_code = 1
+    code = "lock_run_aborted"
+
+    def __init__(self, name: str, status: int) -> None:
+        super().__init__(f"lock run {name}: the command was killed before it started (status {status}); it did not run")
 
 
 def _forward(child, signum: int) -> None:

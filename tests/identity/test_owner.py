@@ -51,12 +51,26 @@ def test_claude_ancestor_found_through_nested_shells(fake_claude):
     assert _whoami(seen["stdout"])["owner"]["pid"] == seen["claude_pid"]
 
 
-def test_claude_pid_wins_when_set(fake_claude, keeper):
-    env = dict(os.environ, CLAUDE_PID=str(keeper))
-    seen = fake_claude(f"{SESSIONWARD} whoami --json", env=env)
+def test_claude_pid_wins_when_set(fake_claude, tmp_path):
+    other_claude = tmp_path / "bin" / "claude"  # another Claude Code process, not our ancestor
+    other_claude.parent.mkdir()
+    other_claude.symlink_to("/bin/sleep")
+    proc = subprocess.Popen([str(other_claude), "60"])
+    try:
+        env = dict(os.environ, CLAUDE_PID=str(proc.pid))
+        seen = fake_claude(f"{SESSIONWARD} whoami --json", env=env)
+    finally:
+        proc.kill()
+        proc.wait()
     who = _whoami(seen["stdout"])
-    assert who["owner"]["pid"] == keeper
+    assert who["owner"]["pid"] == proc.pid
     assert who["resolved_via"] == "CLAUDE_PID"
+
+
+def test_claude_pid_naming_an_unrelated_process_is_ignored(keeper):
+    for pid in (str(keeper), "1"):
+        who = _whoami(run_cli("whoami", "--json", env=dict(os.environ, CLAUDE_PID=pid)).stdout)
+        assert who["owner"]["pid"] == os.getpid() and who["resolved_via"] == "caller"
 
 
 def test_stale_claude_pid_is_ignored(fake_claude):

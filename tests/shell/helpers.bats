@@ -78,7 +78,8 @@ obsidian_session_check windsurf-project"
     mkdir -p "$BATS_TEST_TMPDIR/notes"
     for sh in $SHELLS; do
         run in_shell "$sh" "obsidian_check_before_write notes"
-        [ "$status" -eq 0 ] && [ "$output" = "lock end is free: safe to write" ]
+        [ "$status" -eq 0 ] || { echo "$sh: $status $output"; return 1; }
+        [ "$output" = "lock end is free: safe to write" ]
     done
     sleep 300 & keeper=$!
     (cd "$BATS_TEST_TMPDIR/notes" && "$SW" lock acquire --pid "$keeper" --quiet)
@@ -141,7 +142,8 @@ echo NOT-REACHED-EITHER"
 end_with_lock work a & end_with_lock work b & wait"
         [ "$status" -eq 0 ] || { echo "$sh: $output"; return 1; }
         run cat "$log"
-        [[ "${lines[0]}" == "enter "? ]] && [[ "${lines[1]}" == "leave "? ]]
+        [[ "${lines[0]}" == "enter "? ]]
+        [[ "${lines[1]}" == "leave "? ]]
         [ "${lines[0]#enter }" = "${lines[1]#leave }" ] || { echo "$sh: overlap: $output"; return 1; }
         [ "${lines[0]#enter }" != "${lines[2]#enter }" ]
     done
@@ -171,6 +173,7 @@ end_with_lock work a & end_with_lock work b & wait"
         [ "$status" -eq 3 ] || { echo "$sh: $status $output"; return 1; }
         [ "$output" = "obsidian_session_list: sessionward is not installed (install it, then run 'sessionward install --seed-paths')" ]
         run env PATH=/usr/bin:/bin "$sh" -c "source $broken/end-lock-helpers.sh; end_with_lock true"
-        [ "$status" -eq 3 ] && [[ "$output" == "end_with_lock: sessionward is not installed"* ]]
+        [ "$status" -eq 3 ] || { echo "$sh: end_with_lock: $status $output"; return 1; }
+        [[ "$output" == "end_with_lock: sessionward is not installed"* ]]
     done
 }

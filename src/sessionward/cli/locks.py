@@ -94,7 +94,7 @@ def run_release(values: dict) -> Output:
     text = {
         "held": f"released lock {released.name}",
         "free": f"lock {released.name} was not held; nothing to do",
-        "orphaned": f"removed orphaned lock {released.name} ({state.liveness.reason if state.liveness else 'no holder'})",
+        "orphaned": f"removed orphaned lock {released.name} ({state.liveness.reason if state.liveness is not None else 'no holder'})",
         "forced": f"forcibly released lock {released.name}, held by {state.describe()}",
         "lost": f"lock {released.name} was no longer ours; left as it is",
     }[released.was]
@@ -129,7 +129,7 @@ def run_status(values: dict) -> Output:
 
 
 def run_cleanup(values: dict) -> Output:
-    cleaned = locks.cleanup_orphans(dry_run=values["dry_run"])
+    cleaned = locks.cleanup_orphans(dry_run=values["dry_run"], name=values["name"])
 
     def lines(style):
         if not cleaned:

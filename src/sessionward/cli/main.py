@@ -133,8 +133,9 @@ COMMANDS = [
     ),
     Command(
         "lock cleanup",
-        "Remove orphaned locks (holder dead or PID reused), saying why.",
+        "Remove orphaned locks (holder dead or PID reused), saying why: all, or NAME's.",
         "sessionward.cli.locks:run_cleanup",
+        args=[Arg("name", "only this lock (default: every lock)", required=False, convert=_lock_name)],
         opts=[DRY_RUN, JSON],
     ),
     Command(

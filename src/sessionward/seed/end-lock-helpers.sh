@@ -29,7 +29,7 @@ end_lock_release() {
 }
 
 end_lock_cleanup() {
-    __sessionward_end_lock end_lock_cleanup lock cleanup "$@"
+    __sessionward_end_lock end_lock_cleanup lock cleanup end "$@"
 }
 
 # The lock is held by a subshell that lives exactly as long as CMD: it survives Ctrl-C (a
