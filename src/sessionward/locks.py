@@ -63,6 +63,7 @@ from sessionward.identity import (
     resolve_session_id,
 )
 from sessionward.identity.process import Liveness
+from sessionward.store import open_store
 
 END_LOCK = "end"
 END_LOCK_TIMEOUT_S = 30.0
@@ -543,17 +544,32 @@ class NamedLock:
 
     def _session_info(self) -> dict:
         if self._session is None:
-            try:
-                checkout = describe_checkout(self.cwd or os.getcwd())
-                where = {"project": checkout.project, "worktree": checkout.worktree, "branch": checkout.branch}
-            except OSError:  # the current directory was deleted: the lock still works
-                where = {"project": None, "worktree": None, "branch": None}
+            where = self._registered_session()
+            if where is None:
+                try:
+                    checkout = describe_checkout(self.cwd or os.getcwd())
+                    where = {"project": checkout.project, "worktree": checkout.worktree, "branch": checkout.branch}
+                except OSError:  # the current directory was deleted: the lock still works
+                    where = {"project": None, "worktree": None, "branch": None}
             self._session = {
                 "id": self.session_id if self.session_id is not None else resolve_session_id(),
                 "owner": self.owner.to_record(),
                 **where,
             }
         return self._session
+
+    def _registered_session(self) -> dict | None:
+        """Project, worktree and branch of the owner's registered session, if it has one: the
+        name it registered under is the one others check (obsidian_check_before_write)."""
+        try:
+            sessions = open_store().load_sessions()
+        except SessionwardError:
+            return None
+        owner = Holder(self.owner, True)
+        for record in sessions.values():
+            if owner.is_process(record.get("owner")):
+                return {"project": record["project"], "worktree": record["worktree"], "branch": record.get("branch")}
+        return None
 
     def _write_holder(self, holder: Holder) -> None:
         self._token = os.urandom(8).hex()

@@ -177,3 +177,34 @@ end_with_lock work a & end_with_lock work b & wait"
         [[ "$output" == "end_with_lock: sessionward is not installed"* ]]
     done
 }
+
+@test "kill -9 of the PID in end.lock stops the work under end_with_lock; no overlap" {
+    for sh in $SHELLS; do
+        log="$BATS_TEST_TMPDIR/k9-$sh"
+        run in_shell "$sh" "end_with_lock sh -c 'sleep 1.5; echo A-END >> $log' &
+while [ ! -e \$SESSIONWARD_HOME/end.lock ]; do sleep 0.05; done
+sleep 0.3
+kill -9 \$(cat \$SESSIONWARD_HOME/end.lock)
+end_with_lock sh -c 'echo B >> $log'
+wait || true
+sleep 1.5"
+        [ "$status" -eq 0 ] || { echo "$sh: $output"; return 1; }
+        run cat "$log"
+        [ "$output" = "B" ] || { echo "$sh: the killed work went on: $output"; return 1; }
+        [ ! -e "$SESSIONWARD_HOME/end.lock" ]
+    done
+}
+
+@test "obsidian_check_before_write knows the holder by its registered project name" {
+    mkdir -p "$BATS_TEST_TMPDIR/src/windsurf"
+    sleep 300 & keeper=$!
+    "$SW" register windsurf-project "$BATS_TEST_TMPDIR/src/windsurf" --pid "$keeper" >/dev/null
+    "$SW" lock acquire --pid "$keeper" --quiet
+    for sh in $SHELLS; do
+        run in_shell "$sh" "obsidian_check_before_write windsurf-project"
+        [ "$status" -eq 1 ] || { echo "$sh: $status $output"; kill "$keeper"; return 1; }
+        [[ "${lines[0]}" == "not safe: lock end is held by pid $keeper (sleep), project windsurf-project"* ]]
+    done
+    "$SW" lock release --pid "$keeper" --quiet
+    kill "$keeper"
+}

@@ -25,4 +25,4 @@ def test_helpers_under_bats(tmp_path):
     result = subprocess.run([BATS, "--tap", os.path.join(HERE, "helpers.bats")], env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not ok" not in result.stdout
-    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") >= 11, result.stdout
+    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") >= 13, result.stdout

@@ -32,24 +32,29 @@ end_lock_cleanup() {
     __sessionward_end_lock end_lock_cleanup lock cleanup end "$@"
 }
 
-# The lock is held by a subshell that lives exactly as long as CMD: it survives Ctrl-C (a
-# no-op handler; CMD still gets the signal) to release, and if it is killed outright the lock
-# is an orphan that the next acquire takes over at once. CMD may be a shell function: it runs
-# in an inner subshell under the caller's own `set -e`, as if called directly (a status
-# capture like `CMD || s=$?` would switch errexit off inside it).
+# The lock is held by the subshell that runs CMD (CMD itself, once the shell execs it), so it
+# lives exactly as long as the work: `kill -9 $(cat ~/.claude/end.lock)` stops the work too,
+# and killing this wrapper does not free the lock under a running CMD. When CMD ends, for any
+# reason, its lock is an orphan that `lock cleanup end` removes at once. The outer subshell
+# survives Ctrl-C (a no-op handler; CMD still gets the signal) to do that. CMD may be a shell
+# function; it runs under the caller's own `set -e`, as if called directly.
 end_with_lock() {
     if [ "$#" -eq 0 ]; then
         echo "end_with_lock: usage: end_with_lock COMMAND [ARGS...]" >&2
         return 2
     fi
     (
-        __sessionward_end_lock end_with_lock lock acquire end --caller --shell-pid "$$" --purpose "end_with_lock $1" --quiet || exit "$?"
         case $- in *e*) errexit=1 ;; *) errexit=0 ;; esac
         set +e
         trap ':' INT TERM HUP
-        ( trap - INT TERM HUP; [ "$errexit" = 0 ] || set -e; "$@" )
+        (
+            trap - INT TERM HUP
+            __sessionward_end_lock end_with_lock lock acquire end --caller --shell-pid "$$" --purpose "end_with_lock $1" --quiet || exit "$?"
+            [ "$errexit" = 0 ] || set -e
+            "$@"
+        )
         rc=$?
-        __sessionward_end_lock end_with_lock lock release end --caller --quiet || true
+        __sessionward_end_lock end_with_lock lock cleanup end >/dev/null || true
         exit "$rc"
     )
 }
