@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import pytest
 
 from sessionward import registry
 from sessionward._flock import flock_exclusive
-from sessionward.identity import read_process, resolve_owner, this_host
+from sessionward.identity import read_process, resolve_owner
 from sessionward.store.local import LocalStore
 
 from helpers import SESSIONWARD, cli_json, hold_flock, run_cli

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
 from helpers import SESSIONWARD, run_cli
 

@@ -1,6 +1,5 @@
 """lock acquire | release | status | cleanup | run | check: named locks on the command line."""
 
-import os
 import sys
 
 from sessionward import locks
