@@ -11,7 +11,7 @@ import time
 import pytest
 
 from sessionward.errors import UnsafeState
-from sessionward.identity import resolve_owner
+from sessionward.identity import read_process, resolve_owner
 from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
 
 from helpers import SESSIONWARD, hold_flock, run_cli
@@ -404,13 +404,53 @@ def test_a_stopped_waiter_loses_its_place_instead_of_blocking_the_queue(tmp_path
         while len(_queue(tmp_path)) < 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        os.kill(stopped.pid, signal.SIGSTOP)
+        _stop_outside_the_guard(stopped.pid, tmp_path)
         holder.release()
         # the lock is free and its only waiter is stopped: a newcomer gets it
         assert NamedLock("end").acquire(timeout=2).took_over is None
     finally:
         os.kill(stopped.pid, signal.SIGKILL)
         stopped.wait()
+
+
+def _stop_outside_the_guard(pid: int, tmp_path) -> None:
+    """SIGSTOP `pid` at an instant it does not hold the guard's flock (a stop inside those
+    microseconds freezes every lock operation until SIGCONT: SIGSTOP cannot be held off)."""
+    guard_ino = os.stat(tmp_path / "state" / "sessionward" / "locks" / "end.guard").st_ino
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        while read_process(pid).state not in ("T", "t"):
+            time.sleep(0.001)
+        with open("/proc/locks") as f:
+            holding = any(
+                line.split()[4] == str(pid) and line.split()[5].endswith(f":{guard_ino}") for line in f
+            )
+        if not holding:
+            return
+        os.kill(pid, signal.SIGCONT)
+    raise AssertionError("never caught the waiter outside the guard")
+
+
+def test_ctrl_z_is_held_off_inside_the_guard(tmp_path, monkeypatch):
+    """While waiting, SIGTSTP is blocked exactly while the guard's flock is held."""
+    from sessionward import locks
+
+    seen = []
+    original = locks.NamedLock._read_state
+
+    def spy(self, judge=True):
+        with open("/proc/self/status") as f:
+            blocked = int(next(l for l in f if l.startswith("SigBlk:")).split()[1], 16)
+        seen.append(bool(blocked & (1 << (signal.SIGTSTP - 1))))
+        return original(self, judge)
+
+    holder = NamedLock("end", holder=Holder.process(os.getppid()))
+    holder.acquire(timeout=1)
+    monkeypatch.setattr(locks.NamedLock, "_read_state", spy)
+    with pytest.raises(LockTimeout):
+        NamedLock("end").acquire(timeout=0.2)
+    assert seen[0] is False and all(seen[1:]) and len(seen) > 2  # first look, then waiting
+    assert not signal.pthread_sigmask(signal.SIG_BLOCK, []) & {signal.SIGTSTP}  # restored
 
 
 def test_an_interrupted_waiter_leaves_the_queue(tmp_path):

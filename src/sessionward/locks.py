@@ -242,6 +242,11 @@ class GuardTimeout(SessionwardError, TimeoutError):
         self.guard_path = guard_path
 
 
+class _StillWaiting(Exception):
+    def __init__(self, state: "LockState") -> None:
+        self.state = state
+
+
 class LockRefused(Refused):
     code = "lock_refused"
 
@@ -350,31 +355,24 @@ class NamedLock:
     def _acquire_loop(self, holder: Holder, me: dict, started: float, deadline: float, on_wait) -> Acquired:
         queued = False
         delay = _POLL_FIRST_S
+        sig = None  # once we wait: the signal module, to keep Ctrl-Z out of the guard
         while True:
-            # The guard is held for microseconds by whoever is mid-transition: it gets its own
-            # floor, so a try-lock (timeout 0) is not refused by a neighbour's bookkeeping.
-            with _Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
-                state = self._read_state()
-                first = guard.first_waiter()
-                if state.held:
-                    meta_holder = state.meta.get("holder") if state.meta else None
-                    if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
-                        if queued:
-                            guard.leave_queue(me)
-                        return Acquired(self.name, True, None, time.monotonic() - started)
-                else:
-                    if first is None or _same_waiter(first, me):
-                        took_over = self._take_over(state) if state.present else None
-                        self._write_holder(holder)
-                        if queued or first is not None:
-                            guard.leave_queue(me)
-                        return Acquired(self.name, False, took_over, time.monotonic() - started)
-                guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
+            # A waiter stopped (Ctrl-Z) while it holds the guard would freeze every lock
+            # operation until resumed: while waiting, SIGTSTP is held off for the guard's few
+            # microseconds and takes effect right after. (SIGSTOP cannot be held off.)
+            mask = sig.pthread_sigmask(sig.SIG_BLOCK, (sig.SIGTSTP,)) if sig is not None else None
+            try:
+                return self._poll_once(holder, me, started, deadline, queued)
+            except _StillWaiting as waiting:
+                state = waiting.state
                 queued = True
+            finally:
+                if mask is not None:
+                    sig.pthread_sigmask(sig.SIG_SETMASK, mask)
+            if sig is None:
+                import signal as sig
             now = time.monotonic()
             if now >= deadline:
-                with _Guard(self, now + GUARD_TIMEOUT_S) as guard:
-                    guard.leave_queue(me)
                 raise LockTimeout(state, now - started)
             if on_wait is not None and state.held:
                 on_wait(state, now - started)
@@ -384,6 +382,29 @@ class NamedLock:
             jitter = 0.5 + int.from_bytes(os.urandom(2), "little") / 65536
             time.sleep(min(delay * jitter, deadline - now))
             delay = min(delay * 1.5, _POLL_CAP_S)
+
+    def _poll_once(self, holder: Holder, me: dict, started: float, deadline: float, queued: bool) -> Acquired:
+        """One look under the guard: take the lock, or join the queue and raise _StillWaiting."""
+        # The guard is held for microseconds by whoever is mid-transition: it gets its own
+        # floor, so a try-lock (timeout 0) is not refused by a neighbour's bookkeeping.
+        with _Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
+            state = self._read_state()
+            first = guard.first_waiter()
+            if state.held:
+                meta_holder = state.meta.get("holder") if state.meta else None
+                if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
+                    if queued:
+                        guard.leave_queue(me)
+                    return Acquired(self.name, True, None, time.monotonic() - started)
+            else:
+                if first is None or _same_waiter(first, me):
+                    took_over = self._take_over(state) if state.present else None
+                    self._write_holder(holder)
+                    if queued or first is not None:
+                        guard.leave_queue(me)
+                    return Acquired(self.name, False, took_over, time.monotonic() - started)
+            guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
+        raise _StillWaiting(state)
 
     def release(self, force: bool = False, by_session: bool = True) -> Released:
         """Release the lock if this holder (or this session's owner) holds it.
