@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from sessionward._atomic import WRITE_STEPS
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, UnsafeState
 from sessionward.store.local import SCHEMA, LocalStore
 
@@ -54,7 +55,7 @@ def test_update_without_change_does_not_write(keeper):
     assert os.stat(store.registry_path).st_ino == before
 
 
-@pytest.mark.parametrize("step", ["temp-written", "temp-fsynced", "replaced", "dir-fsynced"])
+@pytest.mark.parametrize("step", WRITE_STEPS)
 def test_crash_at_each_write_step_leaves_old_or_new_document(step, keeper, state_dir):
     store = LocalStore()
     put(store, record("old", keeper))

@@ -143,7 +143,6 @@ def run_run(values: dict) -> Output:
     owner = _owner(values)
     lock = _lock(values, None, owner)
     reporter = WaitReporter()
-    notices: list = []
 
     def acquired(result):
         reporter.done()
@@ -154,7 +153,7 @@ def run_run(values: dict) -> Output:
         status = locks.run_locked(lock, values["command"], values["timeout"], reporter, acquired)
     finally:
         reporter.done()
-    return Output("lock run", {"exit_status": status}, None, status, notices)
+    return Output("lock run", {"exit_status": status}, None, status)
 
 
 def run_check(values: dict) -> Output:

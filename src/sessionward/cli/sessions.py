@@ -60,7 +60,7 @@ def conflict_lines(conflicts: list, style, now: float) -> list[str]:
     return lines
 
 
-def swept_lines(swept: list, style) -> list[str]:
+def swept_lines(swept: list) -> list[str]:
     return [
         f"swept dead session {gone.record['id']} (project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
         for gone in swept
@@ -91,7 +91,7 @@ def run_register(values: dict) -> Output:
             f"{verb} session {rec['id']}: project {rec['project']}, worktree "
             f"{style.path(rec['worktree'])}{branch}, owner pid {rec['owner']['pid']} ({rec['owner']['comm']})"
         )
-        return [head] + swept_lines(reg.swept, style) + conflict_lines(reg.conflicts, style, now)
+        return [head] + swept_lines(reg.swept) + conflict_lines(reg.conflicts, style, now)
 
     return _finish("register", data, lines, EXIT_OK, store)
 
@@ -115,7 +115,7 @@ def run_unregister(values: dict) -> Output:
                 else f"pid {values['pid']}" if values["pid"] else "the calling process"
             )
             out.append(f"no session registered for {target}; nothing to do")
-        return out + swept_lines(removal.swept, style)
+        return out + swept_lines(removal.swept)
 
     return _finish("unregister", data, lines, EXIT_OK, store)
 
@@ -145,7 +145,7 @@ def run_list(values: dict) -> Output:
     data = {"sessions": live, "swept": [d.to_json() for d in swept]}
 
     def lines(style):
-        out = swept_lines(swept, style)
+        out = swept_lines(swept)
         if not live:
             return out + ["no live sessions"]
         rows = []
@@ -195,7 +195,7 @@ def run_check(values: dict) -> Output:
     def lines(style):
         branch = f" (branch {ctx.branch})" if ctx.branch else ""
         out = [f"project {style.bold(ctx.project)}, worktree {style.path(ctx.worktree)}{branch}"]
-        out += swept_lines(result.swept, style)
+        out += swept_lines(result.swept)
         if not result.conflicts:
             return out + ["no other live session"]
         out += conflict_lines(result.conflicts, style, now)
