@@ -28,7 +28,7 @@ import os
 import time
 
 from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
-from sessionward.identity import Owner, describe_checkout, owner_is_alive, resolve_owner
+from sessionward.identity import Owner, describe_checkout, owner_is_alive, owner_record_matches, resolve_owner
 from sessionward.locks import held_by_owner
 from sessionward.store import Store, open_store
 
@@ -139,18 +139,10 @@ class Context:
     def owns(self, record: dict) -> bool:
         if self.session_id is not None and (record["id"] == self.session_id or record.get("session_id") == self.session_id):
             return True
-        return self.owner is not None and same_owner(record["owner"], self.owner)
+        return self.owner is not None and owner_record_matches(record["owner"], self.owner)
 
 
 # -- predicates -----------------------------------------------------------------------------
-
-
-def same_owner(recorded: dict, owner: Owner) -> bool:
-    return (
-        recorded.get("pid") == owner.pid
-        and recorded.get("start_time") in (owner.start_time, None)
-        and recorded.get("host") in (owner.hostname, None)
-    )
 
 
 def same_project(record: dict, ctx: Context) -> bool:
@@ -234,13 +226,19 @@ def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]
 
 
 class Registration:
-    __slots__ = ("session", "created", "conflicts", "swept")
+    """What register_session did. `twins`: live records of the same Claude session id under
+    another owner (the session resumed in two terminals); `replaced`: this owner's records
+    of an earlier conversation (before /clear), dropped."""
 
-    def __init__(self, session: dict, created: bool, conflicts: list, swept: list) -> None:
+    __slots__ = ("session", "created", "conflicts", "swept", "twins", "replaced")
+
+    def __init__(self, session: dict, created: bool, conflicts: list, swept: list, twins=(), replaced=()) -> None:
         self.session = session
         self.created = created
         self.conflicts = conflicts
         self.swept = swept
+        self.twins = list(twins)
+        self.replaced = list(replaced)
 
 
 def register_session(
@@ -251,8 +249,14 @@ def register_session(
     owner: Owner | None = None,
     store: Store | None = None,
     now: float | None = None,
+    replace_owner_records: bool = False,
 ) -> Registration:
-    """Register (or refresh) the caller's session. Idempotent for the same session or owner."""
+    """Register (or refresh) the caller's session. Idempotent for the same session or owner.
+
+    replace_owner_records (with a session_id): the owner runs one conversation at a time (a
+    Claude Code process), so its records under other session ids are an earlier one's
+    (`/clear` gives a new id in the same process): they are dropped, the record re-keyed.
+    """
     if project is not None:
         validate_project_name(project)
     cwd = validate_cwd(cwd if cwd is not None else current_directory())
@@ -265,6 +269,11 @@ def register_session(
 
     def change(sessions: dict):
         swept = _sweep(sessions, now)
+        replaced = []
+        if replace_owner_records and session_id is not None:
+            for record in list(sessions.values()):
+                if owner_record_matches(record["owner"], owner) and record.get("session_id") not in (session_id, None):
+                    replaced.append(sessions.pop(record["id"]))
         existing = _find_own_record(sessions, ctx)
         known_id = session_id if session_id is not None else (existing or {}).get("session_id")
         if existing is not None and session_id is not None and existing.get("session_id") is None:
@@ -287,9 +296,15 @@ def register_session(
             "last_seen": now,
             "holds": existing.get("holds", []) if existing else [],
         }
+        if replaced and existing is None:
+            record["started_at"] = min(r["started_at"] for r in replaced)  # the same process all along
         sessions[record["id"]] = record
         conflicts = _conflicts_of(sessions.values(), ctx, record["id"])
-        return Registration(record, existing is None, conflicts, swept), True
+        twins = [
+            r for r in sessions.values()
+            if session_id is not None and r.get("session_id") == session_id and not owner_record_matches(r["owner"], owner)
+        ]
+        return Registration(record, existing is None, conflicts, swept, twins, replaced), True
 
     return store.update_sessions(change)
 
@@ -303,7 +318,7 @@ def validate_session_id(session_id: str) -> str:
 
 
 def _find_own_record(sessions: dict, ctx: Context) -> dict | None:
-    mine = [record for record in sessions.values() if same_owner(record["owner"], ctx.owner)]
+    mine = [record for record in sessions.values() if owner_record_matches(record["owner"], ctx.owner)]
     if ctx.session_id is not None:
         keyed = [r for r in mine if r["id"] == ctx.session_id or r.get("session_id") == ctx.session_id]
         if keyed:
@@ -342,7 +357,7 @@ def _is_session(record: dict, session_id: str, owner: Owner | None) -> bool:
     `owner` runs it (the same id resumed in another terminal is that terminal's session)."""
     if record["id"] == session_id:
         return True
-    return record.get("session_id") == session_id and owner is not None and same_owner(record["owner"], owner)
+    return record.get("session_id") == session_id and owner is not None and owner_record_matches(record["owner"], owner)
 
 
 class Removal:
@@ -372,7 +387,7 @@ def unregister_sessions(
             return _is_session(record, session_id, owner)
         if pid is not None:
             return record["owner"]["pid"] == pid
-        return same_owner(record["owner"], owner)
+        return owner_record_matches(record["owner"], owner)
 
     def change(sessions: dict):
         removed = [record for record in sessions.values() if matches(record)]
@@ -400,7 +415,7 @@ def heartbeat(
         swept = _sweep(sessions, now)
         touched = []
         for record in sessions.values():
-            mine = _is_session(record, session_id, owner) if session_id is not None else same_owner(record["owner"], owner)
+            mine = _is_session(record, session_id, owner) if session_id is not None else owner_record_matches(record["owner"], owner)
             if mine:
                 record["last_seen"] = now
                 touched.append(record)

@@ -30,6 +30,14 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _choice(text: str, what: str, choices: tuple) -> str:
+    from sessionward.errors import BadInput
+
+    if text not in choices:
+        raise BadInput(f"invalid {what} {text!r}: expected one of {', '.join(choices)}")
+    return text
+
+
 def _lock_name(text: str) -> str:
     from sessionward.locks import validate_lock_name
 
@@ -52,6 +60,8 @@ SHELL_PID = Opt(
 )
 TIMEOUT = Opt("--timeout", "seconds to wait for the lock (default 30)", "S", _seconds, 30.0)
 PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)", "TEXT")
+SCOPE = Opt("--scope", "user (~/.claude/settings.json, the default) or project (.claude/settings.json here)", "SCOPE",
+            lambda text: _choice(text, "scope", ("user", "project")), "user")
 LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name)
 
 COMMANDS = [
@@ -156,9 +166,38 @@ COMMANDS = [
     ),
     Command(
         "install",
-        "Place sessionward's files at the origin setup's paths.",
+        "Install the Claude Code hooks, /start and /end, the status line and the origin's files.",
         "sessionward.cli.install:run_install",
-        opts=[Opt("--seed-paths", "write the origin's manager script and shell helpers at the origin's paths"), DRY_RUN, JSON],
+        opts=[SCOPE, DRY_RUN,
+              Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"), JSON],
+        details="Merges sessionward's hooks into settings.json, keeping everything else; idempotent.\n"
+        "--dry-run prints the changes as a diff and changes nothing.",
+    ),
+    Command(
+        "uninstall",
+        "Remove exactly what 'sessionward install' added to settings.json.",
+        "sessionward.cli.install:run_uninstall",
+        opts=[SCOPE, DRY_RUN, JSON],
+    ),
+    Command(
+        "hook",
+        "Answer a Claude Code hook: reads its JSON on stdin (installed into settings.json).",
+        "sessionward.cli.hook:run_hook",
+        args=[Arg("event", "the hook event, spelled as Claude Code spells it (SessionStart, PreToolUse, ...)")],
+        details="Exit status: 0 with the hook's JSON answer (or nothing) on stdout; 1 with one line on stderr\n"
+        "when sessionward itself failed (Claude Code goes on: a broken guard fails open).",
+    ),
+    Command(
+        "status-line",
+        "Print one status row for Claude Code's statusLine (reads its JSON on stdin).",
+        "sessionward.cli.hook:run_status_line",
+    ),
+    Command(
+        "doctor",
+        "Check the install, the state directory and Claude Code, and say how to fix each problem.",
+        "sessionward.cli.doctor:run_doctor",
+        opts=[SCOPE, JSON],
+        details="Exit status: 0 when every check passes, 1 when one fails.",
     ),
     Command(
         "demo",
@@ -172,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     name = argv[0] if argv else ""
+    if name == "hook" and not {"-h", "--help"} & set(argv):
+        # Straight to the hook runner, around the parser: a hook must exit 0 or 1, never
+        # the usage code 2, which Claude Code reads as "block this tool call".
+        from sessionward.hooks import main as hook_main
+
+        return hook_main(argv[1:])
     try:
         parsed = parse(argv, COMMANDS)
         if parsed.version:
@@ -221,19 +266,9 @@ def _help(topic) -> str:
 
 
 def _report_internal_error(command: str, error: Exception, as_json: bool) -> int:
-    import traceback
+    from sessionward._errorlog import log_traceback
 
-    from sessionward import paths
-
-    where = paths.error_log_path()
-    try:
-        paths.ensure_private_dir()
-        fd = os.open(where, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "a") as log:
-            log.write(f"--- sessionward {command}: {error!r}\n{traceback.format_exc()}\n")
-        logged = f"traceback in {where}"
-    except Exception:  # noqa: BLE001 - reporting must not fail in turn
-        logged = "set SESSIONWARD_DEBUG=1 to see the traceback"
+    logged = log_traceback(command, error)
     internal = SessionwardError(f"internal error in '{command}': {type(error).__name__}: {error}", logged)
     internal.code = "internal_error"
     if as_json:

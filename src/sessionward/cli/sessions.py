@@ -5,7 +5,7 @@ import time
 from sessionward import registry
 from sessionward.cli.render import Output, age_of
 from sessionward.errors import EXIT_CONFLICT, EXIT_ENVIRONMENT, EXIT_OK
-from sessionward.identity import describe_checkout, resolve_owner, resolve_session_id
+from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner, resolve_session_id
 from sessionward.store import open_store
 
 
@@ -150,7 +150,7 @@ def run_list(values: dict) -> Output:
             return out + ["no live sessions"]
         rows = []
         for rec in live:
-            mine = me is not None and registry.same_owner(rec["owner"], me)
+            mine = me is not None and owner_record_matches(rec["owner"], me)
             rows.append([
                 "*" if mine else " ",
                 rec["id"],

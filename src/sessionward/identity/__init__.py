@@ -8,7 +8,7 @@ Everything here reads /proc and small files; nothing spawns a process (hooks cal
 """
 
 from sessionward.identity.checkout import Checkout, describe_checkout
-from sessionward.identity.owner import Owner, resolve_owner, resolve_session_id
+from sessionward.identity.owner import Owner, owner_record_matches, resolve_owner, resolve_session_id
 from sessionward.identity.process import (
     HostId,
     ProcessInfo,
@@ -27,6 +27,7 @@ __all__ = [
     "ProcessInfo",
     "describe_checkout",
     "owner_is_alive",
+    "owner_record_matches",
     "process_started_at",
     "read_process",
     "resolve_owner",

@@ -60,6 +60,16 @@ class Owner:
         return f"Owner(pid={self.pid}, comm={self.comm!r}, via={self.via!r})"
 
 
+def owner_record_matches(recorded: dict, owner: Owner) -> bool:
+    """Is `recorded` (an owner record in a state file) this owner's process? Records written
+    before start times and hosts were kept match on the PID alone."""
+    return (
+        recorded.get("pid") == owner.pid
+        and recorded.get("start_time") in (owner.start_time, None)
+        and recorded.get("host") in (owner.hostname, None)
+    )
+
+
 def parse_pid(text: str, what: str = "PID") -> int:
     """A PID from user input; BadInput (exit 2) for anything that is not a positive integer."""
     cleaned = text.strip() if isinstance(text, str) else ""

@@ -32,8 +32,9 @@ class Store:
         raise NotImplementedError
 
 
-def open_store() -> Store:
-    """The store this process should use. Today: the local JSON registry."""
+def open_store(lock_timeout_s: float | None = None) -> Store:
+    """The store this process should use. Today: the local JSON registry. `lock_timeout_s`
+    bounds how long an update waits for the store's lock (hooks wait less than commands)."""
     from sessionward.store.local import LocalStore
 
-    return LocalStore()
+    return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)

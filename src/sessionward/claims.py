@@ -1,0 +1,282 @@
+"""File claims: "session S read or wrote file F at time T, and left it in state X".
+
+Purpose: let one session learn, before it edits a file, that another live session edited
+it recently (it may overwrite that work), or that the file changed on disk since this
+session last saw it, through another session's hand (it would edit blind). Claude Code's
+PostToolUse hook records a claim after every Read, Edit, Write, MultiEdit and NotebookEdit;
+PreToolUse consults them (sessionward.guards).
+
+What it does not protect: edits by anything that is not a hooked Claude Code session (an
+editor, a formatter, git) leave no claim; the file's state (size, mtime, content digest) in
+a claim still lets a later check see that the file changed.
+
+Files (under STATE/sessionward/claims/, 0700):
+  NN.json      one of at most 256 shards, NN = two hex digits of a digest of the path:
+               {"schema": "sessionward/1", "files": {"/abs/path": [claim, ...]}}
+               so a hook reads the one small file that can hold its path, however many
+               claims exist.
+  claims.lock  permanent flock target; every shard update runs under it. Never deleted.
+Shards are replaced atomically (sessionward._atomic) but without fsync: a claim is advice,
+a `kill -9` cannot lose it (the page cache survives the process), a power loss can.
+
+A claim (one per owner process and path; a newer one replaces it):
+  session, owner {pid, start_time, host, boot_id, pidns, comm}, project, worktree, branch,
+  tool, write (bool), at (epoch seconds), state {size, mtime_ns, digest} or null (no file),
+  ended (epoch seconds, set when the session ended; null while it runs)
+An ended claim blocks nobody, but is kept (HISTORY_S) because it still tells whether a
+file changed behind another session's back.
+
+It is a no-op to end the claims of a session that has none.
+"""
+
+import os
+
+from sessionward import _jsoncodec as jsoncodec
+from sessionward import paths
+from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward._flock import flock_exclusive
+from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
+from sessionward.identity import Owner, owner_record_matches
+
+SCHEMA = "sessionward/1"
+CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook timeouts
+HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their shard is rewritten
+MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
+MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
+WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+READ_TOOLS = ("Read",)
+
+
+class ClaimsLockTimeout(SessionwardError, TimeoutError):
+    code = "claims_lock_timeout"
+
+    def __init__(self, path: str, timeout_s: float) -> None:
+        super().__init__(
+            f"the claims lock {path} stayed busy for {timeout_s:g} s",
+            "another sessionward process is stuck holding it; it frees itself when that process exits",
+        )
+
+
+def claims_dir(state_dir: str | None = None) -> str:
+    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, "claims")
+
+
+def shard_name(path: str) -> str:
+    """The shard file holding `path`'s claims (a collision only shares a small file)."""
+    from _blake2 import blake2b  # C builtin, far cheaper to import than hashlib
+
+    return blake2b(path.encode("utf-8", "surrogateescape"), digest_size=1).hexdigest() + ".json"
+
+
+def file_state(path: str, with_digest: bool = True) -> dict | None:
+    """{size, mtime_ns, digest} of the file now, or None when there is no regular file."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not (info.st_mode & 0o170000 == 0o100000):  # not a regular file
+        return None
+    state = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "digest": None}
+    if with_digest:
+        state["digest"] = file_digest(path, info.st_size)
+    return state
+
+
+def file_digest(path: str, size: int | None = None) -> str | None:
+    """A content digest, or None for files too large to hash on every edit (or unreadable)."""
+    if size is not None and size > MAX_DIGEST_BYTES:
+        return None
+    from _blake2 import blake2b
+
+    digest = blake2b(digest_size=16)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        total = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > MAX_DIGEST_BYTES:
+                return None
+            digest.update(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def same_content(recorded: dict | None, current: dict | None, path: str) -> bool:
+    """Do two states of the file at `path` show the same content? Size and mtime equal: yes,
+    without reading; else the digests decide (a `touch` changes nothing), when both are known."""
+    if recorded is None or current is None:
+        return recorded is None and current is None
+    if recorded.get("size") == current["size"] and recorded.get("mtime_ns") == current["mtime_ns"]:
+        return True
+    if recorded.get("size") != current["size"] or recorded.get("digest") is None:
+        return False
+    if current.get("digest") is None:
+        current["digest"] = file_digest(path, current["size"])
+    return current["digest"] == recorded["digest"]
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def claims_on(path: str, state_dir: str | None = None) -> list[dict]:
+    """Every kept claim on `path` (absolute, normalised), newest last. Takes no lock."""
+    raw = read_file_nofollow(os.path.join(claims_dir(state_dir), shard_name(path)))
+    files = _decode(raw)
+    found = files.get(path)
+    return [c for c in found if _valid(c)] if type(found) is list else []
+
+
+def _decode(raw: bytes | None) -> dict:
+    if not raw:
+        return {}
+    try:
+        doc = jsoncodec.loads(raw)
+    except ValueError:
+        return {}  # a torn or corrupt shard holds advice only: start it afresh
+    if type(doc) is not dict or doc.get("schema") != SCHEMA or type(doc.get("files")) is not dict:
+        return {}
+    return doc["files"]
+
+
+def _valid(claim) -> bool:
+    return (
+        type(claim) is dict
+        and type(claim.get("owner")) is dict
+        and type(claim["owner"].get("pid")) is int
+        and type(claim.get("at")) in (int, float)
+        and type(claim.get("write")) is bool
+    )
+
+
+def is_mine(claim: dict, owner: Owner) -> bool:
+    return owner_record_matches(claim["owner"], owner)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def record_claim(
+    path: str,
+    *,
+    owner: Owner,
+    session_id: str | None,
+    tool: str,
+    checkout=None,
+    now: float,
+    state: dict | None = None,
+    state_dir: str | None = None,
+) -> dict:
+    """Record that `owner`'s session used `path` with `tool` just now; returns the claim."""
+    claim = {
+        "session": session_id,
+        "owner": owner.to_record(),
+        "project": checkout.project if checkout else None,
+        "worktree": checkout.worktree if checkout else None,
+        "branch": checkout.branch if checkout else None,
+        "tool": tool,
+        "write": tool in WRITE_TOOLS,
+        "at": now,
+        "state": state if state is not None else file_state(path),
+        "ended": None,
+    }
+
+    def change(files: dict) -> bool:
+        kept = [c for c in files.get(path, ()) if _valid(c) and not is_mine(c, owner) and now - c["at"] < HISTORY_S]
+        kept.append(claim)
+        files[path] = kept[-MAX_CLAIMS_PER_FILE:]
+        return True
+
+    _update_shard(claims_dir(state_dir), shard_name(path), change, now)
+    return claim
+
+
+def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> int:
+    """Mark every claim of `owner` ended (they stop blocking others); returns how many."""
+    directory = claims_dir(state_dir)
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(".json") and len(n) == 7]
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StateUnwritable(directory, exc) from None
+    ended = 0
+    fd = _lock(directory)
+    try:
+        for name in names:
+            count = [0]
+
+            def change(files: dict) -> bool:
+                for claims in files.values():
+                    for claim in claims if type(claims) is list else ():
+                        if _valid(claim) and claim.get("ended") is None and is_mine(claim, owner):
+                            claim["ended"] = now
+                            count[0] += 1
+                return count[0] > 0
+
+            _rewrite(os.path.join(directory, name), change, now)
+            ended += count[0]
+    finally:
+        os.close(fd)
+    return ended
+
+
+def _update_shard(directory: str, name: str, change, now: float) -> None:
+    paths.ensure_private_dir()
+    _ensure_claims_dir(directory)
+    fd = _lock(directory)
+    try:
+        _rewrite(os.path.join(directory, name), change, now)
+    finally:
+        os.close(fd)
+
+
+def _rewrite(shard: str, change, now: float) -> None:
+    files = _decode(read_file_nofollow(shard))
+    if not change(files):
+        return
+    for path in list(files):  # drop what has aged out, so shards stay small
+        claims = files[path]
+        fresh = [c for c in claims if _valid(c) and now - c["at"] < HISTORY_S] if type(claims) is list else []
+        if fresh:
+            files[path] = fresh
+        else:
+            del files[path]
+    write_file_atomic(shard, jsoncodec.dumps({"schema": SCHEMA, "files": files}).encode("utf-8"), durable=False)
+
+
+def _ensure_claims_dir(directory: str) -> None:
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        if os.path.islink(directory) or not os.path.isdir(directory):
+            raise UnsafeState(directory, "it is not a directory", f"move it away: mv {directory} {directory}.bad") from None
+    except OSError as exc:
+        raise StateUnwritable(directory, exc) from None
+
+
+def _lock(directory: str) -> int:
+    path = os.path.join(directory, "claims.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
+        raise StateUnwritable(path, exc) from None
+    try:
+        held = flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not held:
+        os.close(fd)
+        raise ClaimsLockTimeout(path, CLAIMS_LOCK_TIMEOUT_S)
+    return fd

@@ -1,0 +1,22 @@
+"""hook, status-line: the commands Claude Code runs (settings.json points at them)."""
+
+import sys
+
+from sessionward.cli.render import Output
+
+
+def run_hook(values: dict) -> Output:
+    from sessionward.hooks import main
+
+    return Output("hook", {}, exit_code=main([values["event"]]))
+
+
+def run_status_line(values: dict) -> Output:
+    from sessionward.hooks.status_line import status_row
+
+    try:
+        raw = sys.stdin.buffer.read(1 << 20) if not sys.stdin.isatty() else b""
+    except (OSError, ValueError, AttributeError):
+        raw = b""
+    row = status_row(raw)
+    return Output("status-line", {"row": row}, lambda style: [row])

@@ -1,0 +1,221 @@
+"""Configuration: one small TOML file, environment variables over it, defaults without either.
+
+File: ~/.claude/sessionward.toml ($CLAUDE_CONFIG_DIR/sessionward.toml; SESSIONWARD_CONFIG
+names another file). Every key is optional:
+
+  vault = "~/Notes/Vault"        # the notes (Obsidian) vault: edits there wait while another
+                                 # session holds the end lock (its /end save)
+  edit_policy = "ask"            # ask | deny | warn: another live session edited the file
+                                 # within claim_ttl_minutes
+  claim_ttl_minutes = 30         # how long an edit by another session counts
+  git_guard = true               # ask before git commands that move HEAD or rewrite the index
+                                 # or tree while another session shares the worktree
+  lock_timeout_s = 30            # how long /end waits for the end lock
+
+Environment (wins over the file): SESSIONWARD_VAULT, SESSIONWARD_EDIT_POLICY,
+SESSIONWARD_CLAIM_TTL_MINUTES, SESSIONWARD_GIT_GUARD (1/0, true/false, on/off),
+SESSIONWARD_LOCK_TIMEOUT_S.
+
+Why a cache: every hook reads the configuration, and importing a TOML parser (tomllib pulls
+in `re`, `typing` and `datetime`) costs as much as starting the interpreter. The parsed file
+is kept in STATE/sessionward/config.cache.json with the file's identity (inode, size, mtime,
+ctime); a hook re-parses only when the file changed. Errors name the file and line and
+raise ConfigError (exit 2; a hook fails open with that one line).
+"""
+
+import os
+import stat
+
+from sessionward import _jsoncodec as jsoncodec
+from sessionward import paths
+from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward.errors import BadInput
+
+CONFIG_NAME = "sessionward.toml"
+EDIT_POLICIES = ("ask", "deny", "warn")
+DEFAULT_EDIT_POLICY = "ask"
+DEFAULT_CLAIM_TTL_MINUTES = 30.0
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+MAX_CLAIM_TTL_MINUTES = 7 * 24 * 60.0
+MAX_LOCK_TIMEOUT_S = 3600.0
+_CACHE_SCHEMA = "sessionward-config/1"
+
+_ENV = {
+    "vault": "SESSIONWARD_VAULT",
+    "edit_policy": "SESSIONWARD_EDIT_POLICY",
+    "claim_ttl_minutes": "SESSIONWARD_CLAIM_TTL_MINUTES",
+    "git_guard": "SESSIONWARD_GIT_GUARD",
+    "lock_timeout_s": "SESSIONWARD_LOCK_TIMEOUT_S",
+}
+KNOWN_KEYS = tuple(_ENV)
+
+
+class ConfigError(BadInput):
+    """The configuration file or a SESSIONWARD_* variable holds something unusable."""
+
+
+class Config:
+    """The effective settings. `sources` says where each came from (file, env, default)."""
+
+    __slots__ = ("vault", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path", "sources")
+
+    def __init__(self) -> None:
+        self.vault: str | None = None
+        self.edit_policy = DEFAULT_EDIT_POLICY
+        self.claim_ttl_s = DEFAULT_CLAIM_TTL_MINUTES * 60
+        self.git_guard = True
+        self.lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
+        self.path: str | None = None  # the file read, if any
+        self.sources: dict = {key: "default" for key in KNOWN_KEYS}
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.path,
+            "vault": self.vault,
+            "edit_policy": self.edit_policy,
+            "claim_ttl_minutes": self.claim_ttl_s / 60,
+            "git_guard": self.git_guard,
+            "lock_timeout_s": self.lock_timeout_s,
+            "sources": dict(self.sources),
+        }
+
+    def in_vault(self, path: str) -> bool:
+        vault = self.vault
+        return vault is not None and (path == vault or path.startswith(vault.rstrip("/") + "/"))
+
+
+def config_path(environ=None) -> str:
+    env = os.environ if environ is None else environ
+    named = env.get("SESSIONWARD_CONFIG")
+    if named:
+        return os.path.abspath(os.path.expanduser(named))
+    return os.path.join(paths.claude_dir(), CONFIG_NAME)
+
+
+def load_config(environ=None) -> Config:
+    """The effective configuration: defaults, then the file, then the environment."""
+    env = os.environ if environ is None else environ
+    config = Config()
+    path = config_path(env)
+    values = _file_values(path)
+    if values is not None:
+        config.path = path
+        for key, value in values.items():
+            _apply(config, key, value, f"{path}: {key}")
+            config.sources[key] = "file"
+    for key, var in _ENV.items():
+        text = env.get(var)
+        if text is not None and text != "":
+            _apply(config, key, _from_env(key, text, var), var)
+            config.sources[key] = "env"
+    return config
+
+
+def _apply(config: Config, key: str, value, where: str) -> None:
+    if key == "vault":
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise ConfigError(f"{where}: expected a directory path")
+        config.vault = os.path.realpath(os.path.expanduser(value))
+    elif key == "edit_policy":
+        if value not in EDIT_POLICIES:
+            raise ConfigError(f"{where}: expected one of {', '.join(EDIT_POLICIES)}, not {value!r}")
+        config.edit_policy = value
+    elif key == "claim_ttl_minutes":
+        config.claim_ttl_s = _number(value, 0, MAX_CLAIM_TTL_MINUTES, where) * 60
+    elif key == "git_guard":
+        if type(value) is not bool:
+            raise ConfigError(f"{where}: expected true or false, not {value!r}")
+        config.git_guard = value
+    elif key == "lock_timeout_s":
+        config.lock_timeout_s = _number(value, 0, MAX_LOCK_TIMEOUT_S, where)
+
+
+def _number(value, low: float, high: float, where: str) -> float:
+    if type(value) not in (int, float) or not low <= value <= high:
+        raise ConfigError(f"{where}: expected a number from {low:g} to {high:g}, not {value!r}")
+    return float(value)
+
+
+def _from_env(key: str, text: str, var: str):
+    if key == "git_guard":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{var}: expected 1 or 0 (true/false, on/off), not {text!r}")
+    if key in ("claim_ttl_minutes", "lock_timeout_s"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{var}: expected a number, not {text!r}") from None
+    return text
+
+
+# -- the file, parsed once per change -------------------------------------------------------
+
+
+def _file_values(path: str) -> dict | None:
+    """The file's keys and values, or None when there is no file."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    stamp = [path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+    cached = _read_cache(stamp)
+    if cached is not None:
+        return cached
+    values = _parse_file(path)
+    _write_cache(stamp, values)
+    return values
+
+
+def _cache_path() -> str:
+    return os.path.join(paths.private_dir(), "config.cache.json")
+
+
+def _read_cache(stamp: list) -> dict | None:
+    try:
+        raw = read_file_nofollow(_cache_path())
+        doc = jsoncodec.loads(raw) if raw else None
+    except (OSError, ValueError):
+        return None
+    if type(doc) is dict and doc.get("schema") == _CACHE_SCHEMA and doc.get("stamp") == stamp:
+        values = doc.get("values")
+        if type(values) is dict:
+            return values
+    return None
+
+
+def _write_cache(stamp: list, values: dict) -> None:
+    try:
+        paths.ensure_private_dir()
+        data = jsoncodec.dumps({"schema": _CACHE_SCHEMA, "stamp": stamp, "values": values})
+        write_file_atomic(_cache_path(), data.encode("utf-8"), durable=False)
+    except Exception:  # noqa: BLE001 - a cache we cannot write only costs a re-parse
+        pass
+
+
+def _parse_file(path: str) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = [key for key in doc if key not in KNOWN_KEYS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
+    for key, value in doc.items():
+        if not isinstance(value, (str, bool, int, float)):
+            raise ConfigError(f"{path}: {key}: expected a string, number or true/false")
+    return dict(doc)

@@ -1,0 +1,199 @@
+"""Claude Code hooks: `sessionward hook <Event>` reads the event's JSON on stdin and answers.
+
+One module per event (session_start, user_prompt_submit, pre_tool_use, post_tool_use, stop,
+session_end), each with `handle(event: HookEvent) -> dict | None`: the JSON answer Claude
+Code documents (`hookSpecificOutput`, `systemMessage`), or None for "no opinion".
+
+The contract with Claude Code (see FACTS.md, "Answering"):
+  exit 0  stdout is the JSON answer, or empty
+  exit 1  sessionward itself failed: one line on stderr, the user sees "hook error", and
+          the action goes on (a broken guard fails open; promise 4)
+  never 2 (exit 2 blocks a tool call: only a deliberate deny may block, and that is JSON)
+Nothing here waits longer than a few seconds (lock waits are bounded far below Claude
+Code's hook timeouts), nothing prints a traceback (it goes to the error log), and nothing
+heavy is imported: this runs before and after every tool call.
+
+run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests and Python.
+"""
+
+import os
+
+from sessionward import _jsoncodec as jsoncodec
+from sessionward.errors import SessionwardError
+
+EVENTS = {
+    "SessionStart": "sessionward.hooks.session_start",
+    "UserPromptSubmit": "sessionward.hooks.user_prompt_submit",
+    "PreToolUse": "sessionward.hooks.pre_tool_use",
+    "PostToolUse": "sessionward.hooks.post_tool_use",
+    "Stop": "sessionward.hooks.stop",
+    "SessionEnd": "sessionward.hooks.session_end",
+}
+HOOK_LOCK_TIMEOUT_S = 2.0  # registry waits inside a hook; SessionEnd uses less
+MAX_STDIN_BYTES = 64 * 1024 * 1024
+MAX_PATH_CHARS = 4096
+EXIT_FAILED_OPEN = 1
+
+
+class HookInputError(SessionwardError, ValueError):
+    """The event's JSON is not what Claude Code sends (missing or mistyped field)."""
+
+    exit_code = EXIT_FAILED_OPEN
+    code = "bad_hook_input"
+
+
+class HookEvent:
+    """The event's payload, with checked accessors, and the environment the hook runs in."""
+
+    __slots__ = ("name", "payload", "environ", "_owner")
+
+    def __init__(self, name: str, payload: dict, environ) -> None:
+        self.name = name
+        self.payload = payload
+        self.environ = environ
+        self._owner = None
+
+    def text(self, key: str, required: bool = True, source: dict | None = None) -> str | None:
+        value = (self.payload if source is None else source).get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or (required and not value):
+            raise HookInputError(f"field {key!r} must be a non-empty string, not {_kind(value)}")
+        return value
+
+    def mapping(self, key: str) -> dict:
+        value = self.payload.get(key)
+        if type(value) is not dict:
+            raise HookInputError(f"field {key!r} must be an object, not {_kind(value)}")
+        return value
+
+    @property
+    def session_id(self) -> str | None:
+        """Claude Code's session id when it is usable as a registry key, else None."""
+        value = self.payload.get("session_id")
+        if isinstance(value, str) and 0 < len(value) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.:") for c in value):
+            return value
+        return None
+
+    @property
+    def cwd(self) -> str:
+        cwd = self.text("cwd")
+        if not os.path.isabs(cwd) or "\0" in cwd or len(cwd) > MAX_PATH_CHARS:
+            raise HookInputError(f"field 'cwd' must be an absolute path, not {cwd[:80]!r}")
+        return cwd
+
+    @property
+    def owner(self):
+        """The session's owner: CLAUDE_PID, else the `claude` ancestor (resolved once)."""
+        if self._owner is None:
+            from sessionward.identity import resolve_owner
+
+            self._owner = resolve_owner(environ=self.environ)
+        return self._owner
+
+    def file_path(self, tool_input: dict) -> str | None:
+        """The absolute, resolved path a file tool acts on; None when the input names none."""
+        raw = tool_input.get("file_path")
+        if raw is None:
+            raw = tool_input.get("notebook_path")
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or not raw or "\0" in raw or len(raw) > MAX_PATH_CHARS:
+            raise HookInputError(f"tool_input.file_path must be a path, not {_kind(raw)}")
+        if not os.path.isabs(raw):
+            raw = os.path.join(self.cwd, raw)
+        try:
+            return os.path.realpath(raw)  # two sessions may reach one file through a symlink
+        except (OSError, ValueError) as exc:
+            raise HookInputError(f"tool_input.file_path {raw[:80]!r} cannot be resolved: {exc}") from None
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "missing"
+    return type(value).__name__
+
+
+def hook_store():
+    """The registry store with a wait bounded for hooks."""
+    from sessionward.store import open_store
+
+    return open_store(lock_timeout_s=HOOK_LOCK_TIMEOUT_S)
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+class Answer:
+    __slots__ = ("exit_code", "stdout", "stderr")
+
+    def __init__(self, exit_code: int, stdout: str = "", stderr: str = "") -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def run_hook(event: str, raw: bytes, environ=None) -> Answer:
+    """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1)."""
+    env = os.environ if environ is None else environ
+    try:
+        module_name = EVENTS.get(event)
+        if module_name is None:
+            raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
+        payload = _decode(raw)
+        module = __import__(module_name, fromlist=["handle"])
+        answer = module.handle(HookEvent(event, payload, env))
+        return Answer(0, jsoncodec.dumps(answer) + "\n" if answer else "")
+    except SessionwardError as error:
+        return Answer(EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: {error}\n")
+    except KeyboardInterrupt:
+        return Answer(EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: interrupted\n")
+    except Exception as error:  # noqa: BLE001 - a hook fails open with one line (promise 4)
+        if env.get("SESSIONWARD_DEBUG") == "1":
+            raise
+        from sessionward._errorlog import log_traceback
+
+        logged = log_traceback(f"hook {event}", error)
+        return Answer(
+            EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: internal error: {type(error).__name__}: {error} ({logged})\n"
+        )
+
+
+def _decode(raw: bytes) -> dict:
+    if len(raw) > MAX_STDIN_BYTES:
+        raise HookInputError(f"stdin holds {len(raw)} bytes, more than any hook event")
+    if not raw.strip():
+        raise HookInputError("stdin is empty: expected the event's JSON")
+    try:
+        payload = jsoncodec.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise HookInputError(f"stdin is not valid JSON ({str(exc)[:120]})") from None
+    if type(payload) is not dict:
+        raise HookInputError(f"stdin must be a JSON object, not {_kind(payload)}")
+    return payload
+
+
+def main(argv: list) -> int:
+    """`sessionward hook <Event>`: stdin in, answer out, exit 0 or 1 (never 2)."""
+    import sys
+
+    if len(argv) != 1:
+        sys.stderr.write("sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n")
+        return EXIT_FAILED_OPEN
+    try:
+        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    except (OSError, ValueError, AttributeError) as exc:
+        raw = b""
+        sys.stderr.write(f"sessionward hook {argv[0]}: cannot read stdin: {exc}\n")
+        return EXIT_FAILED_OPEN
+    answer = run_hook(argv[0], raw)
+    try:
+        if answer.stdout:
+            sys.stdout.write(answer.stdout)
+            sys.stdout.flush()
+        if answer.stderr:
+            sys.stderr.write(answer.stderr)
+            sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        pass  # Claude Code went away (a cancelled status line): nothing to tell anyone
+    return answer.exit_code

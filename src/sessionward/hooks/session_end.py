@@ -1,0 +1,50 @@
+"""SessionEnd: unregister, release this session's locks, end its claims: well inside the
+1.5 s Claude Code gives all SessionEnd hooks together. Correctness never depends on it: a
+session killed without SessionEnd is swept by the next operation of any other."""
+
+import time
+
+from sessionward.hooks import HookEvent
+
+SESSION_END_LOCK_TIMEOUT_S = 0.5
+
+
+def handle(event: HookEvent) -> dict | None:
+    from sessionward.registry import unregister_sessions
+    from sessionward.store import open_store
+
+    owner = event.owner
+    now = time.time()
+    problems = []
+    for step in (
+        lambda: unregister_sessions(owner=owner, store=open_store(lock_timeout_s=SESSION_END_LOCK_TIMEOUT_S), now=now),
+        lambda: release_owner_locks(owner),
+        lambda: _end_claims(owner, now),
+    ):
+        try:
+            step()
+        except Exception as error:  # noqa: BLE001 - one failed step must not skip the others
+            problems.append(error)
+    if problems:
+        raise problems[0]
+    return None
+
+
+def release_owner_locks(owner) -> list:
+    """Release every lock whose holder is the session's own process."""
+    from sessionward.locks import NamedLock, known_lock_names
+
+    released = []
+    for name in known_lock_names():
+        lock = NamedLock(name, owner=owner)
+        state = lock.status()
+        if state.held and state.pid == owner.pid:
+            lock.release()
+            released.append(name)
+    return released
+
+
+def _end_claims(owner, now: float) -> None:
+    from sessionward.claims import end_claims
+
+    end_claims(owner, now)

@@ -1,0 +1,83 @@
+"""SessionStart: register the session (re-keyed on /clear), sweep the dead, and tell the
+model about real conflicts only: another live session on the same project or in the same
+worktree, or this very session id open in another process. Nothing at all otherwise."""
+
+import time
+
+from sessionward.hooks import HookEvent, hook_store
+
+
+def handle(event: HookEvent) -> dict | None:
+    from sessionward.registry import register_session
+
+    now = time.time()
+    registration = register_session(
+        event.cwd,
+        session_id=event.session_id,
+        owner=event.owner,
+        store=hook_store(),
+        now=now,
+        replace_owner_records=True,
+    )
+    _clean_orphaned_locks()
+    return conflict_answer("SessionStart", registration, now)
+
+
+def conflict_answer(event_name: str, registration, now: float) -> dict | None:
+    """additionalContext for the model and one line for the user, when another live session
+    shares the project or the worktree, or the session id; None otherwise."""
+    from sessionward.guards import describe_session
+    from sessionward.locks import held_by_owner
+    from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING
+
+    strong = [c.other for c in registration.conflicts if c.level == LEVEL_STRONG]
+    nearby = [c.other for c in registration.conflicts if c.level == LEVEL_WARNING]
+    twins = registration.twins
+    if not (strong or nearby or twins):
+        return None
+    held = held_by_owner()
+    for record in strong + nearby + twins:
+        record["holds"] = held.get(record["owner"]["pid"], [])
+    me = registration.session
+    lines = ["sessionward: other Claude Code sessions are working near this one right now."]
+    user = []
+    if twins:
+        lines.append(
+            f"This same session ({me['session_id']}) is also open in another process: "
+            + "; ".join(describe_session(r, now) for r in twins)
+            + ". Both append to one transcript; close one of them."
+        )
+        user.append(f"this session is also open in pid {twins[0]['owner']['pid']}")
+    if strong:
+        lines.append(
+            f"In this same worktree ({me['worktree']}): "
+            + "; ".join(describe_session(r, now) for r in strong)
+            + ". Edits to the same files and git commands that switch branches, stash, reset or rebase "
+            "affect both sessions; sessionward asks before such git commands and before editing a "
+            "file the other session edited recently."
+        )
+        user.append(_count(strong, "other session") + " in this worktree")
+    if nearby:
+        lines.append(
+            f"On the same project ({me['project']}) in other worktrees: "
+            + "; ".join(describe_session(r, now) for r in nearby)
+            + ". Shared notes, memory and the resume file are saved under the end lock: save them with /end."
+        )
+        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees")
+    return {
+        "systemMessage": "sessionward: " + ", ".join(user),
+        "hookSpecificOutput": {"hookEventName": event_name, "additionalContext": "\n".join(lines)},
+    }
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _clean_orphaned_locks() -> None:
+    from sessionward.locks import cleanup_orphans
+
+    try:
+        cleanup_orphans()
+    except Exception:  # noqa: BLE001 - best effort: the next acquire takes orphans over anyway
+        pass
