@@ -207,8 +207,29 @@ COMMANDS = [
 ]
 
 
+EXIT_ZERO = "--exit-zero"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    own_args = argv[: argv.index("--")] if "--" in argv else argv
+    if EXIT_ZERO in own_args:
+        # For Claude Code's !`command` lines in slash commands, which must exit 0: the
+        # outcome (errors included) goes to stdout, where the model reads it.
+        argv.remove(EXIT_ZERO)
+        sys.stderr.flush()
+        saved, sys.stderr = sys.stderr, sys.stdout
+        try:
+            code = _main(argv)
+        finally:
+            sys.stderr = saved
+        if code:
+            sys.stdout.write(f"(sessionward exit status {code})\n")
+        return 0
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     name = argv[0] if argv else ""
     if name == "hook" and not {"-h", "--help"} & set(argv):
@@ -261,6 +282,7 @@ def _help(topic) -> str:
     lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
     lines += ["", "exit codes:"]
     lines += [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
+    lines += ["", "global option:", f"  {EXIT_ZERO}  exit 0 whatever happens, errors on stdout (for Claude Code's !`command` lines)"]
     lines += ["", "Run 'sessionward <command> --help' for a command's options."]
     return "\n".join(lines)
 
