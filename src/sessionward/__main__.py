@@ -1,5 +1,5 @@
 import sys
 
-from sessionward.cli.main import main
+from sessionward.cli.entry import main
 
 sys.exit(main())
