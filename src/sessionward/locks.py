@@ -8,7 +8,7 @@ What it does not protect: anything done by a process that never asks for the loc
 forced release (`release(force=True)`, `rm ~/.claude/end.lock`) frees the lock while its
 holder may still be working: that is the person's call, and the holder is not told.
 
-Files, for a lock NAME (see sessionward.paths):
+Files, for a lock NAME (see sessionward.paths; read and guarded by sessionward._lockfile):
   STATE/NAME.lock                       exists only while held; holds the holder's PID alone
                                         ("4242\\n"), so `cat`, `ps -p $(cat ...)` and `rm`
                                         (force) do what the origin's guide says. The truth.
@@ -43,36 +43,57 @@ Test-only: SESSIONWARD_TEST_DISABLE_LOCKS=1 turns acquire and release into no-op
 negative control of the concurrency tests).
 """
 
-import fcntl
 import os
-import stat
 import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, same_file, write_file_atomic
-from sessionward._flock import flock_exclusive
-from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable, UnsafeState
-from sessionward.identity import (
-    Owner,
-    describe_checkout,
-    owner_is_alive,
-    process_started_at,
-    read_process,
-    resolve_owner,
-    resolve_session_id,
+from sessionward._atomic import write_file_atomic
+from sessionward._lockfile import (
+    _PID_FILE_MAX,
+    _SCHEMA,
+    GUARD_TIMEOUT_S,
+    GuardTimeout,
+    LockState,
+    _Guard,
+    _holder_liveness,
+    _read_lock_state,
+    _same_waiter,
+    _unlink,
+    _waiter_record,
+    _write_in_place,
 )
-from sessionward.identity.process import Liveness
+from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
 from sessionward.store import open_store
+
+__all__ = [
+    "END_LOCK",
+    "END_LOCK_TIMEOUT_S",
+    "GUARD_TIMEOUT_S",
+    "MAX_LOCK_NAME",
+    "Acquired",
+    "Cleaned",
+    "GuardTimeout",
+    "Holder",
+    "LockRefused",
+    "LockRunAborted",
+    "LockState",
+    "LockTimeout",
+    "NamedLock",
+    "Released",
+    "cleanup_orphans",
+    "held_by_owner",
+    "known_lock_names",
+    "run_locked",
+    "validate_lock_name",
+]
 
 END_LOCK = "end"
 END_LOCK_TIMEOUT_S = 30.0
-GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 MAX_LOCK_NAME = 64
 _POLL_FIRST_S = 0.002
 _POLL_CAP_S = 0.005  # a waiter notices a release, or its holder's death, within this
-_PID_FILE_MAX = 64
-_SCHEMA = "sessionward/1"
 # Test-only: acquire and release do nothing, so tests can show that their workload loses
 # updates without the lock (the negative control). Read from the environment: children inherit it.
 _DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
@@ -137,82 +158,7 @@ def _owner_of_pid(pid: int, via: str) -> Owner:
     return Owner(info, via)
 
 
-# -- what is on disk -------------------------------------------------------------------------
-
-
-class LockState:
-    """One lock as found on disk. `pid` is None when the lock file is absent or unreadable."""
-
-    __slots__ = ("name", "path", "present", "pid", "raw", "mtime", "meta", "liveness")
-
-    def __init__(self, name: str, path: str) -> None:
-        self.name = name
-        self.path = path
-        self.present = False
-        self.pid: int | None = None
-        self.raw = b""
-        self.mtime = 0.0
-        self.meta: dict | None = None  # the holder file, only when its PID matches
-        self.liveness: Liveness | None = None
-
-    @property
-    def held(self) -> bool:
-        """Held by a live holder."""
-        return self.present and self.liveness is not None and self.liveness.alive
-
-    @property
-    def orphaned(self) -> bool:
-        return self.present and not self.held
-
-    @property
-    def since(self) -> float:
-        return self.meta["since"] if self.meta else self.mtime
-
-    def describe(self, home_short=None) -> str:
-        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age."""
-        if not self.present:
-            return f"lock {self.name} is free"
-        short = home_short or (lambda p: p)
-        if self.pid is None:
-            return f"lock file {self.path} holds no PID ({self.raw[:20]!r})"
-        parts = [f"pid {self.pid}"]
-        meta = self.meta
-        if meta:
-            holder = meta.get("holder", {})
-            parts[0] += f" ({holder.get('comm', '?')})"
-            session = meta.get("session") or {}
-            if session.get("id"):
-                parts.append(f"session {session['id']}")
-            if session.get("project"):
-                parts.append(f"project {session['project']}")
-            if session.get("worktree"):
-                branch = f" ({session['branch']})" if session.get("branch") else ""
-                parts.append(f"worktree {short(session['worktree'])}{branch}")
-            if meta.get("purpose"):
-                parts.append(f"purpose: {meta['purpose']}")
-        parts.append(f"held for {_age(time.time() - self.since)}")
-        return ", ".join(parts)
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "held": self.held,
-            "orphaned": self.orphaned,
-            "pid": self.pid,
-            "since": self.since if self.present else None,
-            "alive_reason": self.liveness.reason if self.liveness else None,
-            "holder": self.meta,
-        }
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+# -- outcomes and errors ---------------------------------------------------------------------
 
 
 class LockTimeout(SessionwardError, TimeoutError):
@@ -226,20 +172,6 @@ class LockTimeout(SessionwardError, TimeoutError):
         )
         self.state = state
         self.waited_s = waited_s
-
-
-class GuardTimeout(SessionwardError, TimeoutError):
-    """The guard of a lock stayed busy: some sessionward process is stuck mid-transition."""
-
-    exit_code = 1
-    code = "guard_timeout"
-
-    def __init__(self, guard_path: str, waited_s: float) -> None:
-        super().__init__(
-            f"lock guard {guard_path} still busy after {waited_s:.1f} s",
-            "another sessionward process is stuck in the middle of taking or releasing the lock; retry",
-        )
-        self.guard_path = guard_path
 
 
 class _StillWaiting(Exception):
@@ -520,48 +452,8 @@ class NamedLock:
         return Holder(self.owner, True).is_process(session.get("owner"))
 
     def _read_state(self, judge: bool = True) -> LockState:
-        state = LockState(self.name, self.path)
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(self.path, flags)
-        except FileNotFoundError:
-            return state
-        except OSError as exc:
-            if exc.errno == 40:  # ELOOP
-                raise UnsafeState(self.path, "it is a symlink", f"remove the link: rm {self.path}") from None
-            raise StateUnwritable(self.path, exc) from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-                raise UnsafeState(self.path, f"it is {kind}", f"move it away: mv {self.path} {self.path}.bad")
-            state.raw = os.read(fd, _PID_FILE_MAX + 1)
-            state.mtime = info.st_mtime
-        finally:
-            os.close(fd)
-        state.present = True
-        text = state.raw.strip()
-        if len(state.raw) <= _PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
-            state.pid = int(text)
-        state.meta = self._read_meta(state.pid)
-        if judge:
-            state.liveness = _holder_liveness(state)
-        return state
-
-    def _read_meta(self, pid: int | None) -> dict | None:
-        if pid is None:
-            return None
-        try:
-            raw = read_file_nofollow(self.meta_path)
-            meta = jsoncodec.loads(raw) if raw else None
-        except (ValueError, UnsafeState, StateUnwritable):
-            return None  # unreadable annex: the lock is judged by its PID alone
-        if not isinstance(meta, dict) or meta.get("schema") != _SCHEMA:
-            return None
-        holder = meta.get("holder")
-        if not isinstance(holder, dict) or holder.get("pid") != pid or type(meta.get("since")) not in (int, float):
-            return None
-        return meta
+        """NAME.lock and its holder annex as they are now; judge=False skips the liveness check."""
+        return _read_lock_state(self.name, self.path, self.meta_path, judge)
 
     def _session_info(self) -> dict:
         if self._session is None:
@@ -642,205 +534,6 @@ class NamedLock:
         else:
             _unlink(self.path)
 
-
-def _holder_liveness(state: LockState) -> Liveness:
-    if state.pid is None:
-        return Liveness(False, "the lock file holds no PID")
-    meta = state.meta
-    if meta is not None:
-        holder = meta["holder"]
-        # Locks are not renewed, so a lease would lapse under a live holder: a holder we
-        # cannot see (another host or PID namespace) is never judged dead from here.
-        return owner_is_alive(
-            state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"],
-            pidns=holder.get("pidns"), lease_ttl_s=float("inf"),
-        )
-    # No annex (forged, or written by the origin's scripts): the PID and the file's age.
-    info = read_process(state.pid)
-    if info is None:
-        return Liveness(False, f"process {state.pid} is gone")
-    if info.is_zombie:
-        return Liveness(False, f"process {state.pid} is a zombie")
-    started = process_started_at(info)
-    if started is not None and started > state.mtime + 1.0:
-        return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")
-    return Liveness(True, f"process {state.pid} is running")
-
-
-_ANNEX_BLOCK = 1024
-
-
-def _write_in_place(path: str, data: bytes) -> None:
-    """Overwrite `path` from offset 0 with `data` padded by spaces to a whole block (JSON
-    allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
-    allocation at close (auto_da_alloc) and cost more than the whole lock cycle."""
-    padded = data + b" " * (-len(data) % _ANNEX_BLOCK)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno == 40:  # ELOOP
-            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
-        raise StateUnwritable(path, exc) from None
-    try:
-        os.pwrite(fd, padded, 0)
-        if os.fstat(fd).st_size != len(padded):
-            os.ftruncate(fd, len(padded))
-    except OSError as exc:
-        raise StateUnwritable(path, exc) from None
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StateUnwritable(path, exc) from None
-
-
-# -- the guard and its wait queue -------------------------------------------------------------
-
-
-_start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)
-
-
-def _waiter_record() -> dict:
-    pid = os.getpid()
-    if pid not in _start_time_of:
-        info = read_process(pid)
-        _start_time_of[pid] = info.start_time if info else None
-    return {"pid": pid, "start_time": _start_time_of[pid], "since": time.time()}
-
-
-def _same_waiter(a: dict, b: dict) -> bool:
-    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time")
-
-
-def _waiter_alive(waiter: dict) -> bool:
-    """Still waiting: running, and not stopped (Ctrl-Z). A stopped waiter loses its place;
-    when resumed it finds itself gone and joins again at the back."""
-    pid = waiter.get("pid")
-    if type(pid) is not int:
-        return False
-    info = read_process(pid)
-    return (
-        info is not None
-        and not info.is_zombie
-        and info.state not in ("T", "t")
-        and info.start_time == waiter.get("start_time")
-    )
-
-
-_vetted_dirs: set = set()  # lock directories this process has created or checked
-
-
-class _Guard:
-    """The flock on NAME.guard, held for one transition; also reads and writes the queue."""
-
-    def __init__(self, lock: NamedLock, deadline: float) -> None:
-        self.lock = lock
-        self.deadline = deadline
-        self.fd = -1
-        self._queue: list | None = None
-
-    def __enter__(self) -> "_Guard":
-        lock = self.lock
-        if lock.locks_dir not in _vetted_dirs:  # once per process: these checks cost more than the lock
-            self._make_locks_dir()
-        while True:
-            # The fd stays open in the NamedLock between transitions; a forked child opens its
-            # own (a shared open file description would share the flock with the parent).
-            if lock._guard_fd < 0 or lock._guard_pid != os.getpid():
-                lock._guard_fd, lock._guard_pid = self._open(), os.getpid()
-            self.fd = lock._guard_fd
-            try:
-                held = flock_exclusive(self.fd, max(0.0, self.deadline - time.monotonic()))
-            except BaseException:
-                lock.close()
-                raise
-            if not held:
-                lock.close()
-                raise GuardTimeout(lock.guard_path, GUARD_TIMEOUT_S)
-            if same_file(self.fd, lock.guard_path):
-                return self
-            lock.close()  # the guard file was replaced or removed: lock the one at the path
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-    def _open(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            return os.open(self.lock.guard_path, flags, 0o600)
-        except FileNotFoundError:  # the directory went away since we vetted it
-            self._make_locks_dir()
-            return self._open_once(flags)
-        except OSError as exc:
-            raise self._open_error(exc) from None
-
-    def _make_locks_dir(self) -> None:
-        paths.ensure_private_dir(os.path.dirname(self.lock.locks_dir))
-        try:
-            os.mkdir(self.lock.locks_dir, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise StateUnwritable(self.lock.locks_dir, exc) from None
-        _vetted_dirs.add(self.lock.locks_dir)
-
-    def _open_once(self, flags: int) -> int:
-        try:
-            return os.open(self.lock.guard_path, flags, 0o600)
-        except OSError as exc:
-            raise self._open_error(exc) from None
-
-    def _open_error(self, exc: OSError) -> Exception:
-        if exc.errno == 40:  # ELOOP
-            return UnsafeState(self.lock.guard_path, "it is a symlink")
-        return StateUnwritable(self.lock.guard_path, exc)
-
-    def _waiters(self) -> list:
-        if self._queue is None:
-            raw = os.pread(self.fd, 1 << 20, 0)
-            try:
-                doc = jsoncodec.loads(raw) if raw else {}
-            except ValueError:
-                doc = {}  # a torn queue heals: live waiters re-join on their next poll
-            waiters = doc.get("waiters") if isinstance(doc, dict) else None
-            self._queue = [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
-        return self._queue
-
-    def _save(self) -> None:
-        data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
-
-    def first_waiter(self) -> dict | None:
-        """The longest-waiting live waiter. Only the head is judged (one /proc read, however
-        long the queue); a dead head is dropped and the next one judged."""
-        waiters = self._waiters()
-        dropped = 0
-        while dropped < len(waiters) and not _waiter_alive(waiters[dropped]):
-            dropped += 1
-        if dropped:
-            self._queue = waiters[dropped:]
-            self._save()
-        return self._queue[0] if self._queue else None
-
-    def join_queue(self, me: dict) -> None:
-        if not any(_same_waiter(w, me) for w in self._waiters()):
-            self._queue.append(me)
-            self._save()
-
-    def leave_queue(self, me: dict) -> None:
-        waiters = self._waiters()
-        kept = [w for w in waiters if not _same_waiter(w, me)]
-        if len(kept) != len(waiters):
-            self._queue = kept
-            self._save()
 
 
 # -- many locks -------------------------------------------------------------------------------
