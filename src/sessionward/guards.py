@@ -18,10 +18,10 @@ tool ran). What they never do is block on a dead session: claims of dead owners 
 and a dead holder of `end` holds nothing.
 """
 
-import os
 import time
 
 from sessionward import claims as claims_mod
+from sessionward._humanize import format_age, short_path
 from sessionward.identity import Owner, owner_is_alive
 
 ALLOW = None
@@ -85,7 +85,7 @@ def _changed_behind_our_back(path: str, mine: dict, others: list, now: float) ->
     writer = later[-1]
     seen = "wrote" if mine["write"] else "read"
     reason = (
-        f"{_short(path)} changed on disk since this session last {seen} it ({_ago(now - mine['at'])}): "
+        f"{short_path(path)} changed on disk since this session last {seen} it ({_ago(now - mine['at'])}): "
         f"{describe_claimant(writer, now)} {_verb(writer)} it {_ago(now - writer['at'])}. "
         f"Editing now would overwrite that change unseen. Read the file again, then make the edit "
         f"on its current content."
@@ -96,7 +96,7 @@ def _changed_behind_our_back(path: str, mine: dict, others: list, now: float) ->
 def _claimed(path: str, other: dict, config, now: float, count: int) -> Verdict:
     also = f" (and {count - 1} more)" if count > 1 else ""
     facts = (
-        f"{describe_claimant(other, now)}{also} {_verb(other)} {_short(path)} {_ago(now - other['at'])} "
+        f"{describe_claimant(other, now)}{also} {_verb(other)} {short_path(path)} {_ago(now - other['at'])} "
         f"and is still running"
     )
     policy = config.edit_policy
@@ -122,8 +122,8 @@ def _vault_busy(path: str, owner: Owner, now: float) -> Verdict:
     if holder_owner.get("pid") == owner.pid or state.pid == owner.pid:
         return Verdict()  # our own /end save
     reason = (
-        f"{_short(path)} is in the notes vault, and another session is saving there under the "
-        f"end lock: {state.describe(_short)}. Wait until its /end save finishes, then retry "
+        f"{short_path(path)} is in the notes vault, and another session is saving there under the "
+        f"end lock: {state.describe(short_path)}. Wait until its /end save finishes, then retry "
         f"('sessionward lock status' shows the holder)."
     )
     return Verdict(DENY, reason, "vault")
@@ -154,7 +154,7 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         who = "; ".join(describe_session(r, now) for r in sharing[:3])
         more = f" (and {len(sharing) - 3} more)" if len(sharing) > 3 else ""
         reason = (
-            f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {_short(worktree)}, "
+            f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
             f"where another session also works: {who}{more}. Its uncommitted work could be "
             f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
             f"separate worktree (git worktree add ../<dir> -b <branch>)."
@@ -172,7 +172,7 @@ def describe_claimant(claim: dict, now: float) -> str:
     if claim.get("project"):
         parts.append(f"project {claim['project']}")
     if claim.get("worktree"):
-        parts.append(f"worktree {_short(claim['worktree'])}")
+        parts.append(f"worktree {short_path(claim['worktree'])}")
     if claim.get("branch"):
         parts.append(f"branch {claim['branch']}")
     parts.append(f"pid {owner['pid']}")
@@ -182,12 +182,12 @@ def describe_claimant(claim: dict, now: float) -> str:
 
 
 def describe_session(record: dict, now: float) -> str:
-    parts = [f"project {record.get('project')}", f"worktree {_short(record.get('worktree') or '?')}"]
+    parts = [f"project {record.get('project')}", f"worktree {short_path(record.get('worktree') or '?')}"]
     if record.get("branch"):
         parts.append(f"branch {record['branch']}")
     parts.append(f"pid {record['owner']['pid']}")
     if type(record.get("started_at")) in (int, float):
-        parts.append(f"up {_duration(now - record['started_at'])}")
+        parts.append(f"up {format_age(now - record['started_at'])}")
     if record.get("holds"):
         parts.append("holds " + ", ".join(record["holds"]))
     return f"session {_session_label(record.get('session_id') or record.get('id'))} ({', '.join(parts)})"
@@ -223,29 +223,9 @@ def _owned_by(recorded: dict, owner: Owner) -> bool:
     return owner_record_matches(recorded, owner)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d"
-
-
 def _ago(seconds: float) -> str:
-    return "just now" if seconds < 1 else f"{_duration(seconds)} ago"
+    return "just now" if seconds < 1 else f"{format_age(seconds)} ago"
 
 
 def _clip(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-_HOME = os.path.expanduser("~")
-
-
-def _short(path: str) -> str:
-    if _HOME not in ("", "/") and (path == _HOME or path.startswith(_HOME + "/")):
-        return "~" + path[len(_HOME):]
-    return path

@@ -12,6 +12,7 @@ import sys
 import time
 
 from sessionward import _jsoncodec as jsoncodec
+from sessionward._humanize import format_age, short_path
 
 JSON_SCHEMA = "sessionward/1"
 
@@ -55,12 +56,7 @@ class Style:
         return self.paint(label, {"strong": "1;31", "warning": "1;33", "info": "2"}[level])
 
     def path(self, path: str) -> str:
-        if not self.tty:
-            return path
-        home = os.path.expanduser("~")
-        if home not in ("", "/") and (path == home or path.startswith(home + "/")):
-            return "~" + path[len(home) :]
-        return path
+        return short_path(path) if self.tty else path
 
     def table(self, headers: list[str], rows: list[list[str]]) -> list[str]:
         if not self.tty:
@@ -86,18 +82,6 @@ def _visible_len(text: str) -> int:
         elif not skipping:
             visible += 1
     return visible
-
-
-def format_age(seconds: float) -> str:
-    """12s, 5m, 3h05m, 2d: short enough for a table cell."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d"
 
 
 def age_of(epoch: float, now: float | None = None) -> str:

@@ -1,0 +1,23 @@
+"""Times and paths as people read them; shared by the renderer, the hooks and the guards."""
+
+import os
+
+
+def format_age(seconds: float) -> str:
+    """12s, 5m, 3h05m, 2d: short enough for a table cell or a hook's message."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def short_path(path: str) -> str:
+    """The path with the home directory shown as ~."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home) :]
+    return path
