@@ -129,7 +129,9 @@ def same_content(recorded: dict | None, current: dict | None, path: str) -> bool
 
 def claims_on(path: str, state_dir: str | None = None) -> list[dict]:
     """Every kept claim on `path` (absolute, normalised), newest last. Takes no lock."""
-    raw = read_file_nofollow(os.path.join(claims_dir(state_dir), shard_name(path)))
+    directory = claims_dir(state_dir)
+    _refuse_linked_dir(directory)  # O_NOFOLLOW guards the shard only, not the directory
+    raw = read_file_nofollow(os.path.join(directory, shard_name(path)))
     files = _decode(raw)
     found = files.get(path)
     return [c for c in found if _valid(c)] if type(found) is list else []
@@ -154,6 +156,7 @@ def _valid(claim) -> bool:
         and type(claim["owner"].get("pid")) is int
         and type(claim.get("at")) in (int, float)
         and type(claim.get("write")) is bool
+        and (claim.get("state") is None or type(claim["state"]) is dict)  # guards read it as a dict
     )
 
 
@@ -190,7 +193,9 @@ def record_claim(
     }
 
     def change(files: dict) -> bool:
-        kept = [c for c in files.get(path, ()) if _valid(c) and not is_mine(c, owner) and now - c["at"] < HISTORY_S]
+        previous = files.get(path)
+        previous = previous if type(previous) is list else ()  # a wrong-schema entry counts as none
+        kept = [c for c in previous if _valid(c) and not is_mine(c, owner) and now - c["at"] < HISTORY_S]
         kept.append(claim)
         files[path] = kept[-MAX_CLAIMS_PER_FILE:]
         return True
@@ -202,6 +207,7 @@ def record_claim(
 def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> int:
     """Mark every claim of `owner` ended (they stop blocking others); returns how many."""
     directory = claims_dir(state_dir)
+    _refuse_linked_dir(directory)  # listdir and the shard writes would follow a planted link
     try:
         names = [n for n in os.listdir(directory) if n.endswith(".json") and len(n) == 7]
     except FileNotFoundError:
@@ -261,6 +267,11 @@ def _ensure_claims_dir(directory: str) -> None:
             raise UnsafeState(directory, "it is not a directory", f"move it away: mv {directory} {directory}.bad") from None
     except OSError as exc:
         raise StateUnwritable(directory, exc) from None
+
+
+def _refuse_linked_dir(directory: str) -> None:
+    if os.path.islink(directory):
+        raise UnsafeState(directory, "it is a symlink", f"remove the link: rm {directory}")
 
 
 def _lock(directory: str) -> int:

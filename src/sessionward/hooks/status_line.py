@@ -61,9 +61,10 @@ def _end_holder(owner) -> str:
     state = NamedLock(END_LOCK).status()
     if not state.held:
         return ""
-    if owner is not None and state.pid == owner.pid:
-        return "end lock: this session"
     session = ((state.meta or {}).get("session") or {})
+    # A `lock run` command of this session holds it under its own PID: the session is ours.
+    if owner is not None and owner.pid in (state.pid, (session.get("owner") or {}).get("pid")):
+        return "end lock: this session"
     who = session.get("id") or f"pid {state.pid}"
     who = who[:8] if len(who) > 12 else who
     return f"end lock: {who}"
