@@ -208,15 +208,15 @@ def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> int:
     """Mark every claim of `owner` ended (they stop blocking others); returns how many."""
     directory = claims_dir(state_dir)
     _refuse_linked_dir(directory)  # listdir and the shard writes would follow a planted link
-    try:
-        names = [n for n in os.listdir(directory) if n.endswith(".json") and len(n) == 7]
-    except FileNotFoundError:
+    if not os.path.isdir(directory):
         return 0
-    except OSError as exc:
-        raise StateUnwritable(directory, exc) from None
     ended = 0
     fd = _lock(directory)
     try:
+        try:  # listed under the lock: a shard made meanwhile by a claim of ours is not missed
+            names = [n for n in os.listdir(directory) if n.endswith(".json") and len(n) == 7]
+        except OSError as exc:
+            raise StateUnwritable(directory, exc) from None
         for name in names:
             count = [0]
 
