@@ -151,7 +151,7 @@ def test_shard_collisions_are_harmless(tmp_path, owners):
     c2 = record(p2, other)
     assert shard_of(p1) == shard_of(p2)
     assert claims_on(p1) == [c1] and claims_on(p2) == [c2]
-    assert end_claims(me, T0 + 1) == 1
+    end_claims(me, T0 + 1)
     assert claims_on(p2) == [c2] and claims_on(p1)[0]["ended"] == T0 + 1
 
 
@@ -165,30 +165,45 @@ def test_state_files_are_private(target, owners):
 # -- ending ------------------------------------------------------------------------------------
 
 
-def test_end_claims_marks_them_ended_and_counts(tmp_path, owners):
+def test_end_claims_marks_them_ended(tmp_path, owners):
     me, other = owners(), owners()
     p1, p2 = str(tmp_path / "a.txt"), str(tmp_path / "b.txt")
     assert shard_name(p1) != shard_name(p2)
     record(p1, me)
     record(p2, me)
     theirs = record(p1, other)
-    assert end_claims(me, T0 + 10) == 2
+    end_claims(me, T0 + 10)
     mine_1 = [c for c in claims_on(p1) if c["owner"]["pid"] == me.pid]
     assert [c["ended"] for c in mine_1] == [T0 + 10]
     assert [c["ended"] for c in claims_on(p2)] == [T0 + 10]
     assert theirs in claims_on(p1)  # untouched
-    assert end_claims(me, T0 + 20) == 0  # already ended: nothing more, the time is kept
+    end_claims(me, T0 + 20)  # ended again (after /clear, the same process): the first end stays
     assert [c["ended"] for c in claims_on(p2)] == [T0 + 10]
+    later = record(p2, me, now=T0 + 15)  # made between the two ends: ended by the second
+    assert later["ended"] is None and [c["ended"] for c in claims_on(p2)] == [T0 + 20]
+
+
+def test_end_claims_is_one_small_write_whatever_the_claims(tmp_path, owners):
+    me = owners()
+    made = [str(tmp_path / f"f{i}.txt") for i in range(300)]
+    for path in made:
+        record(path, me)
+    shards_before = {n: os.stat(os.path.join(claims_dir(), n)).st_mtime_ns for n in os.listdir(claims_dir())}
+    end_claims(me, T0 + 1)
+    changed = [n for n in os.listdir(claims_dir()) if shards_before.get(n) != os.stat(os.path.join(claims_dir(), n)).st_mtime_ns]
+    assert changed == ["ended.json"]
+    assert all(claims_on(path)[0]["ended"] == T0 + 1 for path in made)
 
 
 def test_end_claims_without_any_claim_is_a_no_op(owners, target):
     me = owners()
-    assert end_claims(me, T0) == 0
+    end_claims(me, T0)
     assert not os.path.exists(claims_dir())
-    record(target, owners())
+    other = record(target, owners())
     before = os.stat(shard_of(target)).st_mtime_ns
-    assert end_claims(me, T0) == 0
-    assert os.stat(shard_of(target)).st_mtime_ns == before  # not rewritten for nothing
+    end_claims(me, T0)
+    assert os.stat(shard_of(target)).st_mtime_ns == before  # shards are never rewritten by an end
+    assert claims_on(target) == [other]
 
 
 # -- ageing ------------------------------------------------------------------------------------

@@ -15,14 +15,18 @@ Files (under STATE/sessionward/claims/, 0700):
                {"schema": "sessionward/1", "files": {"/abs/path": [claim, ...]}}
                so a hook reads the one small file that can hold its path, however many
                claims exist.
-  claims.lock  permanent flock target; every shard update runs under it. Never deleted.
+  ended.json   {"schema": ..., "owners": [{"owner": {...}, "at": T}]}: sessions that ended
+               (SessionEnd); their claims made before T count as ended. One small write
+               per SessionEnd, however many files the session touched.
+  claims.lock  permanent flock target; every update runs under it. Never deleted.
 Shards are replaced atomically (sessionward._atomic) but without fsync: a claim is advice,
 a `kill -9` cannot lose it (the page cache survives the process), a power loss can.
 
 A claim (one per owner process and path; a newer one replaces it):
   session, owner {pid, start_time, host, boot_id, pidns, comm}, project, worktree, branch,
   tool, write (bool), at (epoch seconds), state {size, mtime_ns, digest} or null (no file),
-  ended (epoch seconds, set when the session ended; null while it runs)
+  ended (epoch seconds the session ended, filled in by claims_on() from ended.json; null
+  while it runs)
 An ended claim blocks nobody, but is kept (HISTORY_S) because it still tells whether a
 file changed behind another session's back.
 
@@ -43,6 +47,7 @@ CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook 
 HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their shard is rewritten
 MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
 MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
+ENDED_NAME = "ended.json"
 WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read",)
 
@@ -134,19 +139,26 @@ def claims_on(path: str, state_dir: str | None = None) -> list[dict]:
     raw = read_file_nofollow(os.path.join(directory, shard_name(path)))
     files = _decode(raw)
     found = files.get(path)
-    return [c for c in found if _valid(c)] if type(found) is list else []
+    valid = [c for c in found if _valid(c)] if type(found) is list else []
+    return _mark_ended(valid, directory) if valid else []
 
 
 def _decode(raw: bytes | None) -> dict:
+    """A shard's {path: [claim, ...]}."""
+    files = _decode_doc(raw).get("files")
+    return files if type(files) is dict else {}
+
+
+def _decode_doc(raw: bytes | None) -> dict:
     if not raw:
         return {}
     try:
         doc = jsoncodec.loads(raw)
-    except ValueError:
-        return {}  # a torn or corrupt shard holds advice only: start it afresh
-    if type(doc) is not dict or doc.get("schema") != SCHEMA or type(doc.get("files")) is not dict:
+    except (ValueError, RecursionError):
+        return {}  # a torn or corrupt file holds advice only: start it afresh
+    if type(doc) is not dict or doc.get("schema") != SCHEMA:
         return {}
-    return doc["files"]
+    return doc
 
 
 def _valid(claim) -> bool:
@@ -204,35 +216,54 @@ def record_claim(
     return claim
 
 
-def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> int:
-    """Mark every claim of `owner` ended (they stop blocking others); returns how many."""
+def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:
+    """Mark every claim `owner` made until now ended: they stop blocking others.
+
+    One small write, whatever the number of files the session touched: the owner goes into
+    ended.json, and claims_on() reports the claims it made before `now` as ended. (Rewriting
+    every shard it touched took most of SessionEnd's 1.5 s for a session that edited many files.)
+    """
     directory = claims_dir(state_dir)
-    _refuse_linked_dir(directory)  # listdir and the shard writes would follow a planted link
+    _refuse_linked_dir(directory)  # the write would follow a planted link
     if not os.path.isdir(directory):
-        return 0
-    ended = 0
-    fd = _lock(directory)
-    try:
-        try:  # listed under the lock: a shard made meanwhile by a claim of ours is not missed
-            names = [n for n in os.listdir(directory) if n.endswith(".json") and len(n) == 7]
-        except OSError as exc:
-            raise StateUnwritable(directory, exc) from None
-        for name in names:
-            count = [0]
+        return
+    me = owner.to_record()
 
-            def change(files: dict) -> bool:
-                for claims in files.values():
-                    for claim in claims if type(claims) is list else ():
-                        if _valid(claim) and claim.get("ended") is None and is_mine(claim, owner):
-                            claim["ended"] = now
-                            count[0] += 1
-                return count[0] > 0
+    def change(doc: dict) -> bool:
+        # Every end is kept (in time order): a process that ends a session on /clear and goes
+        # on with the next one ends its later claims at its later end.
+        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S]
+        doc.clear()
+        doc["owners"] = kept + [{"owner": me, "at": now}]
+        return True
 
-            _rewrite(os.path.join(directory, name), change, now)
-            ended += count[0]
-    finally:
-        os.close(fd)
-    return ended
+    _update_file(directory, ENDED_NAME, change)
+
+
+def _ended_entries(doc: dict) -> list:
+    entries = doc.get("owners")
+    return [
+        e for e in (entries if type(entries) is list else ())
+        if type(e) is dict and type(e.get("owner")) is dict and type(e.get("at")) in (int, float)
+    ]
+
+
+def _same_process(a: dict, b: dict) -> bool:
+    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time") and a.get("host") == b.get("host")
+
+
+def _mark_ended(claims: list, directory: str) -> list:
+    """Fill in "ended" from ended.json: a claim made before its owner's session ended."""
+    ended = _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME))))
+    if not ended:
+        return claims
+    for claim in claims:
+        if claim.get("ended") is None:
+            for entry in ended:
+                if entry["at"] >= claim["at"] and _same_process(entry["owner"], claim["owner"]):
+                    claim["ended"] = entry["at"]
+                    break
+    return claims
 
 
 def _update_shard(directory: str, name: str, change, now: float) -> None:
@@ -241,6 +272,19 @@ def _update_shard(directory: str, name: str, change, now: float) -> None:
     fd = _lock(directory)
     try:
         _rewrite(os.path.join(directory, name), change, now)
+    finally:
+        os.close(fd)
+
+
+def _update_file(directory: str, name: str, change) -> None:
+    """Run change(doc) on a small JSON document in the claims directory, under the lock."""
+    fd = _lock(directory)
+    try:
+        path = os.path.join(directory, name)
+        doc = _decode_doc(read_file_nofollow(path))
+        if change(doc):
+            doc["schema"] = SCHEMA
+            write_file_atomic(path, jsoncodec.dumps(doc).encode("utf-8"), durable=False)
     finally:
         os.close(fd)
 
