@@ -38,7 +38,6 @@ import os
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, write_file_atomic
-from sessionward._flock import flock_exclusive
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, owner_record_matches
 
@@ -319,6 +318,8 @@ def _refuse_linked_dir(directory: str) -> None:
 
 
 def _lock(directory: str) -> int:
+    from sessionward._flock import flock_exclusive  # writers only: PreToolUse never locks
+
     path = os.path.join(directory, "claims.lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

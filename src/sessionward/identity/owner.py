@@ -98,15 +98,20 @@ def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None, 
             raise BadInput(f"--pid {explicit_pid}: no such running process")
         return Owner(info, "--pid")
 
-    ancestors = _ancestors(os.getppid())
+    ancestors = None  # walked only when needed: every hook resolves its owner
     claude_pid = env.get("CLAUDE_PID", "")
     if claude_pid.isdigit() and claude_pid.isascii() and len(claude_pid) <= 10:
         info = read_process(int(claude_pid))
         # Trusted only while it names Claude Code (or an ancestor of ours): a stale CLAUDE_PID,
         # inherited by something that outlived Claude, may name a recycled, unrelated PID.
         if info is not None and not info.is_zombie and info.pid != 1:
-            if info.comm in CLAUDE_COMMS or any(a.pid == info.pid for a in ancestors):
+            if info.comm in CLAUDE_COMMS:
                 return Owner(info, "CLAUDE_PID")
+            ancestors = _ancestors(os.getppid())
+            if any(a.pid == info.pid for a in ancestors):
+                return Owner(info, "CLAUDE_PID")
+    if ancestors is None:
+        ancestors = _ancestors(os.getppid())
 
     for info in ancestors:
         if info.comm in CLAUDE_COMMS:
