@@ -54,6 +54,19 @@ Sections:
      to holding; critical sections are checked pairwise for overlap (mutual exclusion), and
      the gap between one and the next is the hand-over. Trials of the two locks alternate.
      Budget: NamedLock's worst wait (over all cycles of all trials) <= FileLock's.
+  4. Claude Code hook processes (--only hooks; the code is in bench/hooks_bench.py, which
+     imports its helpers from here): `.venv/bin/sessionward hook <Event>` with the event's
+     JSON piped to stdin, next to `python -c pass` on the same interpreter (given the same
+     stdin), against 50 live sessions whose owners are 50 processes named `claude` (CLAUDE_PID
+     names one, as Claude Code sets it) and 2,000 claims over 1,000 files. Cases: PreToolUse
+     Write on a file other live sessions just wrote (answers ask) and on an unclaimed one
+     (no answer), PreToolUse Bash `ls -la` (no git: no answer) and `git checkout main` with
+     other sessions in the worktree (ask), PostToolUse Write (records, replacing its own
+     claim), SessionEnd (re-registered and its claims shards restored, untimed, after every
+     sample), and PreToolUse Write compiled on every run. Answers are checked before and
+     after timing. Budget: the three PreToolUse rows named above <= PROCESS_BUDGET_RATIO x
+     `python -c pass`; SessionEnd's slowest sample at most half of the 1.5 s Claude Code
+     gives all SessionEnd hooks.
 """
 
 import argparse
@@ -86,9 +99,9 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "rss": 5, "lock": 2000, "contention": 3}
-QUICK_ROUNDS = {"api": 10, "process": 10, "rss": 2, "lock": 300, "contention": 1}
-SECTIONS = ("api", "process", "locks")
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1}
+SECTIONS = ("api", "process", "locks", "hooks")  # hooks: bench/hooks_bench.py
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -174,6 +187,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
     counts = {
         "api": f"{rounds['api']} (API)",
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
+        "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -196,15 +210,19 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
 
 
 class SleeperPool:
-    """`count` live processes to own sessions; killed (each by its own handle) on exit."""
+    """`count` live processes to own sessions; killed (each by its own handle) on exit.
+    `program` is the sleep to run: run through a symlink named `claude`, its processes' comm
+    is `claude`, which a hook requires of the process CLAUDE_PID names."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, program: str = "sleep", seconds: int = 900) -> None:
         self.count = count
+        self.program = program
+        self.seconds = seconds
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> "SleeperPool":
         for _ in range(self.count):
-            self.procs.append(subprocess.Popen(["sleep", "900"], stdin=subprocess.DEVNULL))
+            self.procs.append(subprocess.Popen([self.program, str(self.seconds)], stdin=subprocess.DEVNULL))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -421,22 +439,28 @@ def process_cases(root: Path, state: Path, python: str, launcher: Path) -> list:
     ]
 
 
-def wall_ms(case, cwd: str) -> float:
-    """Spawn to reap, output discarded."""
+def _stdin_of(data: bytes | None) -> dict:
+    """subprocess.run's keywords for a child's stdin: `data` through a pipe, else /dev/null."""
+    return {"stdin": subprocess.DEVNULL} if data is None else {"input": data}
+
+
+def wall_ms(case, cwd: str, stdin: bytes | None = None) -> float:
+    """Spawn to reap, output discarded; `stdin` (a hook's JSON) is piped in, else /dev/null."""
     _, argv, env, _ = case
+    feed = _stdin_of(stdin)
     start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **feed)
     return (time.perf_counter() - start) * 1000.0
 
 
-def peak_rss_kib(case, cwd: str, out: Path) -> int | None:
+def peak_rss_kib(case, cwd: str, out: Path, stdin: bytes | None = None) -> int | None:
     """Peak RSS from GNU time (%M). Not from our own wait4(): a child forked from this big
     process inherits its high-water mark until exec, so every child would read ~20 MiB."""
     if not os.access(TIME_BIN, os.X_OK):
         return None
     _, argv, env, _ = case
     subprocess.run([TIME_BIN, "-f", "%M", "-o", str(out)] + argv, env=env, cwd=cwd,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **_stdin_of(stdin))
     try:
         return int(out.read_text().split()[-1])
     except (OSError, ValueError, IndexError):
@@ -876,6 +900,12 @@ def main(argv=None) -> int:
                     tables.append(process_table(procs, args.markdown))
         if "locks" in sections:  # no owner pool: it would only add processes to schedule
             tables.append(lock_tables(run_lock_section(root, checkouts[0], rounds), args.markdown))
+        if "hooks" in sections:  # its own owners: 50 processes named `claude` (bench/hooks_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])  # so hooks_bench imports this module, not a copy
+            import hooks_bench
+
+            hooks, python = hooks_bench.run_hook_section(root, checkouts, rounds)
+            tables.append(hooks_bench.hook_table(hooks, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))
