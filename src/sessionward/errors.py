@@ -51,6 +51,18 @@ class BadInput(SessionwardError, ValueError):
     code = "bad_input"
 
 
+class SettingsInvalid(BadInput):
+    """A Claude Code settings.json we cannot merge into: not JSON, or not the shape Claude
+    Code reads. The user's document, not our state: exit 2, and the file is left as it was."""
+
+    code = "settings_invalid"
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}", "fix it (or move it aside) and run the command again; nothing was changed")
+        self.path = path
+        self.problem = problem
+
+
 class UsageError(BadInput):
     """The command line itself is wrong: unknown command or option, missing argument."""
 

@@ -42,7 +42,8 @@ BAD = {
     "check bad project": ["check", "a/b"],
     "check relative cwd": ["check", "--cwd", "rel"],
     "prune both": ["prune", "--apply", "--dry-run"],
-    "install nothing": ["install"],
+    "install bad scope": ["install", "--scope", "global"],
+    "uninstall bad scope": ["uninstall", "--scope="],
     "group without sub": ["help", "nope"],
 }
 

@@ -175,7 +175,7 @@ COMMANDS = [
     ),
     Command(
         "uninstall",
-        "Remove exactly what 'sessionward install' added to settings.json.",
+        "Remove what 'sessionward install' added: its hooks and statusLine, and its /start and /end.",
         "sessionward.cli.install:run_uninstall",
         opts=[SCOPE, DRY_RUN, JSON],
     ),

@@ -78,19 +78,19 @@ def plan_seed_files(files: list[SeedFile]) -> list[Action]:
                 current = f.read()
         except FileNotFoundError:
             if os.path.islink(file.path):  # a dangling symlink: someone else's, keep it
-                actions.append(Action(file, "replace", _backup_name(file.path)))
+                actions.append(Action(file, "replace", backup_name(file.path)))
             else:
                 actions.append(Action(file, "create"))
             continue
         except OSError:
-            actions.append(Action(file, "replace", _backup_name(file.path)))
+            actions.append(Action(file, "replace", backup_name(file.path)))
             continue
         if current == file.content and not os.path.islink(file.path):
             actions.append(Action(file, "unchanged"))
         elif MANAGED_MARKER.encode() in current and not os.path.islink(file.path):
             actions.append(Action(file, "update"))
         else:
-            actions.append(Action(file, "replace", _backup_name(file.path)))
+            actions.append(Action(file, "replace", backup_name(file.path)))
     return actions
 
 
@@ -109,5 +109,12 @@ def apply_actions(actions: list[Action]) -> None:
         os.chmod(action.file.path, action.file.mode)  # the umask must not strip the x bit
 
 
-def _backup_name(path: str) -> str:
-    return f"{path}.bak-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+def backup_name(path: str) -> str:
+    """NAME.bak-UTCSTAMP beside `path`, with -2, -3... when taken: two backups in one second
+    (install then uninstall) must not overwrite each other."""
+    base = f"{path}.bak-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    name, n = base, 1
+    while os.path.lexists(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name

@@ -1,0 +1,495 @@
+"""Claude Code's settings.json: sessionward's hooks and status line, merged in and out.
+
+The merge is a pure function, document in, document out: merge_settings(doc, launcher) and
+unmerge_settings(doc) return a new dict (the input is never mutated) and the Changes made.
+apply_settings(path, transform) does the I/O around either one:
+
+  1. take a flock on <private>/settings.lock (permanent, never deleted; installer_lock): two
+     sessionward installers never interleave. Claude Code takes no lock, hence step 4.
+  2. read the file and parse it. A document we cannot merge into (not JSON, top level not an
+     object, "hooks" not an object, an event's value not a list) raises SettingsInvalid: one
+     line naming the file, the problem, line and column; exit 2; the file is left as it was.
+     A missing, empty or blank file is the empty document.
+  3. transform. A document equal to the old one means "unchanged": nothing written, no backup.
+  4. keep the bytes we merged from as settings.json.bak-UTCSTAMP, then re-read the file right
+     before replacing it: if its bytes changed meanwhile (Claude Code rewrote it), merge
+     again from the fresh bytes, up to MAX_MERGE_ATTEMPTS times, so neither side's keys are
+     lost. Then replace it with write_file_atomic, keeping its mode (0600 when new). This
+     narrows the race with Claude Code's unlocked writes to the moment between our last read
+     and the rename; nothing on our side can close it.
+
+What is "ours": a hook handler whose command, split like a shell would (plain whitespace
+when it does not parse), ends with `hook <Event>` for the event it is listed under and whose
+program's basename is `sessionward`; a statusLine whose command's program is `sessionward`
+and ends with `status-line`. The launcher's path does not matter, so a moved virtualenv's
+entries are still recognised.
+
+Install, per event of HOOKS: no handler of ours -> our matcher group is appended to the
+event's list; a group holding only ours -> replaced in place by today's group (launcher path,
+matcher, timeout); ours inside a group with the user's handlers (put there by hand) -> only
+its command is updated; a second copy of ours anywhere -> removed. statusLine is added only
+when the key is absent (a user's own is kept); ours with a stale command gets today's.
+Uninstall removes exactly ours, under any event key; a matcher group, an event's list or
+"hooks" itself goes only when our removal emptied it (so a "hooks": {} or "Stop": [] the user
+had before install is not restored, and a settings.json that install created stays as {}:
+Claude Code reads each the same as absent). The statusLine goes only when it is ours (left
+behind it would call a command that is gone).
+
+Formatting: the new document is written with the file's own indentation when simple (a run
+of spaces or one tab on its first indented line), else 2 spaces; its final newline is kept
+as it was (added when the file is new). Keys keep their order. So uninstall after install
+gives back the original bytes of a file written with JSON.stringify(x, null, 2) or
+json.dumps(x, indent=2).
+
+A settings.json that is a symlink (a dotfiles setup) is followed: its target is read and
+replaced in place, the link stays. The backup goes beside the link, where the user looks,
+not into the dotfiles repository.
+
+The JSON module here is the stdlib's, not sessionward._jsoncodec: install needs indented
+output and line/column in parse errors, which the codec (compact, hot-path) does not offer,
+and install is never on a hook's path.
+"""
+
+import contextlib
+import copy
+import json
+import os
+import shlex
+
+from sessionward import paths
+from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
+from sessionward._flock import flock_exclusive
+from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, UnsafeState
+from sessionward.install.diffs import unified_diff
+from sessionward.install.seed_paths import backup_name, launcher_paths
+
+HOOK_TIMEOUT_S = 10
+# The contract the hook runtime relies on: (event, matcher or None for all, timeout in s or
+# None). SessionEnd has no timeout key so that Claude Code's 1.5 s default for all SessionEnd
+# hooks together is not raised for everyone's by ours.
+HOOKS = (
+    ("SessionStart", None, HOOK_TIMEOUT_S),
+    ("UserPromptSubmit", None, HOOK_TIMEOUT_S),
+    ("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash", HOOK_TIMEOUT_S),
+    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read", HOOK_TIMEOUT_S),
+    ("Stop", None, HOOK_TIMEOUT_S),
+    ("SessionEnd", None, None),
+)
+STATUS_LINE_PADDING = 0
+SETTINGS_NAME = "settings.json"
+SETTINGS_LOCK_NAME = "settings.lock"
+SETTINGS_LOCK_TIMEOUT_S = 10.0
+MAX_MERGE_ATTEMPTS = 5  # a file still changing after this many re-reads is being rewritten in a loop
+
+
+def launcher_command() -> str:
+    """The sessionward launcher beside this interpreter, shell-quoted only when it needs it."""
+    return shlex.quote(launcher_paths()[0])
+
+
+def our_group(event: str, matcher: str | None, timeout: int | None, launcher: str) -> dict:
+    handler: dict = {"type": "command", "command": f"{launcher} hook {event}"}
+    if timeout is not None:
+        handler["timeout"] = timeout
+    group: dict = {"matcher": matcher} if matcher else {}
+    group["hooks"] = [handler]
+    return group
+
+
+def our_status_line(launcher: str) -> dict:
+    return {"type": "command", "command": f"{launcher} status-line", "padding": STATUS_LINE_PADDING}
+
+
+def _words(command) -> list[str]:
+    if not isinstance(command, str):
+        return []
+    try:
+        return shlex.split(command)  # a quoted launcher path may hold spaces
+    except ValueError:
+        return command.split()
+
+
+def hook_program(command) -> str:
+    """The program a hook or statusLine command runs: its first word, unquoted ("" if none)."""
+    words = _words(command)
+    return words[0] if words else ""
+
+
+def is_our_hook_command(command, event: str) -> bool:
+    words = _words(command)
+    return len(words) >= 3 and words[-2:] == ["hook", event] and os.path.basename(words[0]) == "sessionward"
+
+
+def is_our_status_line_command(command) -> bool:
+    words = _words(command)
+    return len(words) >= 2 and words[-1] == "status-line" and os.path.basename(words[0]) == "sessionward"
+
+
+def _is_ours(handler, event: str) -> bool:
+    return isinstance(handler, dict) and is_our_hook_command(handler.get("command"), event)
+
+
+def _handlers(group) -> list | None:
+    """A matcher group's handler list, or None for anything else (left exactly as found)."""
+    if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+        return group["hooks"]
+    return None
+
+
+class Changes:
+    """What a merge changed: events whose handler of ours was added, updated or removed, and
+    the statusLine: "added", "updated", "removed", "theirs" (a user's own, kept) or None."""
+
+    __slots__ = ("added", "updated", "removed", "status_line")
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.updated: list[str] = []
+        self.removed: list[str] = []
+        self.status_line: str | None = None
+
+    def summary(self) -> str:
+        """'6 hooks, statusLine' / 'updated 2 hooks' / 'removed 6 hooks, statusLine'."""
+        parts = []
+        if self.added:
+            parts.append(_hooks(len(self.added)))
+        if self.updated:
+            parts.append(f"updated {_hooks(len(self.updated))}")
+        if self.status_line == "added":
+            parts.append("statusLine")
+        elif self.status_line == "updated":
+            parts.append("updated statusLine")
+        elif self.status_line == "theirs" and (self.added or self.updated):
+            parts.append("your statusLine kept")
+        removed = [_hooks(len(self.removed))] if self.removed else []
+        if self.status_line == "removed":
+            removed.append("statusLine")
+        if removed:
+            parts.append("removed " + ", ".join(removed))
+        return ", ".join(parts)
+
+    def to_json(self) -> dict:
+        return {
+            "hooks": {"added": self.added, "updated": self.updated, "removed": self.removed},
+            "status_line": self.status_line,
+        }
+
+
+def _hooks(n: int) -> str:
+    return f"{n} hook" if n == 1 else f"{n} hooks"
+
+
+def merge_settings(doc: dict, launcher: str) -> tuple[dict, Changes]:
+    """`doc` with sessionward's hooks and status line in place (see the module docstring)."""
+    new = copy.deepcopy(doc)
+    changes = Changes()
+    hooks = new.setdefault("hooks", {})
+    for event, matcher, timeout in HOOKS:
+        wanted = our_group(event, matcher, timeout, launcher)
+        groups = hooks.get(event)
+        if groups is None:
+            hooks[event] = [wanted]
+            changes.added.append(event)
+            continue
+        merged, found = _merge_event(groups, event, wanted)
+        if not found:
+            merged.append(wanted)
+            changes.added.append(event)
+        elif merged != groups:
+            changes.updated.append(event)
+        hooks[event] = merged
+
+    wanted_line = our_status_line(launcher)
+    current = new.get("statusLine")
+    if "statusLine" not in new:
+        new["statusLine"] = wanted_line
+        changes.status_line = "added"
+    elif isinstance(current, dict) and is_our_status_line_command(current.get("command")):
+        if current.get("command") != wanted_line["command"]:
+            current["command"] = wanted_line["command"]  # other keys the user set on it stay
+            changes.status_line = "updated"
+    else:
+        changes.status_line = "theirs"
+    return new, changes
+
+
+def _merge_event(groups: list, event: str, wanted: dict) -> tuple[list, bool]:
+    out = []
+    found = False
+    for group in groups:
+        handlers = _handlers(group)
+        ours = [h for h in handlers if _is_ours(h, event)] if handlers is not None else []
+        if not ours:
+            out.append(group)
+            continue
+        others = [h for h in handlers if not _is_ours(h, event)]
+        if found:  # a second copy of ours: drop it, keep the user's handlers beside it
+            if others:
+                out.append(dict(group, hooks=others))
+            continue
+        found = True
+        if not others:
+            out.append(wanted)  # a group of ours: today's matcher, timeout and launcher
+            continue
+        # Ours inside the user's own group: they chose its place and matcher; fix the
+        # command only, and keep one copy.
+        kept, seen = [], False
+        for handler in handlers:
+            if _is_ours(handler, event):
+                if seen:
+                    continue
+                seen = True
+                handler = dict(handler, command=wanted["hooks"][0]["command"])
+            kept.append(handler)
+        out.append(dict(group, hooks=kept))
+    return out, found
+
+
+def unmerge_settings(doc: dict) -> tuple[dict, Changes]:
+    """`doc` without any handler or statusLine of ours (see the module docstring)."""
+    new = copy.deepcopy(doc)
+    changes = Changes()
+    hooks = new.get("hooks")
+    if isinstance(hooks, dict):
+        for event in list(hooks):
+            groups = hooks[event]
+            if not isinstance(groups, list):
+                continue
+            out, removed = [], False
+            for group in groups:
+                handlers = _handlers(group)
+                keep = [h for h in handlers if not _is_ours(h, event)] if handlers is not None else None
+                if keep is None or len(keep) == len(handlers):
+                    out.append(group)
+                    continue
+                removed = True
+                if keep:
+                    out.append(dict(group, hooks=keep))
+            if removed:
+                changes.removed.append(event)
+                if out:
+                    hooks[event] = out
+                else:
+                    del hooks[event]
+        if changes.removed and not hooks:
+            del new["hooks"]
+    current = new.get("statusLine")
+    if isinstance(current, dict) and is_our_status_line_command(current.get("command")):
+        del new["statusLine"]
+        changes.status_line = "removed"
+    return new, changes
+
+
+# --- reading and writing ----------------------------------------------------------------
+
+
+def parse_settings(raw: bytes | None, path: str) -> dict:
+    """The document in `raw` (None, empty or blank: {}); SettingsInvalid if we cannot merge into it."""
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsInvalid(path, f"not UTF-8 text (byte {exc.start})") from None
+    if text.startswith("\ufeff"):
+        raise SettingsInvalid(path, "not valid JSON: it starts with a byte order mark (U+FEFF)")
+    try:
+        doc = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise SettingsInvalid(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise SettingsInvalid(path, f"not valid JSON: {exc}") from None
+    check_shape(doc, path)
+    return doc
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def check_shape(doc, path: str) -> None:
+    """Refuse what Claude Code could not read as settings either, before we merge into it."""
+    if not isinstance(doc, dict):
+        raise SettingsInvalid(path, f"the top level is {_kind(doc)}, not an object")
+    hooks = doc.get("hooks")
+    if "hooks" in doc and not isinstance(hooks, dict):
+        raise SettingsInvalid(path, f'"hooks" is {_kind(hooks)}, not an object')
+    for event, groups in (hooks or {}).items():
+        if not isinstance(groups, list):
+            raise SettingsInvalid(path, f'"hooks"."{event}" is {_kind(groups)}, not a list')
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
+def render_settings(doc: dict, like: bytes | None) -> bytes:
+    """`doc` as JSON in the style of `like` (the file's previous bytes; None when new)."""
+    indent, final_newline = _style_of(like)
+    return (json.dumps(doc, indent=indent, ensure_ascii=False) + ("\n" if final_newline else "")).encode()
+
+
+def _style_of(raw: bytes | None) -> tuple[int | str, bool]:
+    if raw is None or not raw.strip():
+        return 2, True
+    text = raw.decode("utf-8", errors="replace")
+    for line in text.split("\n")[1:]:
+        content = line.lstrip(" \t")
+        if not content:
+            continue
+        lead = line[: len(line) - len(content)]
+        if lead == "\t":
+            return "\t", text.endswith("\n")
+        if lead and lead == " " * len(lead) and len(lead) <= 8:
+            return len(lead), text.endswith("\n")
+        break
+    return 2, True  # one line, or an indentation we will not imitate
+
+
+class SettingsResult:
+    """What apply_settings did (or would do): create, update or unchanged."""
+
+    __slots__ = ("path", "action", "changes", "backup", "diff")
+
+    def __init__(self, path: str, action: str, changes: Changes, backup: str | None = None, diff=None) -> None:
+        self.path = path
+        self.action = action
+        self.changes = changes
+        self.backup = backup
+        self.diff = diff or []
+
+    def to_json(self) -> dict:
+        return {"what": "settings", "path": self.path, "action": self.action, "backup": self.backup,
+                **self.changes.to_json()}
+
+
+def apply_settings(path: str, transform, dry_run: bool = False, before_replace=None) -> SettingsResult:
+    """Apply `transform` (doc -> (new doc, Changes)) to the settings file at `path`.
+
+    dry_run: read and plan only; the result carries the unified diff and nothing is written
+    (no lock, no directory created). before_replace: called after each merge and before the
+    re-read that guards the replace (tests use it to play Claude Code writing meanwhile).
+    """
+    target = os.path.realpath(path)  # a symlinked settings.json: write through to its target
+    if dry_run:
+        raw = _read(target, path)
+        doc = parse_settings(raw, path)
+        new, changes = transform(doc)
+        if new == doc:
+            return SettingsResult(path, "unchanged", changes)
+        data = render_settings(new, raw)
+        return SettingsResult(path, "create" if raw is None else "update", changes, diff=unified_diff(path, raw, data))
+    with installer_lock():
+        return _apply_locked(path, target, transform, before_replace)
+
+
+def _apply_locked(path: str, target: str, transform, before_replace) -> SettingsResult:
+    raw = _read(target, path)
+    backup = None
+    replaced = False
+    try:
+        for _attempt in range(MAX_MERGE_ATTEMPTS):
+            doc = parse_settings(raw, path)
+            new, changes = transform(doc)
+            if new == doc:
+                _discard(backup)
+                return SettingsResult(path, "unchanged", changes)
+            data = render_settings(new, raw)
+            if raw is None:
+                _discard(backup)  # the file went away meanwhile: nothing to keep
+                backup = None
+            else:
+                backup = backup or backup_name(path)
+                write_file_atomic(backup, raw, 0o600)  # settings may hold tokens: private
+            if before_replace is not None:
+                before_replace()
+            fresh = _read(target, path)
+            if fresh != raw:
+                raw = fresh  # rewritten under us (Claude Code locks nothing): merge again
+                continue
+            mode = _mode_of(target)
+            _ensure_parent(target)
+            write_file_atomic(target, data, mode)
+            replaced = True
+            os.chmod(target, mode)  # the umask must not narrow a mode we keep
+            remove_stray_temps(target)
+            return SettingsResult(path, "create" if raw is None else "update", changes, backup)
+        raise Refused(
+            f"{path} kept changing while sessionward merged into it ({MAX_MERGE_ATTEMPTS} tries)",
+            "run the command again when Claude Code is idle; nothing was changed",
+        )
+    except BaseException:
+        if not replaced:
+            _discard(backup)
+        raise
+
+
+def _read(target: str, shown: str) -> bytes | None:
+    try:
+        return read_file_nofollow(target)
+    except ValueError as exc:  # larger than any settings file
+        raise SettingsInvalid(shown, str(exc)) from None
+
+
+def _mode_of(target: str) -> int:
+    try:
+        return os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o600
+    except OSError as exc:
+        raise StateUnwritable(target, exc) from None
+
+
+def _ensure_parent(target: str) -> None:
+    try:
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    except OSError as exc:
+        raise StateUnwritable(os.path.dirname(target), exc) from None
+
+
+def _discard(backup: str | None) -> None:
+    if backup:
+        with contextlib.suppress(OSError):
+            os.unlink(backup)
+
+
+_lock_depth = 0  # this process's hold on the installer lock (flock is per open file, not re-entrant)
+
+
+@contextlib.contextmanager
+def installer_lock():
+    """Hold <private>/settings.lock: one sessionward install or uninstall at a time, start to
+    end (command files included). Re-entrant within a process: apply_settings takes it too,
+    and a second flock from the same process on a new descriptor would wait for itself."""
+    global _lock_depth
+    if _lock_depth:
+        _lock_depth += 1
+        try:
+            yield
+        finally:
+            _lock_depth -= 1
+        return
+    lock_path = os.path.join(paths.ensure_private_dir(), SETTINGS_LOCK_NAME)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: a symlink planted at the lock's path
+            raise UnsafeState(lock_path, "it is a symlink", f"remove the link: rm {lock_path}") from None
+        raise StateUnwritable(lock_path, exc) from None
+    try:
+        if not flock_exclusive(fd, SETTINGS_LOCK_TIMEOUT_S):
+            raise Refused(
+                f"settings lock {lock_path} still busy after {SETTINGS_LOCK_TIMEOUT_S:.0f} s",
+                "another 'sessionward install' or 'uninstall' is running; retry in a moment",
+            )
+        _lock_depth = 1
+        try:
+            yield
+        finally:
+            _lock_depth = 0
+    finally:
+        os.close(fd)

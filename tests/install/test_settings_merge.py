@@ -1,0 +1,237 @@
+"""The settings merge as a pure function: document in, document out, nothing else touched."""
+
+import copy
+import json
+
+import pytest
+
+from sessionward.errors import SettingsInvalid
+from sessionward.install import settings
+from sessionward.install.settings import merge_settings, parse_settings, render_settings, unmerge_settings
+
+L = "/opt/sw/bin/sessionward"
+OLD = "/old/venv/bin/sessionward"
+
+
+def group(event, matcher=None, timeout=10, launcher=L):
+    handler = {"type": "command", "command": f"{launcher} hook {event}"}
+    if timeout is not None:
+        handler["timeout"] = timeout
+    return ({"matcher": matcher} if matcher else {}) | {"hooks": [handler]}
+
+
+# Written out by hand, not derived from settings.HOOKS: this is the contract the hooks rely on.
+OURS = {
+    "SessionStart": [group("SessionStart")],
+    "UserPromptSubmit": [group("UserPromptSubmit")],
+    "PreToolUse": [group("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash")],
+    "PostToolUse": [group("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read")],
+    "Stop": [group("Stop")],
+    "SessionEnd": [group("SessionEnd", timeout=None)],
+}
+OUR_STATUS = {"type": "command", "command": f"{L} status-line", "padding": 0}
+USER_BASH = {"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/audit-bash"}]}
+USER_NOTIFY = {"hooks": [{"type": "command", "command": "notify-send claude"}]}
+
+
+def ordered(doc) -> str:
+    """Key order matters here, and dict equality ignores it: compare the JSON text."""
+    return json.dumps(doc)
+
+
+def user_doc():
+    return {
+        "model": "opus",
+        "hooks": {"PreToolUse": [USER_BASH], "Notification": [USER_NOTIFY]},
+        "env": {"FOO": "1"},
+        "permissions": {"allow": ["Bash(ls:*)"]},
+    }
+
+
+def test_empty_document_gets_exactly_our_hooks_and_status_line():
+    new, changes = merge_settings({}, L)
+    assert ordered(new) == ordered({"hooks": OURS, "statusLine": OUR_STATUS})
+    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]
+    assert changes.summary() == "6 hooks, statusLine"
+
+
+def test_session_end_keeps_claude_codes_default_timeout():
+    new, _ = merge_settings({}, L)
+    assert new["hooks"]["SessionEnd"] == [{"hooks": [{"type": "command", "command": f"{L} hook SessionEnd"}]}]
+
+
+def test_user_keys_and_hooks_are_kept_in_order_and_input_is_not_mutated():
+    doc = user_doc()
+    before = copy.deepcopy(doc)
+    new, changes = merge_settings(doc, L)
+    assert ordered(doc) == ordered(before)
+    assert list(new) == ["model", "hooks", "env", "permissions", "statusLine"]
+    assert list(new["hooks"]) == ["PreToolUse", "Notification", "SessionStart", "UserPromptSubmit",
+                                  "PostToolUse", "Stop", "SessionEnd"]
+    assert new["hooks"]["PreToolUse"] == [USER_BASH, OURS["PreToolUse"][0]]
+    assert new["hooks"]["Notification"] == [USER_NOTIFY]
+    assert (new["model"], new["env"], new["permissions"]) == ("opus", {"FOO": "1"}, {"allow": ["Bash(ls:*)"]})
+    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"]
+
+
+def test_install_twice_is_install_once():
+    once, _ = merge_settings(user_doc(), L)
+    twice, changes = merge_settings(once, L)
+    assert ordered(twice) == ordered(once)
+    assert (changes.added, changes.updated, changes.status_line, changes.summary()) == ([], [], None, "")
+
+
+def test_uninstall_removes_exactly_ours_and_restores_the_original():
+    original = user_doc()
+    installed, _ = merge_settings(original, L)
+    restored, changes = unmerge_settings(installed)
+    assert ordered(restored) == ordered(original)
+    assert changes.removed == ["PreToolUse", "SessionStart", "UserPromptSubmit", "PostToolUse", "Stop", "SessionEnd"]
+    assert changes.status_line == "removed"
+    assert changes.summary() == "removed 6 hooks, statusLine"
+
+
+def test_uninstall_of_an_empty_document_changes_nothing():
+    new, changes = unmerge_settings({"model": "opus"})
+    assert new == {"model": "opus"} and changes.removed == [] and changes.status_line is None
+
+
+LOOKALIKES = [
+    "sessionward-wrapper hook Stop",          # another program
+    "echo sessionward hook Stop",            # sessionward is an argument, not the program
+    "/usr/bin/env sessionward hook Stop",    # the program is env
+    f"{L} hook SessionEnd",                  # ours, but for another event than its key
+    f"{L} hook Stop --verbose",              # does not end with hook Stop
+]
+
+
+def test_lookalike_handlers_are_not_ours():
+    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": c}]} for c in LOOKALIKES]}}
+    installed, changes = merge_settings(doc, L)
+    assert installed["hooks"]["Stop"] == doc["hooks"]["Stop"] + [group("Stop")]
+    restored, _ = unmerge_settings(installed)
+    assert ordered(restored) == ordered(doc)
+
+
+def test_stale_launcher_is_replaced_in_place_not_duplicated():
+    stale = {"matcher": "Edit|Write", "hooks": [{"type": "command", "command": f"{OLD} hook PreToolUse", "timeout": 5}]}
+    doc = {"hooks": {"PreToolUse": [stale, USER_BASH]}, "statusLine": {"type": "command", "command": f"{OLD} status-line", "padding": 0, "refreshInterval": 5}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["PreToolUse"] == [OURS["PreToolUse"][0], USER_BASH]
+    assert new["statusLine"] == {"type": "command", "command": f"{L} status-line", "padding": 0, "refreshInterval": 5}
+    assert changes.updated == ["PreToolUse"] and changes.status_line == "updated"
+    assert changes.summary() == "5 hooks, updated 1 hook, updated statusLine"
+
+
+def test_duplicates_of_ours_are_removed_and_user_handlers_beside_them_kept():
+    mixed = {"hooks": [{"type": "command", "command": f"{OLD} hook Stop"}, {"type": "command", "command": "say done"}]}
+    doc = {"hooks": {"Stop": [group("Stop", launcher=OLD), mixed, group("Stop")]}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["Stop"] == [group("Stop"), {"hooks": [{"type": "command", "command": "say done"}]}]
+    assert changes.updated == ["Stop"]
+
+
+def test_ours_placed_by_hand_in_a_user_group_keeps_its_place_and_matcher():
+    by_hand = {"matcher": "Write", "hooks": [{"type": "command", "command": "fmt"},
+                                             {"type": "command", "command": f"{OLD} hook PreToolUse", "timeout": 3}]}
+    new, changes = merge_settings({"hooks": {"PreToolUse": [by_hand]}}, L)
+    assert new["hooks"]["PreToolUse"] == [{"matcher": "Write", "hooks": [
+        {"type": "command", "command": "fmt"}, {"type": "command", "command": f"{L} hook PreToolUse", "timeout": 3}]}]
+    assert changes.updated == ["PreToolUse"]
+    restored, _ = unmerge_settings(new)
+    assert restored["hooks"]["PreToolUse"] == [{"matcher": "Write", "hooks": [{"type": "command", "command": "fmt"}]}]
+
+
+def test_a_users_status_line_is_kept_by_install_and_uninstall():
+    mine = {"type": "command", "command": "~/bin/my-status", "padding": 2}
+    new, changes = merge_settings({"statusLine": mine}, L)
+    assert new["statusLine"] == mine and changes.status_line == "theirs"
+    assert changes.summary() == "6 hooks, your statusLine kept"
+    restored, changes = unmerge_settings(new)
+    assert ordered(restored) == ordered({"statusLine": mine}) and changes.status_line is None
+
+
+def test_uninstall_removes_only_containers_it_emptied():
+    doc = {"hooks": {"Notification": [], "Stop": [{"matcher": "", "hooks": []}]}}
+    installed, _ = merge_settings(doc, L)
+    restored, _ = unmerge_settings(installed)
+    assert ordered(restored) == ordered(doc)  # the user's empty list and empty group stay
+    # A user's own empty event list that install appended to goes with our entry (documented).
+    restored, _ = unmerge_settings(merge_settings({"hooks": {"Stop": []}}, L)[0])
+    assert restored == {}
+
+
+def test_odd_groups_are_left_exactly_as_found():
+    odd = ["not a group", {"matcher": "x"}, {"hooks": "nope"}]
+    new, _ = merge_settings({"hooks": {"Stop": list(odd)}}, L)
+    assert new["hooks"]["Stop"] == odd + [group("Stop")]
+    assert unmerge_settings(new)[0] == {"hooks": {"Stop": odd}}
+
+
+def test_launcher_with_a_space_is_quoted_and_still_recognised(monkeypatch):
+    monkeypatch.setattr(settings, "launcher_paths", lambda: ("/home/me/my venv/bin/sessionward", "/x/python"))
+    launcher = settings.launcher_command()
+    assert launcher == "'/home/me/my venv/bin/sessionward'"
+    once, _ = merge_settings({}, launcher)
+    assert once["hooks"]["Stop"][0]["hooks"][0]["command"] == "'/home/me/my venv/bin/sessionward' hook Stop"
+    twice, changes = merge_settings(once, launcher)
+    assert twice == once and changes.updated == []
+    assert unmerge_settings(once)[0] == {}
+
+
+@pytest.mark.parametrize("command, program", [
+    ("'/home/me/my venv/bin/sessionward' hook Stop", "/home/me/my venv/bin/sessionward"),
+    ("/opt/sw/bin/sessionward status-line", "/opt/sw/bin/sessionward"),
+    ("echo 'unbalanced", "echo"),
+    ("", ""),
+    (None, ""),
+])
+def test_hook_program_is_the_unquoted_first_word(command, program):
+    assert settings.hook_program(command) == program
+
+
+def test_plain_launcher_is_not_quoted(monkeypatch):
+    monkeypatch.setattr(settings, "launcher_paths", lambda: ("/opt/sw/bin/sessionward", "/x/python"))
+    assert settings.launcher_command() == "/opt/sw/bin/sessionward"
+
+
+@pytest.mark.parametrize("raw, problem", [
+    (b'{\n  "model": "opus",\n  "hooks": \n}\n', "not valid JSON: Expecting value at line 4 column 1"),
+    (b'{"a": 1,}', "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 9"),
+    (b'[1, 2]', "the top level is a list, not an object"),
+    (b'"text"', "the top level is a string, not an object"),
+    (b'{"hooks": []}', '"hooks" is a list, not an object'),
+    (b'{"hooks": null}', '"hooks" is null, not an object'),
+    (b'{"hooks": {"Stop": {"hooks": []}}}', '"hooks"."Stop" is an object, not a list'),
+    (b'{"a": NaN}', "not valid JSON: NaN is not a JSON value"),
+    (b'\xef\xbb\xbf{}', "not valid JSON: it starts with a byte order mark (U+FEFF)"),
+    (b'{"a": "\xff"}', "not UTF-8 text (byte 7)"),
+])
+def test_documents_we_cannot_merge_into_are_refused_with_the_problem(raw, problem):
+    with pytest.raises(SettingsInvalid) as info:
+        parse_settings(raw, "/p/settings.json")
+    assert str(info.value) == (
+        f"/p/settings.json: {problem}; fix it (or move it aside) and run the command again; nothing was changed"
+    )
+    assert info.value.exit_code == 2 and info.value.code == "settings_invalid"
+
+
+@pytest.mark.parametrize("raw", [None, b"", b"  \n"])
+def test_missing_or_blank_file_is_the_empty_document(raw):
+    assert parse_settings(raw, "/p") == {}
+
+
+@pytest.mark.parametrize("like, expected", [
+    (None, b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b'{\n  "x": 1\n}\n', b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b'{\n    "x": 1\n}', b'{\n    "a": [\n        1\n    ]\n}'),
+    (b'{\n\t"x": 1\n}\n', b'{\n\t"a": [\n\t\t1\n\t]\n}\n'),
+    (b'{"x": 1}', b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b'{\n \t "x": 1\n}', b'{\n  "a": [\n    1\n  ]\n}\n'),
+])
+def test_render_keeps_a_simple_indentation_and_the_final_newline(like, expected):
+    assert render_settings({"a": [1]}, like) == expected
+
+
+def test_render_keeps_non_ascii_as_is():
+    assert render_settings({"name": "café ✓"}, None) == '{\n  "name": "café ✓"\n}\n'.encode()
