@@ -1,0 +1,298 @@
+"""`sessionward doctor`: is everything in place, and if not, how to fix it.
+
+run_checks(scope) -> [Check], in the order a person would look: the launcher, the hooks in
+settings.json (present, and pointing at a launcher that runs), the status line and the
+/start and /end commands, the configuration file, the state directory (permissions,
+symlinks), records of dead sessions, orphaned locks, corrupt files kept aside, and Claude
+Code itself (its version, and whether it provides CLAUDE_PID).
+
+A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
+fail (protection is missing or broken); every non-ok one says how to fix it. Doctor only
+reads: it changes nothing.
+"""
+
+import os
+import stat
+
+from sessionward import paths
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
+CLAUDE_PID_SINCE = (2, 1, 214)  # FACTS.md: hooks and Bash see CLAUDE_PID from this version on
+VERSION_PROBE_TIMEOUT_S = 10.0
+
+
+class Check:
+    __slots__ = ("name", "status", "detail", "fix")
+
+    def __init__(self, name: str, status: str, detail: str, fix: str = "") -> None:
+        self.name = name
+        self.status = status
+        self.detail = detail
+        self.fix = fix
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def run_checks(scope: str = "user", cwd: str | None = None) -> list:
+    from sessionward.install.seed_paths import launcher_paths
+
+    launcher = launcher_paths()[0]
+    checks = [_check_launcher(launcher)]
+    settings_file = settings_path(scope, cwd)
+    doc, settings_check = _read_settings(settings_file)
+    checks.append(settings_check)
+    if doc is not None:
+        checks.append(_check_hooks(doc, settings_file))
+        checks.append(_check_status_line(doc))
+    checks.append(_check_commands(scope, cwd))
+    checks.append(_check_config())
+    checks.extend(_check_state_dir())
+    checks.append(_check_dead_sessions())
+    checks.append(_check_orphaned_locks())
+    checks.append(_check_kept_aside())
+    checks.append(_check_claude_code())
+    return checks
+
+
+def settings_path(scope: str, cwd: str | None = None) -> str:
+    """The settings.json of a scope: ~/.claude's (or $CLAUDE_CONFIG_DIR's) for user, the
+    project's .claude/ (git toplevel of cwd, else cwd) for project."""
+    if scope == "project":
+        from sessionward.identity import describe_checkout
+
+        return os.path.join(describe_checkout(cwd or os.getcwd()).worktree, ".claude", "settings.json")
+    return os.path.join(paths.claude_dir(), "settings.json")
+
+
+# -- the install ------------------------------------------------------------------------------
+
+
+def _check_launcher(launcher: str) -> Check:
+    version = _probe_version([launcher, "--version"])
+    if version is None or not version.startswith("sessionward "):
+        return Check("launcher", FAIL, f"{launcher} does not run ({version or 'no output'})",
+                     "reinstall: ./scripts/install (or pipx reinstall sessionward)")
+    bytecode = "" if _package_is_compiled() else "; its modules are not byte-compiled, so every hook recompiles them"
+    status = OK if not bytecode else WARN
+    fix = "" if not bytecode else "install from a wheel (./scripts/install), or run: python -m compileall on the package"
+    return Check("launcher", status, f"{launcher} ({version}){bytecode}", fix)
+
+
+def _package_is_compiled() -> bool:
+    import importlib.util
+
+    import sessionward.hooks as hooks
+
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        cached = importlib.util.cache_from_source(hooks.__file__)
+        return os.path.exists(cached)
+    return True  # Python writes the cache on first use
+
+
+def _read_settings(path: str):
+    from sessionward.errors import SessionwardError
+    from sessionward.install.settings import parse_settings
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None, Check("settings", FAIL, f"{path} does not exist: no hooks are installed", "sessionward install")
+    except OSError as exc:
+        return None, Check("settings", FAIL, f"{path}: cannot read it ({exc.strerror})", f"check the permissions of {path}")
+    try:
+        doc = parse_settings(raw, path)
+    except SessionwardError as error:
+        return None, Check("settings", FAIL, error.message, "fix the JSON by hand (Claude Code ignores a broken file too)")
+    return doc, Check("settings", OK, f"{path} is valid")
+
+
+def _check_hooks(doc: dict, path: str) -> Check:
+    from sessionward.install.settings import HOOKS, hook_program, is_our_hook_command
+
+    hooks = doc.get("hooks") if isinstance(doc.get("hooks"), dict) else {}
+    missing, broken, programs = [], [], set()
+    for event, _matcher, _timeout in HOOKS:
+        commands = [
+            handler.get("command")
+            for group in hooks.get(event) or ()
+            if isinstance(group, dict)
+            for handler in group.get("hooks") or ()
+            if isinstance(handler, dict) and is_our_hook_command(handler.get("command"), event)
+        ]
+        if not commands:
+            missing.append(event)
+            continue
+        for command in commands:
+            program = hook_program(command)
+            programs.add(program)
+            if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+                broken.append(f"{event} -> {program}")
+    if missing or broken:
+        problems = []
+        if missing:
+            problems.append("missing: " + ", ".join(missing))
+        if broken:
+            problems.append("pointing at no program: " + "; ".join(broken))
+        return Check("hooks", FAIL, f"{path}: " + "; ".join(problems), "sessionward install")
+    working = [p for p in sorted(programs) if (_probe_version([p, "--version"]) or "").startswith("sessionward ")]
+    if len(working) != len(programs):
+        return Check("hooks", FAIL, f"hook program(s) do not run: {', '.join(sorted(programs - set(working)))}",
+                     "sessionward install (rewrites them to this launcher)")
+    return Check("hooks", OK, f"{len(HOOKS)} of {len(HOOKS)} events hooked, via {', '.join(sorted(programs))}")
+
+
+def _check_status_line(doc: dict) -> Check:
+    from sessionward.install.settings import is_our_status_line_command
+
+    line = doc.get("statusLine")
+    if line is None:
+        return Check("status line", INFO, "no statusLine set", "sessionward install adds sessionward's")
+    if isinstance(line, dict) and is_our_status_line_command(line.get("command")):
+        return Check("status line", OK, "sessionward status-line")
+    return Check("status line", INFO, "your own statusLine is kept; add `sessionward status-line` to it to see other sessions")
+
+
+def _check_commands(scope: str, cwd: str | None) -> Check:
+    base = paths.claude_dir() if scope == "user" else os.path.dirname(settings_path(scope, cwd))
+    found = [name for name in ("start.md", "end.md") if os.path.isfile(os.path.join(base, "commands", name))]
+    if len(found) == 2:
+        return Check("/start and /end", OK, f"{os.path.join(base, 'commands')}/start.md, end.md")
+    missing = [n for n in ("start.md", "end.md") if n not in found]
+    return Check("/start and /end", WARN, f"missing in {os.path.join(base, 'commands')}: {', '.join(missing)}",
+                 "sessionward install")
+
+
+def _check_config() -> Check:
+    from sessionward.config import load_config
+    from sessionward.errors import SessionwardError
+
+    try:
+        config = load_config()
+    except SessionwardError as error:
+        return Check("configuration", FAIL, error.message, "fix the file; hooks fail open (unguarded) until then")
+    where = config.path or "no file (defaults)"
+    vault = config.vault or "not set"
+    status = OK
+    fix = ""
+    if config.vault and not os.path.isdir(config.vault):
+        status, fix = WARN, "set vault to your notes directory"
+        vault += " (not a directory)"
+    return Check("configuration", status, f"{where}; edit policy {config.edit_policy}, vault {vault}", fix)
+
+
+# -- the state --------------------------------------------------------------------------------
+
+
+def _check_state_dir() -> list:
+    top = paths.state_dir()
+    private = paths.private_dir()
+    checks = []
+    try:
+        info = os.stat(top)
+    except FileNotFoundError:
+        return [Check("state directory", INFO, f"{top} does not exist yet (made on first use)")]
+    except OSError as exc:
+        return [Check("state directory", FAIL, f"{top}: {exc.strerror}", f"check {top}")]
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        checks.append(Check("state directory", FAIL, f"{top} is writable by group or others", f"chmod 700 {top}"))
+    else:
+        checks.append(Check("state directory", OK, top))
+    try:
+        pinfo = os.lstat(private)
+    except FileNotFoundError:
+        return checks
+    if stat.S_ISLNK(pinfo.st_mode) or not stat.S_ISDIR(pinfo.st_mode):
+        checks.append(Check("private directory", FAIL, f"{private} is not a plain directory", f"move it away: mv {private} {private}.bad"))
+    elif stat.S_IMODE(pinfo.st_mode) != 0o700 or pinfo.st_uid != os.geteuid():
+        checks.append(Check("private directory", FAIL, f"{private} has mode {stat.S_IMODE(pinfo.st_mode):o}, uid {pinfo.st_uid}",
+                            f"chmod 700 {private}"))
+    for path in (paths.registry_path(), os.path.join(top, "end.lock")):
+        try:
+            finfo = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(finfo.st_mode) or not stat.S_ISREG(finfo.st_mode):
+            checks.append(Check("state files", FAIL, f"{path} is not a regular file (a symlink or other)", f"remove it: rm {path}"))
+        elif finfo.st_mode & 0o077:
+            checks.append(Check("state files", WARN, f"{path} has mode {stat.S_IMODE(finfo.st_mode):o}", f"chmod 600 {path}"))
+    return checks
+
+
+def _check_dead_sessions() -> Check:
+    from sessionward.errors import SessionwardError
+    from sessionward.registry import find_dead_sessions
+
+    try:
+        dead = find_dead_sessions()
+    except SessionwardError as error:
+        return Check("registry", FAIL, error.message, error.hint)
+    if not dead:
+        return Check("registry", OK, "no dead sessions recorded")
+    return Check("registry", INFO, f"{len(dead)} dead session(s) recorded (swept by the next command)",
+                 "sessionward prune --apply, or do nothing")
+
+
+def _check_orphaned_locks() -> Check:
+    from sessionward.errors import SessionwardError
+    from sessionward.locks import cleanup_orphans
+
+    try:
+        orphans = cleanup_orphans(dry_run=True)
+    except SessionwardError as error:
+        return Check("locks", FAIL, error.message, error.hint)
+    if not orphans:
+        return Check("locks", OK, "no orphaned locks")
+    names = ", ".join(o.state.name for o in orphans)
+    return Check("locks", INFO, f"orphaned: {names} (taken over by the next acquire)", "sessionward lock cleanup")
+
+
+def _check_kept_aside() -> Check:
+    top = paths.state_dir()
+    try:
+        kept = sorted(name for name in os.listdir(top) if ".corrupt-" in name)
+    except OSError:
+        kept = []
+    if not kept:
+        return Check("kept aside", OK, "no corrupt files kept aside")
+    return Check("kept aside", WARN, f"{len(kept)} corrupt file(s) kept aside in {top}: {', '.join(kept[:3])}",
+                 "look inside, then delete them; sessionward never does")
+
+
+# -- Claude Code ------------------------------------------------------------------------------
+
+
+def _check_claude_code() -> Check:
+    import shutil
+
+    program = shutil.which("claude")
+    if program is None:
+        return Check("Claude Code", INFO, "no `claude` on PATH here", "")
+    version_text = _probe_version([program, "--version"]) or ""
+    version = _parse_version(version_text)
+    if version is None:
+        return Check("Claude Code", WARN, f"{program}: cannot read its version ({version_text[:60]!r})", "")
+    shown = ".".join(map(str, version))
+    if version >= CLAUDE_PID_SINCE:
+        return Check("Claude Code", OK, f"{shown} at {program}; provides CLAUDE_PID")
+    return Check("Claude Code", INFO, f"{shown} at {program}; no CLAUDE_PID before 2.1.214: the owner is found "
+                 "by walking up the process tree", "")
+
+
+def _parse_version(text: str):
+    for word in text.split():
+        parts = word.split(".")
+        if len(parts) >= 3 and all(p.isdigit() for p in parts[:3]):
+            return tuple(int(p) for p in parts[:3])
+    return None
+
+
+def _probe_version(argv: list):
+    import subprocess
+
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=VERSION_PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout or done.stderr).strip() or None

@@ -1,0 +1,157 @@
+"""`sessionward doctor`: every check can pass and can fail, and each problem says its fix."""
+
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from helpers import run_cli
+
+
+def doctor(*args, env=None):
+    result = run_cli("doctor", "--json", *args, env=env)
+    envelope = json.loads(result.stdout)
+    return result.returncode, {c["name"]: c for c in envelope["result"]["checks"]}
+
+
+@pytest.fixture
+def path_env(tmp_path):
+    """PATH without any real `claude`, plus a bin directory the test may fill."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    return dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin"), bin_dir
+
+
+def test_fresh_home_fails_with_the_fix(path_env):
+    env, _ = path_env
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["settings"]["status"] == "fail"
+    assert checks["settings"]["detail"].endswith("settings.json does not exist: no hooks are installed")
+    assert checks["settings"]["fix"] == "sessionward install"
+    assert checks["/start and /end"]["status"] == "warn"
+    assert checks["Claude Code"]["status"] == "info"
+
+
+def test_after_install_everything_that_install_places_is_ok(path_env):
+    env, _ = path_env
+    run_cli("install", env=env, check=True)
+    code, checks = doctor(env=env)
+    assert checks["settings"]["status"] == "ok"
+    assert checks["hooks"]["status"] == "ok" and checks["hooks"]["detail"].startswith("6 of 6 events hooked, via ")
+    assert checks["status line"]["status"] == "ok"
+    assert checks["/start and /end"]["status"] == "ok"
+    assert all(c["status"] in ("ok", "info", "warn") for c in checks.values())
+    assert code == 0
+
+
+def test_a_hook_pointing_at_a_missing_program_fails(path_env):
+    env, _ = path_env
+    run_cli("install", env=env, check=True)
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    with open(settings) as f:
+        doc = json.load(f)
+    for groups in doc["hooks"].values():
+        for group in groups:
+            for handler in group["hooks"]:
+                handler["command"] = handler["command"].replace(handler["command"].split()[0], "/gone/bin/sessionward")
+    with open(settings, "w") as f:
+        json.dump(doc, f)
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["hooks"]["status"] == "fail"
+    assert "pointing at no program: SessionStart -> /gone/bin/sessionward" in checks["hooks"]["detail"]
+    assert checks["hooks"]["fix"] == "sessionward install"
+
+
+def test_missing_hook_events_are_named(path_env):
+    env, _ = path_env
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    os.makedirs(os.path.dirname(settings))
+    with open(settings, "w") as f:
+        json.dump({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "echo hi"}]}]}}, f)
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["hooks"]["detail"].endswith(
+        "missing: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Stop, SessionEnd")
+    assert checks["status line"]["status"] == "info"
+
+
+def test_invalid_settings_json_fails_with_line_and_column(path_env):
+    env, _ = path_env
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    os.makedirs(os.path.dirname(settings))
+    with open(settings, "w") as f:
+        f.write('{"hooks": {,}}')
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["settings"]["status"] == "fail"
+    assert "not valid JSON" in checks["settings"]["detail"] and "line 1 column 12" in checks["settings"]["detail"]
+    assert "hooks" not in checks
+
+
+def test_state_directory_writable_by_others_fails(path_env, state_dir):
+    env, _ = path_env
+    state_dir.mkdir()
+    os.chmod(state_dir, 0o777)
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["state directory"] == {
+        "name": "state directory", "status": "fail",
+        "detail": f"{state_dir} is writable by group or others", "fix": f"chmod 700 {state_dir}",
+    }
+
+
+def test_corrupt_files_kept_aside_and_dead_sessions_are_reported(path_env, state_dir, registry_file):
+    env, _ = path_env
+    state_dir.mkdir(mode=0o700)
+    registry_file.write_text("{not json")
+    run_cli("list", env=env)  # keeps the corrupt registry aside
+    proc = subprocess.Popen(["sleep", "60"])
+    run_cli("register", "p", str(state_dir), "--pid", str(proc.pid), env=env, check=True)
+    proc.kill()
+    proc.wait()
+    _, checks = doctor(env=env)
+    assert checks["kept aside"]["status"] == "warn"
+    assert checks["kept aside"]["detail"].startswith(f"1 corrupt file(s) kept aside in {state_dir}: obsidian_sessions.json.corrupt-")
+    assert checks["registry"]["status"] == "info"
+    assert checks["registry"]["detail"] == "1 dead session(s) recorded (swept by the next command)"
+
+
+def test_an_invalid_configuration_fails(path_env):
+    env, _ = path_env
+    config = os.path.join(os.environ["HOME"], ".claude", "sessionward.toml")
+    os.makedirs(os.path.dirname(config), exist_ok=True)
+    with open(config, "w") as f:
+        f.write('edit_policy = "sometimes"\n')
+    code, checks = doctor(env=env)
+    assert code == 1
+    assert checks["configuration"]["status"] == "fail"
+    assert checks["configuration"]["detail"] == f"{config}: edit_policy: expected one of ask, deny, warn, not 'sometimes'"
+
+
+@pytest.mark.parametrize("version, status, says", [
+    ("2.1.331 (Claude Code)", "ok", "2.1.331 at {claude}; provides CLAUDE_PID"),
+    ("2.1.112 (Claude Code)", "info", "2.1.112 at {claude}; no CLAUDE_PID before 2.1.214"),
+    ("garbage", "warn", "{claude}: cannot read its version ('garbage')"),
+])
+def test_claude_code_version_and_claude_pid(path_env, version, status, says):
+    env, bin_dir = path_env
+    claude = bin_dir / "claude"
+    claude.write_text(f"#!/bin/sh\necho '{version}'\n")
+    claude.chmod(claude.stat().st_mode | stat.S_IXUSR)
+    _, checks = doctor(env=env)
+    assert checks["Claude Code"]["status"] == status
+    assert checks["Claude Code"]["detail"].startswith(says.format(claude=claude))
+
+
+def test_text_output_pairs_each_problem_with_its_fix(path_env):
+    env, _ = path_env
+    result = run_cli("doctor", env=env)
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("FAIL  settings"))
+    assert lines[at + 1].strip() == "fix: sessionward install"
+    assert lines[-1].endswith("problem(s) found")
+    assert result.returncode == 1
