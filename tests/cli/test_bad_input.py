@@ -111,3 +111,23 @@ def test_unexpected_error_is_one_line_naming_the_log(monkeypatch, capsys, state_
     monkeypatch.setenv("SESSIONWARD_DEBUG", "1")  # the switch that keeps bugs loud in tests
     with pytest.raises(RuntimeError):
         cli_main.main(["list"])
+
+
+def test_lock_acquire_waits_the_configured_lock_timeout(tmp_path):
+    """No --timeout: lock_timeout_s of sessionward.toml (the /end command relies on it)."""
+    import os
+    import subprocess
+
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        run_cli("lock", "acquire", "end", "--pid", str(holder.pid), check=True)
+        config = os.path.join(os.environ["HOME"], ".claude", "sessionward.toml")
+        os.makedirs(os.path.dirname(config), exist_ok=True)
+        with open(config, "w") as f:
+            f.write("lock_timeout_s = 0.3\n")
+        result = run_cli("lock", "acquire", "end")
+        assert result.returncode == 1
+        assert f"lock end still held after 0.3 s by pid {holder.pid}" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

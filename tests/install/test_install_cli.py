@@ -65,7 +65,7 @@ argument-hint: "[what to save]"
 allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*)
 ---
 <!-- sessionward: managed file -->
-!`{L} lock acquire end --exit-zero --timeout 30 --purpose "/end save"`
+!`{L} lock acquire end --exit-zero --purpose "/end save"`
 """
 
 
@@ -396,7 +396,7 @@ def test_a_users_own_end_md_gets_the_lock_lines(claude):
         f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
         "add (the first line to its frontmatter):",
         f"    allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*)",
-        f'    !`{L} lock acquire end --exit-zero --timeout 30 --purpose "/end save"`',
+        f'    !`{L} lock acquire end --exit-zero --purpose "/end save"`',
         f"    after the saves: run `{L} lock release end`, then `{L} unregister`",
     ]
 

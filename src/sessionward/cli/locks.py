@@ -59,13 +59,22 @@ def _took_over_notice(acquired) -> list[str]:
     return [f"took over orphaned lock {orphan.name} from {orphan.describe()}: {orphan.liveness.reason}"]
 
 
+def _timeout(values: dict) -> float:
+    """--timeout, else the configured lock_timeout_s (30 s by default, as the origin's)."""
+    if values["timeout"] is not None:
+        return values["timeout"]
+    from sessionward.config import load_config
+
+    return load_config().lock_timeout_s
+
+
 def run_acquire(values: dict) -> Output:
     owner = _owner(values)
     holder = locks.Holder.caller() if values["caller"] else locks.Holder.session_owner(owner)
     lock = _lock(values, holder, owner)
     reporter = WaitReporter()
     try:
-        acquired = lock.acquire(values["timeout"], reporter)
+        acquired = lock.acquire(_timeout(values), reporter)
     finally:
         reporter.done()
     state = lock.status()
@@ -150,7 +159,7 @@ def run_run(values: dict) -> Output:
             sys.stderr.write(f"sessionward: {line}\n")
 
     try:
-        status = locks.run_locked(lock, values["command"], values["timeout"], reporter, acquired)
+        status = locks.run_locked(lock, values["command"], _timeout(values), reporter, acquired)
     finally:
         reporter.done()
     return Output("lock run", {"exit_status": status}, None, status)

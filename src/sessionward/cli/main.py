@@ -58,7 +58,7 @@ DRY_RUN = Opt("--dry-run", "show what would change, change nothing")
 SHELL_PID = Opt(
     "--shell-pid", "the calling shell's PID ($$): the owner outside Claude Code (the shell helpers pass it)", "PID", _pid
 )
-TIMEOUT = Opt("--timeout", "seconds to wait for the lock (default 30)", "S", _seconds, 30.0)
+TIMEOUT = Opt("--timeout", "seconds to wait for the lock (default: lock_timeout_s of sessionward.toml, 30)", "S", _seconds)
 PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)", "TEXT")
 SCOPE = Opt("--scope", "user (~/.claude/settings.json, the default) or project (.claude/settings.json here)", "SCOPE",
             lambda text: _choice(text, "scope", ("user", "project")), "user")
