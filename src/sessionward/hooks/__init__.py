@@ -78,7 +78,7 @@ class HookEvent:
     @property
     def cwd(self) -> str:
         cwd = self.text("cwd")
-        if not os.path.isabs(cwd) or "\0" in cwd or len(cwd) > MAX_PATH_CHARS:
+        if not os.path.isabs(cwd) or "\0" in cwd or len(cwd) > MAX_PATH_CHARS or not _is_utf8(cwd):
             raise HookInputError(f"field 'cwd' must be an absolute path, not {cwd[:80]!r}")
         return cwd
 
@@ -100,12 +100,22 @@ class HookEvent:
             return None
         if not isinstance(raw, str) or not raw or "\0" in raw or len(raw) > MAX_PATH_CHARS:
             raise HookInputError(f"tool_input.file_path must be a path, not {_kind(raw)}")
+        if not _is_utf8(raw):  # a lone surrogate could be neither resolved nor stored as a claim
+            raise HookInputError(f"tool_input.file_path {raw[:80]!r} is not valid UTF-8")
         if not os.path.isabs(raw):
             raw = os.path.join(self.cwd, raw)
         try:
             return os.path.realpath(raw)  # two sessions may reach one file through a symlink
         except (OSError, ValueError) as exc:
             raise HookInputError(f"tool_input.file_path {raw[:80]!r} cannot be resolved: {exc}") from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(value) -> str:
@@ -143,20 +153,30 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env))
-        return Answer(0, jsoncodec.dumps(answer) + "\n" if answer else "")
+        # A lone surrogate (from a "\ud800" escape in the input) cannot be written as UTF-8:
+        # backslashreplace turns it back into that JSON escape, inside the string it came in.
+        text = jsoncodec.dumps(answer).encode("utf-8", "backslashreplace").decode("utf-8") if answer else ""
+        return Answer(0, text + "\n" if text else "")
     except SessionwardError as error:
-        return Answer(EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: {error}\n")
+        return _failed(event, str(error))
     except KeyboardInterrupt:
-        return Answer(EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: interrupted\n")
+        return _failed(event, "interrupted")
     except Exception as error:  # noqa: BLE001 - a hook fails open with one line (promise 4)
         if env.get("SESSIONWARD_DEBUG") == "1":
             raise
         from sessionward._errorlog import log_traceback
 
         logged = log_traceback(f"hook {event}", error)
-        return Answer(
-            EXIT_FAILED_OPEN, stderr=f"sessionward hook {event}: internal error: {type(error).__name__}: {error} ({logged})\n"
-        )
+        return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
+
+
+def _failed(event: str, message: str) -> Answer:
+    # One line, whatever the input put in the message (a cwd or event name holding "\n", a
+    # lone surrogate): characters that are not printable are shown as their escapes.
+    line = f"sessionward hook {event}: {message}"
+    if not line.isprintable():
+        line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+    return Answer(EXIT_FAILED_OPEN, stderr=line + "\n")
 
 
 def _decode(raw: bytes) -> dict:
