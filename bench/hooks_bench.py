@@ -29,9 +29,9 @@ time something else). The cases:
                                   under the claims lock); it replaces its own claim each
                                   time, so the state does not grow
   SessionEnd                      unregisters the session, releases its locks, ends its
-                                  claims (reads every shard). Each sample starts from the
-                                  same state: between samples (untimed) the session is
-                                  registered again and the shards it changed restored.
+                                  claims (one small write: ended.json). Each sample starts
+                                  from the same state: between samples (untimed) the
+                                  session is registered again and ended.json removed.
   PreToolUse Write, claimed, no bytecode cache   as run.py's section 2 (information)
 Budgets (DESIGN.md, the issue): PreToolUse Write (claimed and unclaimed) and Bash without
 git <= PROCESS_BUDGET_RATIO x `python -c pass`; SessionEnd's worst sample well under the
@@ -179,37 +179,48 @@ def hook_env(base: dict, home: Path, claude_pid: int | None) -> dict:
 
 class SessionEndReset:
     """Undo one SessionEnd of session ENDING, untimed: register it again (same id, owner and
-    checkout) and put back the claims shards it rewrote (its claims marked ended)."""
+    checkout) and put the claims directory back as it was (SessionEnd ends the session's
+    claims by writing ended.json; the shards are not touched, but are compared too)."""
 
     def __init__(self, store, state: Path, owner, cwd: str) -> None:
         from sessionward.claims import claims_dir
 
         self.store, self.owner, self.cwd = store, owner, cwd
-        self.directory = Path(claims_dir(str(state)))
-        self.shards = {}
-        for shard in self.directory.glob("*.json"):  # the shards holding one of its claims
-            files = json.loads(shard.read_bytes())["files"]
-            if any(c["owner"]["pid"] == owner.pid for claims in files.values() for c in claims):
-                self.shards[shard.name] = shard.read_bytes()
+        self.state = str(state)
+        self.directory = Path(claims_dir(self.state))
+        self.files = {f.name: f.read_bytes() for f in self.directory.glob("*.json")}
+        # One file the ending session claimed: SessionEnd must leave its claim ended.
+        self.probe = next(path for name, data in sorted(self.files.items()) if name != "ended.json"
+                          for path, claims in json.loads(data)["files"].items()
+                          if any(c["owner"]["pid"] == owner.pid for c in claims))
+
+    def _its_claims(self) -> list:
+        from sessionward.claims import claims_on
+
+        return [c for c in claims_on(self.probe, state_dir=self.state) if c["owner"]["pid"] == self.owner.pid]
 
     def __call__(self) -> None:
         from sessionward import registry
 
         registry.register_session(self.cwd, session_id=_session_id(ENDING), owner=self.owner, store=self.store)
-        restored = 0
-        for name, data in self.shards.items():
+        changed = False
+        for target in self.directory.glob("*.json"):
+            if target.name not in self.files:
+                target.unlink()
+                changed = True
+        for name, data in self.files.items():
             target = self.directory / name
-            if target.read_bytes() != data:
+            if not target.exists() or target.read_bytes() != data:
                 temp = target.with_name(name + ".bench-tmp")
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
                     os.write(fd, data)
-                    os.fsync(fd)  # on disk, as shards last written long before a session ends:
+                    os.fsync(fd)  # on disk, as files last written long before a session ends:
                 finally:  # replacing a file whose data is still dirty costs more on ext4
                     os.close(fd)
                 os.replace(temp, target)
-                restored += 1
-        if restored:
+                changed = True
+        if changed:
             fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 os.fsync(fd)
@@ -221,16 +232,18 @@ class SessionEndReset:
         sessions = self.store.load_sessions()
         if _session_id(ENDING) in sessions:
             raise SystemExit("bench: SessionEnd left its session registered")
-        ended = [name for name, data in self.shards.items() if (self.directory / name).read_bytes() != data]
-        if not ended:
-            raise SystemExit("bench: SessionEnd ended none of its claims")
+        claims = self._its_claims()
+        if not claims or any(c.get("ended") is None for c in claims):
+            raise SystemExit(f"bench: SessionEnd did not end the session's claims on {self.probe}: {claims}")
 
     def check_restored(self) -> None:
         if _session_id(ENDING) not in self.store.load_sessions():
             raise SystemExit("bench: the ending session was not registered again")
-        for name, data in self.shards.items():
-            if (self.directory / name).read_bytes() != data:
-                raise SystemExit(f"bench: claims shard {name} was not restored")
+        now = {f.name: f.read_bytes() for f in self.directory.glob("*.json")}
+        if now != self.files:
+            raise SystemExit(f"bench: the claims directory was not restored: {sorted(set(now) ^ set(self.files))}")
+        if any(c.get("ended") is not None for c in self._its_claims()):
+            raise SystemExit("bench: the session's claims are still ended after the restore")
 
 
 def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: list, pool_pids: list,
@@ -385,6 +398,6 @@ def hook_table(results: dict, markdown: bool) -> str:
         f"checked before and after timing. Claims: {census['shards']} shards holding {census['paths']} paths, "
         f"{census['median_bytes'] / 1024:.1f} KiB median, {census['max_bytes'] / 1024:.1f} KiB the largest.",
         f"SessionEnd: each of its {results['rounds']} samples starts from the same state (untimed, after each: the "
-        "session registered again, its claims shards restored).",
+        "session registered again, ended.json removed).",
     ]
     return render_table(title, headers, out, markdown) + "\n\n" + "\n".join(notes)

@@ -62,7 +62,7 @@ Sections:
      Write on a file other live sessions just wrote (answers ask) and on an unclaimed one
      (no answer), PreToolUse Bash `ls -la` (no git: no answer) and `git checkout main` with
      other sessions in the worktree (ask), PostToolUse Write (records, replacing its own
-     claim), SessionEnd (re-registered and its claims shards restored, untimed, after every
+     claim), SessionEnd (re-registered and ended.json removed, untimed, after every
      sample), and PreToolUse Write compiled on every run. Answers are checked before and
      after timing. Budget: the three PreToolUse rows named above <= PROCESS_BUDGET_RATIO x
      `python -c pass`; SessionEnd's slowest sample at most half of the 1.5 s Claude Code
