@@ -28,6 +28,7 @@ ALLOW = None
 ASK = "ask"
 DENY = "deny"
 WARN = "warn"
+MAX_NAMED_SESSIONS = 3  # named in a reason or context; the rest are counted ('sessionward list' shows all)
 
 
 class Verdict:
@@ -151,11 +152,9 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         sharing = [r for r in others if r.get("worktree") == worktree]
         if not sharing:
             continue
-        who = "; ".join(describe_session(r, now) for r in sharing[:3])
-        more = f" (and {len(sharing) - 3} more)" if len(sharing) > 3 else ""
         reason = (
             f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
-            f"where another session also works: {who}{more}. Its uncommitted work could be "
+            f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
             f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
             f"separate worktree (git worktree add ../<dir> -b <branch>)."
         )
@@ -179,6 +178,13 @@ def describe_claimant(claim: dict, now: float) -> str:
     if claim.get("ended") is not None:
         parts.append("ended")
     return f"session {_session_label(claim.get('session'))} ({', '.join(parts)})"
+
+
+def describe_sessions(records: list, now: float, limit: int = MAX_NAMED_SESSIONS) -> str:
+    """The first `limit` sessions described, then how many more: a reason or a context for the
+    model stays short however many sessions share a worktree (Claude Code cuts at 10,000)."""
+    named = "; ".join(describe_session(r, now) for r in records[:limit])
+    return named + (f" (and {len(records) - limit} more)" if len(records) > limit else "")
 
 
 def describe_session(record: dict, now: float) -> str:

@@ -196,6 +196,19 @@ def test_same_worktree_and_other_worktree_together(sessions, project, worktree2)
     )
 
 
+def test_many_sessions_in_the_worktree_are_named_up_to_three_and_counted(sessions, project):
+    others = [sessions(i, session_id=f"00000000-0000-4000-8000-00000000000{i}") for i in range(5)]
+    for other in others:
+        other.start()
+    me = sessions(5, session_id="00000000-0000-4000-8000-000000000005")
+    answer = answered(me.start())
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    named = [o for o in others if described(o) in context]
+    assert len(named) == 3, context
+    assert f"{described(named[-1])} (and 2 more){STRONG_TAIL}" in context
+    assert answer["systemMessage"] == "sessionward: 5 other sessions in this worktree"
+
+
 def test_another_project_is_not_mentioned(sessions, rc_root):
     other = str(make_git_repo(pathlib.Path(rc_root) / "other"))
     a, b = sessions(0), sessions(1, cwd=other)

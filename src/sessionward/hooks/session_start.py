@@ -26,7 +26,7 @@ def handle(event: HookEvent) -> dict | None:
 def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise."""
-    from sessionward.guards import describe_session
+    from sessionward.guards import describe_sessions
     from sessionward.locks import held_by_owner
     from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING
 
@@ -44,14 +44,14 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     if twins:
         lines.append(
             f"This same session ({me['session_id']}) is also open in another process: "
-            + "; ".join(describe_session(r, now) for r in twins)
+            + describe_sessions(twins, now)
             + ". Both append to one transcript; close one of them."
         )
         user.append(f"this session is also open in pid {twins[0]['owner']['pid']}")
     if strong:
         lines.append(
             f"In this same worktree ({me['worktree']}): "
-            + "; ".join(describe_session(r, now) for r in strong)
+            + describe_sessions(strong, now)
             + ". Edits to the same files and git commands that switch branches, stash, reset or rebase "
             "affect both sessions; sessionward asks before such git commands and before editing a "
             "file the other session edited recently."
@@ -60,7 +60,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     if nearby:
         lines.append(
             f"On the same project ({me['project']}) in other worktrees: "
-            + "; ".join(describe_session(r, now) for r in nearby)
+            + describe_sessions(nearby, now)
             + ". Shared notes, memory and the resume file are saved under the end lock: save them with /end."
         )
         user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees")
