@@ -35,11 +35,14 @@ def _temp_name(path: str) -> str:
     return os.path.join(head, f".{tail}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
-def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True,
+                      exact_mode: bool = False) -> None:
     """Replace `path` with `data` atomically, and durably unless durable=False.
 
     durable=False skips both fsyncs: readers still see old or new bytes, never a mix, but a
     power loss may undo the write. Right for lock files, whose holders a reboot kills anyway.
+    The new file gets `mode` less the umask, or `mode` itself with exact_mode=True (a user's
+    file keeping the mode it had).
     """
     refuse_unsafe_target(path)
     crash_at = os.environ.get(_CRASH_ENV)  # read once: the write path is hot for locks
@@ -51,6 +54,8 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
         raise StateUnwritable(path, exc) from None
     try:
         try:
+            if exact_mode:
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)

@@ -57,3 +57,29 @@ def test_version():
     from sessionward import __version__
 
     assert run_cli("--version").stdout == f"sessionward {__version__}\n"
+
+
+@pytest.mark.parametrize("argv", [["lock", "--help"], ["lock", "-h"], ["help", "lock"]])
+def test_a_command_groups_help_lists_its_subcommands(argv):
+    done = run_cli(*argv)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0] == "usage: sessionward lock <subcommand> [options]"
+    listed = [line.split()[1] for line in lines if line.startswith("  lock ")]
+    assert listed == [c.name.split()[1] for c in COMMANDS if c.name.startswith("lock ")]
+    assert lines[-1] == "Run 'sessionward lock <subcommand> --help' for its options."
+
+
+def test_a_group_without_subcommand_points_at_a_help_that_works():
+    done = run_cli("note")
+    assert done.returncode == 2
+    assert done.stderr == ("sessionward: 'note' needs a subcommand (one of: append, write); "
+                           "see 'sessionward note --help'\n")
+    assert run_cli("note", "--help").returncode == 0
+
+
+def test_a_dashed_word_with_a_space_is_text_not_an_option():
+    assert parse(["pair", "- a list item", "--flag"], [PAIR]).values == {"a": "- a list item", "b": None, "flag": True}
+    assert parse(["pair", "x", "--no such"], [PAIR]).values["b"] == "--no such"
+    with pytest.raises(UsageError):
+        parse(["pair", "x", "-y"], [PAIR])

@@ -62,7 +62,7 @@ $ARGUMENTS
 END_MD_HEAD = f"""---
 description: "End this session: save notes, memory and resume under the /end lock (sessionward)"
 argument-hint: "[what to save]"
-allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*)
+allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), Bash({L} note:*)
 ---
 <!-- sessionward: managed file -->
 !`{L} lock acquire end --exit-zero --purpose "/end save"`
@@ -395,7 +395,7 @@ def test_a_users_own_end_md_gets_the_lock_lines(claude):
     assert out[2:6] == [
         f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
         "add (the first line to its frontmatter):",
-        f"    allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*)",
+        f"    allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), Bash({L} note:*)",
         f'    !`{L} lock acquire end --exit-zero --purpose "/end save"`',
         f"    after the saves: run `{L} lock release end`, then `{L} unregister`",
     ]

@@ -33,8 +33,6 @@ import sys
 import time
 import uuid
 
-import pytest
-
 from helpers import cli_json, make_git_repo
 
 WORKERS = 32

@@ -84,7 +84,8 @@ class Command:
 
 
 class Parsed:
-    """The outcome of parsing: a command with its values, or a help/version request."""
+    """The outcome of parsing: a command with its values, or a help/version request
+    (help_for: a Command, a group's first word such as "lock", or "all")."""
 
     __slots__ = ("command", "values", "help_for", "version")
 
@@ -99,11 +100,15 @@ def parse(argv: list[str], commands: list[Command]) -> Parsed:
     """Parse argv (without the program name) against `commands`; UsageError on any mistake."""
     if not argv or argv[0] in ("-h", "--help", "help"):
         topic = argv[1:] if argv and argv[0] == "help" else []
+        if len(topic) == 1 and topic[0] in _groups(commands):
+            return Parsed(help_for=topic[0])
         if topic:
             return Parsed(help_for=_find(topic, commands)[0])
         return Parsed(help_for="all")
     if argv[0] == "--version":
         return Parsed(version=True)
+    if argv[0] in _groups(commands) and argv[1:2] in (["-h"], ["--help"]):
+        return Parsed(help_for=argv[0])  # `sessionward lock --help`: the group's subcommands
     command, rest = _find(argv, commands)
     if "-h" in rest or "--help" in rest:
         cut = rest.index("--") if "--" in rest else len(rest)
@@ -118,12 +123,16 @@ def _find(argv: list[str], commands: list[Command]) -> tuple[Command, list[str]]
         for command in commands:
             if command.name == name:
                 return command, argv[words:]
-    groups = {c.name.split()[0] for c in commands if " " in c.name}
-    if argv[0] in groups:
+    if argv[0] in _groups(commands):
         subs = ", ".join(c.name.split()[1] for c in commands if c.name.startswith(argv[0] + " "))
         what = f"unknown '{argv[0]}' subcommand {argv[1]!r}" if len(argv) > 1 else f"'{argv[0]}' needs a subcommand"
         raise UsageError(f"{what} (one of: {subs})", f"see '{PROG} {argv[0]} --help'")
     raise UsageError(f"unknown command {argv[0]!r}", f"see '{PROG} --help' for the list")
+
+
+def _groups(commands: list[Command]) -> set[str]:
+    """The first words of two-word commands ("lock" of "lock acquire")."""
+    return {c.name.split()[0] for c in commands if " " in c.name}
 
 
 def _parse_rest(command: Command, rest: list[str]) -> dict:
@@ -143,7 +152,11 @@ def _parse_rest(command: Command, rest: list[str]) -> dict:
             else:
                 positionals.extend(rest[i:])
             break
-        if token.startswith("--"):
+        if token.startswith("-") and any(c.isspace() for c in token.partition("=")[0]):
+            # No option has a space in its name: "- 14:02 fixed the bug" is text (a note's
+            # Markdown list item), not a mistyped option.
+            positionals.append(token)
+        elif token.startswith("--"):
             name, has_value, inline = token.partition("=")
             opt = by_name.get(name)
             if opt is None:

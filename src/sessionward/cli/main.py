@@ -63,6 +63,8 @@ PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)"
 SCOPE = Opt("--scope", "user (~/.claude/settings.json, the default) or project (.claude/settings.json here)", "SCOPE",
             lambda text: _choice(text, "scope", ("user", "project")), "user")
 LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name)
+NOTE_PATH = Arg("path", "the note's file (a symlink is followed)")
+NOTE_TIMEOUT = Opt("--timeout", "seconds to wait for another writer of the note (default 10)", "S", _seconds)
 
 COMMANDS = [
     Command(
@@ -163,6 +165,25 @@ COMMANDS = [
         "sessionward.cli.locks:run_check",
         args=[LOCK_NAME],
         opts=[Opt("--project", "only a holder working on this project blocks", "NAME"), PID, SHELL_PID, SESSION, JSON],
+    ),
+    Command(
+        "note append",
+        "Append text to a shared note (vault note, memory or resume file): atomic, one writer at a time.",
+        "sessionward.cli.notes:run_append",
+        args=[NOTE_PATH, Arg("text", "the text to add (default, or -: read stdin)", required=False)],
+        opts=[NOTE_TIMEOUT, JSON, QUIET],
+        details="A newline goes first when the note does not end with one. Concurrent appends all land.\n"
+        "Exit status: 0 written, 1 another writer held the note past --timeout.",
+    ),
+    Command(
+        "note write",
+        "Replace a shared note with stdin (or TEXT): atomic; with --expect-sha256, only if unchanged.",
+        "sessionward.cli.notes:run_write",
+        args=[NOTE_PATH, Arg("text", "the new content (default, or -: read stdin)", required=False)],
+        opts=[Opt("--expect-sha256", "write only if the note's sha256 is still this one ('absent': must not exist)",
+                  "HEX"), NOTE_TIMEOUT, JSON, QUIET],
+        details="Exit status: 0 written, 1 the note changed since it was read (--expect-sha256) or another\n"
+        "writer held it past --timeout; nothing is written then.",
     ),
     Command(
         "install",
@@ -275,6 +296,13 @@ def _main(argv: list[str]) -> int:
 
 
 def _help(topic) -> str:
+    if isinstance(topic, str) and topic != "all":
+        group = [c for c in COMMANDS if c.name.startswith(topic + " ")]
+        width = max(len(c.name) for c in group)
+        lines = [f"usage: sessionward {topic} <subcommand> [options]", "", "subcommands:"]
+        lines += [f"  {c.name:<{width}}  {c.summary}" for c in group]
+        lines += ["", f"Run 'sessionward {topic} <subcommand> --help' for its options."]
+        return "\n".join(lines)
     if topic != "all":
         return topic.help_text()
     width = max(len(c.name) for c in COMMANDS)

@@ -105,8 +105,8 @@ def apply_actions(actions: list[Action]) -> None:
                 os.rename(action.file.path, action.backup)
         except OSError as exc:
             raise StateUnwritable(action.file.path, exc) from None
-        write_file_atomic(action.file.path, action.file.content, action.file.mode)
-        os.chmod(action.file.path, action.file.mode)  # the umask must not strip the x bit
+        # exact_mode: the umask must not strip the x bit
+        write_file_atomic(action.file.path, action.file.content, action.file.mode, exact_mode=True)
 
 
 def backup_name(path: str) -> str:

@@ -413,9 +413,8 @@ def _apply_locked(path: str, target: str, transform, before_replace) -> Settings
                 continue
             mode = _mode_of(target)
             _ensure_parent(target)
-            write_file_atomic(target, data, mode)
+            write_file_atomic(target, data, mode, exact_mode=True)  # the umask must not narrow a mode we keep
             replaced = True
-            os.chmod(target, mode)  # the umask must not narrow a mode we keep
             remove_stray_temps(target)
             return SettingsResult(path, "create" if raw is None else "update", changes, backup)
         raise Refused(

@@ -132,8 +132,8 @@ def apply_command_actions(actions: list[CommandAction]) -> None:
         except OSError as exc:
             raise StateUnwritable(os.path.dirname(action.path), exc) from None
         # replaced in one rename: Claude Code never finds the command missing or half-written
-        write_file_atomic(action.path, action.content, COMMAND_FILE_MODE)
-        os.chmod(action.path, COMMAND_FILE_MODE)  # readable like any command file, whatever the umask
+        # exact_mode: readable like any command file, whatever the umask
+        write_file_atomic(action.path, action.content, COMMAND_FILE_MODE, exact_mode=True)
 
 
 def _remove(action: CommandAction) -> None:

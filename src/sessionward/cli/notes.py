@@ -1,0 +1,43 @@
+"""note append | write: shared notes written atomically, one writer at a time (sessionward.notes)."""
+
+import sys
+
+from sessionward import notes
+from sessionward.cli.render import Output
+from sessionward.errors import BadInput
+
+
+def _text(values: dict, what: str) -> bytes:
+    """TEXT when given (and not "-"), else all of stdin. A terminal on stdin is refused: a
+    forgotten argument must not leave the command waiting for input nobody types."""
+    given = values.get("text")
+    if given is not None and given != "-":
+        return given
+    if sys.stdin is None or sys.stdin.isatty():
+        raise BadInput(f"note {what}: give the text as an argument, or pipe it on stdin")
+    return sys.stdin.buffer.read(notes.MAX_NOTE_BYTES + 1)
+
+
+def _timeout(values: dict) -> float:
+    return notes.NOTE_LOCK_TIMEOUT_S if values["timeout"] is None else values["timeout"]
+
+
+def _output(command: str, verb: str, written: notes.NoteWritten, quiet: bool) -> Output:
+    def lines(style):
+        if quiet:
+            return []
+        waited = f" after waiting {written.waited_s:.1f} s" if written.waited_s >= 0.1 else ""
+        return [f"{verb} {written.written} bytes to {style.path(written.path)}{waited} "
+                f"(now {written.size} bytes, sha256 {written.sha256[:12]})"]
+
+    return Output(command, written.to_json(), lines)
+
+
+def run_append(values: dict) -> Output:
+    written = notes.append_note(values["path"], _text(values, "append"), _timeout(values))
+    return _output("note append", "appended", written, values["quiet"])
+
+
+def run_write(values: dict) -> Output:
+    written = notes.write_note(values["path"], _text(values, "write"), values["expect_sha256"], _timeout(values))
+    return _output("note write", "wrote", written, values["quiet"])
