@@ -501,3 +501,13 @@ def test_a_file_that_grows_past_the_limit_while_hashed_has_no_digest(tmp_path, m
     grown = tmp_path / "grown.bin"
     grown.write_bytes(b"z" * 30)
     assert claims.file_digest(str(grown), size=5) is None  # the size said small, reading says big
+
+
+def test_fifo_at_the_claims_lock_is_refused(tmp_path, owners):
+    from sessionward.errors import UnsafeState
+
+    directory = claims.claims_dir()
+    os.makedirs(directory, mode=0o700)
+    os.mkfifo(os.path.join(directory, "claims.lock"), 0o600)
+    with pytest.raises(UnsafeState, match="claims.lock: it is not a regular file"):
+        claims.end_claims(owners(), time.time())

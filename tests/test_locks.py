@@ -482,3 +482,44 @@ def test_lock_run_killed_while_waiting_never_runs_its_command(keeper, tmp_path):
     # its queue entry died with it: the next acquire is not held up, and prunes it
     assert NamedLock("end").acquire(timeout=0).took_over is None
     assert _queue(tmp_path) == []
+
+
+def test_full_disk_at_acquire_leaves_no_empty_lock_file(tmp_path, monkeypatch):
+    from sessionward.errors import StateUnwritable
+
+    lock = NamedLock("end", state_dir=str(tmp_path / "state"))
+    real_write = os.write
+
+    def full(fd, data):
+        if data.strip().isdigit():  # the PID into NAME.lock
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StateUnwritable, match="No space left on device"):
+        lock.acquire(timeout=1)
+    monkeypatch.setattr(os, "write", real_write)
+    assert not os.path.exists(lock.path)  # an empty one would read as an orphan holding no PID
+    lock.acquire(timeout=1)
+    lock.release()
+
+
+@pytest.mark.parametrize("site", ["locks-dir-symlink", "annex-fifo", "guard-fifo"])
+def test_planted_lock_paths_are_refused_without_blocking(site, tmp_path):
+    state = tmp_path / "state"
+    locks_dir = state / "sessionward" / "locks"
+    locks_dir.mkdir(parents=True, mode=0o700)
+    os.chmod(state / "sessionward", 0o700)
+    os.chmod(state, 0o700)
+    if site == "locks-dir-symlink":
+        elsewhere = tmp_path / "elsewhere"
+        locks_dir.rmdir()
+        elsewhere.mkdir(mode=0o700)
+        locks_dir.symlink_to(elsewhere)
+    else:
+        os.mkfifo(locks_dir / ("end.holder.json" if site == "annex-fifo" else "end.guard"), 0o600)
+    code = "from sessionward.locks import NamedLock\nNamedLock('end').acquire(timeout=1)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert "UnsafeState" in done.stderr and "refusing state path" in done.stderr, done.stderr
+    if site == "locks-dir-symlink":
+        assert os.listdir(tmp_path / "elsewhere") == []

@@ -51,7 +51,7 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
     try:
         fd = os.open(tmp, flags, mode)
     except OSError as exc:
-        raise StateUnwritable(path, exc) from None
+        raise unusable_path_error(path, exc) from None
     try:
         try:
             if exact_mode:
@@ -104,8 +104,27 @@ def refuse_unsafe_target(path: str) -> None:
         raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
 
 
-def read_file_nofollow(path: str) -> bytes | None:
+def unusable_path_error(path: str, exc: OSError) -> Exception:
+    """The error to raise for an OSError met at a state path: for ENOTDIR, an UnsafeState
+    naming the ancestor that is not a directory (SESSIONWARD_HOME set to a file, say) and
+    how to fix it; otherwise StateUnwritable."""
+    if exc.errno == 20:  # ENOTDIR
+        parent = os.path.dirname(path)
+        while parent and parent != os.path.dirname(parent):
+            try:
+                if not stat.S_ISDIR(os.stat(parent).st_mode):
+                    return UnsafeState(parent, "it is not a directory", "move it away or set SESSIONWARD_HOME")
+            except OSError:
+                pass
+            parent = os.path.dirname(parent)
+    return StateUnwritable(path, exc)
+
+
+def read_file_nofollow(path: str, must_own: bool = False) -> bytes | None:
     """Return the file's bytes, or None when it does not exist.
+
+    must_own: refuse (UnsafeState) a file owned by another user: a state file in the user's
+    private directory that is not the user's own was put there by someone else (promise 7).
 
     Raises UnsafeState for a symlink or a non-regular file (a FIFO would block a reader
     forever; O_NONBLOCK keeps the open from waiting on one) and ValueError when the file
@@ -121,11 +140,14 @@ def read_file_nofollow(path: str) -> bytes | None:
             raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
         if isinstance(exc, IsADirectoryError):
             raise UnsafeState(path, "it is a directory", f"move it away: mv {path} {path}.bad") from None
-        raise StateUnwritable(path, exc) from None
+        raise unusable_path_error(path, exc) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+        if must_own and info.st_uid != os.geteuid():
+            raise UnsafeState(path, f"it belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})",
+                              f"if its content is yours: chown {os.geteuid()} {path}; else remove it")
         if info.st_size > MAX_STATE_FILE_BYTES:
             raise ValueError(f"{info.st_size} bytes, larger than any state file")
         chunks = []

@@ -21,7 +21,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, same_file
+from sessionward._atomic import read_file_nofollow, same_file, unusable_path_error
 from sessionward._flock import flock_exclusive
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import owner_is_alive, process_started_at, read_process
@@ -122,7 +122,7 @@ def _read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -
     except OSError as exc:
         if exc.errno == 40:  # ELOOP
             raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
-        raise StateUnwritable(path, exc) from None
+        raise unusable_path_error(path, exc) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -190,13 +190,19 @@ def _write_in_place(path: str, data: bytes) -> None:
     allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
     allocation at close (auto_da_alloc) and cost more than the whole lock cycle."""
     padded = data + b" " * (-len(data) % _ANNEX_BLOCK)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: opening a planted FIFO for writing would otherwise wait for a reader forever
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as exc:
         if exc.errno == 40:  # ELOOP
             raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
+        if exc.errno == 6:  # ENXIO: a FIFO nobody reads
+            raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad") from None
         raise StateUnwritable(path, exc) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
     try:
         os.pwrite(fd, padded, 0)
         if os.fstat(fd).st_size != len(padded):
@@ -304,23 +310,25 @@ class _Guard:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def _open(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
-            return os.open(self.lock.guard_path, flags, 0o600)
+            fd = os.open(self.lock.guard_path, flags, 0o600)
         except FileNotFoundError:  # the directory went away since we vetted it
             self._make_locks_dir()
-            return self._open_once(flags)
+            fd = self._open_once(flags)
         except OSError as exc:
             raise self._open_error(exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO: pread would fail, and it is not ours
+            os.close(fd)
+            path = self.lock.guard_path
+            raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+        return fd
 
     def _make_locks_dir(self) -> None:
         paths.ensure_private_dir(os.path.dirname(self.lock.locks_dir))
-        try:
-            os.mkdir(self.lock.locks_dir, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise StateUnwritable(self.lock.locks_dir, exc) from None
+        # Vetted like the private directory: a symlink planted here would have every lock
+        # file written wherever it points (O_NOFOLLOW guards the last component only).
+        paths.ensure_private_dir(self.lock.locks_dir)
         _vetted_dirs.add(self.lock.locks_dir)
 
     def _open_once(self, flags: int) -> int:

@@ -327,6 +327,9 @@ def _lock(directory: str) -> int:
         if exc.errno == 40:  # ELOOP
             raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
         raise StateUnwritable(path, exc) from None
+    if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # a planted FIFO or device: not our lock file
+        os.close(fd)
+        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
     try:
         held = flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S)
     except BaseException:

@@ -512,10 +512,20 @@ class NamedLock:
             raise StateUnwritable(self.path, exc) from None
         else:
             try:
-                os.write(fd, content)
+                if os.write(fd, content) != len(content):
+                    raise OSError(28, os.strerror(28))  # a short write of a few bytes: the disk is full
                 info = os.fstat(fd)
-            finally:
+            except OSError as exc:
+                # Full disk (ENOSPC, EDQUOT): the empty file we created would read as an
+                # orphan holding no PID. It is ours (O_EXCL, under the guard): remove it.
                 os.close(fd)
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+                self._token = None
+                raise StateUnwritable(self.path, exc) from None
+            os.close(fd)
         self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
 
     def _take_over(self, orphan: LockState) -> LockState:

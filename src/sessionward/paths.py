@@ -68,12 +68,15 @@ def ensure_private_dir(private: str | None = None) -> str:
 
 
 def vet_state_dir(top: str) -> None:
-    """For readers: refuse a state directory others can write (its files could be planted).
-    A missing one is fine: there is nothing to read."""
+    """For readers: refuse a state directory others can write (its files could be planted),
+    or one that is not a directory (SESSIONWARD_HOME naming a file: reading under it would
+    fail with a misleading ENOTDIR). A missing one is fine: there is nothing to read."""
     try:
         info = os.stat(top)
     except OSError:
         return
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeState(top, "it is not a directory", "move it away or set SESSIONWARD_HOME")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise UnsafeState(top, "it is writable by group or others", f"chmod 700 {top}, or set SESSIONWARD_HOME")
 

@@ -232,3 +232,52 @@ def test_oversized_registry_is_kept_aside(registry_file, state_dir, monkeypatch)
     [notice] = store.notices
     assert "larger than any state file" in notice.why
     assert os.path.getsize(notice.kept_as) == 2048
+
+
+def test_state_dir_that_is_a_file_names_it_for_readers_too(tmp_path, monkeypatch):
+    plant = tmp_path / "plant"
+    plant.write_text("x")
+    monkeypatch.setenv("SESSIONWARD_HOME", str(plant))
+    for args in (["list"], ["lock", "status"]):
+        result = run_cli(*args)
+        assert result.returncode == 3
+        assert result.stderr == (f"sessionward: refusing state path {plant}: it is not a directory; "
+                                 "move it away or set SESSIONWARD_HOME\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")
+def test_registry_owned_by_another_user_is_refused_untouched(registry_file, state_dir, keeper):
+    put(LocalStore(), record("a", keeper))
+    before = registry_file.read_bytes()
+    os.chown(registry_file, 65534, 65534)
+    with pytest.raises(UnsafeState, match="belongs to uid 65534"):
+        LocalStore().load_sessions()
+    with pytest.raises(UnsafeState, match="belongs to uid 65534"):
+        put(LocalStore(), record("b", keeper))
+    assert registry_file.read_bytes() == before and os.stat(registry_file).st_uid == 65534
+
+
+def test_a_child_forked_inside_a_transaction_does_not_commit(state_dir, keeper):
+    from sessionward.store.local import StoreForked
+
+    store = LocalStore()
+
+    def change(sessions):
+        sessions["a"] = record("a", keeper)
+        child = os.fork()
+        if child == 0:
+            return None, True
+        statuses.append(os.waitpid(child, 0)[1])
+        return None, False
+
+    statuses = []
+    # The child of the fork returns into update_sessions: it must refuse to write and leave.
+    parent = os.getpid()
+    try:
+        store.update_sessions(change)
+    except StoreForked:
+        assert os.getpid() != parent
+        os._exit(0)
+    if os.getpid() != parent:
+        os._exit(1)  # the child committed
+    assert statuses == [0] and not (state_dir / "obsidian_sessions.json").exists()

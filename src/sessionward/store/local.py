@@ -28,7 +28,7 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._flock import flock_exclusive
 from sessionward._atomic import fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
-from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
+from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
 
@@ -58,7 +58,7 @@ class LocalStore(Store):
     def load_sessions(self) -> dict:
         paths.vet_state_dir(os.path.dirname(self.registry_path))  # a planted registry is no answer
         try:
-            raw = read_file_nofollow(self.registry_path)
+            raw = read_file_nofollow(self.registry_path, must_own=True)
         except ValueError:  # larger than any registry: repaired below, under the lock
             raw, problem = b"", "oversized"
         else:
@@ -75,9 +75,14 @@ class LocalStore(Store):
     def update_sessions(self, change):
         paths.ensure_private_dir(os.path.dirname(self.lock_path))
         fd = self._lock()
+        pid = os.getpid()
         try:
             sessions, must_write = self._read_for_update()
             result, changed = change(sessions)
+            if os.getpid() != pid:
+                # `change` forked and this is the child: it shares the parent's flock (one open
+                # file description), so writing here would race the parent's own commit.
+                raise StoreForked(self.registry_path)
             if changed or must_write:
                 data = jsoncodec.dumps({"schema": SCHEMA, "sessions": sessions})
                 write_file_atomic(self.registry_path, data.encode("utf-8"))
@@ -88,7 +93,7 @@ class LocalStore(Store):
 
     def _read_for_update(self) -> tuple[dict, bool]:
         try:
-            raw = read_file_nofollow(self.registry_path)
+            raw = read_file_nofollow(self.registry_path, must_own=True)
         except ValueError as exc:  # larger than any registry: hostile or broken
             return self._keep_aside(str(exc), {}), True
         if raw is None:
@@ -145,6 +150,16 @@ class LocalStore(Store):
             os.close(fd)
             return self._lock()
         return fd
+
+
+class StoreForked(SessionwardError):
+    """A process forked inside a registry transaction: the child may not commit it."""
+
+    code = "store_forked"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"not writing {path}: this process was forked inside its parent's registry transaction",
+                         "only the process that took the registry lock may commit; it is a bug to fork there")
 
 
 def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
