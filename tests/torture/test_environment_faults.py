@@ -354,6 +354,33 @@ def test_full_disk_refuses_cleanly_keeps_everything_and_recovers(tally, tmp_path
 
 
 @needs_root
+def test_full_disk_under_a_note_keeps_the_committed_note_whole(tally, tmp_path):
+    """A vault on a full disk: `note append` and `note write` refuse with one line, exit 3,
+    leave the note as it was committed and no temp file behind, and work once there is room."""
+    t = tally(PART)
+    vault = str(tmp_path / "vault")
+    with tmpfs(vault, "256k"):
+        run = Run(t, vault)
+        note = os.path.join(vault, "daily.md")
+        assert run("note", "append", note, "committed").returncode == 0
+        filler = fill(vault)
+        t.faults_injected += 1
+        for args in (["note", "append", note, "x" * 8192], ["note", "write", note, "y" * 8192]):
+            one_line(t, " ".join(args[:2]), run(*args), 3, "No space left on device", note)
+        with open(note) as f:
+            if f.read() != "committed":
+                t.problem("lost_updates", "the committed note changed on a full disk")
+        strays = [n for n in os.listdir(vault) if n.endswith(".tmp")]
+        if strays:
+            t.problem("torn_files", f"temp files left beside the note: {strays}")
+        os.unlink(filler)
+        assert run("note", "append", note, "after").returncode == 0
+        with open(note) as f:
+            assert f.read() == "committed\nafter"
+    t.check()
+
+
+@needs_root
 def test_read_only_state_dir_refuses_writes_and_serves_reads(tally, tmp_path, keepers, claude):
     t = tally(PART)
     state = str(tmp_path / "state")
