@@ -21,7 +21,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, same_file
+from sessionward._atomic import crash_point, read_file_nofollow, same_file
 from sessionward._flock import flock_exclusive
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import owner_is_alive, process_started_at, read_process
@@ -199,6 +199,7 @@ def _write_in_place(path: str, data: bytes) -> None:
         raise StateUnwritable(path, exc) from None
     try:
         os.pwrite(fd, padded, 0)
+        crash_point("annex-written")
         if os.fstat(fd).st_size != len(padded):
             os.ftruncate(fd, len(padded))
     except OSError as exc:
@@ -207,13 +208,14 @@ def _write_in_place(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _unlink(path: str) -> None:
+def _unlink_lock_file(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise StateUnwritable(path, exc) from None
+    crash_point("lock-removed")
 
 
 # -- the guard and its wait queue -------------------------------------------------------------
@@ -348,7 +350,9 @@ class _Guard:
     def _save(self) -> None:
         data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
         os.pwrite(self.fd, data, 0)
+        crash_point("queue-written")
         os.ftruncate(self.fd, len(data))
+        crash_point("queue-truncated")
 
     def first_waiter(self) -> dict | None:
         """The longest-waiting live waiter. Only the head is judged (one /proc read, however

@@ -48,7 +48,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import write_file_atomic
+from sessionward._atomic import crash_point, write_file_atomic
 from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
@@ -59,7 +59,7 @@ from sessionward._lockfile import (
     _holder_liveness,
     _read_lock_state,
     _same_waiter,
-    _unlink,
+    _unlink_lock_file,
     _waiter_record,
     _write_in_place,
 )
@@ -354,7 +354,7 @@ class NamedLock:
             if self._created is not None:
                 mine = self._still_mine()
                 if mine is not None:  # the very file we wrote: no annex to read, nobody to judge
-                    _unlink(self.path)
+                    _unlink_lock_file(self.path)
                     self._token = self._created = None
                     return Released(self.name, "held", mine)
             state = self._read_state(judge=self._token is None)
@@ -511,8 +511,10 @@ class NamedLock:
         except OSError as exc:
             raise StateUnwritable(self.path, exc) from None
         else:
+            crash_point("lock-created")
             try:
                 os.write(fd, content)
+                crash_point("lock-written")
                 info = os.fstat(fd)
             finally:
                 os.close(fd)
@@ -525,6 +527,7 @@ class NamedLock:
                 os.rename(self.path, kept)
             except OSError as exc:
                 raise StateUnwritable(self.path, exc) from None
+            crash_point("orphan-kept-aside")
         return orphan
 
     def _remove(self, state: LockState) -> None:
@@ -532,7 +535,7 @@ class NamedLock:
         if state.pid is None and state.present:
             self._take_over(state)
         else:
-            _unlink(self.path)
+            _unlink_lock_file(self.path)
 
 
 
