@@ -34,8 +34,8 @@ WRITE_STEPS = ("temp-written", "temp-fsynced", "replaced", "dir-fsynced")
 # The other write paths' steps (sessionward._lockfile, sessionward.locks, store.local).
 LOCK_STEPS = (
     "annex-written",   # NAME.holder.json rewritten in place (before NAME.lock names its PID)
-    "lock-created",    # a free NAME.lock created with O_EXCL, still empty
-    "lock-written",    # its PID written
+    "annex-truncated",  # and cut to its length when the old one was longer
+    "lock-linked",     # a free NAME.lock hard-linked to the temp file holding the PID
     "lock-removed",    # NAME.lock unlinked (release, clean-up of an orphan)
     "orphan-kept-aside",  # a NAME.lock holding no PID renamed to NAME.lock.corrupt-...
     "queue-written",   # the waiter queue written over the guard file's start
@@ -175,7 +175,9 @@ def _unlink_quietly(path: str) -> None:
 
 def remove_stray_temps(path: str) -> int:
     """Delete `.NAME.PID.RANDOM.tmp` files left beside `path` by writers whose process is
-    gone. Call under the lock that serializes writers of `path`. Returns how many went."""
+    gone, and those of files named NAME.SUFFIX (a backup `settings.json.bak-STAMP`: its
+    writer's temp was never removed). Call under the lock that serializes writers of `path`.
+    Returns how many went."""
     head, tail = os.path.split(path)
     prefix = f".{tail}."
     removed = 0
@@ -184,7 +186,8 @@ def remove_stray_temps(path: str) -> int:
     except OSError:
         return 0
     for entry in entries:
-        pid_text = entry[len(prefix) :].split(".", 1)[0]
+        parts = entry[len(prefix) :].split(".")
+        pid_text = parts[-3] if len(parts) >= 3 else ""
         if not pid_text.isdigit() or int(pid_text) == os.getpid():
             continue
         try:

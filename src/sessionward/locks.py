@@ -48,7 +48,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import crash_point, write_file_atomic
+from sessionward._atomic import _temp_name, _unlink_quietly, crash_point, remove_stray_temps
 from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
@@ -499,25 +499,35 @@ class NamedLock:
         }
         # The annex first, then the lock file: whoever sees NAME.lock finds who holds it. Both
         # are written under the guard, so no writer races us: the annex is rewritten in place
-        # (it counts only while its PID is in NAME.lock), and a free NAME.lock is created
-        # with O_EXCL; only a take-over replaces an existing file, atomically.
+        # (it counts only while its PID is in NAME.lock). NAME.lock appears with its PID in
+        # one step, never empty (a crash between O_EXCL-create and write left an end.lock
+        # holding nothing): a temp file holding the PID is hard-linked to a free NAME.lock
+        # (EEXIST if one appeared) or, in a take-over, renamed over the orphan.
         _write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
         content = f"{holder.owner.pid}\n".encode()
+        tmp = _temp_name(self.path)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except FileExistsError:
-            write_file_atomic(self.path, content, durable=False)
-            info = os.stat(self.path)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StateUnwritable(self.path, exc) from None
-        else:
-            crash_point("lock-created")
+        try:
             try:
                 os.write(fd, content)
-                crash_point("lock-written")
                 info = os.fstat(fd)
             finally:
                 os.close(fd)
+            crash_point("temp-written")
+            try:
+                os.link(tmp, self.path)
+                crash_point("lock-linked")
+            except FileExistsError:
+                os.replace(tmp, self.path)
+                crash_point("replaced")
+                remove_stray_temps(self.path)  # a take-over is rare: clean up after crashed acquires
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise StateUnwritable(self.path, exc) from None
+        _unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
         self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
 
     def _take_over(self, orphan: LockState) -> LockState:
@@ -597,6 +607,8 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
     found = []
     for name in [validate_lock_name(name)] if name else known_lock_names(state_dir):
         lock = NamedLock(name, state_dir=state_dir)
+        if not dry_run:
+            remove_stray_temps(lock.path)  # left by acquires that died before their link
         state = lock.status()
         if not state.orphaned:
             continue
