@@ -501,3 +501,18 @@ def test_a_file_that_grows_past_the_limit_while_hashed_has_no_digest(tmp_path, m
     grown = tmp_path / "grown.bin"
     grown.write_bytes(b"z" * 30)
     assert claims.file_digest(str(grown), size=5) is None  # the size said small, reading says big
+
+
+def test_a_claim_writer_killed_mid_write_leaves_no_temp_file_behind(target, owners):
+    # Regression: shards and ended.json are replaced through temp files; a writer killed
+    # before its rename left `.NN.json.PID.RAND.tmp` in the claims directory for good.
+    code = ("import sys\nfrom sessionward.claims import record_claim\nfrom sessionward.identity import resolve_owner\n"
+            f"record_claim({target!r}, owner=resolve_owner({{pid}}), session_id='a', tool='Edit', now={T0})\n")
+    first, second = owners(), owners()
+    env = dict(os.environ, SESSIONWARD_TEST_CRASH_AT="temp-written")
+    record_claim(target, owner=first, session_id="s", tool="Read", now=T0)  # the directory exists
+    assert subprocess.run([sys.executable, "-c", code.format(pid=second.pid)], env=env).returncode == 91
+    assert [e for e in os.listdir(claims_dir()) if e.endswith(".tmp")]
+    record_claim(target, owner=first, session_id="s", tool="Edit", now=T0 + 1)
+    assert not [e for e in os.listdir(claims_dir()) if e.endswith(".tmp")]
+    assert [c["tool"] for c in claims_on(target)] == ["Edit"]
