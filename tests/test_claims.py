@@ -511,3 +511,18 @@ def test_fifo_at_the_claims_lock_is_refused(tmp_path, owners):
     os.mkfifo(os.path.join(directory, "claims.lock"), 0o600)
     with pytest.raises(UnsafeState, match="claims.lock: it is not a regular file"):
         claims.end_claims(owners(), time.time())
+
+
+def test_a_claim_writer_killed_mid_write_leaves_no_temp_file_behind(target, owners):
+    # Regression: shards and ended.json are replaced through temp files; a writer killed
+    # before its rename left `.NN.json.PID.RAND.tmp` in the claims directory for good.
+    code = ("import sys\nfrom sessionward.claims import record_claim\nfrom sessionward.identity import resolve_owner\n"
+            f"record_claim({target!r}, owner=resolve_owner({{pid}}), session_id='a', tool='Edit', now={T0})\n")
+    first, second = owners(), owners()
+    env = dict(os.environ, SESSIONWARD_TEST_CRASH_AT="temp-written")
+    record_claim(target, owner=first, session_id="s", tool="Read", now=T0)  # the directory exists
+    assert subprocess.run([sys.executable, "-c", code.format(pid=second.pid)], env=env).returncode == 91
+    assert [e for e in os.listdir(claims_dir()) if e.endswith(".tmp")]
+    record_claim(target, owner=first, session_id="s", tool="Edit", now=T0 + 1)
+    assert not [e for e in os.listdir(claims_dir()) if e.endswith(".tmp")]
+    assert [c["tool"] for c in claims_on(target)] == ["Edit"]

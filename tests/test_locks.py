@@ -523,3 +523,55 @@ def test_planted_lock_paths_are_refused_without_blocking(site, tmp_path):
     assert "UnsafeState" in done.stderr and "refusing state path" in done.stderr, done.stderr
     if site == "locks-dir-symlink":
         assert os.listdir(tmp_path / "elsewhere") == []
+
+
+# -- crashes mid-write (issue 5, crash consistency) ---------------------------------------------
+
+
+def _crash_in_child(code: str, at: str) -> None:
+    env = dict(os.environ, SESSIONWARD_TEST_CRASH_AT=at)
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 91
+
+
+def test_a_crashed_acquire_never_leaves_an_empty_lock_file(lock_file, state_dir):
+    # Regression: NAME.lock was created with O_EXCL and then written; a crash in between left
+    # an end.lock holding nothing (`cat` showed nothing, status "holds no PID"). Now it
+    # appears with its PID in one step (a hard link), or not at all.
+    code = "from sessionward.locks import NamedLock\nNamedLock('end').acquire(timeout=1)\n"
+    _crash_in_child(code, "temp-written")
+    assert not lock_file.exists()
+    _crash_in_child(code, "lock-linked")
+    assert lock_file.read_bytes().strip().isdigit()
+    lock = NamedLock("end")
+    assert lock.acquire(timeout=0).took_over is not None  # the dead holder is no obstacle
+    lock.release()
+    assert cleanup_orphans() == [] and not [e for e in os.listdir(state_dir) if e.endswith(".tmp")]
+
+
+def test_a_shorter_annex_is_never_torn_by_a_crash(state_dir):
+    # Regression: the annex is rewritten in place; a new one shorter than the old one left
+    # the old tail after it until the truncate, so a crash in between left invalid JSON.
+    before = NamedLock("end", purpose="x" * 3000)
+    before.acquire(timeout=0)
+    before.release()
+    _crash_in_child("from sessionward.locks import NamedLock\nNamedLock('end').acquire(timeout=1)\n", "annex-written")
+    json.loads((state_dir / "sessionward" / "locks" / "end.holder.json").read_bytes())
+
+
+def test_a_waiter_crashing_as_it_leaves_the_queue_keeps_the_queue_whole(state_dir, keeper):
+    # Regression: the queue was pwritten then truncated; leaving made it shorter, so a crash
+    # in between left a torn queue, which resets to empty: every waiter lost its place.
+    holder = NamedLock("end", holder=Holder.process(keeper))
+    holder.acquire(timeout=0)
+    wait = "from sessionward.locks import NamedLock, LockTimeout\ntry:\n NamedLock('end').acquire(timeout=0.05)\nexcept LockTimeout:\n pass\n"
+    stays = subprocess.Popen([sys.executable, "-c", wait.replace("0.05", "30")])  # a waiter that stays
+    guard = state_dir / "sessionward" / "locks" / "end.guard"
+    deadline = time.monotonic() + 10
+    while not guard.exists() or b"waiters" not in guard.read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    first = json.loads(guard.read_bytes())["waiters"]
+    _crash_in_child(wait, "queue-written@2")  # join, then leave: crashed before the truncate
+    assert json.loads(guard.read_bytes())["waiters"] == first
+    holder.release(force=True)
+    assert stays.wait(timeout=10) == 0  # first in line, it got the lock

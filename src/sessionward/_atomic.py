@@ -18,16 +18,49 @@ from sessionward.errors import StateUnwritable, UnsafeState
 
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024  # beyond this a state file is hostile, not ours
 
-# Test-only fault injection (issue: torture suite): when set to a step name, the writer
-# calls os._exit(91) right after that step. Read once per write from the environment so
-# child processes inherit it.
+# Test-only fault injection (issue 5, crash consistency). Every step of every write path
+# (this writer's, the lock files', the store's keep-aside) calls crash_point(STEP); when
+# SESSIONWARD_TEST_CRASH_AT names that step the process exits with os._exit(91) right after it:
+#   STEP      at its first hit in this process
+#   STEP@N    at its Nth hit (a lock acquire writes the annex and the lock file; a claim write
+#             or a register with a sweep may write twice)
+#   trace:F   never exit: append each step hit to file F, one per line (how tests enumerate
+#             the crash points of an operation)
+# Read once, at import: child processes inherit it, and an unarmed process pays one `is None`.
 _CRASH_ENV = "SESSIONWARD_TEST_CRASH_AT"
+_CRASH_ARMED = os.environ.get(_CRASH_ENV) or None
+CRASH_EXIT_STATUS = 91
 WRITE_STEPS = ("temp-written", "temp-fsynced", "replaced", "dir-fsynced")
+# The other write paths' steps (sessionward._lockfile, sessionward.locks, store.local).
+LOCK_STEPS = (
+    "annex-written",   # NAME.holder.json rewritten in place (before NAME.lock names its PID)
+    "annex-truncated",  # and cut to its length when the old one was longer
+    "lock-linked",     # a free NAME.lock hard-linked to the temp file holding the PID
+    "lock-removed",    # NAME.lock unlinked (release, clean-up of an orphan)
+    "orphan-kept-aside",  # a NAME.lock holding no PID renamed to NAME.lock.corrupt-...
+    "queue-written",   # the waiter queue written over the guard file's start
+    "queue-truncated",  # and cut to its length
+)
+STORE_STEPS = ("corrupt-linked", "corrupt-kept")  # a corrupt registry hard-linked aside, then fsynced
+CRASH_STEPS = WRITE_STEPS + LOCK_STEPS + STORE_STEPS
+_crash_hits: dict = {}  # step -> hits in this process, counted only while armed
 
 
-def _crash_point(armed: str | None, step: str) -> None:
-    if armed == step:
-        os._exit(91)
+def crash_point(step: str) -> None:
+    """Test-only: a named point of a write path where a crash can be injected (see above)."""
+    if _CRASH_ARMED is not None:
+        _crash_hit(_CRASH_ARMED, step)
+
+
+def _crash_hit(armed: str, step: str) -> None:
+    hits = _crash_hits[step] = _crash_hits.get(step, 0) + 1
+    if armed.startswith("trace:"):
+        with open(armed[len("trace:") :], "a") as trace:
+            trace.write(step + "\n")
+        return
+    wanted, _, nth = armed.partition("@")
+    if wanted == step and hits == (int(nth) if nth.isdigit() else 1):
+        os._exit(CRASH_EXIT_STATUS)
 
 
 def _temp_name(path: str) -> str:
@@ -45,7 +78,6 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
     file keeping the mode it had).
     """
     refuse_unsafe_target(path)
-    crash_at = os.environ.get(_CRASH_ENV)  # read once: the write path is hot for locks
     tmp = _temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -60,20 +92,20 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            _crash_point(crash_at, "temp-written")
+            crash_point("temp-written")
             if durable:
                 os.fsync(fd)
-            _crash_point(crash_at, "temp-fsynced")
+            crash_point("temp-fsynced")
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
         raise StateUnwritable(path, exc) from None
-    _crash_point(crash_at, "replaced")
+    crash_point("replaced")
     if durable:
         fsync_directory(os.path.dirname(path))
-    _crash_point(crash_at, "dir-fsynced")
+    crash_point("dir-fsynced")
 
 
 def fsync_directory(directory: str) -> None:
@@ -170,7 +202,9 @@ def _unlink_quietly(path: str) -> None:
 
 def remove_stray_temps(path: str) -> int:
     """Delete `.NAME.PID.RANDOM.tmp` files left beside `path` by writers whose process is
-    gone. Call under the lock that serializes writers of `path`. Returns how many went."""
+    gone, and those of files named NAME.SUFFIX (a backup `settings.json.bak-STAMP`: its
+    writer's temp was never removed). Call under the lock that serializes writers of `path`.
+    Returns how many went."""
     head, tail = os.path.split(path)
     prefix = f".{tail}."
     removed = 0
@@ -179,7 +213,8 @@ def remove_stray_temps(path: str) -> int:
     except OSError:
         return 0
     for entry in entries:
-        pid_text = entry[len(prefix) :].split(".", 1)[0]
+        parts = entry[len(prefix) :].split(".")
+        pid_text = parts[-3] if len(parts) >= 3 else ""
         if not pid_text.isdigit() or int(pid_text) == os.getpid():
             continue
         try:

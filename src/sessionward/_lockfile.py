@@ -21,7 +21,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, same_file, unusable_path_error
+from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
 from sessionward._flock import flock_exclusive
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import owner_is_alive, process_started_at, read_process
@@ -188,7 +188,9 @@ _ANNEX_BLOCK = 1024
 def _write_in_place(path: str, data: bytes) -> None:
     """Overwrite `path` from offset 0 with `data` padded by spaces to a whole block (JSON
     allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
-    allocation at close (auto_da_alloc) and cost more than the whole lock cycle."""
+    allocation at close (auto_da_alloc) and cost more than the whole lock cycle. A longer old
+    file is blanked with spaces before it is cut, so a crash in between leaves JSON, not a
+    tail of the old annex."""
     padded = data + b" " * (-len(data) % _ANNEX_BLOCK)
     # O_NONBLOCK: opening a planted FIFO for writing would otherwise wait for a reader forever
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -204,22 +206,26 @@ def _write_in_place(path: str, data: bytes) -> None:
         os.close(fd)
         raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
     try:
-        os.pwrite(fd, padded, 0)
-        if os.fstat(fd).st_size != len(padded):
+        size = os.fstat(fd).st_size
+        os.pwrite(fd, padded + b" " * (size - len(padded)), 0)
+        crash_point("annex-written")
+        if size > len(padded):
             os.ftruncate(fd, len(padded))
+            crash_point("annex-truncated")
     except OSError as exc:
         raise StateUnwritable(path, exc) from None
     finally:
         os.close(fd)
 
 
-def _unlink(path: str) -> None:
+def _unlink_lock_file(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise StateUnwritable(path, exc) from None
+    crash_point("lock-removed")
 
 
 # -- the guard and its wait queue -------------------------------------------------------------
@@ -283,6 +289,7 @@ class _Guard:
         self.deadline = deadline
         self.fd = -1
         self._queue: list | None = None
+        self._size = 0  # bytes of the queue on disk, as last read or written
 
     def __enter__(self) -> "_Guard":
         lock = self.lock
@@ -345,8 +352,9 @@ class _Guard:
     def _waiters(self) -> list:
         if self._queue is None:
             raw = os.pread(self.fd, 1 << 20, 0)
+            self._size = len(raw)
             try:
-                doc = jsoncodec.loads(raw) if raw else {}
+                doc = jsoncodec.loads(raw) if raw.strip() else {}
             except ValueError:
                 doc = {}  # a torn queue heals: live waiters re-join on their next poll
             waiters = doc.get("waiters") if isinstance(doc, dict) else None
@@ -355,8 +363,15 @@ class _Guard:
 
     def _save(self) -> None:
         data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
+        # Spaces over the rest of the old queue (JSON allows trailing whitespace): written and
+        # not yet truncated, the file still parses (a shorter queue left a torn tail there,
+        # and a torn queue drops every waiter's place).
+        os.pwrite(self.fd, data + b" " * (self._size - len(data)), 0)
+        crash_point("queue-written")
+        if self._size > len(data):
+            os.ftruncate(self.fd, len(data))
+            crash_point("queue-truncated")
+        self._size = len(data)
 
     def first_waiter(self) -> dict | None:
         """The longest-waiting live waiter. Only the head is judged (one /proc read, however

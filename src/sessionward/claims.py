@@ -37,7 +37,7 @@ import os
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, owner_record_matches
 
@@ -284,6 +284,7 @@ def _update_file(directory: str, name: str, change) -> None:
         if change(doc):
             doc["schema"] = SCHEMA
             write_file_atomic(path, jsoncodec.dumps(doc).encode("utf-8"), durable=False)
+            remove_stray_temps(path)
     finally:
         os.close(fd)
 
@@ -300,6 +301,7 @@ def _rewrite(shard: str, change, now: float) -> None:
         else:
             del files[path]
     write_file_atomic(shard, jsoncodec.dumps({"schema": SCHEMA, "files": files}).encode("utf-8"), durable=False)
+    remove_stray_temps(shard)  # a writer killed mid-write left its temp file: we hold the lock
 
 
 def _ensure_claims_dir(directory: str) -> None:

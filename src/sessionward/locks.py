@@ -48,7 +48,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import write_file_atomic
+from sessionward._atomic import _temp_name, _unlink_quietly, crash_point, remove_stray_temps
 from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
@@ -59,7 +59,7 @@ from sessionward._lockfile import (
     _holder_liveness,
     _read_lock_state,
     _same_waiter,
-    _unlink,
+    _unlink_lock_file,
     _waiter_record,
     _write_in_place,
 )
@@ -354,7 +354,7 @@ class NamedLock:
             if self._created is not None:
                 mine = self._still_mine()
                 if mine is not None:  # the very file we wrote: no annex to read, nobody to judge
-                    _unlink(self.path)
+                    _unlink_lock_file(self.path)
                     self._token = self._created = None
                     return Released(self.name, "held", mine)
             state = self._read_state(judge=self._token is None)
@@ -499,33 +499,38 @@ class NamedLock:
         }
         # The annex first, then the lock file: whoever sees NAME.lock finds who holds it. Both
         # are written under the guard, so no writer races us: the annex is rewritten in place
-        # (it counts only while its PID is in NAME.lock), and a free NAME.lock is created
-        # with O_EXCL; only a take-over replaces an existing file, atomically.
+        # (it counts only while its PID is in NAME.lock). NAME.lock appears with its PID in
+        # one step, never empty (a crash between O_EXCL-create and write left an end.lock
+        # holding nothing): a temp file holding the PID is hard-linked to a free NAME.lock
+        # (EEXIST if one appeared) or, in a take-over, renamed over the orphan.
         _write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
         content = f"{holder.owner.pid}\n".encode()
+        tmp = _temp_name(self.path)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except FileExistsError:
-            write_file_atomic(self.path, content, durable=False)
-            info = os.stat(self.path)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise StateUnwritable(self.path, exc) from None
-        else:
+        try:
             try:
                 if os.write(fd, content) != len(content):
                     raise OSError(28, os.strerror(28))  # a short write of a few bytes: the disk is full
                 info = os.fstat(fd)
-            except OSError as exc:
-                # Full disk (ENOSPC, EDQUOT): the empty file we created would read as an
-                # orphan holding no PID. It is ours (O_EXCL, under the guard): remove it.
+            finally:
                 os.close(fd)
-                try:
-                    os.unlink(self.path)
-                except OSError:
-                    pass
-                self._token = None
-                raise StateUnwritable(self.path, exc) from None
-            os.close(fd)
+            crash_point("temp-written")
+            try:
+                os.link(tmp, self.path)
+                crash_point("lock-linked")
+            except FileExistsError:
+                os.replace(tmp, self.path)
+                crash_point("replaced")
+                remove_stray_temps(self.path)  # a take-over is rare: clean up after crashed acquires
+        except OSError as exc:
+            # Full disk (ENOSPC, EDQUOT) or worse: nothing was linked, so no NAME.lock appears.
+            _unlink_quietly(tmp)
+            self._token = None
+            raise StateUnwritable(self.path, exc) from None
+        _unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
         self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
 
     def _take_over(self, orphan: LockState) -> LockState:
@@ -535,6 +540,7 @@ class NamedLock:
                 os.rename(self.path, kept)
             except OSError as exc:
                 raise StateUnwritable(self.path, exc) from None
+            crash_point("orphan-kept-aside")
         return orphan
 
     def _remove(self, state: LockState) -> None:
@@ -542,7 +548,7 @@ class NamedLock:
         if state.pid is None and state.present:
             self._take_over(state)
         else:
-            _unlink(self.path)
+            _unlink_lock_file(self.path)
 
 
 
@@ -604,6 +610,8 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
     found = []
     for name in [validate_lock_name(name)] if name else known_lock_names(state_dir):
         lock = NamedLock(name, state_dir=state_dir)
+        if not dry_run:
+            remove_stray_temps(lock.path)  # left by acquires that died before their link
         state = lock.status()
         if not state.orphaned:
             continue

@@ -235,3 +235,22 @@ def test_render_keeps_a_simple_indentation_and_the_final_newline(like, expected)
 
 def test_render_keeps_non_ascii_as_is():
     assert render_settings({"name": "café ✓"}, None) == '{\n  "name": "café ✓"\n}\n'.encode()
+
+
+def test_a_backup_writer_killed_mid_write_leaves_no_temp_file_behind(tmp_path):
+    # Regression: remove_stray_temps(settings.json) read the PID right after the file name,
+    # so the temp of a killed backup write (.settings.json.bak-STAMP.PID.RAND.tmp) stayed.
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "settings.json"
+    path.write_text('{"model": "opus"}\n')
+    code = ("from sessionward.install.settings import apply_settings, merge_settings\n"
+            f"apply_settings({str(path)!r}, lambda d: merge_settings(d, '/bin/sessionward'))\n")
+    env = dict(os.environ, SESSIONWARD_TEST_CRASH_AT="temp-written")
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 91
+    assert [e for e in os.listdir(tmp_path) if e.endswith(".tmp")]
+    settings.apply_settings(str(path), lambda d: merge_settings(d, "/bin/sessionward"))
+    assert not [e for e in os.listdir(tmp_path) if e.endswith(".tmp")]
+    assert json.loads(path.read_text())["model"] == "opus"

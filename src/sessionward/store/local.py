@@ -27,7 +27,7 @@ import time
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._flock import flock_exclusive
-from sessionward._atomic import fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
+from sessionward._atomic import crash_point, fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
@@ -112,12 +112,14 @@ class LocalStore(Store):
             kept_as = f"{self.registry_path}.corrupt-{stamp}-{os.urandom(4).hex()}"
             try:
                 os.link(self.registry_path, kept_as)  # fails on EEXIST: never overwrites a kept file
+                crash_point("corrupt-linked")
                 break
             except FileExistsError:
                 continue
             except OSError as exc:
                 raise StateUnwritable(self.registry_path, exc) from None
         fsync_directory(os.path.dirname(self.registry_path))
+        crash_point("corrupt-kept")
         self.notices.append(StateCorrupt(self.registry_path, why, kept_as, len(salvaged)))
         return salvaged
 
