@@ -37,7 +37,7 @@ import stat
 import time
 
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, write_file_atomic
+from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward._flock import flock_exclusive
 from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable, UnsafeState
 
@@ -200,6 +200,7 @@ def _update(path: str, change, written: int, timeout: float) -> NoteWritten:
         if data != current:
             # An existing note keeps its mode exactly; a new one gets the umask's say.
             write_file_atomic(real, data, mode=mode, exact_mode=current is not None)
+            remove_stray_temps(real)  # a writer killed mid-write left its temp beside the note
         return NoteWritten(real, data, written, waited, current is None)
     finally:
         os.close(fd)

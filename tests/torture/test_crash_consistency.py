@@ -10,8 +10,8 @@ After each crash the parent checks: every state file parses; every update commit
 crash is still there; the interrupted update is all or nothing; a corrupt file is kept aside,
 never deleted; and the next normal operation works at once (nobody waits on the dead).
 
-There is no "notes" write path yet (DESIGN.md lists `note append|write`; nothing implements
-it), so notes are not covered here.
+Notes (`sessionward note append|write`) are covered like the registry: a note in a vault
+directory, appended to and rewritten with --expect-sha256.
 """
 
 import json
@@ -29,13 +29,14 @@ from sessionward.claims import claims_dir, claims_on, end_claims, record_claim, 
 from sessionward.identity import resolve_owner
 from sessionward.install.settings import apply_settings, merge_settings
 from sessionward.locks import Holder, NamedLock, cleanup_orphans
+from sessionward.notes import append_note
 from sessionward.registry import heartbeat, register_session
 from sessionward.store.local import decode_registry
 
 PART = "crash consistency"
 LAUNCHER = "/opt/sessionward/bin/sessionward"
 CHILD_TIMEOUT_S = 30
-KILLS_PER_PATH = 60  # x 4 write paths: a few hundred kill -9s
+KILLS_PER_PATH = 60  # x 5 write paths: a few hundred kill -9s
 
 # The operations, run in a fresh interpreter: `python -c CHILD OP ARGS-JSON`.
 CHILD = r"""
@@ -93,6 +94,12 @@ elif op == "claim":
 elif op == "end-claims":
     from sessionward.claims import end_claims
     end_claims(resolve_owner(a["pid"]), now=250.0)
+elif op == "note-append":
+    from sessionward.notes import append_note
+    append_note(a["path"], "added\n")
+elif op == "note-write":
+    from sessionward.notes import write_note
+    write_note(a["path"], "rewritten\n", expect_sha256=a["expect"])
 elif op == "install":
     from sessionward.install.settings import apply_settings, merge_settings
     apply_settings(a["path"], lambda doc: merge_settings(doc, a["launcher"]))
@@ -740,11 +747,58 @@ class Install(Scenario):
             t.problem("torn_files", f"stray temp files beside settings.json after the next install: {strays}")
 
 
+# -- notes -------------------------------------------------------------------------------------
+
+
+class NoteScenario(Scenario):
+    """Committed: a note in the vault holding "committed\n"."""
+
+    COMMITTED = b"committed\n"
+
+    def prepare(self, w):
+        from sessionward.notes import append_note
+
+        self.path = os.path.join(w.home, "vault", "daily.md")
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        append_note(self.path, self.COMMITTED)
+
+    def args(self, w):
+        import hashlib
+
+        return {"path": self.path, "expect": hashlib.sha256(self.COMMITTED).hexdigest()}
+
+    def judge(self, w, t, child_pid, point):
+        seen = open(self.path, "rb").read()
+        accept(t, f"the note after {self.name} crashed at {point}", seen,
+               [self.after] if point is None else [self.COMMITTED, self.after])
+
+    def next_op(self, w, t, child_pid):
+        from sessionward.notes import append_note
+
+        before = open(self.path, "rb").read()
+        quickly(t, f"note append after {self.name}", lambda: append_note(self.path, "next\n"))
+        if open(self.path, "rb").read() != before + b"next\n":
+            t.problem("lost_updates", f"the note after {self.name} and one more append: {open(self.path, 'rb').read()!r}")
+        strays = stray_temps(os.path.dirname(self.path), "daily.md")
+        if strays:
+            t.problem("torn_files", f"stray temp files beside the note after {self.name}: {strays}")
+
+
+class NoteAppend(NoteScenario):
+    name, op = "note-append", "note-append"
+    after = NoteScenario.COMMITTED + b"added\n"
+
+
+class NoteWrite(NoteScenario):
+    name, op = "note-write", "note-write"
+    after = b"rewritten\n"
+
+
 # -- the tests: a crash at every point ---------------------------------------------------------
 
 
 SCENARIOS = [Register, Heartbeat, Unregister, Sweep, Repair, AcquireFree, TakeOverOrphan, TakeOverCorrupt,
-             AcquireRelease, QueueJoin, Claim, EndClaims, Install]
+             AcquireRelease, QueueJoin, Claim, EndClaims, Install, NoteAppend, NoteWrite]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -779,6 +833,7 @@ import json, os, sys
 from sessionward.claims import record_claim
 from sessionward.identity import resolve_owner
 from sessionward.locks import LockTimeout, NamedLock
+from sessionward.notes import append_note
 from sessionward.registry import heartbeat
 a = json.loads(sys.argv[1])
 k0, k3 = resolve_owner(a["pids"][0]), resolve_owner(a["pids"][3])
@@ -797,6 +852,8 @@ def work(mode, progress):
             lock.release()
         elif mode == "claims":
             record_claim(a["path"], owner=k3, session_id="k3", tool="Edit", now=1000.0 + i, state=FIXED)
+        elif mode == "notes":
+            append_note(a["note"], "%s %d\n" % (os.path.basename(progress), i))
         elif mode == "queue":
             try:
                 NamedLock("q").acquire(timeout=0)
@@ -842,13 +899,15 @@ def test_kill_9_at_random_instants_loses_nothing(world, tally):
     q.acquire(timeout=0)
     q.close()
     errors = open(os.path.join(w.tmp, "zygote.err"), "w+")
-    zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, json.dumps({"pids": w.pids, "path": claims.f})],
+    note = os.path.join(w.home, "vault", "log.md")
+    os.makedirs(os.path.dirname(note))
+    zygote = subprocess.Popen([sys.executable, "-c", ZYGOTE, json.dumps({"pids": w.pids, "path": claims.f, "note": note})],
                               cwd=w.cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
     rng = random.Random(os.environ.get("SESSIONWARD_TORTURE_SEED", "5"))
     kills = 0
     try:
         for round_ in range(KILLS_PER_PATH):
-            for mode in ("registry", "lock", "claims", "queue"):
+            for mode in ("registry", "lock", "claims", "queue", "notes"):
                 progress = os.path.join(w.tmp, f"progress-{mode}-{round_}")
                 zygote.stdin.write(f"{mode} {progress}\n")
                 zygote.stdin.flush()
@@ -869,6 +928,8 @@ def test_kill_9_at_random_instants_loses_nothing(world, tally):
                 done = open(progress).read().split()
                 t.operations += sum(1 for x in done if x.isdigit())
                 judge_after_kill(w, t, mode, worker, last_progress(progress), done)
+                if mode == "notes":
+                    judge_note_after_kill(t, note, os.path.basename(progress), last_progress(progress))
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=CHILD_TIMEOUT_S)
@@ -880,12 +941,29 @@ def test_kill_9_at_random_instants_loses_nothing(world, tally):
     record_claim(claims.f, owner=w.owners[5], session_id="k5", tool="Read", now=5000.0,
                  state={"size": 1, "mtime_ns": 1, "digest": None})
     cleanup_orphans()
+    append_note(note, "last\n")
     for directory, target in ((w.home, "obsidian_sessions.json"), (w.home, "end.lock"),
-                              (claims_dir(), shard_name(claims.f))):
+                              (claims_dir(), shard_name(claims.f)), (os.path.dirname(note), "log.md")):
         if stray_temps(directory, target):
             t.problem("torn_files", f"stray temps after {kills} kills: {stray_temps(directory, target)}")
     t.figures["kill -9"] = kills
     t.check()
+
+
+def judge_note_after_kill(t, note: str, tag: str, last) -> None:
+    """Every line of the note whole; this worker's appends 1..k in order, k its last committed
+    append or the one after (cut short by the kill, it happened or not)."""
+    lines = open(note, "rb").read().decode().splitlines()
+    mine = []
+    for line in lines:
+        who, _, n = line.partition(" ")
+        if not who.startswith("progress-notes-") or not n.isdigit():
+            t.problem("torn_files", f"the note holds a torn line {line!r} after a kill")
+        elif who == tag:
+            mine.append(int(n))
+    committed = int(last) if last is not None else 0
+    if mine != list(range(1, len(mine) + 1)) or not committed <= len(mine) <= committed + 1:
+        t.problem("lost_updates", f"note appends of {tag}: {mine[-5:]}..., {committed} committed")
 
 
 def judge_after_kill(w: World, t, mode: str, worker: int, last, done: list) -> None:
