@@ -41,7 +41,7 @@ PART = "hostile input"
 BATCH = 10
 CLI_EXAMPLES = int(os.environ.get("HOSTILE_CLI_EXAMPLES", 10_000))
 HOOK_EXAMPLES = 10_000
-LAUNCHER_SAMPLE = 300
+LAUNCHER_SAMPLE = 400  # drawn; state-changing ones are left out, ~55% are run
 DOCUMENTED_EXITS = {0, 1, 2, 3, 130}
 FUZZ = dict(max_examples=CLI_EXAMPLES // BATCH, deadline=None, database=None, derandomize=True,
             phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
@@ -166,7 +166,7 @@ class Judge:
             t.problem("tracebacks", f"internal error logged for {ran.argv!r:.200}: {err[:300]}")
         argv = list(ran.argv)
         own = argv[: argv.index("--")] if "--" in argv else argv
-        if "--exit-zero" in own:
+        if "--exit-zero" in own and own[:1] != ["hook"]:  # a hook answers 0 or 1 (fail open), always
             if ran.rc != 0:
                 self.breach("--exit-zero exited non-zero", ran)
             return
