@@ -131,3 +131,37 @@ def test_lock_acquire_waits_the_configured_lock_timeout(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# -- found by tests/torture/test_hostile_input.py ------------------------------------------------
+
+
+@pytest.mark.parametrize("odd", ["\n", "\x85", "\u2028", "\x1b[2J"])
+def test_a_message_quoting_a_control_character_stays_one_line(odd, tmp_path):
+    result = run_cli("register", "p", f"/no/such{odd}dir")
+    escaped = repr(odd)[1:-1]
+    assert result.returncode == 2
+    assert result.stderr == f"sessionward: working directory /no/such{escaped}dir does not exist or is not a directory\n"
+    result = run_cli("list", f"-{odd}")
+    assert result.returncode == 2
+    assert result.stderr == f"sessionward: list: unknown option -{escaped}; see 'sessionward list --help'\n"
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])  # en_US.UTF-8, C.UTF-8
+def test_undecodable_bytes_in_argv_give_a_utf8_json_envelope(errors, tmp_path):
+    import os
+    import subprocess
+
+    from helpers import SESSIONWARD
+
+    env = dict(os.environ, PYTHONIOENCODING=f"utf-8:{errors}")
+    for argv in ([b"list", b"-\xff", b"--json"], [b"x\xff", b"--json"], [b"lock", b"status", b"a\xff", b"--json"]):
+        done = subprocess.run([SESSIONWARD.encode(), *argv], capture_output=True, env=env, timeout=60)
+        assert done.returncode == 2, done.stderr
+        envelope = json.loads(done.stdout.decode("utf-8"))  # strict: valid UTF-8
+        assert envelope["ok"] is False and envelope["exit_code"] == 2
+        assert "udcff" in ascii(envelope["error"]["message"] + envelope["command"])  # the byte, escaped
+        assert done.stderr == b""
+    done = subprocess.run([SESSIONWARD.encode(), b"x\xff"], capture_output=True, env=env, timeout=60)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == b"sessionward: unknown command 'x\\udcff'; see 'sessionward --help' for the list\n"

@@ -116,6 +116,27 @@ def test_malformed_records_are_salvaged_around(keeper, state_dir, registry_file)
     assert json.loads(open(notice.kept_as).read()) == doc
 
 
+@pytest.mark.parametrize("odd", ["\\ud800", "\\uDC80"])
+def test_a_record_with_a_lone_surrogate_escape_is_salvaged_around(odd, keeper, state_dir, registry_file):
+    # Found by tests/torture/test_hostile_input.py: such a record decoded fine but could never
+    # be written back as UTF-8, so every later write failed with an internal error.
+    state_dir.mkdir(mode=0o700)
+    good = record("good", keeper)
+    text = json.dumps({"schema": SCHEMA, "sessions": {"good": good, "odd": record("odd", keeper, project="ODD")}})
+    text = text.replace('"ODD"', f'"x{odd}"')
+    registry_file.write_text(text)
+    store = LocalStore()
+    assert set(store.load_sessions()) == {"good"}
+    [notice] = store.notices
+    assert notice.salvaged == 1 and "1 malformed session record" in notice.why
+    assert open(notice.kept_as).read() == text
+    put(store, record("new", keeper))  # writes work again
+    assert set(store.load_sessions()) == {"good", "new"}
+    pair = text.replace(odd, "\\ud83d\\ude00")  # a surrogate pair is one character: a good record
+    registry_file.write_text(pair)
+    assert set(LocalStore().load_sessions()) == {"good", "odd"}
+
+
 def test_corrupt_registry_through_the_cli_is_one_line_and_exit_3(registry_file, state_dir):
     state_dir.mkdir(mode=0o700)
     registry_file.write_bytes(b'{"schema": "sessionward/1", "sess')

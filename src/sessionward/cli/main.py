@@ -233,6 +233,10 @@ EXIT_ZERO = "--exit-zero"
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # A path or name from argv may hold undecodable bytes (lone surrogates): shown as
+        # escapes rather than failing the write (a UTF-8 locale other than C.UTF-8 is strict).
+        sys.stdout.reconfigure(errors="backslashreplace")
     own_args = argv[: argv.index("--")] if "--" in argv else argv
     if EXIT_ZERO in own_args:
         # For Claude Code's !`command` lines in slash commands, which must exit 0: the
@@ -323,5 +327,7 @@ def _report_internal_error(command: str, error: Exception, as_json: bool) -> int
     internal.code = "internal_error"
     if as_json:
         emit_error(command, internal, True)
-    sys.stderr.write(f"sessionward: {internal.message} ({logged})\n")
+    from sessionward.cli.render import one_line
+
+    sys.stderr.write(one_line(f"sessionward: {internal.message} ({logged})") + "\n")
     return EXIT_ENVIRONMENT

@@ -88,6 +88,20 @@ def age_of(epoch: float, now: float | None = None) -> str:
     return format_age((time.time() if now is None else now) - epoch)
 
 
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable shown as its escape: a message
+    quoting hostile input (a newline, NEL, an escape sequence) stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def json_line(document: dict) -> str:
+    """One JSON line that is valid UTF-8 whatever the stream's error handler: a lone
+    surrogate (from undecodable bytes in argv) becomes its JSON escape, inside its string."""
+    return jsoncodec.dumps(document).encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
+
+
 def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:
     """Print `output`; return its exit code."""
     stdout = stdout or sys.stdout
@@ -101,10 +115,10 @@ def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:
             "result": output.data,
             "notices": [str(n) for n in output.notices],
         }
-        stdout.write(jsoncodec.dumps(envelope) + "\n")
+        stdout.write(json_line(envelope))
     else:
         for notice in output.notices:
-            stderr.write(f"sessionward: {notice}\n")
+            stderr.write(one_line(f"sessionward: {notice}") + "\n")
         text = output.lines(Style.for_stream(stdout))
         if text:
             stdout.write("\n".join(text) + "\n")
@@ -124,8 +138,8 @@ def emit_error(command: str, error, as_json: bool, stdout=None, stderr=None) -> 
             "exit_code": error.exit_code,
             "error": {"code": error.code, "message": error.message, "hint": error.hint},
         }
-        stdout.write(jsoncodec.dumps(envelope) + "\n")
+        stdout.write(json_line(envelope))
         stdout.flush()
     else:
-        stderr.write(f"sessionward: {error}\n")
+        stderr.write(one_line(f"sessionward: {error}") + "\n")
     return error.exit_code

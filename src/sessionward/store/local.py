@@ -179,7 +179,22 @@ def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
         if doc is None:
             return {}, damage
     sessions, problem = _decode_document(doc, path)
+    if sessions and (b"\\ud" in raw or b"\\uD" in raw):
+        # A lone surrogate escape ("\ud800") decodes, but can never be written back as UTF-8:
+        # kept, such a record would fail every later write. Looked for only when one may be there.
+        writable = {key: rec for key, rec in sessions.items() if _encodes(key, rec)}
+        if len(writable) != len(sessions):
+            problem = problem or f"{len(sessions) - len(writable)} malformed session record(s)"
+            sessions = writable
     return sessions, problem or damage
+
+
+def _encodes(key: str, rec: dict) -> bool:
+    try:
+        jsoncodec.dumps({key: rec}).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
 
 
 def _parse_leniently(raw: bytes):
