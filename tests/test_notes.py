@@ -222,3 +222,22 @@ def test_cli_refuses_to_wait_on_a_terminal_for_text(note):
     assert done.returncode == 2
     assert done.stderr == "sessionward: note append: give the text as an argument, or pipe it on stdin\n"
     assert not note.exists()
+
+
+def test_cli_odd_names_print_one_line_of_valid_utf8(tmp_path):
+    # A file name may hold any byte but NUL and /: a newline, or bytes that are not UTF-8.
+    odd = os.fsencode(str(tmp_path)) + b"/new\nline-\xff.md"
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "sessionward"), "note", "append", odd, "x"],
+                          capture_output=True, timeout=30)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.count(b"\n") == 1
+    assert done.stdout.decode("utf-8").startswith(f"appended 1 bytes to {tmp_path}/new\\nline-\\udcff.md (now 1 bytes")
+    assert open(odd, "rb").read() == b"x"
+
+
+def test_a_lone_surrogate_is_bad_input_not_a_crash(note):
+    with pytest.raises(BadInput, match="lone surrogate"):
+        append_note(str(note) + "\ud800", "x")
+    with pytest.raises(BadInput, match="lone surrogate"):
+        append_note(str(note), "\udfff")
+    assert not note.exists()

@@ -1,4 +1,4 @@
-"""Times and paths as people read them; shared by the renderer, the hooks and the guards."""
+"""Times, paths and lines as people read them; shared by the renderer, the hooks and the guards."""
 
 import os
 
@@ -21,3 +21,12 @@ def short_path(path: str) -> str:
     if home not in ("", "/") and (path == home or path.startswith(home + "/")):
         return "~" + path[len(home) :]
     return path
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable shown as its escape: a message
+    quoting hostile input (a newline, NEL, an escape sequence, a lone surrogate from
+    undecodable bytes) stays one line of valid UTF-8."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

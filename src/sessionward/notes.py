@@ -134,8 +134,17 @@ def note_lock_path(real_path: str) -> str:
 # -- internals --------------------------------------------------------------------------------
 
 
+def _encoded(text: str, what: str) -> bytes:
+    """`text` as the bytes it came from: argv's undecodable bytes (surrogate escapes) survive;
+    a lone surrogate no byte string decodes to is bad input."""
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError:
+        raise BadInput(f"{what} {text[:80]!r} holds a lone surrogate: it is not text a file can hold") from None
+
+
 def _as_bytes(text: bytes | str) -> bytes:
-    data = os.fsencode(text) if isinstance(text, str) else bytes(text)  # argv's undecodable bytes survive
+    data = _encoded(text, "note text") if isinstance(text, str) else bytes(text)
     if len(data) > MAX_NOTE_BYTES:
         raise BadInput(f"note text of {len(data)} bytes is larger than {MAX_NOTE_BYTES} bytes")
     return data
@@ -151,6 +160,7 @@ def _checked_digest(value: str) -> str:
 def _real_note_path(path: str) -> str:
     if not path or "\0" in path:
         raise BadInput("a note path must be a non-empty path")
+    _encoded(path, "note path")
     real = os.path.realpath(os.path.abspath(os.path.expanduser(path)))
     parent = os.path.dirname(real)
     if not os.path.isdir(parent):

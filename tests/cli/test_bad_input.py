@@ -165,3 +165,11 @@ def test_undecodable_bytes_in_argv_give_a_utf8_json_envelope(errors, tmp_path):
     done = subprocess.run([SESSIONWARD.encode(), b"x\xff"], capture_output=True, env=env, timeout=60)
     assert (done.returncode, done.stdout) == (2, b"")
     assert done.stderr == b"sessionward: unknown command 'x\\udcff'; see 'sessionward --help' for the list\n"
+
+
+def test_output_lines_escape_what_is_not_printable_but_keep_tabs_and_colours():
+    from sessionward.cli.render import _shown
+
+    assert _shown("a\tb\nc") == "a\tb\\nc"
+    assert _shown("\033[1;31mSTRONG\033[0m /x\udcff\n") == "\033[1;31mSTRONG\033[0m /x\\udcff\\n"
+    assert _shown("\033]0;title\007") == "\\x1b]0;title\\x07"  # not a colour code: shown, not sent

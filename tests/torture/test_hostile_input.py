@@ -289,15 +289,20 @@ class Ground1:
                                    odd_text())
         self.event = st.one_of(st.sampled_from(EVENTS), odd_text())
 
+        self.digest = st.one_of(st.sampled_from(["absent", "ABSENT", "0" * 64, "F" * 64, "0" * 63, "g" * 64, ""]),
+                                odd_text())
+
     def for_opt(self, opt):
         return {"PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
-                "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project}[opt.value]
+                "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest}[opt.value]
 
     def for_arg(self, arg):
         if arg.name == "pid":
             return self.pid
-        if arg.name == "cwd":
+        if arg.name in ("cwd", "path"):  # a note's path: only under tmp or at odd places, never a real file
             return self.places.paths()
+        if arg.name == "text":
+            return self.text
         if arg.name == "name":
             return self.lock_name
         if arg.name == "event":

@@ -152,7 +152,7 @@ def _parse_rest(command: Command, rest: list[str]) -> dict:
             else:
                 positionals.extend(rest[i:])
             break
-        if token.startswith("-") and any(c.isspace() for c in token.partition("=")[0]):
+        if token.startswith("-") and " " in token.partition("=")[0]:
             # No option has a space in its name: "- 14:02 fixed the bug" is text (a note's
             # Markdown list item), not a mistyped option.
             positionals.append(token)

@@ -327,7 +327,7 @@ def _report_internal_error(command: str, error: Exception, as_json: bool) -> int
     internal.code = "internal_error"
     if as_json:
         emit_error(command, internal, True)
-    from sessionward.cli.render import one_line
+    from sessionward._humanize import one_line
 
     sys.stderr.write(one_line(f"sessionward: {internal.message} ({logged})") + "\n")
     return EXIT_ENVIRONMENT

@@ -12,7 +12,7 @@ import sys
 import time
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward._humanize import format_age, short_path
+from sessionward._humanize import format_age, one_line, short_path
 
 JSON_SCHEMA = "sessionward/1"
 
@@ -88,12 +88,24 @@ def age_of(epoch: float, now: float | None = None) -> str:
     return format_age((time.time() if now is None else now) - epoch)
 
 
-def one_line(text: str) -> str:
-    """`text` with every character that is not printable shown as its escape: a message
-    quoting hostile input (a newline, NEL, an escape sequence) stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+def _shown(line: str) -> str:
+    """one_line(line), keeping the tabs of piped tables and the colour codes Style.paint put
+    there (ESC [ digits ; m)."""
+    if line.isprintable():
+        return line
+    if "\t" in line:
+        return "\t".join(_shown(cell) for cell in line.split("\t"))
+    if "\033[" not in line:
+        return one_line(line)
+    parts = line.split("\033[")
+    out = [one_line(parts[0])]
+    for part in parts[1:]:
+        code, m, rest = part.partition("m")
+        if m and code and all(c.isdigit() or c == ";" for c in code):
+            out.append("\033[" + code + "m" + one_line(rest))
+        else:
+            out.append(one_line("\033[" + part))
+    return "".join(out)
 
 
 def json_line(document: dict) -> str:
@@ -120,8 +132,8 @@ def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:
         for notice in output.notices:
             stderr.write(one_line(f"sessionward: {notice}") + "\n")
         text = output.lines(Style.for_stream(stdout))
-        if text:
-            stdout.write("\n".join(text) + "\n")
+        if text:  # each line one line, whatever path or name from the input it quotes
+            stdout.write("\n".join(_shown(line) for line in text) + "\n")
     stdout.flush()
     return output.exit_code
 

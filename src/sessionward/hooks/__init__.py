@@ -173,10 +173,9 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
 def _failed(event: str, message: str) -> Answer:
     # One line, whatever the input put in the message (a cwd or event name holding "\n", a
     # lone surrogate): characters that are not printable are shown as their escapes.
-    line = f"sessionward hook {event}: {message}"
-    if not line.isprintable():
-        line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
-    return Answer(EXIT_FAILED_OPEN, stderr=line + "\n")
+    from sessionward._humanize import one_line
+
+    return Answer(EXIT_FAILED_OPEN, stderr=one_line(f"sessionward hook {event}: {message}") + "\n")
 
 
 def _decode(raw: bytes) -> dict:
