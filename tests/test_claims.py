@@ -177,10 +177,23 @@ def test_end_claims_marks_them_ended(tmp_path, owners):
     assert [c["ended"] for c in mine_1] == [T0 + 10]
     assert [c["ended"] for c in claims_on(p2)] == [T0 + 10]
     assert theirs in claims_on(p1)  # untouched
-    end_claims(me, T0 + 20)  # ended again (after /clear, the same process): the first end stays
-    assert [c["ended"] for c in claims_on(p2)] == [T0 + 10]
-    later = record(p2, me, now=T0 + 15)  # made between the two ends: ended by the second
-    assert later["ended"] is None and [c["ended"] for c in claims_on(p2)] == [T0 + 20]
+    later = record(p1, me, now=T0 + 15)  # after /clear, the same process: a new session's claim
+    assert later["ended"] is None and [c["ended"] for c in claims_on(p1) if c["owner"]["pid"] == me.pid] == [None]
+    end_claims(me, T0 + 20)  # ended again: everything the process claimed until now is ended
+    assert [c["ended"] for c in claims_on(p1) if c["owner"]["pid"] == me.pid] == [T0 + 20]
+    assert [c["ended"] for c in claims_on(p2)] == [T0 + 20]  # one entry per process: its latest end
+
+
+def test_ended_json_keeps_one_entry_per_process(owners, target):
+    """A process that ends a session on every /clear all day must not grow ended.json (each
+    SessionEnd reads and rewrites it: it grew to thousands of entries under fuzzing)."""
+    me, other = owners(), owners()
+    record(target, me)
+    for i in range(50):
+        end_claims(me, T0 + i)
+    end_claims(other, T0 + 60)
+    doc = json.loads(open(os.path.join(claims_dir(), "ended.json"), "rb").read())
+    assert [(e["owner"]["pid"], e["at"]) for e in doc["owners"]] == [(me.pid, T0 + 49), (other.pid, T0 + 60)]
 
 
 def test_end_claims_is_one_small_write_whatever_the_claims(tmp_path, owners):

@@ -229,9 +229,11 @@ def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:
     me = owner.to_record()
 
     def change(doc: dict) -> bool:
-        # Every end is kept (in time order): a process that ends a session on /clear and goes
-        # on with the next one ends its later claims at its later end.
-        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S]
+        # One entry per process, its latest end: every claim it made before that is ended
+        # (a process that ends a session on /clear and goes on with the next one ends its
+        # later claims at its later end). Keeping every end made each SessionEnd rewrite a
+        # file that grew with every /clear of the day.
+        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S and not _same_process(e["owner"], me)]
         doc.clear()
         doc["owners"] = kept + [{"owner": me, "at": now}]
         return True
