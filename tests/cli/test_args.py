@@ -83,3 +83,15 @@ def test_a_dashed_word_with_a_space_is_text_not_an_option():
     assert parse(["pair", "x", "--no such"], [PAIR]).values["b"] == "--no such"
     with pytest.raises(UsageError):
         parse(["pair", "x", "-y"], [PAIR])
+
+
+def test_an_option_never_takes_another_option_as_its_value():
+    with pytest.raises(UsageError, match="option --timeout needs a value"):
+        parse(["run", "--timeout", "--other", "--", "ls"], [RUN])
+    assert parse(["run", "--timeout=-1", "--", "ls"], [RUN]).values["timeout"] == -1.0  # `=` says it is the value
+
+
+def test_hook_help_after_double_dash_is_not_help():
+    done = run_cli("hook", "--json", "--", "-h")
+    assert (done.returncode, done.stdout) == (1, "")  # the hook runner's fail-open, never the usage code 2
+    assert done.stderr.count("\n") == 1

@@ -579,7 +579,7 @@ def test_two_racers_break_one_orphan_exactly_once(spawn):
         winners = [i for i, words in enumerate(results) if words[0] == "acquired"]
         assert len(winners) == 1, f"round {n}: {len(winners)} winners: {results} (orphan {orphan})"
         (w,) = winners
-        winner, loser = racers[w], racers[1 - w]
+        winner = racers[w]
         won, lost = results[w], results[1 - w]
         assert won[3] == str(orphan), f"round {n}: winner took over {won[3]}, forged {orphan}"
         # The loser either saw the winner holding, or found the guard busy (the winner inside

@@ -20,7 +20,6 @@ an undocumented exit code, a broken envelope) are gathered and fail the test too
 import io
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from hypothesis import strategies as st
 from helpers import SESSIONWARD
 
 from hooks.conftest import fake_claude, payloads, project, rc_root  # noqa: F401 - fixtures
-from hooks.test_hook_fuzz import BASE_PAYLOAD, ENV, EVENTS, Ground, check_answer
+from hooks.test_hook_fuzz import BASE_PAYLOAD, ENV, EVENTS, check_answer
 
 PART = "hostile input"
 # Cases are drawn BATCH at a time per hypothesis example: the engine's own cost per example
@@ -445,7 +444,6 @@ def _fuzz_command(name: str, world, tally, examples: int = CLI_EXAMPLES):
     t = tally(PART)
     judge = Judge(t, os.path.join(world["state"], "sessionward", "errors.log"))
     stdin = st.sampled_from([b"", b"{}", b"\xff", b'{"cwd": "/"}', b"[" * 50000])
-    started = time.monotonic()
 
     @settings(**dict(FUZZ, max_examples=examples // BATCH // 2))
     @given(cases=batches(st.tuples(command_lines(command, world["ground"]), stdin,
@@ -458,8 +456,9 @@ def _fuzz_command(name: str, world, tally, examples: int = CLI_EXAMPLES):
 
     case()
     canary_alive(t, world)
-    t.figures[f"{name} cases"] = t.operations
-    t.figures[f"{name} s"] = round(time.monotonic() - started, 1)
+    # Summed over the part's tests in the summary line: how many commands, how many lines.
+    t.figures["commands"] = 1
+    t.figures["command lines"] = t.operations
     return t, judge
 
 
@@ -474,7 +473,7 @@ def test_every_command_survives_hostile_arguments(name, world, tally):
     t, judge = _fuzz_command(name, world, tally)
     assert t.operations >= CLI_EXAMPLES
     if name == "demo":
-        t.figures["demo runs stubbed"] = len(world["demos"])
+        assert world["demos"], "the demo's parsing was fuzzed but its runner never reached"
     _finish(t, judge)
 
 
@@ -499,7 +498,7 @@ def test_no_command_help_and_unknown_ones(world, tally):
 
     case()
     assert t.operations >= CLI_EXAMPLES
-    t.figures["no/unknown command cases"] = t.operations
+    t.figures["command lines"] = t.operations
     _finish(t, judge)
 
 
@@ -532,7 +531,8 @@ def test_the_real_launcher_agrees_with_the_in_process_harness(world, tally):
     def draw(name, data, errors):
         command = next(c for c in _commands() if c.name == name)
         argv = data.draw(command_lines(command, world["ground"]).filter(_launchable))
-        if name not in ("register", "unregister", "heartbeat", "lock acquire", "lock release", "lock run"):
+        if name not in ("register", "unregister", "heartbeat", "lock acquire", "lock release", "lock run",
+                        "note append", "note write"):
             drawn.append((argv, errors))  # state changing commands would make the two differ
         elif "--" not in argv and any(a in ("-h", "--help") for a in argv):
             drawn.append((argv, errors))
@@ -570,7 +570,6 @@ def test_every_hook_event_survives_hostile_stdin(event, ground, payloads, enviro
     judge = Judge(t, error_log)
     examples = int(os.environ.get("HOSTILE_HOOK_EXAMPLES", HOOK_EXAMPLES))
     bases = [payloads.get(v, "basic", BASE_PAYLOAD[event]) for v in ("2.1.331", "2.1.112")]
-    started = time.monotonic()
 
     stdin = st.one_of(*[ground.stdin(base) for base in bases])  # built once: building costs 20 ms
 
@@ -597,17 +596,17 @@ def test_every_hook_event_survives_hostile_stdin(event, ground, payloads, enviro
 
     case()
     assert t.operations >= HOOK_EXAMPLES or "HOSTILE_HOOK_EXAMPLES" in os.environ
-    t.figures[f"hook {event} cases"] = t.operations
-    t.figures[f"hook {event} s"] = round(time.monotonic() - started, 1)
+    t.figures["hook events"] = 1
+    t.figures["hook stdins"] = t.operations
     _finish(t, judge)
 
 
 # -- hostile registry documents -------------------------------------------------------------------------
 
 
-def _record(sid: str, owner: dict, project: str = "big", **extra) -> dict:
+def _record(sid: str, owner: dict, name: str = "big", **extra) -> dict:
     now = time.time()
-    return {"id": sid, "session_id": sid, "kind": "other", "project": project, "project_key": "name:" + project,
+    return {"id": sid, "session_id": sid, "kind": "other", "project": name, "project_key": "name:" + name,
             "project_explicit": True, "worktree": "/tmp", "branch": None, "cwd": "/tmp", "owner": owner,
             "started_at": now, "last_seen": now, "holds": [], **extra}
 
@@ -642,7 +641,7 @@ def hostile_registries(owner: dict) -> dict:
         "sessions a list": _doc([good]),  # type: ignore[arg-type]
         "mistyped records": _doc({"good": good, **mistyped}),
         "NUL bytes": b'{"schema": "sessionward/1", "sess\0ions": {}}\0\0',
-        "NUL escapes": _doc({"good": _record("good", owner, project="a\u0000b")}),
+        "NUL escapes": _doc({"good": _record("good", owner, name="a\u0000b")}),
         "invalid UTF-8": b'{"schema": "sessionward/1", "sessions": {"\xff\xfe": {}}}',
         "a BOM": b"\xef\xbb\xbf" + _doc({"good": good}),
         "NaN": b'{"schema": "sessionward/1", "sessions": {"good": ' + json.dumps(good).replace('"started_at": ', '"started_at": NaN, "x": ').encode() + b"}}",
@@ -721,7 +720,7 @@ def test_a_registry_of_100000_sessions(tmp_path, keeper, state_dir, tally):
     owner = o.to_record()
     registry = os.path.join(str(state_dir), "obsidian_sessions.json")
     os.makedirs(str(state_dir), mode=0o700, exist_ok=True)
-    sessions = {f"s{i:06d}": _record(f"s{i:06d}", owner, project=f"p{i % 100}") for i in range(100_000)}
+    sessions = {f"s{i:06d}": _record(f"s{i:06d}", owner, name=f"p{i % 100}") for i in range(100_000)}
     with open(registry, "wb") as f:
         f.write(_doc(sessions))
     t.figures["100k registry MB"] = round(os.path.getsize(registry) / 1e6, 1)

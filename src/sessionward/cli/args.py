@@ -167,7 +167,9 @@ def _parse_rest(command: Command, rest: list[str]) -> dict:
                 values[opt.dest] = True
                 continue
             if not has_value:
-                if i >= len(rest):
+                # The next word is the value, unless it is an option itself: `--session --json`
+                # is a forgotten value, not a session named "--json" (write --session=--json).
+                if i >= len(rest) or (rest[i].startswith("--") and len(rest[i]) > 2):
                     raise _usage(command, f"option {name} needs a value ({opt.value})")
                 inline = rest[i]
                 i += 1

@@ -255,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    own = argv[: argv.index("--")] if "--" in argv else argv  # after `--`: a command's words, not ours
+    as_json = "--json" in own
     name = argv[0] if argv else ""
-    if name == "hook" and not {"-h", "--help"} & set(argv):
+    if name == "hook" and not {"-h", "--help"} & set(own):
         # Straight to the hook runner, around the parser: a hook must exit 0 or 1, never
         # the usage code 2, which Claude Code reads as "block this tool call".
         from sessionward.hooks import main as hook_main
