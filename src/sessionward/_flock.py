@@ -23,6 +23,24 @@ import time
 _POLL_S = 0.001  # constant, jittered +-50%: every waiter gets the same chances
 
 
+def open_lock_file(path: str) -> int:
+    """Open (creating it 0600) the permanent file a flock is taken on. A symlink or anything
+    but a regular file planted there is refused (UnsafeState): a flock on someone else's FIFO
+    or through a link guards nothing of ours. StateUnwritable for any other failure."""
+    from sessionward.errors import StateUnwritable, UnsafeState
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
+        raise StateUnwritable(path, exc) from None
+    if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # not S_ISREG: a FIFO, a device
+        os.close(fd)
+        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+    return fd
+
+
 class _DeadlinePassed(Exception):
     pass
 

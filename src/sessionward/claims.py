@@ -322,18 +322,10 @@ def _refuse_linked_dir(directory: str) -> None:
 
 
 def _lock(directory: str) -> int:
-    from sessionward._flock import flock_exclusive  # writers only: PreToolUse never locks
+    from sessionward._flock import flock_exclusive, open_lock_file  # writers only: PreToolUse never locks
 
     path = os.path.join(directory, "claims.lock")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        if exc.errno == 40:  # ELOOP
-            raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}") from None
-        raise StateUnwritable(path, exc) from None
-    if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # a planted FIFO or device: not our lock file
-        os.close(fd)
-        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+    fd = open_lock_file(path)
     try:
         held = flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S)
     except BaseException:

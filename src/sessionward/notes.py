@@ -38,8 +38,8 @@ import time
 
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive
-from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable, UnsafeState
+from sessionward._flock import flock_exclusive, open_lock_file
+from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
 
 ABSENT = "absent"  # expect_sha256 value: the note must not exist yet
 NOTE_LOCK_TIMEOUT_S = 10.0  # a note write holds its lock for milliseconds
@@ -180,12 +180,7 @@ def _lock_note(real: str, timeout: float) -> tuple[int, float]:
     lock_path = note_lock_path(real)
     paths.ensure_private_dir()
     paths.ensure_private_dir(os.path.dirname(lock_path))  # 0700, ours, not a symlink
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        if exc.errno == 40:  # ELOOP
-            raise UnsafeState(lock_path, "it is a symlink", f"remove the link: rm {lock_path}") from None
-        raise StateUnwritable(lock_path, exc) from None
+    fd = open_lock_file(lock_path)
     started = time.monotonic()
     if not _LOCK_DISABLED and not flock_exclusive(fd, timeout):
         os.close(fd)

@@ -21,14 +21,13 @@ without it concurrent updates are lost (the negative control of the concurrency 
 """
 
 import os
-import stat
 import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._flock import flock_exclusive
+from sessionward._flock import flock_exclusive, open_lock_file
 from sessionward._atomic import crash_point, fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
-from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable, UnsafeState
+from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
 
@@ -124,16 +123,7 @@ class LocalStore(Store):
         return salvaged
 
     def _lock(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(self.lock_path, flags, 0o600)
-        except OSError as exc:
-            if exc.errno == 40:  # ELOOP
-                raise UnsafeState(self.lock_path, "it is a symlink", f"remove the link: rm {self.lock_path}") from None
-            raise StateUnwritable(self.lock_path, exc) from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise UnsafeState(self.lock_path, "it is not a regular file")
+        fd = open_lock_file(self.lock_path)
         if os.environ.get(_DISABLE_LOCK_ENV) == "1":
             return fd
         try:
