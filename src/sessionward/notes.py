@@ -37,13 +37,13 @@ import stat
 import time
 
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
+from sessionward._atomic import MAX_STATE_FILE_BYTES, read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward._flock import flock_exclusive, open_lock_file
 from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
 
 ABSENT = "absent"  # expect_sha256 value: the note must not exist yet
 NOTE_LOCK_TIMEOUT_S = 10.0  # a note write holds its lock for milliseconds
-MAX_NOTE_BYTES = 64 * 1024 * 1024
+MAX_NOTE_BYTES = MAX_STATE_FILE_BYTES  # what read_file_nofollow reads at most
 NEW_NOTE_MODE = 0o666  # less the umask, as any editor would create it
 _LOCK_DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
 
@@ -197,6 +197,8 @@ def _update(path: str, change, written: int, timeout: float) -> NoteWritten:
             mode = stat.S_IMODE(os.stat(real).st_mode) if current is not None else NEW_NOTE_MODE
         except ValueError:
             raise BadInput(f"note {real} is larger than {MAX_NOTE_BYTES} bytes") from None
+        except SessionwardError:
+            raise  # UnsafeState: something else than a file appeared there meanwhile
         except OSError as exc:
             raise StateUnwritable(real, exc) from None
         data = change(current)
