@@ -63,7 +63,7 @@ def _crash_hit(armed: str, step: str) -> None:
         os._exit(CRASH_EXIT_STATUS)
 
 
-def _temp_name(path: str) -> str:
+def temp_name(path: str) -> str:
     head, tail = os.path.split(path)
     return os.path.join(head, f".{tail}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
@@ -78,7 +78,7 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
     file keeping the mode it had).
     """
     refuse_unsafe_target(path)
-    tmp = _temp_name(path)
+    tmp = temp_name(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, mode)
@@ -100,7 +100,7 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
             os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
-        _unlink_quietly(tmp)
+        unlink_quietly(tmp)
         raise StateUnwritable(path, exc) from None
     crash_point("replaced")
     if durable:
@@ -193,7 +193,7 @@ def read_file_nofollow(path: str, must_own: bool = False) -> bytes | None:
         os.close(fd)
 
 
-def _unlink_quietly(path: str) -> None:
+def unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except OSError:

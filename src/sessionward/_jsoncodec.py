@@ -84,3 +84,10 @@ def dumps(value) -> str:
         return "".join(_encode_compact(value, 0))
     except (TypeError, RecursionError) as exc:
         raise ValueError(f"cannot encode as JSON: {exc}") from None
+
+
+def dumps_line(value) -> str:
+    """One JSON line (no newline) that is valid UTF-8 whatever it holds: a lone surrogate
+    (from undecodable bytes in argv, or a "\\ud800" escape in a hook's input) becomes its JSON
+    escape again, inside its string. What the CLI's --json and the hooks' answers print."""
+    return dumps(value).encode("utf-8", "backslashreplace").decode("utf-8")

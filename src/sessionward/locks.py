@@ -48,7 +48,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import _temp_name, _unlink_quietly, crash_point, remove_stray_temps
+from sessionward._atomic import crash_point, remove_stray_temps, temp_name, unlink_quietly
 from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
@@ -505,7 +505,7 @@ class NamedLock:
         # (EEXIST if one appeared) or, in a take-over, renamed over the orphan.
         _write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
         content = f"{holder.owner.pid}\n".encode()
-        tmp = _temp_name(self.path)
+        tmp = temp_name(self.path)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
@@ -527,10 +527,10 @@ class NamedLock:
                 remove_stray_temps(self.path)  # a take-over is rare: clean up after crashed acquires
         except OSError as exc:
             # Full disk (ENOSPC, EDQUOT) or worse: nothing was linked, so no NAME.lock appears.
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             self._token = None
             raise StateUnwritable(self.path, exc) from None
-        _unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
+        unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
         self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
 
     def _take_over(self, orphan: LockState) -> LockState:

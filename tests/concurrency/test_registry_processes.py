@@ -55,7 +55,7 @@ WORKERS = 16
 CYCLES = 50
 KILLS = 200
 CONCURRENT_WRITERS = 4
-# A killed writer may leave its temp file behind (`_atomic._temp_name`): .NAME.PID.RANDOM.tmp
+# A killed writer may leave its temp file behind (`_atomic.temp_name`): .NAME.PID.RANDOM.tmp
 STRAY_TEMP = re.compile(r"^\.obsidian_sessions\.json\.(\d+)\.[0-9a-f]{8}\.tmp$")
 
 # One script for every child role, written beside the test's state. Kept free of pytest.

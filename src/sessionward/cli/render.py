@@ -111,7 +111,7 @@ def _shown(line: str) -> str:
 def json_line(document: dict) -> str:
     """One JSON line that is valid UTF-8 whatever the stream's error handler: a lone
     surrogate (from undecodable bytes in argv) becomes its JSON escape, inside its string."""
-    return jsoncodec.dumps(document).encode("utf-8", "backslashreplace").decode("utf-8") + "\n"
+    return jsoncodec.dumps_line(document) + "\n"
 
 
 def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:

@@ -153,10 +153,7 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env))
-        # A lone surrogate (from a "\ud800" escape in the input) cannot be written as UTF-8:
-        # backslashreplace turns it back into that JSON escape, inside the string it came in.
-        text = jsoncodec.dumps(answer).encode("utf-8", "backslashreplace").decode("utf-8") if answer else ""
-        return Answer(0, text + "\n" if text else "")
+        return Answer(0, jsoncodec.dumps_line(answer) + "\n" if answer else "")
     except SessionwardError as error:
         return _failed(event, str(error))
     except KeyboardInterrupt:
