@@ -12,7 +12,7 @@ import pytest
 from helpers import cli_json, hold_flock, run_cli
 from sessionward._atomic import WRITE_STEPS
 from sessionward.errors import BadInput
-from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note, note_lock_path, write_note
+from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note, write_note
 
 
 def sha(data: bytes) -> str:
@@ -98,7 +98,7 @@ def test_paths_that_cannot_be_notes(note, tmp_path):
 
 def test_a_writer_holding_the_note_past_the_timeout(note):
     append_note(str(note), "x")
-    holder = hold_flock(note_lock_path(str(note)))
+    holder = hold_flock(note.parent)  # the note's lock is its directory
     try:
         with pytest.raises(NoteLockTimeout) as late:
             append_note(str(note), "y", timeout=0.2)
