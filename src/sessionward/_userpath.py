@@ -174,9 +174,9 @@ def resolve_for_replace(path: str) -> Target:
                 if link.startswith("/"):
                     fd = _step(fd, _open_dir(path, "/", None))
                     real = "/"
+                # A target ending in "/" needs no check of its own: its last part is a directory
+                # (refused below as not a regular file) or missing (a dangling link).
                 pending.extend(reversed([c for c in link.split("/") if c]))
-                if link.endswith("/") and not pending:
-                    raise BadInput(f"cannot write {path}: it is not a regular file")
                 continue
             if not pending:
                 if not stat.S_ISREG(info.st_mode):
