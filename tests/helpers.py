@@ -49,12 +49,14 @@ def git(path, *args):
 
 
 def hold_flock(path, then: str = "") -> subprocess.Popen:
-    """Another process holding an exclusive flock on `path` (created if missing) until killed;
+    """Another process holding an exclusive flock on `path` (a file, created if missing, or a
+    directory) until killed;
     `then` is Python run while it holds (e.g. to release it on its own)."""
     proc = subprocess.Popen(
         [sys.executable, "-c",
          "import fcntl, os, sys, time\n"
-         f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+         f"path = {str(path)!r}\n"
+         "fd = os.open(path, os.O_RDONLY if os.path.isdir(path) else os.O_RDWR | os.O_CREAT)\n"
          "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n" + then + "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "held\n"

@@ -11,8 +11,8 @@ import pytest
 
 from helpers import cli_json, hold_flock, run_cli
 from sessionward._atomic import WRITE_STEPS
-from sessionward.errors import BadInput
-from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note, note_lock_path, write_note
+from sessionward.errors import BadInput, Refused
+from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note, write_note
 
 
 def sha(data: bytes) -> str:
@@ -63,6 +63,32 @@ def test_a_symlinked_note_is_followed_and_the_link_stays(note, tmp_path):
     assert written.path == str(target)
 
 
+def test_links_on_the_way_are_resolved_like_the_kernel(note, tmp_path):
+    """A symlinked directory, then `..`: the kernel goes to the physical parent of the
+    link's target, and so does the note."""
+    deep = tmp_path / "elsewhere" / "deep"
+    deep.mkdir(parents=True)
+    (note.parent / "sub").symlink_to(deep)
+    written = append_note(str(note.parent / "sub" / ".." / "n.md"), "x")
+    assert written.path == str(tmp_path / "elsewhere" / "n.md")
+    assert (tmp_path / "elsewhere" / "n.md").read_text() == "x" and not (note.parent / "n.md").exists()
+
+
+def test_a_dangling_symlink_is_refused(note, tmp_path):
+    note.symlink_to(tmp_path / "missing.md")
+    with pytest.raises(Refused, match="it is a symlink to .*missing.md, which does not exist"):
+        append_note(str(note), "x")
+    assert not (tmp_path / "missing.md").exists() and note.is_symlink()
+    done = run_cli("note", "write", str(note), input="x")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "does not exist" in done.stderr
+
+
+def test_a_loop_of_links_is_bad_input(note):
+    note.symlink_to(note)
+    with pytest.raises(BadInput, match="too many levels of symbolic links"):
+        append_note(str(note), "x")
+
+
 def test_expect_sha256_writes_only_over_what_was_read(note):
     with pytest.raises(NoteChanged):
         write_note(str(note), "x", expect_sha256=sha(b"anything"))
@@ -98,7 +124,7 @@ def test_paths_that_cannot_be_notes(note, tmp_path):
 
 def test_a_writer_holding_the_note_past_the_timeout(note):
     append_note(str(note), "x")
-    holder = hold_flock(note_lock_path(str(note)))
+    holder = hold_flock(note.parent)  # the note's lock is its directory
     try:
         with pytest.raises(NoteLockTimeout) as late:
             append_note(str(note), "y", timeout=0.2)
@@ -220,7 +246,7 @@ def test_cli_refuses_to_wait_on_a_terminal_for_text(note):
         os.close(controller)
         os.close(terminal)
     assert done.returncode == 2
-    assert done.stderr == "sessionward: note append: give the text as an argument, or pipe it on stdin\n"
+    assert done.stderr == "sessionward: note append: give the text on stdin (a heredoc or a pipe), or as an argument\n"
     assert not note.exists()
 
 

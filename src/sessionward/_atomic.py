@@ -69,19 +69,24 @@ def temp_name(path: str) -> str:
 
 
 def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True,
-                      exact_mode: bool = False) -> None:
+                      exact_mode: bool = False, dir_fd: int | None = None) -> None:
     """Replace `path` with `data` atomically, and durably unless durable=False.
 
     durable=False skips both fsyncs: readers still see old or new bytes, never a mix, but a
     power loss may undo the write. Right for lock files, whose holders a reboot kills anyway.
     The new file gets `mode` less the umask, or `mode` itself with exact_mode=True (a user's
     file keeping the mode it had).
+
+    dir_fd: an open directory (O_RDONLY) in which basename(path) is written, the temp file
+    created and the rename done, nothing looked up by path again (a user's file whose path
+    was resolved by sessionward._userpath); `path` then only names it in errors.
     """
-    refuse_unsafe_target(path)
-    tmp = temp_name(path)
+    name = path if dir_fd is None else os.path.basename(path)
+    refuse_unsafe_target(name, dir_fd, shown=path)
+    tmp = temp_name(name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(tmp, flags, mode)
+        fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
     except OSError as exc:
         raise unusable_path_error(path, exc) from None
     try:
@@ -98,13 +103,16 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
             crash_point("temp-fsynced")
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as exc:
-        unlink_quietly(tmp)
+        unlink_quietly(tmp, dir_fd)
         raise StateUnwritable(path, exc) from None
     crash_point("replaced")
     if durable:
-        fsync_directory(os.path.dirname(path))
+        if dir_fd is None:
+            fsync_directory(os.path.dirname(path))
+        else:
+            _fsync_quietly(dir_fd)
     crash_point("dir-fsynced")
 
 
@@ -115,25 +123,32 @@ def fsync_directory(directory: str) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the rename itself still happened
+        _fsync_quietly(fd)
     finally:
         os.close(fd)
 
 
-def refuse_unsafe_target(path: str) -> None:
-    """Raise UnsafeState if `path` exists as anything but a regular file (a symlink above all)."""
+def _fsync_quietly(fd: int) -> None:
     try:
-        info = os.lstat(path)
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename itself still happened
+
+
+def refuse_unsafe_target(path: str, dir_fd: int | None = None, shown: str | None = None) -> None:
+    """Raise UnsafeState if `path` (in `dir_fd` when given; `shown` names it in messages)
+    exists as anything but a regular file (a symlink above all)."""
+    shown = shown or path
+    try:
+        info = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise StateUnwritable(path, exc) from None
+        raise StateUnwritable(shown, exc) from None
     if stat.S_ISLNK(info.st_mode):
-        raise UnsafeState(path, "it is a symlink", f"remove the link: rm {path}")
+        raise UnsafeState(shown, "it is a symlink", f"remove the link: rm {shown}")
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
+        raise UnsafeState(shown, "it is not a regular file", f"move it away: mv {shown} {shown}.bad")
 
 
 def unusable_path_error(path: str, exc: OSError) -> Exception:
@@ -193,23 +208,25 @@ def read_file_nofollow(path: str, must_own: bool = False) -> bytes | None:
         os.close(fd)
 
 
-def unlink_quietly(path: str) -> None:
+def unlink_quietly(path: str, dir_fd: int | None = None) -> None:
     try:
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
     except OSError:
         pass
 
 
-def remove_stray_temps(path: str) -> int:
+def remove_stray_temps(path: str, dir_fd: int | None = None) -> int:
     """Delete `.NAME.PID.RANDOM.tmp` files left beside `path` by writers whose process is
     gone, and those of files named NAME.SUFFIX (a backup `settings.json.bak-STAMP`: its
     writer's temp was never removed). Call under the lock that serializes writers of `path`.
+    With dir_fd, `path`'s directory is that open directory (see write_file_atomic).
     Returns how many went."""
     head, tail = os.path.split(path)
     prefix = f".{tail}."
     removed = 0
     try:
-        entries = [e for e in os.listdir(head or ".") if e.startswith(prefix) and e.endswith(".tmp")]
+        listed = os.listdir(dir_fd if dir_fd is not None else head or ".")
+        entries = [e for e in listed if e.startswith(prefix) and e.endswith(".tmp")]
     except OSError:
         return 0
     for entry in entries:
@@ -225,7 +242,7 @@ def remove_stray_temps(path: str) -> int:
         except (PermissionError, OverflowError):
             continue
         try:
-            os.unlink(os.path.join(head, entry))
+            os.unlink(entry if dir_fd is not None else os.path.join(head, entry), dir_fd=dir_fd)
             removed += 1
         except OSError:
             pass

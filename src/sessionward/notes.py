@@ -15,35 +15,58 @@ never a mix) and serialized with the other writers of the same note by a kernel 
                             exist yet"), refuse with NoteChanged when the note changed since:
                             a read-modify-write never silently drops another session's save.
 
-Files: the note itself (a symlinked note is followed: its target is replaced, the link
-stays; an existing note keeps its mode, a new one gets 0666 less the umask), and the note's
-lock file STATE/sessionward/notes/<sha256 of its real path>.lock, permanent, never deleted.
+Which file is written: the path is opened the way the kernel opens it (sessionward._userpath),
+never resolved in user space. A symlinked note is followed: its target is replaced, the link
+stays. A symlink another user owns in a sticky world-writable directory (a shared 1777 notes
+directory) is refused, as the kernel's fs.protected_symlinks=1 would, even where that
+setting is 0; a dangling symlink is refused (creating its target would create a file the
+path does not name yet). Only a file the kernel lets the caller open for reading and writing
+through the given path is replaced, and only if it is still the file at the end of the walk
+(same device and inode); a new note is created only in the directory the path names. An
+existing note keeps its mode, a new one gets 0666 less the umask. In a sticky directory a
+note owned by someone else cannot be replaced (the kernel refuses the rename): Refused.
 
-What it does not protect: writers that do not go through sessionward (an editor, Obsidian
-itself). expect_sha256 catches their changes when they land before our read; nothing can
-catch one landing between our read and our rename.
+The lock: an exclusive flock on the note's directory itself (the real one, where the rename
+happens), opened read-only. Every writer of the note, whatever its state directory
+(CLAUDE_CONFIG_DIR, SESSIONWARD_HOME) or Unix user, opens that same inode, so they all
+exclude each other; it adds no file to the user's vault. The alternatives fail: a lock file
+under the writer's state directory is private to that user and that state directory (two
+Claude Code accounts on one vault each took their own and lost a third of their appends); a
+lock file beside the note would litter the vault and belong to whichever user made it first;
+the note itself is replaced by rename, so its inode changes with every write and cannot
+carry the lock. Writes of notes last milliseconds, so one lock per directory costs nothing
+noticeable. A directory the caller cannot open for reading is an environment error (exit 3).
+What the lock does not cover: a flock is not shared across machines on most network
+filesystems, and writers that do not go through sessionward (an editor, Obsidian itself)
+take no lock. expect_sha256 catches their changes when they land before our read; nothing
+can catch one landing between our read and our rename.
 
 Test-only: SESSIONWARD_TEST_DISABLE_LOCKS=1 (the named locks' switch) skips the note's lock
 too, so a test can show that concurrent appends without it lose some.
 
-Errors: NoteLockTimeout (a TimeoutError, exit 1) when another writer holds the note longer
-than `timeout`; NoteChanged (exit 1); BadInput (exit 2) for a path that cannot be a note
-(a directory, a missing parent directory); StateUnwritable (exit 3) when it cannot be written.
+Errors: NoteLockTimeout (a TimeoutError, exit 1) when another writer holds the note's
+directory longer than `timeout`; NoteChanged (exit 1); Refused (exit 1) for a foreign or
+dangling symlink, a note the sticky bit keeps us from replacing, or a path that kept
+changing under us; BadInput (exit 2) for a path that cannot be a note (a directory, a
+missing parent directory, a loop of links); StateUnwritable (exit 3) when it cannot be
+opened or written (no write permission, an unreadable directory, a full disk).
 """
 
+import errno
 import hashlib
 import os
 import stat
 import time
 
-from sessionward import paths
-from sessionward._atomic import MAX_STATE_FILE_BYTES, read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive, open_lock_file
+from sessionward._atomic import MAX_STATE_FILE_BYTES, remove_stray_temps, write_file_atomic
+from sessionward._flock import flock_exclusive
+from sessionward._userpath import Target, open_as_given, resolve_for_replace, same_directory
 from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
 
 ABSENT = "absent"  # expect_sha256 value: the note must not exist yet
 NOTE_LOCK_TIMEOUT_S = 10.0  # a note write holds its lock for milliseconds
-MAX_NOTE_BYTES = MAX_STATE_FILE_BYTES  # what read_file_nofollow reads at most
+MAX_NOTE_BYTES = MAX_STATE_FILE_BYTES  # the largest note read or written
+RESOLVE_ATTEMPTS = 5  # walks of the path when a link or the file changes between walk and lock
 NEW_NOTE_MODE = 0o666  # less the umask, as any editor would create it
 _LOCK_DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
 
@@ -126,11 +149,6 @@ def write_note(path: str, content: bytes | str, expect_sha256: str | None = None
     return _update(path, change, len(data), timeout)
 
 
-def note_lock_path(real_path: str) -> str:
-    digest = hashlib.sha256(os.fsencode(real_path)).hexdigest()[:32]
-    return os.path.join(paths.private_dir(), "notes", f"{digest}.lock")
-
-
 # -- internals --------------------------------------------------------------------------------
 
 
@@ -157,57 +175,93 @@ def _checked_digest(value: str) -> str:
     return value
 
 
-def _real_note_path(path: str) -> str:
+def _checked_path(path: str) -> str:
     if not path or "\0" in path:
         raise BadInput("a note path must be a non-empty path")
     _encoded(path, "note path")
-    real = os.path.realpath(os.path.abspath(os.path.expanduser(path)))
-    parent = os.path.dirname(real)
-    if not os.path.isdir(parent):
-        raise BadInput(f"cannot write note {path}: no directory {parent}")
-    try:
-        info = os.stat(real)
-    except FileNotFoundError:
-        return real
-    except OSError as exc:
-        raise StateUnwritable(real, exc) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise BadInput(f"cannot write note {path}: it is not a regular file")
-    return real
+    return os.path.expanduser(path)
 
 
-def _lock_note(real: str, timeout: float) -> tuple[int, float]:
-    lock_path = note_lock_path(real)
-    paths.ensure_private_dir()
-    paths.ensure_private_dir(os.path.dirname(lock_path))  # 0700, ours, not a symlink
-    fd = open_lock_file(lock_path)
+def _lock_directory(target: Target, timeout: float) -> float:
+    """Take the flock on the note's directory (see the module docstring); the seconds waited."""
     started = time.monotonic()
-    if not _LOCK_DISABLED and not flock_exclusive(fd, timeout):
-        os.close(fd)
-        raise NoteLockTimeout(real, time.monotonic() - started)
-    return fd, time.monotonic() - started
+    if not _LOCK_DISABLED and not flock_exclusive(target.dir_fd, timeout):
+        raise NoteLockTimeout(target.real, time.monotonic() - started)
+    return time.monotonic() - started
 
 
 def _update(path: str, change, written: int, timeout: float) -> NoteWritten:
-    real = _real_note_path(path)
-    fd, waited = _lock_note(real, timeout)
-    try:
+    given = _checked_path(path)
+    for _ in range(RESOLVE_ATTEMPTS):
+        target = resolve_for_replace(given)
         try:
-            current = read_file_nofollow(real)
-            mode = stat.S_IMODE(os.stat(real).st_mode) if current is not None else NEW_NOTE_MODE
-        except ValueError:
-            raise BadInput(f"note {real} is larger than {MAX_NOTE_BYTES} bytes") from None
-        except SessionwardError:
-            raise  # UnsafeState: something else than a file appeared there meanwhile
-        except OSError as exc:
-            raise StateUnwritable(real, exc) from None
-        data = change(current)
-        if len(data) > MAX_NOTE_BYTES:
-            raise BadInput(f"note {real} would grow past {MAX_NOTE_BYTES} bytes")
-        if data != current:
+            waited = _lock_directory(target, timeout)
+            opened = _open_note(given, target)
+            try:
+                # What the kernel opened through the given path must be what sits at the
+                # target now (or both absent, in the directory the path names): else a link
+                # or the file changed between our walk and the lock, and we walk again.
+                if target.holds(opened) and (opened is not None or same_directory(os.path.dirname(given), target.dir_fd)):
+                    return _replace(target, opened, change, written, waited)
+            finally:
+                if opened is not None:
+                    os.close(opened)
+        finally:
+            os.close(target.dir_fd)  # drops the flock
+    raise Refused(f"note {given} kept changing while being resolved ({RESOLVE_ATTEMPTS} tries)", "retry in a moment")
+
+
+def _open_note(given: str, target: Target) -> int | None:
+    try:
+        return open_as_given(given)
+    except OSError as exc:
+        raise StateUnwritable(target.real, exc) from None
+
+
+def _replace(target: Target, opened: int | None, change, written: int, waited: float) -> NoteWritten:
+    current, mode = _read(target, opened)
+    data = change(current)
+    if len(data) > MAX_NOTE_BYTES:
+        raise BadInput(f"note {target.real} would grow past {MAX_NOTE_BYTES} bytes")
+    if data != current:
+        try:
             # An existing note keeps its mode exactly; a new one gets the umask's say.
-            write_file_atomic(real, data, mode=mode, exact_mode=current is not None)
-            remove_stray_temps(real)  # a writer killed mid-write left its temp beside the note
-        return NoteWritten(real, data, written, waited, current is None)
-    finally:
-        os.close(fd)
+            write_file_atomic(target.real, data, mode=mode, exact_mode=current is not None, dir_fd=target.dir_fd)
+        except StateUnwritable as exc:
+            if exc.errno == errno.EPERM and current is not None:
+                raise _not_replaceable(target, opened) from None
+            raise
+        remove_stray_temps(target.real, target.dir_fd)  # a writer killed mid-write left its temp
+    return NoteWritten(target.real, data, written, waited, current is None)
+
+
+def _read(target: Target, opened: int | None) -> tuple[bytes | None, int]:
+    """The note's bytes (None when it does not exist yet) and the mode it is to have, read
+    from the very file the kernel opened."""
+    if opened is None:
+        return None, NEW_NOTE_MODE
+    info = os.fstat(opened)
+    if info.st_size > MAX_NOTE_BYTES:
+        raise BadInput(f"note {target.real} is larger than {MAX_NOTE_BYTES} bytes")
+    chunks, size = [], 0
+    try:
+        while True:
+            chunk = os.read(opened, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_NOTE_BYTES:  # grown meanwhile by a writer that is not sessionward
+                raise BadInput(f"note {target.real} is larger than {MAX_NOTE_BYTES} bytes")
+    except OSError as exc:
+        raise StateUnwritable(target.real, exc) from None
+    return b"".join(chunks), stat.S_IMODE(info.st_mode)
+
+
+def _not_replaceable(target: Target, opened: int) -> Refused:
+    owner = os.fstat(opened).st_uid
+    return Refused(
+        f"cannot replace note {target.real}: it belongs to uid {owner} and its directory is sticky "
+        f"(only the file's owner may replace it there)",
+        "ask its owner to write it, or write your own note beside it",
+    )

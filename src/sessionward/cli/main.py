@@ -63,7 +63,11 @@ PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)"
 SCOPE = Opt("--scope", "user (~/.claude/settings.json, the default) or project (.claude/settings.json here)", "SCOPE",
             lambda text: _choice(text, "scope", ("user", "project")), "user")
 LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name)
-NOTE_PATH = Arg("path", "the note's file (a symlink is followed)")
+NOTE_PATH = Arg("path", "the note's file (a symlink is followed; see below)")
+# One fact for both note commands' help: where the text should come from, and which links are followed.
+NOTE_DETAILS = ("Give the text on stdin (a quoted heredoc: <<'EOF'), not as TEXT: a command's arguments\n"
+                "are visible to every local user (ps, /proc) while it runs.\n"
+                "A symlink another user owns in a sticky world-writable directory, or one to nothing, is refused.\n")
 NOTE_TIMEOUT = Opt("--timeout", "seconds to wait for another writer of the note (default 10)", "S", _seconds)
 
 COMMANDS = [
@@ -170,20 +174,20 @@ COMMANDS = [
         "note append",
         "Append text to a shared note (vault note, memory or resume file): atomic, one writer at a time.",
         "sessionward.cli.notes:run_append",
-        args=[NOTE_PATH, Arg("text", "the text to add (default, or -: read stdin)", required=False)],
+        args=[NOTE_PATH, Arg("text", "the text to add (default, or -: read stdin); prefer stdin, see below", required=False)],
         opts=[NOTE_TIMEOUT, JSON, QUIET],
         details="A newline goes first when the note does not end with one. Concurrent appends all land.\n"
-        "Exit status: 0 written, 1 another writer held the note past --timeout.",
+        + NOTE_DETAILS + "Exit status: 0 written, 1 refused, or another writer held the note past --timeout.",
     ),
     Command(
         "note write",
         "Replace a shared note with stdin (or TEXT): atomic; with --expect-sha256, only if unchanged.",
         "sessionward.cli.notes:run_write",
-        args=[NOTE_PATH, Arg("text", "the new content (default, or -: read stdin)", required=False)],
+        args=[NOTE_PATH, Arg("text", "the new content (default, or -: read stdin); prefer stdin, see below", required=False)],
         opts=[Opt("--expect-sha256", "write only if the note's sha256 is still this one ('absent': must not exist)",
                   "HEX"), NOTE_TIMEOUT, JSON, QUIET],
-        details="Exit status: 0 written, 1 the note changed since it was read (--expect-sha256) or another\n"
-        "writer held it past --timeout; nothing is written then.",
+        details=NOTE_DETAILS + "Exit status: 0 written, 1 the note changed since it was read (--expect-sha256), refused,\n"
+        "or another writer held it past --timeout; nothing is written then.",
     ),
     Command(
         "install",

@@ -8,13 +8,15 @@ from sessionward.errors import BadInput
 
 
 def _text(values: dict, what: str) -> bytes:
-    """TEXT when given (and not "-"), else all of stdin. A terminal on stdin is refused: a
-    forgotten argument must not leave the command waiting for input nobody types."""
+    """TEXT when given (and not "-"), else all of stdin: the way to prefer, as an argument is
+    visible to every local user in /proc/PID/cmdline while we run (TEXT stays for
+    compatibility). A terminal on stdin is refused: a forgotten argument must not leave the
+    command waiting for input nobody types."""
     given = values.get("text")
     if given is not None and given != "-":
         return given
     if sys.stdin is None or sys.stdin.isatty():
-        raise BadInput(f"note {what}: give the text as an argument, or pipe it on stdin")
+        raise BadInput(f"note {what}: give the text on stdin (a heredoc or a pipe), or as an argument")
     return sys.stdin.buffer.read(notes.MAX_NOTE_BYTES + 1)
 
 
