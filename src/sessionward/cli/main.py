@@ -9,7 +9,7 @@ import sys
 
 from sessionward.cli.args import Arg, Command, Opt, parse
 from sessionward.cli.render import emit, emit_error
-from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError
+from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError, is_out_of_memory
 
 
 def _pid(text: str) -> int:
@@ -295,8 +295,8 @@ def _main(argv: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as error:  # the one place an unexpected error becomes one line
-        if os.environ.get("SESSIONWARD_DEBUG") == "1":
-            raise
+        if os.environ.get("SESSIONWARD_DEBUG") == "1" or is_out_of_memory(error):
+            raise  # out of memory: cli.entry says so in one line of prepared bytes (a report needs memory)
         return _report_internal_error(name, error, as_json)
 
 

@@ -19,7 +19,7 @@ run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests an
 import os
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward.errors import SessionwardError
+from sessionward.errors import SessionwardError, is_out_of_memory
 
 EVENTS = {
     "SessionStart": "sessionward.hooks.session_start",
@@ -144,7 +144,8 @@ class Answer:
 
 
 def run_hook(event: str, raw: bytes, environ=None) -> Answer:
-    """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1)."""
+    """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1, and lets
+    a MemoryError met while reporting one go: cli.entry turns that into its one line)."""
     env = os.environ if environ is None else environ
     try:
         module_name = EVENTS.get(event)
@@ -159,6 +160,8 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
     except KeyboardInterrupt:
         return _failed(event, "interrupted")
     except Exception as error:  # noqa: BLE001 - a hook fails open with one line (promise 4)
+        if is_out_of_memory(error):  # no traceback to log: nothing is wrong but the limit
+            return _failed(event, "out of memory (a memory limit such as ulimit -v?); the action goes on unguarded")
         if env.get("SESSIONWARD_DEBUG") == "1":
             raise
         from sessionward._errorlog import log_traceback
@@ -196,10 +199,11 @@ def main(argv: list) -> int:
     if len(argv) != 1:
         sys.stderr.write("sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n")
         return EXIT_FAILED_OPEN
+    from sessionward._atomic import read_capped
+
     try:
-        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    except (OSError, ValueError, AttributeError) as exc:
-        raw = b""
+        raw = read_capped(0, MAX_STDIN_BYTES)  # fd 0, in chunks: no 64 MiB buffer up front
+    except OSError as exc:
         sys.stderr.write(f"sessionward hook {argv[0]}: cannot read stdin: {exc}\n")
         return EXIT_FAILED_OPEN
     answer = run_hook(argv[0], raw)
