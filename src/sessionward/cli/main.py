@@ -141,7 +141,7 @@ COMMANDS = [
         "Show who holds a lock (default: end), since when, and whether the holder lives.",
         "sessionward.cli.locks:run_status",
         args=[LOCK_NAME],
-        opts=[Opt("--all", "every known lock"), JSON],
+        opts=[Opt("--all", "every lock sessionward took (not other tools' *.lock files)"), JSON],
     ),
     Command(
         "lock cleanup",
