@@ -545,6 +545,9 @@ class NamedLock:
             except OSError as exc:
                 raise StateUnwritable(self.path, exc) from None
             crash_point("orphan-kept-aside")
+            from sessionward import _notices
+
+            _notices.kept_aside(f"lock file {self.path} held no PID ({orphan.raw[:20]!r}); kept as {kept}; the lock is free again")
         return orphan
 
     def _remove(self, state: LockState) -> None:

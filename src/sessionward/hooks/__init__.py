@@ -154,6 +154,7 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env))
+        answer = with_pending_notices(event, answer)
         return Answer(0, jsoncodec.dumps_line(answer) + "\n" if answer else "")
     except SessionwardError as error:
         return _failed(event, str(error))
@@ -168,6 +169,38 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
 
         logged = log_traceback(f"hook {event}", error)
         return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
+
+
+def with_pending_notices(event: str, answer: dict | None) -> dict | None:
+    """`answer` with the repairs not yet told in Claude Code (a corrupt registry kept aside,
+    see sessionward._notices) added to its systemMessage, which Claude Code shows the user.
+    Costs one stat when nothing is pending. Left pending where the user would not see it:
+    at SessionEnd (the session is closing) and beside an "ask" (the edit dialog hides it)."""
+    if event == "SessionEnd":
+        return answer
+    if answer and (answer.get("hookSpecificOutput") or {}).get("permissionDecision") == "ask":
+        return answer
+    import sys
+
+    found = sys.modules.get("sessionward._notices")  # loaded only by a process that kept something aside
+    if found is None or not found.found_here:
+        from sessionward import paths
+
+        try:  # the one stat paid by every hook: sessionward._notices itself is not even imported
+            os.stat(paths.pending_notices_path())
+        except OSError:
+            return answer
+    from sessionward import _notices
+
+    told = _notices.take("hook")
+    if not told:
+        return answer
+    answer = dict(answer or {})
+    lines = [f"sessionward: {message}" for message in told]
+    if answer.get("systemMessage"):
+        lines.append(answer["systemMessage"])
+    answer["systemMessage"] = "\n".join(lines)
+    return answer
 
 
 def _failed(event: str, message: str) -> Answer:
