@@ -13,6 +13,10 @@ Nothing here waits longer than a few seconds (lock waits are bounded far below C
 Code's hook timeouts), nothing prints a traceback (it goes to the error log), and nothing
 heavy is imported: this runs before and after every tool call.
 
+A repair not yet told in Claude Code (a corrupt registry kept aside, by this hook or an
+earlier process: sessionward._notices) is added to the answer's systemMessage, once; when
+nothing is pending that costs one stat.
+
 run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests and Python.
 """
 
