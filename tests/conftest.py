@@ -1,7 +1,9 @@
 """Shared fixtures. Configuration goes through environment variables that child processes
 inherit (SESSIONWARD_HOME, HOME), never through module globals."""
 
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -55,3 +57,21 @@ def owners():
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def other_user():
+    """Another Unix user (uid 65534) with its own readable install of sessionward, whatever
+    the clone's permissions: helpers.OtherUser (.argv(*args), .command(*args), .run(*args)).
+    Skipped, saying why, when there can be none (not root, no interpreter it may run).
+    Give it state in a directory it can traverse (tmp_path is under a 0700 directory)."""
+    from helpers import install_for_other_user
+
+    base = tempfile.mkdtemp(prefix="sessionward-other-user-")
+    try:
+        other = install_for_other_user(base)
+        if isinstance(other, str):
+            pytest.skip(other)
+        yield other
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

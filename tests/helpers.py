@@ -61,3 +61,92 @@ def hold_flock(path, then: str = "") -> subprocess.Popen:
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "held\n"
     return proc
+
+
+# -- another Unix user ---------------------------------------------------------------------------
+
+NOBODY = 65534  # uid and gid of `nobody`, present on every distribution: no account to create
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class OtherUser:
+    """Another Unix user with an install of sessionward it can read (see install_for_other_user).
+
+    argv(*args)     the argv running `sessionward ARGS` as that user (setpriv, no groups)
+    command(*args)  the same as one shell command line (for FakeClaude.run, `sh -c`)
+    run(*args)      subprocess.run of argv(*args), text mode, output captured
+    python          the interpreter it runs, launcher its `sessionward`, uid and gid
+    """
+
+    def __init__(self, uid: int, gid: int, python: str, launcher: str) -> None:
+        self.uid, self.gid, self.python, self.launcher = uid, gid, python, launcher
+
+    def prefix(self) -> list:
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+
+    def argv(self, *args) -> list:
+        return [*self.prefix(), self.launcher, *args]
+
+    def command(self, *args) -> str:
+        import shlex
+
+        return shlex.join(self.argv(*args))
+
+    def run(self, *args, timeout=60, **kwargs):
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
+    """A copy of src/sessionward and a launcher in `base` (made world-readable), run by an
+    interpreter `uid` can execute: an OtherUser, or a string saying why there is none (the
+    caller skips with it). Needs root (setpriv).
+
+    Why a copy: the test run's own install lives in the clone (.venv/bin/sessionward, src/),
+    which another user cannot read when the clone sits in a private directory (a 0700 home,
+    `mktemp -d`): that user would fail to start at all (exit 2, "Permission denied") instead
+    of meeting the state directory the test is about. The interpreter is this run's own when
+    that user can run it, else another of the same major.minor version (a venv's python is
+    a link into the base install, often under a private home)."""
+    import shlex
+
+    if os.geteuid() != 0:
+        return "needs root to run commands as another user (setpriv)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is missing"
+    os.chmod(base, 0o755)
+    lib = os.path.join(base, "lib")
+    shutil.copytree(os.path.join(REPO, "src", "sessionward"), os.path.join(lib, "sessionward"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", lib], capture_output=True)  # as this run would
+    want = "%d.%d" % sys.version_info[:2]
+    tried = []
+    candidates = [sys.executable, os.path.realpath(sys.executable), getattr(sys, "_base_executable", None),
+                  shutil.which(f"python{want}"), shutil.which("python3")]
+    for python in dict.fromkeys(c for c in candidates if c):
+        probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", python, "-c",
+                                "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, timeout=30)
+        seen = probe.stdout.strip() or probe.stderr.strip()[-80:]
+        tried.append(f"{python}: {seen or probe.returncode}")
+        if probe.returncode == 0 and seen == want:
+            break
+    else:
+        return f"uid {uid} can run no Python {want} interpreter ({'; '.join(tried)})"
+    with open(os.path.join(REPO, "scripts", "launcher", "sessionward")) as f:
+        _shebang, rest = f.read().split("\n", 1)
+    launcher = os.path.join(base, "bin", "sessionward")
+    os.makedirs(os.path.dirname(launcher))
+    with open(launcher, "w") as f:  # the real launcher, pointed at the copy
+        f.write(f"#!{python}\nimport sys\nsys.path.insert(0, {lib!r})\n{rest}")
+    os.chmod(launcher, 0o755)
+    for directory, subdirs, files in os.walk(base):
+        for name in subdirs:
+            os.chmod(os.path.join(directory, name), 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            os.chmod(path, os.stat(path).st_mode | 0o444)
+    other = OtherUser(uid, gid, python, launcher)
+    version = other.run("--version", cwd=base)
+    if version.returncode != 0 or not version.stdout.startswith("sessionward "):
+        return f"the copy does not run as uid {uid}: {shlex.join(other.argv('--version'))}: {version.stderr.strip()[-200:]}"
+    return other

@@ -9,6 +9,10 @@ stray `.NAME.PID.RANDOM.tmp` beside the target: it is never read, and remove_str
 
 read_file_nofollow(path): the bytes of a regular file, refusing symlinks and anything that
 is not a regular file. Returns None when the file does not exist.
+
+read_capped(fd, cap): everything up to EOF, or cap + 1 bytes when there is more (stdin of a
+hook, a note's text). Both read in chunks: a buffer the size of the cap is never allocated
+up front (read(64 MiB) fails under a memory limit, whatever the input's real size).
 """
 
 import os
@@ -17,6 +21,7 @@ import stat
 from sessionward.errors import StateUnwritable, UnsafeState
 
 MAX_STATE_FILE_BYTES = 64 * 1024 * 1024  # beyond this a state file is hostile, not ours
+READ_CHUNK_BYTES = 64 * 1024  # what one read asks for: a hook's whole stdin, most often
 
 # Test-only fault injection (issue 5, crash consistency). Every step of every write path
 # (this writer's, the lock files', the store's keep-aside) calls crash_point(STEP); when
@@ -197,15 +202,26 @@ def read_file_nofollow(path: str, must_own: bool = False) -> bytes | None:
                               f"if its content is yours: chown {os.geteuid()} {path}; else remove it")
         if info.st_size > MAX_STATE_FILE_BYTES:
             raise ValueError(f"{info.st_size} bytes, larger than any state file")
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+        data = read_capped(fd, MAX_STATE_FILE_BYTES)
+        if len(data) > MAX_STATE_FILE_BYTES:  # it grew since fstat
+            raise ValueError(f"more than {MAX_STATE_FILE_BYTES} bytes, larger than any state file")
+        return data
     finally:
         os.close(fd)
+
+
+def read_capped(fd: int, cap: int) -> bytes:
+    """The bytes readable from `fd` up to EOF, or its first cap + 1 bytes when there are more
+    (the caller refuses those). In chunks, never a cap-sized buffer up front. OSError passes."""
+    chunks = []
+    total = 0
+    while total <= cap:
+        chunk = os.read(fd, min(READ_CHUNK_BYTES, cap + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def unlink_quietly(path: str, dir_fd: int | None = None) -> None:

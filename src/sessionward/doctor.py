@@ -249,9 +249,14 @@ def _check_orphaned_locks() -> Check:
 
 
 def _check_kept_aside() -> Check:
+    from sessionward.locks import known_lock_names
+
     top = paths.state_dir()
+    # Only what sessionward keeps aside: the registry's copies and its locks' (another tool's
+    # `x.corrupt-1` in ~/.claude is none of ours).
+    ours = tuple(f"{name}.corrupt-" for name in [paths.REGISTRY_NAME] + [f"{n}.lock" for n in known_lock_names()])
     try:
-        kept = sorted(name for name in os.listdir(top) if ".corrupt-" in name)
+        kept = sorted(name for name in os.listdir(top) if name.startswith(ours))
     except OSError:
         kept = []
     if not kept:

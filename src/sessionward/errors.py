@@ -29,6 +29,12 @@ EXIT_CODES = {
 }
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """MemoryError, or an OSError of errno ENOMEM (an import's directory listing, a mmap,
+    a fork under a memory limit): both mean the process is out of memory, not a bug."""
+    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno == 12)
+
+
 class SessionwardError(Exception):
     """Base of every error sessionward raises on purpose. `code` names it in --json output."""
 

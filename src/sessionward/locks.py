@@ -21,6 +21,10 @@ Files, for a lock NAME (see sessionward.paths; read and guarded by sessionward._
                                         so two waiters can never both break one orphan. Its
                                         content is the wait queue: waiters take the lock in
                                         arrival order.
+Which locks are sessionward's (known_lock_names: `lock status --all`, `lock cleanup`, SessionEnd,
+doctor): those with a guard file, and `end` (end.lock, even written by the origin's scripts
+without one). The state directory is ~/.claude, shared with other tools: their `*.lock` files
+and directories are not ours, and nothing that goes over all locks looks at them.
 
 Holders (the process whose PID goes in NAME.lock):
   owner     `lock acquire`: the session's owner (Claude Code's process, or the shell). Re-entrant:
@@ -541,6 +545,9 @@ class NamedLock:
             except OSError as exc:
                 raise StateUnwritable(self.path, exc) from None
             crash_point("orphan-kept-aside")
+            from sessionward import _notices
+
+            _notices.kept_aside(f"lock file {self.path} held no PID ({orphan.raw[:20]!r}); kept as {kept}; the lock is free again")
         return orphan
 
     def _remove(self, state: LockState) -> None:
@@ -556,8 +563,10 @@ class NamedLock:
 
 
 def known_lock_names(state_dir: str | None = None) -> list[str]:
-    """Every lock that exists or has existed: guard files, plus NAME.lock files in the state
-    directory (a lock written by the origin's scripts has no guard yet)."""
+    """sessionward's locks: those with a guard file (every lock sessionward ever took has
+    one), plus `end` while END.lock exists (the origin's scripts write it without a guard).
+    Any other NAME.lock in the state directory is another tool's (~/.claude is shared): never
+    listed, judged, released or kept aside here."""
     top = state_dir or paths.state_dir()
     names = set()
     try:
@@ -566,12 +575,8 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
                 names.add(entry[: -len(".guard")])
     except OSError:
         pass
-    try:
-        for entry in os.listdir(top):
-            if entry.endswith(".lock") and not entry.startswith("."):
-                names.add(entry[: -len(".lock")])
-    except OSError:
-        pass
+    if os.path.lexists(os.path.join(top, f"{END_LOCK}.lock")):
+        names.add(END_LOCK)
     valid = []
     for name in sorted(names):
         try:

@@ -8,6 +8,8 @@ or `$SESSIONWARD_HOME` for tests and unusual setups):
   sessionward/             sessionward's private directory (0700)
     registry.lock          permanent flock target guarding registry updates; never deleted
     errors.log             tracebacks of unexpected errors (the CLI prints one line)
+    notices.json           repairs not yet told to the person (sessionward._notices); absent
+                           when there are none
 
 The state directory itself may be a symlink (dotfile setups link ~/.claude), but it must not
 be writable by group or others; the private directory and every state file must not be
@@ -49,6 +51,10 @@ def private_dir() -> str:
 
 def registry_lock_path() -> str:
     return os.path.join(private_dir(), "registry.lock")
+
+
+def pending_notices_path() -> str:
+    return os.path.join(private_dir(), "notices.json")
 
 
 def error_log_path() -> str:

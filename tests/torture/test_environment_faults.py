@@ -38,11 +38,10 @@ import time
 
 import pytest
 
-from helpers import SESSIONWARD, hold_flock
+from helpers import NOBODY, SESSIONWARD, hold_flock
 
 PART = "environment faults"
 STEP_TIMEOUT_S = 20.0  # every process is bounded: reaching this is a hang (a FIFO opened blind)
-NOBODY = 65534
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 IN_CI = os.environ.get("CI") == "true"
 
@@ -75,10 +74,9 @@ class Run:
         self.cwd = cwd
         self.env = dict(os.environ)
 
-    def __call__(self, *args, env=None, user=False, timeout=STEP_TIMEOUT_S, input=None):
-        argv = [SESSIONWARD, *args]
-        if user:
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+    def __call__(self, *args, env=None, user=None, timeout=STEP_TIMEOUT_S, input=None):
+        """`user`: a helpers.OtherUser (the other_user fixture) to run the command as."""
+        argv = user.argv(*args) if user else [SESSIONWARD, *args]
         self.t.operations += 1
         try:
             done = subprocess.run(argv, cwd=self.cwd, env={**self.env, **(env or {})}, input=input,
@@ -146,11 +144,9 @@ def hook_payload(event: str, session_id: str, cwd: str, **more) -> dict:
     return payload
 
 
-def run_hook(t, run: Run, fake, event: str, session_id: str, cwd: str, user=False, **more):
+def run_hook(t, run: Run, fake, event: str, session_id: str, cwd: str, user=None, **more):
     payload = json.dumps(hook_payload(event, session_id, cwd, **more))
-    command = f"{SESSIONWARD} hook {event}"
-    if user:
-        command = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups " + command
+    command = user.command("hook", event) if user else f"{SESSIONWARD} hook {event}"
     t.operations += 1
     done = fake.run(command, payload, cwd=cwd, session_id=session_id, env={"SESSIONWARD_HOME": run.env["SESSIONWARD_HOME"]},
                     timeout=STEP_TIMEOUT_S)
@@ -236,7 +232,7 @@ class World:
         raise KeyError(pid)
 
 
-def battery(world: World, expect, user=False) -> dict:
+def battery(world: World, expect, user=None) -> dict:
     """Every command once, under the fault in force; `expect(what, done, writes)` judges each
     (writes: True when the command must write to succeed, "frees" when it only removes, which
     a full disk still allows, False for readers). Returns {what: result}."""
@@ -411,9 +407,9 @@ def shared_base():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@needs_root
-def test_permission_denied_as_another_user(tally, keepers, claude):
-    """uid 65534 against root's 0700 state directory: one line, exit 3, root's state intact."""
+def test_permission_denied_as_another_user(tally, keepers, claude, other_user):
+    """uid 65534 against root's 0700 state directory: one line, exit 3, root's state intact.
+    It runs its own readable install (other_user): the clone may sit where it cannot read."""
     t = tally(PART)
     with shared_base() as base:
         state = os.path.join(base, "state")
@@ -421,7 +417,7 @@ def test_permission_denied_as_another_user(tally, keepers, claude):
         run.env.update(SESSIONWARD_HOME=state, HOME=base)
         world = World(t, run, state, base, keepers(2), claude())
         world.seed()
-        results = battery(world, refusing(t, ["Permission denied", state]), user=True)
+        results = battery(world, refusing(t, ["Permission denied", state]), user=other_user)
         for what, done in results.items():  # nothing works for a stranger, readers included
             rc = done.returncode if hasattr(done, "returncode") else done.rc
             assert rc in (1, 3), f"{what} as uid {NOBODY}: exit {rc}"

@@ -1,17 +1,46 @@
 """The launcher's entry point. `sessionward hook <Event>` goes straight to the hook runner,
 without importing the command table, parser and renderer: Claude Code runs it before and
 after every tool call, and those imports would be most of its cost. Everything else goes
-to cli.main."""
+to cli.main.
 
+Out of memory (a `ulimit -v`, a cgroup limit) at any point: one line and the documented code
+(hooks 1, failing open; commands 3, the environment), never a traceback. The line is made
+of bytes prepared before anything can fail, and written with os.write: building a message
+or a traceback needs memory that is not there.
+"""
+
+import os
 import sys
+
+OUT_OF_MEMORY_HOOK = b"sessionward hook: out of memory (a memory limit such as ulimit -v?); the action goes on unguarded\n"
+OUT_OF_MEMORY_CLI = b"sessionward: out of memory (a memory limit such as ulimit -v?); the command stopped (state files are replaced whole or not at all)\n"
+
+
+def is_hook_call(argv: list) -> bool:
+    return argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv
 
 
 def main() -> int:
     argv = sys.argv[1:]
-    if argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv:
-        from sessionward.hooks import main as hook_main
+    hook = is_hook_call(argv)
+    try:
+        if hook:
+            from sessionward.hooks import main as hook_main
 
-        return hook_main(argv[1:])
-    from sessionward.cli.main import main as cli_main
+            return hook_main(argv[1:])
+        from sessionward.cli.main import main as cli_main
 
-    return cli_main(argv)
+        return cli_main(argv)
+    except (MemoryError, OSError) as error:
+        if error.__class__ is MemoryError or getattr(error, "errno", None) == 12:  # ENOMEM
+            return out_of_memory(hook)
+        raise
+
+
+def out_of_memory(hook: bool) -> int:
+    """Say so in one line (prepared bytes, os.write) and return the exit code."""
+    try:
+        os.write(2, OUT_OF_MEMORY_HOOK if hook else OUT_OF_MEMORY_CLI)
+    except OSError:
+        pass
+    return 1 if hook else 3

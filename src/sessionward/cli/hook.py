@@ -4,6 +4,8 @@ import sys
 
 from sessionward.cli.render import Output
 
+MAX_STATUS_INPUT_BYTES = 1 << 20  # Claude Code's statusLine JSON is a few hundred bytes
+
 
 def run_hook(values: dict) -> Output:
     from sessionward.hooks import main
@@ -14,8 +16,10 @@ def run_hook(values: dict) -> Output:
 def run_status_line(values: dict) -> Output:
     from sessionward.hooks.status_line import status_row
 
+    from sessionward._atomic import read_capped
+
     try:
-        raw = sys.stdin.buffer.read(1 << 20) if not sys.stdin.isatty() else b""
+        raw = read_capped(sys.stdin.fileno(), MAX_STATUS_INPUT_BYTES) if not sys.stdin.isatty() else b""
     except (OSError, ValueError, AttributeError):
         raw = b""
     row = status_row(raw)

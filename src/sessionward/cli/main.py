@@ -9,7 +9,7 @@ import sys
 
 from sessionward.cli.args import Arg, Command, Opt, parse
 from sessionward.cli.render import emit, emit_error
-from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError
+from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError, is_out_of_memory
 
 
 def _pid(text: str) -> int:
@@ -145,7 +145,7 @@ COMMANDS = [
         "Show who holds a lock (default: end), since when, and whether the holder lives.",
         "sessionward.cli.locks:run_status",
         args=[LOCK_NAME],
-        opts=[Opt("--all", "every known lock"), JSON],
+        opts=[Opt("--all", "every lock sessionward took (not other tools' *.lock files)"), JSON],
     ),
     Command(
         "lock cleanup",
@@ -262,6 +262,7 @@ def _main(argv: list[str]) -> int:
     own = argv[: argv.index("--")] if "--" in argv else argv  # after `--`: a command's words, not ours
     as_json = "--json" in own
     name = argv[0] if argv else ""
+    told: list = []  # pending notices taken for this command (see _pending_notices)
     if name == "hook" and not {"-h", "--help"} & set(own):
         # Straight to the hook runner, around the parser: a hook must exit 0 or 1, never
         # the usage code 2, which Claude Code reads as "block this tool call".
@@ -282,7 +283,14 @@ def _main(argv: list[str]) -> int:
         name = command.name
         module_name, function = command.runner.split(":")
         module = __import__(module_name, fromlist=[function])
-        output = getattr(module, function)(parsed.values)
+        try:
+            output = getattr(module, function)(parsed.values)
+        finally:
+            told = _pending_notices(name)
+        if told:  # a repair a hook made and nobody told: as if this command had found it
+            output.notices[:0] = told
+            if output.exit_code == EXIT_OK and name != "lock run":  # lock run exits with its command's status
+                output.exit_code = EXIT_ENVIRONMENT
         try:
             return emit(output, bool(parsed.values.get("json")))
         except BrokenPipeError:
@@ -291,17 +299,39 @@ def _main(argv: list[str]) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return output.exit_code
     except SessionwardError as error:
+        _print_notices(told)
         return emit_error(name, error, as_json)
     except KeyboardInterrupt:
+        _print_notices(told)
         sys.stderr.write("sessionward: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as error:  # the one place an unexpected error becomes one line
-        if os.environ.get("SESSIONWARD_DEBUG") == "1":
-            raise
+        if os.environ.get("SESSIONWARD_DEBUG") == "1" or is_out_of_memory(error):
+            raise  # out of memory: cli.entry says so in one line of prepared bytes (a report needs memory)
+        _print_notices(told)
         return _report_internal_error(name, error, as_json)
+
+
+NOT_TELLING = ("hook", "status-line")  # Claude Code's commands: a notice there goes to a hook's systemMessage
+
+
+def _pending_notices(command: str) -> list:
+    """Repairs not yet told on the command line (sessionward._notices): one stat when none."""
+    if command in NOT_TELLING:
+        return []
+    from sessionward import _notices
+
+    return _notices.take("cli") if _notices.is_pending() else []
+
+
+def _print_notices(told: list) -> None:
+    from sessionward._humanize import one_line
+
+    for message in told:
+        sys.stderr.write(one_line(f"sessionward: {message}") + "\n")
 
 
 def _help(topic) -> str:

@@ -17,7 +17,12 @@ def _text(values: dict, what: str) -> bytes:
         return given
     if sys.stdin is None or sys.stdin.isatty():
         raise BadInput(f"note {what}: give the text on stdin (a heredoc or a pipe), or as an argument")
-    return sys.stdin.buffer.read(notes.MAX_NOTE_BYTES + 1)
+    from sessionward._atomic import read_capped
+
+    try:
+        return read_capped(sys.stdin.fileno(), notes.MAX_NOTE_BYTES)  # notes refuses more
+    except OSError as exc:
+        raise BadInput(f"note {what}: cannot read stdin: {exc.strerror or exc}") from None
 
 
 def _timeout(values: dict) -> float:

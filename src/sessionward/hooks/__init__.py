@@ -13,13 +13,17 @@ Nothing here waits longer than a few seconds (lock waits are bounded far below C
 Code's hook timeouts), nothing prints a traceback (it goes to the error log), and nothing
 heavy is imported: this runs before and after every tool call.
 
+A repair not yet told in Claude Code (a corrupt registry kept aside, by this hook or an
+earlier process: sessionward._notices) is added to the answer's systemMessage, once; when
+nothing is pending that costs one stat.
+
 run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests and Python.
 """
 
 import os
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward.errors import SessionwardError
+from sessionward.errors import SessionwardError, is_out_of_memory
 
 EVENTS = {
     "SessionStart": "sessionward.hooks.session_start",
@@ -144,7 +148,8 @@ class Answer:
 
 
 def run_hook(event: str, raw: bytes, environ=None) -> Answer:
-    """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1)."""
+    """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1, and lets
+    a MemoryError met while reporting one go: cli.entry turns that into its one line)."""
     env = os.environ if environ is None else environ
     try:
         module_name = EVENTS.get(event)
@@ -153,18 +158,53 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env))
+        answer = with_pending_notices(event, answer)
         return Answer(0, jsoncodec.dumps_line(answer) + "\n" if answer else "")
     except SessionwardError as error:
         return _failed(event, str(error))
     except KeyboardInterrupt:
         return _failed(event, "interrupted")
     except Exception as error:  # noqa: BLE001 - a hook fails open with one line (promise 4)
+        if is_out_of_memory(error):  # no traceback to log: nothing is wrong but the limit
+            return _failed(event, "out of memory (a memory limit such as ulimit -v?); the action goes on unguarded")
         if env.get("SESSIONWARD_DEBUG") == "1":
             raise
         from sessionward._errorlog import log_traceback
 
         logged = log_traceback(f"hook {event}", error)
         return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
+
+
+def with_pending_notices(event: str, answer: dict | None) -> dict | None:
+    """`answer` with the repairs not yet told in Claude Code (a corrupt registry kept aside,
+    see sessionward._notices) added to its systemMessage, which Claude Code shows the user.
+    Costs one stat when nothing is pending. Left pending where the user would not see it:
+    at SessionEnd (the session is closing) and beside an "ask" (the edit dialog hides it)."""
+    if event == "SessionEnd":
+        return answer
+    if answer and (answer.get("hookSpecificOutput") or {}).get("permissionDecision") == "ask":
+        return answer
+    import sys
+
+    found = sys.modules.get("sessionward._notices")  # loaded only by a process that kept something aside
+    if found is None or not found.found_here:
+        from sessionward import paths
+
+        try:  # the one stat paid by every hook: sessionward._notices itself is not even imported
+            os.stat(paths.pending_notices_path())
+        except OSError:
+            return answer
+    from sessionward import _notices
+
+    told = _notices.take("hook")
+    if not told:
+        return answer
+    answer = dict(answer or {})
+    lines = [f"sessionward: {message}" for message in told]
+    if answer.get("systemMessage"):
+        lines.append(answer["systemMessage"])
+    answer["systemMessage"] = "\n".join(lines)
+    return answer
 
 
 def _failed(event: str, message: str) -> Answer:
@@ -196,10 +236,11 @@ def main(argv: list) -> int:
     if len(argv) != 1:
         sys.stderr.write("sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n")
         return EXIT_FAILED_OPEN
+    from sessionward._atomic import read_capped
+
     try:
-        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
-    except (OSError, ValueError, AttributeError) as exc:
-        raw = b""
+        raw = read_capped(0, MAX_STDIN_BYTES)  # fd 0, in chunks: no 64 MiB buffer up front
+    except OSError as exc:
         sys.stderr.write(f"sessionward hook {argv[0]}: cannot read stdin: {exc}\n")
         return EXIT_FAILED_OPEN
     answer = run_hook(argv[0], raw)

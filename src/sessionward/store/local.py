@@ -12,9 +12,11 @@ lock: os.replace makes every read see one whole document.
 
 A document that cannot be decoded is never deleted: under the lock it is renamed to
 `obsidian_sessions.json.corrupt-UTCSTAMP-RAND`, the records that still validate are carried
-into a fresh document, and a StateCorrupt notice says where the original went. A document of
-a newer schema is refused untouched (StateTooNew). The origin's unversioned document (a
-"sessions" list or PID-keyed mapping) is upgraded on the next write.
+into a fresh document, and a StateCorrupt notice says where the original went: in
+`notices`, for the caller, and recorded through sessionward._notices, so that the person
+is told even when a hook found it. A document of a newer schema is refused untouched
+(StateTooNew). The origin's unversioned document (a "sessions" list or PID-keyed mapping)
+is upgraded on the next write.
 
 Test-only: SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1 skips the flock, so tests can show that
 without it concurrent updates are lost (the negative control of the concurrency tests).
@@ -119,7 +121,11 @@ class LocalStore(Store):
                 raise StateUnwritable(self.registry_path, exc) from None
         fsync_directory(os.path.dirname(self.registry_path))
         crash_point("corrupt-kept")
-        self.notices.append(StateCorrupt(self.registry_path, why, kept_as, len(salvaged)))
+        notice = StateCorrupt(self.registry_path, why, kept_as, len(salvaged))
+        self.notices.append(notice)
+        from sessionward import _notices
+
+        _notices.kept_aside(str(notice))  # told in Claude Code and on the command line, once each
         return salvaged
 
     def _lock(self) -> int:

@@ -1,0 +1,115 @@
+"""Torture: hooks and commands under a memory limit (`ulimit -v`), for real.
+
+Under a limit a Python process can fail with MemoryError anywhere: reading stdin, importing,
+building a message. Whatever the limit, a hook exits 0 or 1 with one line at most on stderr,
+and a command exits with one of its codes and one line at most; never a traceback.
+
+The limits tried start at the lowest one at which the interpreter itself starts (`python -c
+pass`, found by bisection) and go up from there. Near that edge the interpreter's own start
+is not monotonic (site's .pth processing fails at one limit and passes at the next): a limit
+at which `python -c pass` fails is not ours to judge and is left out (counted in the figures).
+Memory is counted in KiB, as `ulimit -v` counts it.
+"""
+
+import os
+import subprocess
+import sys
+
+from helpers import SESSIONWARD
+
+PART = "memory limits"
+PAYLOADS = os.path.join(os.path.dirname(__file__), "..", "hooks", "payloads", "2.1.331", "basic")
+EVENTS = {"SessionStart": "01-SessionStart", "UserPromptSubmit": "02-UserPromptSubmit",
+          "PreToolUse": "03-PreToolUse", "PostToolUse": "04-PostToolUse", "Stop": "08-Stop",
+          "SessionEnd": "09-SessionEnd"}
+COMMANDS = (["list"], ["check"], ["lock", "status", "--all"], ["register", "p", "/tmp"], ["prune"])
+ABOVE_START_KIB = (0, 300, 700, 1500, 3000, 6000, 12000, 24000, 48000)
+BRIEF_LIMIT_KIB = 60000  # the limit of the report: a 120-byte payload failed here (64 MiB read up front)
+STEP_TIMEOUT_S = 60.0
+
+
+def _limited(limit_kib: int, argv: list, stdin: bytes = b"", env=None):
+    script = f"ulimit -v {limit_kib}; exec " + " ".join(_quote(a) for a in argv)
+    return subprocess.run(["bash", "-c", script], input=stdin, capture_output=True, env=env, timeout=STEP_TIMEOUT_S)
+
+
+def _quote(word: str) -> str:
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def _interpreter_starts(limit_kib: int) -> bool:
+    return _limited(limit_kib, [sys.executable, "-c", "pass"]).returncode == 0
+
+
+def lowest_start_kib(low: int = 1000, high: int = 400000) -> int:
+    """The lowest limit at which `python -c pass` exits 0, to within 100 KiB (bisection)."""
+    assert _interpreter_starts(high), f"the interpreter does not even start under ulimit -v {high}"
+    while high - low > 100:
+        middle = (low + high) // 2
+        if _interpreter_starts(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _payload(event: str, cwd: str) -> bytes:
+    import json
+    import re
+
+    with open(os.path.join(PAYLOADS, EVENTS[event] + ".json"), encoding="utf-8") as f:
+        text = re.sub(r"/tmp/rc/[^/\"]+", cwd, f.read())
+    return json.dumps(json.loads(text)["stdin_payload"]).encode()
+
+
+def _judge(t, what: str, done, codes) -> None:
+    stderr = done.stderr.decode("utf-8", "replace")
+    t.saw_output(what, stderr + done.stdout.decode("utf-8", "replace"))
+    assert done.returncode in codes, f"{what}: exit {done.returncode}: {stderr!r}"
+    assert stderr.count("\n") <= 1 and (not stderr or stderr.endswith("\n")), f"{what}: not one line: {stderr!r}"
+    assert "internal error" not in stderr, f"{what}: {stderr!r}"
+
+
+def test_no_traceback_under_any_memory_limit(tally, tmp_path):
+    t = tally(PART)
+    cwd = str(tmp_path / "rc")
+    os.makedirs(os.path.join(cwd, "proj"))
+    start = lowest_start_kib()
+    limits = sorted({start + above for above in ABOVE_START_KIB} | {BRIEF_LIMIT_KIB})
+    left_out = []
+    for limit in limits:
+        if not _interpreter_starts(limit):
+            left_out.append(limit)
+            continue
+        for event in EVENTS:
+            t.operations += 1
+            done = _limited(limit, [SESSIONWARD, "hook", event], _payload(event, cwd))
+            _judge(t, f"hook {event} under ulimit -v {limit}", done, (0, 1))
+            if done.returncode == 0 and done.stdout:
+                assert done.stdout.endswith(b"}\n") and done.stdout.count(b"\n") == 1, done.stdout
+        for args in COMMANDS:
+            t.operations += 1
+            done = _limited(limit, [SESSIONWARD, *args])
+            _judge(t, f"{' '.join(args)} under ulimit -v {limit}", done, (0, 1, 3))
+    t.faults_injected += len(limits) - len(left_out)
+    t.figures.update({"lowest start KiB": start, "limits tried": len(limits) - len(left_out)})
+    assert len(left_out) < len(limits) // 2, f"the interpreter failed to start at most limits: {left_out}"
+    t.check()
+
+
+def test_a_small_payload_is_answered_under_a_60_mb_limit(tmp_path):
+    """The report's case: 120 bytes on stdin, ulimit -v 60000. Reading stdin must not set aside
+    the 64 MiB the hook accepts at most: the hook answers (exit 0), it does not fail open."""
+    cwd = str(tmp_path / "rc")
+    os.makedirs(os.path.join(cwd, "proj"))
+    for event in ("PreToolUse", "SessionStart", "Stop"):
+        done = _limited(BRIEF_LIMIT_KIB, [SESSIONWARD, "hook", event], _payload(event, cwd))
+        assert done.returncode == 0 and not done.stderr, (event, done)
+    raw = b'{"session_id": "s", "cwd": "/tmp", "hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {}}'
+    assert len(raw) < 128
+    done = _limited(BRIEF_LIMIT_KIB, [SESSIONWARD, "hook", "PreToolUse"], raw)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b""), done
+    # and a note's text on stdin, read the same way
+    note = str(tmp_path / "note.md")
+    done = _limited(BRIEF_LIMIT_KIB, [SESSIONWARD, "note", "append", note], b"hello\n")
+    assert done.returncode == 0, done
