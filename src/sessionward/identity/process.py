@@ -22,7 +22,15 @@ import time
 REMOTE_LEASE_TTL_S = 900.0  # a record from another host lives this long after its last heartbeat
 PID_MAX_LIMIT = 4194304  # the kernel's ceiling for pid_max (2**22): larger "PIDs" name nothing
 
+BOOT_ID_UNKNOWN = "unknown"  # recorded when the boot id cannot be read: never compared as a boot
+STOPPED_STATES = ("T", "t")  # /proc/PID/stat: stopped by a signal (Ctrl-Z, SIGSTOP), or traced
+
 _IS_LINUX = sys.platform.startswith("linux")
+
+
+def known_boot_id(boot_id) -> str | None:
+    """`boot_id` when it names a boot; None when it is unknown (None, empty, BOOT_ID_UNKNOWN)."""
+    return boot_id if isinstance(boot_id, str) and boot_id and boot_id != BOOT_ID_UNKNOWN else None
 
 
 class HostId:
@@ -49,9 +57,9 @@ def this_host() -> HostId:
         if _IS_LINUX:
             try:
                 with open("/proc/sys/kernel/random/boot_id") as f:
-                    boot_id = f.read().strip()
-            except OSError:
-                boot_id = "unknown"
+                    boot_id = f.read().strip() or BOOT_ID_UNKNOWN
+            except (OSError, UnicodeDecodeError):
+                boot_id = BOOT_ID_UNKNOWN
             try:
                 pidns = os.stat("/proc/self/ns/pid").st_ino
             except OSError:
@@ -222,11 +230,14 @@ def owner_is_alive(
     if pidns is not None and here.pidns is not None and pidns != here.pidns:
         where = f"in another PID namespace ({hostname or 'this host'})"
         return _lease(last_seen, now, lease_ttl_s, where)
-    if boot_id is not None and boot_id != here.boot_id:
-        if hostname is None or hostname == here.hostname:
-            return Liveness(False, "recorded before this machine rebooted")
-        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
-    if boot_id is None and hostname is not None and hostname != here.hostname:
+    boot_id, here_boot_id = known_boot_id(boot_id), known_boot_id(here.boot_id)
+    if boot_id is not None and here_boot_id is not None:
+        if boot_id != here_boot_id:
+            if hostname is None or hostname == here.hostname:
+                return Liveness(False, "recorded before this machine rebooted")
+            return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+    elif hostname is not None and hostname != here.hostname:
+        # A boot id unknown on either side proves nothing: the hostname alone says "elsewhere".
         return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
     if seen is None:
         info = read_process(pid)
