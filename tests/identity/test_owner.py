@@ -51,7 +51,16 @@ def test_claude_ancestor_found_through_nested_shells(fake_claude):
     assert _whoami(seen["stdout"])["owner"]["pid"] == seen["claude_pid"]
 
 
-def test_claude_pid_wins_when_set(fake_claude, tmp_path):
+def test_claude_pid_wins_when_it_names_an_ancestor(fake_claude):
+    # This test process is an ancestor of the fake claude: named by CLAUDE_PID, it wins over
+    # the nearer `claude` ancestor.
+    env = dict(os.environ, CLAUDE_PID=str(os.getpid()))
+    who = _whoami(fake_claude(f"{SESSIONWARD} whoami --json", env=env)["stdout"])
+    assert who["owner"]["pid"] == os.getpid()
+    assert who["resolved_via"] == "CLAUDE_PID"
+
+
+def test_claude_pid_naming_a_claude_that_is_not_our_ancestor_is_ignored(fake_claude, tmp_path):
     other_claude = tmp_path / "bin" / "claude"  # another Claude Code process, not our ancestor
     other_claude.parent.mkdir()
     other_claude.symlink_to("/bin/sleep")
@@ -63,8 +72,8 @@ def test_claude_pid_wins_when_set(fake_claude, tmp_path):
         proc.kill()
         proc.wait()
     who = _whoami(seen["stdout"])
-    assert who["owner"]["pid"] == proc.pid
-    assert who["resolved_via"] == "CLAUDE_PID"
+    assert who["owner"]["pid"] == seen["claude_pid"]
+    assert who["resolved_via"] == "claude ancestor"
 
 
 def test_claude_pid_naming_an_unrelated_process_is_ignored(keeper):

@@ -73,20 +73,27 @@ def this_host() -> HostId:
 
 
 class ProcessInfo:
-    """What /proc tells of one process. `start_time` is None when it could not be read."""
+    """What /proc tells of one process. `start_time` (and `session`, its session id as seen
+    from our PID namespace: 0 when that leader is outside it) is None when it could not be read."""
 
-    __slots__ = ("pid", "ppid", "state", "start_time", "comm")
+    __slots__ = ("pid", "ppid", "state", "start_time", "comm", "session")
 
-    def __init__(self, pid: int, ppid: int, state: str, start_time: int | None, comm: str) -> None:
+    def __init__(self, pid: int, ppid: int, state: str, start_time: int | None, comm: str, session: int | None = None) -> None:
         self.pid = pid
         self.ppid = ppid
         self.state = state
         self.start_time = start_time
         self.comm = comm
+        self.session = session
 
     @property
     def is_zombie(self) -> bool:
         return self.state in ("Z", "X")
+
+    @property
+    def is_stopped(self) -> bool:
+        """Stopped by a signal (Ctrl-Z, SIGSTOP) or by a debugger: alive, but doing nothing."""
+        return self.state in STOPPED_STATES
 
     def __repr__(self) -> str:
         return f"ProcessInfo(pid={self.pid}, ppid={self.ppid}, state={self.state!r}, comm={self.comm!r})"
@@ -123,7 +130,7 @@ def read_process(pid: int) -> ProcessInfo | None:
     comm = raw[raw.find(b"(") + 1 : close].decode("utf-8", "replace")
     fields = raw[close + 2 :].split()
     try:
-        return ProcessInfo(pid, int(fields[1]), fields[0].decode(), int(fields[19]), comm)
+        return ProcessInfo(pid, int(fields[1]), fields[0].decode(), int(fields[19]), comm, int(fields[3]))
     except (IndexError, ValueError):
         return ProcessInfo(pid, 0, "?", None, comm)
 
