@@ -38,7 +38,7 @@ import time
 
 from sessionward import paths
 from sessionward._atomic import MAX_STATE_FILE_BYTES, read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive, open_lock_file
+from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
 
 ABSENT = "absent"  # expect_sha256 value: the note must not exist yet
@@ -71,9 +71,9 @@ class NoteLockTimeout(SessionwardError, TimeoutError):
     exit_code = EXIT_CONFLICT
     code = "note_lock_timeout"
 
-    def __init__(self, path: str, waited_s: float) -> None:
-        super().__init__(f"note {path} still being written by another process after {waited_s:.1f} s",
-                         "retry in a moment")
+    def __init__(self, path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or ("another process is writing it", "retry in a moment")
+        super().__init__(f"note {path} still being written after {waited_s:.1f} s: {who}", todo)
         self.path = path
         self.waited_s = waited_s
 
@@ -183,8 +183,11 @@ def _lock_note(real: str, timeout: float) -> tuple[int, float]:
     fd = open_lock_file(lock_path)
     started = time.monotonic()
     if not _LOCK_DISABLED and not flock_exclusive(fd, timeout):
-        os.close(fd)
-        raise NoteLockTimeout(real, time.monotonic() - started)
+        try:
+            holder = flock_holder(fd)
+        finally:
+            os.close(fd)
+        raise NoteLockTimeout(real, time.monotonic() - started, holder)
     return fd, time.monotonic() - started
 
 

@@ -202,13 +202,15 @@ def process_started_at(info: ProcessInfo) -> float | None:
 
 
 class Liveness:
-    """The verdict on one record's owner, with the reason a person can read."""
+    """The verdict on one record's owner, with the reason a person can read. `stopped`: alive
+    but stopped (Ctrl-Z, SIGSTOP), so it will not finish anything until someone resumes it."""
 
-    __slots__ = ("alive", "reason")
+    __slots__ = ("alive", "reason", "stopped")
 
-    def __init__(self, alive: bool, reason: str) -> None:
+    def __init__(self, alive: bool, reason: str, stopped: bool = False) -> None:
         self.alive = alive
         self.reason = reason
+        self.stopped = stopped
 
     def __bool__(self) -> bool:
         return self.alive
@@ -258,7 +260,19 @@ def owner_is_alive(
         return Liveness(False, f"process {pid} is a zombie (exited, not yet reaped)")
     if start_time is not None and info.start_time is not None and info.start_time != start_time:
         return Liveness(False, f"PID {pid} was reused by another process ({info.comm})")
-    return Liveness(True, f"process {pid} is running")
+    return live_process(info)
+
+
+def live_process(info: ProcessInfo) -> Liveness:
+    """The verdict on a process judged alive: running, or stopped (which says so)."""
+    if info.is_stopped:
+        return Liveness(True, f"process {info.pid} is stopped (suspended: Ctrl-Z or SIGSTOP)", stopped=True)
+    return Liveness(True, f"process {info.pid} is running")
+
+
+def resume_advice(pid: int) -> str:
+    """What to do about a stopped process: the one phrase every message uses."""
+    return f"resume it with `fg` in its terminal or `kill -CONT {pid}`"
 
 
 def _lease(last_seen: float, now: float | None, ttl_s: float, where: str) -> Liveness:
