@@ -285,7 +285,7 @@ def _waiter_alive(waiter: dict) -> bool:
     return (
         info is not None
         and not info.is_zombie
-        and info.state not in ("T", "t")
+        and not info.is_stopped
         and info.start_time == waiter.get("start_time")
     )
 
