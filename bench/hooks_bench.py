@@ -7,9 +7,11 @@ launcher's interpreter, the cases interleaved round-robin with run.py's helpers.
 
 Fixture (in run.py's temporary directory; SESSIONWARD_HOME and HOME point into it):
   * HOOK_SESSIONS live sessions, each owned by its own long-lived process whose comm is
-    `claude` (a symlink named `claude` to sleep), spread over run.py's three checkouts. A
-    hook process gets CLAUDE_PID = its session's process, as Claude Code sets it, and trusts
-    it because that process is named `claude`.
+    `claude` (a symlink named `claude` to sleep), spread over run.py's three checkouts. The
+    two sessions whose hooks run (ME and ENDING) are owned by ClaudeStandIn processes instead,
+    which run every case, as Claude Code runs hooks: as their child, with CLAUDE_PID = their
+    PID (trusted only while it names an ancestor of the hook), timed spawn to reap inside the
+    stand-in. `python -c pass` runs the same way.
   * HOOK_CLAIMS claims in all, recorded with sessionward.claims.record_claim: by those
     sessions over HOOK_FILES real files (so every claim carries a size, mtime and digest, and
     the claims shards hold realistic sizes), spread over the last 20 hours; 3 recent Write
@@ -48,6 +50,7 @@ from pathlib import Path
 
 from run import (
     PROCESS_BUDGET_RATIO,
+    TIME_BIN,
     REPO,
     SleeperPool,
     child_env,
@@ -56,10 +59,8 @@ from run import (
     make_store,
     median,
     p90,
-    peak_rss_kib,
     populate,
     render_table,
-    wall_ms,
 )
 
 HOOK_SESSIONS = 50
@@ -71,6 +72,43 @@ SESSION_END_BUDGET_MS = 750.0  # "well under 1.5 s": half of it, for the worst s
 ME, ENDING, CLAIMERS = 0, 1, (3, 6, 9)  # session indexes: 0, 3, 6, 9 share the main worktree
 
 HookCase = collections.namedtuple("HookCase", "label argv env role stdin cwd expect undo")
+
+STAND_IN_PROGRAM = r"""
+import json, subprocess, sys, time
+for line in sys.stdin:
+    r = json.loads(line)
+    feed = {"stdin": subprocess.DEVNULL} if r["stdin"] is None else {"input": bytes.fromhex(r["stdin"])}
+    out = subprocess.PIPE if r["capture"] else subprocess.DEVNULL
+    start = time.perf_counter()
+    done = subprocess.run(r["argv"], env=r["env"], cwd=r["cwd"], stdout=out, stderr=out, **feed)
+    ms = (time.perf_counter() - start) * 1000.0
+    print(json.dumps({"ms": ms, "rc": done.returncode, "stdout": (done.stdout or b"").decode(errors="replace"),
+                      "stderr": (done.stderr or b"").decode(errors="replace")}), flush=True)
+"""
+
+
+class ClaudeStandIn:
+    """A long-lived process whose comm is `claude` that runs commands as its children and
+    times them, spawn to reap (a hook trusts CLAUDE_PID only when it names an ancestor)."""
+
+    def __init__(self, bin_dir: Path, python: str) -> None:
+        link, script = bin_dir / "claude-py" / "claude", bin_dir / "stand_in.py"
+        if not link.exists():
+            link.parent.mkdir()
+            link.symlink_to(python)
+            script.write_text(STAND_IN_PROGRAM)
+        self.proc = subprocess.Popen([str(link), str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+
+    def run(self, argv: list, env: dict, cwd: str, stdin: bytes | None, capture: bool = False) -> dict:
+        request = {"argv": argv, "env": env, "cwd": cwd, "stdin": None if stdin is None else stdin.hex(), "capture": capture}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def _session_id(index: int) -> str:
@@ -277,12 +315,12 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
     ]
 
 
-def verify_hook_case(case: HookCase, owners: list, targets: dict) -> None:
+def verify_hook_case(case: HookCase, owners: list, targets: dict, stand_in: ClaudeStandIn) -> None:
     """One untimed run: exit 0, nothing on stderr, the expected answer (and side effect)."""
-    done = subprocess.run(case.argv, env=case.env, cwd=case.cwd, input=case.stdin, capture_output=True)
-    if done.returncode != 0 or done.stderr:
-        raise SystemExit(f"bench: {case.label!r} exited {done.returncode}: {done.stderr.decode().strip()}")
-    out = done.stdout.decode().strip()
+    done = stand_in.run(case.argv, case.env, case.cwd, case.stdin, capture=True)
+    if done["rc"] != 0 or done["stderr"]:
+        raise SystemExit(f"bench: {case.label!r} exited {done['rc']}: {done['stderr'].strip()}")
+    out = done["stdout"].strip()
     if case.expect is None:
         if out:
             raise SystemExit(f"bench: {case.label!r} should not answer, but answered {out}")
@@ -309,54 +347,77 @@ def verify_hook_case(case: HookCase, owners: list, targets: dict) -> None:
 
 
 def run_hook_section(root: Path, checkouts: list[str], rounds: dict) -> tuple[dict, str]:
-    from sessionward.identity import resolve_owner
-
     launcher = REPO / ".venv" / "bin" / "sessionward"
     if not launcher.exists():
         raise SystemExit(f"bench: no launcher at {launcher}; install the package into .venv first")
     python = launcher_interpreter(launcher)
     bin_dir = root / "bin"
     bin_dir.mkdir()
-    claude = bin_dir / "claude"  # comm `claude`: CLAUDE_PID is trusted only when it names one
+    claude = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's
     claude.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    stand_ins = {}
     with SleeperPool(HOOK_SESSIONS, program=str(claude), seconds=86400) as pool:
-        owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
-        if any(owner.comm != "claude" for owner in owners):
-            raise SystemExit(f"bench: the session processes are not named claude: {owners[:3]}")
-        store = make_store(root, "hooks-state")
-        state = Path(store.registry_path).parent
-        populate(store, HOOK_SESSIONS, owners, checkouts)  # session i works in checkouts[i % 3]
-        files = make_files(checkouts)
-        main = Path(checkouts[ME % len(checkouts)]) / "src"
-        targets = {name: str(main / f"{name}.py") for name in ("claimed", "unclaimed", "written")}
-        for path in targets.values():
-            Path(path).write_text("print('hello')\n" * 40)
-        record_claims(state, owners, checkouts, files, targets)
-        census = claims_census(state)
-        if census["claims"] != HOOK_CLAIMS:
-            raise SystemExit(f"bench: the claims shards hold {census['claims']} claims, not {HOOK_CLAIMS}")
-        reset = SessionEndReset(store, state, owners[ENDING], checkouts[ENDING % len(checkouts)])
-        cases = hook_cases(root, state, python, launcher, owners, pool.pids, checkouts, targets, reset)
+        try:
+            return _hook_section(root, checkouts, rounds, launcher, python, bin_dir, pool, stand_ins)
+        finally:
+            for stand_in in stand_ins.values():
+                stand_in.close()
 
-        def run_one(case: HookCase) -> float:
-            elapsed = wall_ms(case[:4], case.cwd, stdin=case.stdin)
-            if case.undo is not None:
-                case.undo()
-            return elapsed
 
-        def rss_one(case: HookCase) -> int | None:
-            kib = peak_rss_kib(case[:4], case.cwd, root / "time.out", stdin=case.stdin)
-            if case.undo is not None:
-                case.undo()
-            return kib
+def _hook_section(root, checkouts, rounds, launcher, python, bin_dir, pool, stand_ins) -> tuple[dict, str]:
+    from sessionward.identity import resolve_owner
 
-        for case in cases:
-            verify_hook_case(case, owners, targets)  # also writes the bytecode cache of the cached rows
-            run_one(case)
-        walls = interleave(cases, rounds["hooks"], run_one)
-        rss = interleave(cases, rounds["rss"], rss_one)
-        for case in cases:  # the fixture has not drifted: the same answers after timing
-            verify_hook_case(case, owners, targets)
+    pids = list(pool.pids)
+    for index in (ME, ENDING):  # the sessions whose hooks run: their owners run them
+        stand_ins[index] = ClaudeStandIn(bin_dir, python)
+        pids[index] = stand_ins[index].pid
+    owners = [resolve_owner(explicit_pid=pid) for pid in pids]
+    if any(owner.comm != "claude" for owner in owners):
+        raise SystemExit(f"bench: the session processes are not named claude: {owners[:3]}")
+    store = make_store(root, "hooks-state")
+    state = Path(store.registry_path).parent
+    populate(store, HOOK_SESSIONS, owners, checkouts)  # session i works in checkouts[i % 3]
+    files = make_files(checkouts)
+    main = Path(checkouts[ME % len(checkouts)]) / "src"
+    targets = {name: str(main / f"{name}.py") for name in ("claimed", "unclaimed", "written")}
+    for path in targets.values():
+        Path(path).write_text("print('hello')\n" * 40)
+    record_claims(state, owners, checkouts, files, targets)
+    census = claims_census(state)
+    if census["claims"] != HOOK_CLAIMS:
+        raise SystemExit(f"bench: the claims shards hold {census['claims']} claims, not {HOOK_CLAIMS}")
+    reset = SessionEndReset(store, state, owners[ENDING], checkouts[ENDING % len(checkouts)])
+    cases = hook_cases(root, state, python, launcher, owners, pids, checkouts, targets, reset)
+
+    def runner(case: HookCase) -> ClaudeStandIn:
+        return stand_ins[ENDING if case.role == "session-end" else ME]
+
+    def run_one(case: HookCase) -> float:
+        elapsed = runner(case).run(case.argv, case.env, case.cwd, case.stdin)["ms"]
+        if case.undo is not None:
+            case.undo()
+        return elapsed
+
+    def rss_one(case: HookCase) -> int | None:
+        kib = None
+        if os.access(TIME_BIN, os.X_OK):
+            out = root / "time.out"
+            runner(case).run([TIME_BIN, "-f", "%M", "-o", str(out)] + case.argv, case.env, case.cwd, case.stdin)
+            try:
+                kib = int(out.read_text().split()[-1])
+            except (OSError, ValueError, IndexError):
+                kib = None
+        if case.undo is not None:
+            case.undo()
+        return kib
+
+    for case in cases:
+        verify_hook_case(case, owners, targets, runner(case))  # also writes the bytecode cache of the cached rows
+        run_one(case)
+    walls = interleave(cases, rounds["hooks"], run_one)
+    rss = interleave(cases, rounds["rss"], rss_one)
+    for case in cases:  # the fixture has not drifted: the same answers after timing
+        verify_hook_case(case, owners, targets, runner(case))
     rows = []
     for case in cases:
         kib = [k for k in rss[case.label] if k is not None]
@@ -394,7 +455,8 @@ def hook_table(results: dict, markdown: bool) -> str:
     headers = ["hook", "answer", "median ms", "p90 ms", "max ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]
     notes = [
         "Each row runs `.venv/bin/sessionward hook <Event>` with the event's JSON piped to stdin (python -c pass gets",
-        "the same bytes); CLAUDE_PID names the session's own process (comm `claude`). answer: the hook's decision,",
+        "the same bytes), each run and timed by the session's own process (comm `claude`, CLAUDE_PID), whose child it",
+        "is, as under Claude Code. answer: the hook's decision,",
         f"checked before and after timing. Claims: {census['shards']} shards holding {census['paths']} paths, "
         f"{census['median_bytes'] / 1024:.1f} KiB median, {census['max_bytes'] / 1024:.1f} KiB the largest.",
         f"SessionEnd: each of its {results['rounds']} samples starts from the same state (untimed, after each: the "

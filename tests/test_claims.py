@@ -24,7 +24,7 @@ from sessionward.claims import (
     shard_name,
 )
 from sessionward.errors import UnsafeState
-from sessionward.identity import describe_checkout
+from sessionward.identity import describe_checkout, read_process
 
 from helpers import hold_flock, make_git_repo
 
@@ -346,6 +346,7 @@ def test_a_stuck_lock_holder_times_out_with_a_clear_error(target, owners, monkey
     os.makedirs(claims_dir(), mode=0o700)
     monkeypatch.setattr(claims, "CLAIMS_LOCK_TIMEOUT_S", 0.2)
     holder = hold_flock(os.path.join(claims_dir(), "claims.lock"))
+    comm = read_process(holder.pid).comm
     try:
         started = time.monotonic()
         with pytest.raises(ClaimsLockTimeout) as info:
@@ -356,8 +357,8 @@ def test_a_stuck_lock_holder_times_out_with_a_clear_error(target, owners, monkey
         holder.wait()
     assert isinstance(info.value, TimeoutError)
     assert str(info.value) == (
-        f"the claims lock {claims_dir()}/claims.lock stayed busy for 0.2 s; "
-        "another sessionward process is stuck holding it; it frees itself when that process exits"
+        f"the claims lock {claims_dir()}/claims.lock stayed busy for 0.2 s: held by pid {holder.pid} ({comm}, running); "
+        f"retry in a moment; if it stays stuck, end it (kill {holder.pid})"
     )
     assert claims_on(target) == []
     record(target, owners())  # the holder died: its flock went with it

@@ -111,3 +111,63 @@ def test_free_lock_is_taken_at_once_even_with_zero_timeout(tmp_path):
         assert flock_exclusive(fd, 0) is True
     finally:
         os.close(fd)
+
+
+def _stopped_flock_holder(path):
+    from helpers import hold_flock
+    from sessionward.identity import read_process
+
+    holder = hold_flock(path)
+    os.kill(holder.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while read_process(holder.pid).state not in "Tt":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return holder, read_process(holder.pid).comm
+
+
+def _captured_payload(name: str, cwd: str) -> str:
+    import json
+
+    here = os.path.join(os.path.dirname(__file__), "hooks", "payloads", "2.1.331", "basic", name)
+    with open(here, encoding="utf-8") as f:
+        payload = json.load(f)["stdin_payload"]
+    return json.dumps(dict(payload, cwd=cwd))
+
+
+@pytest.mark.slow
+def test_a_stopped_process_holding_a_state_flock_is_named_in_the_timeout(tmp_path, state_dir, keeper):
+    """registry.lock (a CLI command waits 5 s, a hook 2 s) and a lock's guard file, held by a
+    stopped process: one line naming it, stopped, and how to resume it."""
+    from helpers import run_cli
+
+    run_cli("register", "p", str(tmp_path), "--pid", str(keeper), check=True)  # creates the state
+    run_cli("lock", "acquire", "end", "--pid", str(keeper), check=True)  # creates the guard file
+    run_cli("lock", "release", "end", "--pid", str(keeper), check=True)
+    registry_lock = state_dir / "sessionward" / "registry.lock"
+    holder, comm = _stopped_flock_holder(registry_lock)
+    try:
+        advice = f"resume it with `fg` in its terminal or `kill -CONT {holder.pid}`, or end it (kill {holder.pid})"
+        who = f"held by pid {holder.pid} ({comm}, stopped)"
+        cli = run_cli("register", "p", str(tmp_path), "--pid", str(keeper))
+        assert (cli.returncode, cli.stderr) == (
+            1, f"sessionward: registry lock {registry_lock} still busy after 5.0 s: {who}; {advice}\n")
+        hook = run_cli("hook", "UserPromptSubmit", input=_captured_payload("02-UserPromptSubmit.json", str(tmp_path)))
+        assert (hook.returncode, hook.stdout, hook.stderr) == (
+            1, "", f"sessionward hook UserPromptSubmit: registry lock {registry_lock} still busy after 2.0 s: {who}; {advice}\n")
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait()
+
+    guard = state_dir / "sessionward" / "locks" / "end.guard"
+    holder, comm = _stopped_flock_holder(guard)
+    try:
+        waited = run_cli("lock", "acquire", "end", "--pid", str(keeper), "--timeout", "0")
+        assert (waited.returncode, waited.stderr) == (
+            1, f"sessionward: lock guard {guard} still busy after 5.0 s: held by pid {holder.pid} ({comm}, stopped); "
+               f"resume it with `fg` in its terminal or `kill -CONT {holder.pid}`, or end it (kill {holder.pid})\n")
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait()

@@ -575,3 +575,38 @@ def test_a_waiter_crashing_as_it_leaves_the_queue_keeps_the_queue_whole(state_di
     assert json.loads(guard.read_bytes())["waiters"] == first
     holder.release(force=True)
     assert stays.wait(timeout=10) == 0  # first in line, it got the lock
+
+
+def _wait_for_state(pid: int, states: str) -> None:
+    deadline = time.monotonic() + 10
+    while read_process(pid).state not in states:
+        assert time.monotonic() < deadline, f"process {pid} never reached state {states}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGSTOP, signal.SIGTSTP])
+def test_a_stopped_holder_is_named_stopped_with_what_to_do(stop, lock_file):
+    holder = subprocess.Popen(["sleep", "600"])
+    try:
+        run_cli("lock", "acquire", "end", "--pid", str(holder.pid), "--timeout", "0", check=True)
+        os.kill(holder.pid, stop)  # Ctrl-Z sends SIGTSTP; `kill -STOP` cannot be caught
+        _wait_for_state(holder.pid, "Tt")
+        advice = (f"its holder is stopped: resume it with `fg` in its terminal or `kill -CONT {holder.pid}`, "
+                  "or take the lock anyway: sessionward lock release end --force")
+        status = run_cli("lock", "status", "end")
+        assert status.stdout.startswith(f"end: held by pid {holder.pid} (sleep, stopped), "), status.stdout
+        assert status.stdout.endswith(
+            f"; process {holder.pid} is stopped (suspended: Ctrl-Z or SIGSTOP); {advice}\n"), status.stdout
+        waited = run_cli("lock", "acquire", "end", "--timeout", "1")
+        assert waited.returncode == 1
+        last = waited.stderr.splitlines()[-1]
+        assert last.startswith(f"sessionward: lock end still held after 1.0 s by pid {holder.pid} (sleep, stopped), ")
+        assert last.endswith(f"; {advice}"), last
+        refused = run_cli("lock", "release", "end")
+        assert refused.returncode == 1 and refused.stderr.rstrip().endswith(advice), refused.stderr
+        # Stopped is alive: never taken over, and its session is never swept.
+        assert lock_file.read_text() == f"{holder.pid}\n"
+    finally:
+        os.kill(holder.pid, signal.SIGCONT)
+        holder.kill()
+        holder.wait()

@@ -193,3 +193,24 @@ def test_without_session_id_the_owners_keyed_record_is_refreshed(owners, tmp_pat
     again = registry.register_session(str(tmp_path), owner=claude)
     assert not again.created and again.session["id"] == "abc"
     assert list(LocalStore().load_sessions()) == ["abc"]
+
+
+def test_a_stopped_owner_is_alive_and_shown_stopped(tmp_path, keeper):
+    import signal
+
+    from helpers import run_cli
+    from sessionward.identity import read_process
+
+    run_cli("register", "p", str(tmp_path), "--pid", str(keeper), check=True)
+    os.kill(keeper, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while read_process(keeper).state not in "Tt":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        listed = run_cli("list", check=True).stdout.splitlines()
+        assert len(listed) == 2 and listed[1].split("\t")[4] == f"{keeper} (stopped)", listed
+        checked = run_cli("check", "--cwd", str(tmp_path)).stdout
+        assert f"pid {keeper} (stopped)" in checked, checked
+    finally:
+        os.kill(keeper, signal.SIGCONT)

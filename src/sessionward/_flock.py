@@ -14,6 +14,13 @@ chances shrink with its age.
 
 It is a bug to call this with a lock already held by the same open file description: flock
 would succeed at once (it is re-entrant per description), hiding the mistake.
+
+flock_holder(fd) -> (who, what to do), for the message of a wait that timed out (and only
+then: it reads /proc/locks, every lock on the machine, and may scan /proc/*/fd). A flock
+belongs to an open file description, not to a process: /proc/locks names the process that
+took it, which may have exited since while a child that inherited the descriptor keeps it
+held. So the PID named there is checked (does it still have the file open?) and, if it is
+not, the processes that have the file open are named instead, as possible holders.
 """
 
 import fcntl
@@ -39,6 +46,91 @@ def open_lock_file(path: str) -> int:
         os.close(fd)
         raise UnsafeState(path, "it is not a regular file", f"move it away: mv {path} {path}.bad")
     return fd
+
+
+_MAX_NAMED = 3  # possible holders named in one message
+
+
+def flock_holder(fd: int) -> tuple[str, str] | None:
+    """(who holds the flock on the file open at `fd`, what to do), or None when /proc does
+    not say. Linux only; never raises."""
+    from sessionward.identity.process import read_process, resume_advice
+
+    try:
+        info = os.fstat(fd)
+        key = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+        takers, waiters = _flock_pids(key)
+    except (OSError, ValueError):
+        return None
+    if not takers:
+        return None
+    taker = takers[0]
+    if taker <= 0:
+        return "a process outside this PID namespace", "it frees the lock when it exits; retry later"
+    confirmed = _has_open(taker, key)
+    # Waiters have the file open too (their PIDs are in /proc/locks, after "->"): not holders.
+    holders = [taker] if confirmed else [pid for pid in _openers(key) if pid != os.getpid() and pid not in waiters][:_MAX_NAMED]
+    described, stopped = [], []
+    for pid in holders:
+        proc = read_process(pid)
+        if proc is None:
+            continue
+        described.append(f"pid {pid} ({proc.comm}, {'stopped' if proc.is_stopped else 'running'})")
+        if proc.is_stopped:
+            stopped.append(pid)
+    if not described:
+        return f"taken by pid {taker}, which no longer has it open (a process it passed the descriptor to holds it)", "retry later"
+    if confirmed:
+        who = "held by " + described[0]
+    else:
+        who = f"taken by pid {taker} (gone, or closed it), held through the descriptor it passed on to " + "; ".join(described)
+    if stopped:
+        return who, f"{resume_advice(stopped[0])}, or end it (kill {stopped[0]})"
+    return who, f"retry in a moment; if it stays stuck, end it (kill {holders[0]})"
+
+
+def _flock_pids(key: tuple) -> tuple[list[int], set]:
+    """(PIDs that took a FLOCK on (major, minor, inode), PIDs waiting for one)."""
+    wanted = f"{key[0]:02x}:{key[1]:02x}:{key[2]}"
+    takers, waiters = [], set()
+    with open("/proc/locks", "rb") as f:
+        for raw in f:
+            # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; a waiter's line has "->" after "1:"
+            fields = raw.decode("ascii", "replace").split()
+            waiting = len(fields) > 1 and fields[1] == "->"
+            if waiting:
+                del fields[1]
+            if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+                (waiters.add if waiting else takers.append)(int(fields[4]))
+    return takers, waiters
+
+
+def _has_open(pid: int, key: tuple) -> bool:
+    base = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            info = os.stat(f"{base}/{name}")
+        except OSError:
+            continue
+        if (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino) == key:
+            return True
+    return False
+
+
+def _openers(key: tuple) -> list[int]:
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.isdigit() and _has_open(int(entry), key):
+            found.append(int(entry))
+    return sorted(found)
 
 
 class _DeadlinePassed(Exception):

@@ -22,10 +22,10 @@ import time
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
-from sessionward._flock import flock_exclusive
+from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import owner_is_alive, process_started_at, read_process
-from sessionward.identity.process import Liveness
+from sessionward.identity.process import Liveness, live_process, resume_advice
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 _PID_FILE_MAX = 64
@@ -60,6 +60,18 @@ class LockState:
         return self.present and not self.held
 
     @property
+    def stopped(self) -> bool:
+        """Held by a live holder that is stopped (Ctrl-Z, SIGSTOP): it will not release it."""
+        return self.held and self.liveness.stopped
+
+    def advice(self, usual: str) -> str:
+        """What to do about the holder: `usual` (wait, or force), unless it is stopped, when
+        waiting is pointless until someone resumes it."""
+        if self.stopped:
+            return f"its holder is stopped: {resume_advice(self.pid)}, or take the lock anyway: sessionward lock release {self.name} --force"
+        return usual
+
+    @property
     def since(self) -> float:
         return self.meta["since"] if self.meta else self.mtime
 
@@ -72,9 +84,12 @@ class LockState:
             return f"lock file {self.path} holds no PID ({self.raw[:20]!r})"
         parts = [f"pid {self.pid}"]
         meta = self.meta
+        stopped = ", stopped" if self.stopped else ""
+        if not meta and stopped:
+            parts[0] += " (stopped)"
         if meta:
             holder = meta.get("holder", {})
-            parts[0] += f" ({holder.get('comm', '?')})"
+            parts[0] += f" ({holder.get('comm', '?')}{stopped})"
             session = meta.get("session") or {}
             if session.get("id"):
                 parts.append(f"session {session['id']}")
@@ -179,7 +194,7 @@ def _holder_liveness(state: LockState) -> Liveness:
     started = process_started_at(info)
     if started is not None and started > state.mtime + 1.0:
         return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")
-    return Liveness(True, f"process {state.pid} is running")
+    return live_process(info)
 
 
 _ANNEX_BLOCK = 1024
@@ -237,11 +252,11 @@ class GuardTimeout(SessionwardError, TimeoutError):
     exit_code = 1
     code = "guard_timeout"
 
-    def __init__(self, guard_path: str, waited_s: float) -> None:
-        super().__init__(
-            f"lock guard {guard_path} still busy after {waited_s:.1f} s",
-            "another sessionward process is stuck in the middle of taking or releasing the lock; retry",
+    def __init__(self, guard_path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or (
+            "another sessionward process is stuck in the middle of taking or releasing the lock", "retry"
         )
+        super().__init__(f"lock guard {guard_path} still busy after {waited_s:.1f} s: {who}", todo)
         self.guard_path = guard_path
 
 
@@ -270,7 +285,7 @@ def _waiter_alive(waiter: dict) -> bool:
     return (
         info is not None
         and not info.is_zombie
-        and info.state not in ("T", "t")
+        and not info.is_stopped
         and info.start_time == waiter.get("start_time")
     )
 
@@ -307,8 +322,11 @@ class _Guard:
                 lock.close()
                 raise
             if not held:
-                lock.close()
-                raise GuardTimeout(lock.guard_path, GUARD_TIMEOUT_S)
+                try:
+                    holder = flock_holder(self.fd)
+                finally:
+                    lock.close()
+                raise GuardTimeout(lock.guard_path, GUARD_TIMEOUT_S, holder)
             if same_file(self.fd, lock.guard_path):
                 return self
             lock.close()  # the guard file was replaced or removed: lock the one at the path

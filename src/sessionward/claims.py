@@ -54,11 +54,11 @@ READ_TOOLS = ("Read",)
 class ClaimsLockTimeout(SessionwardError, TimeoutError):
     code = "claims_lock_timeout"
 
-    def __init__(self, path: str, timeout_s: float) -> None:
-        super().__init__(
-            f"the claims lock {path} stayed busy for {timeout_s:g} s",
-            "another sessionward process is stuck holding it; it frees itself when that process exits",
+    def __init__(self, path: str, timeout_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or (
+            "another sessionward process is stuck holding it", "it frees itself when that process exits"
         )
+        super().__init__(f"the claims lock {path} stayed busy for {timeout_s:g} s: {who}", todo)
 
 
 def claims_dir(state_dir: str | None = None) -> str:
@@ -322,7 +322,7 @@ def _refuse_linked_dir(directory: str) -> None:
 
 
 def _lock(directory: str) -> int:
-    from sessionward._flock import flock_exclusive, open_lock_file  # writers only: PreToolUse never locks
+    from sessionward._flock import flock_exclusive, flock_holder, open_lock_file  # writers only: PreToolUse never locks
 
     path = os.path.join(directory, "claims.lock")
     fd = open_lock_file(path)
@@ -332,6 +332,9 @@ def _lock(directory: str) -> int:
         os.close(fd)
         raise
     if not held:
-        os.close(fd)
-        raise ClaimsLockTimeout(path, CLAIMS_LOCK_TIMEOUT_S)
+        try:
+            holder = flock_holder(fd)
+        finally:
+            os.close(fd)
+        raise ClaimsLockTimeout(path, CLAIMS_LOCK_TIMEOUT_S, holder)
     return fd

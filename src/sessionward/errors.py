@@ -94,11 +94,10 @@ class RegistryLockTimeout(SessionwardError, TimeoutError):
     exit_code = EXIT_CONFLICT
     code = "registry_lock_timeout"
 
-    def __init__(self, lock_path: str, waited_s: float) -> None:
-        super().__init__(
-            f"registry lock {lock_path} still busy after {waited_s:.1f} s",
-            "another sessionward process is holding it; retry in a moment",
-        )
+    def __init__(self, lock_path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        # holder: (who, what to do), from sessionward._flock.flock_holder when /proc names it
+        who, todo = holder or ("another sessionward process is holding it", "retry in a moment")
+        super().__init__(f"registry lock {lock_path} still busy after {waited_s:.1f} s: {who}", todo)
         self.lock_path = lock_path
         self.waited_s = waited_s
 

@@ -124,8 +124,8 @@ def _vault_busy(path: str, owner: Owner, now: float) -> Verdict:
         return Verdict()  # our own /end save
     reason = (
         f"{short_path(path)} is in the notes vault, and another session is saving there under the "
-        f"end lock: {state.describe(short_path)}. Wait until its /end save finishes, then retry "
-        f"('sessionward lock status' shows the holder)."
+        f"end lock: {state.describe(short_path)}. "
+        + _sentence(state.advice("wait until its /end save finishes, then retry ('sessionward lock status' shows the holder)"))
     )
     return Verdict(DENY, reason, "vault")
 
@@ -191,7 +191,9 @@ def describe_session(record: dict, now: float) -> str:
     parts = [f"project {record.get('project')}", f"worktree {short_path(record.get('worktree') or '?')}"]
     if record.get("branch"):
         parts.append(f"branch {record['branch']}")
-    parts.append(f"pid {record['owner']['pid']}")
+    from sessionward.registry import owner_label  # only where sessions are named: a conflict
+
+    parts.append(owner_label(record))
     if type(record.get("started_at")) in (int, float):
         parts.append(f"up {format_age(now - record['started_at'])}")
     if record.get("holds"):
@@ -227,6 +229,10 @@ def _owned_by(recorded: dict, owner: Owner) -> bool:
     from sessionward.identity import owner_record_matches
 
     return owner_record_matches(recorded, owner)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _ago(seconds: float) -> str:

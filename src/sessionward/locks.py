@@ -172,7 +172,7 @@ class LockTimeout(SessionwardError, TimeoutError):
     def __init__(self, state: LockState, waited_s: float) -> None:
         super().__init__(
             f"lock {state.name} still held after {waited_s:.1f} s by {state.describe()}",
-            f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force",
+            state.advice(f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force"),
         )
         self.state = state
         self.waited_s = waited_s
@@ -189,7 +189,7 @@ class LockRefused(Refused):
     def __init__(self, state: LockState) -> None:
         super().__init__(
             f"lock {state.name} is held by another live process: {state.describe()}",
-            f"let it finish; to take it anyway: sessionward lock release {state.name} --force",
+            state.advice(f"let it finish; to take it anyway: sessionward lock release {state.name} --force"),
         )
         self.state = state
 

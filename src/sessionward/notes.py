@@ -59,7 +59,7 @@ import stat
 import time
 
 from sessionward._atomic import MAX_STATE_FILE_BYTES, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive
+from sessionward._flock import flock_exclusive, flock_holder
 from sessionward._userpath import Target, open_as_given, resolve_for_replace, same_directory
 from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
 
@@ -94,9 +94,9 @@ class NoteLockTimeout(SessionwardError, TimeoutError):
     exit_code = EXIT_CONFLICT
     code = "note_lock_timeout"
 
-    def __init__(self, path: str, waited_s: float) -> None:
-        super().__init__(f"note {path} still being written by another process after {waited_s:.1f} s",
-                         "retry in a moment")
+    def __init__(self, path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or ("another process is writing it", "retry in a moment")
+        super().__init__(f"note {path} still being written after {waited_s:.1f} s: {who}", todo)
         self.path = path
         self.waited_s = waited_s
 
@@ -186,7 +186,7 @@ def _lock_directory(target: Target, timeout: float) -> float:
     """Take the flock on the note's directory (see the module docstring); the seconds waited."""
     started = time.monotonic()
     if not _LOCK_DISABLED and not flock_exclusive(target.dir_fd, timeout):
-        raise NoteLockTimeout(target.real, time.monotonic() - started)
+        raise NoteLockTimeout(target.real, time.monotonic() - started, flock_holder(target.dir_fd))
     return time.monotonic() - started
 
 

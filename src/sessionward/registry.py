@@ -162,6 +162,13 @@ def session_liveness(record: dict, now: float | None = None, seen: dict | None =
     )
 
 
+def owner_label(record: dict) -> str:
+    """"pid N", or "pid N (stopped)" when its owner is stopped (Ctrl-Z): alive, never swept,
+    but doing nothing until resumed. For display; reads /proc once."""
+    pid = record["owner"]["pid"]
+    return f"pid {pid} (stopped)" if session_liveness(record).stopped else f"pid {pid}"
+
+
 def classify(record: dict, ctx: Context) -> Conflict:
     # Worktrees are stored canonical (describe_checkout resolves symlinks): compare as is.
     if record["worktree"] == ctx.worktree:

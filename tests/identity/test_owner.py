@@ -51,7 +51,16 @@ def test_claude_ancestor_found_through_nested_shells(fake_claude):
     assert _whoami(seen["stdout"])["owner"]["pid"] == seen["claude_pid"]
 
 
-def test_claude_pid_wins_when_set(fake_claude, tmp_path):
+def test_claude_pid_wins_when_it_names_an_ancestor(fake_claude):
+    # This test process is an ancestor of the fake claude: named by CLAUDE_PID, it wins over
+    # the nearer `claude` ancestor.
+    env = dict(os.environ, CLAUDE_PID=str(os.getpid()))
+    who = _whoami(fake_claude(f"{SESSIONWARD} whoami --json", env=env)["stdout"])
+    assert who["owner"]["pid"] == os.getpid()
+    assert who["resolved_via"] == "CLAUDE_PID"
+
+
+def test_claude_pid_naming_a_claude_that_is_not_our_ancestor_is_ignored(fake_claude, tmp_path):
     other_claude = tmp_path / "bin" / "claude"  # another Claude Code process, not our ancestor
     other_claude.parent.mkdir()
     other_claude.symlink_to("/bin/sleep")
@@ -63,8 +72,8 @@ def test_claude_pid_wins_when_set(fake_claude, tmp_path):
         proc.kill()
         proc.wait()
     who = _whoami(seen["stdout"])
-    assert who["owner"]["pid"] == proc.pid
-    assert who["resolved_via"] == "CLAUDE_PID"
+    assert who["owner"]["pid"] == seen["claude_pid"]
+    assert who["resolved_via"] == "claude ancestor"
 
 
 def test_claude_pid_naming_an_unrelated_process_is_ignored(keeper):
@@ -132,3 +141,31 @@ def test_claude_code_session_id_keys_the_session(tmp_path, keeper):
     bad = dict(os.environ, CLAUDE_CODE_SESSION_ID="not ok!")
     other = cli_json("register", "q", str(tmp_path), "--pid", str(os.getpid()), env=bad)
     assert other["result"]["session"]["id"].startswith("s-")
+
+
+def test_a_job_detached_from_claude_is_not_that_session(fake_claude, tmp_path):
+    # The stand-in claude takes `end` from a child (as /end does from its Bash tool), a second
+    # child re-enters it, then a job started from it detaches as tmux or `setsid` would (a new
+    # session, its parent gone: adopted by init) while keeping CLAUDE_PID. That job is its own
+    # owner: its acquire waits for the session's lock and times out naming the holder.
+    job = tmp_path / "job.sh"
+    job.write_text(f'sleep 0.3\n{SESSIONWARD} whoami --json >{tmp_path}/who\n'
+                   f'{SESSIONWARD} lock acquire end --timeout 1 >{tmp_path}/out 2>{tmp_path}/err\n'
+                   f'echo $? >{tmp_path}/rc\n')
+    script = (
+        f"{SESSIONWARD} lock acquire end --timeout 0 && {SESSIONWARD} lock acquire end --timeout 0"
+        f" && echo detached=$(sh -c 'setsid bash -s <{job} >/dev/null 2>&1 & echo $!')"
+        f" && while [ ! -s {tmp_path}/rc ]; do sleep 0.05; done"
+    )
+    env = dict(os.environ, CLAUDE_PID="")  # the stand-in sets it below, as Claude Code does
+    seen = fake_claude(f'export CLAUDE_PID=$PPID; {script}', env=env)
+    claude = seen["claude_pid"]
+    first, again, detached = seen["stdout"].splitlines()
+    assert first.startswith(f"acquired lock end (holder pid {claude}, "), seen
+    assert again == f"lock end is already yours (pid {claude})"
+    assert (tmp_path / "rc").read_text() == "1\n"
+    assert (tmp_path / "err").read_text().splitlines()[-1].startswith(
+        f"sessionward: lock end still held after 1.0 s by pid {claude} (claude), ")
+    assert (tmp_path / "out").read_text() == ""
+    who = json.loads((tmp_path / "who").read_text())["result"]
+    assert who["owner"]["pid"] == int(detached.removeprefix("detached=")) and who["resolved_via"] == "caller"

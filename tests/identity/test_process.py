@@ -98,3 +98,18 @@ def test_read_process_parses_comm_with_parentheses_and_spaces(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_an_unknown_boot_id_on_either_side_falls_back_to_the_pid_check():
+    from sessionward.identity.process import BOOT_ID_UNKNOWN
+
+    me = read_process(os.getpid())
+    host = this_host()
+    for unknown in (BOOT_ID_UNKNOWN, "", None):
+        verdict = owner_is_alive(os.getpid(), me.start_time, host.hostname, unknown, last_seen=0.0)
+        assert verdict.alive and verdict.reason == f"process {os.getpid()} is running", (unknown, verdict)
+        dead = _dead_pid()
+        verdict = owner_is_alive(dead, 1, host.hostname, unknown, last_seen=time.time())
+        assert not verdict.alive and verdict.reason == f"process {dead} is gone"
+        # Unknown is no proof of "same machine": another hostname lives by its lease.
+        assert "lease valid" in owner_is_alive(dead, 1, "other-host", unknown, last_seen=time.time()).reason

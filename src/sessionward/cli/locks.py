@@ -123,7 +123,8 @@ def run_status(values: dict) -> Output:
         out = []
         for state in states:
             if state.held:
-                out.append(f"{state.name}: held by {state.describe(style.path)}; {state.liveness.reason}")
+                advice = f"; {state.advice('')}" if state.stopped else ""
+                out.append(f"{state.name}: held by {state.describe(style.path)}; {state.liveness.reason}{advice}")
             elif state.present:
                 out.append(
                     f"{state.name}: orphaned ({state.describe(style.path)}; {state.liveness.reason}); "
@@ -188,7 +189,7 @@ def run_check(values: dict) -> Output:
             return [f"lock {state.name} is held by a session of project {session.get('project')}: safe to write {project}'s notes"]
         return [
             f"not safe: lock {state.name} is held by {state.describe(style.path)}",
-            "  -> wait until it is released (sessionward lock status), then write",
+            f"  -> {state.advice('wait until it is released (sessionward lock status), then write')}",
         ]
 
     return Output("lock check", data, lines, EXIT_CONFLICT if blocking else EXIT_OK)

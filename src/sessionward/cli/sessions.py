@@ -37,7 +37,7 @@ def session_row(record: dict, style, now: float) -> str:
         f"project {record['project']}",
         style.path(record["worktree"]),
         f"branch {record['branch']}" if record.get("branch") else "no branch",
-        f"pid {record['owner']['pid']}",
+        registry.owner_label(record),
         f"up {age_of(record['started_at'], now)}",
     ]
     if record.get("holds"):
@@ -157,7 +157,7 @@ def run_list(values: dict) -> Output:
                 rec["project"],
                 style.path(rec["worktree"]),
                 rec.get("branch") or "-",
-                str(rec["owner"]["pid"]),
+                registry.owner_label(rec).removeprefix("pid "),
                 rec["kind"],
                 age_of(rec["started_at"], now),
                 age_of(rec["last_seen"], now),

@@ -1,6 +1,7 @@
 """Who and where: processes, the owner of a session, and the checkout it works in.
 
     process   ProcessInfo, this_host(), owner_is_alive(): PID + start time + host id
+              (boot id BOOT_ID_UNKNOWN when unreadable: unknown, never another boot)
     owner     resolve_owner(): which long-lived process a session's life is tied to
     checkout  describe_checkout(): project, worktree and branch, read from git's files
 
@@ -10,6 +11,7 @@ Everything here reads /proc and small files; nothing spawns a process (hooks cal
 from sessionward.identity.checkout import Checkout, describe_checkout
 from sessionward.identity.owner import Owner, owner_record_matches, resolve_owner, resolve_session_id
 from sessionward.identity.process import (
+    BOOT_ID_UNKNOWN,
     HostId,
     ProcessInfo,
     Liveness,
@@ -20,6 +22,7 @@ from sessionward.identity.process import (
 )
 
 __all__ = [
+    "BOOT_ID_UNKNOWN",
     "Checkout",
     "HostId",
     "Liveness",

@@ -2,13 +2,23 @@
 
 Resolution order (DESIGN.md, "Owner"):
   1. an explicit PID (`--pid`), which must name a live process;
-  2. `CLAUDE_PID` from the environment (Claude Code 2.1.214+ sets it for hooks and Bash);
+  2. `CLAUDE_PID` from the environment (Claude Code 2.1.214+ sets it for hooks and Bash),
+     trusted only while that process is an ancestor of the caller: hooks run as
+     claude -> sh -> sessionward, so it is found within two or three /proc reads. A process
+     that merely inherited the variable and was detached from the session (a `nohup ... &`
+     job or a tmux server started from the Bash tool, a `setsid` daemon: reparented away
+     from Claude) is not that session: it resolves by the rules below, as its own owner, and
+     waits for the session's `end` lock like anyone else;
   3. the first ancestor whose comm is `claude` or `claude.exe` (older Claude Code);
   4. outside Claude Code, the shell that says it calls (`--shell-pid $$`, passed by the shell
      helpers, so a function run in a pipeline or subshell still names the interactive shell);
   5. else the direct caller: the parent of this process.
 In 4 and 5, transient `sh -c` / `bash -c` wrappers are skipped (their life is one command,
-not a session).
+not a session), and an init or subreaper is refused (BadInput): a caller that exited before
+us left us reparented to it, and it never dies. PID 1 itself is a valid owner when it is
+the real caller, as the shell of `docker run -it IMAGE bash` is: when it is not an init by
+name (INIT_COMMS) and we run in its session (a process reparented to PID 1 keeps the
+session of the one that started it).
 Never this process itself: the CLI lives for milliseconds.
 """
 
@@ -19,6 +29,9 @@ from sessionward.identity.process import PID_MAX_LIMIT, ProcessInfo, read_cmdlin
 
 CLAUDE_COMMS = ("claude", "claude.exe")
 SHELL_COMMS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "yash")
+# Processes whose children are orphans they adopted, not callers: a session tied to one of
+# them would never end. systemd also stands for `systemd --user`, the usual subreaper.
+INIT_COMMS = ("systemd", "init", "tini", "docker-init", "dumb-init", "catatonit", "s6-svscan", "runit", "openrc-init")
 _MAX_ANCESTRY = 64
 
 
@@ -98,55 +111,72 @@ def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None, 
             raise BadInput(f"--pid {explicit_pid}: no such running process")
         return Owner(info, "--pid")
 
-    ancestors = None  # walked only when needed: every hook resolves its owner
+    ancestors = _Ancestry(os.getppid())  # read lazily: every hook resolves its owner
     claude_pid = env.get("CLAUDE_PID", "")
     if claude_pid.isdigit() and claude_pid.isascii() and len(claude_pid) <= 10:
-        info = read_process(int(claude_pid))
-        # Trusted only while it names Claude Code (or an ancestor of ours): a stale CLAUDE_PID,
-        # inherited by something that outlived Claude, may name a recycled, unrelated PID.
-        if info is not None and not info.is_zombie and info.pid != 1:
-            if info.comm in CLAUDE_COMMS:
-                return Owner(info, "CLAUDE_PID")
-            ancestors = _ancestors(os.getppid())
-            if any(a.pid == info.pid for a in ancestors):
-                return Owner(info, "CLAUDE_PID")
-    if ancestors is None:
-        ancestors = _ancestors(os.getppid())
+        # Trusted only while it names an ancestor of ours (not an init: PID 1 is everyone's):
+        # a stale CLAUDE_PID may name a recycled, unrelated PID, and one inherited by a job
+        # detached from Claude Code names a session that job no longer belongs to.
+        info = ancestors.find(int(claude_pid))
+        if info is not None and info.comm not in INIT_COMMS and (info.pid != 1 or info.comm in CLAUDE_COMMS):
+            return Owner(info, "CLAUDE_PID")
 
     for info in ancestors:
         if info.comm in CLAUDE_COMMS:
             return Owner(info, "claude ancestor")
 
     if shell_pid is not None:
-        for info in _ancestors(shell_pid):
+        for info in _Ancestry(shell_pid):
             if not _is_transient_shell(info):
-                return _usable(Owner(info, "shell"))
+                return _usable(info, "shell")
 
     for info in ancestors:
         if not _is_transient_shell(info):
-            return _usable(Owner(info, "caller"))
+            return _usable(info, "caller")
     raise BadInput("cannot identify the calling process; pass --pid")
 
 
-def _usable(owner: Owner) -> Owner:
+def _usable(info: ProcessInfo, via: str) -> Owner:
     # A caller that exited before us leaves us reparented to init (or a subreaper such as
     # `systemd --user`): that process never dies, so a session tied to it would never be swept.
-    if owner.pid == 1 or owner.comm in ("systemd", "init"):
-        raise BadInput("the calling process has exited (reparented to init); pass --pid")
-    return owner
+    # PID 1 in our own session started us (a container's shell); one in another adopted us.
+    if info.comm in INIT_COMMS or (info.pid == 1 and (info.session is None or info.session != os.getsid(0))):
+        raise BadInput(f"the calling process has exited (reparented to init, pid {info.pid} ({info.comm})); pass --pid")
+    return Owner(info, via)
 
 
-def _ancestors(pid: int) -> list[ProcessInfo]:
-    chain = []
-    while pid > 0 and len(chain) < _MAX_ANCESTRY:
+class _Ancestry:
+    """The ancestors of a process, itself first, each read from /proc once and only as far
+    as someone looks."""
+
+    def __init__(self, pid: int) -> None:
+        self.chain: list[ProcessInfo] = []
+        self._next = pid
+
+    def __iter__(self):
+        index = 0
+        while index < len(self.chain) or self._extend():
+            yield self.chain[index]
+            index += 1
+
+    def find(self, pid: int) -> ProcessInfo | None:
+        """The live (not zombie) ancestor `pid`, or None when it is not one."""
+        for info in self:
+            if info.pid == pid:
+                return None if info.is_zombie else info
+        return None
+
+    def _extend(self) -> bool:
+        pid = self._next
+        if pid <= 0 or len(self.chain) >= _MAX_ANCESTRY:
+            return False
         info = read_process(pid)
         if info is None:
-            break
-        chain.append(info)
-        if info.ppid == pid:
-            break
-        pid = info.ppid
-    return chain
+            self._next = 0
+            return False
+        self.chain.append(info)
+        self._next = 0 if info.ppid == pid else info.ppid
+        return True
 
 
 def _is_transient_shell(info: ProcessInfo) -> bool:

@@ -22,7 +22,15 @@ import time
 REMOTE_LEASE_TTL_S = 900.0  # a record from another host lives this long after its last heartbeat
 PID_MAX_LIMIT = 4194304  # the kernel's ceiling for pid_max (2**22): larger "PIDs" name nothing
 
+BOOT_ID_UNKNOWN = "unknown"  # recorded when the boot id cannot be read: never compared as a boot
+STOPPED_STATES = ("T", "t")  # /proc/PID/stat: stopped by a signal (Ctrl-Z, SIGSTOP), or traced
+
 _IS_LINUX = sys.platform.startswith("linux")
+
+
+def known_boot_id(boot_id) -> str | None:
+    """`boot_id` when it names a boot; None when it is unknown (None, empty, BOOT_ID_UNKNOWN)."""
+    return boot_id if isinstance(boot_id, str) and boot_id and boot_id != BOOT_ID_UNKNOWN else None
 
 
 class HostId:
@@ -49,9 +57,9 @@ def this_host() -> HostId:
         if _IS_LINUX:
             try:
                 with open("/proc/sys/kernel/random/boot_id") as f:
-                    boot_id = f.read().strip()
-            except OSError:
-                boot_id = "unknown"
+                    boot_id = f.read().strip() or BOOT_ID_UNKNOWN
+            except (OSError, UnicodeDecodeError):
+                boot_id = BOOT_ID_UNKNOWN
             try:
                 pidns = os.stat("/proc/self/ns/pid").st_ino
             except OSError:
@@ -65,20 +73,27 @@ def this_host() -> HostId:
 
 
 class ProcessInfo:
-    """What /proc tells of one process. `start_time` is None when it could not be read."""
+    """What /proc tells of one process. `start_time` (and `session`, its session id as seen
+    from our PID namespace: 0 when that leader is outside it) is None when it could not be read."""
 
-    __slots__ = ("pid", "ppid", "state", "start_time", "comm")
+    __slots__ = ("pid", "ppid", "state", "start_time", "comm", "session")
 
-    def __init__(self, pid: int, ppid: int, state: str, start_time: int | None, comm: str) -> None:
+    def __init__(self, pid: int, ppid: int, state: str, start_time: int | None, comm: str, session: int | None = None) -> None:
         self.pid = pid
         self.ppid = ppid
         self.state = state
         self.start_time = start_time
         self.comm = comm
+        self.session = session
 
     @property
     def is_zombie(self) -> bool:
         return self.state in ("Z", "X")
+
+    @property
+    def is_stopped(self) -> bool:
+        """Stopped by a signal (Ctrl-Z, SIGSTOP) or by a debugger: alive, but doing nothing."""
+        return self.state in STOPPED_STATES
 
     def __repr__(self) -> str:
         return f"ProcessInfo(pid={self.pid}, ppid={self.ppid}, state={self.state!r}, comm={self.comm!r})"
@@ -115,7 +130,7 @@ def read_process(pid: int) -> ProcessInfo | None:
     comm = raw[raw.find(b"(") + 1 : close].decode("utf-8", "replace")
     fields = raw[close + 2 :].split()
     try:
-        return ProcessInfo(pid, int(fields[1]), fields[0].decode(), int(fields[19]), comm)
+        return ProcessInfo(pid, int(fields[1]), fields[0].decode(), int(fields[19]), comm, int(fields[3]))
     except (IndexError, ValueError):
         return ProcessInfo(pid, 0, "?", None, comm)
 
@@ -187,13 +202,15 @@ def process_started_at(info: ProcessInfo) -> float | None:
 
 
 class Liveness:
-    """The verdict on one record's owner, with the reason a person can read."""
+    """The verdict on one record's owner, with the reason a person can read. `stopped`: alive
+    but stopped (Ctrl-Z, SIGSTOP), so it will not finish anything until someone resumes it."""
 
-    __slots__ = ("alive", "reason")
+    __slots__ = ("alive", "reason", "stopped")
 
-    def __init__(self, alive: bool, reason: str) -> None:
+    def __init__(self, alive: bool, reason: str, stopped: bool = False) -> None:
         self.alive = alive
         self.reason = reason
+        self.stopped = stopped
 
     def __bool__(self) -> bool:
         return self.alive
@@ -222,11 +239,14 @@ def owner_is_alive(
     if pidns is not None and here.pidns is not None and pidns != here.pidns:
         where = f"in another PID namespace ({hostname or 'this host'})"
         return _lease(last_seen, now, lease_ttl_s, where)
-    if boot_id is not None and boot_id != here.boot_id:
-        if hostname is None or hostname == here.hostname:
-            return Liveness(False, "recorded before this machine rebooted")
-        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
-    if boot_id is None and hostname is not None and hostname != here.hostname:
+    boot_id, here_boot_id = known_boot_id(boot_id), known_boot_id(here.boot_id)
+    if boot_id is not None and here_boot_id is not None:
+        if boot_id != here_boot_id:
+            if hostname is None or hostname == here.hostname:
+                return Liveness(False, "recorded before this machine rebooted")
+            return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+    elif hostname is not None and hostname != here.hostname:
+        # A boot id unknown on either side proves nothing: the hostname alone says "elsewhere".
         return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
     if seen is None:
         info = read_process(pid)
@@ -240,7 +260,19 @@ def owner_is_alive(
         return Liveness(False, f"process {pid} is a zombie (exited, not yet reaped)")
     if start_time is not None and info.start_time is not None and info.start_time != start_time:
         return Liveness(False, f"PID {pid} was reused by another process ({info.comm})")
-    return Liveness(True, f"process {pid} is running")
+    return live_process(info)
+
+
+def live_process(info: ProcessInfo) -> Liveness:
+    """The verdict on a process judged alive: running, or stopped (which says so)."""
+    if info.is_stopped:
+        return Liveness(True, f"process {info.pid} is stopped (suspended: Ctrl-Z or SIGSTOP)", stopped=True)
+    return Liveness(True, f"process {info.pid} is running")
+
+
+def resume_advice(pid: int) -> str:
+    """What to do about a stopped process: the one phrase every message uses."""
+    return f"resume it with `fg` in its terminal or `kill -CONT {pid}`"
 
 
 def _lease(last_seen: float, now: float | None, ttl_s: float, where: str) -> Liveness:

@@ -58,7 +58,7 @@ import shlex
 
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive
+from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, UnsafeState
 from sessionward.install.diffs import unified_diff
 from sessionward.install.seed_paths import backup_name, launcher_paths
@@ -481,10 +481,8 @@ def installer_lock():
         raise StateUnwritable(lock_path, exc) from None
     try:
         if not flock_exclusive(fd, SETTINGS_LOCK_TIMEOUT_S):
-            raise Refused(
-                f"settings lock {lock_path} still busy after {SETTINGS_LOCK_TIMEOUT_S:.0f} s",
-                "another 'sessionward install' or 'uninstall' is running; retry in a moment",
-            )
+            who, todo = flock_holder(fd) or ("another 'sessionward install' or 'uninstall' is running", "retry in a moment")
+            raise Refused(f"settings lock {lock_path} still busy after {SETTINGS_LOCK_TIMEOUT_S:.0f} s: {who}", todo)
         _lock_depth = 1
         try:
             yield

@@ -27,7 +27,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._flock import flock_exclusive, open_lock_file
+from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward._atomic import crash_point, fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable
 from sessionward.identity.process import PID_MAX_LIMIT
@@ -140,8 +140,11 @@ class LocalStore(Store):
                 raise StateUnwritable(self.lock_path, exc) from None
             raise
         if not held:
-            os.close(fd)
-            raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s)
+            try:
+                holder = flock_holder(fd)
+            finally:
+                os.close(fd)
+            raise RegistryLockTimeout(self.lock_path, self.lock_timeout_s, holder)
         if not same_file(fd, self.lock_path):
             # Someone removed or replaced the lock file while we waited (rm -r of the private
             # directory): our flock guards nothing. Take the one now at the path.
