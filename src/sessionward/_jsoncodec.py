@@ -91,3 +91,15 @@ def dumps_line(value) -> str:
     (from undecodable bytes in argv, or a "\\ud800" escape in a hook's input) becomes its JSON
     escape again, inside its string. What the CLI's --json and the hooks' answers print."""
     return dumps(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def require_utf8(text: str, what: str) -> None:
+    """BadInput unless `text` can be stored as UTF-8 JSON: names and purposes from the command
+    line or the file system may hold undecodable bytes (lone surrogates) that could be neither
+    written nor printed."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        from sessionward.errors import BadInput
+
+        raise BadInput(f"{what} {text.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8") from None

@@ -233,6 +233,7 @@ class NamedLock:
         self.name = validate_lock_name(name)
         self.holder = holder
         self._owner = owner
+        jsoncodec.require_utf8(purpose, "purpose")
         self.purpose = purpose
         self.session_id = session_id
         self.cwd = cwd

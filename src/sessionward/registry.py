@@ -27,6 +27,7 @@ Conflict levels, from the origin's three scenarios:
 import os
 import time
 
+from sessionward._jsoncodec import require_utf8
 from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, describe_checkout, owner_is_alive, owner_record_matches, resolve_owner
 from sessionward.locks import held_by_owner
@@ -51,20 +52,11 @@ def current_directory() -> str:
         raise BadInput("the current directory no longer exists; cd somewhere else first") from None
 
 
-def _require_utf8(text: str, what: str) -> None:
-    # Names from the command line or the file system may hold undecodable bytes (lone
-    # surrogates): they could be neither stored as UTF-8 JSON nor printed.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadInput(f"{what} {text.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8") from None
-
-
 def validate_project_name(name: str) -> str:
     """Return `name` if it can name a project; BadInput (exit 2) otherwise."""
     if not isinstance(name, str) or not name.strip():
         raise BadInput("project name is empty")
-    _require_utf8(name, "project name")
+    require_utf8(name, "project name")
     if len(name) > MAX_PROJECT_NAME:
         raise BadInput(f"project name is {len(name)} characters long; the limit is {MAX_PROJECT_NAME}")
     for char in name:
@@ -82,7 +74,7 @@ def validate_cwd(cwd: str) -> str:
         raise BadInput("working directory is empty")
     if "\0" in cwd:
         raise BadInput("working directory contains a NUL byte")
-    _require_utf8(cwd, "working directory")
+    require_utf8(cwd, "working directory")
     if not os.path.isabs(cwd):
         raise BadInput(f"working directory {cwd!r} is relative; give an absolute path (e.g. \"$PWD\")")
     if not os.path.isdir(cwd):

@@ -45,6 +45,9 @@ BAD = {
     "install bad scope": ["install", "--scope", "global"],
     "uninstall bad scope": ["uninstall", "--scope="],
     "group without sub": ["help", "nope"],
+    # argv's undecodable bytes arrive as lone surrogates: not storable as UTF-8 JSON
+    "undecodable purpose": ["lock", "acquire", "--purpose", "a\udcff", "--timeout", "0"],
+    "undecodable project": ["register", "a\udcff", "/tmp"],
 }
 
 
