@@ -247,7 +247,7 @@ DAMAGED = {
     "torn": json.dumps({"schema": SCHEMA, "files": {"/x": []}}).encode()[:20],
     "empty": b"",
     "binary": b"\x00\xff\xfe" * 10,
-    "newer schema": json.dumps({"schema": "sessionward/2", "files": {}}).encode(),
+    "unknown schema": json.dumps({"schema": "other/1", "files": {}}).encode(),
     "a list": b"[]",
     "files not a dict": json.dumps({"schema": SCHEMA, "files": []}).encode(),
 }
@@ -262,6 +262,27 @@ def test_a_damaged_shard_reads_as_empty_and_is_rewritten(target, owners, content
     claim = record(target, owners())
     assert claims_on(target) == [claim]
     assert read_shard(target) == {"schema": SCHEMA, "files": {target: [claim]}}
+    kept = [n for n in os.listdir(claims_dir()) if n.startswith(os.path.basename(shard_of(target)) + ".corrupt-")]
+    if content and content != DAMAGED["files not a dict"]:  # a document that is not ours: kept, never lost
+        [kept] = kept
+        with open(os.path.join(claims_dir(), kept), "rb") as f:
+            assert f.read() == content
+    else:
+        assert kept == []
+
+
+def test_a_shard_of_a_newer_sessionward_is_left_untouched(target, owners):
+    from sessionward.errors import StateTooNew
+
+    os.makedirs(claims_dir(), mode=0o700)
+    newer = json.dumps({"schema": "sessionward/2", "files": {}}).encode()
+    with open(shard_of(target), "wb") as f:
+        f.write(newer)
+    assert claims_on(target) == []  # readers: advice only
+    with pytest.raises(StateTooNew):
+        record(target, owners())
+    with open(shard_of(target), "rb") as f:
+        assert f.read() == newer
 
 
 def test_wrong_shaped_entries_are_ignored_and_dropped(target, owners):

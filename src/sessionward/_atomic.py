@@ -121,6 +121,33 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
     crash_point("dir-fsynced")
 
 
+def kept_aside_name(path: str) -> str:
+    """A new name beside `path` for a corrupt copy: PATH.corrupt-UTCSTAMP-RAND."""
+    import time
+
+    return f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(4).hex()}"
+
+
+def keep_aside(path: str) -> str:
+    """Keep the corrupt file at `path` under a new name (kept_aside_name), never overwriting a
+    kept one; returns that name. A hard link, not a rename: `path` keeps its (corrupt)
+    content until the caller replaces it atomically, so a crash in between loses nothing and
+    readers never see the file missing."""
+    while True:
+        kept_as = kept_aside_name(path)
+        try:
+            os.link(path, kept_as)  # EEXIST: never overwrites a kept file
+            crash_point("corrupt-linked")
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StateUnwritable(path, exc) from None
+    fsync_directory(os.path.dirname(path))
+    crash_point("corrupt-kept")
+    return kept_as
+
+
 def fsync_directory(directory: str) -> None:
     """Make a rename or unlink in `directory` durable. Best effort where unsupported."""
     try:

@@ -149,14 +149,43 @@ def _decode(raw: bytes | None) -> dict:
 
 
 def _decode_doc(raw: bytes | None) -> dict:
+    """A claims document, or {} when absent or unusable (readers: claims are advice)."""
+    return _parse_doc(raw)[0]
+
+
+def _parse_doc(raw: bytes | None, path: str | None = None) -> tuple[dict, str | None]:
+    """(the document, None), or ({}, what is wrong with it). For a writer (`path` given), a
+    newer sessionward's document raises StateTooNew: it is left untouched, as the registry is."""
     if not raw:
-        return {}
+        return {}, None
     try:
         doc = jsoncodec.loads(raw)
-    except (ValueError, RecursionError):
-        return {}  # a torn or corrupt file holds advice only: start it afresh
-    if type(doc) is not dict or doc.get("schema") != SCHEMA:
-        return {}
+    except (ValueError, RecursionError) as exc:
+        return {}, f"not valid JSON: {str(exc)[:80]}"
+    if type(doc) is not dict:
+        return {}, f"a JSON {type(doc).__name__}, not an object"
+    schema = doc.get("schema")
+    if schema == SCHEMA:
+        return doc, None
+    version = schema[len("sessionward/") :] if isinstance(schema, str) and schema.startswith("sessionward/") else ""
+    if path is not None and version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > 1:
+        from sessionward.errors import StateTooNew
+
+        raise StateTooNew(path, schema)
+    return {}, f"schema {str(schema)[:40]!r}, expected {SCHEMA!r}"
+
+
+def _read_for_update(path: str) -> dict:
+    """The document at `path` for a writer holding the claims lock. A corrupt one is kept
+    aside (never deleted) and told once, in Claude Code and on the command line, like a
+    corrupt registry; the writer then starts it afresh."""
+    doc, problem = _parse_doc(read_file_nofollow(path), path)
+    if problem is not None:
+        from sessionward import _notices
+        from sessionward._atomic import keep_aside
+
+        kept_as = keep_aside(path)
+        _notices.kept_aside(f"{path} was corrupt ({problem}); kept as {kept_as}; started a fresh one")
     return doc
 
 
@@ -282,7 +311,7 @@ def _update_file(directory: str, name: str, change) -> None:
     fd = _lock(directory)
     try:
         path = os.path.join(directory, name)
-        doc = _decode_doc(read_file_nofollow(path))
+        doc = _read_for_update(path)
         if change(doc):
             doc["schema"] = SCHEMA
             write_file_atomic(path, jsoncodec.dumps(doc).encode("utf-8"), durable=False)
@@ -292,7 +321,8 @@ def _update_file(directory: str, name: str, change) -> None:
 
 
 def _rewrite(shard: str, change, now: float) -> None:
-    files = _decode(read_file_nofollow(shard))
+    files = _read_for_update(shard).get("files")
+    files = files if type(files) is dict else {}
     if not change(files):
         return
     for path in list(files):  # drop what has aged out, so shards stay small

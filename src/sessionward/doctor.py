@@ -259,6 +259,13 @@ def _check_kept_aside() -> Check:
         kept = sorted(name for name in os.listdir(top) if name.startswith(ours))
     except OSError:
         kept = []
+    from sessionward.claims import claims_dir
+
+    try:  # the claims directory is sessionward's own: every copy in it is ours
+        kept += sorted(os.path.join(os.path.relpath(claims_dir(), top), name)
+                       for name in os.listdir(claims_dir()) if ".corrupt-" in name)
+    except OSError:
+        pass
     if not kept:
         return Check("kept aside", OK, "no corrupt files kept aside")
     return Check("kept aside", WARN, f"{len(kept)} corrupt file(s) kept aside in {top}: {', '.join(kept[:3])}",

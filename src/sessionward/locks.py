@@ -52,7 +52,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import crash_point, remove_stray_temps, temp_name, unlink_quietly
+from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
 from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
@@ -540,7 +540,7 @@ class NamedLock:
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it
-            kept = f"{self.path}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(2).hex()}"
+            kept = kept_aside_name(self.path)
             try:
                 os.rename(self.path, kept)
             except OSError as exc:

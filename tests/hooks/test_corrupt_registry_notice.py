@@ -100,3 +100,46 @@ def test_nothing_pending_leaves_no_file(sessions, state_dir):
     assert a.start().rc == 0 and a.stop().rc == 0
     assert not (state_dir / "sessionward" / "notices.json").exists()
     assert run_cli("list").returncode == 0
+
+
+@pytest.mark.parametrize("garbage", [b'{"schema": "sessionward/1", "files": {"torn', b"[1, 2]", b'{"schema": "other/1"}'])
+def test_a_corrupt_claims_shard_is_kept_aside_and_told_not_reset_in_silence(sessions, state_dir, tmp_path, garbage):
+    from sessionward.claims import claims_dir, shard_name
+
+    a = sessions(0)
+    assert a.start().rc == 0
+    target = tmp_path / "x.txt"
+    assert a.write(str(target)).rc == 0  # the claims directory and its lock exist
+    shard = os.path.join(claims_dir(str(state_dir)), shard_name(os.path.realpath(target)))
+    with open(shard, "wb") as f:
+        f.write(garbage)
+
+    ran = a.write(str(target), "again\n")  # PostToolUse rewrites the shard under its lock
+    assert (ran.rc, ran.stderr) == (0, ""), ran
+    [kept] = [n for n in os.listdir(os.path.dirname(shard)) if n.startswith(os.path.basename(shard) + ".corrupt-")]
+    with open(os.path.join(os.path.dirname(shard), kept), "rb") as f:
+        assert f.read() == garbage  # kept, byte for byte
+    assert f"{shard} was corrupt" in json.loads(ran.stdout)["systemMessage"], ran
+    assert "corrupt" not in a.write(str(target), "third\n").stdout  # told once in Claude Code
+
+    doctor = run_cli("doctor")
+    assert f"sessionward/claims/{kept}" in doctor.stdout, doctor.stdout  # listed with the others
+    assert doctor.stderr.count("was corrupt") == 1, doctor.stderr  # and told once on the command line
+
+
+def test_a_claims_shard_of_a_newer_sessionward_is_left_untouched(sessions, state_dir, tmp_path):
+    from sessionward.claims import claims_dir, shard_name
+
+    a = sessions(0)
+    assert a.start().rc == 0
+    target = tmp_path / "x.txt"
+    assert a.write(str(target)).rc == 0
+    shard = os.path.join(claims_dir(str(state_dir)), shard_name(os.path.realpath(target)))
+    newer = b'{"schema": "sessionward/2", "files": {}}'
+    with open(shard, "wb") as f:
+        f.write(newer)
+    ran = a.write(str(target), "again\n")
+    assert ran.rc == 1 and "newer than this sessionward understands" in ran.stderr, ran  # fails open, visibly
+    with open(shard, "rb") as f:
+        assert f.read() == newer
+    assert not [n for n in os.listdir(os.path.dirname(shard)) if ".corrupt-" in n]

@@ -28,7 +28,7 @@ import time
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
-from sessionward._atomic import crash_point, fsync_directory, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
+from sessionward._atomic import keep_aside, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
@@ -108,19 +108,7 @@ class LocalStore(Store):
         """Keep the corrupt document under a new name. A hard link, not a rename: the registry
         path keeps its (corrupt) content until the salvaged document replaces it atomically,
         so a crash in between loses nothing and readers never see an empty registry."""
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        while True:
-            kept_as = f"{self.registry_path}.corrupt-{stamp}-{os.urandom(4).hex()}"
-            try:
-                os.link(self.registry_path, kept_as)  # fails on EEXIST: never overwrites a kept file
-                crash_point("corrupt-linked")
-                break
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise StateUnwritable(self.registry_path, exc) from None
-        fsync_directory(os.path.dirname(self.registry_path))
-        crash_point("corrupt-kept")
+        kept_as = keep_aside(self.registry_path)
         notice = StateCorrupt(self.registry_path, why, kept_as, len(salvaged))
         self.notices.append(notice)
         from sessionward import _notices
