@@ -154,6 +154,7 @@ def test_install_json_envelope_lists_every_file(claude):
     assert first == {
         "what": "settings", "path": str(claude / "settings.json"), "action": "create", "backup": None,
         "hooks": {"added": list(hooks_doc()), "updated": [], "removed": []}, "status_line": "added",
+        "edited": [], "left_alone": [],
     }
     assert start == {"what": "command", "path": str(claude / "commands" / "start.md"), "action": "create",
                      "backup": None, "lines_to_add": []}

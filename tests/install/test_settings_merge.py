@@ -97,20 +97,30 @@ def test_uninstall_of_an_empty_document_changes_nothing():
 
 
 LOOKALIKES = [
-    "sessionward-wrapper hook Stop",          # another program
-    "echo sessionward hook Stop",            # sessionward is an argument, not the program
-    "/usr/bin/env sessionward hook Stop",    # the program is env
-    f"{L} hook SessionEnd",                  # ours, but for another event than its key
-    f"{L} hook Stop --verbose",              # does not end with hook Stop
+    ("sessionward-wrapper hook Stop", "sessionward is not the program it runs"),
+    ("echo sessionward hook Stop", "sessionward is not the program it runs"),
+    (f"bash -c '{L} hook Stop'", "sessionward is not the program it runs"),
+    (f"{L} hook SessionEnd", "it runs sessionward with other arguments than `hook Stop`"),  # another event
+    (f"{L} hook Stop --verbose", "it runs sessionward with other arguments than `hook Stop`"),
+    (f"{L} hook Stop | tee -a /tmp/log", "it is part of a longer shell command"),
+    (f"{L} hook Stop; say done", "it is part of a longer shell command"),
+    (f"{L} hook Stop &", "it is part of a longer shell command"),
+    (f"({L} hook Stop)", "it is part of a longer shell command"),
+    (f"{L} hook Stop $(date)", "it is part of a longer shell command"),
+    (f"{L} hook Stop\nrm -f x", "it is part of a longer shell command"),
+    (f"'{L} hook Stop", "it is part of a longer shell command"),  # unbalanced quote
 ]
 
 
-def test_lookalike_handlers_are_not_ours():
-    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": c}]} for c in LOOKALIKES]}}
+def test_lookalike_handlers_are_not_ours_and_are_reported():
+    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": c}]} for c, _ in LOOKALIKES]}}
     installed, changes = merge_settings(doc, L)
     assert installed["hooks"]["Stop"] == doc["hooks"]["Stop"] + [group("Stop")]
-    restored, _ = unmerge_settings(installed)
+    assert changes.added[-2:] == ["Stop", "SessionEnd"] and changes.edited == []
+    assert changes.left_alone == [("Stop", c, why) for c, why in LOOKALIKES]
+    restored, changes = unmerge_settings(installed)
     assert ordered(restored) == ordered(doc)
+    assert changes.left_alone == [("Stop", c, why) for c, why in LOOKALIKES]
 
 
 def test_stale_launcher_is_replaced_in_place_not_duplicated():
@@ -179,17 +189,6 @@ def test_launcher_with_a_space_is_quoted_and_still_recognised(monkeypatch):
     assert unmerge_settings(once)[0] == {}
 
 
-@pytest.mark.parametrize("command, program", [
-    ("'/home/me/my venv/bin/sessionward' hook Stop", "/home/me/my venv/bin/sessionward"),
-    ("/opt/sw/bin/sessionward status-line", "/opt/sw/bin/sessionward"),
-    ("echo 'unbalanced", "echo"),
-    ("", ""),
-    (None, ""),
-])
-def test_hook_program_is_the_unquoted_first_word(command, program):
-    assert settings.hook_program(command) == program
-
-
 def test_plain_launcher_is_not_quoted(monkeypatch):
     monkeypatch.setattr(settings, "launcher_paths", lambda: ("/opt/sw/bin/sessionward", "/x/python"))
     assert settings.launcher_command() == "/opt/sw/bin/sessionward"
@@ -203,7 +202,14 @@ def test_plain_launcher_is_not_quoted(monkeypatch):
     (b'{"hooks": []}', '"hooks" is a list, not an object'),
     (b'{"hooks": null}', '"hooks" is null, not an object'),
     (b'{"hooks": {"Stop": {"hooks": []}}}', '"hooks"."Stop" is an object, not a list'),
-    (b'{"a": NaN}', "not valid JSON: NaN is not a JSON value"),
+    (b'{"a": NaN}', "not valid JSON: NaN is not a JSON value at line 1 column 7"),
+    (b'{"a": -Infinity}', "not valid JSON: -Infinity is not a JSON value at line 1 column 7"),
+    (b'{"hooks": {}, "model": 1,\n "hook\\u0073": {}}', 'not valid JSON: duplicate key "hooks" at line 2 column 2'),
+    (b'{"a": 1} // mine', "not valid JSON: Extra data at line 1 column 10"),
+    (b'{"a": "tab\there"}', "not valid JSON: Invalid control character at line 1 column 11"),
+    (b'{"a": 01}', "not valid JSON: Expecting ',' delimiter at line 1 column 8"),
+    (b'{"a":\x0c1}', "not valid JSON: Expecting value at line 1 column 6"),
+    (b'[' * 201 + b']' * 201, "not valid JSON: nested deeper than 200 levels at line 1 column 201"),
     (b'\xef\xbb\xbf{}', "not valid JSON: it starts with a byte order mark (U+FEFF)"),
     (b'{"a": "\xff"}', "not UTF-8 text (byte 7)"),
 ])
@@ -223,13 +229,16 @@ def test_missing_or_blank_file_is_the_empty_document(raw):
 
 @pytest.mark.parametrize("like, expected", [
     (None, b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b"", b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b"{}", b'{\n  "a": [\n    1\n  ]\n}'),
     (b'{\n  "x": 1\n}\n', b'{\n  "a": [\n    1\n  ]\n}\n'),
     (b'{\n    "x": 1\n}', b'{\n    "a": [\n        1\n    ]\n}'),
     (b'{\n\t"x": 1\n}\n', b'{\n\t"a": [\n\t\t1\n\t]\n}\n'),
-    (b'{"x": 1}', b'{\n  "a": [\n    1\n  ]\n}\n'),
-    (b'{\n \t "x": 1\n}', b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b'{"x": 1}', b'{"a": [1]}'),
+    (b'{"x":1}', b'{"a":[1]}'),
+    (b'{\r\n  "x": 1\r\n}\r\n', b'{\r\n  "a": [\r\n    1\r\n  ]\r\n}\r\n'),
 ])
-def test_render_keeps_a_simple_indentation_and_the_final_newline(like, expected):
+def test_render_lays_new_entries_out_like_the_file(like, expected):
     assert render_settings({"a": [1]}, like) == expected
 
 
