@@ -66,6 +66,25 @@ def test_a_hook_pointing_at_a_missing_program_fails(path_env):
     assert checks["hooks"]["fix"] == "sessionward install"
 
 
+def test_hand_edited_hooks_are_checked_through_the_launcher_they_run(path_env):
+    env, bin_dir = path_env
+    run_cli("install", env=env, check=True)
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    with open(settings) as f:
+        doc = json.load(f)
+    launcher = doc["statusLine"]["command"].split()[0]
+    os.symlink(launcher, bin_dir / "sessionward")
+    edits = {"SessionStart": "timeout 5 {} hook SessionStart", "Stop": "{} hook Stop 2>>/tmp/hook.log"}
+    for event, edit in edits.items():
+        doc["hooks"][event][0]["hooks"][0]["command"] = edit.format(launcher)
+    doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] = "sessionward hook PreToolUse"  # from PATH
+    with open(settings, "w") as f:
+        json.dump(doc, f)
+    code, checks = doctor(env=env)
+    assert checks["hooks"]["status"] == "ok", checks["hooks"]
+    assert checks["hooks"]["detail"] == f"6 of 6 events hooked, via {bin_dir / 'sessionward'}, {launcher}"
+
+
 def test_missing_hook_events_are_named(path_env):
     env, _ = path_env
     settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")

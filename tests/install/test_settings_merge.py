@@ -123,6 +123,64 @@ def test_lookalike_handlers_are_not_ours_and_are_reported():
     assert changes.left_alone == [("Stop", c, why) for c, why in LOOKALIKES]
 
 
+EDITED = [
+    f"{L} hook Stop 2>>~/hook.log",
+    f"{L} hook Stop >/dev/null 2>&1",
+    f"{L} 2>/dev/null hook Stop",
+    "sessionward hook Stop",                      # from PATH
+    "~/.local/bin/sessionward hook Stop",
+    '"$HOME/.local/bin/sessionward" hook Stop',
+    f"timeout 5 {L} hook Stop",
+    f"/usr/bin/env SESSIONWARD_EDIT_POLICY=deny {L} hook Stop",
+    f"FOO=1 nice -n 5 {L} hook Stop",
+    f"'{L}' hook Stop",                           # quoted though it need not be
+    f"{L}  hook Stop",                            # two spaces
+    f"{OLD} hook  Stop",                          # an old launcher, edited: still the user's edit
+]
+
+
+@pytest.mark.parametrize("command", EDITED)
+def test_an_edited_hook_of_ours_counts_as_installed_and_uninstall_removes_it(command):
+    user = {"type": "command", "command": "say done"}
+    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": command, "timeout": 3}, user]}]}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["Stop"] == doc["hooks"]["Stop"]  # kept exactly: no copy added, nothing rewritten
+    assert "Stop" not in changes.added + changes.updated
+    assert (changes.edited, changes.left_alone) == ([("Stop", command)], [])
+    restored, changes = unmerge_settings(new)
+    assert restored == {"hooks": {"Stop": [{"hooks": [user]}]}}
+    assert changes.removed == ["Stop", "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "SessionEnd"]
+    assert changes.edited == [("Stop", command)]
+
+
+@pytest.mark.parametrize("command", [f"{L} status-line 2>/dev/null", "sessionward status-line",
+                                     f"timeout 2 {L} status-line"])
+def test_an_edited_status_line_of_ours_is_kept_then_removed(command):
+    line = {"type": "command", "command": command, "padding": 1}
+    new, changes = merge_settings({"statusLine": line}, L)
+    assert new["statusLine"] == line and changes.status_line is None
+    assert changes.edited == [("statusLine", command)] and changes.summary() == "6 hooks"
+    restored, changes = unmerge_settings(new)
+    assert restored == {} and changes.status_line == "removed" and changes.edited == [("statusLine", command)]
+
+
+def test_a_status_line_that_only_mentions_sessionward_is_the_users():
+    line = {"type": "command", "command": f"~/bin/git-status; {L} status-line"}
+    new, changes = merge_settings({"statusLine": line}, L)
+    assert new["statusLine"] == line and changes.status_line == "theirs"
+    assert changes.left_alone == [("statusLine", line["command"], "it is part of a longer shell command")]
+    restored, changes = unmerge_settings(new)
+    assert restored == {"statusLine": line} and changes.status_line is None
+    assert changes.left_alone == [("statusLine", line["command"], "it is part of a longer shell command")]
+
+
+def test_pristine_copies_beside_an_edited_one_are_duplicates():
+    edited = {"hooks": [{"type": "command", "command": f"timeout 5 {L} hook Stop"}]}
+    doc = {"hooks": {"Stop": [group("Stop", launcher=OLD), edited, group("Stop")]}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["Stop"] == [edited] and changes.updated == ["Stop"]
+
+
 def test_stale_launcher_is_replaced_in_place_not_duplicated():
     stale = {"matcher": "Edit|Write", "hooks": [{"type": "command", "command": f"{OLD} hook PreToolUse", "timeout": 5}]}
     doc = {"hooks": {"PreToolUse": [stale, USER_BASH]}, "statusLine": {"type": "command", "command": f"{OLD} status-line", "padding": 0, "refreshInterval": 5}}
