@@ -283,3 +283,11 @@ def test_the_reported_values_survive_install_and_uninstall_as_written(node):
     assert installed.startswith(text[:-1].encode() + b', "hooks": {"SessionStart": [{"hooks": [{"type": "command"')
     assert node.read(installed.decode())["ok"]
     assert render_settings(unmerge_settings(parse_settings(installed, "s"))[0], installed) == text.encode()
+
+
+def test_a_moved_launcher_changes_only_the_command_strings():
+    old = "/old/venv/bin/sessionward"
+    installed_by_old = json.dumps(merge_settings({"model": "opus"}, old)[0], indent="\t").replace("\n", "\r\n")
+    text = installed_by_old.replace('"padding": 0', '"padding":0  ,  "refreshInterval": 5')
+    updated = render_settings(merge_settings(parse_settings(text.encode(), "s"), L)[0], text.encode())
+    assert updated == text.replace(old, L).encode()

@@ -97,7 +97,7 @@ def _simple_command_words(command: str) -> list[str] | None:
             target = tokens[i + 1] if i + 1 < len(tokens) else ""
             if token not in _REDIRECTIONS or not target or set(target) <= _OPERATOR_CHARS:
                 return None
-            if last_word_at == i - 1 and words[-1].isdigit():
+            if words and last_word_at == i - 1 and words[-1].isdigit():
                 words.pop()  # the file descriptor of `2>>log` (shlex splits it off)
             i += 2
             continue
