@@ -291,3 +291,13 @@ def test_a_moved_launcher_changes_only_the_command_strings():
     text = installed_by_old.replace('"padding": 0', '"padding":0  ,  "refreshInterval": 5')
     updated = render_settings(merge_settings(parse_settings(text.encode(), "s"), L)[0], text.encode())
     assert updated == text.replace(old, L).encode()
+
+
+def test_new_values_are_written_faithfully_or_not_at_all():
+    from sessionward.install import jsonedit
+
+    # a lone surrogate cannot be UTF-8: its escape means the same to both readers
+    assert jsonedit.rewrite('{"b": 1}', {"b": 1, "a": "\udcff"}) == '{"b": 1, "a": "\\udcff"}'
+    for bad in ({"a": float("inf")}, {"a": float("nan")}, {1: "x"}, {"a": object()}):
+        with pytest.raises(jsonedit.CannotEdit):
+            jsonedit.rewrite('{"b": 1}', dict(bad, b=1))
