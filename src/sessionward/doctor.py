@@ -109,23 +109,25 @@ def _read_settings(path: str):
 
 
 def _check_hooks(doc: dict, path: str) -> Check:
-    from sessionward.install.settings import HOOKS, hook_program, is_our_hook_command
+    from sessionward.install.hook_commands import hook_args, launcher_of
+    from sessionward.install.settings import HOOKS
 
     hooks = doc.get("hooks") if isinstance(doc.get("hooks"), dict) else {}
     missing, broken, programs = [], [], set()
     for event, _matcher, _timeout in HOOKS:
-        commands = [
-            handler.get("command")
+        launchers = [
+            launcher_of(handler.get("command"), hook_args(event))
             for group in hooks.get(event) or ()
             if isinstance(group, dict)
             for handler in group.get("hooks") or ()
-            if isinstance(handler, dict) and is_our_hook_command(handler.get("command"), event)
+            if isinstance(handler, dict)
         ]
-        if not commands:
+        launchers = [launcher for launcher in launchers if launcher is not None]
+        if not launchers:
             missing.append(event)
             continue
-        for command in commands:
-            program = hook_program(command)
+        for launcher in launchers:
+            program = _program_path(launcher)
             programs.add(program)
             if not (os.path.isfile(program) and os.access(program, os.X_OK)):
                 broken.append(f"{event} -> {program}")
@@ -143,13 +145,22 @@ def _check_hooks(doc: dict, path: str) -> Check:
     return Check("hooks", OK, f"{len(HOOKS)} of {len(HOOKS)} events hooked, via {', '.join(sorted(programs))}")
 
 
+def _program_path(launcher: str) -> str:
+    """Where a hook's launcher word leads: a user's edit may say `sessionward` (from PATH) or
+    `~/.local/bin/sessionward`, which sh resolves and os.access does not."""
+    import shutil
+
+    program = os.path.expanduser(os.path.expandvars(launcher))
+    return program if "/" in program else shutil.which(program) or program
+
+
 def _check_status_line(doc: dict) -> Check:
-    from sessionward.install.settings import is_our_status_line_command
+    from sessionward.install.hook_commands import STATUS_LINE_ARGS, launcher_of
 
     line = doc.get("statusLine")
     if line is None:
         return Check("status line", INFO, "no statusLine set", "sessionward install adds sessionward's")
-    if isinstance(line, dict) and is_our_status_line_command(line.get("command")):
+    if isinstance(line, dict) and launcher_of(line.get("command"), STATUS_LINE_ARGS):
         return Check("status line", OK, "sessionward status-line")
     return Check("status line", INFO, "your own statusLine is kept; add `sessionward status-line` to it to see other sessions")
 

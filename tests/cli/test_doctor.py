@@ -4,6 +4,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -47,23 +48,49 @@ def test_after_install_everything_that_install_places_is_ok(path_env):
     assert code == 0
 
 
-def test_a_hook_pointing_at_a_missing_program_fails(path_env):
-    env, _ = path_env
+def install_and_edit(env, edit) -> None:
+    """`sessionward install`, then `edit(settings document)` written back, as a user would."""
     run_cli("install", env=env, check=True)
     settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
     with open(settings) as f:
         doc = json.load(f)
-    for groups in doc["hooks"].values():
-        for group in groups:
-            for handler in group["hooks"]:
-                handler["command"] = handler["command"].replace(handler["command"].split()[0], "/gone/bin/sessionward")
+    edit(doc)
     with open(settings, "w") as f:
         json.dump(doc, f)
+
+
+def test_a_hook_pointing_at_a_missing_program_fails(path_env):
+    env, _ = path_env
+
+    def point_elsewhere(doc):
+        for groups in doc["hooks"].values():
+            for group in groups:
+                for handler in group["hooks"]:
+                    handler["command"] = handler["command"].replace(handler["command"].split()[0], "/gone/bin/sessionward")
+
+    install_and_edit(env, point_elsewhere)
     code, checks = doctor(env=env)
     assert code == 1
     assert checks["hooks"]["status"] == "fail"
     assert "pointing at no program: SessionStart -> /gone/bin/sessionward" in checks["hooks"]["detail"]
     assert checks["hooks"]["fix"] == "sessionward install"
+
+
+def test_hand_edited_hooks_are_checked_through_the_launcher_they_run(path_env):
+    env, bin_dir = path_env
+    launcher = os.path.join(os.path.dirname(sys.executable), "sessionward")
+    os.symlink(launcher, bin_dir / "sessionward")
+    edits = {"SessionStart": f"timeout 5 {launcher} hook SessionStart", "Stop": f"{launcher} hook Stop 2>>/tmp/hook.log",
+             "PreToolUse": "sessionward hook PreToolUse"}  # the last from PATH
+
+    def edit(doc):
+        for event, command in edits.items():
+            doc["hooks"][event][0]["hooks"][0]["command"] = command
+
+    install_and_edit(env, edit)
+    code, checks = doctor(env=env)
+    assert checks["hooks"]["status"] == "ok", checks["hooks"]
+    assert checks["hooks"]["detail"] == f"6 of 6 events hooked, via {bin_dir / 'sessionward'}, {launcher}"
 
 
 def test_missing_hook_events_are_named(path_env):

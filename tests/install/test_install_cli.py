@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -154,6 +155,7 @@ def test_install_json_envelope_lists_every_file(claude):
     assert first == {
         "what": "settings", "path": str(claude / "settings.json"), "action": "create", "backup": None,
         "hooks": {"added": list(hooks_doc()), "updated": [], "removed": []}, "status_line": "added",
+        "edited": [], "left_alone": [],
     }
     assert start == {"what": "command", "path": str(claude / "commands" / "start.md"), "action": "create",
                      "backup": None, "lines_to_add": []}
@@ -289,6 +291,10 @@ BROKEN = {
     "top level list": (b"[]\n", "the top level is a list, not an object"),
     "hooks a list": (b'{"hooks": []}\n', '"hooks" is a list, not an object'),
     "event not a list": (b'{"hooks": {"Stop": "x"}}\n', '"hooks"."Stop" is a string, not a list'),
+    # both readers take a duplicate key (the last wins); an edit could change which one counts
+    "duplicate key": (b'{"model": "opus",\n "model": "sonnet"}\n', 'not valid JSON: duplicate key "model" at line 2 column 2'),
+    "NaN": (b'{"n": NaN}\n', "not valid JSON: NaN is not a JSON value at line 1 column 7"),
+    "comment": (b'{\n  // mine\n  "model": "opus"\n}\n', "not valid JSON: Expecting property name enclosed in double quotes at line 2 column 3"),
 }
 
 
@@ -307,6 +313,54 @@ def test_a_settings_file_we_cannot_merge_into_is_refused(name, command, home, cl
         "fix it (or move it aside) and run the command again; nothing was changed\n"
     )
     assert snapshot(home) == before  # not even the command files or the origin's files
+
+
+def node_reads(data: bytes) -> bool:
+    """Whether Claude Code's reader, JSON.parse in node, takes `data`."""
+    code = "JSON.parse(require('fs').readFileSync(0, 'utf8'))"
+    return subprocess.run(["node", "-e", code], input=data, capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize("original", [
+    b'{"big": 1e400}\n',  # was written back as the bare token Infinity: not JSON, the whole file ignored
+    b'{"s": "\\ud83d"}\n',  # an escaped lone surrogate: was an internal error, exit 3
+])
+def test_values_install_does_not_understand_are_kept_as_written(claude, original):
+    claude.mkdir()
+    path = claude / "settings.json"
+    path.write_bytes(original)
+    result = run_cli("install")
+    assert (result.returncode, result.stderr) == (0, "")
+    installed = path.read_bytes()
+    # a one-line file gets its new entries on that line, laid out like the rest of it
+    assert installed == (original[:-2] + b', "hooks": ' + json.dumps(hooks_doc()).encode()
+                         + b', "statusLine": ' + json.dumps(STATUS).encode() + b"}\n")
+    assert node_reads(installed)
+    json.loads(installed)
+    run_cli("uninstall", check=True)
+    assert path.read_bytes() == original
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_formatting_numbers_escapes_and_crlf_are_kept_byte_for_byte(claude):
+    claude.mkdir()
+    path = claude / "settings.json"
+    original = ('{\r\n    "n": [1.0, -0, 1E+2, 1e400],\r\n    "e": "\\u00e9 é \\/",\r\n'
+                '    "hooks": {"Notification": [{"hooks": [{"type": "command", "command": "say hi"}]}]}\r\n}').encode()
+    path.write_bytes(original)
+    run_cli("install", check=True)
+    installed = path.read_bytes()
+    assert node_reads(installed)
+    text = installed.decode()
+    assert text.startswith(original.decode()[: original.decode().index('"hooks"')])
+    assert text.count("\n") == text.count("\r\n") and not text.endswith("\n")
+    assert text.endswith('\r\n    "statusLine": {\r\n        "type": "command",\r\n'
+                         f'        "command": "{L} status-line",\r\n        "padding": 0\r\n    }}\r\n}}')
+    # the user's one-line "hooks" object gets its new events on that line, too
+    assert '"command": "say hi"}]}], "SessionStart": [{"hooks": [{"type": "command", ' in text
+    run_cli("uninstall", check=True)
+    assert path.read_bytes() == original
 
 
 def test_refusal_as_json(claude):
@@ -545,3 +599,78 @@ def test_concurrent_installs_and_uninstalls_never_duplicate_or_lose_keys(claude)
     hooks["PreToolUse"] = USER_SETTINGS["hooks"]["PreToolUse"] + hooks["PreToolUse"]
     assert written == {"model": "opus", "hooks": hooks, "permissions": USER_SETTINGS["permissions"], "statusLine": STATUS}
     assert list(written) == ["model", "hooks", "permissions", "statusLine"]
+
+
+# --- hand-edited hooks: recognised by what they run ----------------------------------------------
+
+PIPELINE = f"{L} hook PostToolUse | tee -a /tmp/post.log"
+EDITED_HOOKS = {
+    "SessionStart": "sessionward hook SessionStart",           # the launcher from PATH
+    "PreToolUse": f"timeout 5 {L} hook PreToolUse",            # wrapped
+    "Stop": f"{L} hook Stop 2>>~/hook.log",                    # its errors kept
+}
+EDITED_STATUS = f"FOO=1 {L} status-line 2>/dev/null"
+
+
+def edited_settings():
+    hooks = hooks_doc()
+    for event, command in EDITED_HOOKS.items():
+        hooks[event][0]["hooks"][0]["command"] = command
+    return {
+        "model": "opus",
+        "hooks": {
+            "SessionStart": hooks["SessionStart"],
+            "PreToolUse": hooks["PreToolUse"],
+            "Stop": hooks["Stop"],
+            "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": PIPELINE}]}],
+        },
+        "statusLine": dict(STATUS, command=EDITED_STATUS),
+    }
+
+
+def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
+    claude.mkdir()
+    path = claude / "settings.json"
+    original = two_space(edited_settings())
+    path.write_bytes(original)
+    kept = [f"kept your edited hook for {event}: {command}" for event, command in EDITED_HOOKS.items()]
+    kept.append(f"kept your edited statusLine: {EDITED_STATUS}")
+    left_alone = [f"left alone a hook for PostToolUse that mentions sessionward (it is part of a longer shell command): {PIPELINE}"]
+
+    out = run_cli("install", check=True).stdout.splitlines()
+    [backup] = backups(claude)
+    assert out[:6] == [f"updated {path} (3 hooks; backup {claude / backup})"] + kept + left_alone
+    ours = hooks_doc()
+    expected = edited_settings()
+    expected["hooks"]["PostToolUse"] += ours["PostToolUse"]  # the pipeline is not ours: ours beside it
+    expected["hooks"] |= {"UserPromptSubmit": ours["UserPromptSubmit"], "SessionEnd": ours["SessionEnd"]}
+    assert path.read_bytes() == two_space(expected)
+
+    out = run_cli("install", check=True).stdout.splitlines()
+    assert out[:6] == [f"unchanged {path}"] + kept + left_alone
+    assert path.read_bytes() == two_space(expected) and len(backups(claude)) == 1
+
+    out = run_cli("uninstall", "--dry-run", check=True).stdout.splitlines()
+    assert out[1:6] == [line.replace("kept", "would remove", 1) for line in kept] + left_alone
+
+    out = run_cli("uninstall", check=True).stdout.splitlines()
+    second = [b for b in backups(claude) if b != backup]
+    assert out[:6] == [f"updated {path} (removed 6 hooks, statusLine; backup {claude / second[0]})"] + [
+        line.replace("kept", "removed", 1) for line in kept] + left_alone
+    assert path.read_bytes() == two_space({"model": "opus", "hooks": {
+        "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": PIPELINE}]}]}})
+
+
+def test_a_copy_the_old_install_added_beside_an_edited_hook_is_removed(claude):
+    # What install did before it recognised edited hooks: a second, pristine copy.
+    claude.mkdir()
+    path = claude / "settings.json"
+    doc = {"hooks": hooks_doc(), "statusLine": STATUS}
+    pristine_stop = doc["hooks"]["Stop"][0]
+    doc["hooks"]["Stop"] = [{"hooks": [{"type": "command", "command": EDITED_HOOKS["Stop"], "timeout": 10}]}, pristine_stop]
+    path.write_bytes(two_space(doc))
+    out = run_cli("install", check=True).stdout.splitlines()
+    assert out[:2] == [f"updated {path} (updated 1 hook; backup {claude / backups(claude)[0]})",
+                       f"kept your edited hook for Stop: {EDITED_HOOKS['Stop']}"]
+    doc["hooks"]["Stop"] = doc["hooks"]["Stop"][:1]
+    assert path.read_bytes() == two_space(doc)

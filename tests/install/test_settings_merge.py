@@ -97,20 +97,88 @@ def test_uninstall_of_an_empty_document_changes_nothing():
 
 
 LOOKALIKES = [
-    "sessionward-wrapper hook Stop",          # another program
-    "echo sessionward hook Stop",            # sessionward is an argument, not the program
-    "/usr/bin/env sessionward hook Stop",    # the program is env
-    f"{L} hook SessionEnd",                  # ours, but for another event than its key
-    f"{L} hook Stop --verbose",              # does not end with hook Stop
+    ("sessionward-wrapper hook Stop", "sessionward is not the program it runs"),
+    ("echo sessionward hook Stop", "sessionward is not the program it runs"),
+    (f"bash -c '{L} hook Stop'", "sessionward is not the program it runs"),
+    (f"{L} hook SessionEnd", "it runs sessionward with other arguments than `hook Stop`"),  # another event
+    (f"{L} hook Stop --verbose", "it runs sessionward with other arguments than `hook Stop`"),
+    (f"{L} hook Stop | tee -a /tmp/log", "it is part of a longer shell command"),
+    (f"{L} hook Stop; say done", "it is part of a longer shell command"),
+    (f"{L} hook Stop &", "it is part of a longer shell command"),
+    (f"({L} hook Stop)", "it is part of a longer shell command"),
+    (f"{L} hook Stop $(date)", "it is part of a longer shell command"),
+    (f"{L} hook Stop\nrm -f x", "it is part of a longer shell command"),
+    (f"'{L} hook Stop", "it is part of a longer shell command"),  # unbalanced quote
 ]
 
 
-def test_lookalike_handlers_are_not_ours():
-    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": c}]} for c in LOOKALIKES]}}
+def test_lookalike_handlers_are_not_ours_and_are_reported():
+    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": c}]} for c, _ in LOOKALIKES]}}
     installed, changes = merge_settings(doc, L)
     assert installed["hooks"]["Stop"] == doc["hooks"]["Stop"] + [group("Stop")]
-    restored, _ = unmerge_settings(installed)
+    assert changes.added[-2:] == ["Stop", "SessionEnd"] and changes.edited == []
+    assert changes.left_alone == [("Stop", c, why) for c, why in LOOKALIKES]
+    restored, changes = unmerge_settings(installed)
     assert ordered(restored) == ordered(doc)
+    assert changes.left_alone == [("Stop", c, why) for c, why in LOOKALIKES]
+
+
+EDITED = [
+    f"{L} hook Stop 2>>~/hook.log",
+    f"{L} hook Stop >/dev/null 2>&1",
+    f"{L} 2>/dev/null hook Stop",
+    "sessionward hook Stop",                      # from PATH
+    "~/.local/bin/sessionward hook Stop",
+    '"$HOME/.local/bin/sessionward" hook Stop',
+    f"timeout 5 {L} hook Stop",
+    f"/usr/bin/env SESSIONWARD_EDIT_POLICY=deny {L} hook Stop",
+    f"FOO=1 nice -n 5 {L} hook Stop",
+    f"'{L}' hook Stop",                           # quoted though it need not be
+    f"{L}  hook Stop",                            # two spaces
+    f"{OLD} hook  Stop",                          # an old launcher, edited: still the user's edit
+]
+
+
+@pytest.mark.parametrize("command", EDITED)
+def test_an_edited_hook_of_ours_counts_as_installed_and_uninstall_removes_it(command):
+    user = {"type": "command", "command": "say done"}
+    doc = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": command, "timeout": 3}, user]}]}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["Stop"] == doc["hooks"]["Stop"]  # kept exactly: no copy added, nothing rewritten
+    assert "Stop" not in changes.added + changes.updated
+    assert (changes.edited, changes.left_alone) == ([("Stop", command)], [])
+    restored, changes = unmerge_settings(new)
+    assert restored == {"hooks": {"Stop": [{"hooks": [user]}]}}
+    assert changes.removed == ["Stop", "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "SessionEnd"]
+    assert changes.edited == [("Stop", command)]
+
+
+@pytest.mark.parametrize("command", [f"{L} status-line 2>/dev/null", "sessionward status-line",
+                                     f"timeout 2 {L} status-line"])
+def test_an_edited_status_line_of_ours_is_kept_then_removed(command):
+    line = {"type": "command", "command": command, "padding": 1}
+    new, changes = merge_settings({"statusLine": line}, L)
+    assert new["statusLine"] == line and changes.status_line is None
+    assert changes.edited == [("statusLine", command)] and changes.summary() == "6 hooks"
+    restored, changes = unmerge_settings(new)
+    assert restored == {} and changes.status_line == "removed" and changes.edited == [("statusLine", command)]
+
+
+def test_a_status_line_that_only_mentions_sessionward_is_the_users():
+    line = {"type": "command", "command": f"~/bin/git-status; {L} status-line"}
+    new, changes = merge_settings({"statusLine": line}, L)
+    assert new["statusLine"] == line and changes.status_line == "theirs"
+    assert changes.left_alone == [("statusLine", line["command"], "it is part of a longer shell command")]
+    restored, changes = unmerge_settings(new)
+    assert restored == {"statusLine": line} and changes.status_line is None
+    assert changes.left_alone == [("statusLine", line["command"], "it is part of a longer shell command")]
+
+
+def test_pristine_copies_beside_an_edited_one_are_duplicates():
+    edited = {"hooks": [{"type": "command", "command": f"timeout 5 {L} hook Stop"}]}
+    doc = {"hooks": {"Stop": [group("Stop", launcher=OLD), edited, group("Stop")]}}
+    new, changes = merge_settings(doc, L)
+    assert new["hooks"]["Stop"] == [edited] and changes.updated == ["Stop"]
 
 
 def test_stale_launcher_is_replaced_in_place_not_duplicated():
@@ -179,17 +247,6 @@ def test_launcher_with_a_space_is_quoted_and_still_recognised(monkeypatch):
     assert unmerge_settings(once)[0] == {}
 
 
-@pytest.mark.parametrize("command, program", [
-    ("'/home/me/my venv/bin/sessionward' hook Stop", "/home/me/my venv/bin/sessionward"),
-    ("/opt/sw/bin/sessionward status-line", "/opt/sw/bin/sessionward"),
-    ("echo 'unbalanced", "echo"),
-    ("", ""),
-    (None, ""),
-])
-def test_hook_program_is_the_unquoted_first_word(command, program):
-    assert settings.hook_program(command) == program
-
-
 def test_plain_launcher_is_not_quoted(monkeypatch):
     monkeypatch.setattr(settings, "launcher_paths", lambda: ("/opt/sw/bin/sessionward", "/x/python"))
     assert settings.launcher_command() == "/opt/sw/bin/sessionward"
@@ -203,7 +260,14 @@ def test_plain_launcher_is_not_quoted(monkeypatch):
     (b'{"hooks": []}', '"hooks" is a list, not an object'),
     (b'{"hooks": null}', '"hooks" is null, not an object'),
     (b'{"hooks": {"Stop": {"hooks": []}}}', '"hooks"."Stop" is an object, not a list'),
-    (b'{"a": NaN}', "not valid JSON: NaN is not a JSON value"),
+    (b'{"a": NaN}', "not valid JSON: NaN is not a JSON value at line 1 column 7"),
+    (b'{"a": -Infinity}', "not valid JSON: -Infinity is not a JSON value at line 1 column 7"),
+    (b'{"hooks": {}, "model": 1,\n "hook\\u0073": {}}', 'not valid JSON: duplicate key "hooks" at line 2 column 2'),
+    (b'{"a": 1} // mine', "not valid JSON: Extra data at line 1 column 10"),
+    (b'{"a": "tab\there"}', "not valid JSON: Invalid control character at line 1 column 11"),
+    (b'{"a": 01}', "not valid JSON: Expecting ',' delimiter at line 1 column 8"),
+    (b'{"a":\x0c1}', "not valid JSON: Expecting value at line 1 column 6"),
+    (b'[' * 201 + b']' * 201, "not valid JSON: nested deeper than 200 levels at line 1 column 201"),
     (b'\xef\xbb\xbf{}', "not valid JSON: it starts with a byte order mark (U+FEFF)"),
     (b'{"a": "\xff"}', "not UTF-8 text (byte 7)"),
 ])
@@ -223,13 +287,16 @@ def test_missing_or_blank_file_is_the_empty_document(raw):
 
 @pytest.mark.parametrize("like, expected", [
     (None, b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b"", b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b"{}", b'{\n  "a": [\n    1\n  ]\n}'),
     (b'{\n  "x": 1\n}\n', b'{\n  "a": [\n    1\n  ]\n}\n'),
     (b'{\n    "x": 1\n}', b'{\n    "a": [\n        1\n    ]\n}'),
     (b'{\n\t"x": 1\n}\n', b'{\n\t"a": [\n\t\t1\n\t]\n}\n'),
-    (b'{"x": 1}', b'{\n  "a": [\n    1\n  ]\n}\n'),
-    (b'{\n \t "x": 1\n}', b'{\n  "a": [\n    1\n  ]\n}\n'),
+    (b'{"x": 1}', b'{"a": [1]}'),
+    (b'{"x":1}', b'{"a":[1]}'),
+    (b'{\r\n  "x": 1\r\n}\r\n', b'{\r\n  "a": [\r\n    1\r\n  ]\r\n}\r\n'),
 ])
-def test_render_keeps_a_simple_indentation_and_the_final_newline(like, expected):
+def test_render_lays_new_entries_out_like_the_file(like, expected):
     assert render_settings({"a": [1]}, like) == expected
 
 

@@ -114,7 +114,8 @@ def _output(command: str, dry_run: bool, result, commands, seeds) -> Output:
     def lines(style):
         # A dry run prints each file's diff right under its line, unindented, so that it
         # reads (and copies out) as a plain unified diff.
-        out = [_settings_line(result, dry_run, style)] + actions[0].get("diff", [])
+        out = [_settings_line(result, dry_run, style)] + _settings_notes(command, result.changes, dry_run)
+        out += actions[0].get("diff", [])
         for action, entry in zip(commands, actions[1:]):
             out += _command_lines(action, dry_run, style) + entry.get("diff", [])
         for action, entry in zip(seeds, actions[1 + len(commands):]):
@@ -142,6 +143,21 @@ def _settings_line(result, dry_run: bool, style) -> str:
         details.append(f"backup {style.path(result.backup)}")
     details = [d for d in details if d]
     return line + (f" ({'; '.join(details)})" if details else "")
+
+
+def _settings_notes(command: str, changes, dry_run: bool) -> list[str]:
+    """One line per entry of ours the user edited (install keeps it, uninstall removes it) and
+    per entry that mentions sessionward but that neither command will touch, with why."""
+    verb = _verb("keep" if command == "install" else "remove", dry_run)
+    lines = [f"{verb} your edited {_entry_name(where)}: {text}" for where, text in changes.edited]
+    for where, text, why in changes.left_alone:
+        what = "your statusLine, which mentions" if where == "statusLine" else f"a hook for {where} that mentions"
+        lines.append(f"left alone {what} sessionward ({why}): {text}")
+    return lines
+
+
+def _entry_name(where: str) -> str:
+    return "statusLine" if where == "statusLine" else f"hook for {where}"
 
 
 def _command_lines(action, dry_run: bool, style) -> list[str]:

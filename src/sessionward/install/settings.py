@@ -6,9 +6,10 @@ apply_settings(path, transform) does the I/O around either one:
 
   1. take a flock on <private>/settings.lock (permanent, never deleted; installer_lock): two
      sessionward installers never interleave. Claude Code takes no lock, hence step 4.
-  2. read the file and parse it. A document we cannot merge into (not JSON, top level not an
-     object, "hooks" not an object, an event's value not a list) raises SettingsInvalid: one
-     line naming the file, the problem, line and column; exit 2; the file is left as it was.
+  2. read the file and parse it (jsonedit, strict). A document we cannot merge into (not
+     strict JSON, a duplicate key, top level not an object, "hooks" not an object, an event's
+     value not a list) raises SettingsInvalid: one line naming the file, the problem, line and
+     column; exit 2; the file is left as it was.
      A missing, empty or blank file is the empty document.
   3. transform. A document equal to the old one means "unchanged": nothing written, no backup.
   4. keep the bytes we merged from as settings.json.bak-UTCSTAMP, then re-read the file right
@@ -18,41 +19,45 @@ apply_settings(path, transform) does the I/O around either one:
      narrows the race with Claude Code's unlocked writes to the moment between our last read
      and the rename; nothing on our side can close it.
 
-What is "ours": a hook handler whose command, split like a shell would (plain whitespace
-when it does not parse), ends with `hook <Event>` for the event it is listed under and whose
-program's basename is `sessionward`; a statusLine whose command's program is `sessionward`
-and ends with `status-line`. The launcher's path does not matter, so a moved virtualenv's
-entries are still recognised.
+What is "ours" (hook_commands): a hook handler whose command runs a program named
+`sessionward` with the arguments `hook <Event>`, for the event it is listed under, and a
+statusLine whose command runs it with `status-line`; read as one simple shell command, with
+perhaps NAME=value assignments, a wrapper (`timeout 5 ...`) and redirections around it. The
+launcher's path does not matter, so a moved virtualenv's entries are still recognised. Ours is
+PRISTINE when it is exactly what install writes, EDITED when the user changed it. A command that
+mentions sessionward in a way we cannot attribute (a pipeline, `bash -c`, other arguments) is
+the user's: left alone by both commands, and reported in Changes.left_alone.
 
-Install, per event of HOOKS: no handler of ours -> our matcher group is appended to the
-event's list; a group holding only ours -> replaced in place by today's group (launcher path,
-matcher, timeout); ours inside a group with the user's handlers (put there by hand) -> only
-its command is updated; a second copy of ours anywhere -> removed. statusLine is added only
-when the key is absent (a user's own is kept); ours with a stale command gets today's.
-Uninstall removes exactly ours, under any event key; a matcher group, an event's list or
-"hooks" itself goes only when our removal emptied it (so a "hooks": {} or "Stop": [] the user
-had before install is not restored, and a settings.json that install created stays as {}:
-Claude Code reads each the same as absent). The statusLine goes only when it is ours (left
-behind it would call a command that is gone).
+Install, per event of HOOKS: an edited handler of ours counts as installed and is kept as it
+is (reported in Changes.edited); pristine copies beside it are duplicates and removed. Else:
+no handler of ours -> our matcher group is appended to the event's list; a group holding only
+ours -> replaced in place by today's group (launcher path, matcher, timeout); ours inside a
+group with the user's handlers (put there by hand) -> only its command is updated; a second
+copy of ours anywhere -> removed. statusLine is added only when the key is absent (a user's own
+is kept, an edited one of ours too); a pristine one with a stale command gets today's.
+Uninstall removes exactly ours, pristine or edited, under any event key (Changes.edited lists
+the edited ones it removed); a matcher group, an event's list or "hooks" itself goes only when
+our removal emptied it (so a "hooks": {} or "Stop": [] the user had before install is not
+restored, and a settings.json that install created stays as {}: Claude Code reads each the same
+as absent). The statusLine goes only when it is ours (left behind it would call a command that
+is gone).
 
-Formatting: the new document is written with the file's own indentation when simple (a run
-of spaces or one tab on its first indented line), else 2 spaces; its final newline is kept
-as it was (added when the file is new). Keys keep their order. So uninstall after install
-gives back the original bytes of a file written with JSON.stringify(x, null, 2) or
-json.dumps(x, indent=2).
+Formatting: the merge decides what the document holds; jsonedit decides how the bytes change.
+It splices: every byte outside the entries added, removed or changed stays as the user wrote
+it (indentation, key order, spacing, numbers and escapes as written, CRLF, final newline or
+none), and an added entry takes the layout found around it. So uninstall after install gives
+back the original bytes, except where the paragraph above says a container goes. A file that
+is not strict JSON (RFC 8259: no NaN, no comments, no trailing comma), has a duplicate key, or
+is nested absurdly deep is refused (step 2): Claude Code's JSON.parse would read some of those
+differently from us. A new, empty or blank file is written like json.dumps(doc, indent=2).
 
 A settings.json that is a symlink (a dotfiles setup) is followed: its target is read and
 replaced in place, the link stays. The backup goes beside the link, where the user looks,
 not into the dotfiles repository.
-
-The JSON module here is the stdlib's, not sessionward._jsoncodec: install needs indented
-output and line/column in parse errors, which the codec (compact, hot-path) does not offer,
-and install is never on a hook's path.
 """
 
 import contextlib
 import copy
-import json
 import os
 import shlex
 
@@ -60,7 +65,11 @@ from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, UnsafeState
+from sessionward.install import jsonedit
 from sessionward.install.diffs import unified_diff
+from sessionward.install.hook_commands import (
+    EDITED, MENTIONS, PRISTINE, STATUS_LINE_ARGS, attribute, hook_args, pristine_command,
+)
 from sessionward.install.seed_paths import backup_name, launcher_paths
 
 HOOK_TIMEOUT_S = 10
@@ -88,7 +97,7 @@ def launcher_command() -> str:
 
 
 def our_group(event: str, matcher: str | None, timeout: int | None, launcher: str) -> dict:
-    handler: dict = {"type": "command", "command": f"{launcher} hook {event}"}
+    handler: dict = {"type": "command", "command": pristine_command(launcher, hook_args(event))}
     if timeout is not None:
         handler["timeout"] = timeout
     group: dict = {"matcher": matcher} if matcher else {}
@@ -97,36 +106,11 @@ def our_group(event: str, matcher: str | None, timeout: int | None, launcher: st
 
 
 def our_status_line(launcher: str) -> dict:
-    return {"type": "command", "command": f"{launcher} status-line", "padding": STATUS_LINE_PADDING}
+    return {"type": "command", "command": pristine_command(launcher, STATUS_LINE_ARGS), "padding": STATUS_LINE_PADDING}
 
 
-def _words(command) -> list[str]:
-    if not isinstance(command, str):
-        return []
-    try:
-        return shlex.split(command)  # a quoted launcher path may hold spaces
-    except ValueError:
-        return command.split()
-
-
-def hook_program(command) -> str:
-    """The program a hook or statusLine command runs: its first word, unquoted ("" if none)."""
-    words = _words(command)
-    return words[0] if words else ""
-
-
-def is_our_hook_command(command, event: str) -> bool:
-    words = _words(command)
-    return len(words) >= 3 and words[-2:] == ["hook", event] and os.path.basename(words[0]) == "sessionward"
-
-
-def is_our_status_line_command(command) -> bool:
-    words = _words(command)
-    return len(words) >= 2 and words[-1] == "status-line" and os.path.basename(words[0]) == "sessionward"
-
-
-def _is_ours(handler, event: str) -> bool:
-    return isinstance(handler, dict) and is_our_hook_command(handler.get("command"), event)
+def _attribute(handler, args: tuple[str, ...]) -> tuple[str | None, str]:
+    return attribute(handler.get("command"), args) if isinstance(handler, dict) else (None, "")
 
 
 def _handlers(group) -> list | None:
@@ -137,16 +121,21 @@ def _handlers(group) -> list | None:
 
 
 class Changes:
-    """What a merge changed: events whose handler of ours was added, updated or removed, and
-    the statusLine: "added", "updated", "removed", "theirs" (a user's own, kept) or None."""
+    """What a merge changed: events whose handler of ours was added, updated or removed; the
+    statusLine: "added", "updated", "removed", "theirs" (a user's own, kept) or None; `edited`:
+    (event or "statusLine", command) of each edited entry of ours, kept by install, removed by
+    uninstall; `left_alone`: (event or "statusLine", command, why) of each that mentions
+    sessionward without being ours (hook_commands)."""
 
-    __slots__ = ("added", "updated", "removed", "status_line")
+    __slots__ = ("added", "updated", "removed", "status_line", "edited", "left_alone")
 
     def __init__(self) -> None:
         self.added: list[str] = []
         self.updated: list[str] = []
         self.removed: list[str] = []
         self.status_line: str | None = None
+        self.edited: list[tuple[str, str]] = []
+        self.left_alone: list[tuple[str, str, str]] = []
 
     def summary(self) -> str:
         """'6 hooks, statusLine' / 'updated 2 hooks' / 'removed 6 hooks, statusLine'."""
@@ -172,7 +161,15 @@ class Changes:
         return {
             "hooks": {"added": self.added, "updated": self.updated, "removed": self.removed},
             "status_line": self.status_line,
+            "edited": [{"where": where, "command": command} for where, command in self.edited],
+            "left_alone": [{"where": where, "command": command, "why": why} for where, command, why in self.left_alone],
         }
+
+    def note(self, where: str, handler, kind: str | None, detail: str) -> None:
+        if kind == EDITED:
+            self.edited.append((where, handler["command"]))
+        elif kind == MENTIONS:
+            self.left_alone.append((where, handler["command"], detail))
 
 
 def _hooks(n: int) -> str:
@@ -191,7 +188,7 @@ def merge_settings(doc: dict, launcher: str) -> tuple[dict, Changes]:
             hooks[event] = [wanted]
             changes.added.append(event)
             continue
-        merged, found = _merge_event(groups, event, wanted)
+        merged, found = _merge_event(groups, event, wanted, changes)
         if not found:
             merged.append(wanted)
             changes.added.append(event)
@@ -201,28 +198,36 @@ def merge_settings(doc: dict, launcher: str) -> tuple[dict, Changes]:
 
     wanted_line = our_status_line(launcher)
     current = new.get("statusLine")
+    kind, detail = _attribute(current, STATUS_LINE_ARGS)
     if "statusLine" not in new:
         new["statusLine"] = wanted_line
         changes.status_line = "added"
-    elif isinstance(current, dict) and is_our_status_line_command(current.get("command")):
-        if current.get("command") != wanted_line["command"]:
+    elif kind == PRISTINE:
+        if current["command"] != wanted_line["command"]:
             current["command"] = wanted_line["command"]  # other keys the user set on it stay
             changes.status_line = "updated"
-    else:
+    elif kind != EDITED:
         changes.status_line = "theirs"
+    changes.note("statusLine", current, kind, detail)
     return new, changes
 
 
-def _merge_event(groups: list, event: str, wanted: dict) -> tuple[list, bool]:
+def _merge_event(groups: list, event: str, wanted: dict, changes: Changes) -> tuple[list, bool]:
+    args = hook_args(event)
+    kinds = [[_attribute(h, args) for h in handlers] if (handlers := _handlers(g)) is not None else []
+             for g in groups]
+    for group, group_kinds in zip(groups, kinds):
+        for handler, (kind, detail) in zip(_handlers(group) or (), group_kinds):
+            changes.note(event, handler, kind, detail)
+    # An edited handler of ours is the installed one: pristine copies beside it are duplicates.
+    found = any(kind == EDITED for group_kinds in kinds for kind, _ in group_kinds)
     out = []
-    found = False
-    for group in groups:
+    for group, group_kinds in zip(groups, kinds):
         handlers = _handlers(group)
-        ours = [h for h in handlers if _is_ours(h, event)] if handlers is not None else []
-        if not ours:
+        if not any(kind == PRISTINE for kind, _ in group_kinds):
             out.append(group)
             continue
-        others = [h for h in handlers if not _is_ours(h, event)]
+        others = [h for h, (kind, _) in zip(handlers, group_kinds) if kind != PRISTINE]
         if found:  # a second copy of ours: drop it, keep the user's handlers beside it
             if others:
                 out.append(dict(group, hooks=others))
@@ -234,8 +239,8 @@ def _merge_event(groups: list, event: str, wanted: dict) -> tuple[list, bool]:
         # Ours inside the user's own group: they chose its place and matcher; fix the
         # command only, and keep one copy.
         kept, seen = [], False
-        for handler in handlers:
-            if _is_ours(handler, event):
+        for handler, (kind, _) in zip(handlers, group_kinds):
+            if kind == PRISTINE:
                 if seen:
                     continue
                 seen = True
@@ -258,8 +263,16 @@ def unmerge_settings(doc: dict) -> tuple[dict, Changes]:
             out, removed = [], False
             for group in groups:
                 handlers = _handlers(group)
-                keep = [h for h in handlers if not _is_ours(h, event)] if handlers is not None else None
-                if keep is None or len(keep) == len(handlers):
+                if handlers is None:
+                    out.append(group)
+                    continue
+                keep = []
+                for handler in handlers:
+                    kind, detail = _attribute(handler, hook_args(event))
+                    changes.note(event, handler, kind, detail)
+                    if kind not in (PRISTINE, EDITED):
+                        keep.append(handler)
+                if len(keep) == len(handlers):
                     out.append(group)
                     continue
                 removed = True
@@ -274,7 +287,9 @@ def unmerge_settings(doc: dict) -> tuple[dict, Changes]:
         if changes.removed and not hooks:
             del new["hooks"]
     current = new.get("statusLine")
-    if isinstance(current, dict) and is_our_status_line_command(current.get("command")):
+    kind, detail = _attribute(current, STATUS_LINE_ARGS)
+    changes.note("statusLine", current, kind, detail)
+    if kind in (PRISTINE, EDITED):
         del new["statusLine"]
         changes.status_line = "removed"
     return new, changes
@@ -285,8 +300,14 @@ def unmerge_settings(doc: dict) -> tuple[dict, Changes]:
 
 def parse_settings(raw: bytes | None, path: str) -> dict:
     """The document in `raw` (None, empty or blank: {}); SettingsInvalid if we cannot merge into it."""
-    if raw is None or not raw.strip():
-        return {}
+    return _parse(raw, path).value if not _blank(raw) else {}
+
+
+def _blank(raw: bytes | None) -> bool:
+    return raw is None or not raw.strip(b" \t\n\r")
+
+
+def _parse(raw: bytes, path: str) -> jsonedit.Node:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -294,17 +315,11 @@ def parse_settings(raw: bytes | None, path: str) -> dict:
     if text.startswith("\ufeff"):
         raise SettingsInvalid(path, "not valid JSON: it starts with a byte order mark (U+FEFF)")
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise SettingsInvalid(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except (ValueError, RecursionError) as exc:
+        root = jsonedit.parse(text)
+    except jsonedit.ParseError as exc:
         raise SettingsInvalid(path, f"not valid JSON: {exc}") from None
-    check_shape(doc, path)
-    return doc
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON value")
+    check_shape(root.value, path)
+    return root
 
 
 def check_shape(doc, path: str) -> None:
@@ -327,27 +342,16 @@ def _kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
 
 
-def render_settings(doc: dict, like: bytes | None) -> bytes:
-    """`doc` as JSON in the style of `like` (the file's previous bytes; None when new)."""
-    indent, final_newline = _style_of(like)
-    return (json.dumps(doc, indent=indent, ensure_ascii=False) + ("\n" if final_newline else "")).encode()
-
-
-def _style_of(raw: bytes | None) -> tuple[int | str, bool]:
-    if raw is None or not raw.strip():
-        return 2, True
-    text = raw.decode("utf-8", errors="replace")
-    for line in text.split("\n")[1:]:
-        content = line.lstrip(" \t")
-        if not content:
-            continue
-        lead = line[: len(line) - len(content)]
-        if lead == "\t":
-            return "\t", text.endswith("\n")
-        if lead and lead == " " * len(lead) and len(lead) <= 8:
-            return len(lead), text.endswith("\n")
-        break
-    return 2, True  # one line, or an indentation we will not imitate
+def render_settings(doc: dict, like: bytes | None, path: str = SETTINGS_NAME) -> bytes:
+    """The bytes to write: `like` (the file's bytes; None when new) edited to hold `doc`, every
+    byte outside what changed kept (jsonedit); a new, empty or blank file gets `doc` laid out
+    like json.dumps(doc, indent=2), with a final newline."""
+    try:
+        if _blank(like):
+            return (jsonedit.dumps(doc) + "\n").encode()
+        return jsonedit.rewrite(like.decode("utf-8"), doc).encode()
+    except jsonedit.CannotEdit as exc:  # refused rather than written with a value changed
+        raise SettingsInvalid(path, f"sessionward cannot add to it without changing what is there ({exc})") from None
 
 
 class SettingsResult:
@@ -381,7 +385,7 @@ def apply_settings(path: str, transform, dry_run: bool = False, before_replace=N
         new, changes = transform(doc)
         if new == doc:
             return SettingsResult(path, "unchanged", changes)
-        data = render_settings(new, raw)
+        data = render_settings(new, raw, path)
         return SettingsResult(path, "create" if raw is None else "update", changes, diff=unified_diff(path, raw, data))
     with installer_lock():
         return _apply_locked(path, target, transform, before_replace)
@@ -398,7 +402,7 @@ def _apply_locked(path: str, target: str, transform, before_replace) -> Settings
             if new == doc:
                 _discard(backup)
                 return SettingsResult(path, "unchanged", changes)
-            data = render_settings(new, raw)
+            data = render_settings(new, raw, path)
             if raw is None:
                 _discard(backup)  # the file went away meanwhile: nothing to keep
                 backup = None

@@ -1,0 +1,128 @@
+"""Which hook and statusLine commands are sessionward's own: recognised by what they run.
+
+install writes `<launcher> hook <Event>` and `<launcher> status-line`, with <launcher> the
+absolute path of the sessionward launcher, shell-quoted when it needs it. Users edit these:
+they append `2>>~/hook.log`, call `sessionward` from PATH, wrap it in `timeout 5 ...`. So a
+command is ours when, read as ONE simple shell command, it runs a program whose basename is
+`sessionward` with exactly the arguments `hook <Event>` (the event it is listed under) or
+`status-line`, with around it at most:
+  - NAME=value assignments, then one wrapper program from WRAPPERS with its own arguments,
+    in front: `FOO=1 sessionward ...`, `timeout 5 /opt/sw/bin/sessionward hook Stop`;
+  - redirections, anywhere: `2>>~/hook.log`, `>/dev/null 2>&1`.
+It is PRISTINE when it is exactly what install writes (for any absolute launcher path: a moved
+virtualenv's entry is still pristine, and install points it at today's launcher), EDITED
+otherwise: install keeps an edited command as it is, uninstall removes it.
+
+A command that mentions sessionward without being ours by that rule is the user's: part of a
+pipeline or list (`|`, `;`, `&&`, `&`), a subshell or substitution, run by another program
+(`bash -c '...'`, `echo sessionward`), or with other arguments. Nobody can tell whether
+removing it would remove only sessionward, so both commands leave it alone and say why.
+"""
+
+import os
+import shlex
+
+PRISTINE = "pristine"
+EDITED = "edited"
+MENTIONS = "mentions"
+LAUNCHER_NAME = "sessionward"
+# Programs that run the command they are given, after their own options and arguments.
+WRAPPERS = frozenset(("env", "timeout", "nice", "ionice", "nohup", "setsid", "stdbuf", "taskset",
+                      "chrt", "flock", "exec", "command", "time"))
+_OPERATOR_CHARS = frozenset("();<>|&")
+_REDIRECTIONS = frozenset((">", ">>", "<", ">&", "<&", "&>", "&>>", ">|", "<>"))
+WHY_COMPOUND = "it is part of a longer shell command"
+WHY_PROGRAM = "sessionward is not the program it runs"
+
+
+def hook_args(event: str) -> tuple[str, ...]:
+    return ("hook", event)
+
+
+STATUS_LINE_ARGS = ("status-line",)
+
+
+def pristine_command(launcher: str, args: tuple[str, ...]) -> str:
+    """What install writes: `launcher` (already shell-quoted) and the arguments."""
+    return " ".join((launcher, *args))
+
+
+def attribute(command, args: tuple[str, ...]) -> tuple[str | None, str]:
+    """(PRISTINE | EDITED | MENTIONS | None, detail) for `command` meant to run sessionward
+    with `args`: for ours, detail is the launcher as written (unquoted); for MENTIONS, why it
+    is not ours; for None (nothing to do with sessionward), ""."""
+    if not isinstance(command, str):
+        return None, ""
+    words = _simple_command_words(command)
+    if words is None:
+        return _mentions(command, WHY_COMPOUND)
+    launcher_at = _launcher_index(words)
+    if launcher_at is None:
+        return _mentions(command, WHY_PROGRAM)
+    launcher = words[launcher_at]
+    if tuple(words[launcher_at + 1 :]) != args:
+        return _mentions(command, f"it runs sessionward with other arguments than `{' '.join(args)}`")
+    if os.path.isabs(launcher) and command == pristine_command(shlex.quote(launcher), args):
+        return PRISTINE, launcher
+    return EDITED, launcher
+
+
+def launcher_of(command, args: tuple[str, ...]) -> str | None:
+    """The launcher an own command runs, as written (a path, or a bare name looked up in PATH)."""
+    kind, detail = attribute(command, args)
+    return detail if kind in (PRISTINE, EDITED) else None
+
+
+def _mentions(command: str, why: str) -> tuple[str | None, str]:
+    return (MENTIONS, why) if LAUNCHER_NAME in command else (None, "")
+
+
+def _simple_command_words(command: str) -> list[str] | None:
+    """The words of `command` without its redirections, or None unless it is one simple
+    command (no pipeline, list, subshell, substitution; quotes balanced)."""
+    if "\n" in command or "\r" in command or "`" in command or "$(" in command:
+        return None  # a line break separates commands; substitutions run commands of their own
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes
+        return None
+    words: list[str] = []
+    last_word_at = -1  # the token index of words[-1]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token and set(token) <= _OPERATOR_CHARS:
+            target = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if token not in _REDIRECTIONS or not target or set(target) <= _OPERATOR_CHARS:
+                return None
+            if words and last_word_at == i - 1 and words[-1].isdigit():
+                words.pop()  # the file descriptor of `2>>log` (shlex splits it off)
+            i += 2
+            continue
+        words.append(token)
+        last_word_at = i
+        i += 1
+    return words
+
+
+def _launcher_index(words: list[str]) -> int | None:
+    at = 0
+    while at < len(words) and _is_assignment(words[at]):
+        at += 1
+    if at == len(words):
+        return None
+    if os.path.basename(words[at]) == LAUNCHER_NAME:
+        return at
+    if os.path.basename(words[at]) not in WRAPPERS:
+        return None
+    for i in range(at + 1, len(words)):
+        if os.path.basename(words[i]) == LAUNCHER_NAME:
+            return i
+    return None
+
+
+def _is_assignment(word: str) -> bool:
+    name, equals, _ = word.partition("=")
+    return bool(equals) and name.isidentifier()
