@@ -72,20 +72,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class OtherUser:
     """Another Unix user with an install of sessionward it can read (see install_for_other_user).
 
-    argv(*args)     the argv running `sessionward ARGS` as that user (setpriv, no groups)
-    command(*args)  the same as one shell command line (for FakeClaude.run, `sh -c`)
-    run(*args)      subprocess.run of argv(*args), text mode, output captured
-    python          the interpreter it runs, launcher its `sessionward`, uid and gid
+    argv(*args, via=())  the argv running `sessionward ARGS` as that user (setpriv, no
+                         supplementary groups); `via` is a program and its arguments run as
+                         that user too, which then runs sessionward (e.g. flock -s GATE)
+    command(*args)       the same as one shell command line (for FakeClaude.run, `sh -c`)
+    run(*args)           subprocess.run of argv(*args), text mode, output captured
+    prefix()             the argv before any program run as that user (setpriv ... env)
+    for_user(uid, gid)   the same install run as another uid and gid (one copy serves many)
+    python               the interpreter it runs, launcher its `sessionward`, uid and gid
     """
 
     def __init__(self, uid: int, gid: int, python: str, launcher: str) -> None:
         self.uid, self.gid, self.python, self.launcher = uid, gid, python, launcher
 
     def prefix(self) -> list:
-        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+        # Through env: a program setpriv execs itself is still found with root's powers (under
+        # root's 0700 home, say); one that env execs is found with the user's own, as by flock(1).
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "env"]
 
-    def argv(self, *args) -> list:
-        return [*self.prefix(), self.launcher, *args]
+    def argv(self, *args, via=()) -> list:
+        return [*self.prefix(), *via, self.launcher, *args]
 
     def command(self, *args) -> str:
         import shlex
@@ -94,6 +100,23 @@ class OtherUser:
 
     def run(self, *args, timeout=60, **kwargs):
         return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, **kwargs)
+
+    def for_user(self, uid: int, gid: int):
+        """This install run as `uid`:`gid`: an OtherUser, or a string saying why it does not
+        run as them (the caller skips with it)."""
+        other = OtherUser(uid, gid, self.python, self.launcher)
+        return _why_it_does_not_run(other) or other
+
+
+def _why_it_does_not_run(other: OtherUser):
+    """None when `sessionward --version` runs as `other`, else a line saying what it printed."""
+    import shlex
+
+    version = other.run("--version", cwd="/")  # a directory every user may enter
+    if version.returncode == 0 and version.stdout.startswith("sessionward "):
+        return None
+    return (f"the copy does not run as uid {other.uid}: {shlex.join(other.argv('--version'))}: "
+            f"{version.stderr.strip()[-200:]}")
 
 
 def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
@@ -105,10 +128,9 @@ def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
     which another user cannot read when the clone sits in a private directory (a 0700 home,
     `mktemp -d`): that user would fail to start at all (exit 2, "Permission denied") instead
     of meeting the state directory the test is about. The interpreter is this run's own when
-    that user can run it, else another of the same major.minor version (a venv's python is
-    a link into the base install, often under a private home)."""
-    import shlex
-
+    that user can run it, else another of the same major.minor version, on PATH or the
+    system's (a venv's python is a link into the base install, often under a private home).
+    OtherUser.for_user runs the same copy as further users."""
     if os.geteuid() != 0:
         return "needs root to run commands as another user (setpriv)"
     if shutil.which("setpriv") is None:
@@ -118,12 +140,14 @@ def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
     shutil.copytree(os.path.join(REPO, "src", "sessionward"), os.path.join(lib, "sessionward"),
                     ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "compileall", "-q", lib], capture_output=True)  # as this run would
+    launcher = os.path.join(base, "bin", "sessionward")
     want = "%d.%d" % sys.version_info[:2]
     tried = []
+    system = "/usr/local/bin:/usr/bin"  # the system's own, which PATH may put behind private shims (pyenv)
     candidates = [sys.executable, os.path.realpath(sys.executable), getattr(sys, "_base_executable", None),
-                  shutil.which(f"python{want}"), shutil.which("python3")]
+                  *(shutil.which(name, path=path) for path in (None, system) for name in (f"python{want}", "python3"))]
     for python in dict.fromkeys(c for c in candidates if c):
-        probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", python, "-c",
+        probe = subprocess.run([*OtherUser(uid, gid, python, launcher).prefix(), python, "-c",
                                 "import sys; print('%d.%d' % sys.version_info[:2])"],
                                capture_output=True, text=True, timeout=30)
         seen = probe.stdout.strip() or probe.stderr.strip()[-80:]
@@ -134,7 +158,6 @@ def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
         return f"uid {uid} can run no Python {want} interpreter ({'; '.join(tried)})"
     with open(os.path.join(REPO, "scripts", "launcher", "sessionward")) as f:
         _shebang, rest = f.read().split("\n", 1)
-    launcher = os.path.join(base, "bin", "sessionward")
     os.makedirs(os.path.dirname(launcher))
     with open(launcher, "w") as f:  # the real launcher, pointed at the copy
         f.write(f"#!{python}\nimport sys\nsys.path.insert(0, {lib!r})\n{rest}")
@@ -146,7 +169,4 @@ def install_for_other_user(base: str, uid: int = NOBODY, gid: int = NOBODY):
             path = os.path.join(directory, name)
             os.chmod(path, os.stat(path).st_mode | 0o444)
     other = OtherUser(uid, gid, python, launcher)
-    version = other.run("--version", cwd=base)
-    if version.returncode != 0 or not version.stdout.startswith("sessionward "):
-        return f"the copy does not run as uid {uid}: {shlex.join(other.argv('--version'))}: {version.stderr.strip()[-200:]}"
-    return other
+    return _why_it_does_not_run(other) or other

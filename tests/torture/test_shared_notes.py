@@ -12,14 +12,11 @@ Two promises, tested with real processes of real second users:
     bit protects is refused in one line.
 
 Running as another user: the clone (and its virtualenv) may sit in a 0700 directory, so
-the other users run a copy of the package in a world-readable temporary directory with
-PYTHONPATH (sessionward needs nothing outside the standard library on Linux), under the
-test's own base interpreter when they can run it, else the system's python3 (>= 3.10);
-the tests skip, saying why, when neither is reachable. Every command as another user goes
-`setpriv ... env PYTHON`: setpriv keeps root's capabilities until its own exec, so an
-interpreter it execs directly is found even under root's 0700 home, hiding the problem.
-Processes are released together by a gate: each waits for a shared flock(1) on a file the
-test holds exclusively until all of them wait.
+the other users run one world-readable copy of the package and the real launcher
+(helpers.install_for_other_user, one OtherUser per user over the same copy); the tests skip,
+saying why, when no interpreter is usable by them. Processes are released together by a
+gate: each waits for a shared flock(1) on a file the test holds exclusively until all of
+them wait; flock(1) runs as the user too, between setpriv and the launcher.
 """
 
 import fcntl
@@ -29,18 +26,15 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
-
-import sessionward
+from helpers import SESSIONWARD, OtherUser, install_for_other_user
 
 PART = "shared notes"
 STEP_TIMEOUT_S = 120.0
 PROTECTED_SYMLINKS = "/proc/sys/fs/protected_symlinks"
-CANDIDATES = (os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable), "/usr/bin/python3")
 PREFIX = "swn"
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates users, chowns, writes sysctls")
@@ -51,25 +45,20 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-# -- the world: a world-readable copy of the package, two users and their shared group ------------
+# -- the world: two users and their shared group, one world-readable install for both ----------
 
 
 class World:
-    def __init__(self, base: str, users: dict, group: int) -> None:
+    def __init__(self, base: str, users: dict[str, OtherUser], group: int) -> None:
         self.base = base
-        self.python = CANDIDATES[0]
-        self.users = users  # name -> (uid, gid)
+        self.users = users  # name -> its helpers.OtherUser (.uid, .gid)
         self.group = group
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONWARD_", "CLAUDE_"))}
-        self.env.update(PYTHONPATH=os.path.join(base, "py"), PYTHONDONTWRITEBYTECODE="1", NO_COLOR="1")
+        self.env.update(NO_COLOR="1")
 
-    def argv(self, *args, user: str | None = None) -> list[str]:
-        argv = [self.python, "-s", "-m", "sessionward", *args]
-        return argv if user is None else self.setpriv(user, "env", *argv)
-
-    def setpriv(self, user: str, *argv: str) -> list[str]:
-        uid, gid = self.users[user]
-        return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
+    def argv(self, *args, user: str | None = None, via=()) -> list[str]:
+        """`sessionward ARGS` as `user` (None: this process's user), through `via` if given."""
+        return [*via, SESSIONWARD, *args] if user is None else self.users[user].argv(*args, via=via)
 
     def run(self, *args, user=None, input=None, env=None):
         own = {} if user is None else {"SESSIONWARD_HOME": self.homes[user], "HOME": self.homes[user]}
@@ -77,14 +66,17 @@ class World:
                               capture_output=True, timeout=STEP_TIMEOUT_S, cwd=self.base)
 
     def as_user(self, user: str, *argv: str):
-        return subprocess.run(self.setpriv(user, "env", *argv), capture_output=True, timeout=STEP_TIMEOUT_S,
+        return subprocess.run([*self.users[user].prefix(), *argv], capture_output=True, timeout=STEP_TIMEOUT_S,
                               cwd=self.base)
+
+    def ids(self, user: str) -> tuple[int, int]:
+        return self.users[user].uid, self.users[user].gid
 
     def mkdir(self, name: str, mode: int, owner: str | None = None, group: int | None = None) -> str:
         path = os.path.join(self.base, name)
         os.mkdir(path)
-        uid = self.users[owner][0] if owner else 0
-        os.chown(path, uid, group if group is not None else (self.users[owner][1] if owner else 0))
+        uid, gid = self.ids(owner) if owner else (0, 0)
+        os.chown(path, uid, group if group is not None else gid)
         os.chmod(path, mode)
         return path
 
@@ -107,28 +99,19 @@ def world():
     base = tempfile.mkdtemp(prefix="sessionward-shared-notes-")
     created: list[str] = []
     try:
-        os.chmod(base, 0o755)
-        shutil.copytree(os.path.dirname(sessionward.__file__), os.path.join(base, "py", "sessionward"),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        for root, dirs, files in os.walk(base):
-            for entry in dirs + files:
-                os.chmod(os.path.join(root, entry), 0o755 if entry in dirs else 0o644)
         subprocess.run(["groupadd", group], check=True, capture_output=True)
+        ids = {}
+        for name in names:
+            ids[name] = _useradd(name, group)
+            created.append(name)
+        other = install_for_other_user(base, *ids[names[0]])  # one copy, run by both users
         users = {}
         for name in names:
-            users[name] = _useradd(name, group)
-            created.append(name)
+            users[name] = other if isinstance(other, str) else other.for_user(*ids[name])
+            if isinstance(users[name], str):
+                pytest.skip(users[name])  # saying why: no interpreter they may run, or no setpriv
         here = World(base, users, grp.getgrnam(group).gr_gid)
         here.homes = {name: here.state_dir(f"home-{name}", owner=name) for name in names}  # their own state
-        tried = []
-        for python in CANDIDATES:
-            here.python = python
-            probe = here.run("--version", user=names[0])
-            if probe.returncode == 0 and b"sessionward" in probe.stdout:
-                break
-            tried.append(f"{python}: {probe.stderr.decode(errors='replace').strip()[-200:]}")
-        else:
-            pytest.skip("no Python >= 3.10 another user can run: " + "; ".join(tried))
         yield here
     finally:
         for name in created:
@@ -160,8 +143,9 @@ def _waiters_on(path: str) -> int:
         return sum(1 for line in locks if "->" in line and f":{inode} " in line)
 
 
-def run_together(world: World, commands: list[tuple[list[str], dict]]) -> list[subprocess.CompletedProcess]:
-    """Run every (argv, env) at the same instant (as near as the kernel allows)."""
+def run_together(world: World, commands: list[tuple[str | None, list[str], dict]]) -> list[subprocess.CompletedProcess]:
+    """Run every `sessionward ARGS` given as (user, args, env) at the same instant (as near as
+    the kernel allows); user None is this process's user."""
     gate = os.path.join(world.base, f"gate-{len(commands)}-{time.monotonic_ns()}")
     with open(gate, "w"):
         pass
@@ -170,13 +154,9 @@ def run_together(world: World, commands: list[tuple[list[str], dict]]) -> list[s
     fcntl.flock(holder, fcntl.LOCK_EX)
     procs = []
     try:
-        for argv, env in commands:
-            if argv[0] == "setpriv":  # the gate goes inside: flock(1) runs as the user too
-                split = argv.index("--") + 1
-                argv = [*argv[:split], "flock", "-s", gate, *argv[split:]]
-            else:
-                argv = ["flock", "-s", gate, *argv]
-            procs.append(subprocess.Popen(argv, env={**world.env, **env}, cwd=world.base,
+        for user, args, env in commands:  # the gate goes inside setpriv: flock(1) runs as the user too
+            procs.append(subprocess.Popen(world.argv(*args, user=user, via=("flock", "-s", gate)),
+                                          env={**world.env, **env}, cwd=world.base,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         deadline = time.monotonic() + 30
         while _waiters_on(gate) < len(procs) and time.monotonic() < deadline:
@@ -199,7 +179,7 @@ def _append_commands(world: World, note: str, writers: list[tuple[str, str | Non
     commands = []
     for label, user, env in writers:
         for i in range(EACH):
-            commands.append((world.argv("note", "append", note, f"{label}-{i}", "--quiet", user=user), {**env, **extra}))
+            commands.append((user, ["note", "append", note, f"{label}-{i}", "--quiet"], {**env, **extra}))
     return commands
 
 
@@ -282,8 +262,8 @@ def test_two_writes_expecting_the_same_sha256_exactly_one_wins(fresh, tally, set
     base = b"version 0\n"
     for round_ in range(ROUNDS):
         note = _seed_note(fresh, vault, base)
-        commands = [(fresh.argv("note", "write", note, f"{label} won round {round_}\n", "--expect-sha256", sha(base),
-                                user=user), env) for label, user, env in writers]
+        commands = [(user, ["note", "write", note, f"{label} won round {round_}\n", "--expect-sha256", sha(base)], env)
+                    for label, user, env in writers]
         done = run_together(fresh, commands)
         t.operations += len(done)
         codes = sorted(result.returncode for result in done)
@@ -338,7 +318,7 @@ def _victim_and_shared(world: World):
     bashrc = os.path.join(home, ".bashrc")
     with open(bashrc, "w") as f:
         f.write("original\n")
-    os.chown(bashrc, *world.users[victim])
+    os.chown(bashrc, *world.ids(victim))
     shared = world.mkdir("shared", 0o1777)  # root's, sticky, world-writable: like /tmp
     return victim, attacker, home, bashrc, shared
 
@@ -346,7 +326,7 @@ def _victim_and_shared(world: World):
 def _link_as(world: World, user: str, target: str, link: str) -> None:
     made = world.as_user(user, "ln", "-s", target, link)
     assert made.returncode == 0, made
-    assert os.lstat(link).st_uid == world.users[user][0]
+    assert os.lstat(link).st_uid == world.users[user].uid
 
 
 def test_another_users_link_in_a_sticky_directory_is_refused(fresh, tally, protected_symlinks):
@@ -358,7 +338,7 @@ def test_another_users_link_in_a_sticky_directory_is_refused(fresh, tally, prote
         t.operations += 1
         t.faults_injected += 1
         done = fresh.run(*args, user=victim, input=stdin)
-        one_line(done, 1, f"refusing to follow {link}", f"owned by uid {fresh.users[attacker][0]}")
+        one_line(done, 1, f"refusing to follow {link}", f"owned by uid {fresh.users[attacker].uid}")
     with open(bashrc) as f:
         assert f.read() == "original\n"
     if protected_symlinks == 1:  # the rule mirrored is the kernel's: the shell's >> is refused too
@@ -390,7 +370,7 @@ def test_links_the_kernel_would_follow_are_followed(fresh, tally, protected_syml
         assert os.path.islink(link)
     with open(bashrc, "rb") as f:
         assert f.read() == b"original\nby my own link\nby the owner's link\n"
-    assert os.stat(bashrc).st_uid == fresh.users[victim][0]
+    assert os.stat(bashrc).st_uid == fresh.users[victim].uid
     t.check()
 
 
@@ -403,7 +383,7 @@ def test_a_note_the_sticky_bit_protects_is_refused_in_one_line(fresh, tally):
     os.chmod(note, 0o666)  # anyone may write its bytes, but only its owner may replace it
     t.operations += 2
     done = fresh.run("note", "append", note, user=other, input=b"more\n")
-    one_line(done, 1, f"cannot replace note {note}: it belongs to uid {fresh.users[owner][0]}", "sticky")
+    one_line(done, 1, f"cannot replace note {note}: it belongs to uid {fresh.users[owner].uid}", "sticky")
     with open(note) as f:
         assert f.read() == "mine\n"
     t.check()
@@ -417,7 +397,7 @@ def test_a_file_the_caller_cannot_write_is_never_replaced(fresh, tally):
     note = os.path.join(own, "read-only.md")
     with open(note, "w") as f:
         f.write("keep\n")
-    os.chown(note, *fresh.users[user])
+    os.chown(note, *fresh.ids(user))
     os.chmod(note, 0o444)
     t.operations += 1
     done = fresh.run("note", "write", note, user=user, input=b"replaced\n")
