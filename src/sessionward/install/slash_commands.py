@@ -4,7 +4,9 @@
   <claude dir>/commands/end.md      the end-of-session saves under the /end lock
 (<claude dir> is ~/.claude, or $CLAUDE_CONFIG_DIR; with --scope project, the project's .claude.)
 The templates are package data beside this module (commands/*.md); @SESSIONWARD@ becomes the
-launcher. Their YAML frontmatter must open the file (Claude Code reads it only there), so the
+launcher, @DRAFTS@ the drafts directory (sessionward.drafts: /end's model writes each note's
+text there with its Write tool, whose rule `Edit(//<dir>/**)` in allowed-tools lets it, and
+hands it over with `note append|write --text-file`, so the text is never on a command line). Their YAML frontmatter must open the file (Claude Code reads it only there), so the
 managed-file marker comes right after it. Values holding ": " or starting with "[" are quoted:
 Claude Code parses the frontmatter as YAML and, on an error, drops all of it, allowed-tools
 included, and the `!` line then is not pre-approved.
@@ -20,6 +22,7 @@ Planning (plan_install, plan_uninstall) only reads; apply_command_actions writes
 
 import os
 
+from sessionward import paths
 from sessionward._atomic import write_file_atomic
 from sessionward.errors import StateUnwritable
 from sessionward.install.seed_paths import MANAGED_MARKER, backup_name
@@ -54,7 +57,7 @@ class CommandAction:
 
 def render_template(name: str, launcher: str) -> bytes:
     with open(os.path.join(_TEMPLATE_DIR, name), encoding="utf-8") as f:
-        return f.read().replace("@SESSIONWARD@", launcher).encode()
+        return f.read().replace("@SESSIONWARD@", launcher).replace("@DRAFTS@", paths.drafts_dir()).encode()
 
 
 def lines_to_add(name: str, launcher: str) -> list[str]:
