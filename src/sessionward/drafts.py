@@ -73,9 +73,7 @@ def ensure_drafts_dir() -> str:
 
 def is_in_drafts_dir(path: str) -> bool:
     """Does the absolute, resolved `path` (a hook's tool_input.file_path) lie in the drafts
-    directory? A string test first: this runs in the PreToolUse hook for every Write."""
-    if f"{os.sep}drafts{os.sep}" not in path:
-        return False
+    directory, resolved the same way (a link there to elsewhere counts: the Write lands there)?"""
     return path.startswith(os.path.realpath(drafts_dir()) + os.sep)
 
 
