@@ -53,8 +53,9 @@ Errors: NoteLockTimeout (a TimeoutError, exit 1) when another writer holds the n
 directory longer than `timeout`; NoteChanged (exit 1); Refused (exit 1) for a foreign or
 dangling symlink, a note the sticky bit keeps us from replacing, or a path that kept
 changing under us; BadInput (exit 2) for a path that cannot be a note (a directory, a
-missing parent directory, a loop of links); StateUnwritable (exit 3) when it cannot be
-opened or written (no write permission, an unreadable directory, a full disk).
+missing parent directory, a loop of links) and for a text file that may not carry the text
+(sessionward.drafts); StateUnwritable (exit 3) when it cannot be opened or written (no
+write permission, an unreadable directory, a full disk).
 """
 
 import errno
