@@ -231,3 +231,4 @@ def test_pre_tool_use_denies_a_draft_where_the_dir_cannot_be_made_private(tmp_pa
     assert answer["permissionDecisionReason"].startswith(
         f"sessionward: the drafts directory cannot be made private, so a draft there could be read by other users: "
         f"refusing state path {where}: it is a symlink")
+
