@@ -396,11 +396,14 @@ def test_a_users_own_end_md_gets_the_lock_lines(home, claude):
     (claude / "commands").mkdir(parents=True)
     (claude / "commands" / "end.md").write_text("Save my notes.\n")
     out = run_cli("install", check=True).stdout.splitlines()
-    assert out[2:6] == [
+    drafts = home / ".local" / "state" / "sessionward" / "drafts"
+    assert out[2:7] == [
         f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
         "add (the first line to its frontmatter):",
-        "    " + END_TOOLS.format(drafts=home / ".local" / "state" / "sessionward" / "drafts"),
+        "    " + END_TOOLS.format(drafts=drafts),
         f'    !`{L} lock acquire end --exit-zero --purpose "/end save"`',
+        f"    save each note by writing its text with the Write tool to a new file DRAFT in {drafts}, then "
+        f"`{L} note append FILE --text-file DRAFT` (never the text in a command)",
         f"    after the saves: run `{L} lock release end`, then `{L} unregister`",
     ]
 
