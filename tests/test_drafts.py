@@ -15,6 +15,7 @@ import pytest
 
 from helpers import cli_json, run_cli
 from sessionward import drafts, paths
+from sessionward.errors import BadInput
 
 
 def sha(data: bytes) -> str:
@@ -161,6 +162,11 @@ def test_a_file_other_users_can_read_is_refused(note, open_dir, draft_dir):
     done = run_cli("note", "append", str(note), "--text-file", inside)
     assert done.returncode == 2 and "other users can read it" in one_line(done)
     assert note.read_bytes() == b"secret\nmore\n"
+
+
+def test_a_name_no_file_can_have_is_bad_input_not_a_crash():
+    with pytest.raises(BadInput, match="holds a lone surrogate"):
+        drafts.read_text_file("\ud800.md", 100)
 
 
 def test_text_and_text_file_together_are_a_usage_error(note, draft_dir):

@@ -137,6 +137,10 @@ def read_text_file(path: str, max_bytes: int) -> TextFile:
     reports a larger one), if it may carry a note's text (see the module docstring)."""
     if not isinstance(path, str) or not path or "\0" in path:
         raise BadInput("--text-file needs the path of a file")
+    try:
+        os.fsencode(path)  # argv's undecodable bytes survive (surrogate escapes); a lone surrogate cannot
+    except UnicodeEncodeError:
+        raise BadInput(f"--text-file {path[:80]!r} holds a lone surrogate: no file has that name") from None
     given = os.path.expanduser(path)
     head, name = os.path.split(given)
     if name in ("", ".", ".."):
