@@ -223,7 +223,7 @@ def test_cli_append_from_an_argument_and_from_stdin(note):
     envelope = cli_json("note", "append", str(note), "-", input="more")
     assert envelope["ok"] and envelope["result"] == {
         "path": str(note), "size": 25, "sha256": sha(b"from argv\nfrom stdin\nmore"), "written": 4,
-        "waited_s": 0.0, "created": False}
+        "waited_s": 0.0, "created": False, "text_file": None}
 
 
 def test_cli_write_with_expect_and_its_exit_codes(note):

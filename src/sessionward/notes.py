@@ -14,6 +14,11 @@ never a mix) and serialized with the other writers of the same note by a kernel 
                             of the content the writer started from, or ABSENT for "must not
                             exist yet"), refuse with NoteChanged when the note changed since:
                             a read-modify-write never silently drops another session's save.
+  append_note_from_file(path, text_file), write_note_from_file(path, text_file, ...)
+                            the same, the text read from a private file of the caller's (see
+                            sessionward.drafts: the way to keep it off every command line);
+                            a draft is removed once the note holds its text, and kept, named in
+                            the error, when the write fails.
 
 Which file is written: the path is opened the way the kernel opens it (sessionward._userpath),
 never resolved in user space. A symlinked note is followed: its target is replaced, the link
@@ -48,8 +53,9 @@ Errors: NoteLockTimeout (a TimeoutError, exit 1) when another writer holds the n
 directory longer than `timeout`; NoteChanged (exit 1); Refused (exit 1) for a foreign or
 dangling symlink, a note the sticky bit keeps us from replacing, or a path that kept
 changing under us; BadInput (exit 2) for a path that cannot be a note (a directory, a
-missing parent directory, a loop of links); StateUnwritable (exit 3) when it cannot be
-opened or written (no write permission, an unreadable directory, a full disk).
+missing parent directory, a loop of links) and for a text file that may not carry the text
+(sessionward.drafts); StateUnwritable (exit 3) when it cannot be opened or written (no
+write permission, an unreadable directory, a full disk).
 """
 
 import errno
@@ -58,6 +64,7 @@ import os
 import stat
 import time
 
+from sessionward import drafts
 from sessionward._atomic import MAX_STATE_FILE_BYTES, remove_stray_temps, write_file_atomic
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward._userpath import Target, open_as_given, resolve_for_replace, same_directory
@@ -103,9 +110,10 @@ class NoteLockTimeout(SessionwardError, TimeoutError):
 
 class NoteWritten:
     """What a note write did: the note's real path, its new size and sha256, how long the
-    lock was waited for, and how many bytes this call added or wrote."""
+    lock was waited for, how many bytes this call added or wrote, and the text file it came
+    from (with whether it was removed)."""
 
-    __slots__ = ("path", "size", "sha256", "written", "waited_s", "created")
+    __slots__ = ("path", "size", "sha256", "written", "waited_s", "created", "text_file")
 
     def __init__(self, path: str, data: bytes, written: int, waited_s: float, created: bool) -> None:
         self.path = path
@@ -114,10 +122,11 @@ class NoteWritten:
         self.written = written
         self.waited_s = waited_s
         self.created = created
+        self.text_file = None  # {"path", "draft", "removed"} when the text came from a file
 
     def to_json(self) -> dict:
         return {"path": self.path, "size": self.size, "sha256": self.sha256, "written": self.written,
-                "waited_s": round(self.waited_s, 3), "created": self.created}
+                "waited_s": round(self.waited_s, 3), "created": self.created, "text_file": self.text_file}
 
 
 def append_note(path: str, text: bytes | str, timeout: float = NOTE_LOCK_TIMEOUT_S) -> NoteWritten:
@@ -149,7 +158,25 @@ def write_note(path: str, content: bytes | str, expect_sha256: str | None = None
     return _update(path, change, len(data), timeout)
 
 
+def append_note_from_file(path: str, text_file: str, timeout: float = NOTE_LOCK_TIMEOUT_S) -> NoteWritten:
+    """append_note() with the text of `text_file` (sessionward.drafts' rules): removed once
+    the note holds it if it is a draft, kept when the write fails."""
+    return _from_file(text_file, lambda text: append_note(path, text, timeout))
+
+
+def write_note_from_file(path: str, text_file: str, expect_sha256: str | None = None,
+                         timeout: float = NOTE_LOCK_TIMEOUT_S) -> NoteWritten:
+    """write_note() with the content of `text_file`, as append_note_from_file()."""
+    return _from_file(text_file, lambda content: write_note(path, content, expect_sha256, timeout))
+
+
 # -- internals --------------------------------------------------------------------------------
+
+
+def _from_file(text_file: str, write) -> NoteWritten:
+    written, source = drafts.deliver(text_file, write, MAX_NOTE_BYTES)
+    written.text_file = source.to_json()
+    return written
 
 
 def _encoded(text: str, what: str) -> bytes:

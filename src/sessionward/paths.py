@@ -11,6 +11,13 @@ or `$SESSIONWARD_HOME` for tests and unusual setups):
     notices.json           repairs not yet told to the person (sessionward._notices); absent
                            when there are none
 
+Outside it, for the user as a whole:
+
+  $XDG_STATE_HOME/sessionward/drafts   (default ~/.local/state/sessionward/drafts, 0700)
+                           drafts: a note's text on its way to `note ... --text-file`
+                           (sessionward.drafts). Not under the state directory: Claude Code
+                           refuses its Write tool in any path with a `.claude` component.
+
 The state directory itself may be a symlink (dotfile setups link ~/.claude), but it must not
 be writable by group or others; the private directory and every state file must not be
 symlinks. Nothing ever lives directly in a shared /tmp.
@@ -47,6 +54,17 @@ def registry_path() -> str:
 
 def private_dir() -> str:
     return os.path.join(state_dir(), PRIVATE_DIR_NAME)
+
+
+def drafts_dir() -> str:
+    """Where /end's model writes each note's text before `note ... --text-file` reads it.
+    $XDG_STATE_HOME when it is absolute (the XDG rule: a relative one is ignored), else
+    ~/.local/state. Never under ~/.claude: Claude Code 2.1.331 refuses its Write tool there
+    ("a sensitive file"), whatever the allow rules say, and the Write tool is the point."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    if not base.startswith("/"):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, PRIVATE_DIR_NAME, "drafts")
 
 
 def registry_lock_path() -> str:

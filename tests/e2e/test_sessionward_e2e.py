@@ -1,7 +1,8 @@
 """sessionward installed for real into a HOME, driven by the real Claude Code CLI (offline,
 against the scripted stub): two concurrent sessions in one worktree, a Write refused or asked
 per policy with the reason reaching B's model, B's first request naming A, a `git checkout`
-asked, an empty registry once both ended, and a `kill -9` of A swept by B's next hook.
+asked, an empty registry once both ended, and a `kill -9` of A swept by B's next hook; /end
+saving a note through a draft its Write tool wrote (allowed by end.md) and `--text-file`.
 
 The hooks are the ones `sessionward install` writes into $HOME/.claude/settings.json: nothing
 here is wired by hand, so a broken install, matcher or launcher path fails these tests too.
@@ -9,12 +10,16 @@ here is wired by hand, so a broken install, matcher or launcher path fails these
 
 import json
 import os
+import shutil
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from e2e.mock_messages_api import bash, flatten_text, text, tool_result_text, write
 from helpers import SESSIONWARD, cli_json, make_git_repo, run_cli
+from sessionward import paths
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -171,8 +176,13 @@ def test_start_shows_the_other_session_in_this_worktree(installed, proj):
 def test_end_takes_the_lock_saves_releases_and_unregisters(installed, proj, state_dir):
     sw = SESSIONWARD
     saved = proj / "resume.md"
-    # The model's part of /end: one save step (the resume file), then release and unregister.
-    b = installed.start([write(saved, "resume\n"),
+    drafts = Path(paths.drafts_dir())
+    shutil.rmtree(drafts)  # gone since install: sessionward's PreToolUse hook makes it again, 0700
+    draft = drafts / "resume-1.md"
+    # The model's part of /end: one save step (the resume file) as end.md teaches it, its text
+    # written to a draft with the Write tool (end.md's allowed-tools let it write there) and
+    # handed over with --text-file; then release and unregister.
+    b = installed.start([write(draft, "resume\n"), bash(f"{sw} note append {saved} --text-file {draft}"),
                          bash(f"{sw} lock status end --json", hold=True),
                          bash(f"{sw} lock release end"), bash(f"{sw} unregister"), text("saved")],
                         cwd=proj, prompt="/end {marker}")
@@ -186,6 +196,8 @@ def test_end_takes_the_lock_saves_releases_and_unregisters(installed, proj, stat
     b.wait().check()
     assert saved.read_text() == "resume\n"
     assert all(not r.get("is_error") for r in b.tool_results()), b.tool_results()
+    assert f"removed {draft}" in tool_result_text(b.tool_results()[1])
+    assert not draft.exists() and stat.S_IMODE(drafts.stat().st_mode) == 0o700
     assert not (state_dir / "end.lock").exists()
     assert registry_ids(state_dir) == []
 

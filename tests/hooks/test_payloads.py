@@ -333,6 +333,25 @@ def test_edit_policy_from_the_config_file(sessions, project, tmp_path):
     assert answered(b.pre_write(path, SESSIONWARD_EDIT_POLICY="ask"))["hookSpecificOutput"]["permissionDecision"] == "ask"
 
 
+def test_drafts_are_no_claims_so_two_sessions_may_reuse_a_draft_name(sessions, project):
+    """/end's drafts (sessionward.drafts) are one session's private scratch, removed once
+    handed over: B's draft of the name A used is no collision, and the PreToolUse hook makes
+    the drafts directory private before the Write (the Write tool would create it 0755)."""
+    from sessionward import paths
+
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    answered(b.start())
+    draft = os.path.join(paths.drafts_dir(), "daily-1.md")
+    silent(a.pre_write(draft))
+    assert os.stat(os.path.dirname(draft)).st_mode & 0o777 == 0o700
+    silent(a.write(draft, "from A\n"))
+    os.unlink(draft)  # handed over to `note append --text-file`
+    silent(b.pre_write(draft))
+    silent(b.write(draft, "from B\n"))
+    silent(a.pre_write(draft))
+
+
 def test_a_read_by_another_session_does_not_block(sessions, project):
     a, b = sessions(0), sessions(1)
     silent(a.start())

@@ -60,10 +60,12 @@ The report above comes from sessionward. Tell the user in two or three lines whi
 $ARGUMENTS
 """
 
+END_TOOLS = (f"allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), "
+             f"Bash({L} note:*), Edit(/{{drafts}}/**)")  # the drafts directory: /end's Write tool calls
 END_MD_HEAD = f"""---
 description: "End this session: save notes, memory and resume under the /end lock (sessionward)"
 argument-hint: "[what to save]"
-allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), Bash({L} note:*)
+{END_TOOLS}
 ---
 <!-- sessionward: managed file -->
 !`{L} lock acquire end --exit-zero --purpose "/end save"`
@@ -120,7 +122,9 @@ def test_install_on_a_fresh_home(home, claude):
     assert stat.S_IMODE(settings_json.stat().st_mode) == 0o600
     assert (claude / "commands" / "start.md").read_text() == START_MD
     end = (claude / "commands" / "end.md").read_text()
-    assert end.startswith(END_MD_HEAD)
+    drafts = home / ".local" / "state" / "sessionward" / "drafts"
+    assert end.startswith(END_MD_HEAD.format(drafts=drafts))
+    assert stat.S_IMODE(drafts.stat().st_mode) == 0o700  # private before the model writes a draft
     assert f"Then run `{L} lock release end`, then `{L} unregister`.\n" in end
     assert [stat.S_IMODE((claude / "commands" / n).stat().st_mode) for n in ("start.md", "end.md")] == [0o644, 0o644]
     assert backups(claude) == []
@@ -442,15 +446,18 @@ def test_a_users_own_start_md_is_kept_and_the_lines_to_add_printed(claude):
     assert (claude / "commands" / "start.md").read_text() == mine
 
 
-def test_a_users_own_end_md_gets_the_lock_lines(claude):
+def test_a_users_own_end_md_gets_the_lock_lines(home, claude):
     (claude / "commands").mkdir(parents=True)
     (claude / "commands" / "end.md").write_text("Save my notes.\n")
     out = run_cli("install", check=True).stdout.splitlines()
-    assert out[2:6] == [
+    drafts = home / ".local" / "state" / "sessionward" / "drafts"
+    assert out[2:7] == [
         f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
         "add (the first line to its frontmatter):",
-        f"    allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), Bash({L} note:*)",
+        "    " + END_TOOLS.format(drafts=drafts),
         f'    !`{L} lock acquire end --exit-zero --purpose "/end save"`',
+        f"    save each note by writing its text with the Write tool to a new file DRAFT in {drafts}, then "
+        f"`{L} note append FILE --text-file DRAFT` (never the text in a command)",
         f"    after the saves: run `{L} lock release end`, then `{L} unregister`",
     ]
 

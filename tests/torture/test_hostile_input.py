@@ -293,7 +293,8 @@ class Ground1:
 
     def for_opt(self, opt):
         return {"PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
-                "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest}[opt.value]
+                "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest,
+                "FILE": self.places.paths()}[opt.value]  # note --text-file: the same odd places
 
     def for_arg(self, arg):
         if arg.name == "pid":

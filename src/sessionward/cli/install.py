@@ -2,7 +2,8 @@
 
 Where (--scope): user -> ~/.claude (or $CLAUDE_CONFIG_DIR): settings.json, commands/, and
 the origin's files at the origin's paths; project -> <git toplevel of the current directory,
-else the directory>/.claude: settings.json and commands/ only. `install --seed-paths` writes
+else the directory>/.claude: settings.json and commands/ only. Both create the drafts
+directory /end's notes go through (sessionward.drafts), 0700. `install --seed-paths` writes
 the origin's files alone, as it always did.
 
 Everything is planned before anything is written, so a settings.json we cannot merge into
@@ -12,7 +13,7 @@ switch sessionward on, and they should find the command files in place.
 
 import os
 
-from sessionward import paths
+from sessionward import drafts, paths
 from sessionward.cli.render import Output
 from sessionward.errors import BadInput, SessionwardError
 from sessionward.identity.checkout import describe_checkout
@@ -54,6 +55,7 @@ def run_install(values: dict) -> Output:
     with settings.installer_lock():  # planned and applied whole: no uninstall runs in between
         _, commands, seeds = plan()
         apply_actions(seeds)
+        drafts.ensure_drafts_dir()  # private before /end's model first writes a draft there
         slash_commands.apply_command_actions(commands)
         result = settings.apply_settings(settings_path, merge)
     return _output("install", False, result, commands, seeds)

@@ -66,8 +66,14 @@ LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_loc
 NOTE_PATH = Arg("path", "the note's file (a symlink is followed; see below)")
 # One fact for both note commands' help: where the text should come from, and which links are followed.
 NOTE_DETAILS = ("Give the text on stdin (a quoted heredoc: <<'EOF'), not as TEXT: a command's arguments\n"
-                "are visible to every local user (ps, /proc) while it runs.\n"
+                "are visible to every local user (ps, /proc) while it runs. Where the command itself sits\n"
+                "in a shell's arguments (Claude Code's Bash tool runs bash -c '<command>'), write the text\n"
+                "to a file and give --text-file FILE: yours, not a symlink, and private (mode 600, or in a\n"
+                "directory closed to others, such as the drafts directory ~/.local/state/sessionward/drafts,\n"
+                "$XDG_STATE_HOME/sessionward/drafts). A draft is removed once the note holds its text, and\n"
+                "kept when the write fails. Other files stay.\n"
                 "A symlink another user owns in a sticky world-writable directory, or one to nothing, is refused.\n")
+NOTE_TEXT_FILE = Opt("--text-file", "read the text from this private file instead (removed after, if a draft)", "FILE")
 NOTE_TIMEOUT = Opt("--timeout", "seconds to wait for another writer of the note (default 10)", "S", _seconds)
 
 COMMANDS = [
@@ -175,7 +181,7 @@ COMMANDS = [
         "Append text to a shared note (vault note, memory or resume file): atomic, one writer at a time.",
         "sessionward.cli.notes:run_append",
         args=[NOTE_PATH, Arg("text", "the text to add (default, or -: read stdin); prefer stdin, see below", required=False)],
-        opts=[NOTE_TIMEOUT, JSON, QUIET],
+        opts=[NOTE_TEXT_FILE, NOTE_TIMEOUT, JSON, QUIET],
         details="A newline goes first when the note does not end with one. Concurrent appends all land.\n"
         + NOTE_DETAILS + "Exit status: 0 written, 1 refused, or another writer held the note past --timeout.",
     ),
@@ -185,7 +191,7 @@ COMMANDS = [
         "sessionward.cli.notes:run_write",
         args=[NOTE_PATH, Arg("text", "the new content (default, or -: read stdin); prefer stdin, see below", required=False)],
         opts=[Opt("--expect-sha256", "write only if the note's sha256 is still this one ('absent': must not exist)",
-                  "HEX"), NOTE_TIMEOUT, JSON, QUIET],
+                  "HEX"), NOTE_TEXT_FILE, NOTE_TIMEOUT, JSON, QUIET],
         details=NOTE_DETAILS + "Exit status: 0 written, 1 the note changed since it was read (--expect-sha256), refused,\n"
         "or another writer held it past --timeout; nothing is written then.",
     ),

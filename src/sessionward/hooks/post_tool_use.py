@@ -1,5 +1,6 @@
 """PostToolUse: after Read, Edit, Write, MultiEdit and NotebookEdit, record the claim
-(session, absolute path, time, the file's size/mtime/digest after the call)."""
+(session, absolute path, time, the file's size/mtime/digest after the call); none for a
+draft in the drafts directory (sessionward.drafts)."""
 
 import time
 
@@ -15,8 +16,11 @@ def handle(event: HookEvent) -> dict | None:
     path = event.file_path(event.mapping("tool_input"))
     if path is None:
         return None
-    from sessionward import claims
+    from sessionward import claims, drafts
     from sessionward.identity import describe_checkout
+
+    if drafts.is_in_drafts_dir(path):
+        return None  # a draft: one session's private scratch, never shared (see pre_tool_use)
 
     state = claims.file_state(path)
     if state is None and tool == "Read":

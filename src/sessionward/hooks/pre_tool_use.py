@@ -1,6 +1,13 @@
 """PreToolUse: before Edit/Write/MultiEdit/NotebookEdit, the file guards; before Bash, the
 git guard (see sessionward.guards). Every other call, and every Bash command without `git`
-in it, is answered "no opinion" before any state is read: this runs before every tool call."""
+in it, is answered "no opinion" before any state is read: this runs before every tool call.
+
+Before a Write into the drafts directory (sessionward.drafts: /end's notes on their way to
+`note ... --text-file`), that directory is made private: the Write tool would create a
+missing one 0755, and the draft 0644, readable by every local user. When it cannot be made
+private, the Write is denied and the model told why. Drafts get no file guard: each is one
+session's scratch file, written once and removed by `note`, never shared, so another
+session's draft of the same name is no collision (PostToolUse records no claim on them)."""
 
 from sessionward.hooks import HookEvent
 
@@ -16,10 +23,29 @@ def handle(event: HookEvent) -> dict | None:
     path = event.file_path(event.mapping("tool_input"))
     if path is None:
         return None
+    from sessionward import drafts
+
+    if drafts.is_in_drafts_dir(path):  # private scratch, never shared: no guard, no claim
+        return answer(_drafts_dir_refusal()) if tool == "Write" else None
     from sessionward.config import load_config
     from sessionward.guards import check_file_edit
 
     return answer(check_file_edit(path, event.owner, load_config(event.environ)))
+
+
+def _drafts_dir_refusal():
+    """None when the drafts directory is (now) private; else a deny."""
+    from sessionward import drafts
+    from sessionward.errors import SessionwardError
+
+    try:
+        drafts.ensure_drafts_dir()
+    except SessionwardError as exc:
+        from sessionward.guards import DENY, Verdict
+
+        return Verdict(DENY, f"the drafts directory cannot be made private, so a draft there could be read by "
+                               f"other users: {exc}", "drafts")
+    return None
 
 
 def _bash(event: HookEvent) -> dict | None:

@@ -4,7 +4,9 @@
   <claude dir>/commands/end.md      the end-of-session saves under the /end lock
 (<claude dir> is ~/.claude, or $CLAUDE_CONFIG_DIR; with --scope project, the project's .claude.)
 The templates are package data beside this module (commands/*.md); @SESSIONWARD@ becomes the
-launcher. Their YAML frontmatter must open the file (Claude Code reads it only there), so the
+launcher, @DRAFTS@ the drafts directory (sessionward.drafts: /end's model writes each note's
+text there with its Write tool, whose rule `Edit(//<dir>/**)` in allowed-tools lets it, and
+hands it over with `note append|write --text-file`, so the text is never on a command line). Their YAML frontmatter must open the file (Claude Code reads it only there), so the
 managed-file marker comes right after it. Values holding ": " or starting with "[" are quoted:
 Claude Code parses the frontmatter as YAML and, on an error, drops all of it, allowed-tools
 included, and the `!` line then is not pre-approved.
@@ -20,6 +22,7 @@ Planning (plan_install, plan_uninstall) only reads; apply_command_actions writes
 
 import os
 
+from sessionward import paths
 from sessionward._atomic import write_file_atomic
 from sessionward.errors import StateUnwritable
 from sessionward.install.seed_paths import MANAGED_MARKER, backup_name
@@ -30,7 +33,11 @@ _TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "comman
 # Whether a user's own file already calls sessionward for this purpose.
 _CALLS_SESSIONWARD = {"start.md": "sessionward register", "end.md": "sessionward lock acquire"}
 # What the template says in prose after its `!` line, for users merging it into their own file.
-_AFTER = {"end.md": "after the saves: run `@SESSIONWARD@ lock release end`, then `@SESSIONWARD@ unregister`"}
+_AFTER = {"end.md": (
+    "save each note by writing its text with the Write tool to a new file DRAFT in @DRAFTS@, then "
+    "`@SESSIONWARD@ note append FILE --text-file DRAFT` (never the text in a command)",
+    "after the saves: run `@SESSIONWARD@ lock release end`, then `@SESSIONWARD@ unregister`",
+)}
 
 
 class CommandAction:
@@ -54,7 +61,11 @@ class CommandAction:
 
 def render_template(name: str, launcher: str) -> bytes:
     with open(os.path.join(_TEMPLATE_DIR, name), encoding="utf-8") as f:
-        return f.read().replace("@SESSIONWARD@", launcher).encode()
+        return _rendered(f.read(), launcher).encode()
+
+
+def _rendered(text: str, launcher: str) -> str:
+    return text.replace("@SESSIONWARD@", launcher).replace("@DRAFTS@", paths.drafts_dir())
 
 
 def lines_to_add(name: str, launcher: str) -> list[str]:
@@ -64,7 +75,7 @@ def lines_to_add(name: str, launcher: str) -> list[str]:
     front = text.split("---\n")[1]
     tools = [line for line in front.splitlines() if line.startswith("allowed-tools:")]
     bangs = [line for line in text.splitlines() if line.startswith("!`")]
-    after = [_AFTER[name].replace("@SESSIONWARD@", launcher)] if name in _AFTER else []
+    after = [_rendered(line, launcher) for line in _AFTER.get(name, ())]
     return [tools[0], *bangs, *after]
 
 
