@@ -236,14 +236,9 @@ def _drafts_identity() -> tuple | None:
 
 
 def _read(path: str, fd: int, max_bytes: int) -> bytes:
-    chunks, size = [], 0
+    from sessionward._atomic import read_capped
+
     try:
-        while size <= max_bytes:
-            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        return read_capped(fd, max_bytes)
     except OSError as exc:
         raise SessionwardError(f"cannot read text file {path}: {exc.strerror or exc}", "nothing was written") from None
-    return b"".join(chunks)
