@@ -20,6 +20,9 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)
     monkeypatch.delenv("SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    from sessionward import _notices
+
+    _notices.found_here.clear()  # what an in-process call of an earlier test found is not this test's
 
 
 @pytest.fixture

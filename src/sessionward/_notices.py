@@ -73,6 +73,7 @@ def take(channel: str) -> list[str]:
         messages += [m for m in found_here if m not in recorded and m not in messages]
     else:
         messages = [m for m in messages if m not in found_here]
+    found_here.clear()  # told (or reported by the finder): a long-lived caller says it once
     return messages
 
 

@@ -12,12 +12,43 @@ and, when SESSIONWARD_TORTURE_REPORT names a file, writes them there as JSON lin
 docs/RELIABILITY.md gets its figures).
 """
 
+import importlib.util
 import json
 import os
 import platform
+import sys
 import time
 
 import pytest
+
+# FakeClaude (a live process named `claude` that runs hooks as `sh -c` children, as Claude Code
+# does) lives with the hook tests; loaded from there by path, so there is one of it.
+_spec = importlib.util.spec_from_file_location(
+    "_hook_fixtures", os.path.join(os.path.dirname(__file__), "..", "hooks", "conftest.py"))
+_hook_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_hook_fixtures)
+FakeClaude = _hook_fixtures.FakeClaude
+
+
+@pytest.fixture
+def claude(tmp_path):
+    """Factory: a FakeClaude (flavour 2.1.331: CLAUDE_PID set) to own hook sessions; hooks run
+    as its children, as under Claude Code. All closed after the test."""
+    bin_dir = tmp_path / "fake-claude-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "fake_claude.py"
+    script.write_text(_hook_fixtures.FAKE_CLAUDE_PROGRAM)
+    (bin_dir / "claude").symlink_to(sys.executable)
+    started = []
+
+    def start():
+        started.append(FakeClaude("2.1.331", str(bin_dir / "claude"), str(script)))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.close()
+
 
 FAILURE_FIELDS = ("lost_updates", "torn_files", "double_holders", "tracebacks")
 _TALLIES: list = []

@@ -25,7 +25,6 @@ Decisions recorded here:
 """
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -54,13 +53,6 @@ def _skip_or_fail(reason: str):
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mounts tmpfs, chowns, runs as uid 65534")
 
-# FakeClaude (a live process named `claude` that runs hooks as `sh -c` children) lives with the
-# hook tests; loaded from there by path, so there is one of it.
-_spec = importlib.util.spec_from_file_location(
-    "_hook_fixtures", os.path.join(os.path.dirname(__file__), "..", "hooks", "conftest.py"))
-_hook_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_hook_fixtures)
-FakeClaude = _hook_fixtures.FakeClaude
 
 
 # -- running processes, counting what they show ------------------------------------------------
@@ -116,25 +108,6 @@ def keepers():
     for proc in procs:
         proc.kill()
         proc.wait()
-
-
-@pytest.fixture
-def claude(tmp_path):
-    """A FakeClaude (flavour 2.1.331: CLAUDE_PID set) to own hook sessions."""
-    bin_dir = tmp_path / "fake-claude-bin"
-    bin_dir.mkdir()
-    script = bin_dir / "fake_claude.py"
-    script.write_text(_hook_fixtures.FAKE_CLAUDE_PROGRAM)
-    (bin_dir / "claude").symlink_to(sys.executable)
-    started = []
-
-    def start():
-        started.append(FakeClaude("2.1.331", str(bin_dir / "claude"), str(script)))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.close()
 
 
 def hook_payload(event: str, session_id: str, cwd: str, **more) -> dict:

@@ -2,8 +2,8 @@
 concurrent processes, against a registry of 500 live sessions (each owned by its own live
 process, so every liveness check reads /proc as it would with 500 real sessions).
 
-Sixteen stand-in Claude processes (comm `claude`, named by CLAUDE_PID as Claude Code 2.1.331
-does) each run one hook of every burst: their SessionStart first, then a mix of PreToolUse
+Sixteen stand-in Claude processes (FakeClaude: comm `claude`, running each hook as its own
+`sh -c` child with CLAUDE_PID set, as Claude Code 2.1.331 does) each run one hook of every burst: their SessionStart first, then a mix of PreToolUse
 on Write (files the others write too, so some answers are `ask`) and on Bash (git and not),
 PostToolUse Write, UserPromptSubmit and Stop. Every invocation must be answered: exit 0,
 nothing on stderr, stdout empty or one JSON object for that event. Afterwards the 500
@@ -13,8 +13,8 @@ Wall time per invocation (spawn to exit) goes into the summary as p50 / p99 / ma
 
 import json
 import os
-import shutil
 import subprocess
+import threading
 import time
 import uuid
 
@@ -95,7 +95,7 @@ def answered(event: str, done: tuple) -> str | None:
     return None
 
 
-def test_1000_hook_invocations_in_bursts_of_16_against_500_sessions(tmp_path, tally):
+def test_1000_hook_invocations_in_bursts_of_16_against_500_sessions(tmp_path, tally, claude):
     from sessionward.identity import resolve_owner
     from sessionward.store.local import decode_registry
 
@@ -103,40 +103,39 @@ def test_1000_hook_invocations_in_bursts_of_16_against_500_sessions(tmp_path, ta
     state = os.environ["SESSIONWARD_HOME"]
     repos = [str(make_git_repo(tmp_path / f"p{i:02d}")) for i in range(PROJECTS)]
     keepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(SESSIONS)]
-    link = tmp_path / "bin" / "claude"
-    link.parent.mkdir()
-    link.symlink_to(shutil.which("sleep"))
-    claudes = [subprocess.Popen([str(link), "3600"]) for _ in range(BURST)]
+    claudes = [claude() for _ in range(BURST)]
     try:
         populate(state, repos, [resolve_owner(explicit_pid=k.pid) for k in keepers])
         who = [{"pid": c.pid, "session_id": str(uuid.uuid4())} for c in claudes]
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CLAUDE")}
         walls, decisions = [], {}
         for n in range(INVOCATIONS // BURST + (INVOCATIONS % BURST > 0)):
             batch = min(BURST, INVOCATIONS - n * BURST)
-            running = []
-            for slot in range(batch):
-                event = "SessionStart" if n == 0 else MIX[(n + slot) % len(MIX)]
-                env = dict(base, CLAUDE_PID=str(who[slot]["pid"]), CLAUDE_CODE_SESSION_ID=who[slot]["session_id"],
-                           CLAUDE_PROJECT_DIR=repos[0])
+            done: list = [None] * batch
+
+            def run(slot: int, event: str, data: bytes) -> None:
                 started = time.monotonic()
-                proc = subprocess.Popen([SESSIONWARD, "hook", event.split(":")[0]], env=env, cwd=repos[0],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                running.append((event, proc, started, payload(event, who[slot], repos[0], n * BURST + slot)))
-            for event, proc, _, data in running:  # every stdin written before any is read
-                proc.stdin.write(data)
-                proc.stdin.close()
-            for event, proc, started, _ in running:
-                out, err = proc.stdout.read(), proc.stderr.read()
-                rc = proc.wait(timeout=60)
-                walls.append((time.monotonic() - started) * 1000)
+                ran = claudes[slot].run(f"{SESSIONWARD} hook {event.split(':')[0]}", data, cwd=repos[0],
+                                        session_id=who[slot]["session_id"], project_dir=repos[0])
+                done[slot] = (event, ran, (time.monotonic() - started) * 1000)
+
+            threads = []
+            for slot in range(batch):  # each stand-in runs its hook at once, as a burst of tool calls
+                event = "SessionStart" if n == 0 else MIX[(n + slot) % len(MIX)]
+                data = payload(event, who[slot], repos[0], n * BURST + slot)
+                threads.append(threading.Thread(target=run, args=(slot, event, data)))
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            for event, ran, wall in done:
+                walls.append(wall)
                 t.operations += 1
-                t.saw_output(f"hook {event}", err.decode(errors="replace"))
-                wrong = answered(event, (rc, out, err))
+                t.saw_output(f"hook {event}", ran.stderr)
+                wrong = answered(event, (ran.rc, ran.stdout.encode(), ran.stderr.encode()))
                 if wrong:
                     t.problems.append(f"{event} not answered: {wrong}")
-                elif out:
-                    decision = json.loads(out).get("hookSpecificOutput", {}).get("permissionDecision")
+                elif ran.stdout:
+                    decision = json.loads(ran.stdout).get("hookSpecificOutput", {}).get("permissionDecision")
                     decisions[decision or "context"] = decisions.get(decision or "context", 0) + 1
         sessions, corrupt = decode_registry(open(os.path.join(state, "obsidian_sessions.json"), "rb").read(), "r")
         if corrupt:
@@ -148,7 +147,7 @@ def test_1000_hook_invocations_in_bursts_of_16_against_500_sessions(tmp_path, ta
         if ours:
             t.problem("lost_updates", f"{len(ours)} stand-in Claude sessions not registered: {ours[:3]}")
     finally:
-        for proc in keepers + claudes:
+        for proc in keepers:
             proc.kill()
             proc.wait()
     not_answered = [p for p in t.problems if "not answered" in p]
