@@ -22,7 +22,7 @@ import time
 
 from sessionward import claims as claims_mod
 from sessionward._humanize import format_age, short_path
-from sessionward.identity import Owner, owner_is_alive
+from sessionward.identity import Owner, record_liveness
 
 ALLOW = None
 ASK = "ask"
@@ -212,17 +212,7 @@ def _verb(claim: dict) -> str:
 
 
 def _alive(owner_record: dict, now: float) -> bool:
-    return bool(
-        owner_is_alive(
-            owner_record["pid"],
-            owner_record.get("start_time"),
-            owner_record.get("host"),
-            owner_record.get("boot_id"),
-            now,  # claims carry no heartbeat: an owner on another host counts as alive
-            now=now,
-            pidns=owner_record.get("pidns"),
-        )
-    )
+    return bool(record_liveness(owner_record, None, now))  # claims carry no heartbeat
 
 
 def _owned_by(recorded: dict, owner: Owner) -> bool:

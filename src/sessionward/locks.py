@@ -275,6 +275,7 @@ class NamedLock:
         started = time.monotonic()
         if _DISABLED:  # test-only: the negative control
             return Acquired(self.name, False, None, 0.0)
+        holder.owner.watch()  # outside the guard: from another PID namespace it is judged by its life lock
         deadline = started + timeout
         me = _waiter_record()
         try:

@@ -29,7 +29,8 @@ import time
 
 from sessionward._jsoncodec import require_utf8
 from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
-from sessionward.identity import Owner, describe_checkout, owner_is_alive, owner_record_matches, resolve_owner
+from sessionward.identity.life import forget as forget_life, life_key
+from sessionward.identity import Owner, describe_checkout, owner_record_matches, record_liveness, resolve_owner
 from sessionward.locks import held_by_owner
 from sessionward.store import Store, open_store
 
@@ -147,11 +148,7 @@ def same_project(record: dict, ctx: Context) -> bool:
 
 
 def session_liveness(record: dict, now: float | None = None, seen: dict | None = None):
-    owner = record["owner"]
-    return owner_is_alive(
-        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now,
-        seen=seen, pidns=owner.get("pidns"),
-    )
+    return record_liveness(record["owner"], record["last_seen"], now, seen)
 
 
 def owner_label(record: dict) -> str:
@@ -188,6 +185,8 @@ def _sweep(sessions: dict, now: float) -> list[DeadSession]:
     dead = _split_dead(sessions, now)
     for gone in dead:
         del sessions[gone.record["id"]]
+        owner = gone.record["owner"]
+        forget_life(life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time")))
     return dead
 
 
@@ -262,6 +261,7 @@ def register_session(
     if session_id is not None:
         validate_session_id(session_id)
     owner = owner or resolve_owner()
+    owner.watch()  # before the record appears: others may judge it from another PID namespace
     ctx = Context(cwd, project, owner, session_id)
     store = store or open_store()
     now = time.time() if now is None else now
@@ -407,6 +407,7 @@ def heartbeat(
 ) -> list[dict]:
     """Refresh last_seen of the caller's sessions; NotRegistered when it has none."""
     owner = owner or resolve_owner()
+    owner.watch()  # started again if its watchers were killed
     store = store or open_store()
     now = time.time() if now is None else now
 
@@ -417,6 +418,8 @@ def heartbeat(
             mine = _is_session(record, session_id, owner) if session_id is not None else owner_record_matches(record["owner"], owner)
             if mine:
                 record["last_seen"] = now
+                if owner.life:
+                    record["owner"]["life"] = True  # a record from before watchers has one now
                 touched.append(record)
         return touched, bool(touched or swept)
 

@@ -9,7 +9,7 @@ RECORD = {
     "id", "session_id", "kind", "project", "project_key", "project_explicit", "worktree",
     "branch", "cwd", "owner", "started_at", "last_seen", "holds",
 }
-OWNER = {"pid", "start_time", "host", "boot_id", "pidns", "comm"}
+OWNER = {"pid", "start_time", "host", "boot_id", "pidns", "comm", "life"}
 
 
 @pytest.fixture
