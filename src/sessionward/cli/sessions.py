@@ -7,7 +7,7 @@ from sessionward._humanize import short_session_id
 from sessionward.cli.render import Output, age_of
 from sessionward.errors import EXIT_CONFLICT, EXIT_ENVIRONMENT, EXIT_OK
 from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner, resolve_session_id
-from sessionward.identity.where import UNKNOWN_ADVICE, liveness_note, owner_where, where_label
+from sessionward.identity.where import HERE, UNKNOWN_ADVICE, liveness_note, owner_where, where_label
 from sessionward.store import open_store
 
 
@@ -81,7 +81,7 @@ def run_register(values: dict) -> Output:
     )
     now = time.time()
     data = {
-        "session": reg.session,
+        "session": registry.session_view(reg.session),
         "created": reg.created,
         "conflicts": [c.to_json() for c in reg.conflicts],
         "swept": [d.to_json() for d in reg.swept],
@@ -176,8 +176,11 @@ def run_list(values: dict) -> Output:
                 age_of(rec["last_seen"], now),
             ])
         headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "WHERE", "KIND", "UP", "SEEN"]
-        if not style.tty:  # piped: machine-friendly columns; the "yours" marker and notes are for eyes
-            return out + style.table(headers[1:], [row[1:] for row in rows])
+        if not style.tty:
+            # Piped: machine-friendly columns, WHERE appended last so that scripts reading the
+            # older columns by position still find them; the "yours" marker and notes are for eyes.
+            order = [1, 2, 3, 4, 5, 7, 8, 9, 6]
+            return out + style.table([headers[i] for i in order], [[row[i] for i in order] for row in rows])
         out += style.table(headers, rows)
         mine = any(row[0] == "*" for row in rows)
         out.append(f"{len(live)} live session{'s' if len(live) != 1 else ''}" + ("; * = yours" if mine else ""))
@@ -285,9 +288,9 @@ def _prune_forced(ids: list, store) -> Output:
 def _named(record: dict, style) -> str:
     """A session as prune names what it removes or keeps: id, project, worktree, and where its
     owner ran."""
-    owner = record["owner"]
+    owner, where = record["owner"], owner_where(record["owner"])
     return (f"session {short_session_id(record['id'])} (project {record['project']}, worktree "
-            f"{style.path(record['worktree'])}, pid {owner['pid']} {owner_where(owner)})")
+            f"{style.path(record['worktree'])}, pid {owner['pid']}{'' if where == HERE else ' ' + where})")
 
 
 def run_whoami(values: dict) -> Output:
