@@ -15,7 +15,10 @@ A session record (one value of the store's mapping, keyed by its "id"):
                    locks' holder files; never trusted from the stored document)
 
 Every operation sweeps records whose owner is dead (identity.process.owner_is_alive) and
-never drops a live one. Reads take no lock unless they find someone dead to sweep.
+never drops a live one. Reads take no lock unless they find someone dead to sweep. An owner
+whose liveness is unknown (on another kernel) is kept: find_unknown_sessions lists them, and
+force_remove_sessions clears them (or dead ones) by hand, refusing any known to be alive.
+Shown to people and --json, a record gains "where" and "liveness" (session_view), never stored.
 
 Conflict levels, from the origin's three scenarios:
   info     another project: nothing shared
