@@ -26,6 +26,7 @@ from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import process_started_at, read_process, record_liveness, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
+from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 _PID_FILE_MAX = 64
@@ -90,6 +91,9 @@ class LockState:
         if meta:
             holder = meta.get("holder", {})
             parts[0] += f" ({holder.get('comm', '?')}{stopped})"
+            where = self.where
+            if where != HERE:  # the common case stays short
+                parts[0] += f" {where}"
             session = meta.get("session") or {}
             if session.get("id"):
                 parts.append(f"session {session['id']}")
@@ -103,6 +107,13 @@ class LockState:
         parts.append(f"held for {_age(time.time() - self.since)}")
         return ", ".join(parts)
 
+    @property
+    def where(self) -> str:
+        """Where the holder runs (identity.where.owner_where); "here" when the lock file alone
+        names it (a PID is judged here)."""
+        holder = (self.meta or {}).get("holder")
+        return owner_where(holder) if isinstance(holder, dict) else HERE
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -113,6 +124,8 @@ class LockState:
             "since": self.since if self.present else None,
             "alive_reason": self.liveness.reason if self.liveness else None,
             "holder": self.meta,
+            "where": where_label(self.where) if self.present else None,
+            "liveness": liveness_json(self.liveness) if self.liveness else None,
         }
 
 

@@ -56,18 +56,27 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
             "affect both sessions; sessionward asks before such git commands and before editing a "
             "file the other session edited recently."
         )
-        user.append(_count(strong, "other session") + " in this worktree")
+        user.append(_count(strong, "other session") + " in this worktree" + _places(strong))
     if nearby:
         lines.append(
             f"On the same project ({me['project']}) in other worktrees: "
             + describe_sessions(nearby, now)
             + ". Shared notes, memory and the resume file are saved under the end lock: save them with /end."
         )
-        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees")
+        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees" + _places(nearby))
     return {
         "systemMessage": "sessionward: " + ", ".join(user),
         "hookSpecificOutput": {"hookEventName": event_name, "additionalContext": "\n".join(lines)},
     }
+
+
+def _places(records: list) -> str:
+    """" (in container devbox, on the host h)": where those sessions run, when not here (the
+    common case says nothing)."""
+    from sessionward.identity.where import HERE, owner_where
+
+    places = [where for where in dict.fromkeys(owner_where(r["owner"]) for r in records) if where != HERE]
+    return f" ({', '.join(places)})" if places else ""
 
 
 def _count(items: list, noun: str) -> str:
