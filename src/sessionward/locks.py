@@ -88,6 +88,7 @@ __all__ = [
     "Released",
     "cleanup_orphans",
     "held_by_owner",
+    "locks_held",
     "known_lock_names",
     "run_locked",
     "validate_lock_name",
@@ -589,7 +590,9 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
 
 
 def held_by_owner(state_dir: str | None = None) -> dict:
-    """{session owner pid: [lock names]} for locks held now, from the holders' annexes."""
+    """{(session owner pid, its PID namespace): [lock names]} for locks held now, from the
+    holders' annexes: a PID alone names different processes in two containers. Look a
+    record's up with locks_held()."""
     held: dict = {}
     for name in known_lock_names(state_dir):
         try:
@@ -599,8 +602,13 @@ def held_by_owner(state_dir: str | None = None) -> dict:
         if state.held and state.meta:
             owner = (state.meta.get("session") or {}).get("owner") or {}
             if type(owner.get("pid")) is int:
-                held.setdefault(owner["pid"], []).append(name)
+                held.setdefault((owner["pid"], owner.get("pidns")), []).append(name)
     return held
+
+
+def locks_held(held: dict, owner: dict) -> list:
+    """The locks that held_by_owner() found for an owner record."""
+    return held.get((owner.get("pid"), owner.get("pidns")), [])
 
 
 class Cleaned:

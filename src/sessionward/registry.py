@@ -38,7 +38,7 @@ from sessionward.errors import (
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, owner_record_matches, record_liveness, resolve_owner
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
-from sessionward.locks import held_by_owner
+from sessionward.locks import held_by_owner, locks_held
 from sessionward.store import Store, open_store
 
 MAX_PROJECT_NAME = 128
@@ -218,7 +218,7 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     live, swept = _load_live(store or open_store(), time.time() if now is None else now)
     held = held_by_owner()
     for record in live:
-        record["holds"] = held.get(record["owner"]["pid"], [])
+        record["holds"] = locks_held(held, record["owner"])
     return live, swept
 
 

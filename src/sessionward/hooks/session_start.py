@@ -27,7 +27,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise."""
     from sessionward.guards import describe_sessions
-    from sessionward.locks import held_by_owner
+    from sessionward.locks import held_by_owner, locks_held
     from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING
 
     strong = [c.other for c in registration.conflicts if c.level == LEVEL_STRONG]
@@ -37,7 +37,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
         return None
     held = held_by_owner()
     for record in strong + nearby + twins:
-        record["holds"] = held.get(record["owner"]["pid"], [])
+        record["holds"] = locks_held(held, record["owner"])
     me = registration.session
     lines = ["sessionward: other Claude Code sessions are working near this one right now."]
     user = []

@@ -24,7 +24,8 @@ the lock held and starts nothing.
 What it does not cover: another kernel (a VM, another machine, Docker Desktop's VirtioFS,
 where flock itself may not be shared): that owner's liveness is unknown, never guessed from
 age (see identity.process). Killing both processes of a pair by hand makes their owner look
-dead; its next hook re-registers it.
+dead; its next hook starts a new pair and re-registers it (should that hook meet forget()
+removing the old file at that instant, the pair starts one hook later).
 
 Test-only: SESSIONWARD_TEST_DISABLE_LIFE_PROBE=1 makes probe() answer "cannot tell" (the
 negative control of the namespace tests).
@@ -145,7 +146,9 @@ def _take_free_lock(path: str) -> int | None:
     when a watcher holds it already."""
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            # Read-only, here and in the watchers: a file open for writing would keep the
+            # state directory's filesystem from being remounted read-only.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             fd = _create_locked(path)
             if fd is not None:
@@ -154,8 +157,9 @@ def _take_free_lock(path: str) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            return None
+            if not _only_probers_hold(fd):
+                os.close(fd)
+                return None  # an exclusive holder: the watchers
         if _same_file(fd, path):
             return fd  # a file whose watchers died (killed): ours to start again
         os.close(fd)  # removed or replaced meanwhile: look again
@@ -167,7 +171,7 @@ def _create_locked(path: str) -> int | None:
     from sessionward._atomic import temp_name, unlink_quietly
 
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(tmp, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.link(tmp, path)
@@ -180,6 +184,19 @@ def _create_locked(path: str) -> int | None:
     finally:
         unlink_quietly(tmp)
     return fd
+
+
+def _only_probers_hold(fd: int) -> bool:
+    """The exclusive lock was refused: True (and the lock now ours) when only probers held it,
+    each for microseconds with a shared lock; False when an exclusive holder (the watchers)
+    has it. Without this, a probe at the wrong instant would stop a watcher from starting."""
+    from sessionward._flock import flock_exclusive
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while anyone holds it exclusively
+    except BlockingIOError:
+        return False
+    return flock_exclusive(fd, 0.1)
 
 
 def _same_file(fd: int, path: str) -> bool:
