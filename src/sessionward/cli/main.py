@@ -96,7 +96,7 @@ COMMANDS = [
     ),
     Command(
         "heartbeat",
-        "Mark the caller's session as seen now (keeps cross-host leases alive).",
+        "Mark the caller's session as seen now (its last sign of life, shown to other kernels).",
         "sessionward.cli.sessions:run_heartbeat",
         opts=[PID, SHELL_PID, SESSION, JSON, QUIET],
     ),
