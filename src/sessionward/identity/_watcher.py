@@ -11,7 +11,8 @@ kernel keeps the flock while either of them lives. Each waits on the owner and o
 the life file (if it is still theirs) and exit. When the peer dies alone (a `kill`, the OOM
 killer), the survivor forks a new peer: one killed watcher never makes a live owner look dead.
 Both gone at once means the owner's PID namespace ended (a container stopped), or both were
-killed by hand: the lock is free, and the owner counts as dead.
+killed by hand: the lock is free, and the owner counts as dead. A pair whose life file is gone
+(its state directory removed) exits within ORPHAN_CHECK_S: nobody can probe it any more.
 """
 
 import fcntl
@@ -21,6 +22,7 @@ import signal
 import sys
 
 POLL_S = 1.0  # without pidfds: how often the owner and the peer are looked at
+ORPHAN_CHECK_S = 30.0  # how often a pair checks that its life file still exists
 
 
 def start_time_of(pid):
@@ -68,7 +70,7 @@ def watch(fd, owner, owner_fd, start, path, peer, peer_start):
             peer_fd = None
             peer = 0
         if peer:
-            ready = wait_any(owner, owner_fd, start, peer, peer_fd, peer_start)
+            ready = wait_any(fd, owner, owner_fd, start, peer, peer_fd, peer_start)
             if peer_fd is not None:
                 os.close(peer_fd)
             if ready == "owner":
@@ -79,24 +81,43 @@ def watch(fd, owner, owner_fd, start, path, peer, peer_start):
         peer, peer_start = spawn_peer()
 
 
-def wait_any(owner, owner_fd, start, peer, peer_fd, peer_start):
+def wait_any(fd, owner, owner_fd, start, peer, peer_fd, peer_start):
     if owner_fd is not None and peer_fd is not None:
         poller = select.poll()
         poller.register(owner_fd, select.POLLIN)
         poller.register(peer_fd, select.POLLIN)
         while True:
             try:
-                events = poller.poll()
+                events = poller.poll(ORPHAN_CHECK_S * 1000)
             except InterruptedError:
                 continue
-            fds = {fd for fd, _ in events}
+            if not events:
+                exit_if_orphaned(fd)
+                continue
+            fds = {ready for ready, _ in events}
             return "owner" if owner_fd in fds else "peer"
+    waited = 0.0
     while True:  # no pidfds: look every POLL_S
         if is_gone(owner, start):
             return "owner"
         if is_gone(peer, peer_start):
             return "peer"
         select.select([], [], [], POLL_S)
+        waited += POLL_S
+        if waited >= ORPHAN_CHECK_S:
+            exit_if_orphaned(fd)
+            waited = 0.0
+
+
+def exit_if_orphaned(fd):
+    """Exit when the life file is gone (its state directory removed, or the file itself):
+    nobody can probe a lock on it any more, and an owner that never exits (PID 1) would keep
+    the pair forever."""
+    try:
+        if os.fstat(fd).st_nlink == 0:
+            os._exit(0)
+    except OSError:
+        os._exit(0)
 
 
 def reap():

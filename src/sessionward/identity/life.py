@@ -17,8 +17,8 @@ Files: STATE/sessionward/life/<key>, key = "<boot id>-<pid namespace inode>-<pid
 time>": one file per owner process, created by ensure_watcher() already locked (a temp file
 linked into place), removed by the watcher when the owner exits or by forget() once found
 free. The watcher (identity/_watcher.py, a pair of processes sharing one open file
-description) is started detached, with every descriptor but the lock closed, so Claude Code
-never waits on a hook's pipes. At most one pair per owner: a second ensure_watcher() finds
+description) is started in its own session, with every descriptor but the lock closed, so
+Claude Code never waits on a hook's pipes. At most one pair per owner: a second ensure_watcher() finds
 the lock held and starts nothing.
 
 What it does not cover: another kernel (a VM, another machine, Docker Desktop's VirtioFS,
@@ -208,30 +208,33 @@ def _same_file(fd: int, path: str) -> bool:
 
 
 def _start_watcher(fd: int, owner, path: str) -> None:
-    """Double fork: the watcher is nobody's child (no zombie for the caller to reap), in its
-    own session (no terminal's signals), with /dev/null on 0-2 and no other descriptor than
-    the lock: Claude Code waits for a hook's stdout and stderr to close."""
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                null = os.open(os.devnull, os.O_RDWR)
-                for target in (0, 1, 2):
-                    os.dup2(null, target)
-                keep = os.dup2(fd, 3, inheritable=True) if fd != 3 else fd
-                if fd == 3:
-                    os.set_inheritable(3, True)
-                os.closerange(4, _max_fd())
-                os.execv(sys.executable, [sys.executable, "-I", "-S", _WATCHER, str(keep), str(owner.pid),
-                                          str(owner.start_time), path])
-        finally:
-            os._exit(0)
-    os.waitpid(child, 0)
-
-
-def _max_fd() -> int:
+    """posix_spawn (vfork-fast: forking a hook's interpreter would cost a good part of the
+    hook) of the watcher in its own session, with /dev/null on 0-2, the lock on 3 and no
+    other descriptor: Claude Code waits for a hook's stdout and stderr to close, so a watcher
+    keeping one would hang it. Not waited for: when the caller exits, init adopts it."""
+    source = os.dup(fd)  # close-on-exec, and never 3 itself (dup2(3, 3) may keep the flag)
     try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        return 65536
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+                   (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, source, 3)]
+        actions += [(os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()]
+        os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", _WATCHER, "3", str(owner.pid),
+                                        str(owner.start_time), path], {}, file_actions=actions, setsid=True)
+    finally:
+        os.close(source)
+
+
+def _inherited_fds() -> list:
+    """Descriptors above 3 that an exec would pass on (not close-on-exec): say, ones Claude
+    Code left open in the hook. Python's own are close-on-exec."""
+    import fcntl as _fcntl
+
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        other = int(name)
+        if other > 3:
+            try:
+                if not _fcntl.fcntl(other, _fcntl.F_GETFD) & _fcntl.FD_CLOEXEC:
+                    found.append(other)
+            except OSError:
+                pass  # the listing's own descriptor, closed by now
+    return found
