@@ -10,6 +10,18 @@ VENV_BIN = os.path.dirname(sys.executable)
 SESSIONWARD = os.path.join(VENV_BIN, "sessionward")
 
 
+IN_CI = os.environ.get("CI") == "true"
+
+
+def skip_or_fail(reason: str):
+    """Skip the test, saying why; under CI=true fail it instead (CI must not pass quietly)."""
+    import pytest
+
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def run_cli(*args, cwd=None, env=None, input=None, check=False):
     """Run the real `sessionward` launcher as a process; return the CompletedProcess."""
     result = subprocess.run(
