@@ -75,6 +75,28 @@ def hold_flock(path, then: str = "") -> subprocess.Popen:
     return proc
 
 
+def watcher_pids(state_dir, key: str | None = None) -> list[int]:
+    """The live watcher processes of life files under `state_dir` (of `key` only, if given),
+    found by their argv: python -I -S .../_watcher.py FD PID START PATH."""
+    from sessionward.identity.life import life_dir
+
+    directory = life_dir(str(state_dir)) + "/"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")[:-1]  # a zombie's is empty
+        except OSError:
+            continue
+        if len(argv) == 8 and argv[3].endswith(b"/_watcher.py"):
+            path = argv[7].decode()
+            if path.startswith(directory) and (key is None or path == directory + key):
+                found.append(int(name))
+    return sorted(found)
+
+
 # -- another Unix user ---------------------------------------------------------------------------
 
 NOBODY = 65534  # uid and gid of `nobody`, present on every distribution: no account to create

@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from helpers import SESSIONWARD, make_git_repo
+from helpers import SESSIONWARD, make_git_repo, watcher_pids as watchers
 from sessionward.identity import life, record_liveness, resolve_owner, this_host
 
 WITHIN_S = 1.0  # "within a second": the owner's exit, the peer's replacement
@@ -50,26 +50,6 @@ needs_pidns = pytest.mark.skipif(not _can_unshare_pid(), reason="needs root and 
 
 
 # -- looking at watchers ------------------------------------------------------------------------
-
-
-def watchers(state_dir, key: str | None = None) -> list[int]:
-    """The live watcher processes of life files under `state_dir` (of `key` only, if given),
-    found by their argv: python -I -S .../_watcher.py FD PID START PATH."""
-    directory = life.life_dir(str(state_dir)) + "/"
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")[:-1]  # a zombie's is empty
-        except OSError:
-            continue
-        if len(argv) == 8 and argv[3].endswith(b"/_watcher.py"):
-            path = argv[7].decode()
-            if path.startswith(directory) and (key is None or path == directory + key):
-                found.append(int(name))
-    return sorted(found)
 
 
 def stat_fields(pid: int) -> list[str]:
