@@ -515,14 +515,20 @@ def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: 
     return rows, python
 
 
+def against_pass(row: dict, base: dict) -> tuple[float, str]:
+    """A process row's median over `python -c pass`'s (the base row), and its verdict: a
+    "budget" row passes at most PROCESS_BUDGET_RATIO; any other row gets "-"."""
+    ratio = row["median"] / base["median"]
+    if row["role"] != "budget":
+        return ratio, "-"
+    return ratio, "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+
+
 def process_table(rows: list[dict], markdown: bool) -> str:
     base = next(r for r in rows if r["role"] == "base")
     out = []
     for r in rows:
-        ratio = r["median"] / base["median"]
-        budget = "-"
-        if r["role"] == "budget":
-            budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+        ratio, budget = against_pass(r, base)
         known = r["rss"] is not None and base["rss"]
         out.append([
             r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{ratio:.2f}",

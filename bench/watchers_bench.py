@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from hooks_bench import ClaudeStandIn, hook_env, payload
-from run import PROCESS_BUDGET_RATIO, child_env, interleave, launcher_interpreter, make_store, median, p90, render_table
+from run import PROCESS_BUDGET_RATIO, against_pass, child_env, interleave, launcher_interpreter, make_store, median, p90, render_table
 
 WATCH_SESSIONS = 20
 GONE_WAIT_S = 5.0  # a killed stand-in's pair exits within milliseconds; more is a broken run
@@ -221,10 +221,7 @@ def watcher_tables(results: dict, markdown: bool) -> str:
     base = next(r for r in rows if r["role"] == "base")
     out = []
     for r in rows:
-        ratio = r["median"] / base["median"]
-        budget = "-"
-        if r["role"] == "budget":
-            budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+        ratio, budget = against_pass(r, base)
         out.append([r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{r['max']:.1f}", f"{ratio:.2f}", budget])
     title = (f"5a. Hooks with watchers, {WATCH_SESSIONS} live sessions, each with its pair (budget: <= "
              f"{PROCESS_BUDGET_RATIO:g}x python -c pass, same interpreter; 'x pass' = ratio of medians)")
