@@ -162,6 +162,17 @@ def test_twenty_racing_ensure_watcher_calls_start_one_pair(state_dir, sleeper):
     assert life.probe(key, str(state_dir)) == life.HELD
 
 
+def test_one_process_watching_an_owner_in_two_state_directories_gets_a_lock_in_each(tmp_path, sleeper):
+    """The Python API takes a state_dir: what this process has watched in one directory says
+    nothing of another (a record there saying "life" with no file would read as a dead owner)."""
+    owner = resolve_owner(sleeper().pid)
+    key = key_of(owner)
+    first, second = tmp_path / "one", tmp_path / "two"
+    assert life.ensure_watcher(owner, str(first)) and life.ensure_watcher(owner, str(second))
+    assert life.probe(key, str(first)) == life.HELD
+    assert life.probe(key, str(second)) == life.HELD
+
+
 STARTER = r"""
 import os, sys
 from sessionward.identity import life, resolve_owner
@@ -407,3 +418,38 @@ def test_a_recycled_pid_in_another_namespace_is_not_its_predecessor(state_dir):
     finally:
         ns.stdin.close()
         ns.wait(timeout=20)
+
+
+# -- what the pair holds open --------------------------------------------------------------------
+
+
+def _can_mount() -> bool:
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs root: mounts a tmpfs")
+def test_a_running_pair_lets_the_state_directory_be_remounted_read_only(state_dir, sleeper):
+    """The pair holds its life file for a lock, never for writing: a filesystem with a file
+    open for writing refuses `mount -o remount,ro` (busy), and the watchers live as long as
+    the sessions, so a state directory on its own filesystem could never be made read-only."""
+    state_dir.mkdir(mode=0o700)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state_dir)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        owner = resolve_owner(sleeper().pid)
+        key = key_of(owner)
+        assert life.ensure_watcher(owner, str(state_dir))
+        wait_until(lambda: len(watchers(state_dir, key)) == 2, WITHIN_S, "the pair formed")
+        remount = subprocess.run(["mount", "-o", "remount,ro", str(state_dir)], capture_output=True, text=True)
+        assert remount.returncode == 0, f"the watchers keep the filesystem busy: {remount.stderr.strip()}"
+        assert life.probe(key, str(state_dir)) == life.HELD  # and the lock still answers, read-only
+        for pid in watchers(state_dir, key):
+            [fd] = [fd for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(
+                str(state_dir))]
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                flags = int(next(line for line in f if line.startswith("flags:")).split()[1], 8)
+            assert flags & os.O_ACCMODE == os.O_RDONLY, (pid, fd, oct(flags))
+    finally:
+        subprocess.run(["umount", "-l", str(state_dir)], capture_output=True)
