@@ -44,7 +44,7 @@ _WATCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_watcher.py
 
 HELD, FREE, MISSING = "held", "free", "missing"
 
-_watched: set = set()  # keys this process has seen held (or started): not probed again
+_watched: set = set()  # life files this process has seen held (or started): not probed again
 
 
 def life_key(boot_id, pidns, pid, start_time) -> str | None:
@@ -95,24 +95,25 @@ def ensure_watcher(owner, state_dir: str | None = None) -> bool:
     key = life_key(owner.boot_id, owner.pidns, owner.pid, owner.start_time)
     if key is None:
         return False
-    if key in _watched:
-        return True
     from sessionward.errors import SessionwardError
 
     try:
         directory = life_dir(state_dir)
+        path = os.path.join(directory, key)
+        if path in _watched:  # the file, not the key: one process may use two state directories
+            return True
         if not os.path.isdir(directory):
             paths.ensure_private_dir(os.path.dirname(directory))
             paths.ensure_private_dir(directory)
-        fd = _take_free_lock(os.path.join(directory, key))
+        fd = _take_free_lock(path)
     except (OSError, SessionwardError):
         return False
     if fd is not None:
         try:
-            _start_watcher(fd, owner, os.path.join(directory, key))
+            _start_watcher(fd, owner, path)
         finally:
             os.close(fd)
-    _watched.add(key)
+    _watched.add(path)
     return True
 
 
@@ -146,8 +147,6 @@ def _take_free_lock(path: str) -> int | None:
     when a watcher holds it already."""
     while True:
         try:
-            # Read-only, here and in the watchers: a file open for writing would keep the
-            # state directory's filesystem from being remounted read-only.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             fd = _create_locked(path)
@@ -171,6 +170,9 @@ def _create_locked(path: str) -> int | None:
     from sessionward._atomic import temp_name, unlink_quietly
 
     tmp = temp_name(path)
+    # Read-only here and in _take_free_lock: flock needs no write access, and the watchers keep
+    # this descriptor for the owner's whole life: one open for writing would keep the state
+    # directory's filesystem from being remounted read-only ("busy") all that time.
     fd = os.open(tmp, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
