@@ -8,7 +8,7 @@ and only sessionward.locks imports it.
                     PID matches, and the holder's liveness). Written by sessionward.locks.
   NAME.holder.json  the annex: rewritten in place by _write_in_place, never truncated first.
   NAME.guard        _Guard: its flock is held for one transition; its content is the FIFO
-                    queue of waiters, each a {pid, start_time, pidns, since, seen} record.
+                    queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record.
 
 It is a bug to read the queue, or write NAME.lock or the annex, outside a _Guard (status()
 reads NAME.lock without it, as a snapshot, and writes nothing).
@@ -280,8 +280,8 @@ def _waiter_record() -> dict:
     if pid not in _start_time_of:
         info = read_process(pid)
         _start_time_of[pid] = info.start_time if info else None
-    now = time.time()
-    return {"pid": pid, "start_time": _start_time_of[pid], "pidns": this_host().pidns, "since": now, "seen": now}
+    return {"pid": pid, "start_time": _start_time_of[pid], "pidns": this_host().pidns, "since": time.time(),
+            "seen": time.monotonic()}
 
 
 def _same_waiter(a: dict, b: dict) -> bool:
@@ -299,8 +299,9 @@ def _waiter_alive(waiter: dict) -> bool:
     pidns = waiter.get("pidns")
     here = this_host().pidns
     if pidns is not None and here is not None and pidns != here:
+        # CLOCK_MONOTONIC is one clock for every process of a kernel, and no clock jump moves it.
         seen = waiter.get("seen")
-        return type(seen) in (int, float) and abs(time.time() - seen) < WAITER_SILENCE_S
+        return type(seen) in (int, float) and abs(time.monotonic() - seen) < WAITER_SILENCE_S
     info = read_process(pid)
     return (
         info is not None
@@ -426,7 +427,7 @@ class _Guard:
     def join_queue(self, me: dict) -> None:
         for waiter in self._waiters():
             if _same_waiter(waiter, me):
-                now = time.time()
+                now = time.monotonic()
                 seen = waiter.get("seen")
                 if type(seen) not in (int, float) or now - seen > WAITER_SILENCE_S / 4:
                     waiter["seen"] = now  # for those who judge us from another PID namespace

@@ -68,6 +68,7 @@ from sessionward._lockfile import (
     _write_in_place,
 )
 from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
 from sessionward.store import open_store
 
@@ -551,15 +552,26 @@ class NamedLock:
             from sessionward import _notices
 
             _notices.kept_aside(f"lock file {self.path} held no PID ({orphan.raw[:20]!r}); kept as {kept}; the lock is free again")
+        _forget_holder_life(orphan)
         return orphan
 
     def _remove(self, state: LockState) -> None:
+        if state.orphaned:
+            _forget_holder_life(state)
         # NAME.lock only: the annex stays, and counts for nothing once NAME.lock is gone.
         if state.pid is None and state.present:
             self._take_over(state)
         else:
             _unlink_lock_file(self.path)
 
+
+
+def _forget_holder_life(orphan: LockState) -> None:
+    """A dead holder's life file goes with its lock (a `lock run` command or a stopped
+    container's shell is no session owner: the registry's sweep would never remove it)."""
+    holder = (orphan.meta or {}).get("holder") or {}
+    if type(holder.get("pid")) is int:
+        forget_life(life_key(holder.get("boot_id"), holder.get("pidns"), holder["pid"], holder.get("start_time")))
 
 
 # -- many locks -------------------------------------------------------------------------------
