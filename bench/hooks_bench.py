@@ -50,6 +50,7 @@ from pathlib import Path
 
 from run import (
     PROCESS_BUDGET_RATIO,
+    against_pass,
     TIME_BIN,
     REPO,
     SleeperPool,
@@ -434,11 +435,8 @@ def hook_table(results: dict, markdown: bool) -> str:
     base = next(r for r in rows if r["role"] == "base")
     out = []
     for r in rows:
-        ratio = r["median"] / base["median"]
-        budget = "-"
-        if r["role"] == "budget":
-            budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
-        elif r["role"] == "session-end":
+        ratio, budget = against_pass(r, base)
+        if r["role"] == "session-end":
             budget = "PASS" if r["max"] <= SESSION_END_BUDGET_MS else f"FAIL (max > {SESSION_END_BUDGET_MS:g} ms)"
         known = r["rss"] is not None and base["rss"]
         out.append([

@@ -67,6 +67,12 @@ Sections:
      after timing. Budget: the three PreToolUse rows named above <= PROCESS_BUDGET_RATIO x
      `python -c pass`; SessionEnd's slowest sample at most half of the 1.5 s Claude Code
      gives all SessionEnd hooks.
+  5. The life locks' watchers (--only watchers; bench/watchers_bench.py): the hooks that
+     start a watcher pair (the first SessionStart of a process) or find it running (later
+     SessionStarts, UserPromptSubmit), with 20 sessions each holding its pair, next to
+     `python -c pass`; and the memory of those 20 pairs (RSS and PSS summed from
+     /proc/PID/smaps_rollup over the watcher processes). Budget: each hook row <=
+     PROCESS_BUDGET_RATIO x `python -c pass`.
 """
 
 import argparse
@@ -101,7 +107,7 @@ LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save d
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
 ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3}
 QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1}
-SECTIONS = ("api", "process", "locks", "hooks")  # hooks: bench/hooks_bench.py
+SECTIONS = ("api", "process", "locks", "hooks", "watchers")  # hooks, watchers: bench/hooks_bench.py, watchers_bench.py
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -188,6 +194,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "api": f"{rounds['api']} (API)",
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
+        "watchers": f"{rounds['hooks']} (hooks with watchers)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -508,14 +515,20 @@ def run_process_section(root: Path, owners: list, checkouts: list[str], rounds: 
     return rows, python
 
 
+def against_pass(row: dict, base: dict) -> tuple[float, str]:
+    """A process row's median over `python -c pass`'s (the base row), and its verdict: a
+    "budget" row passes at most PROCESS_BUDGET_RATIO; any other row gets "-"."""
+    ratio = row["median"] / base["median"]
+    if row["role"] != "budget":
+        return ratio, "-"
+    return ratio, "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+
+
 def process_table(rows: list[dict], markdown: bool) -> str:
     base = next(r for r in rows if r["role"] == "base")
     out = []
     for r in rows:
-        ratio = r["median"] / base["median"]
-        budget = "-"
-        if r["role"] == "budget":
-            budget = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
+        ratio, budget = against_pass(r, base)
         known = r["rss"] is not None and base["rss"]
         out.append([
             r["label"], f"{r['median']:.1f}", f"{r['p90']:.1f}", f"{ratio:.2f}",
@@ -906,6 +919,12 @@ def main(argv=None) -> int:
 
             hooks, python = hooks_bench.run_hook_section(root, checkouts, rounds)
             tables.append(hooks_bench.hook_table(hooks, args.markdown))
+        if "watchers" in sections:  # its own owners: stand-in `claude` processes (bench/watchers_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import watchers_bench
+
+            watched, python = watchers_bench.run_watcher_section(root, checkouts, rounds)
+            tables.append(watchers_bench.watcher_tables(watched, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))

@@ -10,6 +10,18 @@ VENV_BIN = os.path.dirname(sys.executable)
 SESSIONWARD = os.path.join(VENV_BIN, "sessionward")
 
 
+IN_CI = os.environ.get("CI") == "true"
+
+
+def skip_or_fail(reason: str):
+    """Skip the test, saying why; under CI=true fail it instead (CI must not pass quietly)."""
+    import pytest
+
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def run_cli(*args, cwd=None, env=None, input=None, check=False):
     """Run the real `sessionward` launcher as a process; return the CompletedProcess."""
     result = subprocess.run(
@@ -61,6 +73,28 @@ def hold_flock(path, then: str = "") -> subprocess.Popen:
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "held\n"
     return proc
+
+
+def watcher_pids(state_dir, key: str | None = None) -> list[int]:
+    """The live watcher processes of life files under `state_dir` (of `key` only, if given),
+    found by their argv: python -I -S .../_watcher.py FD PID START PATH."""
+    from sessionward.identity.life import life_dir
+
+    directory = life_dir(str(state_dir)) + "/"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")[:-1]  # a zombie's is empty
+        except OSError:
+            continue
+        if len(argv) == 8 and argv[3].endswith(b"/_watcher.py"):
+            path = argv[7].decode()
+            if path.startswith(directory) and (key is None or path == directory + key):
+                found.append(int(name))
+    return sorted(found)
 
 
 # -- another Unix user ---------------------------------------------------------------------------

@@ -61,20 +61,21 @@ def test_hostname_change_on_the_same_boot_keeps_a_live_session(owners, tmp_path)
     assert swept == [] and len(live) == 1
 
 
-def test_other_pid_namespace_lives_by_lease(owners, tmp_path):
+def test_other_pid_namespace_without_a_watcher_is_unknown_never_swept_on_age(owners, tmp_path):
     owner = owners()
-    fresh = _forge({"owner.pidns": 1, "owner.pid": 4000000}, owner, tmp_path)
-    assert [r["id"] for r in registry.load_live_sessions()[0]] == [fresh]
-    _forge({"owner.pidns": 1, "owner.pid": 4000000, "last_seen": time.time() - 10_000}, owners(), tmp_path)
-    swept = registry.load_live_sessions()[1]
-    assert len(swept) == 1 and "lease expired" in swept[0].reason
+    fresh = _forge({"owner.pidns": 1, "owner.pid": 4000000, "owner.life": False}, owner, tmp_path)
+    old = _forge({"owner.pidns": 1, "owner.pid": 4000000, "owner.life": False, "last_seen": time.time() - 10_000}, owners(), tmp_path)
+    live, swept = registry.load_live_sessions()
+    assert swept == [] and sorted(r["id"] for r in live) == sorted([fresh, old])
 
 
-def test_other_host_lives_by_lease(owners, tmp_path):
+def test_other_kernel_is_unknown_never_swept_on_age(owners, tmp_path):
     owner = owners()
     _forge({"owner.host": "far", "owner.boot_id": "other-boot", "last_seen": time.time() - 10_000}, owner, tmp_path)
-    swept = registry.load_live_sessions()[1]
-    assert len(swept) == 1 and swept[0].reason.startswith("on host far: lease expired")
+    live, swept = registry.load_live_sessions()
+    assert swept == [] and len(live) == 1
+    verdict = registry.session_liveness(live[0])
+    assert not verdict.known and verdict.reason.startswith("unknown: on another kernel (far); last sign of life 2h46m ago")
 
 
 def test_register_and_unregister_sweep_too(owners, tmp_path):

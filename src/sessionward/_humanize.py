@@ -15,6 +15,16 @@ def format_age(seconds: float) -> str:
     return f"{seconds // 86400}d"
 
 
+def short_session_id(session_id: str) -> str:
+    """A session id as people read it: a long one (Claude's UUIDs) cut to its first 8
+    characters, keeping the ".PID" of a session resumed in a second terminal, so the two stay
+    apart. `sessionward list` shows it; `prune --force` takes it."""
+    if len(session_id) <= 12:
+        return session_id
+    twin = session_id.rfind(".")
+    return session_id[:8] + (session_id[twin:] if twin > 8 else "")
+
+
 def short_path(path: str) -> str:
     """The path with the home directory shown as ~."""
     home = os.path.expanduser("~")

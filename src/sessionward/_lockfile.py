@@ -8,7 +8,7 @@ and only sessionward.locks imports it.
                     PID matches, and the holder's liveness). Written by sessionward.locks.
   NAME.holder.json  the annex: rewritten in place by _write_in_place, never truncated first.
   NAME.guard        _Guard: its flock is held for one transition; its content is the FIFO
-                    queue of waiters, each a {pid, start_time, since} record.
+                    queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record.
 
 It is a bug to read the queue, or write NAME.lock or the annex, outside a _Guard (status()
 reads NAME.lock without it, as a snapshot, and writes nothing).
@@ -24,8 +24,9 @@ from sessionward import paths
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
-from sessionward.identity import owner_is_alive, process_started_at, read_process
+from sessionward.identity import process_started_at, read_process, record_liveness, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
+from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
 _PID_FILE_MAX = 64
@@ -90,6 +91,9 @@ class LockState:
         if meta:
             holder = meta.get("holder", {})
             parts[0] += f" ({holder.get('comm', '?')}{stopped})"
+            where = self.where
+            if where != HERE:  # the common case stays short
+                parts[0] += f" {where}"
             session = meta.get("session") or {}
             if session.get("id"):
                 parts.append(f"session {session['id']}")
@@ -103,6 +107,13 @@ class LockState:
         parts.append(f"held for {_age(time.time() - self.since)}")
         return ", ".join(parts)
 
+    @property
+    def where(self) -> str:
+        """Where the holder runs (identity.where.owner_where); "here" when the lock file alone
+        names it (a PID is judged here)."""
+        holder = (self.meta or {}).get("holder")
+        return owner_where(holder) if isinstance(holder, dict) else HERE
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -113,6 +124,8 @@ class LockState:
             "since": self.since if self.present else None,
             "alive_reason": self.liveness.reason if self.liveness else None,
             "holder": self.meta,
+            "where": where_label(self.where) if self.present else None,
+            "liveness": liveness_json(self.liveness) if self.liveness else None,
         }
 
 
@@ -178,13 +191,9 @@ def _holder_liveness(state: LockState) -> Liveness:
         return Liveness(False, "the lock file holds no PID")
     meta = state.meta
     if meta is not None:
-        holder = meta["holder"]
-        # Locks are not renewed, so a lease would lapse under a live holder: a holder we
-        # cannot see (another host or PID namespace) is never judged dead from here.
-        return owner_is_alive(
-            state.pid, holder.get("start_time"), holder.get("host"), holder.get("boot_id"), meta["since"],
-            pidns=holder.get("pidns"), lease_ttl_s=float("inf"),
-        )
+        # Locks are never renewed: a holder is judged as its record says (its PID, or its life
+        # lock from another PID namespace), never by its age.
+        return record_liveness(meta["holder"], meta["since"])
     # No annex (forged, or written by the origin's scripts): the PID and the file's age.
     info = read_process(state.pid)
     if info is None:
@@ -263,24 +272,36 @@ class GuardTimeout(SessionwardError, TimeoutError):
 _start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)
 
 
+WAITER_SILENCE_S = 2.0  # a waiter we cannot see (another PID namespace) polls every few ms
+
+
 def _waiter_record() -> dict:
     pid = os.getpid()
     if pid not in _start_time_of:
         info = read_process(pid)
         _start_time_of[pid] = info.start_time if info else None
-    return {"pid": pid, "start_time": _start_time_of[pid], "since": time.time()}
+    return {"pid": pid, "start_time": _start_time_of[pid], "pidns": this_host().pidns, "since": time.time(),
+            "seen": time.monotonic()}
 
 
 def _same_waiter(a: dict, b: dict) -> bool:
-    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time")
+    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time") and a.get("pidns") == b.get("pidns")
 
 
 def _waiter_alive(waiter: dict) -> bool:
     """Still waiting: running, and not stopped (Ctrl-Z). A stopped waiter loses its place;
-    when resumed it finds itself gone and joins again at the back."""
+    when resumed it finds itself gone and joins again at the back. A waiter in another PID
+    namespace (its PID means nothing here) is waiting while it keeps polling: it refreshes
+    "seen" under the guard every few milliseconds, so a silence of seconds means it left."""
     pid = waiter.get("pid")
     if type(pid) is not int:
         return False
+    pidns = waiter.get("pidns")
+    here = this_host().pidns
+    if pidns is not None and here is not None and pidns != here:
+        # CLOCK_MONOTONIC is one clock for every process of a kernel, and no clock jump moves it.
+        seen = waiter.get("seen")
+        return type(seen) in (int, float) and abs(time.monotonic() - seen) < WAITER_SILENCE_S
     info = read_process(pid)
     return (
         info is not None
@@ -404,9 +425,16 @@ class _Guard:
         return self._queue[0] if self._queue else None
 
     def join_queue(self, me: dict) -> None:
-        if not any(_same_waiter(w, me) for w in self._waiters()):
-            self._queue.append(me)
-            self._save()
+        for waiter in self._waiters():
+            if _same_waiter(waiter, me):
+                now = time.monotonic()
+                seen = waiter.get("seen")
+                if type(seen) not in (int, float) or now - seen > WAITER_SILENCE_S / 4:
+                    waiter["seen"] = now  # for those who judge us from another PID namespace
+                    self._save()
+                return
+        self._queue.append(me)
+        self._save()
 
     def leave_queue(self, me: dict) -> None:
         waiters = self._waiters()

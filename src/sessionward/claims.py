@@ -219,6 +219,7 @@ def record_claim(
     state_dir: str | None = None,
 ) -> dict:
     """Record that `owner`'s session used `path` with `tool` just now; returns the claim."""
+    owner.watch()  # the claim is judged by its owner's life from other PID namespaces
     claim = {
         "session": session_id,
         "owner": owner.to_record(),

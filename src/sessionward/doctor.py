@@ -3,8 +3,10 @@
 run_checks(scope) -> [Check], in the order a person would look: the launcher, the hooks in
 settings.json (present, and pointing at a launcher that runs), the status line and the
 /start and /end commands, the configuration file, the state directory (permissions,
-symlinks), records of dead sessions, orphaned locks, corrupt files kept aside, and Claude
-Code itself (its version, and whether it provides CLAUDE_PID).
+symlinks, and whether its flock is shared between two opens of one file), records of dead
+sessions, records from other kernels (liveness unknown), life files left by killed watchers,
+orphaned locks, corrupt files kept aside, and Claude Code itself (its version, and whether
+it provides CLAUDE_PID).
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
 fail (protection is missing or broken); every non-ok one says how to fix it. Doctor only
@@ -48,7 +50,10 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_commands(scope, cwd))
     checks.append(_check_config())
     checks.extend(_check_state_dir())
+    checks.append(_check_flock_shared())
     checks.append(_check_dead_sessions())
+    checks.append(_check_other_kernels())
+    checks.append(_check_life_files())
     checks.append(_check_orphaned_locks())
     checks.append(_check_kept_aside())
     checks.append(_check_claude_code())
@@ -229,6 +234,97 @@ def _check_state_dir() -> list:
         elif finfo.st_mode & 0o077:
             checks.append(Check("state files", WARN, f"{path} has mode {stat.S_IMODE(finfo.st_mode):o}", f"chmod 600 {path}"))
     return checks
+
+
+SHARED_STORE_FIX = "a shared store (the Redis backend, planned) is the fix for sessions on several kernels"
+
+
+def opens_exclude_each_other(first_fd: int, second_fd: int) -> bool | None:
+    """Whether flock on two opens of one file excludes: LOCK_EX on `first_fd`, then LOCK_EX |
+    LOCK_NB on `second_fd` must fail. False: each open gets the lock (VirtioFS does this), so
+    no lock of sessionward excludes anyone there. None: flock itself fails (not supported)."""
+    import fcntl
+
+    try:
+        fcntl.flock(first_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(second_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(second_fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        fcntl.flock(first_fd, fcntl.LOCK_UN)
+
+
+def _check_flock_shared() -> Check:
+    from sessionward._atomic import temp_name
+
+    directory = paths.private_dir()
+    if not os.path.isdir(directory):
+        return Check("flock", INFO, f"{directory} does not exist yet (made on first use)")
+    probe = temp_name(os.path.join(directory, "flock-probe"))
+    try:
+        first = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            second = os.open(probe, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                shared = opens_exclude_each_other(first, second)
+            finally:
+                os.close(second)
+        finally:
+            os.close(first)
+            os.unlink(probe)
+    except OSError as exc:
+        return Check("flock", WARN, f"cannot probe flock in {directory} ({exc.strerror})", f"check {directory}")
+    if shared:
+        return Check("flock", OK, f"shared between opens in {directory}")
+    what = "flock fails" if shared is None else "flock is not shared between two opens of one file"
+    return Check("flock", FAIL, f"in {directory}, {what} (VirtioFS and some network filesystems do this): "
+                 "sessions here cannot exclude each other (registry updates, locks and notes can be lost)",
+                 f"keep the state directory on a local filesystem (SESSIONWARD_HOME); {SHARED_STORE_FIX}")
+
+
+def _check_other_kernels() -> Check:
+    """Sessions and lock holders on another kernel (a VM, another machine sharing the files):
+    their liveness cannot be told from here, so they are never swept; a person clears them."""
+    from sessionward.errors import SessionwardError
+    from sessionward.locks import NamedLock, known_lock_names
+    from sessionward.registry import find_unknown_sessions
+
+    from sessionward._humanize import short_session_id
+
+    try:
+        found = [f"session {short_session_id(r['id'])}: {v.reason}" for r, v in find_unknown_sessions()]
+        states = [NamedLock(name).status() for name in known_lock_names()]
+    except SessionwardError as error:
+        return Check("other kernels", FAIL, error.message, error.hint)
+    found += [f"lock {s.name} held by pid {s.pid}: {s.liveness.reason}" for s in states if s.held and not s.liveness.known]
+    if not found:
+        return Check("other kernels", OK, "every record's liveness can be told from here")
+    return Check("other kernels", WARN, f"{len(found)} record(s) whose owner's liveness is unknown: " + "; ".join(found[:3])
+                 + (f" (and {len(found) - 3} more)" if len(found) > 3 else ""),
+                 f"they are never swept on age: once gone, clear them by hand (sessionward prune --force ID, "
+                 f"sessionward lock release NAME --force); {SHARED_STORE_FIX}")
+
+
+def _check_life_files() -> Check:
+    from sessionward.errors import SessionwardError
+    from sessionward.registry import sweep_stray_life_files
+
+    try:
+        stray = sweep_stray_life_files(dry_run=True)
+    except SessionwardError as error:
+        return Check("life files", FAIL, error.message, error.hint)
+    if not stray:
+        return Check("life files", OK, "none left by killed watchers")
+    return Check("life files", INFO, f"{len(stray)} left by killed watchers (no watcher holds them, no record names them)",
+                 "sessionward prune --apply")
 
 
 def _check_dead_sessions() -> Check:

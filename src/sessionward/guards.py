@@ -21,8 +21,8 @@ and a dead holder of `end` holds nothing.
 import time
 
 from sessionward import claims as claims_mod
-from sessionward._humanize import format_age, short_path
-from sessionward.identity import Owner, owner_is_alive
+from sessionward._humanize import format_age, short_path, short_session_id
+from sessionward.identity import Owner, record_liveness
 
 ALLOW = None
 ASK = "ask"
@@ -96,10 +96,9 @@ def _changed_behind_our_back(path: str, mine: dict, others: list, now: float) ->
 
 def _claimed(path: str, other: dict, config, now: float, count: int) -> Verdict:
     also = f" (and {count - 1} more)" if count > 1 else ""
-    facts = (
-        f"{describe_claimant(other, now)}{also} {_verb(other)} {short_path(path)} {_ago(now - other['at'])} "
-        f"and is still running"
-    )
+    verdict = record_liveness(other["owner"], other["at"], now)
+    running = "is still running" if verdict.known else f"may still be running ({verdict.reason})"
+    facts = f"{describe_claimant(other, now)}{also} {_verb(other)} {short_path(path)} {_ago(now - other['at'])} and {running}"
     policy = config.edit_policy
     if policy == DENY:
         reason = (
@@ -175,6 +174,11 @@ def describe_claimant(claim: dict, now: float) -> str:
     if claim.get("branch"):
         parts.append(f"branch {claim['branch']}")
     parts.append(f"pid {owner['pid']}")
+    from sessionward.identity.where import HERE, owner_where
+
+    where = owner_where(owner)
+    if where != HERE:  # the common case stays short
+        parts[-1] += f" {where}"
     if claim.get("ended") is not None:
         parts.append("ended")
     return f"session {_session_label(claim.get('session'))} ({', '.join(parts)})"
@@ -204,7 +208,7 @@ def describe_session(record: dict, now: float) -> str:
 def _session_label(session_id) -> str:
     if not isinstance(session_id, str) or not session_id:
         return "?"
-    return session_id[:8] if len(session_id) > 12 else session_id
+    return short_session_id(session_id)
 
 
 def _verb(claim: dict) -> str:
@@ -212,17 +216,7 @@ def _verb(claim: dict) -> str:
 
 
 def _alive(owner_record: dict, now: float) -> bool:
-    return bool(
-        owner_is_alive(
-            owner_record["pid"],
-            owner_record.get("start_time"),
-            owner_record.get("host"),
-            owner_record.get("boot_id"),
-            now,  # claims carry no heartbeat: an owner on another host counts as alive
-            now=now,
-            pidns=owner_record.get("pidns"),
-        )
-    )
+    return bool(record_liveness(owner_record, None, now))  # claims carry no heartbeat
 
 
 def _owned_by(recorded: dict, owner: Owner) -> bool:

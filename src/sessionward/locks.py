@@ -68,6 +68,7 @@ from sessionward._lockfile import (
     _write_in_place,
 )
 from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
 from sessionward.store import open_store
 
@@ -88,6 +89,7 @@ __all__ = [
     "Released",
     "cleanup_orphans",
     "held_by_owner",
+    "locks_held",
     "known_lock_names",
     "run_locked",
     "validate_lock_name",
@@ -275,6 +277,7 @@ class NamedLock:
         started = time.monotonic()
         if _DISABLED:  # test-only: the negative control
             return Acquired(self.name, False, None, 0.0)
+        holder.owner.watch()  # outside the guard: from another PID namespace it is judged by its life lock
         deadline = started + timeout
         me = _waiter_record()
         try:
@@ -549,15 +552,26 @@ class NamedLock:
             from sessionward import _notices
 
             _notices.kept_aside(f"lock file {self.path} held no PID ({orphan.raw[:20]!r}); kept as {kept}; the lock is free again")
+        _forget_holder_life(orphan)
         return orphan
 
     def _remove(self, state: LockState) -> None:
+        if state.orphaned:
+            _forget_holder_life(state)
         # NAME.lock only: the annex stays, and counts for nothing once NAME.lock is gone.
         if state.pid is None and state.present:
             self._take_over(state)
         else:
             _unlink_lock_file(self.path)
 
+
+
+def _forget_holder_life(orphan: LockState) -> None:
+    """A dead holder's life file goes with its lock (a `lock run` command or a stopped
+    container's shell is no session owner: the registry's sweep would never remove it)."""
+    holder = (orphan.meta or {}).get("holder") or {}
+    if type(holder.get("pid")) is int:
+        forget_life(life_key(holder.get("boot_id"), holder.get("pidns"), holder["pid"], holder.get("start_time")))
 
 
 # -- many locks -------------------------------------------------------------------------------
@@ -588,7 +602,9 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
 
 
 def held_by_owner(state_dir: str | None = None) -> dict:
-    """{session owner pid: [lock names]} for locks held now, from the holders' annexes."""
+    """{(session owner pid, its PID namespace): [lock names]} for locks held now, from the
+    holders' annexes: a PID alone names different processes in two containers. Look a
+    record's up with locks_held()."""
     held: dict = {}
     for name in known_lock_names(state_dir):
         try:
@@ -598,8 +614,13 @@ def held_by_owner(state_dir: str | None = None) -> dict:
         if state.held and state.meta:
             owner = (state.meta.get("session") or {}).get("owner") or {}
             if type(owner.get("pid")) is int:
-                held.setdefault(owner["pid"], []).append(name)
+                held.setdefault((owner["pid"], owner.get("pidns")), []).append(name)
     return held
+
+
+def locks_held(held: dict, owner: dict) -> list:
+    """The locks that held_by_owner() found for an owner record."""
+    return held.get((owner.get("pid"), owner.get("pidns")), [])
 
 
 class Cleaned:

@@ -15,7 +15,10 @@ A session record (one value of the store's mapping, keyed by its "id"):
                    locks' holder files; never trusted from the stored document)
 
 Every operation sweeps records whose owner is dead (identity.process.owner_is_alive) and
-never drops a live one. Reads take no lock unless they find someone dead to sweep.
+never drops a live one. Reads take no lock unless they find someone dead to sweep. An owner
+whose liveness is unknown (on another kernel) is kept: find_unknown_sessions lists them, and
+force_remove_sessions clears them (or dead ones) by hand, refusing any known to be alive.
+Shown to people and --json, a record gains "where" and "liveness" (session_view), never stored.
 
 Conflict levels, from the origin's three scenarios:
   info     another project: nothing shared
@@ -28,9 +31,14 @@ import os
 import time
 
 from sessionward._jsoncodec import require_utf8
-from sessionward.errors import BadInput, NotRegistered, RegistryLockTimeout, StateUnwritable, UnsafeState
-from sessionward.identity import Owner, describe_checkout, owner_is_alive, owner_record_matches, resolve_owner
-from sessionward.locks import held_by_owner
+from sessionward._humanize import short_session_id as short_id
+from sessionward.errors import (
+    BadInput, NotRegistered, Refused, RegistryLockTimeout, SessionwardError, StateUnwritable, UnsafeState,
+)
+from sessionward.identity.life import forget as forget_life, life_key
+from sessionward.identity import Owner, describe_checkout, owner_record_matches, record_liveness, resolve_owner
+from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
+from sessionward.locks import held_by_owner, locks_held
 from sessionward.store import Store, open_store
 
 MAX_PROJECT_NAME = 128
@@ -109,7 +117,7 @@ class Conflict:
         self.shares = shares
 
     def to_json(self) -> dict:
-        return {"level": self.level, "shares": self.shares, "session": self.other}
+        return {"level": self.level, "shares": self.shares, "session": session_view(self.other)}
 
 
 class Context:
@@ -147,18 +155,29 @@ def same_project(record: dict, ctx: Context) -> bool:
 
 
 def session_liveness(record: dict, now: float | None = None, seen: dict | None = None):
-    owner = record["owner"]
-    return owner_is_alive(
-        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), record["last_seen"], now,
-        seen=seen, pidns=owner.get("pidns"),
-    )
+    return record_liveness(record["owner"], record["last_seen"], now, seen)
 
 
-def owner_label(record: dict) -> str:
-    """"pid N", or "pid N (stopped)" when its owner is stopped (Ctrl-Z): alive, never swept,
-    but doing nothing until resumed. For display; reads /proc once."""
-    pid = record["owner"]["pid"]
-    return f"pid {pid} (stopped)" if session_liveness(record).stopped else f"pid {pid}"
+def owner_label(record: dict, verdict=None) -> str:
+    """"pid N", then where it runs when not here ("pid N in container devbox"), then
+    "(stopped)" when its owner is stopped (Ctrl-Z: alive, never swept, but doing nothing
+    until resumed), or the unknown verdict with its last sign of life. For display; judges
+    the owner (one /proc read or probe) unless `verdict` is given."""
+    verdict = verdict or session_liveness(record)
+    label = f"pid {record['owner']['pid']}"
+    if not verdict.known:
+        return f"{label} ({verdict.reason})"  # the reason says where
+    where = owner_where(record["owner"])
+    if where != HERE:
+        label += f" {where}"
+    return f"{label} (stopped)" if verdict.stopped else label
+
+
+def session_view(record: dict, verdict=None) -> dict:
+    """The record as --json shows it: its stored fields, plus "where" (where_label) and
+    "liveness" (liveness_json), added, never stored."""
+    verdict = verdict or session_liveness(record)
+    return dict(record, where=where_label(owner_where(record["owner"])), liveness=liveness_json(verdict))
 
 
 def classify(record: dict, ctx: Context) -> Conflict:
@@ -188,6 +207,8 @@ def _sweep(sessions: dict, now: float) -> list[DeadSession]:
     dead = _split_dead(sessions, now)
     for gone in dead:
         del sessions[gone.record["id"]]
+        owner = gone.record["owner"]
+        forget_life(life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time")))
     return dead
 
 
@@ -197,7 +218,7 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     live, swept = _load_live(store or open_store(), time.time() if now is None else now)
     held = held_by_owner()
     for record in live:
-        record["holds"] = held.get(record["owner"]["pid"], [])
+        record["holds"] = locks_held(held, record["owner"])
     return live, swept
 
 
@@ -262,6 +283,7 @@ def register_session(
     if session_id is not None:
         validate_session_id(session_id)
     owner = owner or resolve_owner()
+    owner.watch()  # before the record appears: others may judge it from another PID namespace
     ctx = Context(cwd, project, owner, session_id)
     store = store or open_store()
     now = time.time() if now is None else now
@@ -407,6 +429,7 @@ def heartbeat(
 ) -> list[dict]:
     """Refresh last_seen of the caller's sessions; NotRegistered when it has none."""
     owner = owner or resolve_owner()
+    owner.watch()  # started again if its watchers were killed
     store = store or open_store()
     now = time.time() if now is None else now
 
@@ -417,6 +440,8 @@ def heartbeat(
             mine = _is_session(record, session_id, owner) if session_id is not None else owner_record_matches(record["owner"], owner)
             if mine:
                 record["last_seen"] = now
+                if owner.life:
+                    record["owner"]["life"] = True  # a record from before watchers has one now
                 touched.append(record)
         return touched, bool(touched or swept)
 
@@ -491,3 +516,106 @@ def prune_dead_sessions(store: Store | None = None, now: float | None = None) ->
         return swept, bool(swept)
 
     return store.update_sessions(change)
+
+
+def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) -> list[str]:
+    """Life files (identity.life) that no watcher holds and no session or lock holder names:
+    left by watchers killed together with, or apart from, an owner nobody recorded. Removed
+    here (`sessionward prune --apply`; doctor counts them, `dry_run`), the one place that does;
+    a file a record names is the sweep's (a free lock means its owner is dead). Returns the
+    names found (removed unless dry_run)."""
+    from sessionward.identity import life
+    from sessionward.locks import NamedLock, known_lock_names
+
+    try:
+        names = [name for name in os.listdir(life.life_dir()) if not name.startswith(".")]  # .tmp: being made
+    except OSError:
+        return []
+    if not names:
+        return []
+    owners = [record["owner"] for record in (store or open_store()).load_sessions().values()]
+    for name in known_lock_names():
+        try:
+            meta = NamedLock(name).status().meta or {}
+        except SessionwardError:
+            continue
+        owners += [o for o in (meta.get("holder"), (meta.get("session") or {}).get("owner")) if type(o) is dict]
+    named = {life_key(o.get("boot_id"), o.get("pidns"), o.get("pid"), o.get("start_time")) for o in owners}
+    stray = [name for name in sorted(names) if name not in named and life.probe(name) == life.FREE]
+    return stray if dry_run else [name for name in stray if forget_life(name)]
+
+
+def find_unknown_sessions(store: Store | None = None, now: float | None = None) -> list[tuple]:
+    """(record, verdict) of each session whose owner's liveness cannot be told from here (on
+    another kernel): kept, never swept on age; a person clears them (force_remove_sessions)."""
+    store = store or open_store()
+    now = time.time() if now is None else now
+    seen: dict = {}
+    judged = [(record, session_liveness(record, now, seen)) for record in store.load_sessions().values()]
+    return [(record, verdict) for record, verdict in judged if not verdict.known]
+
+
+class ForcedRemoval:
+    """A session removed by hand (force_remove_sessions), with the verdict it had."""
+
+    __slots__ = ("record", "verdict")
+
+    def __init__(self, record: dict, verdict) -> None:
+        self.record = record
+        self.verdict = verdict
+
+    def to_json(self) -> dict:
+        return {"session": session_view(self.record, self.verdict), "reason": self.verdict.reason}
+
+
+def force_remove_sessions(ids: list, store: Store | None = None, now: float | None = None) -> list[ForcedRemoval]:
+    """Remove the sessions named by `ids` (full ids, or short ones as `sessionward list`
+    prints them) whatever their liveness is but "known alive": an unknown owner (another
+    kernel) or a dead one goes; one known to live is refused (SessionAlive, nothing removed),
+    since its next hook would register it again: it must be stopped first. An id naming no
+    session, or more than one, is BadInput. All or nothing."""
+    store = store or open_store()
+    now = time.time() if now is None else now
+
+    def change(sessions: dict):
+        chosen = [_resolve_session_id(sessions, wanted) for wanted in dict.fromkeys(ids)]
+        seen: dict = {}
+        judged = [ForcedRemoval(record, session_liveness(record, now, seen)) for record in dict(
+            (record["id"], record) for record in chosen).values()]
+        alive = [j for j in judged if j.verdict.alive and j.verdict.known]
+        if alive:
+            raise SessionAlive(alive)
+        for removal in judged:
+            del sessions[removal.record["id"]]
+            owner = removal.record["owner"]
+            forget_life(life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time")))
+        return judged, bool(judged)
+
+    return store.update_sessions(change)
+
+
+def _resolve_session_id(sessions: dict, wanted: str) -> dict:
+    if wanted in sessions:
+        return sessions[wanted]
+    matches = [record for record in sessions.values() if short_id(record["id"]) == wanted]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(sorted(record["id"] for record in matches))
+        raise BadInput(f"session id {wanted!r} names {len(matches)} sessions ({names}): give the full id")
+    raise BadInput(f"no session {wanted!r} is registered", "'sessionward list' shows the ids")
+
+
+class SessionAlive(Refused):
+    """A forced removal named a session whose owner is known to be alive."""
+
+    def __init__(self, alive: list) -> None:
+        named = "; ".join(
+            f"session {short_id(a.record['id'])} (project {a.record['project']}) is alive: {a.verdict.reason}" for a in alive
+        )
+        pids = " ".join(str(a.record["owner"]["pid"]) for a in alive)
+        super().__init__(
+            f"refused, nothing removed: {named}",
+            f"stop it first (end that session, or kill {pids} where it runs): then it goes by itself",
+        )
+        self.alive = alive

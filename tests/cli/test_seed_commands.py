@@ -53,9 +53,10 @@ def test_guide_commands_verbatim(installed, tmp_path):
     shell_pid = out[-1].split()[1]
     assert out[0].startswith("registered session s-")
     assert f"project windsurf-project, worktree {project_dir}, owner pid {shell_pid} (bash)" in out[0]
-    assert out[1].split("\t") == ["ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "KIND", "UP", "SEEN"]
+    assert out[1].split("\t") == ["ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "KIND", "UP", "SEEN", "WHERE"]
     row = out[2].split("\t")
     assert row[1:6] == ["windsurf-project", str(project_dir), "-", shell_pid, "shell"]
+    assert row[8] == "here"
     assert out[3] == f"project windsurf-project, worktree {project_dir}"
     assert out[4] == "no other live session"
     assert out[5] == "check exit 0"

@@ -5,7 +5,6 @@ import subprocess
 import time
 
 from sessionward.identity import owner_is_alive, read_process, this_host
-from sessionward.identity.process import REMOTE_LEASE_TTL_S
 
 
 def _dead_pid() -> int:
@@ -59,15 +58,14 @@ def test_record_from_before_a_reboot_is_dead_even_if_the_pid_exists():
     assert "rebooted" in verdict.reason
 
 
-def test_other_host_lives_by_lease_only():
-    # PID 1 exists here, but a record from another host must not be judged by our processes.
+def test_another_kernel_is_unknown_never_dead_on_age():
+    # PID 1 exists here, but a record from another kernel must not be judged by our processes,
+    # nor by its age: its liveness is unknown, and it stays (alive=True, known=False).
     now = time.time()
-    fresh = owner_is_alive(1, 1, "other-host", "x", last_seen=now - 10, now=now)
-    stale = owner_is_alive(1, 1, "other-host", "x", last_seen=now - REMOTE_LEASE_TTL_S - 1, now=now)
-    assert fresh.alive and "lease valid" in fresh.reason
-    assert not stale.alive and "lease expired" in stale.reason
-    # A dead PID on another host still lives while the lease runs.
-    assert owner_is_alive(_dead_pid(), 1, "other-host", "x", last_seen=now, now=now).alive
+    for last_seen in (now - 10, now - 365 * 86400):
+        verdict = owner_is_alive(_dead_pid(), 1, "other-host", "x", last_seen=last_seen, now=now)
+        assert verdict.alive and not verdict.known and verdict.how == "unknown", verdict
+        assert verdict.reason.startswith("unknown: on another kernel (other-host); last sign of life "), verdict
 
 
 def test_same_host_owner_is_never_dead_on_age_alone():
@@ -111,5 +109,6 @@ def test_an_unknown_boot_id_on_either_side_falls_back_to_the_pid_check():
         dead = _dead_pid()
         verdict = owner_is_alive(dead, 1, host.hostname, unknown, last_seen=time.time())
         assert not verdict.alive and verdict.reason == f"process {dead} is gone"
-        # Unknown is no proof of "same machine": another hostname lives by its lease.
-        assert "lease valid" in owner_is_alive(dead, 1, "other-host", unknown, last_seen=time.time()).reason
+        # Unknown is no proof of "same machine": another hostname is unknown, never dead.
+        verdict = owner_is_alive(dead, 1, "other-host", unknown, last_seen=time.time())
+        assert verdict.alive and not verdict.known, verdict

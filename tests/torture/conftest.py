@@ -16,10 +16,15 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
 import pytest
+
+from helpers import skip_or_fail
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 # FakeClaude (a live process named `claude` that runs hooks as `sh -c` children, as Claude Code
 # does) lives with the hook tests; loaded from there by path, so there is one of it.
@@ -154,3 +159,36 @@ def pytest_terminal_summary(terminalreporter):
             out.write(json.dumps({"machine": machine}) + "\n")
             for part, counts in parts.items():
                 out.write(json.dumps({"part": part, **counts, "line": summary_line(part, counts)}) + "\n")
+
+
+@pytest.fixture
+def faketime(tmp_path):
+    """set(offset) moves the wall clock of every process started with `env` (libfaketime:
+    Debian's faketime, installed by scripts/test), e.g. set("+3y"); the offset is re-read
+    from a file on every call, the monotonic clock left real, as after a real `date -s`.
+    Not for processes that sleep (libfaketime 0.9.10 breaks time.sleep there: see
+    test_environment_faults.py's wall_clock)."""
+    if not os.path.exists(LIBFAKETIME):
+        skip_or_fail(f"libfaketime missing ({LIBFAKETIME}): apt-get install faketime (scripts/test does)")
+    offset_file = tmp_path / "faketime-offset"
+    offset_file.write_text("+0\n")
+    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset_file), "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    class Clock:
+        def set(self, offset: str) -> None:
+            tmp = offset_file.with_suffix(".new")
+            tmp.write_text(offset + "\n")
+            os.replace(tmp, offset_file)
+
+    clock = Clock()
+    clock.env = env
+    probe = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], env={**os.environ, **env},
+                           capture_output=True, text=True, timeout=10)
+    clock.set("+1d")
+    probe2 = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=10)
+    clock.set("+0")
+    if probe.returncode or probe2.returncode or not 80000 < float(probe2.stdout) - float(probe.stdout) < 92000:
+        skip_or_fail(f"libfaketime does not move the clock here: {probe.stdout!r} {probe2.stdout!r} {probe2.stderr!r}")
+    return clock

@@ -37,18 +37,10 @@ import time
 
 import pytest
 
-from helpers import NOBODY, SESSIONWARD, hold_flock
+from helpers import NOBODY, SESSIONWARD, hold_flock, skip_or_fail
 
 PART = "environment faults"
 STEP_TIMEOUT_S = 20.0  # every process is bounded: reaching this is a hang (a FIFO opened blind)
-LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def _skip_or_fail(reason: str):
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: mounts tmpfs, chowns, runs as uid 65534")
@@ -275,7 +267,7 @@ def tmpfs(path: str, size: str):
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", path],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        _skip_or_fail(f"cannot mount a tmpfs here (container without CAP_SYS_ADMIN?): {done.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs here (container without CAP_SYS_ADMIN?): {done.stderr.strip()}")
     try:
         yield path
     finally:
@@ -575,35 +567,6 @@ def test_registry_owned_by_another_user_is_refused_untouched(tally, tmp_path, ke
 
 
 # -- clock jumps -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def faketime(tmp_path):
-    """set(offset) moves the wall clock of every process started with `env` (libfaketime)."""
-    if not os.path.exists(LIBFAKETIME):
-        _skip_or_fail(f"libfaketime missing ({LIBFAKETIME}): apt-get install faketime (scripts/test does)")
-    offset_file = tmp_path / "faketime-offset"
-    offset_file.write_text("+0\n")
-    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset_file), "FAKETIME_NO_CACHE": "1",
-           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-
-    class Clock:
-        def set(self, offset: str) -> None:
-            tmp = offset_file.with_suffix(".new")
-            tmp.write_text(offset + "\n")
-            os.replace(tmp, offset_file)
-
-    clock = Clock()
-    clock.env = env
-    probe = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], env={**os.environ, **env},
-                           capture_output=True, text=True, timeout=10)
-    clock.set("+1d")
-    probe2 = subprocess.run([sys.executable, "-c", "import time; print(time.time())"], env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=10)
-    clock.set("+0")
-    if probe.returncode or probe2.returncode or not 80000 < float(probe2.stdout) - float(probe.stdout) < 92000:
-        _skip_or_fail(f"libfaketime does not move the clock here: {probe.stdout!r} {probe2.stdout!r} {probe2.stderr!r}")
-    return clock
 
 
 NEGATIVE_AGE = re.compile(r"(?<![\w-])-\d+(\.\d+)?\s*(s|m|h|d)\b|held for -|up -|ago -")

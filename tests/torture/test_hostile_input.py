@@ -533,7 +533,7 @@ def test_the_real_launcher_agrees_with_the_in_process_harness(world, tally):
         command = next(c for c in _commands() if c.name == name)
         argv = data.draw(command_lines(command, world["ground"]).filter(_launchable))
         if name not in ("register", "unregister", "heartbeat", "lock acquire", "lock release", "lock run",
-                        "note append", "note write"):
+                        "note append", "note write") and not (name == "prune" and "--force" in argv):
             drawn.append((argv, errors))  # state changing commands would make the two differ
         elif "--" not in argv and any(a in ("-h", "--help") for a in argv):
             drawn.append((argv, errors))

@@ -31,21 +31,26 @@ class Opt:
 
 
 class Arg:
-    """A positional argument; `remainder` takes everything after `--`."""
+    """A positional argument; `remainder` takes everything after `--`; `many` (the last one)
+    takes every positional left, as a list (empty when none and not required)."""
 
-    __slots__ = ("name", "help", "required", "remainder", "convert")
+    __slots__ = ("name", "help", "required", "remainder", "convert", "many")
 
-    def __init__(self, name: str, help: str, required: bool = True, remainder: bool = False, convert=None) -> None:
+    def __init__(self, name: str, help: str, required: bool = True, remainder: bool = False, convert=None,
+                 many: bool = False) -> None:
         self.name = name
         self.help = help
         self.required = required
         self.remainder = remainder
         self.convert = convert
+        self.many = many
 
     @property
     def label(self) -> str:
         if self.remainder:
             return f"-- {self.name.upper()}..."
+        if self.many:
+            return f"<{self.name}>..." if self.required else f"[{self.name}...]"
         return f"<{self.name}>" if self.required else f"[{self.name}]"
 
 
@@ -180,6 +185,12 @@ def _parse_rest(command: Command, rest: list[str]) -> dict:
             positionals.append(token)
 
     plain = [a for a in command.args if not a.remainder]
+    if plain and plain[-1].many:
+        many = plain.pop()
+        taken, positionals = positionals[len(plain):], positionals[: len(plain)]
+        if not taken and many.required:
+            raise _usage(command, f"missing argument <{many.name}>")
+        values[many.name] = [many.convert(raw) if many.convert else raw for raw in taken]
     if len(positionals) > len(plain):
         raise _usage(command, f"unexpected argument {positionals[len(plain)]!r}")
     for index, arg in enumerate(plain):

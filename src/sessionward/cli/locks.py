@@ -6,6 +6,7 @@ from sessionward import locks
 from sessionward.cli.render import Output, Style
 from sessionward.errors import EXIT_CONFLICT, EXIT_OK
 from sessionward.identity import resolve_owner, resolve_session_id
+from sessionward.identity.where import UNKNOWN_ADVICE
 
 _PLAIN_PROGRESS_EVERY_S = 5.0
 
@@ -103,7 +104,8 @@ def run_release(values: dict) -> Output:
         "held": f"released lock {released.name}",
         "free": f"lock {released.name} was not held; nothing to do",
         "orphaned": f"removed orphaned lock {released.name} ({state.liveness.reason if state.liveness is not None else 'no holder'})",
-        "forced": f"forcibly released lock {released.name}, held by {state.describe()}",
+        "forced": f"forcibly released lock {released.name}, held by {state.describe()}; "
+        + (state.liveness.reason if state.liveness is not None else "its holder was not judged"),
         "lost": f"lock {released.name} was no longer ours; left as it is",
     }[released.was]
     return Output("lock release", data, lambda style: [] if values["quiet"] else [text])
@@ -124,6 +126,8 @@ def run_status(values: dict) -> Output:
         for state in states:
             if state.held:
                 advice = f"; {state.advice('')}" if state.stopped else ""
+                if not state.liveness.known:
+                    advice = f"; {UNKNOWN_ADVICE} with 'sessionward lock release {state.name} --force'"
                 out.append(f"{state.name}: held by {state.describe(style.path)}; {state.liveness.reason}{advice}")
             elif state.present:
                 out.append(

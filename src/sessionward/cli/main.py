@@ -96,7 +96,7 @@ COMMANDS = [
     ),
     Command(
         "heartbeat",
-        "Mark the caller's session as seen now (keeps cross-host leases alive).",
+        "Mark the caller's session as seen now (its last sign of life, shown to other kernels).",
         "sessionward.cli.sessions:run_heartbeat",
         opts=[PID, SHELL_PID, SESSION, JSON, QUIET],
     ),
@@ -116,10 +116,17 @@ COMMANDS = [
     ),
     Command(
         "prune",
-        "Show sessions whose owner is dead, and why; --apply removes them.",
+        "Show sessions whose owner is dead, and why; --apply removes them; --force ID... removes those named.",
         "sessionward.cli.sessions:run_prune",
-        opts=[DRY_RUN, Opt("--apply", "remove the dead sessions now"), JSON],
-        details="Dry run by default. Every other command sweeps dead sessions too.",
+        args=[Arg("ids", "with --force: the sessions to remove (ids as 'sessionward list' shows them)",
+                  required=False, many=True)],
+        opts=[DRY_RUN, Opt("--apply", "remove the dead sessions (and life files left by killed watchers) now"),
+              Opt("--force", "remove the sessions named, dead or unknown (on another kernel), now"), JSON],
+        details="Dry run by default. Every other command sweeps dead sessions too. Sessions whose liveness\n"
+        "is unknown (their owner runs on another kernel: a VM, another machine) are listed, never swept\n"
+        "on age: once they are gone, remove them by hand with --force. --force refuses a session whose\n"
+        "owner is known to be alive (stop it instead; its session then goes by itself).\n"
+        "Exit status: 0 done, 1 refused (a named session is alive; nothing removed), 2 an id names no session.",
     ),
     Command(
         "whoami",

@@ -3,9 +3,11 @@
 import time
 
 from sessionward import registry
+from sessionward._humanize import short_session_id
 from sessionward.cli.render import Output, age_of
 from sessionward.errors import EXIT_CONFLICT, EXIT_ENVIRONMENT, EXIT_OK
 from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner, resolve_session_id
+from sessionward.identity.where import HERE, UNKNOWN_ADVICE, liveness_note, owner_where, where_label
 from sessionward.store import open_store
 
 
@@ -31,15 +33,19 @@ _ADVICE = {
 
 
 def session_row(record: dict, style, now: float) -> str:
-    """One line naming a session: id, project, worktree, branch, pid, age, what it holds."""
+    """One line naming a session: id, project, worktree, branch, pid and where it runs (when
+    not here), how it is known alive (when not by its PID), age, what it holds."""
+    verdict = registry.session_liveness(record, now)
     parts = [
         record["id"],
         f"project {record['project']}",
         style.path(record["worktree"]),
         f"branch {record['branch']}" if record.get("branch") else "no branch",
-        registry.owner_label(record),
-        f"up {age_of(record['started_at'], now)}",
+        registry.owner_label(record, verdict),
     ]
+    if verdict.known and liveness_note(verdict):
+        parts.append(liveness_note(verdict))  # an unknown one is in the owner's label already
+    parts.append(f"up {age_of(record['started_at'], now)}")
     if record.get("holds"):
         parts.append("holds " + ", ".join(record["holds"]))
     return "  ".join(parts)
@@ -75,7 +81,7 @@ def run_register(values: dict) -> Output:
     )
     now = time.time()
     data = {
-        "session": reg.session,
+        "session": registry.session_view(reg.session),
         "created": reg.created,
         "conflicts": [c.to_json() for c in reg.conflicts],
         "swept": [d.to_json() for d in reg.swept],
@@ -133,42 +139,59 @@ def run_heartbeat(values: dict) -> Output:
     return _finish("heartbeat", {"sessions": touched}, lines, EXIT_OK, store)
 
 
+_HOW = {"pid": "by PID", "life lock": "by life lock", "unknown": "unknown"}
+
+
 def run_list(values: dict) -> Output:
     store = open_store()
     live, swept = registry.load_live_sessions(store)
     live.sort(key=lambda r: (r["project"], r["worktree"], r["started_at"]))
     now = time.time()
+    seen: dict = {}
+    verdicts = [registry.session_liveness(rec, now, seen) for rec in live]
     try:
         me = resolve_owner()
     except Exception:  # noqa: BLE001 - marking "you" is a nicety, never a reason to fail
         me = None
-    data = {"sessions": live, "swept": [d.to_json() for d in swept]}
+    data = {"sessions": [registry.session_view(r, v) for r, v in zip(live, verdicts)], "swept": [d.to_json() for d in swept]}
 
     def lines(style):
         out = swept_lines(swept)
         if not live:
             return out + ["no live sessions"]
         rows = []
-        for rec in live:
+        for rec, verdict in zip(live, verdicts):
             mine = me is not None and owner_record_matches(rec["owner"], me)
+            where = where_label(owner_where(rec["owner"])) + ("" if verdict.known else " (unknown)")
             rows.append([
                 "*" if mine else " ",
-                rec["id"],
+                short_session_id(rec["id"]) if style.tty else rec["id"],
                 rec["project"],
                 style.path(rec["worktree"]),
                 rec.get("branch") or "-",
-                registry.owner_label(rec).removeprefix("pid "),
+                f"{rec['owner']['pid']}" + (" (stopped)" if verdict.stopped else ""),
+                where,
                 rec["kind"],
                 age_of(rec["started_at"], now),
                 age_of(rec["last_seen"], now),
             ])
-        headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "KIND", "UP", "SEEN"]
-        if not style.tty:  # piped: machine-friendly columns; the "yours" marker is for eyes
-            headers, rows = headers[1:], [row[1:] for row in rows]
+        headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "WHERE", "KIND", "UP", "SEEN"]
+        if not style.tty:
+            # Piped: machine-friendly columns, WHERE appended last so that scripts reading the
+            # older columns by position still find them; the "yours" marker and notes are for eyes.
+            order = [1, 2, 3, 4, 5, 7, 8, 9, 6]
+            return out + style.table([headers[i] for i in order], [[row[i] for i in order] for row in rows])
         out += style.table(headers, rows)
-        if style.tty:
-            mine = any(row[0] == "*" for row in rows)
-            out.append(f"{len(live)} live session{'s' if len(live) != 1 else ''}" + ("; * = yours" if mine else ""))
+        mine = any(row[0] == "*" for row in rows)
+        out.append(f"{len(live)} live session{'s' if len(live) != 1 else ''}" + ("; * = yours" if mine else ""))
+        hows = [v.how if v.known else "unknown" for v in verdicts]
+        if any(how != "pid" for how in hows):  # how liveness was told, when not by PID alone
+            out.append("liveness: " + ", ".join(f"{hows.count(h)} {_HOW.get(h, h)}" for h in dict.fromkeys(hows)))
+        out += [
+            f"{short_session_id(rec['id'])}: {verdict.reason}; {UNKNOWN_ADVICE} with "
+            f"'sessionward prune --force {short_session_id(rec['id'])}'"
+            for rec, verdict in zip(live, verdicts) if not verdict.known
+        ]
         return out
 
     return _finish("list", data, lines, EXIT_OK, store)
@@ -211,27 +234,63 @@ def run_prune(values: dict) -> Output:
 
     if values["apply"] and values["dry_run"]:
         raise UsageError("prune: --apply and --dry-run exclude each other")
+    if values["force"] and (values["apply"] or values["dry_run"]):
+        raise UsageError("prune: --force removes the sessions it names at once: no --apply or --dry-run")
+    if values["force"] != bool(values["ids"]):
+        raise UsageError("prune: --force needs the ids of the sessions to remove" if values["force"]
+                         else "prune: removing sessions by id takes --force (prune --force ID...)")
     store = open_store()
+    if values["force"]:
+        return _prune_forced(values["ids"], store)
     if values["apply"]:
         dead = registry.prune_dead_sessions(store)
+        stray = registry.sweep_stray_life_files(store)
     else:
         dead = registry.find_dead_sessions(store)
-    data = {"applied": bool(values["apply"]), "dead": [d.to_json() for d in dead]}
+        stray = registry.sweep_stray_life_files(store, dry_run=True)
+    unknown = registry.find_unknown_sessions(store)
+    data = {
+        "applied": bool(values["apply"]),
+        "dead": [d.to_json() for d in dead],
+        "unknown": [{"session": registry.session_view(r, v), "reason": v.reason} for r, v in unknown],
+        "life_files": stray,
+        "forced": [],
+    }
 
     def lines(style):
-        if not dead:
-            return ["no dead sessions"]
         verb = "removed" if values["apply"] else "dead"
-        out = [
-            f"{verb}: session {d.record['id']} (project {d.record['project']}, worktree "
-            f"{style.path(d.record['worktree'])}, pid {d.record['owner']['pid']}): {d.reason}"
-            for d in dead
-        ]
-        if not values["apply"]:
+        out = [f"{verb}: {_named(d.record, style)}: {d.reason}" for d in dead] or ["no dead sessions"]
+        if dead and not values["apply"]:
             out.append("dry run: 'sessionward prune --apply' removes them (any other command sweeps them too)")
+        out += [
+            f"unknown, kept: {_named(record, style)}: {verdict.reason}; {UNKNOWN_ADVICE} with "
+            f"'sessionward prune --force {short_session_id(record['id'])}'"
+            for record, verdict in unknown
+        ]
+        if stray:
+            count = f"{len(stray)} life file{'s' if len(stray) != 1 else ''} left by killed watchers"
+            out.append(f"removed {count}" if values["apply"] else f"{count}: 'sessionward prune --apply' removes them")
         return out
 
     return _finish("prune", data, lines, EXIT_OK, store)
+
+
+def _prune_forced(ids: list, store) -> Output:
+    removed = registry.force_remove_sessions(ids, store)
+    data = {"applied": True, "dead": [], "unknown": [], "life_files": [], "forced": [r.to_json() for r in removed]}
+
+    def lines(style):
+        return [f"removed by hand: {_named(r.record, style)}: {r.verdict.reason}" for r in removed]
+
+    return _finish("prune", data, lines, EXIT_OK, store)
+
+
+def _named(record: dict, style) -> str:
+    """A session as prune names what it removes or keeps: id, project, worktree, and where its
+    owner ran."""
+    owner, where = record["owner"], owner_where(record["owner"])
+    return (f"session {short_session_id(record['id'])} (project {record['project']}, worktree "
+            f"{style.path(record['worktree'])}, pid {owner['pid']}{'' if where == HERE else ' ' + where})")
 
 
 def run_whoami(values: dict) -> Output:

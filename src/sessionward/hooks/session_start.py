@@ -27,7 +27,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise."""
     from sessionward.guards import describe_sessions
-    from sessionward.locks import held_by_owner
+    from sessionward.locks import held_by_owner, locks_held
     from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING
 
     strong = [c.other for c in registration.conflicts if c.level == LEVEL_STRONG]
@@ -37,7 +37,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
         return None
     held = held_by_owner()
     for record in strong + nearby + twins:
-        record["holds"] = held.get(record["owner"]["pid"], [])
+        record["holds"] = locks_held(held, record["owner"])
     me = registration.session
     lines = ["sessionward: other Claude Code sessions are working near this one right now."]
     user = []
@@ -56,18 +56,27 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
             "affect both sessions; sessionward asks before such git commands and before editing a "
             "file the other session edited recently."
         )
-        user.append(_count(strong, "other session") + " in this worktree")
+        user.append(_count(strong, "other session") + " in this worktree" + _places(strong))
     if nearby:
         lines.append(
             f"On the same project ({me['project']}) in other worktrees: "
             + describe_sessions(nearby, now)
             + ". Shared notes, memory and the resume file are saved under the end lock: save them with /end."
         )
-        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees")
+        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees" + _places(nearby))
     return {
         "systemMessage": "sessionward: " + ", ".join(user),
         "hookSpecificOutput": {"hookEventName": event_name, "additionalContext": "\n".join(lines)},
     }
+
+
+def _places(records: list) -> str:
+    """" (in container devbox, on the host h)": where those sessions run, when not here (the
+    common case says nothing)."""
+    from sessionward.identity.where import HERE, owner_where
+
+    places = [where for where in dict.fromkeys(owner_where(r["owner"]) for r in records) if where != HERE]
+    return f" ({', '.join(places)})" if places else ""
 
 
 def _count(items: list, noun: str) -> str:

@@ -2,10 +2,12 @@
 
     process   ProcessInfo, this_host(), owner_is_alive(): PID + start time + host id
               (boot id BOOT_ID_UNKNOWN when unreadable: unknown, never another boot)
+    life      ensure_watcher(), probe(): life locks, liveness across PID namespaces
     owner     resolve_owner(): which long-lived process a session's life is tied to
     checkout  describe_checkout(): project, worktree and branch, read from git's files
 
-Everything here reads /proc and small files; nothing spawns a process (hooks call it).
+Everything here reads /proc and small files; nothing spawns a process (hooks call it),
+except life.ensure_watcher(), which starts an owner's watcher once.
 """
 
 from sessionward.identity.checkout import Checkout, describe_checkout
@@ -17,6 +19,8 @@ from sessionward.identity.process import (
     Liveness,
     owner_is_alive,
     process_started_at,
+    record_liveness,
+    where_it_runs,
     read_process,
     this_host,
 )
@@ -32,6 +36,8 @@ __all__ = [
     "owner_is_alive",
     "owner_record_matches",
     "process_started_at",
+    "record_liveness",
+    "where_it_runs",
     "read_process",
     "resolve_owner",
     "resolve_session_id",

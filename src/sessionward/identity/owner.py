@@ -38,7 +38,7 @@ _MAX_ANCESTRY = 64
 class Owner:
     """A resolved owner: its process identity and how we found it (`via`)."""
 
-    __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via")
+    __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via", "life")
 
     def __init__(self, info: ProcessInfo, via: str) -> None:
         host = this_host()
@@ -49,6 +49,7 @@ class Owner:
         self.pidns = host.pidns
         self.comm = info.comm
         self.via = via
+        self.life = False  # a watcher holds its life lock (identity.life.ensure_watcher)
 
     @property
     def kind(self) -> str:
@@ -67,7 +68,18 @@ class Owner:
             "boot_id": self.boot_id,
             "pidns": self.pidns,
             "comm": self.comm,
+            "life": self.life,
         }
+
+    def watch(self) -> bool:
+        """Make sure a watcher holds this owner's life lock, so that processes in other PID
+        namespaces can tell whether it lives (identity.life); records written after this say
+        so. False when it cannot have one (then it is judged by its PID alone)."""
+        if not self.life:
+            from sessionward.identity.life import ensure_watcher
+
+            self.life = ensure_watcher(self)
+        return self.life
 
     def __repr__(self) -> str:
         return f"Owner(pid={self.pid}, comm={self.comm!r}, via={self.via!r})"

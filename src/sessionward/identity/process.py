@@ -7,19 +7,25 @@ id is the boot id (/proc/sys/kernel/random/boot_id, new at every boot), the PID 
 (a container or sandbox sees other PIDs), and the hostname for people to read. Elsewhere
 psutil answers, imported only there.
 
-Liveness of a record (owner_is_alive):
-  same host   (same boot id and PID namespace) dead when the PID does not exist, is a
-              zombie, or has another start time; a process we may not inspect (EPERM) is
-              alive. Never dead on age alone, whatever the hostname says.
-  rebooted    (same hostname, other boot id, same namespace kind) dead: every PID is new.
-  elsewhere   we cannot see its processes: alive while its lease (last heartbeat + TTL) runs.
+Liveness of a record (owner_is_alive), by where its owner runs as seen from here:
+  same kernel, same PID namespace
+              dead when the PID does not exist, is a zombie, or has another start time; a
+              process we may not inspect (EPERM) is alive; a stopped one is alive and says so.
+  same kernel, another PID namespace (a container or sandbox sharing the state directory)
+              its PID means nothing here: its life lock decides (identity.life), held =
+              alive, free or gone = dead, as exact as a PID check, idle or not.
+  rebooted    (same hostname, another known boot id) dead: every PID is new.
+  another kernel (another hostname and boot id: a VM, another machine sharing the files)
+              unknown, with its last sign of life: never called dead on age; a person clears
+              it by hand (`prune --force`, `lock release --force`).
+A boot id that cannot be read is unknown, never "another boot". An unknown verdict keeps the
+record (alive=True, known=False): nobody is evicted on a guess.
 """
 
 import os
 import sys
 import time
 
-REMOTE_LEASE_TTL_S = 900.0  # a record from another host lives this long after its last heartbeat
 PID_MAX_LIMIT = 4194304  # the kernel's ceiling for pid_max (2**22): larger "PIDs" name nothing
 
 BOOT_ID_UNKNOWN = "unknown"  # recorded when the boot id cannot be read: never compared as a boot
@@ -205,12 +211,14 @@ class Liveness:
     """The verdict on one record's owner, with the reason a person can read. `stopped`: alive
     but stopped (Ctrl-Z, SIGSTOP), so it will not finish anything until someone resumes it."""
 
-    __slots__ = ("alive", "reason", "stopped")
+    __slots__ = ("alive", "reason", "stopped", "known", "how")
 
-    def __init__(self, alive: bool, reason: str, stopped: bool = False) -> None:
+    def __init__(self, alive: bool, reason: str, stopped: bool = False, known: bool = True, how: str = "pid") -> None:
         self.alive = alive
         self.reason = reason
         self.stopped = stopped
+        self.known = known  # False: cannot be told from here (alive stays True: never evicted on a guess)
+        self.how = how  # how it was established: "pid", "life lock", "boot id", "unknown"
 
     def __bool__(self) -> bool:
         return self.alive
@@ -226,28 +234,36 @@ def owner_is_alive(
     boot_id: str | None,
     last_seen: float,
     now: float | None = None,
-    lease_ttl_s: float = REMOTE_LEASE_TTL_S,
     seen: dict | None = None,
     pidns: int | None = None,
+    life: bool = False,
 ) -> Liveness:
     """Decide whether a record's owner lives, as the module docstring says.
 
     `seen` (PID -> ProcessInfo or None) lets one sweep read each process once, however many
     records it owns. None for boot_id, hostname or pidns means "not recorded" (old records).
+    `life`: the record says a watcher holds its owner's life lock (identity.life), so a
+    missing life file means the owner exited. `last_seen` is only shown, never judged.
     """
     here = this_host()
-    if pidns is not None and here.pidns is not None and pidns != here.pidns:
-        where = f"in another PID namespace ({hostname or 'this host'})"
-        return _lease(last_seen, now, lease_ttl_s, where)
-    boot_id, here_boot_id = known_boot_id(boot_id), known_boot_id(here.boot_id)
-    if boot_id is not None and here_boot_id is not None:
-        if boot_id != here_boot_id:
+    boot, here_boot = known_boot_id(boot_id), known_boot_id(here.boot_id)
+    if boot is not None and here_boot is not None:
+        if boot != here_boot:
             if hostname is None or hostname == here.hostname:
-                return Liveness(False, "recorded before this machine rebooted")
-            return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
-    elif hostname is not None and hostname != here.hostname:
-        # A boot id unknown on either side proves nothing: the hostname alone says "elsewhere".
-        return _lease(last_seen, now, lease_ttl_s, f"on host {hostname}")
+                return Liveness(False, "recorded before this machine rebooted", how="boot id")
+            return _unknown(f"on another kernel ({hostname})", last_seen, now)
+    elif hostname is not None and hostname != here.hostname and not (pidns is not None and pidns == here.pidns):
+        # A boot id unknown on either side proves nothing: another hostname may be a
+        # container here (its life lock answers) or another machine (nothing does).
+        verdict = _by_life_lock(pid, start_time, boot_id, pidns, hostname, life, strict=False)
+        if verdict is not None:  # (a dead verdict is falsy)
+            return verdict
+        return _unknown(f"on {hostname}, another kernel or a container whose boot id is unknown", last_seen, now)
+    if pidns is not None and here.pidns is not None and pidns != here.pidns:
+        verdict = _by_life_lock(pid, start_time, boot_id, pidns, hostname, life, strict=True)
+        if verdict is not None:
+            return verdict
+        return _unknown(f"{where_it_runs(hostname, pidns)}, without a watcher", last_seen, now)
     if seen is None:
         info = read_process(pid)
     elif pid in seen:
@@ -263,6 +279,59 @@ def owner_is_alive(
     return live_process(info)
 
 
+def record_liveness(owner: dict, last_seen: float | None, now: float | None = None, seen: dict | None = None) -> Liveness:
+    """owner_is_alive for an owner record as stored (identity.Owner.to_record): the one way
+    registry, locks and claims judge theirs."""
+    return owner_is_alive(
+        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), last_seen, now,
+        seen=seen, pidns=owner.get("pidns"), life=owner.get("life") is True,
+    )
+
+
+INIT_PIDNS = 0xEFFFFFFC  # the initial PID namespace's inode (PROC_PID_INIT_INO): the host's
+
+
+def where_it_runs(hostname: str | None, pidns: int | None) -> str:
+    """Where a record's owner runs, in words a person recognises, as seen from here: "here",
+    "on the host H", "in container H" (another PID namespace with its own hostname), "in a
+    sandbox (PID namespace N)" (another PID namespace, same hostname)."""
+    here = this_host()
+    if pidns is None or here.pidns is None or pidns == here.pidns:
+        return "here" if hostname in (None, here.hostname) else f"on {hostname}"
+    if pidns == INIT_PIDNS:
+        return f"on the host {hostname}" if hostname else "on the host"
+    if hostname and hostname != here.hostname:
+        return f"in container {hostname}"
+    return f"in a sandbox (PID namespace {pidns})"
+
+
+def _by_life_lock(pid, start_time, boot_id, pidns, hostname, life: bool, strict: bool) -> Liveness | None:
+    """The life lock's verdict on an owner whose PID we cannot see; None when it says nothing.
+    strict: the owner is surely on this kernel, so a missing file of a watched record means
+    it exited; else only a lock seen held or free counts (a file on a shared filesystem
+    proves nothing about another kernel's processes if it was never locked here)."""
+    from sessionward.identity import life as life_locks
+
+    state = life_locks.probe(life_locks.life_key(boot_id, pidns, pid, start_time))
+    where = where_it_runs(hostname, pidns)
+    if state == life_locks.HELD:
+        return Liveness(True, f"process {pid} {where} is running (its watcher holds its life lock)", how="life lock")
+    if state == life_locks.FREE or (state == life_locks.MISSING and life and strict):
+        return Liveness(False, f"process {pid} {where} has exited (its watcher is gone)", how="life lock")
+    return None
+
+
+def _unknown(where: str, last_seen: float | None, now: float | None) -> Liveness:
+    now = time.time() if now is None else now
+    if last_seen is None or last_seen - last_seen != 0:
+        seen = "no sign of life recorded"
+    else:
+        from sessionward._humanize import format_age
+
+        seen = f"last sign of life {format_age(max(0.0, now - last_seen))} ago"
+    return Liveness(True, f"unknown: {where}; {seen}", known=False, how="unknown")
+
+
 def live_process(info: ProcessInfo) -> Liveness:
     """The verdict on a process judged alive: running, or stopped (which says so)."""
     if info.is_stopped:
@@ -273,11 +342,3 @@ def live_process(info: ProcessInfo) -> Liveness:
 def resume_advice(pid: int) -> str:
     """What to do about a stopped process: the one phrase every message uses."""
     return f"resume it with `fg` in its terminal or `kill -CONT {pid}`"
-
-
-def _lease(last_seen: float, now: float | None, ttl_s: float, where: str) -> Liveness:
-    now = time.time() if now is None else now
-    silent_s = now - last_seen
-    if silent_s <= ttl_s:
-        return Liveness(True, f"{where}: lease valid, last heartbeat {silent_s:.0f} s ago")
-    return Liveness(False, f"{where}: lease expired, no heartbeat for {silent_s:.0f} s (TTL {ttl_s:.0f} s)")
