@@ -456,7 +456,9 @@ def stray_state(state_dir) -> tuple[list, list]:
         if name == REGISTRY_NAME:
             continue
         if name == "sessionward":
-            extra = sorted(set(os.listdir(os.path.join(state_dir, name))) - {"registry.lock"})
+            # life/: the owners' life files (identity.life); a writer killed while starting
+            # its watcher may leave one, which `prune --apply` removes once nobody holds it
+            extra = sorted(set(os.listdir(os.path.join(state_dir, name))) - {"registry.lock", "life"})
             unexpected += [f"sessionward/{n}" for n in extra]
         elif STRAY_TEMP.match(name):
             temps.append(name)

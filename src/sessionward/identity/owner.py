@@ -1,6 +1,6 @@
 """Which process a session's life is tied to: its owner.
 
-Resolution order (DESIGN.md, "Owner"):
+Resolution order:
   1. an explicit PID (`--pid`), which must name a live process;
   2. `CLAUDE_PID` from the environment (Claude Code 2.1.214+ sets it for hooks and Bash),
      trusted only while that process is an ancestor of the caller: hooks run as
