@@ -133,6 +133,24 @@ def test_a_pair_holds_the_life_lock_for_exactly_its_owners_life(state_dir, sleep
     assert took < WITHIN_S
 
 
+def test_a_watcher_that_cannot_start_leaves_no_file_that_reads_as_dead(state_dir, sleeper, monkeypatch):
+    """No process to spare (EAGAIN): the owner goes unwatched (judged by its PID), and no free
+    life file is left behind, which another PID namespace would read as "its owner exited"."""
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+
+    def no_process(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "posix_spawn", no_process)
+    assert life.ensure_watcher(owner, str(state_dir)) is False
+    assert life.probe(key, str(state_dir)) == life.MISSING
+    monkeypatch.undo()
+    assert life.ensure_watcher(owner, str(state_dir)) is True  # the next call starts it
+    assert life.probe(key, str(state_dir)) == life.HELD
+
+
 def test_twenty_racing_ensure_watcher_calls_start_one_pair(state_dir, sleeper):
     owner = resolve_owner(sleeper().pid)
     key = key_of(owner)

@@ -91,7 +91,7 @@ def ensure_watcher(owner, state_dir: str | None = None) -> bool:
     cannot have one (no start time or namespace known) or its file cannot be made.
 
     Costs one open and one flock when a watcher runs already (once per process and owner),
-    a fork when it starts one; never waits for the watcher itself."""
+    a posix_spawn when it starts one; never waits for the watcher itself."""
     key = life_key(owner.boot_id, owner.pidns, owner.pid, owner.start_time)
     if key is None:
         return False
@@ -111,8 +111,12 @@ def ensure_watcher(owner, state_dir: str | None = None) -> bool:
     if fd is not None:
         try:
             _start_watcher(fd, owner, path)
+        except OSError:  # no process to spare (EAGAIN), no interpreter: judged by its PID alone
+            if _same_file(fd, path):
+                os.unlink(path)  # a free file would read as "its owner exited"
+            return False
         finally:
-            os.close(fd)
+            os.close(fd)  # the watcher holds the lock now, or nobody does and the file reads as free
     _watched.add(path)
     return True
 
