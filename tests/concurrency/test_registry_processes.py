@@ -396,8 +396,12 @@ class KillCampaign:
 
     def check_registry(self):
         """The registry file holds exactly what the committed announcements say it must."""
+        # What was committed before the read: a writer still running may unregister right
+        # after it and announce "unreg" before the pipes are read again (a false resurrection).
+        self.drain_all()
+        unregistered_before = {s for s, st in self.state_of.items() if st == "unreg"}
         raw = self.box.registry.read_bytes() if self.box.registry.exists() else None
-        # Every id on disk was announced (try-reg) before its write: read the pipes only now.
+        # Every id on disk was announced (try-reg) before its write: read the pipes again now.
         self.drain_all()
         self.checks += 1
         if raw is None:
@@ -413,7 +417,7 @@ class KillCampaign:
 
         never_announced = on_disk - self.state_of.keys()
         assert not never_announced, f"ids nobody registered: {sorted(never_announced)[:10]}"
-        resurrected = {s for s in on_disk if self.state_of[s] == "unreg"}
+        resurrected = on_disk & unregistered_before
         assert not resurrected, f"committed unregistrations undone: {sorted(resurrected)[:10]}"
         # A running writer may have moved past what we read of it; a dead one cannot.
         lost = {
