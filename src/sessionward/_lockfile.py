@@ -124,7 +124,7 @@ class LockState:
             "since": self.since if self.present else None,
             "alive_reason": self.liveness.reason if self.liveness else None,
             "holder": self.meta,
-            "where": where_label(self.where) if self.present else None,
+            "where": where_label((self.meta or {}).get("holder")) if self.present else None,
             "liveness": liveness_json(self.liveness) if self.liveness else None,
         }
 

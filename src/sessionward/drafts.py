@@ -8,7 +8,7 @@ for as long as it runs. Claude Code's Write tool writes a file from inside its o
 with no command line; so /end has the model write each note's text to a draft with it, then
 run `sessionward note append NOTE --text-file DRAFT`, which reads the draft and removes it.
 
-  drafts_dir()             paths.drafts_dir(): $XDG_STATE_HOME/sessionward/drafts (default
+  paths.drafts_dir()       $XDG_STATE_HOME/sessionward/drafts (default
                            ~/.local/state/...). Not under ~/.claude: Claude Code refuses its
                            Write tool in any path with a `.claude` component ("a sensitive
                            file"), allow rules notwithstanding (seen with 2.1.331).
@@ -55,14 +55,10 @@ _GROUP_OTHER_SEARCH = 0o011
 MAX_DEPTH = 4096  # directories walked up to / (a path is at most PATH_MAX = 4096 bytes)
 
 
-def drafts_dir() -> str:
-    return paths.drafts_dir()
-
-
 def ensure_drafts_dir() -> str:
     """Create the drafts directory (0700) and vet it like the private state directory; a
     mode opened since (the Write tool creates missing directories 0755) is closed again."""
-    drafts = drafts_dir()
+    drafts = paths.drafts_dir()
     if _drafts_identity() is not None and stat.S_IMODE(os.lstat(drafts).st_mode) & _GROUP_OTHER:
         try:
             os.chmod(drafts, DRAFTS_DIR_MODE)  # ours, a directory, not a link: vetted just above
@@ -74,7 +70,7 @@ def ensure_drafts_dir() -> str:
 def is_in_drafts_dir(path: str) -> bool:
     """Does the absolute, resolved `path` (a hook's tool_input.file_path) lie in the drafts
     directory, resolved the same way (a link there to elsewhere counts: the Write lands there)?"""
-    return path.startswith(os.path.realpath(drafts_dir()) + os.sep)
+    return path.startswith(os.path.realpath(paths.drafts_dir()) + os.sep)
 
 
 class TextFile:
@@ -161,7 +157,7 @@ def read_text_file(path: str, max_bytes: int) -> TextFile:
             if info.st_mode & _GROUP_OTHER and not (closed and info.st_nlink == 1):
                 raise _refused(
                     path, f"other users can read it (mode {stat.S_IMODE(info.st_mode):04o}, and no directory above it "
-                    "is closed to them)", f"chmod 600 {path}, or write it in {drafts_dir()}; nothing was written")
+                    "is closed to them)", f"chmod 600 {path}, or write it in {paths.drafts_dir()}; nothing was written")
             data = _read(path, fd, max_bytes)
         finally:
             os.close(fd)
@@ -227,7 +223,7 @@ def _walk_up(dir_fd: int) -> tuple[bool, bool]:
 def _drafts_identity() -> tuple | None:
     """(st_dev, st_ino) of the drafts directory, when it is one of the caller's (not a link)."""
     try:
-        info = os.lstat(drafts_dir())
+        info = os.lstat(paths.drafts_dir())
     except OSError:
         return None
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():

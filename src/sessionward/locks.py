@@ -556,12 +556,12 @@ class NamedLock:
         return orphan
 
     def _remove(self, state: LockState) -> None:
-        if state.orphaned:
-            _forget_holder_life(state)
         # NAME.lock only: the annex stays, and counts for nothing once NAME.lock is gone.
         if state.pid is None and state.present:
             self._take_over(state)
         else:
+            if state.orphaned:
+                _forget_holder_life(state)
             _unlink_lock_file(self.path)
 
 

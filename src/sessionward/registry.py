@@ -177,7 +177,7 @@ def session_view(record: dict, verdict=None) -> dict:
     """The record as --json shows it: its stored fields, plus "where" (where_label) and
     "liveness" (liveness_json), added, never stored."""
     verdict = verdict or session_liveness(record)
-    return dict(record, where=where_label(owner_where(record["owner"])), liveness=liveness_json(verdict))
+    return dict(record, where=where_label(record["owner"]), liveness=liveness_json(verdict))
 
 
 def classify(record: dict, ctx: Context) -> Conflict:

@@ -162,7 +162,7 @@ def run_list(values: dict) -> Output:
         rows = []
         for rec, verdict in zip(live, verdicts):
             mine = me is not None and owner_record_matches(rec["owner"], me)
-            where = where_label(owner_where(rec["owner"])) + ("" if verdict.known else " (unknown)")
+            where = where_label(rec["owner"]) + ("" if verdict.known else " (unknown)")
             rows.append([
                 "*" if mine else " ",
                 short_session_id(rec["id"]) if style.tty else rec["id"],

@@ -291,18 +291,34 @@ def record_liveness(owner: dict, last_seen: float | None, now: float | None = No
 INIT_PIDNS = 0xEFFFFFFC  # the initial PID namespace's inode (PROC_PID_INIT_INO): the host's
 
 
-def where_it_runs(hostname: str | None, pidns: int | None) -> str:
-    """Where a record's owner runs, in words a person recognises, as seen from here: "here",
-    "on the host H", "in container H" (another PID namespace with its own hostname), "in a
-    sandbox (PID namespace N)" (another PID namespace, same hostname)."""
+def where_kind(hostname: str | None, pidns: int | None) -> tuple[str, str | None]:
+    """Where a record's owner runs, as seen from here: ("here", None); ("machine", H) for
+    another hostname in our PID namespace; ("host", H or None) for the initial PID namespace
+    seen from another; ("container", H) for another PID namespace with its own hostname;
+    ("sandbox", N) for another PID namespace with our hostname, N its inode."""
     here = this_host()
     if pidns is None or here.pidns is None or pidns == here.pidns:
-        return "here" if hostname in (None, here.hostname) else f"on {hostname}"
+        return ("here", None) if hostname in (None, here.hostname) else ("machine", hostname)
     if pidns == INIT_PIDNS:
-        return f"on the host {hostname}" if hostname else "on the host"
+        return "host", hostname or None
     if hostname and hostname != here.hostname:
-        return f"in container {hostname}"
-    return f"in a sandbox (PID namespace {pidns})"
+        return "container", hostname
+    return "sandbox", str(pidns)
+
+
+def where_it_runs(hostname: str | None, pidns: int | None) -> str:
+    """where_kind in words a person recognises: "here", "on H", "on the host H", "in
+    container H", "in a sandbox (PID namespace N)"."""
+    kind, name = where_kind(hostname, pidns)
+    if kind == "here":
+        return "here"
+    if kind == "machine":
+        return f"on {name}"
+    if kind == "host":
+        return f"on the host {name}" if name else "on the host"
+    if kind == "container":
+        return f"in container {name}"
+    return f"in a sandbox (PID namespace {name})"
 
 
 def _by_life_lock(pid, start_time, boot_id, pidns, hostname, life: bool, strict: bool) -> Liveness | None:

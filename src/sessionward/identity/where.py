@@ -4,15 +4,15 @@ module only fits them to their places:
 
   owner_where(owner)    where_it_runs for an owner record as stored: "here", "on the host H",
                         "in container H", "in a sandbox (PID namespace N)", "on H"
-  where_label(where)    the same in a table cell or a --json field: "here", "host H",
-                        "container H", "sandbox N"
+  where_label(owner)    the same, short, in a table cell or a --json field: "here",
+                        "host H", "container H", "sandbox N"
   liveness_json(v)      {"alive", "known", "how", "reason"}: the --json form of a Liveness
   liveness_note(v)      what a person is told beside a session: "" when its PID answered (the
                         common case, kept short), "alive by its life lock", or the unknown
                         verdict with its last sign of life
 """
 
-from sessionward.identity.process import Liveness, where_it_runs
+from sessionward.identity.process import Liveness, where_it_runs, where_kind
 
 HERE = "here"
 UNKNOWN_ADVICE = "never swept on age: once its owner is gone, clear it by hand"
@@ -22,17 +22,18 @@ def owner_where(owner: dict) -> str:
     return where_it_runs(owner.get("host"), owner.get("pidns"))
 
 
-def where_label(where: str) -> str:
-    """where_it_runs's phrase without its preposition: the short form of a table's WHERE."""
-    if where.startswith("in a sandbox (PID namespace ") and where.endswith(")"):
-        return "sandbox " + where[len("in a sandbox (PID namespace "):-1]
-    if where.startswith("on the host"):
-        return "host" + where[len("on the host"):]
-    if where.startswith("in container "):
-        return where[len("in "):]
-    if where.startswith("on "):
-        return "host " + where[len("on "):]  # another machine, whose PID namespace is like ours
-    return where
+def where_label(owner: dict | None) -> str:
+    """Where an owner record's process runs, short, for a table cell or a --json field:
+    "here", "host H", "container H", "sandbox N" (identity.process.where_kind). None (a lock
+    file alone, judged by its PID here): "here"."""
+    if not isinstance(owner, dict):
+        return HERE
+    kind, name = where_kind(owner.get("host"), owner.get("pidns"))
+    if kind == "here":
+        return HERE
+    if kind == "machine":
+        return f"host {name}"  # another machine, whose PID namespace is like ours
+    return f"{kind} {name}" if name else kind
 
 
 def liveness_json(verdict: Liveness) -> dict:
