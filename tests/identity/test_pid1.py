@@ -88,6 +88,21 @@ def test_a_caller_reparented_to_an_init_pid1_is_refused(tmp_path):
 
 
 @needs_pidns
+def test_a_caller_adopted_by_a_pid1_supervisor_of_its_own_session_is_refused(tmp_path):
+    # A sandbox's supervisor at PID 1 that starts everything in its own session (CI's
+    # `process_api`): an orphan it adopted is in its session, yet it is no caller.
+    supervisor = tmp_path / "process_api"
+    supervisor.symlink_to(shutil.which("bash"))
+    work = tmp_path / "work"
+    work.mkdir()
+    done = as_pid1(str(supervisor), ORPHAN.format(prefix="", work=work, tmp=tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "2\nsessionward: the calling process has exited (reparented to init, pid 1 (process_api)); pass --pid\n"
+    )
+
+
+@needs_pidns
 def test_a_caller_adopted_by_a_pid1_shell_of_another_session_is_refused(tmp_path):
     work = tmp_path / "work"
     work.mkdir()

@@ -6,8 +6,11 @@ and a command exits with one of its codes and one line at most; never a tracebac
 
 The limits tried start at the lowest one at which the interpreter itself starts (`python -c
 pass`, found by bisection) and go up from there. Near that edge the interpreter's own start
-is not monotonic (site's .pth processing fails at one limit and passes at the next): a limit
-at which `python -c pass` fails is not ours to judge and is left out (counted in the figures).
+is neither monotonic nor repeatable (site's .pth and sitecustomize processing fails at one
+limit and passes at the next, and at one limit from one run to the next, as the address
+space layout varies): a limit at which `python -c pass` fails is not ours to judge and is
+left out, and so is a run that failed before any of sessionward's code ran, which the
+interpreter tells by its own words (counted in the figures).
 Memory is counted in KiB, as `ulimit -v` counts it.
 """
 
@@ -62,6 +65,18 @@ def _payload(event: str, cwd: str) -> bytes:
     return json.dumps(json.loads(text)["stdin_payload"]).encode()
 
 
+# What the interpreter prints when its own start fails, before the launcher's first import
+# of sessionward can run: site's hooks, or a sys.path that site could not finish building.
+INTERPRETER_START_FAILED = ("Error in sitecustomize", "Error in usercustomize", "Error processing line",
+                            "Fatal Python error", "No module named 'sessionward'\n")
+
+
+def _started(done) -> bool:
+    """False when the run failed in the interpreter's own start, not in sessionward."""
+    stderr = done.stderr.decode("utf-8", "replace")
+    return done.returncode == 0 or not any(words in stderr for words in INTERPRETER_START_FAILED)
+
+
 def _judge(t, what: str, done, codes) -> None:
     stderr = done.stderr.decode("utf-8", "replace")
     t.saw_output(what, stderr + done.stdout.decode("utf-8", "replace"))
@@ -76,24 +91,34 @@ def test_no_traceback_under_any_memory_limit(tally, tmp_path):
     os.makedirs(os.path.join(cwd, "proj"))
     start = lowest_start_kib()
     limits = sorted({start + above for above in ABOVE_START_KIB} | {BRIEF_LIMIT_KIB})
-    left_out = []
+    left_out, runs_not_started, runs = [], 0, 0
     for limit in limits:
         if not _interpreter_starts(limit):
             left_out.append(limit)
             continue
         for event in EVENTS:
-            t.operations += 1
+            runs += 1
             done = _limited(limit, [SESSIONWARD, "hook", event], _payload(event, cwd))
+            if not _started(done):
+                runs_not_started += 1
+                continue
+            t.operations += 1
             _judge(t, f"hook {event} under ulimit -v {limit}", done, (0, 1))
             if done.returncode == 0 and done.stdout:
                 assert done.stdout.endswith(b"}\n") and done.stdout.count(b"\n") == 1, done.stdout
         for args in COMMANDS:
-            t.operations += 1
+            runs += 1
             done = _limited(limit, [SESSIONWARD, *args])
+            if not _started(done):
+                runs_not_started += 1
+                continue
+            t.operations += 1
             _judge(t, f"{' '.join(args)} under ulimit -v {limit}", done, (0, 1, 3))
     t.faults_injected += len(limits) - len(left_out)
-    t.figures.update({"lowest start KiB": start, "limits tried": len(limits) - len(left_out)})
+    t.figures.update({"lowest start KiB": start, "limits tried": len(limits) - len(left_out),
+                      "runs the interpreter did not start": runs_not_started})
     assert len(left_out) < len(limits) // 2, f"the interpreter failed to start at most limits: {left_out}"
+    assert runs_not_started < runs // 4, f"the interpreter failed to start in {runs_not_started} of {runs} runs"
     t.check()
 
 

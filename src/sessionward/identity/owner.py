@@ -16,9 +16,10 @@ Resolution order:
 In 4 and 5, transient `sh -c` / `bash -c` wrappers are skipped (their life is one command,
 not a session), and an init or subreaper is refused (BadInput): a caller that exited before
 us left us reparented to it, and it never dies. PID 1 itself is a valid owner when it is
-the real caller, as the shell of `docker run -it IMAGE bash` is: when it is not an init by
-name (INIT_COMMS) and we run in its session (a process reparented to PID 1 keeps the
-session of the one that started it).
+the real caller, as the shell of `docker run -it IMAGE bash` is: when it is a shell by name
+and we run in its session (a process reparented to PID 1 keeps the session of the one that
+started it). Any other PID 1 (an init, a sandbox's supervisor such as `process_api`, whose
+children share its session) only ever adopted us.
 Never this process itself: the CLI lives for milliseconds.
 """
 
@@ -151,8 +152,10 @@ def resolve_owner(explicit_pid: int | None = None, environ: dict | None = None, 
 def _usable(info: ProcessInfo, via: str) -> Owner:
     # A caller that exited before us leaves us reparented to init (or a subreaper such as
     # `systemd --user`): that process never dies, so a session tied to it would never be swept.
-    # PID 1 in our own session started us (a container's shell); one in another adopted us.
-    if info.comm in INIT_COMMS or (info.pid == 1 and (info.session is None or info.session != os.getsid(0))):
+    # A shell at PID 1 in our own session started us (a container's shell); one in another
+    # session, or any other PID 1, adopted us.
+    pid1_caller = info.comm.lstrip("-") in SHELL_COMMS and info.session is not None and info.session == os.getsid(0)
+    if info.comm in INIT_COMMS or (info.pid == 1 and not pid1_caller):
         raise BadInput(f"the calling process has exited (reparented to init, pid {info.pid} ({info.comm})); pass --pid")
     return Owner(info, via)
 
