@@ -3,8 +3,8 @@
 `unshare -fp --mount-proc` makes the program it runs PID 1 of a new PID namespace, with a
 /proc of its own. There, bash reading a script on stdin (a shell, not a transient `bash -c`)
 registers, takes the end lock through the shell helpers and is named as the owner; a caller
-that was really reparented to PID 1 (an init by name, or a PID 1 whose session it is not in)
-is still refused with the one clear line.
+that was really reparented to PID 1 (a PID 1 that is no shell, or one whose session it is not
+in) is still refused with the one clear line.
 """
 
 import os
