@@ -62,13 +62,16 @@ def _took_over_notice(acquired) -> list[str]:
     return [f"took over orphaned lock {orphan.name} from {orphan.describe()}: {orphan.liveness.reason}"]
 
 
-def _timeout(values: dict) -> float:
-    """--timeout, else the configured lock_timeout_s (30 s by default, as the origin's)."""
+def _timeout(values: dict, notices: list) -> float:
+    """--timeout, else the configured lock_timeout_s (30 s by default, as the origin's); a
+    problem in the configuration goes to `notices` (the defaults stand in meanwhile)."""
     if values["timeout"] is not None:
         return values["timeout"]
     from sessionward.config import load_config
 
-    return load_config().lock_timeout_s
+    config = load_config()
+    notices += [f"configuration: {problem}" for problem in config.problems]
+    return config.lock_timeout_s
 
 
 class StepWait:
@@ -124,7 +127,7 @@ class LockStillWaiting(locks.LockTimeout):
         self.waited_s = wait.waited()
 
 
-def _step(values: dict) -> StepWait | None:
+def _step(values: dict, notices: list) -> StepWait | None:
     step = values.get("step")
     if step is None:
         return None
@@ -132,18 +135,19 @@ def _step(values: dict) -> StepWait | None:
 
     if not step.isdigit() or int(step) > MAX_STEP:
         raise BadInput(f"invalid step {step!r}: expected a whole number from 0 to {MAX_STEP}")
-    return StepWait(int(step), _timeout(values))
+    return StepWait(int(step), _timeout(values, notices))
 
 
 def run_acquire(values: dict) -> Output:
     owner = _owner(values)
     holder = locks.Holder.caller() if values["caller"] else locks.Holder.session_owner(owner)
     lock = _lock(values, holder, owner)
-    wait = _step(values)
+    notices: list = []
+    wait = _step(values, notices)
     reporter = WaitReporter()
     try:
         if wait is None:
-            acquired = lock.acquire(_timeout(values), reporter)
+            acquired = lock.acquire(_timeout(values, notices), reporter)
         else:  # the step's own line says who holds it: no progress lines
             acquired = _acquire_step(lock, wait)
     finally:
@@ -160,7 +164,7 @@ def run_acquire(values: dict) -> Output:
         waited = f" after {acquired.waited_s:.1f} s" if acquired.waited_s >= 0.1 else ""
         return [f"acquired lock {lock.name}{waited} (holder pid {state.pid}, {style.path(lock.path)})"]
 
-    return Output("lock acquire", data, lines, EXIT_OK, _took_over_notice(acquired))
+    return Output("lock acquire", data, lines, EXIT_OK, notices + _took_over_notice(acquired))
 
 
 def _acquire_step(lock: locks.NamedLock, wait: StepWait):
@@ -245,7 +249,11 @@ def run_run(values: dict) -> Output:
             sys.stderr.write(f"sessionward: {line}\n")
 
     try:
-        status = locks.run_locked(lock, values["command"], _timeout(values), reporter, acquired)
+        notices: list = []
+        timeout = _timeout(values, notices)
+        for line in notices:
+            sys.stderr.write(f"sessionward: {line}\n")
+        status = locks.run_locked(lock, values["command"], timeout, reporter, acquired)
     finally:
         reporter.done()
     return Output("lock run", {"exit_status": status}, None, status)
