@@ -105,6 +105,8 @@ COMMANDS = [
         "List live sessions (dead ones are swept first).",
         "sessionward.cli.sessions:run_list",
         opts=[JSON],
+        details="Sessions are shown by short id (8 characters, longer where two would look alike) and with\n"
+        "their worktree's branch now; --json gives the full ids.",
     ),
     Command(
         "check",
