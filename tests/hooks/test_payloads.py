@@ -315,6 +315,44 @@ def test_same_session_resumed_in_two_processes_is_a_twin(sessions, project, stat
     assert list(registry(state_dir)) == [a.session_id]
 
 
+def test_the_branch_named_is_the_worktrees_branch_now(sessions, project, state_dir):
+    """A checkout in a shared worktree moves every session there: the one that registered on
+    main is named with the branch its worktree has now (issue 11, item 4)."""
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    git(project, "checkout", "-q", "-b", "topic")  # done by A, or by anyone, in the shared worktree
+    assert answered(b.start()) == context_answer(
+        "SessionStart", f"1 other session in this worktree: {named(a, 'topic')}",
+        f"In this same worktree ({project}): {described(a, branch='topic')}{STRONG_TAIL}",
+    )
+    path = os.path.join(project, "shared.txt")
+    silent(a.write(path, "from A\n"))
+    git(project, "checkout", "-q", "-b", "later")
+    reason = f"{claimant(a, branch='later')} edited {path} <AGO> and is still running"
+    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)
+
+
+def test_a_bad_configuration_is_told_at_session_start_and_edits_are_guarded_on_the_defaults(
+        sessions, project):
+    """A broken sessionward.toml: SessionStart says so, once, in the line the person sees;
+    every edit after is guarded on the defaults, without a hook error (issue 11, item 5)."""
+    config = pathlib.Path(os.environ["HOME"]) / ".claude" / "sessionward.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text('edit_policy = "sometimes"\n')
+    a, b = sessions(0), sessions(1)
+    problem = (f"sessionward: configuration: {config}: edit_policy: expected one of ask, deny, warn, not "
+               "'sometimes'; the file is ignored until it is fixed (defaults meanwhile)")
+    assert answered(a.start()) == {"systemMessage": problem}
+    answer = answered(b.start())
+    assert answer["systemMessage"] == f"sessionward: 1 other session in this worktree: {named(a)}\n{problem}"
+    path = os.path.join(project, "shared.txt")
+    silent(a.write(path, "from A\n"))
+    reason = f"{claimant(a)} edited {path} <AGO> and is still running"
+    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)  # the default policy
+    silent(b.prompt())
+    silent(b.stop())
+
+
 # -- PreToolUse on files ----------------------------------------------------------------------
 
 
