@@ -523,7 +523,8 @@ def test_vault_edit_denied_while_another_session_holds_end(sessions, project, va
     assert answered(b.pre_write(note)) == pre_tool_answer(
         "deny",
         f"{note} is in the notes vault, and another session is saving there under the end lock: "
-        f"pid {a.pid} (claude), project proj, worktree {project} (main), held for <T>. Wait until its /end save "
+        f"pid {a.pid} (claude), session {label(a)}, project proj, worktree {project} (main), held for <T>. "
+        "Wait until its /end save "
         f"finishes, then retry ('sessionward lock status' shows the holder).",
     )
     assert answered(b.pre_edit(note))["hookSpecificOutput"]["permissionDecision"] == "deny"
@@ -608,7 +609,7 @@ def test_stop_releases_an_end_lock_held_by_the_sessions_own_process(sessions, pr
     silent(b.start())
     took = b.claude.run(f"{SESSIONWARD} lock acquire end", cwd=project, session_id=b.session_id)
     assert took.rc == 0, took
-    session = f", session {label(b)}" if b.version == "2.1.331" else ""  # CLAUDE_CODE_SESSION_ID
+    session = f", session {label(b)}"  # CLAUDE_CODE_SESSION_ID (2.1.331), else its registered session's
     assert answered(b.stop()) == {
         "systemMessage": "sessionward: released the end lock this session still held at the end of its turn "
         f"(pid {b.pid} (claude){session}, project proj, worktree {project} (main), held for <T>)"
