@@ -168,7 +168,7 @@ def test_start_shows_the_other_session_in_this_worktree(installed, proj):
     # The !`sessionward register` line ran before the prompt was sent; its report replaced it.
     sent = b.first_request().text()
     assert "STRONG WARNING: 1 session works in this same worktree" in sent
-    assert f"{a.session_id()[:10]}" in sent and f"pid {a.pid}" in sent
+    assert f"  {a.session_id()[:8]}  project proj  {proj}  branch main  pid {a.pid}" in sent, sent
     a.release()
     a.wait().check()
 
