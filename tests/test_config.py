@@ -144,14 +144,14 @@ FILE_ERRORS = [
 def test_each_invalid_value_in_the_file_names_the_file_and_key(toml, text, problem):
     path = toml(text + "\n")
     with pytest.raises(ConfigError) as info:
-        load_config({})
+        load_config({}, strict=True)
     assert str(info.value) == f"{path}: {problem}"
 
 
 def test_config_error_is_bad_input_with_exit_code_2(toml):
     toml('edit_policy = "maybe"\n')
     with pytest.raises(ConfigError) as info:
-        load_config({})
+        load_config({}, strict=True)
     assert isinstance(info.value, BadInput) and isinstance(info.value, ValueError)
     assert info.value.exit_code == EXIT_USAGE == 2
 
@@ -159,7 +159,7 @@ def test_config_error_is_bad_input_with_exit_code_2(toml):
 def test_an_unknown_key_is_named(toml):
     path = toml('edit_policy = "ask"\neditpolicy = "deny"\n')
     with pytest.raises(ConfigError) as info:
-        load_config({})
+        load_config({}, strict=True)
     assert str(info.value) == (
         f"{path}: unknown key 'editpolicy' (known: vault, edit_policy, claim_ttl_minutes, git_guard, lock_timeout_s)"
     )
@@ -173,7 +173,7 @@ def test_an_unknown_key_is_named(toml):
 def test_invalid_toml_names_the_file_and_line(toml, text, where):
     path = toml(text)
     with pytest.raises(ConfigError) as info:
-        load_config({})
+        load_config({}, strict=True)
     message = str(info.value)
     assert message.startswith(f"{path}: not valid TOML: ") and message.endswith(where), message
 
@@ -183,13 +183,13 @@ def test_undecodable_bytes_are_invalid_toml(toml):
     with open(path, "wb") as f:
         f.write(b'vault = "\xff\xfe"\n')
     with pytest.raises(ConfigError, match=f"^{path}: not valid TOML: "):
-        load_config({})
+        load_config({}, strict=True)
 
 
 def test_a_directory_at_the_config_path_is_an_error(home):
     (home / ".claude" / "sessionward.toml").mkdir(parents=True)
     with pytest.raises(ConfigError) as info:
-        load_config({})
+        load_config({}, strict=True)
     assert str(info.value) == f"{home}/.claude/sessionward.toml: not a regular file"
 
 
@@ -198,14 +198,14 @@ def test_an_unreadable_file_is_an_error(toml):
     path = toml('edit_policy = "ask"\n')
     os.chmod(path, 0)
     with pytest.raises(ConfigError, match=f"^{path}: cannot read it \\(Permission denied\\)$"):
-        load_config({})
+        load_config({}, strict=True)
 
 
 def test_a_config_path_that_cannot_be_stat_is_an_error(tmp_path):
     (tmp_path / "plain").write_text("")
     named = str(tmp_path / "plain" / "sessionward.toml")
     with pytest.raises(ConfigError) as info:
-        load_config({"SESSIONWARD_CONFIG": named})
+        load_config({"SESSIONWARD_CONFIG": named}, strict=True)
     assert str(info.value) == f"{named}: cannot read it (Not a directory)"
 
 
@@ -224,7 +224,7 @@ ENV_ERRORS = [
 @pytest.mark.parametrize("var,text,message", ENV_ERRORS, ids=[f"{v}={t!r}" for v, t, _ in ENV_ERRORS])
 def test_each_invalid_variable_is_named(var, text, message):
     with pytest.raises(ConfigError) as info:
-        load_config({var: text})
+        load_config({var: text}, strict=True)
     assert str(info.value) == message
 
 
@@ -370,19 +370,44 @@ def test_an_unwritable_state_dir_only_costs_a_parse(toml, tmp_path, monkeypatch)
     assert load_config({}).edit_policy == "deny"
 
 
-def test_an_invalid_file_is_not_cached(toml, state_dir):
-    toml("edit_policy = \n")
-    for _ in range(2):
-        with pytest.raises(ConfigError):
-            load_config({})
-    assert not os.path.exists(cache_file(state_dir))
+def test_a_file_that_does_not_parse_is_parsed_once_per_change(toml, state_dir):
+    """Every hook loads the configuration: a broken file is cached with its error, so the
+    hooks do not import tomllib again and again while it stays broken (issue 11)."""
+    path = toml("edit_policy = \n")
+    probe = ("import sys\nfrom sessionward.config import load_config\nc = load_config()\n"
+             "print(len(c.problems), c.edit_policy, 'tomllib' in sys.modules)")
+    ran = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+           for _ in range(2)]
+    assert ran == ["1 ask True\n", "1 ask False\n"]
+    problem = load_config({}).problems[0]
+    assert problem.startswith(f"{path}: not valid TOML: ") and problem.endswith(
+        "; the file is ignored until it is fixed (defaults meanwhile)")
+    toml('edit_policy = "deny"\n')  # fixed: read at once
+    fixed = load_config({})
+    assert (fixed.edit_policy, fixed.problems) == ("deny", [])
+
+
+def test_a_bad_file_is_left_out_whole_and_the_defaults_stand_in(toml):
+    path = toml('claim_ttl_minutes = 5\nedit_policy = "sometimes"\ngit_guard = false\n')
+    config = load_config({})
+    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.path) == ("ask", 1800.0, True, None)
+    assert config.problems == [f"{path}: edit_policy: expected one of ask, deny, warn, not 'sometimes'; "
+                               "the file is ignored until it is fixed (defaults meanwhile)"]
+
+
+def test_a_bad_variable_is_left_out_alone(toml):
+    toml('edit_policy = "deny"\n')
+    config = load_config({"SESSIONWARD_GIT_GUARD": "maybe", "SESSIONWARD_CLAIM_TTL_MINUTES": "10"})
+    assert (config.edit_policy, config.git_guard, config.claim_ttl_s) == ("deny", True, 600.0)
+    assert config.sources["git_guard"] == "default"
+    assert config.problems == ["SESSIONWARD_GIT_GUARD: expected 1 or 0 (true/false, on/off), not 'maybe'; ignored"]
 
 
 def test_values_from_the_cache_are_still_validated(toml):
     path = toml('edit_policy = "never"\n')  # valid TOML, invalid value: cached raw, refused each time
     for _ in range(2):
         with pytest.raises(ConfigError, match=f"^{path}: edit_policy: "):
-            load_config({})
+            load_config({}, strict=True)
 
 
 def test_config_module_keeps_tomllib_out_of_its_import(monkeypatch):

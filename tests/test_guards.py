@@ -276,7 +276,7 @@ def test_vault_file_while_another_session_holds_end_is_denied_naming_it(vault, r
     assert re.fullmatch(
         re.escape(
             f"{path} is in the notes vault, and another session is saving there under the end lock: "
-            f"pid {other.pid} (sleep), session {OTHER_SID}, project proj, worktree {repo} (main), "
+            f"pid {other.pid} (sleep), session bbbbbbbb, project proj, worktree {repo} (main), "
             f"purpose: /end save, held for "
         )
         + r"\d+s"

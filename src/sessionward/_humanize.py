@@ -18,11 +18,39 @@ def format_age(seconds: float) -> str:
 def short_session_id(session_id: str) -> str:
     """A session id as people read it: a long one (Claude's UUIDs) cut to its first 8
     characters, keeping the ".PID" of a session resumed in a second terminal, so the two stay
-    apart. `sessionward list` shows it; `prune --force` takes it."""
+    apart. Every message a person reads names sessions so (short_session_ids where several
+    are shown together); --json keeps the full id; `prune --force` takes either."""
     if len(session_id) <= 12:
         return session_id
     twin = session_id.rfind(".")
     return session_id[:8] + (session_id[twin:] if twin > 8 else "")
+
+
+def short_session_ids(ids) -> dict:
+    """{id: label} for a set of sessions shown together (a table, a message naming several):
+    short_session_id, lengthened to the shortest prefix that tells them apart where two
+    share their first 8 characters (then any of them still works with `prune --force`)."""
+    groups: dict = {}
+    for session_id in dict.fromkeys(ids):
+        groups.setdefault(short_session_id(session_id), []).append(session_id)
+    labels = {}
+    for label, members in groups.items():
+        if len(members) == 1:
+            labels[members[0]] = label
+            continue
+        for size in range(9, max(len(m) for m in members) + 1):
+            cut = {m: _prefix(m, size) for m in members}
+            if len(set(cut.values())) == len(members):
+                break
+        labels.update(cut)
+    return labels
+
+
+def _prefix(session_id: str, size: int) -> str:
+    if len(session_id) <= size + 4:
+        return session_id
+    twin = session_id.rfind(".")
+    return session_id[:size] + (session_id[twin:] if twin > size else "")
 
 
 def short_path(path: str) -> str:

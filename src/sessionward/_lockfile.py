@@ -24,7 +24,8 @@ from sessionward import paths
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
-from sessionward.identity import process_started_at, read_process, record_liveness, this_host
+from sessionward._humanize import short_session_id
+from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
@@ -95,12 +96,13 @@ class LockState:
             if where != HERE:  # the common case stays short
                 parts[0] += f" {where}"
             session = meta.get("session") or {}
-            if session.get("id"):
-                parts.append(f"session {session['id']}")
+            if isinstance(session.get("id"), str) and session["id"]:
+                parts.append(f"session {short_session_id(session['id'])}")
             if session.get("project"):
                 parts.append(f"project {session['project']}")
             if session.get("worktree"):
-                branch = f" ({session['branch']})" if session.get("branch") else ""
+                branch = branch_now(session["worktree"], session.get("branch"))  # moved by a checkout since
+                branch = f" ({branch})" if branch else ""
                 parts.append(f"worktree {short(session['worktree'])}{branch}")
             if meta.get("purpose"):
                 parts.append(f"purpose: {meta['purpose']}")

@@ -19,8 +19,16 @@ SESSIONWARD_LOCK_TIMEOUT_S.
 Why a cache: every hook reads the configuration, and importing a TOML parser (tomllib pulls
 in `re`, `typing` and `datetime`) costs as much as starting the interpreter. The parsed file
 is kept in STATE/sessionward/config.cache.json with the file's identity (inode, size, mtime,
-ctime); a hook re-parses only when the file changed. Errors name the file and line and
-raise ConfigError (exit 2; a hook fails open with that one line).
+ctime); a hook re-parses only when the file changed (a file that does not parse is cached
+too, with its error).
+
+Errors name the file (and line, or key) or the variable. load_config never raises for them:
+a file with an error is left out as a whole, a bad variable alone, and the defaults stand in
+meanwhile; each problem is in Config.problems (one line each). So the hooks keep guarding on
+the defaults, and the problem is told where the person looks, once: SessionStart's
+systemMessage (hooks.config_problems_told), `sessionward doctor`, and any command that uses
+the configuration (a notice on stderr). load_config(strict=True) raises ConfigError (exit 2)
+at the first problem instead.
 """
 
 import os
@@ -57,7 +65,7 @@ class ConfigError(BadInput):
 class Config:
     """The effective settings. `sources` says where each came from (file, env, default)."""
 
-    __slots__ = ("vault", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path", "sources")
+    __slots__ = ("vault", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path", "sources", "problems")
 
     def __init__(self) -> None:
         self.vault: str | None = None
@@ -67,6 +75,7 @@ class Config:
         self.lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
         self.path: str | None = None  # the file read, if any
         self.sources: dict = {key: "default" for key in KNOWN_KEYS}
+        self.problems: list = []  # one line each: what was left out, and why (see the module doc)
 
     def to_json(self) -> dict:
         return {
@@ -92,21 +101,36 @@ def config_path(environ=None) -> str:
     return os.path.join(paths.claude_dir(), CONFIG_NAME)
 
 
-def load_config(environ=None) -> Config:
-    """The effective configuration: defaults, then the file, then the environment."""
+def load_config(environ=None, strict: bool = False) -> Config:
+    """The effective configuration: defaults, then the file, then the environment. A file
+    with an error is left out whole, a bad variable alone; each is in `problems` (strict:
+    ConfigError at the first)."""
     env = os.environ if environ is None else environ
     config = Config()
     path = config_path(env)
-    values = _file_values(path)
-    if values is not None:
-        config.path = path
-        for key, value in values.items():
-            _apply(config, key, value, f"{path}: {key}")
-            config.sources[key] = "file"
+    try:
+        values = _file_values(path)
+        if values is not None:
+            trial = Config()  # all of the file or none of it: half a file is a surprise
+            for key, value in values.items():
+                _apply(trial, key, value, f"{path}: {key}")
+                trial.sources[key] = "file"
+            config = trial
+            config.path = path
+    except ConfigError as error:
+        if strict:
+            raise
+        config.problems.append(f"{error}; the file is ignored until it is fixed (defaults meanwhile)")
     for key, var in _ENV.items():
         text = env.get(var)
         if text is not None and text != "":
-            _apply(config, key, _from_env(key, text, var), var)
+            try:
+                _apply(config, key, _from_env(key, text, var), var)
+            except ConfigError as error:
+                if strict:
+                    raise
+                config.problems.append(f"{error}; ignored")
+                continue
             config.sources[key] = "env"
     return config
 
@@ -168,9 +192,15 @@ def _file_values(path: str) -> dict | None:
     stamp = [path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
     cached = _read_cache(stamp)
     if cached is not None:
-        return cached
-    values = _parse_file(path)
-    _write_cache(stamp, values)
+        if "error" in cached:  # the file did not parse, and has not changed since
+            raise ConfigError(cached["error"])
+        return cached["values"]
+    try:
+        values = _parse_file(path)
+    except ConfigError as error:
+        _write_cache(stamp, {"error": str(error)})  # or every hook would import tomllib again
+        raise
+    _write_cache(stamp, {"values": values})
     return values
 
 
@@ -185,16 +215,17 @@ def _read_cache(stamp: list) -> dict | None:
     except (OSError, ValueError):
         return None
     if type(doc) is dict and doc.get("schema") == _CACHE_SCHEMA and doc.get("stamp") == stamp:
-        values = doc.get("values")
-        if type(values) is dict:
-            return values
+        if type(doc.get("values")) is dict:
+            return {"values": doc["values"]}
+        if type(doc.get("error")) is str:
+            return {"error": doc["error"]}
     return None
 
 
-def _write_cache(stamp: list, values: dict) -> None:
+def _write_cache(stamp: list, outcome: dict) -> None:
     try:
         paths.ensure_private_dir()
-        data = jsoncodec.dumps({"schema": _CACHE_SCHEMA, "stamp": stamp, "values": values})
+        data = jsoncodec.dumps(dict({"schema": _CACHE_SCHEMA, "stamp": stamp}, **outcome))
         write_file_atomic(_cache_path(), data.encode("utf-8"), durable=False)
     except Exception:  # noqa: BLE001 - a cache we cannot write only costs a re-parse
         pass

@@ -182,12 +182,11 @@ def _check_commands(scope: str, cwd: str | None) -> Check:
 
 def _check_config() -> Check:
     from sessionward.config import load_config
-    from sessionward.errors import SessionwardError
 
-    try:
-        config = load_config()
-    except SessionwardError as error:
-        return Check("configuration", FAIL, error.message, "fix the file; hooks fail open (unguarded) until then")
+    config = load_config()
+    if config.problems:
+        return Check("configuration", FAIL, "; ".join(config.problems),
+                     f"fix it; the hooks guard with edit policy {config.edit_policy} (the defaults) until then")
     where = config.path or "no file (defaults)"
     vault = config.vault or "not set"
     status = OK

@@ -11,8 +11,8 @@ check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git co
   moves HEAD or rewrites the index or the tree while another live session works in the same
   worktree -> ask.
 
-A Verdict's reason states the facts (who: session, project, worktree, branch, PID, how long
-ago) and what to do. Verdicts are advice computed from shared state without a lock: two
+A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
+how long ago) and what to do. Verdicts are advice computed from shared state without a lock: two
 sessions racing within one millisecond can both pass (the claims are recorded after the
 tool ran). What they never do is block on a dead session: claims of dead owners are ignored,
 and a dead holder of `end` holds nothing.
@@ -22,7 +22,7 @@ import time
 
 from sessionward import claims as claims_mod
 from sessionward._humanize import format_age, short_path, short_session_id
-from sessionward.identity import Owner, record_liveness
+from sessionward.identity import Owner, branch_now, record_liveness
 
 ALLOW = None
 ASK = "ask"
@@ -171,8 +171,9 @@ def describe_claimant(claim: dict, now: float) -> str:
         parts.append(f"project {claim['project']}")
     if claim.get("worktree"):
         parts.append(f"worktree {short_path(claim['worktree'])}")
-    if claim.get("branch"):
-        parts.append(f"branch {claim['branch']}")
+    branch = branch_now(claim.get("worktree"), claim.get("branch"))  # a checkout since moves it
+    if branch:
+        parts.append(f"branch {branch}")
     parts.append(f"pid {owner['pid']}")
     from sessionward.identity.where import HERE, owner_where
 

@@ -472,16 +472,18 @@ class NamedLock:
                     where = {"project": checkout.project, "worktree": checkout.worktree, "branch": checkout.branch}
                 except OSError:  # the current directory was deleted: the lock still works
                     where = {"project": None, "worktree": None, "branch": None}
+            known = where.pop("id", None)  # the registered session's, when not given (a shell)
             self._session = {
-                "id": self.session_id if self.session_id is not None else resolve_session_id(),
+                "id": self.session_id if self.session_id is not None else (resolve_session_id() or known),
                 "owner": self.owner.to_record(),
                 **where,
             }
         return self._session
 
     def _registered_session(self) -> dict | None:
-        """Project, worktree and branch of the owner's registered session, if it has one: the
-        name it registered under is the one others check (obsidian_check_before_write)."""
+        """Project, worktree, branch and Claude session id of the owner's registered session, if
+        it has one: the name it registered under is the one others check
+        (obsidian_check_before_write), its id the one others are shown."""
         try:
             sessions = open_store().load_sessions()
         except SessionwardError:
@@ -489,7 +491,8 @@ class NamedLock:
         owner = Holder(self.owner, True)
         for record in sessions.values():
             if owner.is_process(record.get("owner")):
-                return {"project": record["project"], "worktree": record["worktree"], "branch": record.get("branch")}
+                return {"project": record["project"], "worktree": record["worktree"], "branch": record.get("branch"),
+                        "id": record.get("session_id")}
         return None
 
     def _write_holder(self, holder: Holder) -> None:

@@ -7,7 +7,9 @@ A session record (one value of the store's mapping, keyed by its "id"):
   project          display name: explicit (`register <project> <cwd>`) or from git
   project_key      "git:<common dir>" / "dir:<path>" / "name:<project>"
   project_explicit whether `project` was given by the user
-  worktree, branch, cwd
+  worktree, branch, cwd  branch: as at registration when stored; records read through this
+                   module carry the worktree's branch now (with_branch_now): a checkout in
+                   a shared worktree moves every session there
   owner            {pid, start_time, host, boot_id, comm}: the process whose life is the
                    session's life (see identity.owner)
   started_at, last_seen   epoch seconds (wall clock, for display and cross-host leases)
@@ -36,7 +38,7 @@ from sessionward.errors import (
     BadInput, NotRegistered, Refused, RegistryLockTimeout, SessionwardError, StateUnwritable, UnsafeState,
 )
 from sessionward.identity.life import forget as forget_life, life_key
-from sessionward.identity import Owner, describe_checkout, owner_record_matches, record_liveness, resolve_owner
+from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 from sessionward.locks import held_by_owner, locks_held
 from sessionward.store import Store, open_store
@@ -214,12 +216,26 @@ def _sweep(sessions: dict, now: float) -> list[DeadSession]:
 
 def load_live_sessions(store: Store | None = None, now: float | None = None) -> tuple[list[dict], list[DeadSession]]:
     """(live records, records swept now), each with the locks its owner holds now in
-    "holds". Lock-free unless someone dead must be swept."""
+    "holds" and its worktree's branch now in "branch". Lock-free unless someone dead must be
+    swept."""
     live, swept = _load_live(store or open_store(), time.time() if now is None else now)
     held = held_by_owner()
     for record in live:
         record["holds"] = locks_held(held, record["owner"])
+    with_branch_now(live)
     return live, swept
+
+
+def with_branch_now(records) -> None:
+    """Set each record's "branch" to what its worktree has checked out now (read from HEAD,
+    once per worktree); a worktree not readable from here keeps the recorded one."""
+    now: dict = {}
+    for record in records:
+        worktree = record.get("worktree")
+        if worktree not in now:
+            now[worktree] = branch_now(worktree)
+        if now[worktree] is not None:
+            record["branch"] = now[worktree]
 
 
 def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]:
@@ -290,6 +306,7 @@ def register_session(
 
     def change(sessions: dict):
         swept = _sweep(sessions, now)
+        with_branch_now(sessions.values())  # stored too: the next reader starts fresher
         replaced = []
         if replace_owner_records and session_id is not None:
             for record in list(sessions.values()):
@@ -570,7 +587,7 @@ class ForcedRemoval:
 
 def force_remove_sessions(ids: list, store: Store | None = None, now: float | None = None) -> list[ForcedRemoval]:
     """Remove the sessions named by `ids` (full ids, or short ones as `sessionward list`
-    prints them) whatever their liveness is but "known alive": an unknown owner (another
+    prints them: a prefix of 8 characters or more) whatever their liveness is but "known alive": an unknown owner (another
     kernel) or a dead one goes; one known to live is refused (SessionAlive, nothing removed),
     since its next hook would register it again: it must be stopped first. An id naming no
     session, or more than one, is BadInput. All or nothing."""
@@ -598,12 +615,23 @@ def _resolve_session_id(sessions: dict, wanted: str) -> dict:
     if wanted in sessions:
         return sessions[wanted]
     matches = [record for record in sessions.values() if short_id(record["id"]) == wanted]
+    if not matches:
+        matches = [record for record in sessions.values() if _names_session(wanted, record["id"])]
     if len(matches) == 1:
         return matches[0]
     if matches:
         names = ", ".join(sorted(record["id"] for record in matches))
         raise BadInput(f"session id {wanted!r} names {len(matches)} sessions ({names}): give the full id")
     raise BadInput(f"no session {wanted!r} is registered", "'sessionward list' shows the ids")
+
+
+def _names_session(wanted: str, session_id: str) -> bool:
+    """Is `wanted` the id as people read it, longer than short_session_id: a prefix of at least
+    8 characters (short_session_ids lengthens colliding ones), keeping a twin's ".PID"?"""
+    base, dot, twin = wanted.rpartition(".") if "." in wanted[8:] else (wanted, "", "")
+    if len(base) < 8 or not session_id.startswith(base):
+        return False
+    return not dot or session_id.endswith("." + twin)
 
 
 class SessionAlive(Refused):

@@ -168,7 +168,7 @@ def test_start_shows_the_other_session_in_this_worktree(installed, proj):
     # The !`sessionward register` line ran before the prompt was sent; its report replaced it.
     sent = b.first_request().text()
     assert "STRONG WARNING: 1 session works in this same worktree" in sent
-    assert f"{a.session_id()[:10]}" in sent and f"pid {a.pid}" in sent
+    assert f"  {a.session_id()[:8]}  project proj  {proj}  branch main  pid {a.pid}" in sent, sent
     a.release()
     a.wait().check()
 
@@ -203,16 +203,24 @@ def test_end_takes_the_lock_saves_releases_and_unregisters(installed, proj, stat
 
 
 def test_end_while_another_session_holds_the_lock_names_it_and_saves_nothing(installed, proj, state_dir):
+    """/end's !`...` line only tries (the TUI shows nothing while it runs); its line names the
+    holder (short session id, project, worktree and branch, how long) and the next step,
+    which the model runs as a Bash call (allowed by end.md) until the wait is over."""
+    sw = SESSIONWARD
     a = installed.start([text("A done", hold=True)], cwd=proj)
     a.wait_held()
     held = run_cli("lock", "acquire", "end", "--pid", str(a.pid), "--purpose", "A's save")
     assert held.returncode == 0, held.stderr
-    b = installed.start([text("not saved")], cwd=proj, prompt="/end {marker}",
-                        env={"SESSIONWARD_LOCK_TIMEOUT_S": "1"})
+    b = installed.start([bash(f'{sw} lock acquire end --step 1 --exit-zero --purpose "/end save"'), text("not saved")],
+                        cwd=proj, prompt="/end {marker}", env={"SESSIONWARD_LOCK_TIMEOUT_S": "1"})
     b.wait().check()
     sent = flatten_text(b.first_request().messages)
-    assert f"sessionward: lock end still held after 1.0 s by pid {a.pid} (claude), project proj" in sent
-    assert "purpose: A's save" in sent and "(sessionward exit status 1)" in sent
+    holder = f"pid {a.pid} (claude), session {a.session_id()[:8]}, project proj, worktree {proj} (main), purpose: A's save"
+    assert f"sessionward: waiting for lock end (0 s of 1 s), held by {holder}, held for " in sent, sent
+    assert "still waiting: run the next step, 'lock acquire end --step 1'" in sent
+    [step] = b.tool_results()
+    assert not step.get("is_error"), step  # end.md's allowed-tools let the model run the step
+    assert f"sessionward: lock end still held after 1.0 s by {holder}" in tool_result_text(step)
     # B's turn ended without the lock: A still holds it.
     [status] = cli_json("lock", "status", "end")["result"]["locks"]
     assert (status["held"], status["pid"]) == (True, a.pid), status

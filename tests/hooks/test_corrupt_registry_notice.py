@@ -55,7 +55,7 @@ def test_the_hook_that_finds_it_tells_once_then_the_next_command_once(sessions, 
     assert listed.returncode == 3, listed
     [line] = listed.stderr.splitlines()
     assert line.startswith("sessionward: ") and notice_in(line, state_dir), listed.stderr
-    assert a.session_id in listed.stdout  # the command's own output follows (the hooks re-registered it)
+    assert f"\n{a.session_id[:8]}\tproj\t" in listed.stdout  # the command's own output follows (the hooks re-registered it)
 
     quiet = run_cli("list")
     assert (quiet.returncode, quiet.stderr) == (0, ""), quiet

@@ -102,6 +102,12 @@ def claimant(session, worktree=None, branch="main") -> str:
     return f"session {label(session)} (project proj, worktree {worktree or session.cwd}, branch {branch}, pid {session.pid})"
 
 
+def named(session, branch="main", worktree=None) -> str:
+    """session_start._named for one registered session: as the user's line names it."""
+    where = f"{worktree}, " if worktree else ""
+    return f"{label(session)} ({where}branch {branch}, started <AGO>)"
+
+
 def pre_tool_answer(decision: str, reason: str) -> dict:
     return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": decision,
                                    "permissionDecisionReason": "sessionward: " + reason}}
@@ -166,7 +172,7 @@ def test_two_sessions_in_one_worktree(sessions, project, state_dir):
     a, b = sessions(0), sessions(1)
     silent(a.start())
     assert answered(b.start()) == context_answer(
-        "SessionStart", "1 other session in this worktree",
+        "SessionStart", f"1 other session in this worktree: {named(a)}",
         f"In this same worktree ({project}): {described(a)}{STRONG_TAIL}",
     )
     # A's turn: a heartbeat, nothing said (A was told nothing at its start, and is not re-told).
@@ -179,7 +185,7 @@ def test_same_project_other_worktree(sessions, project, worktree2):
     a, b = sessions(0), sessions(1, cwd=worktree2)
     silent(a.start())
     assert answered(b.start()) == context_answer(
-        "SessionStart", "1 other session on project proj in other worktrees",
+        "SessionStart", f"1 other session on project proj in other worktrees: {named(a, worktree=project)}",
         f"On the same project (proj) in other worktrees: {described(a)}{NEARBY_TAIL}",
     )
     silent(a.prompt())
@@ -190,7 +196,8 @@ def test_same_worktree_and_other_worktree_together(sessions, project, worktree2)
     silent(a.start())
     answered(b.start())
     assert answered(c.start()) == context_answer(
-        "SessionStart", "1 other session in this worktree, 1 other session on project proj in other worktrees",
+        "SessionStart", f"1 other session in this worktree: {named(a)}; "
+        f"1 other session on project proj in other worktrees: {named(b, 'feature', worktree2)}",
         f"In this same worktree ({project}): {described(a)}{STRONG_TAIL}",
         f"On the same project (proj) in other worktrees: {described(b, branch='feature')}{NEARBY_TAIL}",
     )
@@ -206,7 +213,9 @@ def test_many_sessions_in_the_worktree_are_named_up_to_three_and_counted(session
     named = [o for o in others if described(o) in context]
     assert len(named) == 3, context
     assert f"{described(named[-1])} (and 2 more){STRONG_TAIL}" in context
-    assert answer["systemMessage"] == "sessionward: 5 other sessions in this worktree"
+    # Their ids share the first 8 characters: the user's line tells them apart by longer ones.
+    shown = ", ".join(f"{o.session_id} (branch main, started <AGO>)" for o in others[:3])
+    assert answer["systemMessage"] == f"sessionward: 5 other sessions in this worktree: {shown} and 2 more"
 
 
 def test_another_project_is_not_mentioned(sessions, rc_root):
@@ -222,18 +231,37 @@ def test_user_prompt_submit_registers_an_unknown_session_and_tells(sessions, pro
     silent(a.start())
     # B never ran SessionStart (sessionward installed mid-session): its first prompt registers it.
     assert answered(b.prompt()) == context_answer(
-        "UserPromptSubmit", "1 other session in this worktree",
+        "UserPromptSubmit", f"1 other session in this worktree: {named(a)}",
         f"In this same worktree ({project}): {described(a)}{STRONG_TAIL}",
     )
     assert b.session_id in registry(state_dir)
     silent(b.prompt())  # registered now: a heartbeat only
 
 
-def test_stop_of_an_unknown_session_registers_it_quietly(sessions, state_dir):
+def test_stop_of_an_unknown_session_leaves_it_to_the_next_prompt(sessions, state_dir):
     a, b = sessions(0), sessions(1)
     silent(a.start())
     silent(b.stop())
+    assert list(registry(state_dir)) == [a.session_id]
+    answered(b.prompt())  # its person typed: registered, and told of A
     assert registry(state_dir)[b.session_id]["owner"]["pid"] == b.pid
+
+
+def test_a_session_ended_by_end_stays_ended_until_its_person_types_again(sessions, project, state_dir):
+    """/end's last step unregisters the session; the Stop hook of that same turn must not
+    register it again (issue 11), while the Claude process, and its TUI, stay open."""
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    answered(b.start())
+    ended = b.claude.run(f"{SESSIONWARD} unregister", cwd=project, session_id=b.session_id)  # as /end runs it
+    assert ended.rc == 0 and ended.stdout.startswith(f"unregistered session {label(b)} (project proj"), ended
+    silent(b.stop())
+    assert list(registry(state_dir)) == [a.session_id]
+    silent(a.prompt())  # others' hooks do not bring it back either
+    silent(a.stop())
+    assert list(registry(state_dir)) == [a.session_id]
+    assert answered(b.prompt())["systemMessage"] == f"sessionward: 1 other session in this worktree: {named(a)}"
+    assert sorted(registry(state_dir)) == sorted([a.session_id, b.session_id])
 
 
 @pytest.mark.parametrize("with_session_end", [True, False], ids=["end-then-start", "start-only"])
@@ -261,7 +289,7 @@ def test_clear_beside_another_session_rekeys_and_tells(sessions, payloads, versi
     silent(a.end(reason="clear"))
     a.session_id = payloads.session_ids(version)[2]
     assert answered(a.start(source="clear")) == context_answer(
-        "SessionStart", "1 other session in this worktree",
+        "SessionStart", f"1 other session in this worktree: {named(b)}",
         f"In this same worktree ({project}): {described(b)}{STRONG_TAIL}",
     )
     assert sorted(registry(state_dir)) == sorted([a.session_id, b.session_id])
@@ -275,7 +303,7 @@ def test_same_session_resumed_in_two_processes_is_a_twin(sessions, project, stat
         "systemMessage": f"sessionward: this session is also open in pid {a.pid}",
         "hookSpecificOutput": {
             "hookEventName": "SessionStart",
-            "additionalContext": HEADER + "\n" + f"This same session ({a.session_id}) is also open in another process: "
+            "additionalContext": HEADER + "\n" + f"This same session ({label(a)}) is also open in another process: "
             f"{described(a)}{TWIN_TAIL}",
         },
     }
@@ -285,6 +313,44 @@ def test_same_session_resumed_in_two_processes_is_a_twin(sessions, project, stat
     # B's end removes B's record only.
     silent(b.end())
     assert list(registry(state_dir)) == [a.session_id]
+
+
+def test_the_branch_named_is_the_worktrees_branch_now(sessions, project, state_dir):
+    """A checkout in a shared worktree moves every session there: the one that registered on
+    main is named with the branch its worktree has now (issue 11, item 4)."""
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    git(project, "checkout", "-q", "-b", "topic")  # done by A, or by anyone, in the shared worktree
+    assert answered(b.start()) == context_answer(
+        "SessionStart", f"1 other session in this worktree: {named(a, 'topic')}",
+        f"In this same worktree ({project}): {described(a, branch='topic')}{STRONG_TAIL}",
+    )
+    path = os.path.join(project, "shared.txt")
+    silent(a.write(path, "from A\n"))
+    git(project, "checkout", "-q", "-b", "later")
+    reason = f"{claimant(a, branch='later')} edited {path} <AGO> and is still running"
+    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)
+
+
+def test_a_bad_configuration_is_told_at_session_start_and_edits_are_guarded_on_the_defaults(
+        sessions, project):
+    """A broken sessionward.toml: SessionStart says so, once, in the line the person sees;
+    every edit after is guarded on the defaults, without a hook error (issue 11, item 5)."""
+    config = pathlib.Path(os.environ["HOME"]) / ".claude" / "sessionward.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text('edit_policy = "sometimes"\n')
+    a, b = sessions(0), sessions(1)
+    problem = (f"sessionward: configuration: {config}: edit_policy: expected one of ask, deny, warn, not "
+               "'sometimes'; the file is ignored until it is fixed (defaults meanwhile)")
+    assert answered(a.start()) == {"systemMessage": problem}
+    answer = answered(b.start())
+    assert answer["systemMessage"] == f"sessionward: 1 other session in this worktree: {named(a)}\n{problem}"
+    path = os.path.join(project, "shared.txt")
+    silent(a.write(path, "from A\n"))
+    reason = f"{claimant(a)} edited {path} <AGO> and is still running"
+    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)  # the default policy
+    silent(b.prompt())
+    silent(b.stop())
 
 
 # -- PreToolUse on files ----------------------------------------------------------------------
@@ -457,7 +523,8 @@ def test_vault_edit_denied_while_another_session_holds_end(sessions, project, va
     assert answered(b.pre_write(note)) == pre_tool_answer(
         "deny",
         f"{note} is in the notes vault, and another session is saving there under the end lock: "
-        f"pid {a.pid} (claude), project proj, worktree {project} (main), held for <T>. Wait until its /end save "
+        f"pid {a.pid} (claude), session {label(a)}, project proj, worktree {project} (main), held for <T>. "
+        "Wait until its /end save "
         f"finishes, then retry ('sessionward lock status' shows the holder).",
     )
     assert answered(b.pre_edit(note))["hookSpecificOutput"]["permissionDecision"] == "deny"
@@ -542,7 +609,7 @@ def test_stop_releases_an_end_lock_held_by_the_sessions_own_process(sessions, pr
     silent(b.start())
     took = b.claude.run(f"{SESSIONWARD} lock acquire end", cwd=project, session_id=b.session_id)
     assert took.rc == 0, took
-    session = f", session {b.session_id}" if b.version == "2.1.331" else ""  # CLAUDE_CODE_SESSION_ID
+    session = f", session {label(b)}"  # CLAUDE_CODE_SESSION_ID (2.1.331), else its registered session's
     assert answered(b.stop()) == {
         "systemMessage": "sessionward: released the end lock this session still held at the end of its turn "
         f"(pid {b.pid} (claude){session}, project proj, worktree {project} (main), held for <T>)"

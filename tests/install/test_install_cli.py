@@ -68,7 +68,7 @@ argument-hint: "[what to save]"
 {END_TOOLS}
 ---
 <!-- sessionward: managed file -->
-!`{L} lock acquire end --exit-zero --purpose "/end save"`
+!`{L} lock acquire end --step 0 --exit-zero --purpose "/end save"`
 """
 
 
@@ -125,7 +125,7 @@ def test_install_on_a_fresh_home(home, claude):
     drafts = home / ".local" / "state" / "sessionward" / "drafts"
     assert end.startswith(END_MD_HEAD.format(drafts=drafts))
     assert stat.S_IMODE(drafts.stat().st_mode) == 0o700  # private before the model writes a draft
-    assert f"Then run `{L} lock release end`, then `{L} unregister`.\n" in end
+    assert f"Then run `{L} lock release end`, then `{L} unregister`: " in end
     assert [stat.S_IMODE((claude / "commands" / n).stat().st_mode) for n in ("start.md", "end.md")] == [0o644, 0o644]
     assert backups(claude) == []
 
@@ -455,7 +455,7 @@ def test_a_users_own_end_md_gets_the_lock_lines(home, claude):
         f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
         "add (the first line to its frontmatter):",
         "    " + END_TOOLS.format(drafts=drafts),
-        f'    !`{L} lock acquire end --exit-zero --purpose "/end save"`',
+        f'    !`{L} lock acquire end --step 0 --exit-zero --purpose "/end save"`',
         f"    save each note by writing its text with the Write tool to a new file DRAFT in {drafts}, then "
         f"`{L} note append FILE --text-file DRAFT` (never the text in a command)",
         f"    after the saves: run `{L} lock release end`, then `{L} unregister`",

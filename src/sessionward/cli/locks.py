@@ -4,11 +4,13 @@ import sys
 
 from sessionward import locks
 from sessionward.cli.render import Output, Style
-from sessionward.errors import EXIT_CONFLICT, EXIT_OK
+from sessionward.errors import EXIT_CONFLICT, EXIT_OK, SessionwardError
 from sessionward.identity import resolve_owner, resolve_session_id
 from sessionward.identity.where import UNKNOWN_ADVICE
 
 _PLAIN_PROGRESS_EVERY_S = 5.0
+WAIT_STEP_S = 5.0  # one step of a wait in steps (--step): /end's model reports between them
+MAX_STEP = 10000
 
 
 class WaitReporter:
@@ -60,22 +62,94 @@ def _took_over_notice(acquired) -> list[str]:
     return [f"took over orphaned lock {orphan.name} from {orphan.describe()}: {orphan.liveness.reason}"]
 
 
-def _timeout(values: dict) -> float:
-    """--timeout, else the configured lock_timeout_s (30 s by default, as the origin's)."""
+def _timeout(values: dict, notices: list) -> float:
+    """--timeout, else the configured lock_timeout_s (30 s by default, as the origin's); a
+    problem in the configuration goes to `notices` (the defaults stand in meanwhile)."""
     if values["timeout"] is not None:
         return values["timeout"]
     from sessionward.config import load_config
 
-    return load_config().lock_timeout_s
+    config = load_config()
+    notices += [f"configuration: {problem}" for problem in config.problems]
+    return config.lock_timeout_s
+
+
+class StepWait:
+    """A wait in short steps (`lock acquire --step K`), for a caller that cannot show a line
+    while a command runs: Claude Code's TUI shows a Bash command's output only once it ended
+    (2.1.112), or not at all (2.1.331), so /end's model runs one step at a time and tells
+    its person, between steps, who holds the lock and for how long.
+
+    The whole wait (`total`: --timeout, else lock_timeout_s) is cut into steps of
+    WAIT_STEP_S: step 0 only tries (no wait); step K (1..count) waits up to WAIT_STEP_S, the
+    last one what is left. No state is kept between steps: K says how far the wait is, and
+    between two steps the caller is not in the lock's queue (it joins it again at the back)."""
+
+    __slots__ = ("step", "total")
+
+    def __init__(self, step: int, total: float) -> None:
+        self.step = step
+        self.total = total
+
+    @property
+    def count(self) -> int:
+        return int(-(-self.total // WAIT_STEP_S))  # ceil: 30 s is 6 steps of 5 s
+
+    @property
+    def timeout(self) -> float:
+        if self.step == 0 or self.step > self.count:
+            return 0.0
+        return min(WAIT_STEP_S, self.total - WAIT_STEP_S * (self.step - 1))
+
+    @property
+    def last(self) -> bool:
+        return self.step >= self.count
+
+    def waited(self) -> float:
+        return min(self.total, WAIT_STEP_S * self.step)
+
+
+class LockStillWaiting(locks.LockTimeout):
+    """One step of a wait in steps ended without the lock, and steps remain: who holds it,
+    how far the wait is, and the next step to run. Exit 1, as a timed-out acquire."""
+
+    code = "lock_waiting"
+
+    def __init__(self, timeout: "locks.LockTimeout", wait: StepWait, short_path) -> None:
+        state = timeout.state
+        who = f"held by {state.describe(short_path)}" if state.held else "free, but other sessions queued before this one"
+        SessionwardError.__init__(
+            self,
+            f"waiting for lock {state.name} ({wait.waited():.0f} s of {wait.total:.0f} s), {who}",
+            f"still waiting: run the next step, 'lock acquire {state.name} --step {wait.step + 1}'",
+        )
+        self.state = state
+        self.waited_s = wait.waited()
+
+
+def _step(values: dict, notices: list) -> StepWait | None:
+    step = values.get("step")
+    if step is None:
+        return None
+    from sessionward.errors import BadInput
+
+    if not step.isdigit() or int(step) > MAX_STEP:
+        raise BadInput(f"invalid step {step!r}: expected a whole number from 0 to {MAX_STEP}")
+    return StepWait(int(step), _timeout(values, notices))
 
 
 def run_acquire(values: dict) -> Output:
     owner = _owner(values)
     holder = locks.Holder.caller() if values["caller"] else locks.Holder.session_owner(owner)
     lock = _lock(values, holder, owner)
+    notices: list = []
+    wait = _step(values, notices)
     reporter = WaitReporter()
     try:
-        acquired = lock.acquire(_timeout(values), reporter)
+        if wait is None:
+            acquired = lock.acquire(_timeout(values, notices), reporter)
+        else:  # the step's own line says who holds it: no progress lines
+            acquired = _acquire_step(lock, wait)
     finally:
         reporter.done()
     state = lock.status()
@@ -90,7 +164,18 @@ def run_acquire(values: dict) -> Output:
         waited = f" after {acquired.waited_s:.1f} s" if acquired.waited_s >= 0.1 else ""
         return [f"acquired lock {lock.name}{waited} (holder pid {state.pid}, {style.path(lock.path)})"]
 
-    return Output("lock acquire", data, lines, EXIT_OK, _took_over_notice(acquired))
+    return Output("lock acquire", data, lines, EXIT_OK, notices + _took_over_notice(acquired))
+
+
+def _acquire_step(lock: locks.NamedLock, wait: StepWait):
+    try:
+        return lock.acquire(wait.timeout)
+    except locks.LockTimeout as timeout:
+        if wait.last:  # the whole wait is over: the usual timeout, counting every step
+            raise locks.LockTimeout(timeout.state, wait.total) from None
+        from sessionward._humanize import short_path
+
+        raise LockStillWaiting(timeout, wait, short_path) from None
 
 
 def run_release(values: dict) -> Output:
@@ -164,7 +249,11 @@ def run_run(values: dict) -> Output:
             sys.stderr.write(f"sessionward: {line}\n")
 
     try:
-        status = locks.run_locked(lock, values["command"], _timeout(values), reporter, acquired)
+        notices: list = []
+        timeout = _timeout(values, notices)
+        for line in notices:
+            sys.stderr.write(f"sessionward: {line}\n")
+        status = locks.run_locked(lock, values["command"], timeout, reporter, acquired)
     finally:
         reporter.done()
     return Output("lock run", {"exit_status": status}, None, status)

@@ -105,6 +105,8 @@ COMMANDS = [
         "List live sessions (dead ones are swept first).",
         "sessionward.cli.sessions:run_list",
         opts=[JSON],
+        details="Sessions are shown by short id (8 characters, longer where two would look alike) and with\n"
+        "their worktree's branch now; --json gives the full ids.",
     ),
     Command(
         "check",
@@ -140,9 +142,13 @@ COMMANDS = [
         "sessionward.cli.locks:run_acquire",
         args=[LOCK_NAME],
         opts=[TIMEOUT, PURPOSE, Opt("--caller", "hold it for the calling process only, not re-entrant (end_with_lock)"),
+              Opt("--step", "wait in steps of 5 s: step 0 only tries, step K waits the K-th 5 s of the timeout "
+                  "(for /end, whose model reports between steps)", "K"),
               PID, SHELL_PID, SESSION, JSON, QUIET],
         details="Waits in arrival order, naming the holder; takes over an orphan (holder dead or PID reused) at once.\n"
-        "Exit status: 0 acquired, 1 timed out (the message names the holder).",
+        "With --step K, a step that ends without the lock names the holder and the next step; the last step\n"
+        "(the timeout reached) fails as a timed-out acquire.\n"
+        "Exit status: 0 acquired, 1 timed out or a step ended without it (the message names the holder).",
     ),
     Command(
         "lock release",

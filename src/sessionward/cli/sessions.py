@@ -3,7 +3,7 @@
 import time
 
 from sessionward import registry
-from sessionward._humanize import short_session_id
+from sessionward._humanize import short_session_id, short_session_ids
 from sessionward.cli.render import Output, age_of
 from sessionward.errors import EXIT_CONFLICT, EXIT_ENVIRONMENT, EXIT_OK
 from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner, resolve_session_id
@@ -32,12 +32,13 @@ _ADVICE = {
 }
 
 
-def session_row(record: dict, style, now: float) -> str:
-    """One line naming a session: id, project, worktree, branch, pid and where it runs (when
-    not here), how it is known alive (when not by its PID), age, what it holds."""
+def session_row(record: dict, style, now: float, label: str | None = None) -> str:
+    """One line naming a session: its short id (`label`, when several are shown together),
+    project, worktree, branch, pid and where it runs (when not here), how it is known alive
+    (when not by its PID), age, what it holds."""
     verdict = registry.session_liveness(record, now)
     parts = [
-        record["id"],
+        label or short_session_id(record["id"]),
         f"project {record['project']}",
         style.path(record["worktree"]),
         f"branch {record['branch']}" if record.get("branch") else "no branch",
@@ -54,13 +55,14 @@ def session_row(record: dict, style, now: float) -> str:
 def conflict_lines(conflicts: list, style, now: float) -> list[str]:
     """Conflicts grouped by level (strongest first), each session on its row, advice once."""
     lines = []
+    labels = short_session_ids(c.other["id"] for c in conflicts)
     for level in ("strong", "warning", "info"):
         group = [c for c in conflicts if c.level == level]
         if not group:
             continue
         count = len(group)
         lines.append(f"{style.level(level)}: {count} session{'s' if count > 1 else ''} {_HEADLINE[level][count > 1]}")
-        lines += [f"  {session_row(c.other, style, now)}" for c in group]
+        lines += [f"  {session_row(c.other, style, now, labels[c.other['id']])}" for c in group]
         if level in _ADVICE:
             lines.append(f"  -> {_ADVICE[level]}")
     return lines
@@ -68,7 +70,7 @@ def conflict_lines(conflicts: list, style, now: float) -> list[str]:
 
 def swept_lines(swept: list) -> list[str]:
     return [
-        f"swept dead session {gone.record['id']} (project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
+        f"swept dead session {short_session_id(gone.record['id'])} (project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
         for gone in swept
     ]
 
@@ -94,7 +96,7 @@ def run_register(values: dict) -> Output:
         verb = "registered" if reg.created else "refreshed"
         branch = f" ({rec['branch']})" if rec.get("branch") else ""
         head = (
-            f"{verb} session {rec['id']}: project {rec['project']}, worktree "
+            f"{verb} session {short_session_id(rec['id'])}: project {rec['project']}, worktree "
             f"{style.path(rec['worktree'])}{branch}, owner pid {rec['owner']['pid']} ({rec['owner']['comm']})"
         )
         return [head] + swept_lines(reg.swept) + conflict_lines(reg.conflicts, style, now)
@@ -112,7 +114,7 @@ def run_unregister(values: dict) -> Output:
         if values["quiet"]:
             return []
         out = [
-            f"unregistered session {rec['id']} (project {rec['project']}, pid {rec['owner']['pid']})"
+            f"unregistered session {short_session_id(rec['id'])} (project {rec['project']}, pid {rec['owner']['pid']})"
             for rec in removal.removed
         ]
         if not removal.removed:
@@ -134,7 +136,7 @@ def run_heartbeat(values: dict) -> Output:
     def lines(style):
         if values["quiet"]:
             return []
-        return [f"heartbeat: session {rec['id']} (project {rec['project']})" for rec in touched]
+        return [f"heartbeat: session {short_session_id(rec['id'])} (project {rec['project']})" for rec in touched]
 
     return _finish("heartbeat", {"sessions": touched}, lines, EXIT_OK, store)
 
@@ -160,12 +162,13 @@ def run_list(values: dict) -> Output:
         if not live:
             return out + ["no live sessions"]
         rows = []
+        labels = short_session_ids(rec["id"] for rec in live)
         for rec, verdict in zip(live, verdicts):
             mine = me is not None and owner_record_matches(rec["owner"], me)
             where = where_label(rec["owner"]) + ("" if verdict.known else " (unknown)")
             rows.append([
                 "*" if mine else " ",
-                short_session_id(rec["id"]) if style.tty else rec["id"],
+                labels[rec["id"]],  # full ids: --json
                 rec["project"],
                 style.path(rec["worktree"]),
                 rec.get("branch") or "-",
@@ -188,8 +191,8 @@ def run_list(values: dict) -> Output:
         if any(how != "pid" for how in hows):  # how liveness was told, when not by PID alone
             out.append("liveness: " + ", ".join(f"{hows.count(h)} {_HOW.get(h, h)}" for h in dict.fromkeys(hows)))
         out += [
-            f"{short_session_id(rec['id'])}: {verdict.reason}; {UNKNOWN_ADVICE} with "
-            f"'sessionward prune --force {short_session_id(rec['id'])}'"
+            f"{labels[rec['id']]}: {verdict.reason}; {UNKNOWN_ADVICE} with "
+            f"'sessionward prune --force {labels[rec['id']]}'"
             for rec, verdict in zip(live, verdicts) if not verdict.known
         ]
         return out

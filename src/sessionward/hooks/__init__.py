@@ -15,7 +15,9 @@ heavy is imported: this runs before and after every tool call.
 
 A repair not yet told in Claude Code (a corrupt registry kept aside, by this hook or an
 earlier process: sessionward._notices) is added to the answer's systemMessage, once; when
-nothing is pending that costs one stat.
+nothing is pending that costs one stat. A problem in the configuration (a bad
+sessionward.toml or SESSIONWARD_* variable) is told at SessionStart, in its systemMessage,
+and nowhere else in Claude Code: every hook works on the defaults meanwhile (config.py).
 
 run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests and Python.
 """
@@ -158,6 +160,8 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env))
+        if event == "SessionStart":
+            answer = with_config_problems(env, answer)
         answer = with_pending_notices(event, answer)
         return Answer(0, jsoncodec.dumps_line(answer) + "\n" if answer else "")
     except SessionwardError as error:
@@ -203,6 +207,22 @@ def with_pending_notices(event: str, answer: dict | None) -> dict | None:
     lines = [f"sessionward: {message}" for message in told]
     if answer.get("systemMessage"):
         lines.append(answer["systemMessage"])
+    answer["systemMessage"] = "\n".join(lines)
+    return answer
+
+
+def with_config_problems(environ, answer: dict | None) -> dict | None:
+    """`answer` with the configuration's problems (config.Config.problems) added to its
+    systemMessage: told once per session, where the person looks, never on every edit."""
+    from sessionward.config import load_config
+
+    problems = load_config(environ).problems
+    if not problems:
+        return answer
+    answer = dict(answer or {})
+    lines = [f"sessionward: configuration: {problem}" for problem in problems]
+    if answer.get("systemMessage"):
+        lines.insert(0, answer["systemMessage"])
     answer["systemMessage"] = "\n".join(lines)
     return answer
 

@@ -4,6 +4,7 @@ worktree, or this very session id open in another process. Nothing at all otherw
 
 import time
 
+from sessionward._humanize import short_session_id
 from sessionward.hooks import HookEvent, hook_store
 
 
@@ -43,7 +44,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     user = []
     if twins:
         lines.append(
-            f"This same session ({me['session_id']}) is also open in another process: "
+            f"This same session ({short_session_id(me['session_id'])}) is also open in another process: "
             + describe_sessions(twins, now)
             + ". Both append to one transcript; close one of them."
         )
@@ -56,27 +57,42 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
             "affect both sessions; sessionward asks before such git commands and before editing a "
             "file the other session edited recently."
         )
-        user.append(_count(strong, "other session") + " in this worktree" + _places(strong))
+        user.append(_count(strong, "other session") + " in this worktree: " + _named(strong, now))
     if nearby:
         lines.append(
             f"On the same project ({me['project']}) in other worktrees: "
             + describe_sessions(nearby, now)
             + ". Shared notes, memory and the resume file are saved under the end lock: save them with /end."
         )
-        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees" + _places(nearby))
+        user.append(_count(nearby, "other session") + f" on project {me['project']} in other worktrees: "
+                    + _named(nearby, now, with_worktree=True))
     return {
-        "systemMessage": "sessionward: " + ", ".join(user),
+        "systemMessage": "sessionward: " + "; ".join(user),
         "hookSpecificOutput": {"hookEventName": event_name, "additionalContext": "\n".join(lines)},
     }
 
 
-def _places(records: list) -> str:
-    """" (in container devbox, on the host h)": where those sessions run, when not here (the
-    common case says nothing)."""
+def _named(records: list, now: float, with_worktree: bool = False) -> str:
+    """"3f2a9c1e (branch main, started 12m ago), 9b1c0d2e (branch topic, started 1m ago, in
+    container devbox)": each session as the person reads it (its short id, its worktree's
+    branch now, when it started, where it runs when not here), the first few, then how many
+    more ('sessionward list' shows all)."""
+    from sessionward._humanize import format_age, short_path, short_session_ids
+    from sessionward.guards import MAX_NAMED_SESSIONS
     from sessionward.identity.where import HERE, owner_where
 
-    places = [where for where in dict.fromkeys(owner_where(r["owner"]) for r in records) if where != HERE]
-    return f" ({', '.join(places)})" if places else ""
+    labels = short_session_ids(r["id"] for r in records)
+    named = []
+    for record in records[:MAX_NAMED_SESSIONS]:
+        facts = [short_path(record["worktree"])] if with_worktree else []
+        facts.append(f"branch {record['branch']}" if record.get("branch") else "no branch")
+        facts.append(f"started {format_age(now - record['started_at'])} ago")
+        where = owner_where(record["owner"])
+        if where != HERE:  # the common case stays short
+            facts.append(where)
+        named.append(f"{labels[record['id']]} ({', '.join(facts)})")
+    more = len(records) - MAX_NAMED_SESSIONS
+    return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
 
 def _count(items: list, noun: str) -> str:

@@ -1,12 +1,24 @@
 """Stop (the end of a turn): heartbeat, and release the `end` lock if this session still
-holds it, so a /end that forgot its release never blocks the other sessions."""
+holds it, so a /end that forgot its release never blocks the other sessions.
 
-from sessionward.hooks import HookEvent
-from sessionward.hooks.user_prompt_submit import heartbeat_or_register
+Stop never registers: a session without a record at the end of its turn was ended on
+purpose (/end unregisters it, in this very turn) and stays ended until its person types
+again (UserPromptSubmit registers it then, as it does a session sessionward was installed
+into mid-way)."""
+
+import time
+
+from sessionward.hooks import HookEvent, hook_store
 
 
 def handle(event: HookEvent) -> dict | None:
-    heartbeat_or_register(event, "Stop", tell=False)
+    from sessionward.errors import NotRegistered
+    from sessionward.registry import heartbeat
+
+    try:
+        heartbeat(owner=event.owner, store=hook_store(), now=time.time())
+    except NotRegistered:
+        pass  # ended (/end), or not yet registered: the next prompt registers it
     released = release_forgotten_end_lock(event.owner)
     if released is None:
         return None

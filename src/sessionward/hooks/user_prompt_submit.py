@@ -1,5 +1,6 @@
 """UserPromptSubmit: heartbeat. A session that was never registered (sessionward installed
-mid-session, or its record lost) is registered now, and told of conflicts as at start."""
+mid-session, or its record lost), or was ended by /end, is registered now (its person typed
+again), and told of conflicts as at start. (Stop only heartbeats: see hooks.stop.)"""
 
 import time
 
@@ -7,10 +8,10 @@ from sessionward.hooks import HookEvent, hook_store
 
 
 def handle(event: HookEvent) -> dict | None:
-    return heartbeat_or_register(event, "UserPromptSubmit", tell=True)
+    return heartbeat_or_register(event, "UserPromptSubmit")
 
 
-def heartbeat_or_register(event: HookEvent, event_name: str, tell: bool) -> dict | None:
+def heartbeat_or_register(event: HookEvent, event_name: str) -> dict | None:
     from sessionward.errors import NotRegistered
     from sessionward.registry import heartbeat, register_session
 
@@ -24,8 +25,6 @@ def heartbeat_or_register(event: HookEvent, event_name: str, tell: bool) -> dict
     registration = register_session(
         event.cwd, session_id=event.session_id, owner=event.owner, store=store, now=now, replace_owner_records=True
     )
-    if not tell:
-        return None
     from sessionward.hooks.session_start import conflict_answer
 
     return conflict_answer(event_name, registration, now)

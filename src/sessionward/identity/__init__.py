@@ -4,13 +4,14 @@
               (boot id BOOT_ID_UNKNOWN when unreadable: unknown, never another boot)
     life      ensure_watcher(), probe(): life locks, liveness across PID namespaces
     owner     resolve_owner(): which long-lived process a session's life is tied to
-    checkout  describe_checkout(): project, worktree and branch, read from git's files
+    checkout  describe_checkout(): project, worktree and branch, read from git's files;
+              branch_now(): a recorded worktree's branch as it is now
 
 Everything here reads /proc and small files; nothing spawns a process (hooks call it),
 except life.ensure_watcher(), which starts an owner's watcher once.
 """
 
-from sessionward.identity.checkout import Checkout, describe_checkout
+from sessionward.identity.checkout import Checkout, branch_now, describe_checkout
 from sessionward.identity.owner import Owner, owner_record_matches, resolve_owner, resolve_session_id
 from sessionward.identity.process import (
     BOOT_ID_UNKNOWN,
@@ -32,6 +33,7 @@ __all__ = [
     "Liveness",
     "Owner",
     "ProcessInfo",
+    "branch_now",
     "describe_checkout",
     "owner_is_alive",
     "owner_record_matches",

@@ -9,6 +9,9 @@ the whole hook budget):
             named after the main worktree's directory; outside git, after the directory
   branch    from the worktree's HEAD: `ref: refs/heads/NAME` -> NAME; a detached HEAD ->
             "(detached abc1234)"
+branch_now(worktree, recorded): the branch checked out in a recorded worktree now. Sessions
+store the branch they had when they registered; a `git checkout` in a shared worktree
+changes it for every session there, so what people read is taken from HEAD when shown.
 """
 
 import os
@@ -50,6 +53,18 @@ def describe_checkout(cwd: str) -> Checkout:
         directory = parent
     name = os.path.basename(start) or start
     return Checkout(worktree=start, project=name, project_key="dir:" + start, branch=None, in_git=False)
+
+
+def branch_now(worktree, recorded: str | None = None) -> str | None:
+    """The branch checked out in `worktree` now, from its HEAD (a stat and one or two small
+    reads; no git process: this runs in hooks). `recorded` when the worktree cannot be read
+    from here (a path of another machine or container, a worktree since removed)."""
+    if not isinstance(worktree, str) or not os.path.isabs(worktree):
+        return recorded
+    gitdir = _gitdir_of(os.path.join(worktree, ".git"), worktree)
+    if gitdir is None:
+        return recorded
+    return _branch(gitdir) or recorded
 
 
 def _gitdir_of(dotgit: str, worktree: str) -> str | None:
