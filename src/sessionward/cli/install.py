@@ -26,7 +26,7 @@ from sessionward.install import manifest, settings, slash_commands
 from sessionward.install.diffs import unified_diff
 from sessionward.install.directories import HOLDS_KEPT, DirAction, apply_dir_actions, drafts_dirs, plan_dir_removal
 from sessionward.install.seed_paths import (
-    apply_actions, launcher_paths, plan_seed_files, plan_seed_removal, seed_files,
+    YOURS, apply_actions, launcher_paths, plan_seed_files, plan_seed_removal, seed_files,
 )
 
 _VERBS = {
@@ -139,7 +139,7 @@ def _record_uninstall(installed, result, commands, seeds, dirs) -> None:
     if result.action == "remove":
         installed.settings_created = False
     for path, action in [(a.path, a) for a in commands] + [(a.file.path, a) for a in seeds]:
-        if action.kind in ("remove", "restore") or action.why.startswith("yours"):
+        if action.kind in ("remove", "restore") or action.why == YOURS:
             installed.forget_file(path)
     for action in dirs:
         if action.kind == "remove":

@@ -32,7 +32,7 @@ class DirAction:
         self.why = why
 
     def to_json(self) -> dict:
-        return {"what": "dir", "path": self.path, "action": self.kind, **({"why": self.why} if self.why else {})}
+        return {"what": "dir", "path": self.path, "action": self.kind, "why": self.why}
 
 
 def drafts_dirs() -> list[str]:

@@ -30,6 +30,7 @@ from sessionward._humanize import short_path
 from sessionward.errors import StateUnwritable
 
 MANAGED_MARKER = "sessionward: managed file"
+YOURS = "yours, not written by sessionward"  # why install and uninstall keep a file without the marker
 _SEED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "seed")
 
 
@@ -55,7 +56,7 @@ class Action:
         self.why = why
 
     def to_json(self) -> dict:
-        return {"path": self.file.path, "action": self.kind, "backup": self.backup, **({"why": self.why} if self.why else {})}
+        return {"path": self.file.path, "action": self.kind, "backup": self.backup, "why": self.why}
 
 
 def launcher_paths() -> tuple[str, str]:
@@ -148,7 +149,7 @@ def plan_seed_removal(files: list[SeedFile], installed) -> list[Action]:
         if unchanged is None:  # no record: written by an older sessionward, or not by one at all
             unchanged = current == file.content
         if os.path.islink(file.path) or MANAGED_MARKER.encode() not in current:
-            actions.append(Action(file, "keep", why="yours: not written by sessionward"))
+            actions.append(Action(file, "keep", why=YOURS))
         elif not unchanged:
             actions.append(Action(file, "keep", why="changed since install"))
         elif file.path.endswith(".sh") and (where := sourced_by(file.path)):

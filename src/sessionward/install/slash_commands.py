@@ -31,7 +31,7 @@ import os
 from sessionward import paths
 from sessionward._atomic import write_file_atomic
 from sessionward.errors import StateUnwritable
-from sessionward.install.seed_paths import MANAGED_MARKER, backup_name
+from sessionward.install.seed_paths import MANAGED_MARKER, YOURS, backup_name
 
 COMMAND_FILES = ("start.md", "end.md")
 BARE_NAME = "sessionward"  # the launcher's name on PATH (~/.local/bin/sessionward)
@@ -65,7 +65,7 @@ class CommandAction:
 
     def to_json(self) -> dict:
         return {"what": "command", "path": self.path, "action": self.kind, "backup": self.backup,
-                "lines_to_add": self.lines_to_add, **({"why": self.why} if self.why else {})}
+                "lines_to_add": self.lines_to_add, "why": self.why}
 
 
 def render_template(name: str, launcher: str) -> bytes:
@@ -120,7 +120,8 @@ def plan_install(claude_home: str, launcher: str) -> list[CommandAction]:
             actions.append(CommandAction(path, "create", content))
         elif state == "theirs":
             calls = _CALLS_SESSIONWARD[name].encode() in current
-            actions.append(CommandAction(path, "keep", None, current, lines_to_add=[] if calls else lines_to_add(name, launcher)))
+            actions.append(CommandAction(path, "keep", None, current, why=YOURS,
+                                         lines_to_add=[] if calls else lines_to_add(name, launcher)))
         elif current == content:
             actions.append(CommandAction(path, "unchanged", content, current))
         else:
@@ -136,7 +137,7 @@ def plan_uninstall(claude_home: str, launcher: str, installed) -> list[CommandAc
         if state == "absent":
             continue
         if state == "theirs":
-            actions.append(CommandAction(path, "keep", None, current, why="yours: not written by sessionward"))
+            actions.append(CommandAction(path, "keep", None, current, why=YOURS))
             continue
         unchanged = installed.unchanged_since_install(path, current)
         if unchanged is None:  # no record (an older sessionward wrote it): today's template is ours
