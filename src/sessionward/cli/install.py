@@ -235,6 +235,8 @@ def _file_lines(what: str, action, dry_run: bool, style) -> list[str]:
 
 
 def _settings_line(result, dry_run: bool, style) -> str:
+    if result.action == "unchanged" and not os.path.lexists(result.path):
+        return f"no {style.path(result.path)}: nothing to remove"  # uninstall, after one that removed it
     line = f"{_verb(result.action, dry_run)} {style.path(result.path)}"
     details = [result.changes.summary()] if result.action != "unchanged" else []
     if result.action == "remove":
