@@ -41,3 +41,48 @@ def test_readme_starts_with_the_two_newcomer_commands():
     assert first_block.splitlines()[0].startswith("./scripts/install && ~/.local/bin/sessionward demo")
     assert first_block.splitlines()[1].startswith("./scripts/test")
     assert "exec ./scripts/test" in read(".ci/run")
+
+
+def on_a_terminal(*args) -> list[str]:
+    """What `sessionward ARGS` prints to a terminal (paths shortened to ~), as README shows it."""
+    import pty
+    import subprocess
+
+    from helpers import SESSIONWARD
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run([SESSIONWARD, *args], stdout=slave, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert (done.returncode, done.stderr) == (0, b"")
+    return b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+
+
+def readme_console(first_line: str) -> list[str]:
+    """The lines of the README's console example that starts with `first_line`, after it."""
+    block = read("README.md").split(first_line + "\n", 1)[1].split("```", 1)[0]
+    return block.splitlines()
+
+
+def test_readme_install_and_uninstall_examples_are_real(tmp_path):
+    home = tmp_path / "home"
+    (home / ".claude").mkdir()
+    shown = readme_console("$ sessionward install")
+    assert on_a_terminal("install") == shown
+    (home / ".bashrc").write_text("source ~/.claude/shell-config/end-lock-helpers.sh\n")
+    with open(home / ".claude" / "commands" / "end.md", "a") as f:
+        f.write("4. push the notes repository\n")
+    shown = readme_console("$ sessionward uninstall\nremoved ~/.claude/settings.json (install created it; nothing else was left in it)")
+    assert on_a_terminal("uninstall") == [
+        "removed ~/.claude/settings.json (install created it; nothing else was left in it)"] + shown

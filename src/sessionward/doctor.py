@@ -5,7 +5,7 @@ settings.json (present, and pointing at a launcher that runs), the status line a
 /start and /end commands, the configuration file, the state directory (permissions,
 symlinks, and whether its flock is shared between two opens of one file), records of dead
 sessions, records from other kernels (liveness unknown), life files left by killed watchers,
-orphaned locks, corrupt files kept aside, and Claude Code itself (its version, and whether
+orphaned locks, corrupt files kept aside, drafts an /end left behind, and Claude Code itself (its version, and whether
 it provides CLAUDE_PID).
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
@@ -56,6 +56,7 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_life_files())
     checks.append(_check_orphaned_locks())
     checks.append(_check_kept_aside())
+    checks.append(_check_leftover_drafts())
     checks.append(_check_claude_code())
     return checks
 
@@ -376,6 +377,27 @@ def _check_kept_aside() -> Check:
         return Check("kept aside", OK, "no corrupt files kept aside")
     return Check("kept aside", WARN, f"{len(kept)} corrupt file(s) kept aside in {top}: {', '.join(kept[:3])}",
                  "look inside, then delete them; sessionward never does")
+
+
+def _check_leftover_drafts() -> Check:
+    """Drafts still in the drafts directory: a note's text an /end wrote and did not hand over
+    (it stopped, or its note write failed). An /end running now may hold one for a moment."""
+    import time
+
+    from sessionward._humanize import format_age, short_path
+    from sessionward.drafts import leftover_drafts
+
+    found = leftover_drafts()
+    if not found:
+        return Check("drafts", OK, "no drafts left by an unfinished /end")
+    try:
+        oldest = format_age(time.time() - os.lstat(found[0]).st_mtime)
+    except OSError:
+        oldest = "?"
+    shown = ", ".join(short_path(p) for p in found[:3]) + (f" (and {len(found) - 3} more)" if len(found) > 3 else "")
+    return Check("drafts", WARN, f"{len(found)} left by an /end that did not finish (oldest {oldest} ago): {shown}",
+                 "each holds a note's text: save it (sessionward note append NOTE --text-file DRAFT), "
+                 "or delete it (rm DRAFT)")
 
 
 # -- Claude Code ------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ run `sessionward note append NOTE --text-file DRAFT`, which reads the draft and 
   ensure_drafts_dir()      create it 0700 (and vet it): install does, and the PreToolUse hook
                            before every Write into it, since the Write tool itself would
                            create a missing directory 0755 and the draft 0644.
+  leftover_drafts()        the files still in it, oldest first: notes' text an /end wrote and
+                           did not hand over (doctor lists them; uninstall keeps them)
   read_text_file(path, max_bytes) -> TextFile
                            the text, if the file may carry it (the rules below).
   deliver(path, write, max_bytes) -> (write's result, TextFile)
@@ -65,6 +67,25 @@ def ensure_drafts_dir() -> str:
         except OSError:
             pass  # the vetting below says what is wrong
     return paths.ensure_private_dir(drafts)
+
+
+def leftover_drafts() -> list[str]:
+    """The drafts still in the drafts directory, oldest first: each is a note's text that an
+    /end wrote and did not hand over (a draft is removed once its note holds it)."""
+    drafts = paths.drafts_dir()
+    try:
+        names = os.listdir(drafts)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(drafts, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        found.append((info.st_mtime, path))
+    return [path for _, path in sorted(found)]
 
 
 def is_in_drafts_dir(path: str) -> bool:

@@ -185,3 +185,24 @@ def test_text_output_pairs_each_problem_with_its_fix(path_env):
     assert lines[at + 1].strip() == "fix: sessionward install"
     assert lines[-1].endswith("problem(s) found")
     assert result.returncode == 1
+
+
+def test_drafts_left_by_an_unfinished_end_are_reported_with_the_fix(tmp_path, path_env):
+    env, _ = path_env
+    drafts = tmp_path / "home" / ".local" / "state" / "sessionward" / "drafts"
+    _, checks = doctor(env=env)
+    assert (checks["drafts"]["status"], checks["drafts"]["detail"]) == ("ok", "no drafts left by an unfinished /end")
+    drafts.mkdir(parents=True, mode=0o700)
+    for name, age_s in (("a.md", 7200), ("b.md", 60)):  # what /end's Write tool left; its note write never ran
+        (drafts / name).write_text("the note's text\n")
+        os.utime(drafts / name, (os.path.getmtime(drafts / name) - age_s,) * 2)
+    _, checks = doctor(env=env)
+    assert checks["drafts"]["status"] == "warn"
+    assert checks["drafts"]["detail"] == (
+        "2 left by an /end that did not finish (oldest 2h00m ago): "
+        "~/.local/state/sessionward/drafts/a.md, ~/.local/state/sessionward/drafts/b.md")
+    assert checks["drafts"]["fix"] == ("each holds a note's text: save it (sessionward note append NOTE --text-file DRAFT), "
+                                       "or delete it (rm DRAFT)")
+    text = run_cli("doctor", env=env).stdout.splitlines()
+    at = next(i for i, line in enumerate(text) if line.startswith("WARN  drafts"))
+    assert text[at + 1].strip() == "fix: " + checks["drafts"]["fix"]

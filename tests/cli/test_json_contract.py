@@ -67,9 +67,12 @@ def test_prune_unregister_heartbeat_whoami_install(registered, keeper):
     assert set(install) == {"dry_run", "actions"}
     assert set(install["actions"][0]) == {"what", "path", "action", "backup", "hooks", "status_line", "edited", "left_alone",
                                            "diff"}
-    assert set(install["actions"][1]) == {"what", "path", "action", "backup", "lines_to_add", "diff"}
-    assert set(install["actions"][-1]) == {"what", "path", "action", "backup", "diff"}
-    assert set(cli_json("uninstall", "--dry-run")["result"]) == {"dry_run", "actions"}
+    assert set(install["actions"][1]) == {"what", "path", "action", "backup", "lines_to_add", "why", "diff"}
+    assert set(install["actions"][-2]) == {"what", "path", "action", "backup", "why", "diff"}
+    assert set(install["actions"][-1]) == {"what", "path", "action", "why"}  # the drafts directory
+    uninstall = cli_json("uninstall", "--dry-run")["result"]
+    assert set(uninstall) == {"dry_run", "actions"}
+    assert [a["what"] for a in uninstall["actions"]] == ["settings"]  # nothing installed: nothing else
     env = cli_json("unregister", str(keeper))
     assert set(env["result"]) == {"removed", "swept"} and len(env["result"]["removed"]) == 1
 

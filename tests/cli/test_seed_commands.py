@@ -124,7 +124,7 @@ def test_install_is_idempotent_and_keeps_a_foreign_file(tmp_path):
     first = run_cli("install", "--seed-paths", check=True).stdout.splitlines()
     backups = [p for p in os.listdir(script.parent) if ".bak-" in p]
     assert len(backups) == 1
-    assert first[0] == f"replaced {script} (not written by sessionward; kept as {script.parent / backups[0]})"
+    assert first[0] == f"replaced {script} (yours kept as {script.parent / backups[0]}; uninstall puts it back)"
     assert first[1:] == [f"created {p}" for p in seed_paths(tmp_path)[1:]]
     assert (script.parent / backups[0]).read_text() == "# my own manager\n"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755

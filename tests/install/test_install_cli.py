@@ -50,7 +50,7 @@ STATUS = {"type": "command", "command": f"{L} status-line", "padding": 0}
 
 START_MD = f"""---
 description: Register this session and show who else is working on this project (sessionward)
-allowed-tools: Bash({L} register:*)
+allowed-tools: Bash({L} register:*), Bash(sessionward register:*)
 ---
 <!-- sessionward: managed file -->
 !`{L} register --exit-zero`
@@ -60,8 +60,11 @@ The report above comes from sessionward. Tell the user in two or three lines whi
 $ARGUMENTS
 """
 
-END_TOOLS = (f"allowed-tools: Bash({L} lock acquire:*), Bash({L} lock release:*), Bash({L} unregister:*), "
-             f"Bash({L} note:*), Edit(/{{drafts}}/**)")  # the drafts directory: /end's Write tool calls
+END_TOOLS = (f"allowed-tools: Bash({L} lock acquire:*), Bash(sessionward lock acquire:*), "
+             f"Bash({L} lock release:*), Bash(sessionward lock release:*), "
+             f"Bash({L} unregister:*), Bash(sessionward unregister:*), "
+             f"Bash({L} note:*), Bash(sessionward note:*), "
+             "Edit(/{drafts}/**)")  # the drafts directory: /end's Write tool calls
 END_MD_HEAD = f"""---
 description: "End this session: save notes, memory and resume under the /end lock (sessionward)"
 argument-hint: "[what to save]"
@@ -76,6 +79,23 @@ def seed_paths(home, claude):
     return [home / "scripts" / "obsidian_session_manager.py",
             claude / "shell-config" / "end-lock-helpers.sh",
             claude / "shell-config" / "obsidian-session-helpers.sh"]
+
+
+def drafts_dir(home):
+    return home / ".local" / "state" / "sessionward" / "drafts"
+
+
+def header(home, verb="writing"):
+    """The line a user-scope install starts with when it writes into ~/scripts."""
+    return (f"{verb} outside {home / '.claude'} too: {home / 'scripts' / 'obsidian_session_manager.py'}, "
+            "where the origin's guide runs it")
+
+
+def report(result, home, verb="writing"):
+    """install's lines after its first, which must say that it writes into ~/scripts."""
+    lines = result.stdout.splitlines()
+    assert lines[0] == header(home, verb)
+    return lines[1:]
 
 
 def snapshot(root):
@@ -113,11 +133,12 @@ def test_install_on_a_fresh_home(home, claude):
     result = run_cli("install")
     settings_json = claude / "settings.json"
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.splitlines() == [
+    assert report(result, home) == [
         f"created {settings_json} (6 hooks, statusLine)",
         f"created {claude / 'commands' / 'start.md'}",
         f"created {claude / 'commands' / 'end.md'}",
-    ] + [f"created {p}" for p in seed_paths(home, claude)]
+    ] + [f"created {p}" for p in seed_paths(home, claude)] + [
+        f"created {drafts_dir(home)}/ (private: /end writes each note's text there first)"]
     assert settings_json.read_bytes() == two_space({"hooks": hooks_doc(), "statusLine": STATUS})
     assert stat.S_IMODE(settings_json.stat().st_mode) == 0o600
     assert (claude / "commands" / "start.md").read_text() == START_MD
@@ -138,7 +159,7 @@ def test_install_twice_changes_nothing_the_second_time(home, claude):
         f"unchanged {claude / 'settings.json'}",
         f"unchanged {claude / 'commands' / 'start.md'}",
         f"unchanged {claude / 'commands' / 'end.md'}",
-    ] + [f"unchanged {p}" for p in seed_paths(home, claude)]
+    ] + [f"unchanged {p}" for p in seed_paths(home, claude)] + [f"unchanged {drafts_dir(home)}/"]
     assert snapshot(home) == before  # no backup, no rewrite
 
 
@@ -155,16 +176,17 @@ def test_install_honours_claude_config_dir(tmp_path, home, monkeypatch):
 def test_install_json_envelope_lists_every_file(claude):
     envelope = cli_json("install")
     assert envelope["ok"] is True and set(envelope["result"]) == {"dry_run", "actions"}
-    first, start, end, *seeds = envelope["result"]["actions"]
+    first, start, end, *seeds, drafts = envelope["result"]["actions"]
     assert first == {
         "what": "settings", "path": str(claude / "settings.json"), "action": "create", "backup": None,
         "hooks": {"added": list(hooks_doc()), "updated": [], "removed": []}, "status_line": "added",
         "edited": [], "left_alone": [],
     }
     assert start == {"what": "command", "path": str(claude / "commands" / "start.md"), "action": "create",
-                     "backup": None, "lines_to_add": []}
+                     "backup": None, "lines_to_add": [], "why": ""}
     assert end["action"] == "create"
     assert [(s["what"], s["action"]) for s in seeds] == [("seed", "create")] * 3
+    assert drafts == {"what": "dir", "path": str(drafts_dir(claude.parent)), "action": "create", "why": ""}
 
 
 # --- an existing settings.json ---------------------------------------------------------------
@@ -181,7 +203,7 @@ def test_existing_settings_keep_everything_and_a_backup_is_kept(claude, strict_u
     original = two_space(USER_SETTINGS)
     (claude / "settings.json").write_bytes(original)
     os.chmod(claude / "settings.json", 0o640)
-    first = run_cli("install", check=True).stdout.splitlines()[0]
+    first = report(run_cli("install", check=True), claude.parent)[0]
     [backup] = backups(claude)
     assert re.fullmatch(STAMP, backup[len("settings.json.bak-"):])
     assert first == f"updated {claude / 'settings.json'} (6 hooks, statusLine; backup {claude / backup})"
@@ -208,11 +230,22 @@ def test_uninstall_after_install_gives_back_the_original_bytes(home, claude):
         f"updated {claude / 'settings.json'} (removed 6 hooks, statusLine; backup {claude / backup_names[1]})",
         f"removed {claude / 'commands' / 'start.md'}",
         f"removed {claude / 'commands' / 'end.md'}",
-    ]
+    ] + [f"removed {p}" for p in seed_paths(home, claude)] + [
+        "removed the directories install made, now empty: " + ", ".join(f"{d}/" for d in made_dirs(home))]
     assert (claude / "settings.json").read_bytes() == original
     assert (claude / backup_names[0]).read_bytes() == original
-    assert os.listdir(claude / "commands") == []
-    assert all(p.exists() for p in seed_paths(home, claude))  # the origin's files stay
+    # everything install created is gone: the commands, the origin's files, their directories
+    assert sorted(os.listdir(home)) == [".claude"]
+    assert sorted(os.listdir(claude)) == ["settings.json"] + backup_names
+
+
+def made_dirs(home, claude_too=False):
+    """The directories install makes in a HOME holding only ~/.claude (or nothing: claude_too),
+    in uninstall's order: deepest first, then by name."""
+    local = home / ".local" / "state"
+    return [drafts_dir(home), local / "sessionward", home / ".claude" / "commands",
+            home / ".claude" / "shell-config", local] + [home / ".claude"] * claude_too + [
+            home / ".local", home / "scripts"]
 
 
 def test_uninstall_keeps_a_four_space_file_four_spaces_without_final_newline(claude):
@@ -262,13 +295,14 @@ def test_dry_run_prints_the_diff_and_changes_nothing(home, claude):
     result = run_cli("install", "--dry-run")
     assert (result.returncode, result.stderr) == (0, "")
     assert snapshot(home) == before
-    out = result.stdout.splitlines()
+    out = report(result, home, "would write")
     path = claude / "settings.json"
     assert out[0] == f"would update {path} (6 hooks, statusLine)"
     assert out[1:3] == [f"--- {path}", f"+++ {path}"]
     ends = [i for i, line in enumerate(out) if line.startswith("would create ")]
     assert [out[i] for i in ends] == [f"would create {p}" for p in
-                                      [claude / "commands" / "start.md", claude / "commands" / "end.md", *seed_paths(home, claude)]]
+                                      [claude / "commands" / "start.md", claude / "commands" / "end.md", *seed_paths(home, claude)]] + [
+        f"would create {drafts_dir(home)}/ (private: /end writes each note's text there first)"]
     # The printed diffs, applied, give exactly what install then writes.
     settings_diff = out[1:ends[0]]
     start_diff = out[ends[0] + 1:ends[1]]
@@ -283,9 +317,15 @@ def test_uninstall_dry_run_prints_the_diff_and_changes_nothing(home, claude):
     before = snapshot(home)
     out = run_cli("uninstall", "--dry-run", check=True).stdout.splitlines()
     assert snapshot(home) == before
-    assert out[0] == f"would update {claude / 'settings.json'} (removed 6 hooks, statusLine)"
-    assert f"would remove {claude / 'commands' / 'start.md'}" in out
-    assert out[-1] == "-(Should the release be missed, the Stop hook frees the end lock when this turn ends; release it yourself all the same.)"
+    assert out[0] == f"would remove {claude / 'settings.json'} (install created it; nothing else was left in it)"
+    assert out[1:3] == [f"--- {claude / 'settings.json'}", "+++ /dev/null"]
+    removals = [line for line in out if line.startswith("would ")]
+    assert removals == [out[0]] + [f"would remove {p}" for p in [
+        claude / "commands" / "start.md", claude / "commands" / "end.md", *seed_paths(home, claude)]] + [
+        "would remove the directories install made, now empty: " + ", ".join(f"{d}/" for d in made_dirs(home, True))]
+    # each file's diff (to /dev/null) under its line
+    seed = out.index(f"would remove {home / 'scripts' / 'obsidian_session_manager.py'}")
+    assert out[seed + 1:seed + 3] == [f"--- {home / 'scripts' / 'obsidian_session_manager.py'}", "+++ /dev/null"]
 
 
 # --- refusals: one line, a documented exit code, nothing changed -------------------------------
@@ -408,12 +448,18 @@ def test_scope_project_writes_the_repositorys_claude_dir(tmp_path, home):
         f"created {project / 'settings.json'} (6 hooks, statusLine)",
         f"created {project / 'commands' / 'start.md'}",
         f"created {project / 'commands' / 'end.md'}",
+        f"created {drafts_dir(home)}/ (private: /end writes each note's text there first)",
     ]
     assert json.loads((project / "settings.json").read_text()) == {"hooks": hooks_doc(), "statusLine": STATUS}
     assert (project / "commands" / "start.md").read_text() == START_MD
     assert not (home / ".claude").exists() and not (home / "scripts").exists()
     result = run_cli("uninstall", "--scope", "project", cwd=repo)
-    assert json.loads((project / "settings.json").read_text()) == {}
+    assert result.stdout.splitlines()[:3] == [
+        f"removed {project / 'settings.json'} (install created it; nothing else was left in it)",
+        f"removed {project / 'commands' / 'start.md'}",
+        f"removed {project / 'commands' / 'end.md'}",
+    ]
+    assert not project.exists()  # the .claude install made, empty again, is gone
 
 
 def test_scope_project_outside_git_uses_the_current_directory(tmp_path):
@@ -427,11 +473,11 @@ def test_a_users_own_start_md_is_kept_and_the_lines_to_add_printed(claude):
     (claude / "commands").mkdir(parents=True)
     mine = "---\ndescription: my start\n---\nSay hello.\n"
     (claude / "commands" / "start.md").write_text(mine)
-    out = run_cli("install", check=True).stdout.splitlines()
+    out = report(run_cli("install", check=True), claude.parent)
     assert out[1:5] == [
-        f"kept {claude / 'commands' / 'start.md'} (yours: not written by sessionward); to call sessionward from it, "
+        f"kept {claude / 'commands' / 'start.md'}: yours, not written by sessionward; to call sessionward from it, "
         "add (the first line to its frontmatter):",
-        f"    allowed-tools: Bash({L} register:*)",
+        f"    allowed-tools: Bash({L} register:*), Bash(sessionward register:*)",
         f"    !`{L} register --exit-zero`",
         f"created {claude / 'commands' / 'end.md'}",
     ]
@@ -439,20 +485,20 @@ def test_a_users_own_start_md_is_kept_and_the_lines_to_add_printed(claude):
     assert backups(claude / "commands", "start.md") == []
     envelope = cli_json("install", "--dry-run")
     assert envelope["result"]["actions"][1]["lines_to_add"] == [
-        f"allowed-tools: Bash({L} register:*)", f"!`{L} register --exit-zero`"]
+        f"allowed-tools: Bash({L} register:*), Bash(sessionward register:*)", f"!`{L} register --exit-zero`"]
     # uninstall leaves it alone too
     out = run_cli("uninstall", check=True).stdout.splitlines()
-    assert out[1] == f"kept {claude / 'commands' / 'start.md'} (yours: not written by sessionward)"
+    assert out[1] == f"kept {claude / 'commands' / 'start.md'}: yours, not written by sessionward"
     assert (claude / "commands" / "start.md").read_text() == mine
 
 
 def test_a_users_own_end_md_gets_the_lock_lines(home, claude):
     (claude / "commands").mkdir(parents=True)
     (claude / "commands" / "end.md").write_text("Save my notes.\n")
-    out = run_cli("install", check=True).stdout.splitlines()
+    out = report(run_cli("install", check=True), home)
     drafts = home / ".local" / "state" / "sessionward" / "drafts"
     assert out[2:7] == [
-        f"kept {claude / 'commands' / 'end.md'} (yours: not written by sessionward); to call sessionward from it, "
+        f"kept {claude / 'commands' / 'end.md'}: yours, not written by sessionward; to call sessionward from it, "
         "add (the first line to its frontmatter):",
         "    " + END_TOOLS.format(drafts=drafts),
         f'    !`{L} lock acquire end --step 0 --exit-zero --purpose "/end save"`',
@@ -465,8 +511,8 @@ def test_a_users_own_end_md_gets_the_lock_lines(home, claude):
 def test_a_users_own_file_that_already_calls_sessionward_gets_no_lines(claude):
     (claude / "commands").mkdir(parents=True)
     (claude / "commands" / "start.md").write_text("!`sessionward register`\nThen greet.\n")
-    out = run_cli("install", check=True).stdout.splitlines()
-    assert out[1] == f"kept {claude / 'commands' / 'start.md'} (yours: not written by sessionward)"
+    out = report(run_cli("install", check=True), claude.parent)
+    assert out[1] == f"kept {claude / 'commands' / 'start.md'}: yours, not written by sessionward"
 
 
 def test_an_edited_managed_command_file_is_updated_with_a_backup(claude):
@@ -479,12 +525,12 @@ def test_an_edited_managed_command_file_is_updated_with_a_backup(claude):
     assert out[1] == f"updated {start} (previous content kept as {claude / 'commands' / backup})"
     assert start.read_text() == START_MD
     assert (claude / "commands" / backup).read_text() == edited
-    # edited again, then uninstalled: removed, the edits kept aside
+    # edited again, then uninstalled: the user's edits are kept where they are, and it says why
     start.write_text(edited)
     out = run_cli("uninstall", check=True).stdout.splitlines()
-    second = [b for b in backups(claude / "commands", "start.md") if b != backup]
-    assert out[1] == f"removed {start} (previous content kept as {claude / 'commands' / second[0]})"
-    assert not start.exists() and (claude / "commands" / second[0]).read_text() == edited
+    assert out[1:3] == [f"kept {start}: changed since install", f"removed {claude / 'commands' / 'end.md'}"]
+    assert start.read_text() == edited
+    assert backups(claude / "commands", "start.md") == [backup]
 
 
 def test_install_without_the_launcher_is_refused_before_any_change(tmp_path, home):
@@ -644,7 +690,7 @@ def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
     kept.append(f"kept your edited statusLine: {EDITED_STATUS}")
     left_alone = [f"left alone a hook for PostToolUse that mentions sessionward (it is part of a longer shell command): {PIPELINE}"]
 
-    out = run_cli("install", check=True).stdout.splitlines()
+    out = report(run_cli("install", check=True), claude.parent)
     [backup] = backups(claude)
     assert out[:6] == [f"updated {path} (3 hooks; backup {claude / backup})"] + kept + left_alone
     ours = hooks_doc()
@@ -676,7 +722,7 @@ def test_a_copy_the_old_install_added_beside_an_edited_hook_is_removed(claude):
     pristine_stop = doc["hooks"]["Stop"][0]
     doc["hooks"]["Stop"] = [{"hooks": [{"type": "command", "command": EDITED_HOOKS["Stop"], "timeout": 10}]}, pristine_stop]
     path.write_bytes(two_space(doc))
-    out = run_cli("install", check=True).stdout.splitlines()
+    out = report(run_cli("install", check=True), claude.parent)
     assert out[:2] == [f"updated {path} (updated 1 hook; backup {claude / backups(claude)[0]})",
                        f"kept your edited hook for Stop: {EDITED_HOOKS['Stop']}"]
     doc["hooks"]["Stop"] = doc["hooks"]["Stop"][:1]

@@ -215,13 +215,21 @@ COMMANDS = [
         opts=[SCOPE, DRY_RUN,
               Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"), JSON],
         details="Merges sessionward's hooks into settings.json, keeping everything else; idempotent.\n"
+        "With --scope user it also writes ~/scripts/obsidian_session_manager.py and ~/.claude/shell-config/,\n"
+        "where the origin's guide runs them. Prints one line per file (created, updated, unchanged,\n"
+        "replaced, kept) and records what it created for uninstall.\n"
         "--dry-run prints the changes as a diff and changes nothing.",
     ),
     Command(
         "uninstall",
-        "Remove what 'sessionward install' added: its hooks and statusLine, and its /start and /end.",
+        "Remove what 'sessionward install' created and you did not change since.",
         "sessionward.cli.install:run_uninstall",
         opts=[SCOPE, DRY_RUN, JSON],
+        details="Its hooks and statusLine leave settings.json (every other byte stays; a settings.json install\n"
+        "created goes once nothing else is in it); /start, /end and the origin's files go while they hold\n"
+        "what install wrote; a file install moved aside comes back; directories install made go once empty.\n"
+        "Kept, with the reason on its line: a file changed since install or not sessionward's, a shell\n"
+        "helper a startup file (~/.bashrc, ~/.zshrc, ...) still sources, drafts an /end left.",
     ),
     Command(
         "hook",

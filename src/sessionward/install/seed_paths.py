@@ -10,6 +10,14 @@ Planning is pure: plan_seed_files() compares what is on disk with what we would 
 returns one Action per file. apply_actions() writes them. A file we did not write (it lacks
 the managed-file marker) is never overwritten silently: it is renamed to NAME.bak-UTCSTAMP
 first and the action says so. Installing twice changes nothing the second time.
+
+Uninstall (plan_seed_removal, then apply_actions) removes each file that still holds what
+install left there (the manifest's hash, else exactly today's content), and puts back the
+user's own file that install moved aside, if it is still there. It keeps, saying why, a file
+changed since install, one that is not sessionward's, and a shell helper that a shell
+startup file still sources (SHELL_STARTUP_FILES): removed, it would make every new shell
+print "No such file or directory"; the helpers define functions only, so kept they cost
+nothing. Install itself never edits a startup file: sourcing a helper is the user's line.
 """
 
 import os
@@ -18,9 +26,11 @@ import time
 
 from sessionward import paths
 from sessionward._atomic import write_file_atomic
+from sessionward._humanize import short_path
 from sessionward.errors import StateUnwritable
 
 MANAGED_MARKER = "sessionward: managed file"
+YOURS = "yours, not written by sessionward"  # why install and uninstall keep a file without the marker
 _SEED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "seed")
 
 
@@ -34,17 +44,19 @@ class SeedFile:
 
 
 class Action:
-    """What install does to one file: create, update, unchanged, or replace (with backup)."""
+    """What install does to one file: create, update, unchanged, or replace (with backup);
+    what uninstall does: remove, restore (remove, then rename `backup` back), or keep (`why`)."""
 
-    __slots__ = ("file", "kind", "backup")
+    __slots__ = ("file", "kind", "backup", "why")
 
-    def __init__(self, file: SeedFile, kind: str, backup: str | None = None) -> None:
+    def __init__(self, file: SeedFile, kind: str, backup: str | None = None, why: str = "") -> None:
         self.file = file
         self.kind = kind
         self.backup = backup
+        self.why = why
 
     def to_json(self) -> dict:
-        return {"path": self.file.path, "action": self.kind, "backup": self.backup}
+        return {"path": self.file.path, "action": self.kind, "backup": self.backup, "why": self.why}
 
 
 def launcher_paths() -> tuple[str, str]:
@@ -94,9 +106,67 @@ def plan_seed_files(files: list[SeedFile]) -> list[Action]:
     return actions
 
 
+# Where bash and zsh read a user's startup lines (zsh's under $ZDOTDIR when set).
+_BASH_STARTUP = (".bashrc", ".bash_profile", ".bash_login", ".profile")
+_ZSH_STARTUP = (".zshenv", ".zprofile", ".zshrc", ".zlogin")
+
+
+def shell_startup_files(home: str | None = None) -> list[str]:
+    home = home or os.path.expanduser("~")
+    zdot = os.environ.get("ZDOTDIR") or home
+    return [os.path.join(home, n) for n in _BASH_STARTUP] + [os.path.join(zdot, n) for n in _ZSH_STARTUP]
+
+
+def sourced_by(path: str, home: str | None = None) -> str | None:
+    """'~/.bashrc line 12' when a shell startup file names the file at `path` on a line that is
+    not a comment (by its name: ~, $HOME or the full path all count), else None."""
+    name = os.path.basename(path)
+    for startup in shell_startup_files(home):
+        try:
+            with open(startup, encoding="utf-8", errors="replace") as f:
+                for number, line in enumerate(f, 1):
+                    if name in line and not line.lstrip().startswith("#"):
+                        return f"{short_path(startup)} line {number}"
+        except OSError:
+            continue
+    return None
+
+
+def plan_seed_removal(files: list[SeedFile], installed) -> list[Action]:
+    """What uninstall does to each of the origin's files; `installed`: the scope's manifest
+    record (manifest.Install)."""
+    actions = []
+    for file in files:
+        try:
+            with open(file.path, "rb") as f:
+                current = f.read()
+        except FileNotFoundError:
+            continue  # gone already (a dangling link at the path is someone else's, left alone)
+        except OSError as exc:
+            actions.append(Action(file, "keep", why=f"cannot read it ({exc.strerror})"))
+            continue
+        unchanged = installed.unchanged_since_install(file.path, current)
+        if unchanged is None:  # no record: written by an older sessionward, or not by one at all
+            unchanged = current == file.content
+        if os.path.islink(file.path) or MANAGED_MARKER.encode() not in current:
+            actions.append(Action(file, "keep", why=YOURS))
+        elif not unchanged:
+            actions.append(Action(file, "keep", why="changed since install"))
+        elif file.path.endswith(".sh") and (where := sourced_by(file.path)):
+            actions.append(Action(file, "keep", why=f"{where} sources it; remove that line, then uninstall again"))
+        elif (mine := installed.restores(file.path)) and os.path.lexists(mine):
+            actions.append(Action(file, "restore", mine))
+        else:
+            actions.append(Action(file, "remove"))
+    return actions
+
+
 def apply_actions(actions: list[Action]) -> None:
     for action in actions:
-        if action.kind == "unchanged":
+        if action.kind in ("unchanged", "keep"):
+            continue
+        if action.kind in ("remove", "restore"):
+            _remove(action)
             continue
         directory = os.path.dirname(action.file.path)
         try:
@@ -107,6 +177,17 @@ def apply_actions(actions: list[Action]) -> None:
             raise StateUnwritable(action.file.path, exc) from None
         # exact_mode: the umask must not strip the x bit
         write_file_atomic(action.file.path, action.file.content, action.file.mode, exact_mode=True)
+
+
+def _remove(action: Action) -> None:
+    try:
+        os.unlink(action.file.path)
+        if action.kind == "restore":
+            os.rename(action.backup, action.file.path)  # the user's own file, back where it was
+    except FileNotFoundError:
+        pass  # gone meanwhile
+    except OSError as exc:
+        raise StateUnwritable(action.file.path, exc) from None
 
 
 def backup_name(path: str) -> str:

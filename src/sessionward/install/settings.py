@@ -38,8 +38,8 @@ is kept, an edited one of ours too); a pristine one with a stale command gets to
 Uninstall removes exactly ours, pristine or edited, under any event key (Changes.edited lists
 the edited ones it removed); a matcher group, an event's list or "hooks" itself goes only when
 our removal emptied it (so a "hooks": {} or "Stop": [] the user had before install is not
-restored, and a settings.json that install created stays as {}: Claude Code reads each the same
-as absent). The statusLine goes only when it is ours (left behind it would call a command that
+restored: Claude Code reads each the same as absent; a settings.json that install created, left
+holding {}, is removed: remove_when_empty). The statusLine goes only when it is ours (left behind it would call a command that
 is gone).
 
 Formatting: the merge decides what the document holds; jsonedit decides how the bytes change.
@@ -371,27 +371,33 @@ class SettingsResult:
                 **self.changes.to_json()}
 
 
-def apply_settings(path: str, transform, dry_run: bool = False, before_replace=None) -> SettingsResult:
+def apply_settings(path: str, transform, dry_run: bool = False, before_replace=None,
+                   remove_when_empty: bool = False) -> SettingsResult:
     """Apply `transform` (doc -> (new doc, Changes)) to the settings file at `path`.
 
     dry_run: read and plan only; the result carries the unified diff and nothing is written
     (no lock, no directory created). before_replace: called after each merge and before the
     re-read that guards the replace (tests use it to play Claude Code writing meanwhile).
+    remove_when_empty: a file (not a symlink) left holding {} is removed, with no backup
+    (uninstall, for a settings.json that install created: nothing in it is the user's).
     """
     target = os.path.realpath(path)  # a symlinked settings.json: write through to its target
+    remove_when_empty = remove_when_empty and not os.path.islink(path)
     if dry_run:
         raw = _read(target, path)
         doc = parse_settings(raw, path)
         new, changes = transform(doc)
+        if remove_when_empty and new == {} and raw is not None:
+            return SettingsResult(path, "remove", changes, diff=unified_diff(path, raw, None))
         if new == doc:
             return SettingsResult(path, "unchanged", changes)
         data = render_settings(new, raw, path)
         return SettingsResult(path, "create" if raw is None else "update", changes, diff=unified_diff(path, raw, data))
     with installer_lock():
-        return _apply_locked(path, target, transform, before_replace)
+        return _apply_locked(path, target, transform, before_replace, remove_when_empty)
 
 
-def _apply_locked(path: str, target: str, transform, before_replace) -> SettingsResult:
+def _apply_locked(path: str, target: str, transform, before_replace, remove_when_empty) -> SettingsResult:
     raw = _read(target, path)
     backup = None
     replaced = False
@@ -399,6 +405,15 @@ def _apply_locked(path: str, target: str, transform, before_replace) -> Settings
         for _attempt in range(MAX_MERGE_ATTEMPTS):
             doc = parse_settings(raw, path)
             new, changes = transform(doc)
+            if remove_when_empty and new == {} and raw is not None:
+                if before_replace is not None:
+                    before_replace()
+                fresh = _read(target, path)
+                if fresh != raw:
+                    raw = fresh  # written meanwhile: judge the fresh bytes
+                    continue
+                _unlink(target)
+                return SettingsResult(path, "remove", changes)
             if new == doc:
                 _discard(backup)
                 return SettingsResult(path, "unchanged", changes)
@@ -436,6 +451,15 @@ def _read(target: str, shown: str) -> bytes | None:
         return read_file_nofollow(target)
     except ValueError as exc:  # larger than any settings file
         raise SettingsInvalid(shown, str(exc)) from None
+
+
+def _unlink(target: str) -> None:
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StateUnwritable(target, exc) from None
 
 
 def _mode_of(target: str) -> int:

@@ -11,11 +11,17 @@ managed-file marker comes right after it. Values holding ": " or starting with "
 Claude Code parses the frontmatter as YAML and, on an error, drops all of it, allowed-tools
 included, and the `!` line then is not pre-approved.
 
+Each `Bash(@SESSIONWARD@ ...)` rule in allowed-tools is written twice, with the launcher's
+absolute path and with the bare name `sessionward`: the model runs the `!` line's form or the
+short one, and either must run without a permission prompt.
+
 A file of that name without the marker is the user's own: never touched, never moved. Install
 prints instead the lines to add to it (none when it already calls sessionward). A file with
 the marker is ours: install rewrites it when it differs (a moved launcher, a newer template),
-keeping the previous bytes as NAME.bak-UTCSTAMP since users edit their /end steps; uninstall
-removes it, with the same backup when it was edited. A symlink there counts as the user's.
+keeping the previous bytes as NAME.bak-UTCSTAMP since users edit their /end steps. Uninstall
+removes it while it holds what install left there (the manifest's hash, else today's
+template), and keeps it, saying so, once the user changed it. A symlink there counts as the
+user's.
 
 Planning (plan_install, plan_uninstall) only reads; apply_command_actions writes.
 """
@@ -25,9 +31,10 @@ import os
 from sessionward import paths
 from sessionward._atomic import write_file_atomic
 from sessionward.errors import StateUnwritable
-from sessionward.install.seed_paths import MANAGED_MARKER, backup_name
+from sessionward.install.seed_paths import MANAGED_MARKER, YOURS, backup_name
 
 COMMAND_FILES = ("start.md", "end.md")
+BARE_NAME = "sessionward"  # the launcher's name on PATH (~/.local/bin/sessionward)
 COMMAND_FILE_MODE = 0o644
 _TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "commands")
 # Whether a user's own file already calls sessionward for this purpose.
@@ -42,21 +49,23 @@ _AFTER = {"end.md": (
 
 class CommandAction:
     """What happens to one command file: create, update, unchanged, keep (the user's own),
-    remove; `backup` when previous bytes are kept aside; `lines_to_add` for the user's own."""
+    remove; `backup` when previous bytes are kept aside; `lines_to_add` for the user's own;
+    `why` a file is kept."""
 
-    __slots__ = ("path", "kind", "content", "current", "backup", "lines_to_add")
+    __slots__ = ("path", "kind", "content", "current", "backup", "lines_to_add", "why")
 
-    def __init__(self, path, kind, content=None, current=None, backup=None, lines_to_add=()) -> None:
+    def __init__(self, path, kind, content=None, current=None, backup=None, lines_to_add=(), why="") -> None:
         self.path = path
         self.kind = kind
         self.content = content
         self.current = current
         self.backup = backup
         self.lines_to_add = list(lines_to_add)
+        self.why = why
 
     def to_json(self) -> dict:
         return {"what": "command", "path": self.path, "action": self.kind, "backup": self.backup,
-                "lines_to_add": self.lines_to_add}
+                "lines_to_add": self.lines_to_add, "why": self.why}
 
 
 def render_template(name: str, launcher: str) -> bytes:
@@ -65,7 +74,25 @@ def render_template(name: str, launcher: str) -> bytes:
 
 
 def _rendered(text: str, launcher: str) -> str:
-    return text.replace("@SESSIONWARD@", launcher).replace("@DRAFTS@", paths.drafts_dir())
+    return _allow_bare_name(text).replace("@SESSIONWARD@", launcher).replace("@DRAFTS@", paths.drafts_dir())
+
+
+def _allow_bare_name(text: str) -> str:
+    """Each `Bash(@SESSIONWARD@ ...)` rule of the allowed-tools line, followed by the same rule
+    for the bare name `sessionward` (on PATH): the model runs one form or the other, and a
+    form not allowed there stops the person with a permission prompt."""
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("allowed-tools:"):
+            rules = [rule.strip() for rule in line[len("allowed-tools:"):].split(", ")]
+            both = []
+            for rule in rules:
+                both.append(rule)
+                if rule.startswith("Bash(@SESSIONWARD@ "):
+                    both.append("Bash(" + BARE_NAME + rule[len("Bash(@SESSIONWARD@"):])
+            line = "allowed-tools: " + ", ".join(both)
+        out.append(line)
+    return "\n".join(out)
 
 
 def lines_to_add(name: str, launcher: str) -> list[str]:
@@ -93,7 +120,8 @@ def plan_install(claude_home: str, launcher: str) -> list[CommandAction]:
             actions.append(CommandAction(path, "create", content))
         elif state == "theirs":
             calls = _CALLS_SESSIONWARD[name].encode() in current
-            actions.append(CommandAction(path, "keep", None, current, lines_to_add=[] if calls else lines_to_add(name, launcher)))
+            actions.append(CommandAction(path, "keep", None, current, why=YOURS,
+                                         lines_to_add=[] if calls else lines_to_add(name, launcher)))
         elif current == content:
             actions.append(CommandAction(path, "unchanged", content, current))
         else:
@@ -101,17 +129,23 @@ def plan_install(claude_home: str, launcher: str) -> list[CommandAction]:
     return actions
 
 
-def plan_uninstall(claude_home: str, launcher: str) -> list[CommandAction]:
+def plan_uninstall(claude_home: str, launcher: str, installed) -> list[CommandAction]:
+    """`installed`: the scope's manifest record (manifest.Install)."""
     actions = []
     for path in command_paths(claude_home):
         state, current = _read(path)
         if state == "absent":
             continue
         if state == "theirs":
-            actions.append(CommandAction(path, "keep", None, current))
+            actions.append(CommandAction(path, "keep", None, current, why=YOURS))
             continue
-        edited = current != render_template(os.path.basename(path), launcher)
-        actions.append(CommandAction(path, "remove", None, current, backup_name(path) if edited else None))
+        unchanged = installed.unchanged_since_install(path, current)
+        if unchanged is None:  # no record (an older sessionward wrote it): today's template is ours
+            unchanged = current == render_template(os.path.basename(path), launcher)
+        if unchanged:
+            actions.append(CommandAction(path, "remove", None, current))
+        else:
+            actions.append(CommandAction(path, "keep", None, current, why="changed since install"))
     return actions
 
 
@@ -149,10 +183,7 @@ def apply_command_actions(actions: list[CommandAction]) -> None:
 
 def _remove(action: CommandAction) -> None:
     try:
-        if action.backup:
-            os.rename(action.path, action.backup)  # edited since install: the edits stay, aside
-        else:
-            os.unlink(action.path)
+        os.unlink(action.path)
     except FileNotFoundError:
         pass  # gone already
     except OSError as exc:
