@@ -149,8 +149,11 @@ def test_list_check_json_and_hooks_say_where_each_session_runs(tmp_path, namespa
         input=json.dumps({"session_id": str(uuid.uuid4()), "cwd": str(work), "hook_event_name": "SessionStart",
                           "source": "startup"}), timeout=60)
     answer = json.loads(start.stdout)
-    assert answer["systemMessage"] == (
-        f"sessionward: 3 other sessions in this worktree (in a sandbox (PID namespace {sandbox_ns}), in container devbox)")
+    head, _, named = answer["systemMessage"].partition(": s-")
+    assert head == "sessionward: 3 other sessions in this worktree", answer["systemMessage"]
+    wheres = sorted(re.fullmatch(r"[0-9a-f]{8} \(branch main, started \d+s ago(.*)\)", one).group(1)
+                    for one in named.split(", s-"))
+    assert wheres == ["", f", in a sandbox (PID namespace {sandbox_ns})", ", in container devbox"], answer["systemMessage"]
     context = answer["hookSpecificOutput"]["additionalContext"]
     assert f"pid {host}, up" in context and f"pid {in_container} in container devbox, up" in context, context
     git = subprocess.run(
@@ -230,12 +233,12 @@ def test_another_kernel_is_unknown_kept_by_prune_and_cleared_by_hand(tmp_path, s
     assert "prune --force ID" in doctor["other kernels"]["fix"] and "Redis" in doctor["other kernels"]["fix"]
 
     status = run_cli("lock", "status", check=True).stdout
-    assert re.fullmatch(rf"end: held by pid {owner} \(sleep\) on devvm, project webapp, .*; "
+    assert re.fullmatch(rf"end: held by pid {owner} \(sleep\) on devvm, session [0-9a-f]{{8}}, project webapp, .*; "
                         rf"unknown: on another kernel \(devvm\); last sign of life \d+s ago; never swept on age: "
                         rf"once its owner is gone, clear it by hand with 'sessionward lock release end --force'\n",
                         status), status
     released = run_cli("lock", "release", "end", "--force", check=True).stdout
-    assert re.fullmatch(rf"forcibly released lock end, held by pid {owner} \(sleep\) on devvm, project webapp, .*; "
+    assert re.fullmatch(rf"forcibly released lock end, held by pid {owner} \(sleep\) on devvm, session [0-9a-f]{{8}}, project webapp, .*; "
                         rf"unknown: on another kernel \(devvm\); last sign of life \d+s ago\n", released), released
 
     removed = run_cli("prune", "--force", short)
