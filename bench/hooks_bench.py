@@ -70,6 +70,7 @@ HOOK_FILES = 1000
 HISTORY_SPREAD_S = 20 * 3600.0  # fixture claims are up to this old (kept: HISTORY_S is 24 h)
 CLAUDE_CODE_SESSION_END_S = 1.5  # what Claude Code gives all SessionEnd hooks together
 SESSION_END_BUDGET_MS = 750.0  # "well under 1.5 s": half of it, for the worst sample
+CONTEXT = "context"  # a case's expected answer: additionalContext naming the other sessions
 ME, ENDING, CLAIMERS = 0, 1, (3, 6, 9)  # session indexes: 0, 3, 6, 9 share the main worktree
 
 HookCase = collections.namedtuple("HookCase", "label argv env role stdin cwd expect undo")
@@ -294,7 +295,7 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
     main = checkouts[ME % len(checkouts)]
     hook = [str(launcher), "hook"]
     claimed = write_payload("PreToolUse", ME, main, targets["claimed"])
-    ask, none = "ask", None
+    ask, context, none = "ask", CONTEXT, None
     return [
         HookCase("python -c pass", [python, "-c", "pass"], hook_env(cached, home, None), "base",
                  claimed, main, none, None),
@@ -306,8 +307,15 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  bash_payload(ME, main, "ls -la"), main, none, None),
         HookCase("PreToolUse Bash `git checkout main`, shared worktree", hook + ["PreToolUse"], me_env, "info",
                  bash_payload(ME, main, "git checkout main"), main, ask, None),
-        HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "info",
+        HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "budget",
                  write_payload("PostToolUse", ME, main, targets["written"]), main, none, None),
+        HookCase("SessionStart (startup, registered, pair running)", hook + ["SessionStart"], me_env, "budget",
+                 payload("SessionStart", ME, main, source="startup"), main, context, None),
+        HookCase("UserPromptSubmit (heartbeat)", hook + ["UserPromptSubmit"], me_env, "budget",
+                 payload("UserPromptSubmit", ME, main, prompt="go on"), main, none, None),
+        HookCase("Stop (heartbeat, end lock not held)", hook + ["Stop"], me_env, "budget",
+                 payload("Stop", ME, main, stop_hook_active=False, last_assistant_message="Done.",
+                         background_tasks=[], session_crons=[]), main, none, None),
         HookCase(f"SessionEnd, {HOOK_SESSIONS} sessions", hook + ["SessionEnd"],
                  hook_env(cached, home, pool_pids[ENDING]), "session-end",
                  payload("SessionEnd", ENDING, reset.cwd, reason="other"), reset.cwd, none, reset),
@@ -325,6 +333,10 @@ def verify_hook_case(case: HookCase, owners: list, targets: dict, stand_in: Clau
     if case.expect is None:
         if out:
             raise SystemExit(f"bench: {case.label!r} should not answer, but answered {out}")
+    elif case.expect == CONTEXT:  # SessionStart: the other sessions in this worktree, told to the model
+        specific = json.loads(out or "{}").get("hookSpecificOutput", {})
+        if "other session" not in specific.get("additionalContext", ""):
+            raise SystemExit(f"bench: {case.label!r} should tell of the other sessions, but answered {out or 'nothing'}")
     else:
         decision = json.loads(out or "{}").get("hookSpecificOutput", {}).get("permissionDecision")
         if decision != case.expect:
