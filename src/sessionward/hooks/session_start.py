@@ -84,9 +84,13 @@ def _count(items: list, noun: str) -> str:
 
 
 def _clean_orphaned_locks() -> None:
-    from sessionward.locks import cleanup_orphans
+    from sessionward import paths
 
     try:
+        if not paths.lock_files_present():
+            return  # the usual start: nothing held, orphaned or half-written; locks not even imported
+        from sessionward.locks import cleanup_orphans
+
         cleanup_orphans()
     except Exception:  # noqa: BLE001 - best effort: the next acquire takes orphans over anyway
         pass
