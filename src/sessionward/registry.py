@@ -251,6 +251,11 @@ def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]
 # -- operations -----------------------------------------------------------------------------
 
 
+def has_conflict(conflicts: list) -> bool:
+    """Does any of `conflicts` share something (a level above info)?"""
+    return any(c.level != LEVEL_INFO for c in conflicts)
+
+
 class Registration:
     """What register_session did. `twins`: live records of the same Claude session id under
     another owner (the session resumed in two terminals); `replaced`: this owner's records
@@ -265,6 +270,10 @@ class Registration:
         self.swept = swept
         self.twins = list(twins)
         self.replaced = list(replaced)
+
+    @property
+    def has_conflict(self) -> bool:
+        return has_conflict(self.conflicts)
 
 
 def register_session(
@@ -472,7 +481,7 @@ class CheckResult:
 
     @property
     def has_conflict(self) -> bool:
-        return any(c.level != LEVEL_INFO for c in self.conflicts)
+        return has_conflict(self.conflicts)
 
 
 def find_conflicts(

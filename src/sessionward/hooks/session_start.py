@@ -20,6 +20,8 @@ def handle(event: HookEvent) -> dict | None:
         replace_owner_records=True,
     )
     _clean_orphaned_locks()
+    if not (registration.has_conflict or registration.twins):
+        return None  # nobody to tell of (conflict_answer would say nothing, after importing guards and locks)
     return conflict_answer("SessionStart", registration, now)
 
 
