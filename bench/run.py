@@ -105,9 +105,9 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1}
-SECTIONS = ("api", "process", "locks", "hooks", "watchers")  # hooks, watchers: bench/hooks_bench.py, watchers_bench.py
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 8}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 2}
+SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli")  # hooks, watchers, cli: bench/*_bench.py
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -195,6 +195,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "watchers": f"{rounds['hooks']} (hooks with watchers)",
+        "cli": f"{rounds['cli']} (claude -p sessions)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -925,6 +926,12 @@ def main(argv=None) -> int:
 
             watched, python = watchers_bench.run_watcher_section(root, checkouts, rounds)
             tables.append(watchers_bench.watcher_tables(watched, args.markdown))
+        if "cli" in sections:  # the real Claude Code CLI, in a child process of its own (bench/cli_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import cli_bench
+
+            inside, python = cli_bench.run_cli_section(root, rounds["cli"])
+            tables.append(cli_bench.cli_table(inside, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))
