@@ -30,14 +30,21 @@ time something else). The cases:
   PostToolUse Write               records this session's claim (stat, digest, shard rewrite
                                   under the claims lock); it replaces its own claim each
                                   time, so the state does not grow
+  SessionStart                    `startup` of the session, registered already, its watcher
+                                  pair running (section 5 has a process's first one):
+                                  registers (a durable registry write), tells the model of
+                                  the sessions sharing its worktree (answers additionalContext)
+  UserPromptSubmit, Stop          the heartbeat: last_seen rewritten (a durable registry
+                                  write); Stop also looks for an `end` lock it forgot
   SessionEnd                      unregisters the session, releases its locks, ends its
                                   claims (one small write: ended.json). Each sample starts
                                   from the same state: between samples (untimed) the
                                   session is registered again and ended.json removed.
   PreToolUse Write, claimed, no bytecode cache   as run.py's section 2 (information)
-Budgets (DESIGN.md, the issue): PreToolUse Write (claimed and unclaimed) and Bash without
-git <= PROCESS_BUDGET_RATIO x `python -c pass`; SessionEnd's worst sample well under the
-1.5 s Claude Code gives all SessionEnd hooks together: at most SESSION_END_BUDGET_MS (half).
+Budgets (DESIGN.md, the issue): every event's row <= PROCESS_BUDGET_RATIO x `python -c pass`
+(the git checkout that asks is information: it is what the guard is for); SessionEnd, besides,
+with its worst sample well under the 1.5 s Claude Code gives all SessionEnd hooks together: at
+most SESSION_END_BUDGET_MS (half).
 """
 
 import collections
@@ -449,7 +456,9 @@ def hook_table(results: dict, markdown: bool) -> str:
     for r in rows:
         ratio, budget = against_pass(r, base)
         if r["role"] == "session-end":
-            budget = "PASS" if r["max"] <= SESSION_END_BUDGET_MS else f"FAIL (max > {SESSION_END_BUDGET_MS:g} ms)"
+            problems = [] if ratio <= PROCESS_BUDGET_RATIO else [f"> {PROCESS_BUDGET_RATIO:g}x"]
+            problems += [] if r["max"] <= SESSION_END_BUDGET_MS else [f"max > {SESSION_END_BUDGET_MS:g} ms"]
+            budget = f"FAIL ({', '.join(problems)})" if problems else "PASS"
         known = r["rss"] is not None and base["rss"]
         out.append([
             r["label"], "-" if r["role"] == "base" else r["answer"], f"{r['median']:.1f}", f"{r['p90']:.1f}",
@@ -458,8 +467,8 @@ def hook_table(results: dict, markdown: bool) -> str:
         ])
     title = (
         f"4. Hook processes, {HOOK_SESSIONS} live sessions, {census['claims']:,} claims over {HOOK_FILES:,} files "
-        f"(budget: PreToolUse Write and Bash without git <= {PROCESS_BUDGET_RATIO:g}x python -c pass, same "
-        f"interpreter; SessionEnd max <= {SESSION_END_BUDGET_MS:g} ms, half of Claude Code's "
+        f"(budget: every event <= {PROCESS_BUDGET_RATIO:g}x python -c pass, same interpreter, the asking git "
+        f"checkout aside; SessionEnd also max <= {SESSION_END_BUDGET_MS:g} ms, half of Claude Code's "
         f"{CLAUDE_CODE_SESSION_END_S:g} s; 'x pass' = ratio of medians)"
     )
     headers = ["hook", "answer", "median ms", "p90 ms", "max ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]

@@ -62,17 +62,24 @@ Sections:
      Write on a file other live sessions just wrote (answers ask) and on an unclaimed one
      (no answer), PreToolUse Bash `ls -la` (no git: no answer) and `git checkout main` with
      other sessions in the worktree (ask), PostToolUse Write (records, replacing its own
-     claim), SessionEnd (re-registered and ended.json removed, untimed, after every
-     sample), and PreToolUse Write compiled on every run. Answers are checked before and
-     after timing. Budget: the three PreToolUse rows named above <= PROCESS_BUDGET_RATIO x
-     `python -c pass`; SessionEnd's slowest sample at most half of the 1.5 s Claude Code
-     gives all SessionEnd hooks.
+     claim), SessionStart (registered already: answers with the sessions sharing its
+     worktree), UserPromptSubmit and Stop (heartbeats), SessionEnd (re-registered and
+     ended.json removed, untimed, after every sample), and PreToolUse Write compiled on
+     every run. Answers are checked before and after timing. Budget: every event's row
+     (the asking git checkout aside) <= PROCESS_BUDGET_RATIO x `python -c pass`;
+     SessionEnd's slowest sample also at most half of the 1.5 s Claude Code gives all
+     SessionEnd hooks.
   5. The life locks' watchers (--only watchers; bench/watchers_bench.py): the hooks that
      start a watcher pair (the first SessionStart of a process) or find it running (later
      SessionStarts, UserPromptSubmit), with 20 sessions each holding its pair, next to
      `python -c pass`; and the memory of those 20 pairs (RSS and PSS summed from
      /proc/PID/smaps_rollup over the watcher processes). Budget: each hook row <=
      PROCESS_BUDGET_RATIO x `python -c pass`.
+  6. The hooks inside the real Claude Code CLI (--only cli; bench/cli_bench.py): `claude -p`
+     sessions offline against tests/e2e's mock Messages API (inside `unshare -n` when it
+     can), every event's hook with a no-op `python -c pass` beside it, as the CLI's own
+     --debug-file times them, 50 other live sessions holding 2,000 claims. Budget: every
+     event <= 1.3x the no-op. Skipped (and said so) without the CLI binary.
 """
 
 import argparse
@@ -105,8 +112,8 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 8}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 2}
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3}
 SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli")  # hooks, watchers, cli: bench/*_bench.py
 
 
