@@ -30,14 +30,21 @@ time something else). The cases:
   PostToolUse Write               records this session's claim (stat, digest, shard rewrite
                                   under the claims lock); it replaces its own claim each
                                   time, so the state does not grow
+  SessionStart                    `startup` of the session, registered already, its watcher
+                                  pair running (section 5 has a process's first one):
+                                  registers (a durable registry write), tells the model of
+                                  the sessions sharing its worktree (answers additionalContext)
+  UserPromptSubmit, Stop          the heartbeat: last_seen rewritten (a durable registry
+                                  write); Stop also looks for an `end` lock it forgot
   SessionEnd                      unregisters the session, releases its locks, ends its
                                   claims (one small write: ended.json). Each sample starts
                                   from the same state: between samples (untimed) the
                                   session is registered again and ended.json removed.
   PreToolUse Write, claimed, no bytecode cache   as run.py's section 2 (information)
-Budgets (DESIGN.md, the issue): PreToolUse Write (claimed and unclaimed) and Bash without
-git <= PROCESS_BUDGET_RATIO x `python -c pass`; SessionEnd's worst sample well under the
-1.5 s Claude Code gives all SessionEnd hooks together: at most SESSION_END_BUDGET_MS (half).
+Budgets (DESIGN.md, the issue): every event's row <= PROCESS_BUDGET_RATIO x `python -c pass`
+(the git checkout that asks is information: it is what the guard is for); SessionEnd, besides,
+with its worst sample well under the 1.5 s Claude Code gives all SessionEnd hooks together: at
+most SESSION_END_BUDGET_MS (half).
 """
 
 import collections
@@ -70,6 +77,7 @@ HOOK_FILES = 1000
 HISTORY_SPREAD_S = 20 * 3600.0  # fixture claims are up to this old (kept: HISTORY_S is 24 h)
 CLAUDE_CODE_SESSION_END_S = 1.5  # what Claude Code gives all SessionEnd hooks together
 SESSION_END_BUDGET_MS = 750.0  # "well under 1.5 s": half of it, for the worst sample
+CONTEXT = "context"  # a case's expected answer: additionalContext naming the other sessions
 ME, ENDING, CLAIMERS = 0, 1, (3, 6, 9)  # session indexes: 0, 3, 6, 9 share the main worktree
 
 HookCase = collections.namedtuple("HookCase", "label argv env role stdin cwd expect undo")
@@ -294,7 +302,7 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
     main = checkouts[ME % len(checkouts)]
     hook = [str(launcher), "hook"]
     claimed = write_payload("PreToolUse", ME, main, targets["claimed"])
-    ask, none = "ask", None
+    ask, context, none = "ask", CONTEXT, None
     return [
         HookCase("python -c pass", [python, "-c", "pass"], hook_env(cached, home, None), "base",
                  claimed, main, none, None),
@@ -306,8 +314,15 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  bash_payload(ME, main, "ls -la"), main, none, None),
         HookCase("PreToolUse Bash `git checkout main`, shared worktree", hook + ["PreToolUse"], me_env, "info",
                  bash_payload(ME, main, "git checkout main"), main, ask, None),
-        HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "info",
+        HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "budget",
                  write_payload("PostToolUse", ME, main, targets["written"]), main, none, None),
+        HookCase("SessionStart (startup, registered, pair running)", hook + ["SessionStart"], me_env, "budget",
+                 payload("SessionStart", ME, main, source="startup"), main, context, None),
+        HookCase("UserPromptSubmit (heartbeat)", hook + ["UserPromptSubmit"], me_env, "budget",
+                 payload("UserPromptSubmit", ME, main, prompt="go on"), main, none, None),
+        HookCase("Stop (heartbeat, end lock not held)", hook + ["Stop"], me_env, "budget",
+                 payload("Stop", ME, main, stop_hook_active=False, last_assistant_message="Done.",
+                         background_tasks=[], session_crons=[]), main, none, None),
         HookCase(f"SessionEnd, {HOOK_SESSIONS} sessions", hook + ["SessionEnd"],
                  hook_env(cached, home, pool_pids[ENDING]), "session-end",
                  payload("SessionEnd", ENDING, reset.cwd, reason="other"), reset.cwd, none, reset),
@@ -325,6 +340,10 @@ def verify_hook_case(case: HookCase, owners: list, targets: dict, stand_in: Clau
     if case.expect is None:
         if out:
             raise SystemExit(f"bench: {case.label!r} should not answer, but answered {out}")
+    elif case.expect == CONTEXT:  # SessionStart: the other sessions in this worktree, told to the model
+        specific = json.loads(out or "{}").get("hookSpecificOutput", {})
+        if "other session" not in specific.get("additionalContext", ""):
+            raise SystemExit(f"bench: {case.label!r} should tell of the other sessions, but answered {out or 'nothing'}")
     else:
         decision = json.loads(out or "{}").get("hookSpecificOutput", {}).get("permissionDecision")
         if decision != case.expect:
@@ -437,7 +456,9 @@ def hook_table(results: dict, markdown: bool) -> str:
     for r in rows:
         ratio, budget = against_pass(r, base)
         if r["role"] == "session-end":
-            budget = "PASS" if r["max"] <= SESSION_END_BUDGET_MS else f"FAIL (max > {SESSION_END_BUDGET_MS:g} ms)"
+            problems = [] if ratio <= PROCESS_BUDGET_RATIO else [f"> {PROCESS_BUDGET_RATIO:g}x"]
+            problems += [] if r["max"] <= SESSION_END_BUDGET_MS else [f"max > {SESSION_END_BUDGET_MS:g} ms"]
+            budget = f"FAIL ({', '.join(problems)})" if problems else "PASS"
         known = r["rss"] is not None and base["rss"]
         out.append([
             r["label"], "-" if r["role"] == "base" else r["answer"], f"{r['median']:.1f}", f"{r['p90']:.1f}",
@@ -446,8 +467,8 @@ def hook_table(results: dict, markdown: bool) -> str:
         ])
     title = (
         f"4. Hook processes, {HOOK_SESSIONS} live sessions, {census['claims']:,} claims over {HOOK_FILES:,} files "
-        f"(budget: PreToolUse Write and Bash without git <= {PROCESS_BUDGET_RATIO:g}x python -c pass, same "
-        f"interpreter; SessionEnd max <= {SESSION_END_BUDGET_MS:g} ms, half of Claude Code's "
+        f"(budget: every event <= {PROCESS_BUDGET_RATIO:g}x python -c pass, same interpreter, the asking git "
+        f"checkout aside; SessionEnd also max <= {SESSION_END_BUDGET_MS:g} ms, half of Claude Code's "
         f"{CLAUDE_CODE_SESSION_END_S:g} s; 'x pass' = ratio of medians)"
     )
     headers = ["hook", "answer", "median ms", "p90 ms", "max ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]

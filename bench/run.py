@@ -62,17 +62,24 @@ Sections:
      Write on a file other live sessions just wrote (answers ask) and on an unclaimed one
      (no answer), PreToolUse Bash `ls -la` (no git: no answer) and `git checkout main` with
      other sessions in the worktree (ask), PostToolUse Write (records, replacing its own
-     claim), SessionEnd (re-registered and ended.json removed, untimed, after every
-     sample), and PreToolUse Write compiled on every run. Answers are checked before and
-     after timing. Budget: the three PreToolUse rows named above <= PROCESS_BUDGET_RATIO x
-     `python -c pass`; SessionEnd's slowest sample at most half of the 1.5 s Claude Code
-     gives all SessionEnd hooks.
+     claim), SessionStart (registered already: answers with the sessions sharing its
+     worktree), UserPromptSubmit and Stop (heartbeats), SessionEnd (re-registered and
+     ended.json removed, untimed, after every sample), and PreToolUse Write compiled on
+     every run. Answers are checked before and after timing. Budget: every event's row
+     (the asking git checkout aside) <= PROCESS_BUDGET_RATIO x `python -c pass`;
+     SessionEnd's slowest sample also at most half of the 1.5 s Claude Code gives all
+     SessionEnd hooks.
   5. The life locks' watchers (--only watchers; bench/watchers_bench.py): the hooks that
      start a watcher pair (the first SessionStart of a process) or find it running (later
      SessionStarts, UserPromptSubmit), with 20 sessions each holding its pair, next to
      `python -c pass`; and the memory of those 20 pairs (RSS and PSS summed from
      /proc/PID/smaps_rollup over the watcher processes). Budget: each hook row <=
      PROCESS_BUDGET_RATIO x `python -c pass`.
+  6. The hooks inside the real Claude Code CLI (--only cli; bench/cli_bench.py): `claude -p`
+     sessions offline against tests/e2e's mock Messages API (inside `unshare -n` when it
+     can), every event's hook with a no-op `python -c pass` beside it, as the CLI's own
+     --debug-file times them, 50 other live sessions holding 2,000 claims. Budget: every
+     event <= 1.3x the no-op. Skipped (and said so) without the CLI binary.
 """
 
 import argparse
@@ -105,9 +112,9 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1}
-SECTIONS = ("api", "process", "locks", "hooks", "watchers")  # hooks, watchers: bench/hooks_bench.py, watchers_bench.py
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3}
+SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli")  # hooks, watchers, cli: bench/*_bench.py
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -195,6 +202,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "watchers": f"{rounds['hooks']} (hooks with watchers)",
+        "cli": f"{rounds['cli']} (claude -p sessions)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -925,6 +933,12 @@ def main(argv=None) -> int:
 
             watched, python = watchers_bench.run_watcher_section(root, checkouts, rounds)
             tables.append(watchers_bench.watcher_tables(watched, args.markdown))
+        if "cli" in sections:  # the real Claude Code CLI, in a child process of its own (bench/cli_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import cli_bench
+
+            inside, python = cli_bench.run_cli_section(root, rounds["cli"])
+            tables.append(cli_bench.cli_table(inside, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))

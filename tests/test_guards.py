@@ -1,6 +1,7 @@
 """The guards, with real owners (live `sleep` processes), real claims, real locks and a real
 registry: who may edit a file, and who may run a risky git command, now."""
 
+import copy
 import os
 import re
 import signal
@@ -113,6 +114,21 @@ def test_a_claim_without_checkout_facts_still_names_pid_and_session(target, me, 
     record_claim(target, owner=other, session_id=None, tool="Write", now=NOW - 60)
     verdict = check_file_edit(target, me, load_config({}), now=NOW)
     assert verdict.reason.startswith(f"session ? (pid {other.pid}) edited {target} 1m ago and is still running.")
+
+
+def test_a_claimant_on_another_kernel_may_still_be_running(target, repo, me, other):
+    # Its liveness cannot be known from here (another machine or VM sharing the files): the
+    # claim still counts, and the reason says why it is not "still running" for sure.
+    far = copy.copy(other)
+    far.hostname, far.boot_id, far.life = "far", "other-boot", True  # life: no watcher started here for it
+    claim(target, far, at=NOW - 60)
+    verdict = check_file_edit(target, me, load_config({}), now=NOW)
+    assert (verdict.decision, verdict.rule) == ("ask", "claimed")
+    assert verdict.reason == (
+        f"session bbbbbbbb (project proj, worktree {repo}, branch main, pid {other.pid} on far) edited {target} "
+        f"1m ago and may still be running (unknown: on another kernel (far); last sign of life 1m ago). "
+        f"Editing it here can overwrite that session's work. Allow only if you know the edits do not collide."
+    )
 
 
 def test_a_read_by_another_session_does_not_block(target, me, other):

@@ -1,5 +1,3 @@
-import sys
+from sessionward.cli.entry import finish, main
 
-from sessionward.cli.entry import main
-
-sys.exit(main())
+finish(main())

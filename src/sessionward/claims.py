@@ -167,11 +167,13 @@ def _parse_doc(raw: bytes | None, path: str | None = None) -> tuple[dict, str | 
     schema = doc.get("schema")
     if schema == SCHEMA:
         return doc, None
-    version = schema[len("sessionward/") :] if isinstance(schema, str) and schema.startswith("sessionward/") else ""
-    if path is not None and version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > 1:
-        from sessionward.errors import StateTooNew
+    if path is not None:
+        from sessionward.store.local import is_newer_schema  # only for a document not ours: rare
 
-        raise StateTooNew(path, schema)
+        if is_newer_schema(schema):
+            from sessionward.errors import StateTooNew
+
+            raise StateTooNew(path, schema)
     return {}, f"schema {str(schema)[:40]!r}, expected {SCHEMA!r}"
 
 

@@ -95,7 +95,7 @@ __all__ = [
     "validate_lock_name",
 ]
 
-END_LOCK = "end"
+END_LOCK = paths.END_LOCK
 END_LOCK_TIMEOUT_S = 30.0
 MAX_LOCK_NAME = 64
 _POLL_FIRST_S = 0.002
@@ -240,7 +240,7 @@ class NamedLock:
         self.session_id = session_id
         self.cwd = cwd
         top = state_dir or paths.state_dir()
-        self.path = os.path.join(top, f"{name}.lock")
+        self.path = paths.lock_file_path(name, top)
         self.locks_dir = os.path.join(top, paths.PRIVATE_DIR_NAME, "locks")
         self.meta_path = os.path.join(self.locks_dir, f"{name}.holder.json")
         self.guard_path = os.path.join(self.locks_dir, f"{name}.guard")
@@ -593,7 +593,7 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
                 names.add(entry[: -len(".guard")])
     except OSError:
         pass
-    if os.path.lexists(os.path.join(top, f"{END_LOCK}.lock")):
+    if os.path.lexists(paths.lock_file_path(END_LOCK, top)):
         names.add(END_LOCK)
     valid = []
     for name in sorted(names):

@@ -30,6 +30,8 @@ from sessionward.errors import StateUnwritable, UnsafeState
 
 REGISTRY_NAME = "obsidian_sessions.json"
 PRIVATE_DIR_NAME = "sessionward"
+END_LOCK = "end"  # the origin's /end lock, at STATE/end.lock
+LOCK_SUFFIX = ".lock"
 
 
 def claude_dir() -> str:
@@ -65,6 +67,27 @@ def drafts_dir() -> str:
     if not base.startswith("/"):
         base = os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, PRIVATE_DIR_NAME, "drafts")
+
+
+def lock_file_path(name: str, top: str | None = None) -> str:
+    """STATE/NAME.lock: a named lock's file, present only while the lock is held (see
+    sessionward.locks)."""
+    return os.path.join(top or state_dir(), name + LOCK_SUFFIX)
+
+
+def lock_files_present(top: str | None = None) -> bool:
+    """Does the state directory hold a NAME.lock, or a writer's temp of one
+    (`.NAME.lock.PID.RAND.tmp`, see sessionward._atomic.temp_name)? One listdir. Without
+    either, no lock is held or orphaned and no acquire left a temp behind: a lock cleanup has
+    nothing to do, and the hooks skip it without importing sessionward.locks. True when the
+    directory cannot be read (let the cleanup look)."""
+    try:
+        names = os.listdir(top or state_dir())
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return any(n.endswith(LOCK_SUFFIX) or (n.endswith(".tmp") and LOCK_SUFFIX + "." in n) for n in names)
 
 
 def registry_lock_path() -> str:

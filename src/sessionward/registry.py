@@ -33,15 +33,15 @@ import os
 import time
 
 from sessionward._jsoncodec import require_utf8
-from sessionward._humanize import short_session_id as short_id
 from sessionward.errors import (
     BadInput, NotRegistered, Refused, RegistryLockTimeout, SessionwardError, StateUnwritable, UnsafeState,
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
-from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
-from sessionward.locks import held_by_owner, locks_held
 from sessionward.store import Store, open_store
+
+# locks (held_by_owner), identity.where (display) and _humanize (short ids) are imported where
+# used: the heartbeat hooks load this module on every prompt and turn and need none of them.
 
 MAX_PROJECT_NAME = 128
 
@@ -165,6 +165,8 @@ def owner_label(record: dict, verdict=None) -> str:
     "(stopped)" when its owner is stopped (Ctrl-Z: alive, never swept, but doing nothing
     until resumed), or the unknown verdict with its last sign of life. For display; judges
     the owner (one /proc read or probe) unless `verdict` is given."""
+    from sessionward.identity.where import HERE, owner_where
+
     verdict = verdict or session_liveness(record)
     label = f"pid {record['owner']['pid']}"
     if not verdict.known:
@@ -178,6 +180,8 @@ def owner_label(record: dict, verdict=None) -> str:
 def session_view(record: dict, verdict=None) -> dict:
     """The record as --json shows it: its stored fields, plus "where" (where_label) and
     "liveness" (liveness_json), added, never stored."""
+    from sessionward.identity.where import liveness_json, where_label
+
     verdict = verdict or session_liveness(record)
     return dict(record, where=where_label(record["owner"]), liveness=liveness_json(verdict))
 
@@ -218,6 +222,8 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     """(live records, records swept now), each with the locks its owner holds now in
     "holds" and its worktree's branch now in "branch". Lock-free unless someone dead must be
     swept."""
+    from sessionward.locks import held_by_owner, locks_held
+
     live, swept = _load_live(store or open_store(), time.time() if now is None else now)
     held = held_by_owner()
     for record in live:
@@ -261,6 +267,11 @@ def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]
 # -- operations -----------------------------------------------------------------------------
 
 
+def has_conflict(conflicts: list) -> bool:
+    """Does any of `conflicts` share something (a level above info)?"""
+    return any(c.level != LEVEL_INFO for c in conflicts)
+
+
 class Registration:
     """What register_session did. `twins`: live records of the same Claude session id under
     another owner (the session resumed in two terminals); `replaced`: this owner's records
@@ -275,6 +286,10 @@ class Registration:
         self.swept = swept
         self.twins = list(twins)
         self.replaced = list(replaced)
+
+    @property
+    def has_conflict(self) -> bool:
+        return has_conflict(self.conflicts)
 
 
 def register_session(
@@ -483,7 +498,7 @@ class CheckResult:
 
     @property
     def has_conflict(self) -> bool:
-        return any(c.level != LEVEL_INFO for c in self.conflicts)
+        return has_conflict(self.conflicts)
 
 
 def find_conflicts(
@@ -612,6 +627,8 @@ def force_remove_sessions(ids: list, store: Store | None = None, now: float | No
 
 
 def _resolve_session_id(sessions: dict, wanted: str) -> dict:
+    from sessionward._humanize import short_session_id as short_id
+
     if wanted in sessions:
         return sessions[wanted]
     matches = [record for record in sessions.values() if short_id(record["id"]) == wanted]
@@ -638,6 +655,8 @@ class SessionAlive(Refused):
     """A forced removal named a session whose owner is known to be alive."""
 
     def __init__(self, alive: list) -> None:
+        from sessionward._humanize import short_session_id as short_id
+
         named = "; ".join(
             f"session {short_id(a.record['id'])} (project {a.record['project']}) is alive: {a.verdict.reason}" for a in alive
         )

@@ -32,6 +32,10 @@ def handle(event: HookEvent) -> dict | None:
 
 def release_owner_locks(owner) -> list:
     """Release every lock whose holder is the session's own process."""
+    from sessionward import paths
+
+    if not paths.lock_files_present():
+        return []  # no lock is held at all (the usual end): sessionward.locks not even imported
     from sessionward.locks import NamedLock, known_lock_names
 
     released = []

@@ -21,6 +21,8 @@ def handle(event: HookEvent) -> dict | None:
         replace_owner_records=True,
     )
     _clean_orphaned_locks()
+    if not (registration.has_conflict or registration.twins):
+        return None  # nobody to tell of (conflict_answer would say nothing, after importing guards and locks)
     return conflict_answer("SessionStart", registration, now)
 
 
@@ -100,9 +102,13 @@ def _count(items: list, noun: str) -> str:
 
 
 def _clean_orphaned_locks() -> None:
-    from sessionward.locks import cleanup_orphans
+    from sessionward import paths
 
     try:
+        if not paths.lock_files_present():
+            return  # the usual start: nothing held, orphaned or half-written; locks not even imported
+        from sessionward.locks import cleanup_orphans
+
         cleanup_orphans()
     except Exception:  # noqa: BLE001 - best effort: the next acquire takes orphans over anyway
         pass

@@ -6,6 +6,7 @@ purpose (/end unregisters it, in this very turn) and stays ended until its perso
 again (UserPromptSubmit registers it then, as it does a session sessionward was installed
 into mid-way)."""
 
+import os
 import time
 
 from sessionward.hooks import HookEvent, hook_store
@@ -29,6 +30,10 @@ def release_forgotten_end_lock(owner) -> str | None:
     """Release `end` when the session's own process holds it (taken by /end's `lock acquire`);
     leave it when a separate live process holds it for this session (an end_with_lock or
     `lock run` command still saving). Returns the holder's description, or None."""
+    from sessionward import paths
+
+    if not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
+        return None  # not held by anyone (the usual turn end): sessionward.locks not even imported
     from sessionward.locks import END_LOCK, NamedLock
 
     lock = NamedLock(END_LOCK, owner=owner)

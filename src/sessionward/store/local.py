@@ -203,8 +203,7 @@ def _decode_document(doc, path: str) -> tuple[dict, str | None]:
         return _upgrade_unversioned(doc)
     if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
         return {}, f"unknown schema {schema!r}"
-    version = schema[len(SCHEMA_PREFIX) :]
-    if version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > SCHEMA_VERSION:
+    if is_newer_schema(schema):
         raise StateTooNew(path, schema)
     if schema != SCHEMA:
         return {}, f"unknown schema {schema!r}"
@@ -215,6 +214,15 @@ def _decode_document(doc, path: str) -> tuple[dict, str | None]:
     if len(good) != len(sessions):
         return good, f"{len(sessions) - len(good)} malformed session record(s)"
     return good, None
+
+
+def is_newer_schema(schema) -> bool:
+    """Is `schema` a later sessionward's ("sessionward/N", N above SCHEMA_VERSION)? Such a
+    document, registry or claims shard, is refused untouched (StateTooNew), never rewritten."""
+    if not isinstance(schema, str) or not schema.startswith(SCHEMA_PREFIX):
+        return False
+    version = schema[len(SCHEMA_PREFIX) :]
+    return version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > SCHEMA_VERSION
 
 
 _STRING_FIELDS = ("project", "project_key", "worktree", "cwd", "kind")

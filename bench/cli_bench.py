@@ -1,0 +1,281 @@
+"""Section 6 of bench/run.py (`--only cli`): the hooks inside the real Claude Code CLI.
+
+DESIGN's budget: "Inside the real Claude Code CLI, as its own debug log times them, every
+event's hook costs at most 1.3x a no-op hook (`python -c pass`) run beside it, with other
+live sessions holding claims." This runs `claude -p` (CLI_VERSION, the binary below) offline
+against the mock Messages API of tests/e2e (mock_messages_api.py, driven through
+claude_harness.py, both imported as they are), 20 times (3 with --quick) one after the other, each a
+whole session whose scripted model calls Write and Bash a few times:
+
+    Write a new file, Bash `ls -la`, Write another, Bash `git status --short`, Edit the first,
+    then a final answer
+
+so every event fires: SessionStart, UserPromptSubmit, PreToolUse (Write, Bash, Edit),
+PostToolUse (Write, Edit), Stop, SessionEnd. settings.json (in a private HOME) gives every
+event, with install's matchers (sessionward.install.settings.HOOKS), two handlers in one
+group: sessionward's own command as install writes it (`<launcher> hook <Event>`) and a no-op
+`<python> -c pass` on the launcher's interpreter. Claude Code runs the handlers of one event
+in parallel, and logs each with `--debug-file`:
+
+    Hooks: <Event> [<command>] finished with status 0 (NNms)
+
+which is what is read: per event, the median of ours, the median of the no-op's, and their
+ratio (medians over every firing of that event in every run). PASS at most CLI_BUDGET_RATIO.
+
+The state is this section's own (SESSIONWARD_HOME and HOME in the temporary directory): as
+in section 4, CLI_SESSIONS other live sessions owned by processes named `claude`, spread over
+run.py's three checkouts, holding HOOK_CLAIMS claims over HOOK_FILES files (hooks_bench's
+fixture); the CLI works in the main checkout, which a third of them share (its SessionStart
+answers with their names). Every run is a new `claude` process: its first SessionStart starts
+its watcher pair (identity.life), as a real session's does.
+
+Offline and hermetic: the section re-runs itself (this file, `--child`) inside `unshare -n`
+with only loopback up, when it can (root, unshare and ip present); otherwise it runs without
+the namespace, with the mock on 127.0.0.1 all the same, and the header says which. No
+binary (SESSIONWARD_TEST_CLAUDE, else CLI_DEFAULT_BIN): the section says so and is skipped.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+CLI_VERSION = "2.1.331"
+CLI_DEFAULT_BIN = Path.home() / ".cache" / "sessionward-test" / "claude-code" / CLI_VERSION / "node_modules" / ".bin" / "claude"
+CLI_BUDGET_RATIO = 1.3
+CLI_SESSIONS = 50
+CLI_RUN_TIMEOUT_S = 180.0
+EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd")
+HOOK_LINE = re.compile(r"Hooks: (\w+)(?::\w+)? \[(.*?)\] finished with status (-?\d+) \((\d+)ms\)")
+# SessionEnd's handlers are logged without a duration (2.1.331): "SessionEnd:other [CMD] completed with status 0".
+END_LINE = re.compile(r"(\S+) \[DEBUG\] SessionEnd(?::\w+)? \[(.*?)\] completed with status (-?\d+)")
+CHILD_ARG = "--child"
+
+
+def claude_binary() -> Path | None:
+    given = os.environ.get("SESSIONWARD_TEST_CLAUDE")
+    path = Path(given) if given else CLI_DEFAULT_BIN
+    return path if os.access(path, os.X_OK) else None
+
+
+def can_isolate() -> bool:
+    """Root with unshare and ip: a network namespace with only loopback up."""
+    return os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("ip"))
+
+
+def run_cli_section(root: Path, runs: int) -> tuple[dict, str]:
+    """Run the section in a child process (inside `unshare -n` when possible); its results."""
+    from run import REPO as _repo, launcher_interpreter
+
+    launcher = _repo / ".venv" / "bin" / "sessionward"
+    python = launcher_interpreter(launcher)
+    claude = claude_binary()
+    if claude is None:
+        return {"skipped": f"no Claude Code CLI at {os.environ.get('SESSIONWARD_TEST_CLAUDE') or CLI_DEFAULT_BIN}"}, python
+    work = root / "cli"
+    work.mkdir()
+    child = [sys.executable, str(Path(__file__).resolve()), CHILD_ARG, str(work), str(claude), str(runs)]
+    isolated = can_isolate()
+    if isolated:
+        line = " ".join(_quote(a) for a in child)
+        argv = ["unshare", "-n", "--", "sh", "-c", f"ip link set lo up && exec {line}"]
+    else:
+        argv = child
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=CLI_RUN_TIMEOUT_S * runs + 300)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: the cli section failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    results["isolated"] = isolated
+    return results, python
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+# -- the child: fixture, runs, the debug logs -------------------------------------------------
+
+
+def child_main(work: Path, claude: str, runs: int) -> int:
+    sys.path.insert(0, str(BENCH))
+    sys.path.insert(0, str(REPO / "tests"))  # tests/e2e: the harness and the mock, as they are
+    import run
+
+    # As section 4: SESSIONWARD_HOME here, a warm bytecode cache of our own (the warm-up run
+    # writes it), never PYTHONDONTWRITEBYTECODE; set before sessionward is used at all, and
+    # inherited by claude and so by every hook.
+    os.environ.clear()
+    os.environ.update(run.child_env(work, work / "state", True))
+    import hooks_bench
+
+    (work / "state").mkdir(mode=0o700)
+    checkouts = run.make_checkouts(work)
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    sleeper = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's
+    sleeper.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    launcher = REPO / ".venv" / "bin" / "sessionward"
+    python = run.launcher_interpreter(launcher)
+    with run.SleeperPool(CLI_SESSIONS, program=str(sleeper), seconds=86400) as pool:
+        from sessionward.identity import resolve_owner
+        from sessionward.store.local import LocalStore
+
+        owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
+        store = LocalStore(str(work / "state"))
+        run.populate(store, CLI_SESSIONS, owners, checkouts)
+        files = hooks_bench.make_files(checkouts)
+        src = Path(checkouts[0]) / "src"
+        targets = {name: str(src / f"{name}.py") for name in ("claimed", "unclaimed", "written")}
+        for path in targets.values():
+            Path(path).write_text("print('hello')\n" * 40)
+        hooks_bench.record_claims(work / "state", owners, checkouts, files, targets)
+        census = hooks_bench.claims_census(work / "state")
+        results = _runs(work, claude, python, launcher, checkouts[0], runs)
+        results.update(census=census, sessions=CLI_SESSIONS, version=_version(claude))
+    print(json.dumps(results))
+    return 0
+
+
+def _version(claude: str) -> str:
+    out = subprocess.run([claude, "--version"], capture_output=True, text=True, timeout=60).stdout
+    return out.split()[0] if out.split() else "?"
+
+
+def settings_with_noops(launcher: Path, python: str) -> tuple[dict, dict]:
+    """settings.json with, for every event, install's group of ours and a no-op beside it;
+    and {command: "ours" | "noop"} to read the debug log with."""
+    from sessionward.install.settings import HOOKS, our_group
+
+    hooks, roles = {}, {}
+    noop = f"{python} -c pass"
+    for event, matcher, timeout in HOOKS:
+        group = our_group(event, matcher, timeout, str(launcher))
+        roles[group["hooks"][0]["command"]] = "ours"
+        group["hooks"].append({"type": "command", "command": noop, **({"timeout": timeout} if timeout else {})})
+        hooks[event] = [group]
+    roles[noop] = "noop"
+    return {"hooks": hooks}, roles
+
+
+def script(cwd: str, n: int) -> list:
+    from e2e.mock_messages_api import bash, edit, text, write
+
+    first, second = Path(cwd) / f"cli-bench-{n}-a.txt", Path(cwd) / f"cli-bench-{n}-b.txt"
+    return [
+        write(first, "hello from the mock model\n"),
+        bash("ls -la"),
+        write(second, "and again\n"),
+        bash("git status --short"),
+        edit(first, "hello", "goodbye"),
+        text("Done."),
+    ]
+
+
+def _runs(work: Path, claude: str, python: str, launcher: Path, cwd: str, runs: int) -> dict:
+    from e2e.claude_harness import ClaudeHome
+    from e2e.mock_messages_api import MockMessagesAPI
+
+    settings, roles = settings_with_noops(launcher, python)
+    samples = {event: {"ours": [], "noop": []} for event in EVENTS}
+    failures = []
+    api = MockMessagesAPI().start()
+    home = ClaudeHome(work / "home", api, claude, runs_dir=work / "runs")
+    home.write_settings(settings)
+    seconds, ends = [], []
+    try:
+        for n in range(-1, runs):  # run -1: the warm-up (bytecode cache, page cache), not counted
+            result = home.run(script(cwd, n), cwd=Path(cwd), prompt="write two files and look around",
+                              timeout=CLI_RUN_TIMEOUT_S).check()
+            if n < 0:
+                continue
+            seconds.append(result.seconds)
+            ends.append(session_end_gap(result.debug_log, roles))
+            seen = parse_debug_log(result.debug_log, roles)
+            for event, role, status, ms in seen:
+                if status != 0:
+                    failures.append(f"run {n}: {event} {role} exited {status}")
+                samples.setdefault(event, {"ours": [], "noop": []})[role].append(ms)
+            missing = [e for e in EVENTS if e != "SessionEnd" and not any(s[0] == e and s[1] == "ours" for s in seen)]
+            if missing:
+                raise SystemExit(f"bench: run {n} logged no hook of ours for {missing}:\n{result.describe()}")
+    finally:
+        home.close()
+        api.stop()
+    return {"samples": samples, "failures": failures, "runs": runs, "run_seconds": seconds, "end_gaps": ends}
+
+
+def parse_debug_log(log: str, roles: dict) -> list:
+    """[(event, "ours" | "noop", status, ms)] from Claude Code's --debug-file."""
+    found = []
+    for event, command, status, ms in HOOK_LINE.findall(log):
+        role = roles.get(command)
+        if role is not None:
+            found.append((event, role, int(status), float(ms)))
+    return found
+
+
+def session_end_gap(log: str, roles: dict) -> float | None:
+    """SessionEnd is logged on completion only: how many ms after the no-op ours completed
+    (both start together); None when either is missing."""
+    import datetime
+
+    done = {}
+    for stamp, command, _ in END_LINE.findall(log):
+        if roles.get(command):
+            done[roles[command]] = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    if "ours" not in done or "noop" not in done:
+        return None
+    return (done["ours"] - done["noop"]) * 1000.0
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def cli_table(results: dict, markdown: bool) -> str:
+    from run import median, render_table
+
+    if "skipped" in results:
+        return f"6. Hooks inside the real Claude Code CLI: skipped ({results['skipped']})"
+    rows = []
+    for event in EVENTS:
+        if event == "SessionEnd":
+            gaps = [g for g in results["end_gaps"] if g is not None]
+            gap = f"ours completed {median(gaps):.0f} ms after the no-op (median)" if gaps else "not logged"
+            rows.append([event, str(len(gaps)), "n/a", "n/a", "n/a", f"- (no duration in the log; {gap})"])
+            continue
+        ours, noop = results["samples"][event]["ours"], results["samples"][event]["noop"]
+        if not ours or not noop:
+            rows.append([event, str(len(ours)), "-", "-", "-", "FAIL (not logged)"])
+            continue
+        ratio = median(ours) / median(noop)
+        verdict = "PASS" if ratio <= CLI_BUDGET_RATIO else f"FAIL (> {CLI_BUDGET_RATIO:g}x)"
+        rows.append([event, str(len(ours)), f"{median(ours):.0f}", f"{median(noop):.0f}", f"{ratio:.2f}", verdict])
+    census = results["census"]
+    title = (f"6. Hooks inside the real Claude Code CLI {results['version']}, as its --debug-file times them, "
+             f"{results['sessions']} other live sessions, {census['claims']:,} claims (budget: every event <= "
+             f"{CLI_BUDGET_RATIO:g}x a no-op hook `python -c pass` run beside it; 'x no-op' = ratio of medians)")
+    headers = ["event", "firings", "ours median ms", "no-op median ms", "x no-op", "budget"]
+    notes = [
+        f"{results['runs']} `claude -p` sessions, one after the other, each: SessionStart, UserPromptSubmit, Write, Bash,",
+        "Write, Bash, Edit (PreToolUse each, PostToolUse for the edits), Stop, SessionEnd; the model is the mock of",
+        "tests/e2e. Each event's two handlers (ours, as install writes it, and the no-op) run in parallel, as Claude",
+        "Code runs one event's hooks; its log gives whole milliseconds. Network: "
+        + ("a namespace of its own, loopback only (unshare -n)." if results.get("isolated") else "the host's (mock on 127.0.0.1).")
+        + f" Median session {median(results['run_seconds']):.1f} s.",
+    ]
+    if results["failures"]:
+        notes.append("Hooks that did not exit 0: " + "; ".join(results["failures"][:5]))
+    return render_table(title, headers, rows, markdown) + "\n\n" + "\n".join(notes)
+
+
+if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == CHILD_ARG:
+    sys.exit(child_main(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])))

@@ -1,0 +1,104 @@
+"""What keeps the hooks inside their budget (docs/BENCHMARKS.md, sections 4 and 6), as
+behaviour: a hook imports what its work needs and nothing more, and its process ends without
+the interpreter's teardown once its answer is out. Timings themselves are the benchmark's."""
+
+import os
+import stat
+
+import subprocess
+
+from helpers import run_cli
+
+# README, "Architecture": nothing on a hook's path imports these.
+HEAVY_STDLIB = {"re", "json", "argparse", "subprocess", "dataclasses", "enum"}
+LOCK_MACHINERY = {"sessionward.locks", "sessionward._lockfile"}
+
+
+def imported(ran) -> set:
+    """The modules a hook run with PYTHONPROFILEIMPORTTIME=1 imported (its stderr)."""
+    assert ran.rc == 0, ran
+    names = set()
+    for line in ran.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name)
+    assert "sessionward.hooks" in names, ran.stderr  # the switch reached the hook
+    return names
+
+
+def test_a_session_without_locks_never_imports_the_lock_machinery(sessions):
+    # Every prompt and turn end runs UserPromptSubmit and Stop; a session alone, with no lock
+    # held anywhere, has no use for sessionward.locks (it used to come with the registry).
+    a = sessions(0)
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    for ran in (a.start(**profile), a.prompt(**profile), a.stop(**profile), a.end(**profile)):
+        names = imported(ran)
+        assert not names & LOCK_MACHINERY, ran.stderr
+        assert not names & HEAVY_STDLIB, names & HEAVY_STDLIB
+
+
+def test_an_orphaned_lock_is_still_cleaned_at_session_start(sessions, state_dir):
+    # The shortcut above is taken only when no NAME.lock (nor a temp of one) exists: an
+    # orphaned end.lock and the temp a dead acquire left are still removed at SessionStart.
+    # (Stop's release of a forgotten end lock: test_payloads.py.)
+    a = sessions(0)
+    a.start()
+    dead = _dead_pid()
+    (state_dir / "end.lock").write_text(f"{dead}\n")
+    temp = state_dir / f".end.lock.{dead}.0badc0de.tmp"
+    temp.write_text(f"{dead}\n")
+    ran = a.start(source="resume", PYTHONPROFILEIMPORTTIME="1")
+    assert LOCK_MACHINERY <= imported(ran)
+    assert not (state_dir / "end.lock").exists() and not temp.exists()
+
+
+def test_a_hook_process_ends_without_the_interpreters_teardown(sessions, tmp_path):
+    # An atexit handler (installed through a sitecustomize on PYTHONPATH) runs at an ordinary
+    # interpreter exit; a hook, once its answer is flushed, leaves with os._exit: the
+    # teardown (freeing every module, a few milliseconds) is time Claude Code waits for.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import atexit, os\n"
+        "atexit.register(lambda: open(os.environ['SWB_TORN_DOWN'], 'a').write('torn down\\n'))\n"
+    )
+    hook_mark, command_mark = tmp_path / "hook-exit", tmp_path / "command-exit"
+    a, b = sessions(0), sessions(1)
+    a.start()
+    ran = b.start(PYTHONPATH=str(site), SWB_TORN_DOWN=str(hook_mark))
+    assert ran.rc == 0 and ran.json["hookSpecificOutput"]["additionalContext"], ran  # the answer is out whole
+    assert not hook_mark.exists()
+
+    listed = run_cli("list", env=dict(os.environ, PYTHONPATH=str(site), SWB_TORN_DOWN=str(command_mark)))
+    assert listed.returncode == 0, listed.stderr
+    assert command_mark.read_text() == "torn down\n"  # the control: the handler runs at a normal exit
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lock_files_present_sees_lock_files_and_their_temps_only(tmp_path):
+    from sessionward import paths
+
+    top = tmp_path / "top"
+    assert not paths.lock_files_present(str(top))  # no state directory yet: nothing held
+    top.mkdir(mode=0o700)
+    (top / "obsidian_sessions.json").write_text("{}")
+    (top / ".obsidian_sessions.json.12.abcd.tmp").write_text("{}")
+    (top / "sessionward").mkdir()
+    assert not paths.lock_files_present(str(top))
+    (top / ".end.lock.12.abcd.tmp").write_text("12\n")
+    assert paths.lock_files_present(str(top))
+    os.unlink(top / ".end.lock.12.abcd.tmp")
+    (top / "vim.lock").write_text("x")  # another tool's: the cleanup then looks, and leaves it
+    assert paths.lock_files_present(str(top))
+    os.chmod(top, 0)
+    try:
+        if not os.access(top, os.R_OK):  # root reads it anyway
+            assert paths.lock_files_present(str(top))  # cannot tell: let the cleanup look
+    finally:
+        os.chmod(top, stat.S_IRWXU)
