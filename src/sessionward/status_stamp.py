@@ -27,6 +27,9 @@ Files, under STATE/sessionward/status/ (0700, created on first use):
   <session>.ask  the conflict PreToolUse last asked that session's person about
 
 touch() never raises: a status line is worth less than the write that called it.
+
+Test-only: SESSIONWARD_TEST_DISABLE_STATUS_STAMP=1 turns touch() (and the watchers' renewal)
+into a no-op: the negative control of the status line's tests.
 """
 
 import os
@@ -35,6 +38,9 @@ import time
 from sessionward import paths
 
 STATUS_DIR_NAME = "status"
+# Test-only: touch() does nothing, so tests can show that without the stamp a cached row
+# goes stale (the negative control). Read once: children inherit it.
+DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_STATUS_STAMP") == "1"
 STAMP_NAME = "stamp"
 ROW_SUFFIX = ".row"
 ASK_SUFFIX = ".ask"
@@ -54,7 +60,8 @@ def new_token() -> str:
 
 def touch(state_dir: str | None = None) -> None:
     """Give the stamp a new token: every cached status row is stale from now on."""
-    write_token(stamp_path(state_dir))
+    if not DISABLED:
+        write_token(stamp_path(state_dir))
 
 
 def write_token(path: str) -> None:

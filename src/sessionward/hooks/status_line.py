@@ -116,7 +116,8 @@ class Row:
         ctx = Context(self.cwd, None, owner, None)
         seen: dict = {}
         here, elsewhere = [], []
-        for record in open_store().load_sessions().values():
+        self.records = open_store().load_sessions()
+        for record in self.records.values():
             if owner is not None and owner_record_matches(record["owner"], owner):
                 continue
             if self.session_id and record.get("session_id") == self.session_id:
@@ -156,9 +157,19 @@ class Row:
         if self.owner is not None and self.owner.pid in (state.pid, (session.get("owner") or {}).get("pid")):
             who = "this session"
         else:
-            who = _short(session.get("id") or f"pid {state.pid}")
+            who = _short(session.get("id") or self._session_of(state) or f"pid {state.pid}")
         held = f"held by {who} for {self._age(state.since)}"
         return f"waiting for end ({held})" if waiting else f"end {held}"
+
+    def _session_of(self, state) -> str | None:
+        """The registered session whose owner holds the lock (an annex written without the
+        session id names only the owner)."""
+        meta = state.meta or {}
+        pids = {state.pid, ((meta.get("session") or {}).get("owner") or {}).get("pid"), (meta.get("holder") or {}).get("pid")}
+        for record in self.records.values():
+            if record["owner"].get("pid") in pids:
+                return record["id"]
+        return None
 
     def _asked(self) -> str:
         from sessionward.status_stamp import read_asked
