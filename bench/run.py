@@ -73,6 +73,12 @@ Sections:
      `python -c pass`; and the memory of those 20 pairs (RSS and PSS summed from
      /proc/PID/smaps_rollup over the watcher processes). Budget: each hook row <=
      PROCESS_BUDGET_RATIO x `python -c pass`.
+  6. The status line (--only statusline; bench/statusline_bench.py): CPU per refresh (user+sys
+     of the children) of the command install writes, run as Claude Code runs it, on the
+     unchanged path (the shell fast path prints the cached row) and the changed path (the
+     stamp renewed: `sessionward status-line` renders), next to `sh -c :` and `python -c
+     pass`, with 15 live sessions in the worktree. Budget: 15 sessions refreshing every 3 s
+     take at most 2% of one core.
 """
 
 import argparse
@@ -105,9 +111,10 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1}
-SECTIONS = ("api", "process", "locks", "hooks", "watchers")  # hooks, watchers: bench/hooks_bench.py, watchers_bench.py
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "statusline": 100}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "statusline": 20}
+# hooks, watchers, statusline: bench/hooks_bench.py, watchers_bench.py, statusline_bench.py
+SECTIONS = ("api", "process", "locks", "hooks", "watchers", "statusline")
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -195,6 +202,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "watchers": f"{rounds['hooks']} (hooks with watchers)",
+        "statusline": f"{rounds['statusline']} (status line refreshes per case)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -925,6 +933,14 @@ def main(argv=None) -> int:
 
             watched, python = watchers_bench.run_watcher_section(root, checkouts, rounds)
             tables.append(watchers_bench.watcher_tables(watched, args.markdown))
+        if "statusline" in sections:  # its own owners: 15 `sleep` processes (bench/statusline_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import statusline_bench
+
+            with SleeperPool(statusline_bench.STATUS_SESSIONS) as pool:
+                owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
+                lines = statusline_bench.run_statusline_section(root, checkouts, owners, rounds["statusline"])
+            tables.append(statusline_bench.statusline_tables(lines, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))

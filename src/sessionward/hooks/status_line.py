@@ -47,6 +47,36 @@ _SESSION_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
+MAX_STATUS_INPUT_BYTES = 1 << 20  # Claude Code's statusLine JSON is a few hundred bytes
+
+
+def main() -> int:
+    """`sessionward status-line`: print the row. An unexpected error is one line naming where
+    its traceback went, in place of the row (exit 1); never a traceback on the screen."""
+    try:
+        row = status_row(read_input())
+    except Exception as exc:  # noqa: BLE001 - the row is shown on the person's screen
+        from sessionward._errorlog import log_traceback
+
+        row = f"sessionward: status line failed ({type(exc).__name__}; {log_traceback('status-line', exc)})"
+        os.write(1, (row + "\n").encode("utf-8", "replace"))
+        return 1
+    os.write(1, (row + "\n").encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def read_input() -> bytes:
+    """The statusLine JSON on stdin (b"" from a terminal or when unreadable)."""
+    import sys
+
+    from sessionward._atomic import read_capped
+
+    try:
+        return read_capped(sys.stdin.fileno(), MAX_STATUS_INPUT_BYTES) if not sys.stdin.isatty() else b""
+    except (OSError, ValueError, AttributeError):
+        return b""
+
+
 def status_row(raw: bytes, environ=None) -> str:
     """The row for the statusLine JSON `raw`; caches it for the fast path when it can."""
     from sessionward import _jsoncodec as jsoncodec
