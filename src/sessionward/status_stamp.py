@@ -21,8 +21,9 @@ covered by the fast path itself, which compares end.lock's content), and anythin
 passes with time alone (the row's durations): the cache carries its own expiry for those.
 
 Files, under STATE/sessionward/status/ (0700, created on first use):
-  stamp          the token: "<ns clock in hex>-<pid>", replaced whole (a temp file renamed
-                 over it), never fsynced (losing it in a crash only costs a re-render)
+  stamp          the token: "<ns clock, 16 hex digits>-<pid, 10 digits>", overwritten in
+                 place (write_token says why that is safe), never fsynced (losing it in a
+                 crash only costs a re-render)
   <session>.row  one session's cached row (hooks/status_line.py writes, the fast path reads)
   <session>.ask  the conflict PreToolUse last asked that session's person about
 
@@ -55,7 +56,11 @@ def stamp_path(state_dir: str | None = None) -> str:
 
 
 def new_token() -> str:
-    return f"{time.time_ns():x}-{os.getpid()}"
+    """Always TOKEN_LENGTH characters (write_token overwrites in place, never shrinking)."""
+    return f"{time.time_ns():016x}-{os.getpid():010d}"
+
+
+TOKEN_LENGTH = 27
 
 
 def touch(state_dir: str | None = None) -> None:
@@ -65,9 +70,26 @@ def touch(state_dir: str | None = None) -> None:
 
 
 def write_token(path: str) -> None:
-    """Replace the file at `path` with a new token (identity/_watcher.py does the same in its
-    own few lines: it cannot import sessionward)."""
-    replace_small_file(path, (new_token() + "\n").encode())
+    """Overwrite the token in the file at `path` in place (identity/_watcher.py does the same
+    in its own few lines: it cannot import sessionward). In place, not a temp file renamed
+    over it: a rename over a file costs ext4 a data flush (about half a millisecond, on every
+    lock transition). A reader meeting the write half done sees the new token's start on the
+    old one's end: a value that matches no cached row (one extra render), or the old token
+    unchanged (the same as reading just before the write). Tokens all have one length, so
+    nothing of an older one is left behind."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            _make_status_dir(os.path.dirname(path))
+            fd = os.open(path, flags, 0o600)
+        try:
+            os.pwrite(fd, (new_token() + "\n").encode(), 0)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def replace_small_file(path: str, data: bytes) -> bool:

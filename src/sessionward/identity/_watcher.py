@@ -70,20 +70,15 @@ def finish(fd, path):
 
 def renew_stamp(stamp):
     """sessionward.status_stamp.write_token, in the few lines this script can afford: a new
-    token in a temp file renamed over the stamp (both of a pair may do it: harmless)."""
-    tmp = f"{stamp}.{os.getpid()}.tmp"
+    token of the same length written over the old one in place (both of a pair may do it)."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, f"{time.time_ns():x}-{os.getpid()}\n".encode())
+            os.pwrite(fd, f"{time.time_ns():016x}-{os.getpid():010d}\n".encode(), 0)
         finally:
             os.close(fd)
-        os.replace(tmp, stamp)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def watch(fd, owner, owner_fd, start, path, peer, peer_start):
