@@ -211,15 +211,14 @@ class Row:
         return f"asked {self._age(asked[0])} ago: {asked[1]}"
 
     def _config_problem(self) -> str:
-        from sessionward.config import ConfigError, load_config
+        from sessionward.config import ConfigError, config_path, load_config
 
         try:
             load_config(self.env)
         except ConfigError as exc:
-            message = exc.message
-            for path in filter(None, (self.config_path, getattr(exc, "path", None))):
-                if message.startswith(path + ":"):
-                    message = os.path.basename(path) + message[len(path):]
+            message, path = exc.message, self.config_path or config_path(self.env)
+            if message.startswith(path + ":"):  # the file's name is enough on a status line
+                message = os.path.basename(path) + message[len(path):]
             return f"{message} (sessionward doctor)"
         except Exception:  # noqa: BLE001 - a row with a problem it cannot name still shows the rest
             return ""
