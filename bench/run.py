@@ -80,6 +80,12 @@ Sections:
      can), every event's hook with a no-op `python -c pass` beside it, as the CLI's own
      --debug-file times them, 50 other live sessions holding 2,000 claims. Budget: every
      event <= 1.3x the no-op. Skipped (and said so) without the CLI binary.
+  7. The status line (--only statusline; bench/statusline_bench.py): CPU per refresh (user+sys
+     of the children) of the command install writes, run as Claude Code runs it, on the
+     unchanged path (the shell fast path prints the cached row) and the changed path (the
+     stamp renewed: `sessionward status-line` renders), next to `sh -c :` and `python -c
+     pass`, with 15 live sessions in the worktree. Budget: 15 sessions refreshing every 3 s
+     take at most 2% of one core.
 """
 
 import argparse
@@ -112,9 +118,10 @@ LOCK_PROCESSES = 8
 LOCK_CYCLES = 200
 LOCK_CRITICAL_S = 0.001  # time.sleep: the holder is off the CPU, as in a save doing I/O
 LOCK_WORKER_ARG = "_lock_worker"  # argv[1] of a contention worker (this very script)
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3}
-SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli")  # hooks, watchers, cli: bench/*_bench.py
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20, "statusline": 100}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3, "statusline": 20}
+# hooks, watchers, cli, statusline: bench/hooks_bench.py, watchers_bench.py, cli_bench.py, statusline_bench.py
+SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli", "statusline")
 
 
 # -- statistics and tables ------------------------------------------------------------------
@@ -203,6 +210,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "watchers": f"{rounds['hooks']} (hooks with watchers)",
         "cli": f"{rounds['cli']} (claude -p sessions)",
+        "statusline": f"{rounds['statusline']} (status line refreshes per case)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
     }
     lines = [
@@ -939,6 +947,14 @@ def main(argv=None) -> int:
 
             inside, python = cli_bench.run_cli_section(root, rounds["cli"])
             tables.append(cli_bench.cli_table(inside, args.markdown))
+        if "statusline" in sections:  # its own owners: 15 `sleep` processes (bench/statusline_bench.py)
+            sys.modules.setdefault("run", sys.modules[__name__])
+            import statusline_bench
+
+            with SleeperPool(statusline_bench.STATUS_SESSIONS) as pool:
+                owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
+                lines = statusline_bench.run_statusline_section(root, checkouts, owners, rounds["statusline"])
+            tables.append(statusline_bench.statusline_tables(lines, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))

@@ -49,7 +49,7 @@ def watcher_processes(state: Path) -> list[int]:
                 argv = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(part.endswith(b"/_watcher.py") for part in argv) and argv[-2].startswith(prefix):
+            if any(part.endswith(b"/_watcher.py") for part in argv) and any(part.startswith(prefix) for part in argv):
                 pids.append(int(name))
     return pids
 

@@ -77,7 +77,7 @@ def hold_flock(path, then: str = "") -> subprocess.Popen:
 
 def watcher_pids(state_dir, key: str | None = None) -> list[int]:
     """The live watcher processes of life files under `state_dir` (of `key` only, if given),
-    found by their argv: python -I -S .../_watcher.py FD PID START PATH."""
+    found by their argv: python -I -S .../_watcher.py FD PID START PATH [STAMP]."""
     from sessionward.identity.life import life_dir
 
     directory = life_dir(str(state_dir)) + "/"
@@ -90,7 +90,7 @@ def watcher_pids(state_dir, key: str | None = None) -> list[int]:
                 argv = f.read().split(b"\0")[:-1]  # a zombie's is empty
         except OSError:
             continue
-        if len(argv) == 8 and argv[3].endswith(b"/_watcher.py"):
+        if len(argv) in (8, 9) and argv[3].endswith(b"/_watcher.py"):
             path = argv[7].decode()
             if path.startswith(directory) and (key is None or path == directory + key):
                 found.append(int(name))

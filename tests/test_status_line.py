@@ -45,8 +45,18 @@ def payload(cwd, **extra) -> bytes:
     return json.dumps({"session_id": "x", "workspace": {"current_dir": str(cwd)}, **extra}).encode()
 
 
+_names = iter(())
+
+
+@pytest.fixture(autouse=True)
+def _session_names():
+    """Sessions registered without a session id get o1, o2, ... (short ids are shown whole)."""
+    global _names
+    _names = (f"o{n}" for n in range(1, 100))
+
+
 def register(owner, cwd, session=None):
-    return registry.register_session(str(cwd), owner=owner, session_id=session)
+    return registry.register_session(str(cwd), owner=owner, session_id=session or next(_names))
 
 
 # -- input -------------------------------------------------------------------------------------
@@ -66,16 +76,16 @@ def test_unusable_input_falls_back_to_the_current_directory(plain, env, raw):
 
 
 def test_workspace_current_dir_is_used(plain, repo, env):
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj"
 
 
 def test_cwd_is_used_without_a_workspace(plain, repo, env):
-    assert status_row(json.dumps({"cwd": str(repo)}).encode(), env) == "sessionward: no other session on proj"
+    assert status_row(json.dumps({"cwd": str(repo)}).encode(), env) == "sessionward: main · no other session on proj"
 
 
 def test_workspace_wins_over_cwd(plain, repo, env):
     raw = json.dumps({"cwd": str(plain), "workspace": {"current_dir": str(repo)}}).encode()
-    assert status_row(raw, env) == "sessionward: no other session on proj"
+    assert status_row(raw, env) == "sessionward: main · no other session on proj"
 
 
 # -- counts ------------------------------------------------------------------------------------
@@ -89,9 +99,22 @@ def test_counts_sessions_in_this_worktree_and_elsewhere_on_the_project(tmp_path,
     register(owners(), repo / ".")
     register(owners(), linked)
     register(owners(), unrelated)
-    assert status_row(payload(repo), env) == "sessionward: 2 other sessions in this worktree · 1 on proj elsewhere"
-    assert status_row(payload(linked), env) == "sessionward: 1 other session in this worktree · 2 on proj elsewhere"
-    assert status_row(payload(unrelated), env) == "sessionward: 1 other session in this worktree"
+    assert status_row(payload(repo), env) == "sessionward: main · 2 other sessions in this worktree (o1, o2) · 1 on proj elsewhere (o3)"
+    assert status_row(payload(linked), env) == "sessionward: feature · 1 other session in this worktree (o3) · 2 on proj elsewhere (o1, o2)"
+    assert status_row(payload(unrelated), env) == "sessionward: main · 1 other session in this worktree (o4)"
+
+
+def test_ids_are_listed_only_when_few(repo, env, owners):
+    for _ in range(3):
+        register(owners(), repo)
+    assert status_row(payload(repo), env) == "sessionward: main · 3 other sessions in this worktree (o1, o2, o3)"
+    register(owners(), repo)
+    assert status_row(payload(repo), env) == "sessionward: main · 4 other sessions in this worktree"
+
+
+def test_long_session_ids_are_shown_short(repo, env, owners):
+    register(owners(), repo, session="aaaa1111-2222-3333-4444-555566667777")
+    assert status_row(payload(repo), env) == "sessionward: main · 1 other session in this worktree (aaaa1111)"
 
 
 def test_only_elsewhere(tmp_path, repo, env, owners):
@@ -99,30 +122,30 @@ def test_only_elsewhere(tmp_path, repo, env, owners):
     git(repo, "worktree", "add", "-q", str(linked), "-b", "b")
     register(owners(), linked)
     register(owners(), linked)
-    assert status_row(payload(repo), env) == "sessionward: 2 on proj elsewhere"
+    assert status_row(payload(repo), env) == "sessionward: main · 2 on proj elsewhere (o1, o2)"
 
 
 def test_a_subdirectory_counts_as_its_worktree(repo, env, owners):
     (repo / "src").mkdir()
     register(owners(), repo)
-    assert status_row(payload(repo / "src"), env) == "sessionward: 1 other session in this worktree"
+    assert status_row(payload(repo / "src"), env) == "sessionward: main · 1 other session in this worktree (o1)"
 
 
 def test_my_own_session_is_not_counted(repo, env, me, owners):
     register(me, repo, session="mine")
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj"
     register(owners(), repo)
-    assert status_row(payload(repo), env) == "sessionward: 1 other session in this worktree"
+    assert status_row(payload(repo), env) == "sessionward: main · 1 other session in this worktree (o1)"
 
 
 def test_dead_sessions_are_not_counted_and_not_swept(repo, env, owners, state_dir):
     other = owners()
     register(other, repo)
-    assert status_row(payload(repo), env) == "sessionward: 1 other session in this worktree"
+    assert status_row(payload(repo), env) == "sessionward: main · 1 other session in this worktree (o1)"
     os.kill(other.pid, signal.SIGKILL)
     os.waitpid(other.pid, 0)
     before = (state_dir / "obsidian_sessions.json").read_bytes()
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj"
     assert (state_dir / "obsidian_sessions.json").read_bytes() == before  # read only: the next hook sweeps
 
 
@@ -135,7 +158,7 @@ def test_without_a_resolvable_owner_everyone_is_counted(repo, owners, monkeypatc
         raise RuntimeError("no owner")
 
     monkeypatch.setattr(identity, "resolve_owner", fail)
-    assert status_row(payload(repo), {}) == "sessionward: 1 other session in this worktree"
+    assert status_row(payload(repo), {}) == "sessionward: main · 1 other session in this worktree (o1)"
 
 
 def test_the_registry_lock_is_never_waited_for(repo, env, owners, state_dir):
@@ -143,7 +166,7 @@ def test_the_registry_lock_is_never_waited_for(repo, env, owners, state_dir):
     holder = hold_flock(state_dir / "sessionward" / "registry.lock")
     try:
         started = time.monotonic()
-        assert status_row(payload(repo), env) == "sessionward: 1 other session in this worktree"
+        assert status_row(payload(repo), env) == "sessionward: main · 1 other session in this worktree (o1)"
         assert time.monotonic() - started < 1.0
     finally:
         holder.kill()
@@ -157,39 +180,39 @@ def test_end_lock_holder_is_shown_by_short_session_id(repo, env, owners):
     other = owners()
     NamedLock("end", holder=Holder.session_owner(other), owner=other, session_id="bbbbbbbb-1111-2222-3333",
               cwd=str(repo)).acquire(timeout=1)
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj · end lock: bbbbbbbb"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj · end held by bbbbbbbb for <1m"
 
 
 def test_end_lock_holder_short_id_is_shown_whole(repo, env, owners):
     other = owners()
     NamedLock("end", holder=Holder.session_owner(other), owner=other, session_id="s-1234", cwd=str(repo)).acquire(timeout=1)
     register(other, repo)
-    assert status_row(payload(repo), env) == "sessionward: 1 other session in this worktree · end lock: s-1234"
+    assert status_row(payload(repo), env) == "sessionward: main · 1 other session in this worktree (o1) · end held by s-1234 for <1m"
 
 
 def test_end_lock_holder_without_session_is_shown_by_pid(repo, env, owners):
     other = owners()
     NamedLock("end", holder=Holder.session_owner(other), owner=other, cwd=str(repo)).acquire(timeout=1)
-    assert status_row(payload(repo), env) == f"sessionward: no other session on proj · end lock: pid {other.pid}"
+    assert status_row(payload(repo), env) == f"sessionward: main · no other session on proj · end held by pid {other.pid} for <1m"
 
 
 def test_end_lock_written_by_the_origins_scripts_is_shown_by_pid(repo, env, owners, state_dir):
     other = owners()
     state_dir.mkdir(mode=0o700, exist_ok=True)
     (state_dir / "end.lock").write_text(f"{other.pid}\n")  # no holder annex
-    assert status_row(payload(repo), env) == f"sessionward: no other session on proj · end lock: pid {other.pid}"
+    assert status_row(payload(repo), env) == f"sessionward: main · no other session on proj · end held by pid {other.pid} for <1m"
 
 
 def test_end_lock_held_by_me_says_this_session(repo, env, me):
     NamedLock("end", holder=Holder.session_owner(me), owner=me, session_id="mine-123456789", cwd=str(repo)).acquire(timeout=1)
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj · end lock: this session"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj · end held by this session for <1m"
 
 
 def test_end_lock_held_by_a_command_of_my_session_says_this_session(repo, env, me, owners):
     command = owners()  # `lock run`: the command's PID is in end.lock, the session is mine
     NamedLock("end", holder=Holder(command, reentrant=False), owner=me, session_id="mine-123456789",
               cwd=str(repo)).acquire(timeout=1)
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj · end lock: this session"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj · end held by this session for <1m"
 
 
 def test_an_orphaned_end_lock_is_not_shown(repo, env, owners):
@@ -197,7 +220,7 @@ def test_an_orphaned_end_lock_is_not_shown(repo, env, owners):
     NamedLock("end", holder=Holder.session_owner(other), owner=other, cwd=str(repo)).acquire(timeout=1)
     os.kill(other.pid, signal.SIGKILL)
     os.waitpid(other.pid, 0)
-    assert status_row(payload(repo), env) == "sessionward: no other session on proj"
+    assert status_row(payload(repo), env) == "sessionward: main · no other session on proj"
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -207,4 +230,4 @@ def test_the_status_line_command_prints_the_row(repo, owners):
     register(owners(), repo)
     result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
     assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout == "sessionward: 1 other session in this worktree\n"
+    assert result.stdout == "sessionward: main · 1 other session in this worktree (o1)\n"

@@ -20,7 +20,7 @@ import stat
 import time
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
@@ -248,13 +248,35 @@ def _unlink_lock_file(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return
     except OSError as exc:
         raise StateUnwritable(path, exc) from None
     crash_point("lock-removed")
+    status_stamp.touch(os.path.dirname(path))  # every status line shows the end lock's holder
 
 
 # -- the guard and its wait queue -------------------------------------------------------------
+
+
+_QUEUE_MAX = 1 << 20
+
+
+def _decode_queue(raw: bytes) -> list:
+    try:
+        doc = jsoncodec.loads(raw) if raw.strip() else {}
+    except ValueError:
+        doc = {}  # a torn queue heals: live waiters re-join on their next poll
+    waiters = doc.get("waiters") if isinstance(doc, dict) else None
+    return [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
+
+
+def _read_queue(guard_path: str) -> list:
+    """The wait queue in NAME.guard, read without its flock (a snapshot, for display)."""
+    try:
+        raw = read_file_nofollow(guard_path)
+    except (OSError, ValueError, SessionwardError):
+        return []
+    return _decode_queue(raw or b"")
 
 
 class GuardTimeout(SessionwardError, TimeoutError):
@@ -328,6 +350,7 @@ class _Guard:
         self.fd = -1
         self._queue: list | None = None
         self._size = 0  # bytes of the queue on disk, as last read or written
+        self._moved = False  # someone joined or left the queue: status lines show who waits
 
     def __enter__(self) -> "_Guard":
         lock = self.lock
@@ -356,6 +379,8 @@ class _Guard:
 
     def __exit__(self, *exc) -> None:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
+        if self._moved:
+            status_stamp.touch(os.path.dirname(self.lock.path))
 
     def _open(self) -> int:
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -392,14 +417,9 @@ class _Guard:
 
     def _waiters(self) -> list:
         if self._queue is None:
-            raw = os.pread(self.fd, 1 << 20, 0)
+            raw = os.pread(self.fd, _QUEUE_MAX, 0)
             self._size = len(raw)
-            try:
-                doc = jsoncodec.loads(raw) if raw.strip() else {}
-            except ValueError:
-                doc = {}  # a torn queue heals: live waiters re-join on their next poll
-            waiters = doc.get("waiters") if isinstance(doc, dict) else None
-            self._queue = [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
+            self._queue = _decode_queue(raw)
         return self._queue
 
     def _save(self) -> None:
@@ -424,6 +444,7 @@ class _Guard:
         if dropped:
             self._queue = waiters[dropped:]
             self._save()
+            self._moved = True
         return self._queue[0] if self._queue else None
 
     def join_queue(self, me: dict) -> None:
@@ -437,6 +458,7 @@ class _Guard:
                 return
         self._queue.append(me)
         self._save()
+        self._moved = True
 
     def leave_queue(self, me: dict) -> None:
         waiters = self._waiters()
@@ -444,3 +466,4 @@ class _Guard:
         if len(kept) != len(waiters):
             self._queue = kept
             self._save()
+            self._moved = True

@@ -51,7 +51,7 @@ import os
 import time
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
 from sessionward._lockfile import (
     _PID_FILE_MAX,
@@ -62,6 +62,7 @@ from sessionward._lockfile import (
     _Guard,
     _holder_liveness,
     _read_lock_state,
+    _read_queue,
     _same_waiter,
     _unlink_lock_file,
     _waiter_record,
@@ -396,6 +397,11 @@ class NamedLock:
         """The lock as it is now (read without the guard: a snapshot)."""
         return self._read_state()
 
+    def waiting(self) -> list:
+        """The wait queue as it is now, longest waiting first: {pid, start_time, pidns, since}
+        records (read without the guard: a snapshot; waiters that left unseen may be in it)."""
+        return _read_queue(self.guard_path)
+
     def __enter__(self) -> "NamedLock":
         self.acquire()
         return self
@@ -543,6 +549,7 @@ class NamedLock:
             raise StateUnwritable(self.path, exc) from None
         unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
         self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
+        status_stamp.touch(os.path.dirname(self.path))  # every status line shows the end lock's holder
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it

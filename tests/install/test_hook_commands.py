@@ -50,3 +50,17 @@ def test_any_command_text_gets_an_answer(command):
     kind, detail = attribute(command, ARGS)
     assert kind in (PRISTINE, EDITED, MENTIONS, None) and isinstance(detail, str)
     assert kind is None or "sessionward" in command
+
+
+def test_the_status_lines_fast_path_is_ours():
+    from sessionward.install.hook_commands import status_line_command
+
+    pristine = status_line_command("/x/bin/sessionward", "/y/sessionward/install/status_line.sh")
+    assert pristine == "sh /y/sessionward/install/status_line.sh /x/bin/sessionward"
+    assert attribute(pristine, ("status-line",)) == (PRISTINE, "/x/bin/sessionward")
+    for edited in (pristine + " 2>/dev/null", "bash /y/status_line.sh sessionward", "timeout 2 " + pristine):
+        assert attribute(edited, ("status-line",))[0] == EDITED, edited
+    assert launcher_of(pristine, ("status-line",)) == "/x/bin/sessionward"
+    assert attribute(pristine + "; date", ("status-line",))[0] == MENTIONS
+    assert attribute("sh /y/other.sh /x/bin/sessionward", ("status-line",))[0] == MENTIONS
+    assert attribute(pristine, ("hook", "Stop"))[0] == MENTIONS  # never a hook's command

@@ -13,6 +13,9 @@ import sys
 
 import pytest
 
+import sessionward
+from pathlib import Path
+
 from helpers import SESSIONWARD, cli_json, hold_flock, make_git_repo, run_cli
 from sessionward.errors import Refused
 from sessionward.install import settings
@@ -46,7 +49,8 @@ def hooks_doc():
     }
 
 
-STATUS = {"type": "command", "command": f"{L} status-line", "padding": 0}
+FAST_PATH = str(Path(sessionward.__file__).parent / "install" / "status_line.sh")
+STATUS = {"type": "command", "command": f"sh {FAST_PATH} {L}", "padding": 0, "refreshInterval": 3}
 
 START_MD = f"""---
 description: Register this session and show who else is working on this project (sessionward)
@@ -400,7 +404,8 @@ def test_formatting_numbers_escapes_and_crlf_are_kept_byte_for_byte(claude):
     assert text.startswith(original.decode()[: original.decode().index('"hooks"')])
     assert text.count("\n") == text.count("\r\n") and not text.endswith("\n")
     assert text.endswith('\r\n    "statusLine": {\r\n        "type": "command",\r\n'
-                         f'        "command": "{L} status-line",\r\n        "padding": 0\r\n    }}\r\n}}')
+                         f'        "command": "sh {FAST_PATH} {L}",\r\n        "padding": 0,\r\n'
+                         '        "refreshInterval": 3\r\n    }\r\n}')
     # the user's one-line "hooks" object gets its new events on that line, too
     assert '"command": "say hi"}]}], "SessionStart": [{"hooks": [{"type": "command", ' in text
     run_cli("uninstall", check=True)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from sessionward.errors import SettingsInvalid
+from sessionward.install.hook_commands import status_line_command
 from sessionward.install.settings import HOOKS, merge_settings, parse_settings, render_settings, unmerge_settings
 
 L = "/opt/sw/bin/sessionward"
@@ -209,7 +210,7 @@ def install_round_trip(node, text):
         assert seen["hooks"][event].count(our_commands(event)) == 1
         assert as_python["hooks"][event][-1]["hooks"][0]["command"] == our_commands(event)
     if "statusLine" not in doc:
-        assert seen["statusLine"] == f"{L} status-line"
+        assert seen["statusLine"] == status_line_command(L)
 
     # Installing again changes nothing; uninstalling gives back every byte.
     assert merge_settings(parse_settings(installed, "settings.json"), L)[0] == installed_doc
@@ -288,7 +289,7 @@ def test_the_reported_values_survive_install_and_uninstall_as_written(node):
 def test_a_moved_launcher_changes_only_the_command_strings():
     old = "/old/venv/bin/sessionward"
     installed_by_old = json.dumps(merge_settings({"model": "opus"}, old)[0], indent="\t").replace("\n", "\r\n")
-    text = installed_by_old.replace('"padding": 0', '"padding":0  ,  "refreshInterval": 5')
+    text = installed_by_old.replace('"padding": 0,', '"padding":0  ,').replace('"refreshInterval": 3', '"refreshInterval": 5')
     updated = render_settings(merge_settings(parse_settings(text.encode(), "s"), L)[0], text.encode())
     assert updated == text.replace(old, L).encode()
 

@@ -5,6 +5,9 @@ import json
 
 import pytest
 
+import sessionward
+from pathlib import Path
+
 from sessionward.errors import SettingsInvalid
 from sessionward.install import settings
 from sessionward.install.settings import merge_settings, parse_settings, render_settings, unmerge_settings
@@ -29,7 +32,9 @@ OURS = {
     "Stop": [group("Stop")],
     "SessionEnd": [group("SessionEnd", timeout=None)],
 }
-OUR_STATUS = {"type": "command", "command": f"{L} status-line", "padding": 0}
+# The shell fast path (install/status_line.sh) with the launcher, redrawn every 3 s while idle.
+FAST_PATH = str(Path(sessionward.__file__).parent / "install" / "status_line.sh")
+OUR_STATUS = {"type": "command", "command": f"sh {FAST_PATH} {L}", "padding": 0, "refreshInterval": 3}
 USER_BASH = {"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/audit-bash"}]}
 USER_NOTIFY = {"hooks": [{"type": "command", "command": "notify-send claude"}]}
 
@@ -186,7 +191,8 @@ def test_stale_launcher_is_replaced_in_place_not_duplicated():
     doc = {"hooks": {"PreToolUse": [stale, USER_BASH]}, "statusLine": {"type": "command", "command": f"{OLD} status-line", "padding": 0, "refreshInterval": 5}}
     new, changes = merge_settings(doc, L)
     assert new["hooks"]["PreToolUse"] == [OURS["PreToolUse"][0], USER_BASH]
-    assert new["statusLine"] == {"type": "command", "command": f"{L} status-line", "padding": 0, "refreshInterval": 5}
+    # An older install's plain `sessionward status-line` gets the fast path; the user's interval stays.
+    assert new["statusLine"] == {"type": "command", "command": f"sh {FAST_PATH} {L}", "padding": 0, "refreshInterval": 5}
     assert changes.updated == ["PreToolUse"] and changes.status_line == "updated"
     assert changes.summary() == "5 hooks, updated 1 hook, updated statusLine"
 

@@ -1,4 +1,5 @@
-"""The launcher's entry point. `sessionward hook <Event>` goes straight to the hook runner,
+"""The launcher's entry point. `sessionward hook <Event>` goes straight to the hook runner
+(and `sessionward status-line` to its renderer),
 without importing the command table, parser and renderer: Claude Code runs it before and
 after every tool call, and those imports would be most of its cost. Everything else goes
 to cli.main.
@@ -28,6 +29,10 @@ def main() -> int:
             from sessionward.hooks import main as hook_main
 
             return hook_main(argv[1:])
+        if argv == ["status-line"]:  # run every few seconds when a row changed: no parser, no renderer
+            from sessionward.hooks.status_line import main as status_line_main
+
+            return status_line_main()
         from sessionward.cli.main import main as cli_main
 
         return cli_main(argv)

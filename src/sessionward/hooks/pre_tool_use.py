@@ -9,6 +9,8 @@ private, the Write is denied and the model told why. Drafts get no file guard: e
 session's scratch file, written once and removed by `note`, never shared, so another
 session's draft of the same name is no collision (PostToolUse records no claim on them)."""
 
+import os
+
 from sessionward.hooks import HookEvent
 
 FILE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
@@ -30,7 +32,8 @@ def handle(event: HookEvent) -> dict | None:
     from sessionward.config import load_config
     from sessionward.guards import check_file_edit
 
-    return answer(check_file_edit(path, event.owner, load_config(event.environ)))
+    verdict = check_file_edit(path, event.owner, load_config(event.environ))
+    return answer(noted(event, verdict, f"edit {os.path.basename(path)}"))
 
 
 def _drafts_dir_refusal():
@@ -55,7 +58,20 @@ def _bash(event: HookEvent) -> dict | None:
     from sessionward.config import load_config
     from sessionward.guards import check_git_command
 
-    return answer(check_git_command(command, event.cwd, event.owner, load_config(event.environ)))
+    return answer(noted(event, check_git_command(command, event.cwd, event.owner, load_config(event.environ)), "git command"))
+
+
+def noted(event: HookEvent, verdict, what: str):
+    """`verdict`; an ask is noted for this session's status line (the person sees it there
+    while Claude Code's dialog is up: sessionward.status_stamp)."""
+    if verdict and verdict.decision == "ask":
+        from sessionward._humanize import short_session_id
+        from sessionward.status_stamp import note_asked
+
+        who = [o.get("session") or o.get("id") for o in verdict.others if isinstance(o, dict)]
+        who = [short_session_id(w) for w in who if isinstance(w, str)]
+        note_asked(event.payload.get("session_id"), f"{what} (session {', '.join(who)})" if who else what)
+    return verdict
 
 
 def answer(verdict) -> dict | None:

@@ -1,8 +1,9 @@
 """The watcher: holds an owner's life lock for exactly the owner's life (see identity.life).
 
-Run as a script, never imported by sessionward: `python -I -S _watcher.py FD PID START PATH`,
-with FD an open file description of the life file on which the caller holds an exclusive
-flock. Only `os`, `fcntl`, `select` and `signal` are imported, so the pair costs a bare
+Run as a script, never imported by sessionward: `python -I -S _watcher.py FD PID START PATH
+[STAMP]`, with FD an open file description of the life file on which the caller holds an
+exclusive flock, and STAMP the status stamp (sessionward.status_stamp) to renew when the
+owner dies, so that every status line drops it at its next refresh. Only `os`, `fcntl`, `select`, `signal` and `time` are imported, so the pair costs a bare
 interpreter's memory, most of it shared.
 
 It runs as a pair of processes sharing that one open file description (fork shares it): the
@@ -20,6 +21,7 @@ import os
 import select
 import signal
 import sys
+import time
 
 POLL_S = 1.0  # without pidfds: how often the owner and the peer are looked at
 ORPHAN_CHECK_S = 30.0  # how often a pair checks that its life file still exists
@@ -49,16 +51,34 @@ def is_gone(pid, start):
     return start_time_of(pid) != start
 
 
+STAMP = ""  # the status stamp's path (argv[5]); "" when started without one
+
+
 def finish(fd, path):
-    """The owner exited: remove the life file if it is still the one we hold, then exit (the
-    kernel frees the lock with the last of the pair)."""
+    """The owner exited: remove the life file if it is still the one we hold, renew the status
+    stamp, then exit (the kernel frees the lock with the last of the pair)."""
     try:
         held, there = os.fstat(fd), os.stat(path)
         if (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino):
             os.unlink(path)
     except OSError:
         pass
+    if STAMP:
+        renew_stamp(STAMP)
     os._exit(0)
+
+
+def renew_stamp(stamp):
+    """sessionward.status_stamp.write_token, in the few lines this script can afford: a new
+    token of the same length written over the old one in place (both of a pair may do it)."""
+    try:
+        fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.pwrite(fd, f"{time.time_ns():016x}-{os.getpid():010d}\n".encode(), 0)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def watch(fd, owner, owner_fd, start, path, peer, peer_start):
@@ -138,7 +158,9 @@ def spawn_peer():
 
 
 def main(argv):
+    global STAMP
     fd, owner, start, path = int(argv[1]), int(argv[2]), argv[3], argv[4]
+    STAMP = argv[5] if len(argv) > 5 else ""
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
     # The lock came with FD; check it (a caller without it must not start a watcher).

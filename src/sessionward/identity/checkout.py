@@ -18,14 +18,16 @@ import os
 
 
 class Checkout:
-    __slots__ = ("worktree", "project", "project_key", "branch", "in_git")
+    __slots__ = ("worktree", "project", "project_key", "branch", "in_git", "gitdir")
 
-    def __init__(self, worktree: str, project: str, project_key: str, branch: str | None, in_git: bool) -> None:
+    def __init__(self, worktree: str, project: str, project_key: str, branch: str | None, in_git: bool,
+                 gitdir: str | None = None) -> None:
         self.worktree = worktree
         self.project = project
         self.project_key = project_key
         self.branch = branch
         self.in_git = in_git
+        self.gitdir = gitdir  # the worktree's own git directory (its HEAD is there); None outside git
 
     def __repr__(self) -> str:
         return f"Checkout(project={self.project!r}, worktree={self.worktree!r}, branch={self.branch!r})"
@@ -46,6 +48,7 @@ def describe_checkout(cwd: str) -> Checkout:
                 project_key="git:" + common,
                 branch=_branch(gitdir),
                 in_git=True,
+                gitdir=gitdir,
             )
         parent = os.path.dirname(directory)
         if parent == directory:

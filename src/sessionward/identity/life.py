@@ -223,8 +223,12 @@ def _start_watcher(fd: int, owner, path: str) -> None:
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
                    (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, source, 3)]
         actions += [(os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()]
+        # The status stamp lives beside the life directory: STATE/sessionward/status/stamp.
+        from sessionward.status_stamp import DISABLED, STAMP_NAME, STATUS_DIR_NAME
+
+        stamp = "" if DISABLED else os.path.join(os.path.dirname(os.path.dirname(path)), STATUS_DIR_NAME, STAMP_NAME)
         os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", _WATCHER, "3", str(owner.pid),
-                                        str(owner.start_time), path], {}, file_actions=actions, setsid=True)
+                                        str(owner.start_time), path, stamp], {}, file_actions=actions, setsid=True)
     finally:
         os.close(source)
 

@@ -1,11 +1,15 @@
 """Which hook and statusLine commands are sessionward's own: recognised by what they run.
 
-install writes `<launcher> hook <Event>` and `<launcher> status-line`, with <launcher> the
-absolute path of the sessionward launcher, shell-quoted when it needs it. Users edit these:
+install writes `<launcher> hook <Event>` for the hooks, with <launcher> the absolute path of
+the sessionward launcher, shell-quoted when it needs it, and `sh <fast path> <launcher>` for
+the status line, with <fast path> the absolute path of install/status_line.sh (which runs
+`<launcher> status-line` when the row it cached is out of date). Users edit these:
 they append `2>>~/hook.log`, call `sessionward` from PATH, wrap it in `timeout 5 ...`. So a
 command is ours when, read as ONE simple shell command, it runs a program whose basename is
 `sessionward` with exactly the arguments `hook <Event>` (the event it is listed under) or
-`status-line`, with around it at most:
+`status-line`, or runs a shell (basename `sh`, `dash`, `bash`) with a script named
+status_line.sh and a launcher (the status line's fast path, or an older install's plain
+`<launcher> status-line`), with around it at most:
   - NAME=value assignments, then one wrapper program from WRAPPERS with its own arguments,
     in front: `FOO=1 sessionward ...`, `timeout 5 /opt/sw/bin/sessionward hook Stop`;
   - redirections, anywhere: `2>>~/hook.log`, `>/dev/null 2>&1`.
@@ -40,6 +44,14 @@ def hook_args(event: str) -> tuple[str, ...]:
 
 
 STATUS_LINE_ARGS = ("status-line",)
+STATUS_LINE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "status_line.sh")
+_SHELLS = frozenset(("sh", "dash", "bash"))
+
+
+def status_line_command(launcher: str, script: str = STATUS_LINE_SCRIPT) -> str:
+    """What install writes for the status line: the fast path given the launcher (already
+    shell-quoted)."""
+    return " ".join(("sh", shlex.quote(script), launcher))
 
 
 def pristine_command(launcher: str, args: tuple[str, ...]) -> str:
@@ -56,6 +68,14 @@ def attribute(command, args: tuple[str, ...]) -> tuple[str | None, str]:
     words = _simple_command_words(command)
     if words is None:
         return _mentions(command, WHY_COMPOUND)
+    if args == STATUS_LINE_ARGS:
+        fast = _fast_path_launcher(words)
+        if fast is not None:
+            script, launcher = fast
+            pristine = os.path.isabs(script) and os.path.isabs(launcher)
+            if pristine and command == status_line_command(shlex.quote(launcher), script):
+                return PRISTINE, launcher
+            return EDITED, launcher
     launcher_at = _launcher_index(words)
     if launcher_at is None:
         return _mentions(command, WHY_PROGRAM)
@@ -105,6 +125,23 @@ def _simple_command_words(command: str) -> list[str] | None:
         last_word_at = i
         i += 1
     return words
+
+
+def _fast_path_launcher(words: list[str]) -> tuple[str, str] | None:
+    """(script, launcher) when `words` run the status line's fast path: a shell, a script
+    named status_line.sh, a launcher named sessionward (after NAME=value assignments and one
+    wrapper, as for the other commands)."""
+    at = 0
+    while at < len(words) and _is_assignment(words[at]):
+        at += 1
+    if at < len(words) and os.path.basename(words[at]) in WRAPPERS:
+        at = next((i for i in range(at + 1, len(words)) if os.path.basename(words[i]) in _SHELLS), len(words))
+    rest = words[at:]
+    if (len(rest) == 3 and os.path.basename(rest[0]) in _SHELLS
+            and os.path.basename(rest[1]) == os.path.basename(STATUS_LINE_SCRIPT)
+            and os.path.basename(rest[2]) == LAUNCHER_NAME):
+        return rest[1], rest[2]
+    return None
 
 
 def _launcher_index(words: list[str]) -> int | None:

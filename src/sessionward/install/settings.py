@@ -21,7 +21,9 @@ apply_settings(path, transform) does the I/O around either one:
 
 What is "ours" (hook_commands): a hook handler whose command runs a program named
 `sessionward` with the arguments `hook <Event>`, for the event it is listed under, and a
-statusLine whose command runs it with `status-line`; read as one simple shell command, with
+statusLine whose command runs the status line's shell fast path (`sh .../status_line.sh
+<launcher>`; install writes it with "refreshInterval": STATUS_LINE_REFRESH_S) or, as older
+installs wrote it, `sessionward status-line`; read as one simple shell command, with
 perhaps NAME=value assignments, a wrapper (`timeout 5 ...`) and redirections around it. The
 launcher's path does not matter, so a moved virtualenv's entries are still recognised. Ours is
 PRISTINE when it is exactly what install writes, EDITED when the user changed it. A command that
@@ -34,7 +36,8 @@ no handler of ours -> our matcher group is appended to the event's list; a group
 ours -> replaced in place by today's group (launcher path, matcher, timeout); ours inside a
 group with the user's handlers (put there by hand) -> only its command is updated; a second
 copy of ours anywhere -> removed. statusLine is added only when the key is absent (a user's own
-is kept, an edited one of ours too); a pristine one with a stale command gets today's.
+is kept, an edited one of ours too); a pristine one with a stale command gets today's, and
+a refreshInterval if it has none.
 Uninstall removes exactly ours, pristine or edited, under any event key (Changes.edited lists
 the edited ones it removed); a matcher group, an event's list or "hooks" itself goes only when
 our removal emptied it (so a "hooks": {} or "Stop": [] the user had before install is not
@@ -68,7 +71,7 @@ from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, Unsafe
 from sessionward.install import jsonedit
 from sessionward.install.diffs import unified_diff
 from sessionward.install.hook_commands import (
-    EDITED, MENTIONS, PRISTINE, STATUS_LINE_ARGS, attribute, hook_args, pristine_command,
+    EDITED, MENTIONS, PRISTINE, STATUS_LINE_ARGS, attribute, hook_args, pristine_command, status_line_command,
 )
 from sessionward.install.seed_paths import backup_name, launcher_paths
 
@@ -85,6 +88,10 @@ HOOKS = (
     ("SessionEnd", None, None),
 )
 STATUS_LINE_PADDING = 0
+# Seconds between two runs of the status line while Claude Code is idle (without it the row
+# is redrawn only when the session itself acts, and goes minutes stale). Each run is the
+# shell fast path (install/status_line.sh), about a millisecond of CPU when nothing changed.
+STATUS_LINE_REFRESH_S = 3
 SETTINGS_NAME = "settings.json"
 SETTINGS_LOCK_NAME = "settings.lock"
 SETTINGS_LOCK_TIMEOUT_S = 10.0
@@ -106,7 +113,8 @@ def our_group(event: str, matcher: str | None, timeout: int | None, launcher: st
 
 
 def our_status_line(launcher: str) -> dict:
-    return {"type": "command", "command": pristine_command(launcher, STATUS_LINE_ARGS), "padding": STATUS_LINE_PADDING}
+    return {"type": "command", "command": status_line_command(launcher), "padding": STATUS_LINE_PADDING,
+            "refreshInterval": STATUS_LINE_REFRESH_S}
 
 
 def _attribute(handler, args: tuple[str, ...]) -> tuple[str | None, str]:
@@ -205,6 +213,9 @@ def merge_settings(doc: dict, launcher: str) -> tuple[dict, Changes]:
     elif kind == PRISTINE:
         if current["command"] != wanted_line["command"]:
             current["command"] = wanted_line["command"]  # other keys the user set on it stay
+            changes.status_line = "updated"
+        if "refreshInterval" not in current:  # an older install's: stale for minutes without it
+            current["refreshInterval"] = wanted_line["refreshInterval"]
             changes.status_line = "updated"
     elif kind != EDITED:
         changes.status_line = "theirs"

@@ -7,8 +7,9 @@ Files (see sessionward.paths):
 
 Calling sequence of an update: flock(registry.lock) with a 5 s deadline (waited for in the
 kernel, see sessionward._flock) -> read and decode
-the registry -> change(sessions) -> if changed, write_file_atomic -> unlock. Readers take no
-lock: os.replace makes every read see one whole document.
+the registry -> change(sessions) -> if changed, write_file_atomic (and, when a session came,
+went or moved, sessionward.status_stamp.touch()) -> unlock. Readers take no lock:
+os.replace makes every read see one whole document.
 
 A document that cannot be decoded is never deleted: under the lock it is renamed to
 `obsidian_sessions.json.corrupt-UTCSTAMP-RAND`, the records that still validate are carried
@@ -26,7 +27,7 @@ import os
 import time
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import paths, status_stamp
 from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward._atomic import keep_aside, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
 from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable
@@ -38,6 +39,16 @@ SCHEMA_PREFIX = "sessionward/"
 SCHEMA_VERSION = 1
 REGISTRY_LOCK_TIMEOUT_S = 5.0
 _DISABLE_LOCK_ENV = "SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK"
+
+
+def shown_on_status_lines(sessions: dict) -> dict:
+    """What of the registry a status line shows: which sessions there are, whose, and where
+    they work. A heartbeat (last_seen) changes none of it, so it renews no status stamp."""
+    return {
+        key: (rec.get("session_id"), rec.get("project"), rec.get("project_key"), rec.get("project_explicit"),
+              rec.get("worktree"), rec.get("branch"), repr(rec.get("owner")))
+        for key, rec in sessions.items()
+    }
 
 
 class LocalStore(Store):
@@ -79,6 +90,7 @@ class LocalStore(Store):
         pid = os.getpid()
         try:
             sessions, must_write = self._read_for_update()
+            shown = shown_on_status_lines(sessions)
             result, changed = change(sessions)
             if os.getpid() != pid:
                 # `change` forked and this is the child: it shares the parent's flock (one open
@@ -88,6 +100,8 @@ class LocalStore(Store):
                 data = jsoncodec.dumps({"schema": SCHEMA, "sessions": sessions})
                 write_file_atomic(self.registry_path, data.encode("utf-8"))
                 remove_stray_temps(self.registry_path)
+                if shown_on_status_lines(sessions) != shown:
+                    status_stamp.touch(os.path.dirname(self.registry_path))
             return result
         finally:
             os.close(fd)  # closing drops the flock
