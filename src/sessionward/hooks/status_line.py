@@ -211,18 +211,21 @@ class Row:
         return f"asked {self._age(asked[0])} ago: {asked[1]}"
 
     def _config_problem(self) -> str:
-        from sessionward.config import ConfigError, config_path, load_config
+        """The first configuration problem, short: the file's name, not its path, and not
+        what load_config does meanwhile (defaults); the doctor says the rest."""
+        from sessionward.config import config_path, load_config
 
         try:
-            load_config(self.env)
-        except ConfigError as exc:
-            message, path = exc.message, self.config_path or config_path(self.env)
-            if message.startswith(path + ":"):  # the file's name is enough on a status line
-                message = os.path.basename(path) + message[len(path):]
-            return f"{message} (sessionward doctor)"
+            problems = load_config(self.env).problems
         except Exception:  # noqa: BLE001 - a row with a problem it cannot name still shows the rest
             return ""
-        return ""
+        if not problems:
+            return ""
+        message, path = problems[0].split("; ")[0], self.config_path or config_path(self.env)
+        if message.startswith(path + ":"):  # the file's name is enough on a status line
+            message = os.path.basename(path) + message[len(path):]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        return f"{message}{more} (sessionward doctor)"
 
     def _age(self, since: float) -> str:
         """Minutes, never seconds (a row whose text changed every refresh would be rendered
