@@ -81,6 +81,11 @@ def bash(command: str, *, description: str = "run a command", timeout_ms: int | 
     return tool_use("Bash", inp, hold=hold)
 
 
+def read(file_path: str, *, hold: bool = False) -> Step:
+    """A Read: Claude Code refuses an Edit, or a Write over an existing file, not read first."""
+    return tool_use("Read", {"file_path": str(file_path)}, hold=hold)
+
+
 def write(file_path: str, content: str, *, hold: bool = False) -> Step:
     return tool_use("Write", {"file_path": str(file_path), "content": content}, hold=hold)
 

@@ -1,6 +1,8 @@
 """PreToolUse: before Edit/Write/MultiEdit/NotebookEdit, the file guards; before Bash, the
-git guard (see sessionward.guards). Every other call, and every Bash command without `git`
-in it, is answered "no opinion" before any state is read: this runs before every tool call.
+take-over guard (`sessionward claim take FILE`: ask, naming whose edit it overrides) and the
+git guard (see sessionward.guards). Every other call, and every Bash command with neither
+`git` nor `sessionward` in it, is answered "no opinion" before any state is read: this runs
+before every tool call.
 
 Before a Write into the drafts directory (sessionward.drafts: /end's notes on their way to
 `note ... --text-file`), that directory is made private: the Write tool would create a
@@ -50,12 +52,16 @@ def _drafts_dir_refusal():
 
 def _bash(event: HookEvent) -> dict | None:
     command = event.mapping("tool_input").get("command")
-    if not isinstance(command, str) or "git" not in command:
+    if not isinstance(command, str) or ("git" not in command and "sessionward" not in command):
         return None
     from sessionward.config import load_config
-    from sessionward.guards import check_git_command
+    from sessionward.guards import check_git_command, check_take_over
 
-    return answer(check_git_command(command, event.cwd, event.owner, load_config(event.environ)))
+    config = load_config(event.environ)
+    verdict = check_take_over(command, event.cwd, event.owner, config)
+    if not verdict and "git" in command:
+        verdict = check_git_command(command, event.cwd, event.owner, config)
+    return answer(verdict)
 
 
 def answer(verdict) -> dict | None:
