@@ -280,6 +280,21 @@ class TuiSession:
         """tmux key names: "Enter", "Down", "Escape", "C-c"..."""
         self.tui.tmux("send-keys", "-t", self.pane, *keys)
 
+    def answer(self, key: str, dialog: str = "Do you want to proceed", timeout: float = 15.0) -> None:
+        """Answer the permission dialog showing `dialog` with `key` ("Enter": the highlighted
+        Yes; "Escape": No), pressing it again while the dialog stays: a key that arrives
+        while the dialog is still being drawn can be lost."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.keys(key)
+            settle = time.monotonic() + 2.0
+            while time.monotonic() < settle:
+                if compact(dialog) not in compact(self.screen()):
+                    return
+                time.sleep(POLL_S)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: the dialog stayed after {key}\n{self.describe()}")
+
     def type(self, text: str) -> None:
         self.tui.tmux("send-keys", "-t", self.pane, "-l", text)
 
