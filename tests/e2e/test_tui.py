@@ -46,6 +46,7 @@ def test_the_second_session_in_a_worktree_is_told_at_start(tui, proj):
     b.ready()
     b.run([text("B is here")], until="B is here")  # 2.1.112 prints SessionStart's line with the first turn
     b.wait_for("SessionStart:startup says: sessionward: 1 other session in this worktree", history=200)
+    assert any(row.startswith("sessionward:") for row in b.status_line()), b.screen()  # the row is read
 
 
 def test_an_edit_of_a_file_another_session_just_edited_names_it_and_both_answers_work(tui, proj):
