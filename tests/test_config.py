@@ -44,7 +44,7 @@ def test_defaults_without_a_file(home):
     assert config.to_json() == {
         "file": None,
         "vault": None,
-        "edit_policy": "ask",
+        "edit_policy": "deny",
         "claim_ttl_minutes": 30.0,
         "git_guard": True,
         "lock_timeout_s": 30.0,
@@ -263,7 +263,7 @@ def test_sessionward_config_names_another_file(toml, tmp_path, home):
     config = load_config({"SESSIONWARD_CONFIG": "~/mine.toml"})
     assert (config.path, config.git_guard) == (str(home / "mine.toml"), False)
     missing = load_config({"SESSIONWARD_CONFIG": str(tmp_path / "missing.toml")})
-    assert missing.path is None and missing.edit_policy == "ask"  # not the default file either
+    assert missing.path is None and missing.edit_policy == "deny"  # not the default file either
 
 
 def test_claude_config_dir_moves_the_file(toml, tmp_path, monkeypatch):

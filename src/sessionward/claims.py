@@ -26,7 +26,8 @@ A claim (one per owner process and path; a newer one replaces it):
   session, owner {pid, start_time, host, boot_id, pidns, comm}, project, worktree, branch,
   tool, write (bool), at (epoch seconds), state {size, mtime_ns, digest} or null (no file),
   ended (epoch seconds the session ended, filled in by claims_on() from ended.json; null
-  while it runs)
+  while it runs), taken (epoch seconds this owner last took the file over with take_over(),
+  carried from claim to claim of the same owner and path; absent or null when never)
 An ended claim blocks nobody, but is kept (HISTORY_S) because it still tells whether a
 file changed behind another session's back.
 
@@ -49,6 +50,7 @@ MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mti
 ENDED_NAME = "ended.json"
 WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read",)
+TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
 
 
 class ClaimsLockTimeout(SessionwardError, TimeoutError):
@@ -219,8 +221,10 @@ def record_claim(
     now: float,
     state: dict | None = None,
     state_dir: str | None = None,
+    taken: float | None = None,
 ) -> dict:
-    """Record that `owner`'s session used `path` with `tool` just now; returns the claim."""
+    """Record that `owner`'s session used `path` with `tool` just now; returns the claim.
+    `taken` (take_over's) is otherwise carried over from the owner's earlier claim."""
     owner.watch()  # the claim is judged by its owner's life from other PID namespaces
     claim = {
         "session": session_id,
@@ -234,17 +238,39 @@ def record_claim(
         "state": state if state is not None else file_state(path),
         "ended": None,
     }
+    if taken is not None:
+        claim["taken"] = taken
 
     def change(files: dict) -> bool:
         previous = files.get(path)
         previous = previous if type(previous) is list else ()  # a wrong-schema entry counts as none
-        kept = [c for c in previous if _valid(c) and not is_mine(c, owner) and now - c["at"] < HISTORY_S]
+        valid = [c for c in previous if _valid(c)]
+        earlier = [c["taken"] for c in valid if is_mine(c, owner) and type(c.get("taken")) in (int, float)]
+        if earlier and "taken" not in claim:  # a take-over outlives the edits it let through
+            claim["taken"] = max(earlier)
+        kept = [c for c in valid if not is_mine(c, owner) and now - c["at"] < HISTORY_S]
         kept.append(claim)
         files[path] = kept[-MAX_CLAIMS_PER_FILE:]
         return True
 
     _update_shard(claims_dir(state_dir), shard_name(path), change, now)
     return claim
+
+
+def take_over(path: str, *, owner: Owner, session_id: str | None, checkout=None, now: float,
+              state_dir: str | None = None) -> dict:
+    """Take `path` over for `owner`'s session, on its person's word: the claims other sessions
+    made on it until now stop blocking this owner's edits (a later edit by one of them blocks
+    again; sessionward.guards decides). Recorded as a claim (tool "take", not a write, with
+    `taken` = now and the file's state now, as a Read would); returns it."""
+    return record_claim(path, owner=owner, session_id=session_id, tool=TAKE_TOOL, checkout=checkout, now=now,
+                        state_dir=state_dir, taken=now)
+
+
+def taken_at(mine: list[dict]) -> float | None:
+    """When this owner last took the file over (its claims `mine`), or None."""
+    found = [c["taken"] for c in mine if type(c.get("taken")) in (int, float)]
+    return max(found) if found else None
 
 
 def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:

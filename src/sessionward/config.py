@@ -5,7 +5,7 @@ names another file). Every key is optional:
 
   vault = "~/Notes/Vault"        # the notes (Obsidian) vault: edits there wait while another
                                  # session holds the end lock (its /end save)
-  edit_policy = "ask"            # ask | deny | warn: another live session edited the file
+  edit_policy = "deny"           # deny | ask | warn: another live session edited the file
                                  # within claim_ttl_minutes
   claim_ttl_minutes = 30         # how long an edit by another session counts
   git_guard = true               # ask before git commands that move HEAD or rewrite the index
@@ -41,7 +41,7 @@ from sessionward.errors import BadInput
 
 CONFIG_NAME = "sessionward.toml"
 EDIT_POLICIES = ("ask", "deny", "warn")
-DEFAULT_EDIT_POLICY = "ask"
+DEFAULT_EDIT_POLICY = "deny"  # README, "Edits another session made": an ask's reason is unseen in the TUI
 DEFAULT_CLAIM_TTL_MINUTES = 30.0
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 MAX_CLAIM_TTL_MINUTES = 7 * 24 * 60.0

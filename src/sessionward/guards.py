@@ -5,8 +5,15 @@ check_file_edit(path, owner, config) -> Verdict, before Edit/Write/MultiEdit/Not
            `end` lock (its /end save is writing there)                       -> deny
   stale    the file changed on disk since this session last read or wrote it, and another
            session wrote it after that (this edit would be made blind)        -> deny
-  claimed  another live session edited it within the claim TTL               -> the policy
-           (ask by default; deny; or warn: go ahead, the user is told)
+  claimed  another live session edited it within the claim TTL, and this session has not
+           taken it over since                                                -> the policy
+           (deny by default, the reason saying how to take it over; ask; or warn: go
+           ahead, the person is told). Why deny: in Claude Code's full-screen TUI the
+           diff dialog of an Edit/Write `ask` shows no hook reason, while a deny's reason
+           is printed where the person reads (README, "Edits another session made").
+check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim take FILE`
+  while another live session's recent edit of FILE stands -> ask, naming that session (a
+  Bash dialog shows the reason), so the person's Yes is the take-over's go-ahead.
 check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git command that
   moves HEAD or rewrites the index or the tree while another live session works in the same
   worktree -> ask.
@@ -67,13 +74,84 @@ def check_file_edit(path: str, owner: Owner, config, now: float | None = None) -
         verdict = _changed_behind_our_back(path, mine[-1], others, now)
         if verdict:
             return verdict
-    recent = [
-        c for c in others
-        if c["write"] and c.get("ended") is None and now - c["at"] <= config.claim_ttl_s and _alive(c["owner"], now)
-    ]
+    recent = _blocking(others, claims_mod.taken_at(mine), config.claim_ttl_s, now)
     if not recent:
         return Verdict()
     return _claimed(path, recent[-1], config, now, len(recent))
+
+
+def _blocking(others: list, taken_at, ttl_s: float, now: float) -> list:
+    """Other sessions' edits that stand against this one: live, recent, and made after this
+    session last took the file over (a later edit by one of them blocks again)."""
+    return [
+        c for c in others
+        if c["write"] and c.get("ended") is None and now - c["at"] <= ttl_s
+        and (taken_at is None or c["at"] > taken_at) and _alive(c["owner"], now)
+    ]
+
+
+def standing_edits(path: str, owner: Owner, config, now: float) -> list:
+    """The other sessions' claims on `path` that stop this owner's edits now (oldest first)."""
+    found = claims_mod.claims_on(path)
+    mine = [c for c in found if claims_mod.is_mine(c, owner)]
+    return _blocking([c for c in found if not claims_mod.is_mine(c, owner)], claims_mod.taken_at(mine),
+                     config.claim_ttl_s, now)
+
+
+TAKE_COMMAND = "sessionward claim take"
+
+
+def take_command(path: str) -> str:
+    """The command that takes `path` over, as a reason tells the model to run it."""
+    return f"{TAKE_COMMAND} {_quoted(path)}"
+
+
+def check_take_over(command: str, cwd: str, owner: Owner, config, now: float | None = None) -> Verdict:
+    """`sessionward claim take FILE` about to run in Bash: ask the person, naming the session
+    whose edit it overrides; no objection when the command is anything else, or nobody's
+    edit stands against this session (nothing to take over)."""
+    if not is_take_command(command):
+        return Verdict()
+    path = parse_take_command(command, cwd)
+    if path is None:
+        reason = (f"'{_clip(command)}' takes a file over from other sessions, but sessionward cannot tell which "
+                  f"file (expected: {TAKE_COMMAND} FILE, nothing else). Allow it only if you meant to let this "
+                  f"session edit that file over another session's recent edit.")
+        return Verdict(ASK, reason, "take")
+    now = time.time() if now is None else now
+    recent = standing_edits(path, owner, config, now)
+    if not recent:
+        return Verdict()
+    other = recent[-1]
+    also = f" (and {len(recent) - 1} more)" if len(recent) > 1 else ""
+    reason = (
+        f"take over {short_path(path)} from {describe_claimant(other, now)}{also}, which {_verb(other)} it "
+        f"{_ago(now - other['at'])} and is still running. Yes: this session's edits of it go ahead and can "
+        f"overwrite that session's work (its next edit is stopped in turn). No: nothing changes."
+    )
+    return Verdict(ASK, reason, "take", recent)
+
+
+def is_take_command(command: str) -> bool:
+    """Does `command` look like it runs `sessionward claim take` (however written)?"""
+    return "sessionward" in command and "claim" in command and "take" in command
+
+
+def parse_take_command(command: str, cwd: str) -> str | None:
+    """The absolute path `command` takes over when it is exactly `sessionward claim take FILE`
+    (FILE plain or in one pair of quotes; no other shell syntax), else None. Without shlex:
+    this runs before every Bash call that mentions sessionward."""
+    words = command.strip().split(None, 3)
+    if len(words) != 4 or words[0].rsplit("/", 1)[-1] != "sessionward" or words[1:3] != ["claim", "take"]:
+        return None
+    arg = words[3].strip()
+    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "'\"":
+        arg = arg[1:-1]
+    if not arg or any(ch in arg for ch in "'\"`$;&|<>\n\\"):
+        return None
+    import os
+
+    return os.path.realpath(os.path.join(cwd, arg))
 
 
 def _changed_behind_our_back(path: str, mine: dict, others: list, now: float) -> Verdict:
@@ -102,8 +180,9 @@ def _claimed(path: str, other: dict, config, now: float, count: int) -> Verdict:
     policy = config.edit_policy
     if policy == DENY:
         reason = (
-            f"{facts}. sessionward's edit policy is deny: do not edit this file from this session; "
-            f"tell the user which session is working on it, so they can coordinate."
+            f"{facts}. Editing it here could overwrite that work, so sessionward stopped this edit. Tell the "
+            f"user which session is working on the file. If they want this session to edit it anyway, run "
+            f"`{take_command(path)}` (the user confirms it), then make the edit again."
         )
     elif policy == ASK:
         reason = f"{facts}. Editing it here can overwrite that session's work. Allow only if you know the edits do not collide."
@@ -232,6 +311,12 @@ def _sentence(text: str) -> str:
 
 def _ago(seconds: float) -> str:
     return "just now" if seconds < 1 else f"{format_age(seconds)} ago"
+
+
+def _quoted(path: str) -> str:
+    """`path` as one shell word (quoted only when it must be)."""
+    plain = all(ch.isalnum() or ch in "/._-+,:@%" for ch in path)
+    return path if plain and path else "'" + path.replace("'", "'\\''") + "'"
 
 
 def _clip(text: str, limit: int = 120) -> str:

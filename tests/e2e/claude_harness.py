@@ -57,20 +57,22 @@ class ClaudeUnavailable(Exception):
     """The CLI is not installed and could not be (no npm, no registry...)."""
 
 
-def find_claude() -> str:
+def find_claude(version: str | None = None) -> str:
     """The `claude` binary for the e2e tests: $SESSIONWARD_TEST_CLAUDE (set by scripts/test),
     else what scripts/claude-code installs or finds in its cache (an install takes about 7 s
-    once). Raises ClaudeUnavailable with the reason."""
-    given = os.environ.get("SESSIONWARD_TEST_CLAUDE")
+    once). With `version` (the TUI tier drives two): $SESSIONWARD_TEST_CLAUDE_<version, dots
+    as underscores>, else scripts/claude-code for that version. Raises ClaudeUnavailable."""
+    given = os.environ.get(f"SESSIONWARD_TEST_CLAUDE_{version.replace('.', '_')}" if version else "SESSIONWARD_TEST_CLAUDE")
     if given:
         if os.access(given, os.X_OK):
             return given
-        raise ClaudeUnavailable(f"SESSIONWARD_TEST_CLAUDE={given} is not an executable")
+        raise ClaudeUnavailable(f"SESSIONWARD_TEST_CLAUDE{'_' + version if version else ''}={given} is not an executable")
     error = os.environ.get("SESSIONWARD_TEST_CLAUDE_ERROR")
     if error:  # scripts/test tried already; don't try again for every test run
         raise ClaudeUnavailable(error)
+    env = dict(os.environ, SESSIONWARD_TEST_CLAUDE_VERSION=version) if version else None
     try:
-        proc = subprocess.run([str(INSTALLER)], capture_output=True, text=True, timeout=900)
+        proc = subprocess.run([str(INSTALLER)], capture_output=True, text=True, timeout=900, env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ClaudeUnavailable(f"scripts/claude-code: {exc}") from exc
     path = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""

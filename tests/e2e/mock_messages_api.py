@@ -3,10 +3,12 @@ Claude Code CLI offline (see shared/claude-code/FACTS.md, "Running the real CLI 
 
 Each session is given a script: a list of steps, each the whole of one model turn, either
 tool calls (`tool_use(...)`, several in one step for parallel calls) or a final `text(...)`.
-The stub is stateless per request: it finds the script by a marker word in the first user
-message (the `-p` prompt; the harness puts a unique marker there) and the step by the number
-of assistant messages already in the request. So it serves several sessions at once, and a
-retried request gets the same answer.
+The stub is stateless per request: it finds the script by a marker word in the last prompt
+the person typed (the last user message with a marker in its own text, not in a tool result:
+the `-p` prompt, or in the TUI the latest of several typed prompts; the harness puts a unique
+marker there) and the step by the number of assistant messages after that prompt. So one
+interactive session runs several scripted turns, one script per prompt, the stub serves
+several sessions at once, and a retried request gets the same answer.
 
 Every request is recorded (`api.requests`), so a test can assert on what the CLI sent: the
 additionalContext of a SessionStart hook in the first request, the `is_error` tool_result
@@ -77,6 +79,11 @@ def bash(command: str, *, description: str = "run a command", timeout_ms: int | 
     if timeout_ms is not None:
         inp["timeout"] = timeout_ms
     return tool_use("Bash", inp, hold=hold)
+
+
+def read(file_path: str, *, hold: bool = False) -> Step:
+    """A Read: Claude Code refuses an Edit, or a Write over an existing file, not read first."""
+    return tool_use("Read", {"file_path": str(file_path)}, hold=hold)
 
 
 def write(file_path: str, content: str, *, hold: bool = False) -> Step:
@@ -153,6 +160,17 @@ def flatten_text(value: Any) -> str:
     return "\n".join(parts)
 
 
+def _typed_text(content: Any) -> str:
+    """The text of a user message less its tool results (a marker quoted by a command's output
+    or a hook's reason is no typed prompt)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(flatten_text(b) for b in content
+                         if not (isinstance(b, dict) and b.get("type") == "tool_result"))
+    return ""
+
+
 def tool_result_text(block: dict) -> str:
     return flatten_text(block.get("content"))
 
@@ -219,15 +237,20 @@ class MockMessagesAPI:
             self._scripts[marker] = list(steps)
         return marker
 
-    def _find_marker(self, body: dict) -> str | None:
+    def _find_marker(self, body: dict) -> tuple[str | None, int]:
+        """The marker of the last typed prompt, and the number of assistant messages after it."""
         messages = body.get("messages") or []
-        first_user = next((m for m in messages if m.get("role") == "user"), None)
-        if first_user is None:
-            return None
-        haystack = flatten_text(first_user.get("content"))
         with self._lock:
-            found = [m for m in self._scripts if m in haystack]
-        return max(found, key=len) if found else None
+            markers = list(self._scripts)
+        after = 0
+        for message in reversed(messages):
+            if message.get("role") == "assistant":
+                after += 1
+            elif message.get("role") == "user":
+                found = [m for m in markers if m in _typed_text(message.get("content"))]
+                if found:
+                    return max(found, key=len), after
+        return None, 0
 
     # holds
     def wait_held(self, marker: str, step: int | None = None, timeout: float = 60.0) -> int:
@@ -301,10 +324,9 @@ class MockMessagesAPI:
             self.log(f"{rec.method} {rec.path}{extra}")
 
     def _choose(self, body: dict) -> tuple[str | None, int | None, str, Step]:
-        marker = self._find_marker(body)
+        marker, n_assistant = self._find_marker(body)
         if marker is None:
             return None, None, "side", text("OK")
-        n_assistant = sum(1 for m in body.get("messages") or [] if m.get("role") == "assistant")
         with self._lock:
             script = self._scripts[marker]
         step = script[n_assistant] if n_assistant < len(script) else DEFAULT_FINAL

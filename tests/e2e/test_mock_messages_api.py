@@ -78,6 +78,25 @@ def test_stream_follows_the_script_by_assistant_turns(api):
     assert api.tool_results(marker)[1]["is_error"] is True
 
 
+def test_the_last_typed_prompt_picks_the_script(api):
+    """One interactive session, two typed prompts: the second turn follows the second script
+    from its first step, and a marker quoted only in a tool result picks nothing."""
+    first = api.script([bash("echo one"), text("first done")])
+    second = api.script([write("/p/y.txt", "y\n"), text("second done")])
+    body = request(first, 1)
+    body["messages"] += [{"role": "assistant", "content": [{"type": "text", "text": "first done"}]},
+                         {"role": "user", "content": [{"type": "text", "text": f"{second} next"}]}]
+    events = sse(post(api, body)[1])
+    assert events[1][1]["content_block"]["name"] == "Write"
+    body["messages"] += [{"role": "assistant", "content": [{"type": "tool_use", "id": "w", "name": "Write", "input": {}}]},
+                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "w",
+                                                       "content": f"quoted {first}"}]}]
+    events = sse(post(api, body)[1])
+    assert events[2][1]["delta"]["text"] == "second done"
+    assert [r.step for r in api.requests_for(second)] == [0, 1]
+    assert api.requests_for(first) == []
+
+
 def test_requests_without_tools_or_marker_are_side_requests(api):
     marker = api.script([bash("true")])
     resp, data = post(api, request(marker, tools=False, stream=False))

@@ -383,7 +383,7 @@ def test_the_ground_really_produces_answers(ground, environ, payloads, project):
         check_answer("PreToolUse", answer.exit_code, answer.stdout, answer.stderr)
         return json.loads(answer.stdout) if answer.stdout else None
 
-    assert pre({"file_path": f"{project}/shared.txt"})["hookSpecificOutput"]["permissionDecision"] == "ask"
+    assert pre({"file_path": f"{project}/shared.txt"})["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert pre({"file_path": f"{project}/shared.txt"}, SESSIONWARD_EDIT_POLICY="warn").keys() == {"systemMessage"}
     assert pre({"file_path": f"{ground.vault}/note.md"})["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert pre({"command": "git stash"}, tool="Bash")["hookSpecificOutput"]["permissionDecision"] == "ask"

@@ -209,6 +209,16 @@ COMMANDS = [
         "or another writer held it past --timeout; nothing is written then.",
     ),
     Command(
+        "claim take",
+        "Take a file over from the sessions that edited it recently: this session's next edit goes ahead.",
+        "sessionward.cli.claims:run_take",
+        args=[Arg("path", "the file (relative to the current directory, or absolute)")],
+        opts=[PID, SHELL_PID, SESSION, JSON],
+        details="Run by Claude Code when the edit guard stopped an edit (its message gives the command); the\n"
+        "hook asks the person first, naming the other session. A later edit by that session stops\n"
+        "this one's edits again. Exit status: 0 taken (or nothing to take over).",
+    ),
+    Command(
         "install",
         "Install the Claude Code hooks, /start and /end, the status line and the origin's files.",
         "sessionward.cli.install:run_install",

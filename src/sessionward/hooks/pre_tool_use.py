@@ -1,6 +1,8 @@
 """PreToolUse: before Edit/Write/MultiEdit/NotebookEdit, the file guards; before Bash, the
-git guard (see sessionward.guards). Every other call, and every Bash command without `git`
-in it, is answered "no opinion" before any state is read: this runs before every tool call.
+take-over guard (`sessionward claim take FILE`: ask, naming whose edit it overrides) and the
+git guard (see sessionward.guards). Every other call, and every Bash command with neither
+`git` nor `sessionward` in it, is answered "no opinion" before any state is read: this runs
+before every tool call.
 
 Before a Write into the drafts directory (sessionward.drafts: /end's notes on their way to
 `note ... --text-file`), that directory is made private: the Write tool would create a
@@ -53,17 +55,23 @@ def _drafts_dir_refusal():
 
 def _bash(event: HookEvent) -> dict | None:
     command = event.mapping("tool_input").get("command")
-    if not isinstance(command, str) or "git" not in command:
+    if not isinstance(command, str) or ("git" not in command and "sessionward" not in command):
         return None
     from sessionward.config import load_config
-    from sessionward.guards import check_git_command
+    from sessionward.guards import check_git_command, check_take_over
 
-    return answer(noted(event, check_git_command(command, event.cwd, event.owner, load_config(event.environ)), "git command"))
+    config = load_config(event.environ)
+    verdict = check_take_over(command, event.cwd, event.owner, config)
+    if verdict:
+        return answer(noted(event, verdict, "take-over"))
+    if "git" in command:
+        return answer(noted(event, check_git_command(command, event.cwd, event.owner, config), "git command"))
+    return None
 
 
 def noted(event: HookEvent, verdict, what: str):
     """`verdict`; an ask is noted for this session's status line (the person sees it there
-    while Claude Code's dialog is up: sessionward.status_stamp)."""
+    once Claude Code's dialog is answered: sessionward.status_stamp)."""
     if verdict and verdict.decision == "ask":
         from sessionward._humanize import short_session_id
         from sessionward.status_stamp import note_asked
