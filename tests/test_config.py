@@ -378,19 +378,19 @@ def test_a_file_that_does_not_parse_is_parsed_once_per_change(toml, state_dir):
              "print(len(c.problems), c.edit_policy, 'tomllib' in sys.modules)")
     ran = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
            for _ in range(2)]
-    assert ran == ["1 ask True\n", "1 ask False\n"]
+    assert ran == ["1 deny True\n", "1 deny False\n"]
     problem = load_config({}).problems[0]
     assert problem.startswith(f"{path}: not valid TOML: ") and problem.endswith(
         "; the file is ignored until it is fixed (defaults meanwhile)")
-    toml('edit_policy = "deny"\n')  # fixed: read at once
+    toml('edit_policy = "warn"\n')  # fixed: read at once (not the default, so it shows)
     fixed = load_config({})
-    assert (fixed.edit_policy, fixed.problems) == ("deny", [])
+    assert (fixed.edit_policy, fixed.problems) == ("warn", [])
 
 
 def test_a_bad_file_is_left_out_whole_and_the_defaults_stand_in(toml):
     path = toml('claim_ttl_minutes = 5\nedit_policy = "sometimes"\ngit_guard = false\n')
     config = load_config({})
-    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.path) == ("ask", 1800.0, True, None)
+    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.path) == ("deny", 1800.0, True, None)
     assert config.problems == [f"{path}: edit_policy: expected one of ask, deny, warn, not 'sometimes'; "
                                "the file is ignored until it is fixed (defaults meanwhile)"]
 

@@ -163,7 +163,7 @@ def test_a_claimant_on_another_kernel_may_still_be_running(target, repo, me, oth
     far = copy.copy(other)
     far.hostname, far.boot_id, far.life = "far", "other-boot", True  # life: no watcher started here for it
     claim(target, far, at=NOW - 60)
-    verdict = check_file_edit(target, me, load_config({}), now=NOW)
+    verdict = check_file_edit(target, me, load_config({"SESSIONWARD_EDIT_POLICY": "ask"}), now=NOW)
     assert (verdict.decision, verdict.rule) == ("ask", "claimed")
     assert verdict.reason == (
         f"session bbbbbbbb (project proj, worktree {repo}, branch main, pid {other.pid} on far) edited {target} "

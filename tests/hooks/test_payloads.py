@@ -332,7 +332,7 @@ def test_the_branch_named_is_the_worktrees_branch_now(sessions, project, state_d
     silent(a.write(path, "from A\n"))
     git(project, "checkout", "-q", "-b", "later")
     reason = f"{claimant(a, branch='later')} edited {path} <AGO> and is still running"
-    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)
+    assert answered(b.pre_write(path)) == pre_tool_answer("deny", reason + deny_tail(path))
 
 
 def test_a_bad_configuration_is_told_at_session_start_and_edits_are_guarded_on_the_defaults(
@@ -351,7 +351,7 @@ def test_a_bad_configuration_is_told_at_session_start_and_edits_are_guarded_on_t
     path = os.path.join(project, "shared.txt")
     silent(a.write(path, "from A\n"))
     reason = f"{claimant(a)} edited {path} <AGO> and is still running"
-    assert answered(b.pre_write(path)) == pre_tool_answer("ask", reason + ASK_TAIL)  # the default policy
+    assert answered(b.pre_write(path)) == pre_tool_answer("deny", reason + deny_tail(path))  # the default policy
     silent(b.prompt())
     silent(b.stop())
 
