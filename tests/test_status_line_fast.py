@@ -72,13 +72,14 @@ def installed_command() -> str:
     return our_status_line(SESSIONWARD)["command"]
 
 
-def status(cwd, env, session_id="mine-0000-1111-2222-3333"):
+def status(cwd, env, session_id="mine-0000-1111-2222-3333", raw=None):
     """One refresh, as Claude Code does it: the row, and whether the fast path answered (the
-    cached row's file was not rewritten)."""
-    raw = json.dumps({"session_id": session_id, "transcript_path": "/nowhere.jsonl", "cwd": str(cwd),
-                      "model": {"id": "m", "display_name": "M"},
-                      "workspace": {"current_dir": str(cwd), "project_dir": str(cwd)}, "version": "2.1.331"},
-                     separators=(",", ":"))
+    cached row's file was not rewritten). `raw`: the statusLine JSON as sent, if not made here."""
+    if raw is None:
+        raw = json.dumps({"session_id": session_id, "transcript_path": "/nowhere.jsonl", "cwd": str(cwd),
+                          "model": {"id": "m", "display_name": "M"},
+                          "workspace": {"current_dir": str(cwd), "project_dir": str(cwd)}, "version": "2.1.331"},
+                         separators=(",", ":"))
     cache = os.path.join(env["SESSIONWARD_HOME"], "sessionward", "status", session_id + ".row")
     before = _identity(cache)
     result = subprocess.run(["sh", "-c", installed_command()], input=raw, env=env, capture_output=True, text=True,
@@ -247,3 +248,61 @@ def test_without_the_stamp_the_cached_row_goes_stale(world):
     time.sleep(0.5)
     assert status(repo, env) == ("sessionward: main · no other session on proj", True)
 
+
+
+# -- the statusLine JSON as Claude Code really sends it ---------------------------------------
+
+STATUSLINE_PAYLOADS = os.path.join(os.path.dirname(__file__), "hooks", "payloads")
+CAPTURED_ROOT = "/tmp/rc/statusline"  # the captured paths, shortened; proj/ is the worktree
+
+
+def captured_inputs():
+    """(version, name) of every statusLine input captured from the real TUI (the exact bytes
+    it wrote on the command's stdin, only the paths shortened)."""
+    found = []
+    for version in sorted(os.listdir(STATUSLINE_PAYLOADS)):
+        directory = os.path.join(STATUSLINE_PAYLOADS, version, "statusline")
+        if os.path.isdir(directory):
+            found += [(version, name) for name in sorted(os.listdir(directory)) if name.endswith(".json")]
+    return found
+
+
+def test_there_are_captured_inputs_for_each_version():
+    assert {version for version, _ in captured_inputs()} == {"2.1.331", "2.1.112"}
+
+
+@pytest.mark.parametrize("version,name", captured_inputs())
+def test_the_fast_path_answers_for_the_real_input(world, tmp_path, version, name):
+    """Claude Code's own JSON (compact, "session_id" first, "current_dir" in "workspace"),
+    byte for byte: after the first render every refresh comes from the cache."""
+    repo, _, env, _ = world
+    with open(os.path.join(STATUSLINE_PAYLOADS, version, "statusline", name)) as f:
+        raw = f.read().replace(CAPTURED_ROOT, str(tmp_path))
+    session_id = json.loads(raw)["session_id"]
+    first = status(repo, env, session_id, raw=raw)
+    assert first == ("sessionward: main · no other session on proj", False)
+    assert [status(repo, env, session_id, raw=raw) for _ in range(3)] == [(first[0], True)] * 3
+
+
+@pytest.mark.parametrize("layout", [{"indent": 2}, {"separators": (", ", ": ")}])
+def test_the_fast_path_answers_for_spaced_and_pretty_printed_json(world, layout):
+    repo, _, env, _ = world
+    raw = json.dumps({"session_id": "mine-0000-1111-2222-3333", "cwd": str(repo),
+                      "workspace": {"current_dir": str(repo), "project_dir": str(repo)}}, **layout)
+    assert status(repo, env, raw=raw)[0] == "sessionward: main · no other session on proj"
+    assert status(repo, env, raw=raw) == ("sessionward: main · no other session on proj", True)
+
+
+def test_a_nested_session_id_before_the_top_level_one_never_shows_another_sessions_row(world):
+    """The fast path keys the cache on the first "session_id"; one inside an earlier object
+    (another session's) must not make it print that session's cached row."""
+    repo, _, env, start = world
+    other = "bbbb1111-aaaa-bbbb-cccc-000000000001"
+    start(repo, other)
+    # As b's own status line shows it (b is not counted among its others), cached under b's id.
+    assert status(repo, env, other)[0] == "sessionward: main · no other session on proj"
+    assert status(repo, env, other)[1]
+    mine = json.dumps({"agent": {"session_id": other}, "session_id": "mine-0000-1111-2222-3333",
+                       "workspace": {"current_dir": str(repo)}}, separators=(",", ":"))
+    for _ in range(2):
+        assert status(repo, env, raw=mine)[0] == "sessionward: main · 1 other session in this worktree (bbbb1111)"

@@ -6,17 +6,30 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
 - B's edit of a file A just edited: the screen names A (short id, branch, how long ago) and
   says what to do before the person answers; No keeps A's text, Yes lets B's edit through;
 - B's `git checkout -b x`: the dialog carries the reason, naming A;
-- `/start` runs and its report reaches the model.
+- `/start` runs and its report reaches the model;
+- A's status line changes within the refresh interval as B starts, holds `end`, releases it,
+  ends (/exit), and as another session is `kill -9`ed;
+- `/end` in A while B holds the end lock: sessionward's step lines, naming B, reach the model
+  and the person's screen (the step's output and the status line), then /end goes on.
 
 Run one at a time on a small machine: each test starts two full Claude Code processes.
 """
 
+import os
+import signal
 import subprocess
+import time
 
 import pytest
 
-from e2e.mock_messages_api import bash, edit, read, text, write
-from helpers import make_git_repo
+from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
+from helpers import SESSIONWARD, cli_json, make_git_repo
+from sessionward._humanize import short_session_id
+from sessionward.install.settings import STATUS_LINE_REFRESH_S
+
+# A change must be on the status line within one refresh interval; the slack covers Claude
+# Code's debounce (300 ms), this test's polling and a loaded two-core machine.
+WITHIN_S = STATUS_LINE_REFRESH_S + 2.0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.tui]
 
@@ -95,3 +108,96 @@ def test_start_reports_to_the_model(tui, proj):
     b.wait_for("Start report read", timeout=60)
     sent = tui.api.first_request(marker).text()
     assert "STRONG WARNING" in sent or "this worktree" in sent, sent[-3000:]
+
+
+def newly_registered(known: set, timeout: float = 30.0) -> str:
+    """The id of a session registered that is not in `known` (added to it), once there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fresh = [s["id"] for s in cli_json("list")["result"]["sessions"] if s["id"] not in known]
+        if fresh:
+            known.add(fresh[0])
+            return fresh[0]
+        assert time.monotonic() < deadline, f"no new session registered within {timeout:g}s"
+        time.sleep(0.1)
+
+
+def test_the_status_line_follows_the_other_session_within_the_refresh_interval(tui, proj):
+    took = {}
+    a = tui.open(proj)
+    a.ready()
+    known = {newly_registered(set())}
+    a.wait_status("sessionward: main · no other session on proj", timeout=30)
+
+    b = tui.open(proj)
+    b_id = short_session_id(newly_registered(known))
+    took["B starts"] = a.wait_status(f"1 other session in this worktree ({b_id})", timeout=WITHIN_S)
+
+    # B takes the end lock with a real process of its own (its Bash tool runs `lock acquire`,
+    # as /end does) and stays mid-turn, so its Stop hook does not free it yet.
+    b_turn = b.run([bash(f"{SESSIONWARD} lock acquire end --purpose 'B saves'", description="take the end lock"),
+                    text("B is saving", hold=True)])
+    tui.api.wait_held(b_turn)
+    took["B holds end"] = a.wait_status(f"end held by {b_id} for <1m", timeout=WITHIN_S)
+    tui.api.release(b_turn)  # B's turn ends: its Stop hook frees the lock B still holds
+    b.wait_for("B is saving")
+    took["B's turn ends, end freed"] = a.wait_status("end held", gone=True, timeout=WITHIN_S)
+    assert f"1 other session in this worktree ({b_id})" in "".join(a.status_line()), a.screen()
+
+    b.exit()
+    took["B exits"] = a.wait_status("sessionward: main · no other session on proj", timeout=WITHIN_S)
+
+    c = tui.open(proj)
+    c_id = short_session_id(newly_registered(known))
+    a.wait_status(f"1 other session in this worktree ({c_id})", timeout=WITHIN_S)
+    os.kill(c.pid, signal.SIGKILL)  # nobody unregisters it: its watcher sees the death
+    took["C killed"] = a.wait_status("sessionward: main · no other session on proj", timeout=WITHIN_S)
+    print("status line caught up after (s):", {k: round(v, 1) for k, v in took.items()})
+
+
+def test_end_while_the_other_session_holds_the_lock_shows_the_wait_and_the_holder(tui, proj):
+    a, b = tui.open(proj), tui.open(proj)
+    a.ready()
+    b.ready()
+    b_turn = b.run([bash(f"{SESSIONWARD} lock acquire end --purpose 'B saves'", description="take the end lock"),
+                    text("B is saving", hold=True)])
+    tui.api.wait_held(b_turn)
+    b_id = b.session_id()[:8]
+    a.wait_status(f"end held by {b_id} for <1m", timeout=WITHIN_S)
+
+    def step(k):
+        return ToolUse("Bash", {"command": f'{SESSIONWARD} lock acquire end --step {k} --exit-zero --purpose "/end save"',
+                                "description": "Waiting for the end lock"})
+
+    # The model's part, as end.md teaches it: one line to the person, then the next step.
+    told = f"Session {b_id} holds the end lock; waiting for it."
+    a_turn = tui.api.script([Step((told, step(1))), Step((told, step(2)), hold=True),
+                             bash(f"{SESSIONWARD} lock release end"), bash(f"{SESSIONWARD} unregister"),
+                             text("A saved and ended")])
+    a.command(f"/end {a_turn}")
+    holder = f"pid {b.pid} ("  # then the process name, as /proc shows it
+    where = f"session {b_id}, project proj, worktree {proj} (main), purpose: B saves"
+    # The !`...` line's output (step 0: only tries) reached the model, naming B.
+    deadline = time.monotonic() + 30
+    while not tui.api.requests_for(a_turn):
+        assert time.monotonic() < deadline, a.describe()
+        time.sleep(0.1)
+    sent = flatten_text(tui.api.first_request(a_turn).messages)
+    assert f"sessionward: waiting for lock end (0 s of 30 s), held by {holder}" in sent, sent[-3000:]
+    assert where in sent and "run the next step, 'lock acquire end --step 1'" in sent, sent[-3000:]
+    # While step 1 waits, A's status line says so and names B.
+    a.wait_status(f"waiting for end (held by {b_id} for <1m)", timeout=WITHIN_S + 5)
+    # Step 1's output, naming B, is in the model's next request. (The TUI does not show a
+    # Bash call's output while the turn goes on: the status line above is what names B.)
+    tui.api.wait_held(a_turn, step=1)
+    [result] = tui.api.tool_results(a_turn)
+    assert f"waiting for lock end (5 s of 30 s), held by {holder}" in tool_result_text(result)
+    assert where in tool_result_text(result)
+
+    tui.api.release(b_turn)  # B's turn ends; its Stop hook frees the end lock
+    a.wait_status("waiting for end", "end held by", gone=True, timeout=WITHIN_S)
+    tui.api.release(a_turn)  # A runs step 2: it takes the lock at once, saves, releases, ends
+    a.wait_for("A saved and ended", timeout=60)
+    results = [tool_result_text(r) for r in tui.api.tool_results(a_turn)]
+    assert "acquired lock end" in results[1], results
+    assert results[2].startswith("released lock end"), results

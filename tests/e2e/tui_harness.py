@@ -6,6 +6,7 @@
     a.prompt(tui.api.script([write(proj / "x", "hi\\n"), text("done")]))   # typed, then Enter
     a.wait_for("done")
     a.status_line()                            # the rows under the input box
+    a.wait_status("1 other session", timeout=5)   # waits on those rows alone
     a.exit()                                   # `/exit`, then waits for the process to end
 
 How it stays offline and hermetic: one private tmux server (`tmux -S <socket>`) is started
@@ -263,9 +264,10 @@ class TuiSession:
                 raise AssertionError(f"{self.name}: no empty input box after {timeout:g}s\n{self.describe(screen)}")
             time.sleep(POLL_S)
 
-    def status_line(self) -> list[str]:
-        """The rows under the input box (the status line and the mode hints), stripped."""
-        lines = self.screen().rstrip("\n").splitlines()
+    def status_line(self, screen: str | None = None) -> list[str]:
+        """The rows under the input box (the status line and the mode hints), stripped, of
+        the screen now (or of `screen`)."""
+        lines = (self.screen() if screen is None else screen).rstrip("\n").splitlines()
         box_end = None
         for i, line in enumerate(lines):
             s = line.strip()
@@ -274,6 +276,24 @@ class TuiSession:
         if box_end is None:
             return []
         return [line.strip() for line in lines[box_end + 1:] if line.strip()]
+
+    def wait_status(self, *texts: str, timeout: float = 60.0, gone: bool = False) -> float:
+        """Wait until the status line rows (status_line(), compared as wait_for compares)
+        show every one of `texts`, or with gone=True none of them; returns the seconds
+        waited. Fails with the screen."""
+        wanted = [compact(t) for t in texts]
+        start = time.monotonic()
+        while True:
+            screen = self.screen()
+            rows = compact("".join(self.status_line(screen)))
+            found = [w in rows for w in wanted]
+            if (not any(found)) if gone else all(found):
+                return time.monotonic() - start
+            if time.monotonic() - start > timeout or not self.alive():
+                missing = [t for t, f in zip(texts, found) if f == gone]
+                raise AssertionError(f"{self.name}: after {timeout:g}s the status line {'still shows' if gone else 'lacks'} "
+                                     f"{missing!r}\n{self.describe(screen)}")
+            time.sleep(POLL_S)
 
     # typing
     def keys(self, *keys: str) -> None:

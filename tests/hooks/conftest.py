@@ -14,6 +14,8 @@ Both set CLAUDE_PROJECT_DIR. `kill()` is a kill -9 (reaped: no zombie left behin
 Payloads: tests/hooks/payloads/<version>/<scenario>/NN-Event.json are copies of the captured
 files; `stdin_payload` is what the hook read. Their /tmp/rc/<run>/ paths are rewritten at
 load time to a temporary root whose proj/ is a real git repository.
+<version>/statusline/*.json are the statusLine command's stdin, byte for byte (paths under
+/tmp/rc/statusline/ shortened), read by tests/test_status_line_fast.py.
 
 The autouse fixture of tests/conftest.py isolates HOME and SESSIONWARD_HOME; every FakeClaude
 is started after it, so it and its hooks inherit them.

@@ -23,8 +23,10 @@ EOF
 }
 
 # field NAME: the string value of the first "NAME": in the JSON, in $value; its first
-# occurrence is the top-level one in what Claude Code sends. A value with an escape in it
-# (a backslash) is never cached.
+# occurrence is the top-level one in what Claude Code sends (compact JSON, "session_id" its
+# first key, "current_dir" only in "workspace": captured from 2.1.331 and 2.1.112 in
+# tests/hooks/payloads/<version>/statusline/). Spaces and line breaks between tokens are fine.
+# A value with an escape in it (a backslash) is never cached.
 field() {
 	value=${json#*\"$1\":}
 	[ "$value" != "$json" ] || render
@@ -36,6 +38,10 @@ field() {
 
 field session_id
 sid=$value
+# A "session_id" inside an object before the top-level one (a subagent's, say) would key the
+# cache on another session's row: only one taken from the outermost object is trusted. (A
+# wrong "current_dir" cannot mislead: it is compared with the one the row was made for.)
+case ${json%%\"session_id\":*} in *{*{*) render ;; esac
 case $sid in *[!A-Za-z0-9_-]*) render ;; esac
 field current_dir
 dir=$value
