@@ -159,7 +159,7 @@ def test_an_invalid_configuration_fails(path_env):
     assert checks["configuration"]["status"] == "fail"
     assert checks["configuration"]["detail"] == (f"{config}: edit_policy: expected one of ask, deny, warn, not "
                                                  "'sometimes'; the file is ignored until it is fixed (defaults meanwhile)")
-    assert checks["configuration"]["fix"] == "fix it; the hooks guard with edit policy ask (the defaults) until then"
+    assert checks["configuration"]["fix"] == "fix it; the hooks guard with edit policy deny (the defaults) until then"
 
 
 @pytest.mark.parametrize("version, status, says", [
