@@ -643,6 +643,17 @@ def test_stop_releases_an_end_lock_held_by_the_sessions_own_process(sessions, pr
     silent(b.stop())  # nothing left to release
 
 
+def test_stop_names_the_worktree_under_home_with_tilde_like_every_other_message(sessions, project, rc_root, monkeypatch):
+    """The person reads Stop's line in the TUI beside SessionStart's and PreToolUse's, which show
+    the home directory as ~: so does Stop's."""
+    monkeypatch.setenv("HOME", rc_root)  # the project is ~/proj for the hooks the sessions run
+    b = sessions(1)
+    silent(b.start())
+    assert b.claude.run(f"{SESSIONWARD} lock acquire end", cwd=project, session_id=b.session_id).rc == 0
+    message = answered(b.stop())["systemMessage"]
+    assert ", worktree ~/proj (main), held for " in message, message
+
+
 def test_stop_leaves_an_end_lock_held_by_another_process(sessions, state_dir):
     a, b = sessions(0), sessions(1)
     silent(a.start())
