@@ -122,6 +122,16 @@ def test_take_over_command_is_asked_naming_the_other_session(target, repo, me, o
     assert not check_take_over("sessionward list", str(repo), me, load_config({}), now=NOW)
 
 
+def test_take_over_command_naming_the_file_from_home_is_asked(target, repo, me, other, monkeypatch):
+    """Bash expands `~/` before sessionward runs, so `claim take ~/proj/notes.md` takes over
+    the file itself: the person must be asked, as for any other spelling of its path."""
+    monkeypatch.setenv("HOME", str(repo.parent))
+    claim(target, other, at=NOW - 60)
+    verdict = check_take_over("sessionward claim take ~/proj/notes.md", str(repo), me, load_config({}), now=NOW)
+    assert (verdict.decision, verdict.rule) == ("ask", "take")
+    assert verdict.reason.startswith(f"take over ~/proj/notes.md from session bbbbbbbb (project proj, worktree ~/proj, ")
+
+
 @pytest.mark.parametrize("command, expected", [
     ("sessionward claim take notes.md", "{repo}/notes.md"),
     ("  /opt/x/bin/sessionward claim take '/a b/c.md' ", "/a b/c.md"),
@@ -130,9 +140,12 @@ def test_take_over_command_is_asked_naming_the_other_session(target, repo, me, o
     ("sessionward claim take $(echo x)", None),
     ("sessionward claim take", None),
     ("sessionwardx claim take notes.md", None),
+    ("sessionward claim take ~/notes.md", "{home}/notes.md"),        # bash expands an unquoted ~
+    ("sessionward claim take '~/notes.md'", "{repo}/~/notes.md"),     # a quoted one stays literal
 ])
 def test_parse_take_command(repo, command, expected):
-    assert parse_take_command(command, str(repo)) == (expected.format(repo=repo) if expected else None)
+    home = os.path.realpath(os.environ["HOME"])
+    assert parse_take_command(command, str(repo)) == (expected.format(repo=repo, home=home) if expected else None)
 
 
 def test_claimed_with_policy_warn(target, repo, me, other):

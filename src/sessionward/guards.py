@@ -139,18 +139,22 @@ def is_take_command(command: str) -> bool:
 
 def parse_take_command(command: str, cwd: str) -> str | None:
     """The absolute path `command` takes over when it is exactly `sessionward claim take FILE`
-    (FILE plain or in one pair of quotes; no other shell syntax), else None. Without shlex:
+    (FILE plain, a leading ~ expanded as bash does, or in one pair of quotes; no other shell
+    syntax), else None. Without shlex:
     this runs before every Bash call that mentions sessionward."""
     words = command.strip().split(None, 3)
     if len(words) != 4 or words[0].rsplit("/", 1)[-1] != "sessionward" or words[1:3] != ["claim", "take"]:
         return None
     arg = words[3].strip()
-    if len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "'\"":
+    quoted = len(arg) >= 2 and arg[0] == arg[-1] and arg[0] in "'\""
+    if quoted:
         arg = arg[1:-1]
     if not arg or any(ch in arg for ch in "'\"`$;&|<>\n\\"):
         return None
     import os
 
+    if not quoted:  # bash expands a leading ~ before sessionward sees the path: so must we
+        arg = os.path.expanduser(arg)
     return os.path.realpath(os.path.join(cwd, arg))
 
 

@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 
 from helpers import run_cli
 
@@ -11,7 +12,8 @@ def test_demo_shows_every_scenario_and_leaves_nothing(tmp_path):
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    root = re.search(r"in a throw-away home, (\S+) \(~ below\)", out).group(1)
+    # piped, paths print in full: the intro must not promise ~
+    root = re.search(r"^in a throw-away home, (\S+); nothing of yours is read or changed\.$", out, re.M).group(1)
     for expected in [
         "STRONG WARNING: 1 session works in this same worktree",
         "WARNING: 2 sessions work on this project in other worktrees",
@@ -27,8 +29,20 @@ def test_demo_shows_every_scenario_and_leaves_nothing(tmp_path):
     final = out.split("sessionward list")[-1]
     assert len(re.findall(r"^s-[0-9a-f]{8}\t", final, re.M)) == 4
     assert f"\t{killed}\t" not in final
+    # the way on from here, for Claude Code
+    assert "Use it in Claude Code: 'sessionward install' adds its hooks" in out
     # nothing left behind: no directory, no process, no state in the user's home
     assert not os.path.exists(root)
     assert subprocess.run(["pgrep", "-f", root], capture_output=True).stdout == b""
     assert not (tmp_path / "home" / ".claude").exists()
     assert not (tmp_path / "state").exists()
+
+
+def test_demo_on_a_terminal_shows_paths_under_the_throw_away_home_as_tilde(tmp_path):
+    """On a terminal (a real pty, through script(1)) the intro says paths show as ~, and they do."""
+    launcher = os.path.join(os.path.dirname(sys.executable), "sessionward")
+    done = subprocess.run(["script", "-qec", f"{launcher} demo", "/dev/null"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"})
+    out = done.stdout.replace("\r", "")
+    assert re.search(r"^in a throw-away home, /\S+ \(~ below\); nothing of yours is read or changed\.$", out, re.M), out
+    assert "  ~/src/webapp-feature  " in out, out

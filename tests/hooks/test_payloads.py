@@ -267,6 +267,23 @@ def test_a_session_ended_by_end_stays_ended_until_its_person_types_again(session
     assert sorted(registry(state_dir)) == sorted([a.session_id, b.session_id])
 
 
+def test_start_after_end_names_the_session_by_its_claude_session_id(sessions, project, state_dir):
+    """/end, then /start: /start's `!` line registers the session before the prompt's
+    UserPromptSubmit runs, from a command that knows no session id where Claude Code gives
+    none (2.1.112: no CLAUDE_CODE_SESSION_ID), so the record got a made-up id (s-...) that no
+    hook message uses. The prompt's hook keys it by the session id, silently (/start told)."""
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    answered(b.start())
+    assert b.claude.run(f"{SESSIONWARD} unregister", cwd=project, session_id=b.session_id).rc == 0  # /end
+    started = b.claude.run(f"{SESSIONWARD} register --exit-zero", cwd=project, session_id=b.session_id)  # /start
+    assert started.rc == 0, started
+    silent(b.prompt())
+    assert sorted(registry(state_dir)) == sorted([a.session_id, b.session_id])
+    record = registry(state_dir)[b.session_id]
+    assert (record["session_id"], record["owner"]["pid"]) == (b.session_id, b.pid)
+
+
 @pytest.mark.parametrize("with_session_end", [True, False], ids=["end-then-start", "start-only"])
 def test_clear_rekeys_the_record_of_the_same_process(sessions, payloads, version, state_dir, with_session_end):
     a = sessions(0)
@@ -641,6 +658,17 @@ def test_stop_releases_an_end_lock_held_by_the_sessions_own_process(sessions, pr
     }
     assert not (state_dir / "end.lock").exists()
     silent(b.stop())  # nothing left to release
+
+
+def test_stop_names_the_worktree_under_home_with_tilde_like_every_other_message(sessions, project, rc_root, monkeypatch):
+    """The person reads Stop's line in the TUI beside SessionStart's and PreToolUse's, which show
+    the home directory as ~: so does Stop's."""
+    monkeypatch.setenv("HOME", rc_root)  # the project is ~/proj for the hooks the sessions run
+    b = sessions(1)
+    silent(b.start())
+    assert b.claude.run(f"{SESSIONWARD} lock acquire end", cwd=project, session_id=b.session_id).rc == 0
+    message = answered(b.stop())["systemMessage"]
+    assert ", worktree ~/proj (main), held for " in message, message
 
 
 def test_stop_leaves_an_end_lock_held_by_another_process(sessions, state_dir):

@@ -59,7 +59,8 @@ def _tour(root: str, style: Style, sleepers: list) -> int:
         print(text, flush=True)
 
     say(style.bold("sessionward demo") + ": five simulated Claude Code sessions")
-    say(f"in a throw-away home, {root} (~ below); nothing of yours is read or changed.")
+    tilde = " (~ below)" if style.tty else ""  # piped, the commands print paths in full
+    say(f"in a throw-away home, {root}{tilde}; nothing of yours is read or changed.")
     say()
     say("Two git worktrees of one project, 'webapp' (main) and 'webapp-feature' (branch feature),")
     say("and a separate project, 'notes'. Each session registers itself, as /start does:")
@@ -86,8 +87,10 @@ def _tour(root: str, style: Style, sleepers: list) -> int:
     say("No human needed: the next command of any session sweeps it.")
     _run(style, webapp, ["list"])
     say()
-    say("Try it for real: 'sessionward register' in a terminal, then 'sessionward check'")
-    say("from another one in the same checkout. 'sessionward --help' lists every command.")
+    say("Use it in Claude Code: 'sessionward install' adds its hooks, status line, /start and /end")
+    say("('sessionward install --dry-run' shows the plan first). By hand: 'sessionward register' in")
+    say("a terminal, then 'sessionward check' from another one in the same checkout.")
+    say("'sessionward --help' lists every command.")
     return 0
 
 

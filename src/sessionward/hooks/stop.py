@@ -31,6 +31,7 @@ def release_forgotten_end_lock(owner) -> str | None:
     leave it when a separate live process holds it for this session (an end_with_lock or
     `lock run` command still saving). Returns the holder's description, or None."""
     from sessionward import paths
+    from sessionward._humanize import short_path
 
     if not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
         return None  # not held by anyone (the usual turn end): sessionward.locks not even imported
@@ -40,6 +41,6 @@ def release_forgotten_end_lock(owner) -> str | None:
     state = lock.status()
     if not state.held or state.pid != owner.pid:
         return None
-    described = state.describe()
+    described = state.describe(short_path)  # read in the TUI, beside the other hooks' ~ paths
     lock.release()
     return described

@@ -1,6 +1,8 @@
 """UserPromptSubmit: heartbeat. A session that was never registered (sessionward installed
 mid-session, or its record lost), or was ended by /end, is registered now (its person typed
-again), and told of conflicts as at start. (Stop only heartbeats: see hooks.stop.)"""
+again), and told of conflicts as at start. A record made by a command that knew no session id
+(/start's line on a Claude Code without CLAUDE_CODE_SESSION_ID) is keyed by it now, so every
+message names the session one way. (Stop only heartbeats: see hooks.stop.)"""
 
 import time
 
@@ -18,10 +20,18 @@ def heartbeat_or_register(event: HookEvent, event_name: str) -> dict | None:
     now = time.time()
     store = hook_store()
     try:
-        heartbeat(owner=event.owner, store=store, now=now)
-        return None
+        touched = heartbeat(owner=event.owner, store=store, now=now)
     except NotRegistered:
-        pass
+        touched = None
+    if touched is not None:
+        if event.session_id and not any(record.get("session_id") for record in touched):
+            # Registered by a command that knew no session id (/start's `!` line where Claude
+            # Code sets no CLAUDE_CODE_SESSION_ID, which runs before this hook): key it by the
+            # id every hook message uses. Silent: that command told the conflicts already.
+            mine = max(touched, key=lambda record: record["last_seen"])
+            register_session(mine["cwd"], mine["project"] if mine.get("project_explicit") else None,
+                             session_id=event.session_id, owner=event.owner, store=store, now=now)
+        return None
     registration = register_session(
         event.cwd, session_id=event.session_id, owner=event.owner, store=store, now=now, replace_owner_records=True
     )
