@@ -292,7 +292,10 @@ class Ground1:
                                 odd_text())
 
     def for_opt(self, opt):
-        return {"PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
+        # --step K: a wait in steps; with the tiny --timeout values above no step waits long
+        steps = st.one_of(st.sampled_from(["0", "1", "2", "10000", "10001", "-1", "", "\u00b2", "\u0661"]), NUMBERS,
+                          odd_text())
+        return {"K": steps, "PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
                 "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest,
                 "FILE": self.places.paths()}[opt.value]  # note --text-file: the same odd places
 
@@ -533,7 +536,7 @@ def test_the_real_launcher_agrees_with_the_in_process_harness(world, tally):
         command = next(c for c in _commands() if c.name == name)
         argv = data.draw(command_lines(command, world["ground"]).filter(_launchable))
         if name not in ("register", "unregister", "heartbeat", "lock acquire", "lock release", "lock run",
-                        "note append", "note write") and not (name == "prune" and "--force" in argv):
+                        "note append", "note write", "claim take") and not (name == "prune" and "--force" in argv):
             drawn.append((argv, errors))  # state changing commands would make the two differ
         elif "--" not in argv and any(a in ("-h", "--help") for a in argv):
             drawn.append((argv, errors))

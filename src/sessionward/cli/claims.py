@@ -18,9 +18,16 @@ from sessionward.identity import describe_checkout, resolve_owner, resolve_sessi
 def run_take(values: dict) -> Output:
     from sessionward.config import load_config
 
+    from sessionward._jsoncodec import require_utf8
+    from sessionward.errors import BadInput
+
+    given = values["path"]
+    if not given or "\0" in given:
+        raise BadInput("the path is empty or holds a NUL byte")
+    require_utf8(given, "path")  # a claim is stored as UTF-8 JSON
     owner = resolve_owner(values.get("pid"), shell_pid=values.get("shell_pid"))
     cwd = os.getcwd()
-    path = os.path.realpath(os.path.join(cwd, values["path"]))  # as the hooks key a file
+    path = os.path.realpath(os.path.join(cwd, given))  # as the hooks key a file
     now = time.time()
     standing = standing_edits(path, owner, load_config(), now)
     claim = claims.take_over(path, owner=owner, session_id=resolve_session_id(values.get("session")),

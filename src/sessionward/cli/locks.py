@@ -133,7 +133,7 @@ def _step(values: dict, notices: list) -> StepWait | None:
         return None
     from sessionward.errors import BadInput
 
-    if not step.isdigit() or int(step) > MAX_STEP:
+    if not (step.isascii() and step.isdigit()) or int(step) > MAX_STEP:  # "²".isdigit(), int("²") fails
         raise BadInput(f"invalid step {step!r}: expected a whole number from 0 to {MAX_STEP}")
     return StepWait(int(step), _timeout(values, notices))
 
