@@ -586,7 +586,10 @@ def _wait_for_state(pid: int, states: str) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGSTOP, signal.SIGTSTP])
 def test_a_stopped_holder_is_named_stopped_with_what_to_do(stop, lock_file):
-    holder = subprocess.Popen(["sleep", "600"])
+    # In a process group of its own, whose parent (pytest) is in another group of the same
+    # session: the kernel discards SIGTSTP sent to an orphaned process group, and pytest's own
+    # group is orphaned when whatever started the run has exited (a CI runner's background job).
+    holder = subprocess.Popen(["sleep", "600"], preexec_fn=os.setpgrp)
     try:
         run_cli("lock", "acquire", "end", "--pid", str(holder.pid), "--timeout", "0", check=True)
         os.kill(holder.pid, stop)  # Ctrl-Z sends SIGTSTP; `kill -STOP` cannot be caught
