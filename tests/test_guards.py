@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -517,3 +518,25 @@ def test_ages_in_reasons(target, me, other, seconds, text):
     claim(target, other, at=NOW - seconds)
     config = load_config({"SESSIONWARD_CLAIM_TTL_MINUTES": "10080"})
     assert f" edited {target} {text} and is still running" in check_file_edit(target, me, config, now=NOW).reason
+
+
+def test_the_take_over_command_runs_where_sessionward_is_not_on_path(tmp_path, monkeypatch, repo):
+    # An install whose bin directory is not on PATH (scripts/install says so): the bare name
+    # would be "command not found" once the person said yes; the launcher's own path runs.
+    from sessionward.guards import take_command
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "sessionward"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o755)
+    target = os.path.join(repo, "shared.txt")
+    monkeypatch.setattr(sys, "argv", [str(launcher), "hook", "PreToolUse"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    command = take_command(target)
+    assert command == f"{launcher} claim take {target}"
+    assert parse_take_command(command, "/") == target  # and the guard still knows it when it runs
+    monkeypatch.setenv("PATH", f"/usr/bin:{bin_dir}")
+    assert take_command(target) == f"sessionward claim take {target}"
+    monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/pytest"])  # not through a launcher
+    assert take_command(target) == f"sessionward claim take {target}"

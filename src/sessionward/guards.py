@@ -25,6 +25,7 @@ tool ran). What they never do is block on a dead session: claims of dead owners 
 and a dead holder of `end` holds nothing.
 """
 
+import os
 import time
 
 from sessionward import claims as claims_mod
@@ -102,8 +103,22 @@ TAKE_COMMAND = "sessionward claim take"
 
 
 def take_command(path: str) -> str:
-    """The command that takes `path` over, as a reason tells the model to run it."""
-    return f"{TAKE_COMMAND} {_quoted(path)}"
+    """The command that takes `path` over, as a reason tells the model to run it: through
+    the bare name when PATH finds a sessionward, else through this very launcher's path (an
+    install whose bin directory is not on PATH: the bare name would not run)."""
+    return f"{_launcher_to_name()}{TAKE_COMMAND[len('sessionward'):]} {_quoted(path)}"
+
+
+def _launcher_to_name() -> str:
+    import sys
+
+    launcher = sys.argv[0] if sys.argv else ""
+    if not (os.path.isabs(launcher) and os.path.basename(launcher) == "sessionward"):
+        return "sessionward"  # not run through a launcher (the Python API, tests)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory and os.access(os.path.join(directory, "sessionward"), os.X_OK):
+            return "sessionward"
+    return launcher
 
 
 def check_take_over(command: str, cwd: str, owner: Owner, config, now: float | None = None) -> Verdict:

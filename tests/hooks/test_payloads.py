@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -32,7 +33,11 @@ def deny_tail(path: str) -> str:
     """The default (deny) policy's words after the facts: what to do, with the take-over command."""
     return (". Editing it here could overwrite that work, so sessionward stopped this edit. Tell the user which "
             "session is working on the file. If they want this session to edit it anyway, run "
-            f"`sessionward claim take {path}` (the user confirms it), then make the edit again.")
+            f"`{TAKE} {path}` (the user confirms it), then make the edit again.")
+
+
+# The hooks run through the launcher: the reason names the bare command only when PATH finds one.
+TAKE = ("sessionward" if shutil.which("sessionward") else SESSIONWARD) + " claim take"
 WARN_TAIL = ": editing it here anyway (edit policy: warn)."
 STALE_TAIL = (
     ". Editing now would overwrite that change unseen. Read the file again, then make the edit on its "
