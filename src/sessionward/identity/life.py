@@ -16,10 +16,10 @@ owner's life, and anyone probes that lock without blocking:
 Files: STATE/sessionward/life/<key>, key = "<boot id>-<pid namespace inode>-<pid>-<start
 time>": one file per owner process, created by ensure_watcher() already locked (a temp file
 linked into place), removed by the watcher when the owner exits or by forget() once found
-free. The watcher (identity/_watcher.py, a pair of processes sharing one open file
-description) is started in its own session, with every descriptor but the lock closed, so
-Claude Code never waits on a hook's pipes. At most one pair per owner: a second ensure_watcher() finds
-the lock held and starts nothing.
+free. The watcher (identity/_watching.py, run by the script identity/_watcher.py: a pair of
+processes sharing one open file description) is started in its own session, with every
+descriptor but the lock closed, so Claude Code never waits on a hook's pipes. At most one pair
+per owner: a second ensure_watcher() finds the lock held and starts nothing.
 
 What it does not cover: another kernel (a VM, another machine, Docker Desktop's VirtioFS,
 where flock itself may not be shared): that owner's liveness is unknown, never guessed from
