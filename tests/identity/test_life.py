@@ -107,6 +107,7 @@ def _fresh_cache():
     """Each test starts as a new process would: no key known to be watched already."""
     life._watched.clear()
     yield
+    life.start_deferred()  # a test that deferred and failed midway: no lock left in this process
     life._watched.clear()
 
 
@@ -149,6 +150,62 @@ def test_a_watcher_that_cannot_start_leaves_no_file_that_reads_as_dead(state_dir
     monkeypatch.undo()
     assert life.ensure_watcher(owner, str(state_dir)) is True  # the next call starts it
     assert life.probe(key, str(state_dir)) == life.HELD
+
+
+def test_a_deferred_pair_starts_only_when_asked_and_the_lock_is_held_all_along(state_dir, sleeper):
+    """defer_starts() (a SessionStart hook, until it has answered): the life file reads as held
+    at once, held by the caller; no watcher runs until start_deferred(), which hands the lock
+    to the pair without a moment free."""
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+    life.defer_starts()
+    assert life.ensure_watcher(owner, str(state_dir)) is True
+    assert life.probe(key, str(state_dir)) == life.HELD
+    time.sleep(0.2)  # a pair started anyway would show by now
+    assert watchers(state_dir) == []
+    life.start_deferred()
+    assert life.probe(key, str(state_dir)) == life.HELD
+    wait_until(lambda: len(watchers(state_dir, key)) == 2, WITHIN_S, "the deferred pair formed")
+    life._watched.clear()
+    assert life.ensure_watcher(owner, str(state_dir)) is True  # not deferring any more, and held: nothing new
+    time.sleep(0.2)
+    assert len(watchers(state_dir)) == 2
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not watchers(state_dir) and life.probe(key, str(state_dir)) == life.MISSING, WITHIN_S,
+               "the deferred pair gone with its owner")
+
+
+def test_a_session_start_whose_deferred_pair_cannot_start_registers_again_without_life(state_dir, sleeper,
+                                                                                    monkeypatch, tmp_path):
+    """SessionStart registers with the pair's start deferred (the record says life); when the
+    pair cannot start after the answer (no process to spare), the record is written again
+    saying no watcher, so no other PID namespace reads the live session as dead."""
+    from sessionward.hooks import HookEvent, session_start
+
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+    cwd = os.path.realpath(make_git_repo(tmp_path / "proj"))
+    event = HookEvent("SessionStart", {"session_id": "5e551011-0000-4000-8000-000000000001", "cwd": cwd,
+                                       "source": "startup"}, dict(os.environ), defer_watchers=True)
+    event._owner = owner
+    try:
+        session_start.handle(event)
+        [record] = registered(state_dir).values()
+        assert record["owner"]["life"] is True
+        assert life.probe(key, str(state_dir)) == life.HELD  # by this process until it has answered
+    finally:
+        def no_process(*args, **kwargs):
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(os, "posix_spawn", no_process)
+        life.start_deferred()
+    [record] = registered(state_dir).values()
+    assert record["owner"]["life"] is False, record["owner"]
+    assert life.probe(key, str(state_dir)) == life.MISSING
+    assert watchers(state_dir) == []
 
 
 def test_twenty_racing_ensure_watcher_calls_start_one_pair(state_dir, sleeper):

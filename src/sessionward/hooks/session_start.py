@@ -12,14 +12,25 @@ def handle(event: HookEvent) -> dict | None:
     from sessionward.registry import register_session
 
     now = time.time()
-    registration = register_session(
-        event.cwd,
-        session_id=event.session_id,
-        owner=event.owner,
-        store=hook_store(),
-        now=now,
-        replace_owner_records=True,
-    )
+
+    def register(_owner=None):
+        return register_session(
+            event.cwd,
+            session_id=event.session_id,
+            owner=event.owner,
+            store=hook_store(),
+            now=now,
+            replace_owner_records=True,
+        )
+
+    if event.defer_watchers:
+        from sessionward.identity.life import defer_starts
+
+        # The first SessionStart of a Claude Code process starts its watcher pair: only once
+        # answered, so the pair's interpreter does not start beside this hook's own work. Should
+        # the pair not start then, registered again: the record says so, as it would have.
+        defer_starts(on_failure=register)
+    registration = register()
     _clean_orphaned_locks()
     if not (registration.has_conflict or registration.twins):
         return None  # nobody to tell of (conflict_answer would say nothing)
