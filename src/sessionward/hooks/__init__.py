@@ -282,10 +282,11 @@ def main(argv: list) -> int:
 
 
 def start_deferred_watchers() -> None:
-    """Start the watcher pairs a hook run with defer_watchers held back (identity.life). Free
-    when none was: life is not even imported unless the hook imported it."""
+    """Start the watcher pairs a hook run with defer_watchers held back (identity.life), as
+    the process's last act: its standard streams go to /dev/null (the answer is out) and the
+    pairs are forked. Free when none was: life is not even imported unless the hook did."""
     import sys
 
     life = sys.modules.get("sessionward.identity.life")
     if life is not None:
-        life.start_deferred()
+        life.start_deferred(exiting=True)

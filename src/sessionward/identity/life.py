@@ -137,14 +137,26 @@ def defer_starts(on_failure=None) -> None:
     _on_failure = on_failure
 
 
-def start_deferred() -> None:
+def start_deferred(exiting: bool = False) -> None:
     """Start the pairs ensure_watcher() held back since defer_starts(), each taking its lock
-    over from this process, and stop deferring. Never raises."""
+    over from this process, and stop deferring. Never raises.
+
+    exiting: the caller exits next and needs its standard streams no more (a hook that has
+    answered): they are pointed at /dev/null, and each pair is forked rather than spawned
+    (_fork_watcher), which returns at once."""
     global _deferred, _on_failure
     pending, on_failure = _deferred or [], _on_failure
     _deferred = _on_failure = None
+    if exiting and pending:
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            for std in (0, 1, 2):
+                os.dup2(null, std)
+            os.close(null)
+        except OSError:
+            exiting = False  # spawn, then: it sets the child's descriptors itself
     for fd, owner, path in pending:
-        if _start_or_drop(fd, owner, path):
+        if _start_or_drop(fd, owner, path, _fork_watcher if exiting else _start_watcher):
             continue
         _watched.discard(path)
         owner.life = False
@@ -180,11 +192,12 @@ def forget(key: str | None, state_dir: str | None = None) -> bool:
 # -- internals --------------------------------------------------------------------------------
 
 
-def _start_or_drop(fd: int, owner, path: str) -> bool:
-    """Start the pair on the lock held by `fd`, or, when it cannot start, remove the file (a
-    free file would read as "its owner exited"); `fd` closed either way."""
+def _start_or_drop(fd: int, owner, path: str, start=None) -> bool:
+    """Start the pair (with `start`, else _start_watcher) on the lock held by `fd`, or, when it
+    cannot start, remove the file (a free file would read as "its owner exited"); `fd` closed
+    either way."""
     try:
-        _start_watcher(fd, owner, path)
+        (start or _start_watcher)(fd, owner, path)
     except OSError:  # no process to spare (EAGAIN), no interpreter: judged by its PID alone
         try:
             if _same_file(fd, path):
@@ -274,14 +287,54 @@ def _start_watcher(fd: int, owner, path: str) -> None:
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
                    (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, source, 3)]
         actions += [(os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()]
-        # The status stamp lives beside the life directory: STATE/sessionward/status/stamp.
-        from sessionward.status_stamp import DISABLED, STAMP_NAME, STATUS_DIR_NAME
-
-        stamp = "" if DISABLED else os.path.join(os.path.dirname(os.path.dirname(path)), STATUS_DIR_NAME, STAMP_NAME)
-        os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", _WATCHER, "3", str(owner.pid),
-                                        str(owner.start_time), path, stamp], {}, file_actions=actions, setsid=True)
+        argv = _watcher_argv(owner, path)
+        os.posix_spawn(argv[0], argv, {}, file_actions=actions, setsid=True)
     finally:
         os.close(source)
+
+
+def _fork_watcher(fd: int, owner, path: str) -> None:
+    """The watcher forked from a caller about to exit, whose 0-2 point at /dev/null already
+    (start_deferred(exiting=True)): the child takes its own session, the lock on 3, closes
+    what it inherited and execs the script. posix_spawn returns only once its child has
+    exec'd, which waits for a CPU: 0.1 ms median but 3.7 ms p90 and 11 ms at worst on a busy
+    2-core machine, against 0.2 ms (0.7 at worst) for a fork of a hook's interpreter. Should
+    the exec fail, the child runs the watcher itself (a larger process, but the owner stays
+    watched). Not waited for: when the caller exits, init adopts it."""
+    argv = _watcher_argv(owner, path)
+    inherited = _inherited_fds()
+    if os.fork():
+        return
+    try:  # the child: whatever happens, it never returns into the caller's code
+        os.setsid()
+        if fd == 3:
+            os.set_inheritable(3, True)
+        else:
+            os.dup2(fd, 3)  # inheritable; replaces anything the caller had on 3
+        for other in inherited:
+            try:
+                os.close(other)
+            except OSError:
+                pass
+        try:
+            os.execv(argv[0], argv)
+        except OSError:
+            pass
+        sys.path.insert(0, os.path.dirname(_WATCHER))
+        from _watching import main
+
+        main(argv[3:])
+    finally:
+        os._exit(0)
+
+
+def _watcher_argv(owner, path: str) -> list:
+    """python -I -S _watcher.py 3 PID START PATH STAMP (identity/_watching.py says what they are)."""
+    # The status stamp lives beside the life directory: STATE/sessionward/status/stamp.
+    from sessionward.status_stamp import DISABLED, STAMP_NAME, STATUS_DIR_NAME
+
+    stamp = "" if DISABLED else os.path.join(os.path.dirname(os.path.dirname(path)), STATUS_DIR_NAME, STAMP_NAME)
+    return [sys.executable, "-I", "-S", _WATCHER, "3", str(owner.pid), str(owner.start_time), path, stamp]
 
 
 def _inherited_fds() -> list:
