@@ -21,7 +21,8 @@ Fixture (in run.py's temporary directory; SESSIONWARD_HOME and HOME point into i
 Every case's answer is checked before timing and again after it (a drifted fixture would
 time something else). The cases:
   PreToolUse Write, claimed       the file guard reads one claims shard, finds live claims
-                                  by others, checks their owners in /proc: answers ask
+                                  by others, checks their owners in /proc: answers deny
+                                  (the default edit policy)
   PreToolUse Write, unclaimed     the same path to the shard, which holds no claim on it:
                                   no answer
   PreToolUse Bash `ls -la`        no `git` in the command: no answer, before any state is read
@@ -216,7 +217,7 @@ def claims_census(state: Path) -> dict:
 
 def hook_env(base: dict, home: Path, claude_pid: int | None) -> dict:
     """The hook's environment: run.child_env's, HOME in the temp directory, no configuration
-    from this machine (defaults: edit policy ask, claim TTL 30 min, git guard on)."""
+    from this machine (defaults: edit policy deny, claim TTL 30 min, git guard on)."""
     env = {k: v for k, v in base.items() if not k.startswith(("CLAUDE", "SESSIONWARD_")) or k == "SESSIONWARD_HOME"}
     env["HOME"] = str(home)
     if claude_pid is not None:
@@ -302,12 +303,12 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
     main = checkouts[ME % len(checkouts)]
     hook = [str(launcher), "hook"]
     claimed = write_payload("PreToolUse", ME, main, targets["claimed"])
-    ask, context, none = "ask", CONTEXT, None
+    ask, deny, context, none = "ask", "deny", CONTEXT, None
     return [
         HookCase("python -c pass", [python, "-c", "pass"], hook_env(cached, home, None), "base",
                  claimed, main, none, None),
         HookCase("PreToolUse Write, claimed by another session", hook + ["PreToolUse"], me_env, "budget",
-                 claimed, main, ask, None),
+                 claimed, main, deny, None),
         HookCase("PreToolUse Write, unclaimed file", hook + ["PreToolUse"], me_env, "budget",
                  write_payload("PreToolUse", ME, main, targets["unclaimed"]), main, none, None),
         HookCase("PreToolUse Bash `ls -la` (no git)", hook + ["PreToolUse"], me_env, "budget",
@@ -327,7 +328,7 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  hook_env(cached, home, pool_pids[ENDING]), "session-end",
                  payload("SessionEnd", ENDING, reset.cwd, reason="other"), reset.cwd, none, reset),
         HookCase("PreToolUse Write claimed, no bytecode cache", hook + ["PreToolUse"],
-                 hook_env(uncached, home, pool_pids[ME]), "info", claimed, main, ask, None),
+                 hook_env(uncached, home, pool_pids[ME]), "info", claimed, main, deny, None),
     ]
 
 

@@ -1,8 +1,9 @@
 """Section 5 of bench/run.py (`--only watchers`): the life locks' watchers (identity.life).
 
 Every owner process gets a watcher pair the first time one of its hooks runs (SessionStart:
-ensure_watcher creates the life file locked, forks, and the child double-forks the watcher,
-which execs `python -I -S _watcher.py` and forks its peer); every later hook of that process
+ensure_watcher creates the life file locked and the hook holds it; once it has answered, it
+points its standard streams at /dev/null and forks, and the child, once the hook has exited,
+execs `python -I -S _watcher.py`, which forks its peer); every later hook of that process
 finds the lock held (one open and one flock) and starts nothing. This section times both,
 through the real launcher run by a stand-in `claude` (hooks_bench.ClaudeStandIn, CLAUDE_PID
 set), next to `python -c pass`, interleaved round-robin, against WATCH_SESSIONS live sessions

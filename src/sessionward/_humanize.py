@@ -26,6 +26,13 @@ def short_session_id(session_id: str) -> str:
     return session_id[:8] + (session_id[twin:] if twin > 8 else "")
 
 
+def session_label(session_id) -> str:
+    """short_session_id of a stored value, "?" when it is missing or not a string."""
+    if not isinstance(session_id, str) or not session_id:
+        return "?"
+    return short_session_id(session_id)
+
+
 def short_session_ids(ids) -> dict:
     """{id: label} for a set of sessions shown together (a table, a message naming several):
     short_session_id, lengthened to the shortest prefix that tells them apart where two

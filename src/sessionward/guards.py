@@ -29,14 +29,13 @@ import os
 import time
 
 from sessionward import claims as claims_mod
-from sessionward._humanize import format_age, short_path, short_session_id
+from sessionward._humanize import format_age, session_label, short_path
 from sessionward.identity import Owner, branch_now, record_liveness
 
 ALLOW = None
 ASK = "ask"
 DENY = "deny"
 WARN = "warn"
-MAX_NAMED_SESSIONS = 3  # named in a reason or context; the rest are counted ('sessionward list' shows all)
 
 
 class Verdict:
@@ -239,7 +238,7 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
     if not risky:
         return Verdict()
     from sessionward.identity import describe_checkout
-    from sessionward.registry import load_live_sessions
+    from sessionward.registry import describe_sessions, load_live_sessions
 
     now = time.time() if now is None else now
     live, _swept = load_live_sessions(now=now)
@@ -280,34 +279,7 @@ def describe_claimant(claim: dict, now: float) -> str:
         parts[-1] += f" {where}"
     if claim.get("ended") is not None:
         parts.append("ended")
-    return f"session {_session_label(claim.get('session'))} ({', '.join(parts)})"
-
-
-def describe_sessions(records: list, now: float, limit: int = MAX_NAMED_SESSIONS) -> str:
-    """The first `limit` sessions described, then how many more: a reason or a context for the
-    model stays short however many sessions share a worktree (Claude Code cuts at 10,000)."""
-    named = "; ".join(describe_session(r, now) for r in records[:limit])
-    return named + (f" (and {len(records) - limit} more)" if len(records) > limit else "")
-
-
-def describe_session(record: dict, now: float) -> str:
-    parts = [f"project {record.get('project')}", f"worktree {short_path(record.get('worktree') or '?')}"]
-    if record.get("branch"):
-        parts.append(f"branch {record['branch']}")
-    from sessionward.registry import owner_label  # only where sessions are named: a conflict
-
-    parts.append(owner_label(record))
-    if type(record.get("started_at")) in (int, float):
-        parts.append(f"up {format_age(now - record['started_at'])}")
-    if record.get("holds"):
-        parts.append("holds " + ", ".join(record["holds"]))
-    return f"session {_session_label(record.get('session_id') or record.get('id'))} ({', '.join(parts)})"
-
-
-def _session_label(session_id) -> str:
-    if not isinstance(session_id, str) or not session_id:
-        return "?"
-    return short_session_id(session_id)
+    return f"session {session_label(claim.get('session'))} ({', '.join(parts)})"
 
 
 def _verb(claim: dict) -> str:

@@ -32,6 +32,7 @@ Conflict levels, from the origin's three scenarios:
 import os
 import time
 
+from sessionward import paths
 from sessionward._jsoncodec import require_utf8
 from sessionward.errors import (
     BadInput, NotRegistered, Refused, RegistryLockTimeout, SessionwardError, StateUnwritable, UnsafeState,
@@ -40,8 +41,9 @@ from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
 from sessionward.store import Store, open_store
 
-# locks (held_by_owner), identity.where (display) and _humanize (short ids) are imported where
-# used: the heartbeat hooks load this module on every prompt and turn and need none of them.
+# locks (held_by_owner, and only where a lock file exists), identity.where (display) and
+# _humanize (short ids) are imported where used: the heartbeat hooks load this module on every
+# prompt and turn and need none of them.
 
 MAX_PROJECT_NAME = 128
 
@@ -49,6 +51,7 @@ LEVEL_INFO = "info"
 LEVEL_WARNING = "warning"
 LEVEL_STRONG = "strong"
 LEVEL_ORDER = {LEVEL_INFO: 0, LEVEL_WARNING: 1, LEVEL_STRONG: 2}
+MAX_NAMED_SESSIONS = 3  # named in a reason or context; the rest are counted ('sessionward list' shows all)
 
 
 # -- input ----------------------------------------------------------------------------------
@@ -186,6 +189,29 @@ def session_view(record: dict, verdict=None) -> dict:
     return dict(record, where=where_label(record["owner"]), liveness=liveness_json(verdict))
 
 
+def describe_sessions(records: list, now: float, limit: int = MAX_NAMED_SESSIONS) -> str:
+    """The first `limit` sessions described, then how many more: a reason or a context for the
+    model stays short however many sessions share a worktree (Claude Code cuts at 10,000)."""
+    named = "; ".join(describe_session(r, now) for r in records[:limit])
+    return named + (f" (and {len(records) - limit} more)" if len(records) > limit else "")
+
+
+def describe_session(record: dict, now: float) -> str:
+    """"session 3f2a9c1e (project webapp, worktree ~/webapp, branch main, pid 4242, up 12m,
+    holds end)": a record as a hook's reason or context names it to the model."""
+    from sessionward._humanize import format_age, session_label, short_path
+
+    parts = [f"project {record.get('project')}", f"worktree {short_path(record.get('worktree') or '?')}"]
+    if record.get("branch"):
+        parts.append(f"branch {record['branch']}")
+    parts.append(owner_label(record))
+    if type(record.get("started_at")) in (int, float):
+        parts.append(f"up {format_age(now - record['started_at'])}")
+    if record.get("holds"):
+        parts.append("holds " + ", ".join(record["holds"]))
+    return f"session {session_label(record.get('session_id') or record.get('id'))} ({', '.join(parts)})"
+
+
 def classify(record: dict, ctx: Context) -> Conflict:
     # Worktrees are stored canonical (describe_checkout resolves symlinks): compare as is.
     if record["worktree"] == ctx.worktree:
@@ -222,14 +248,25 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     """(live records, records swept now), each with the locks its owner holds now in
     "holds" and its worktree's branch now in "branch". Lock-free unless someone dead must be
     swept."""
-    from sessionward.locks import held_by_owner, locks_held
-
     live, swept = _load_live(store or open_store(), time.time() if now is None else now)
-    held = held_by_owner()
-    for record in live:
-        record["holds"] = locks_held(held, record["owner"])
+    with_holds_now(live)
     with_branch_now(live)
     return live, swept
+
+
+def with_holds_now(records) -> None:
+    """Set each record's "holds" to the names of the locks its owner holds now. A lock is held
+    only while its NAME.lock exists: when the state directory has none (one listdir), nothing
+    is held and sessionward.locks is not even imported."""
+    if not paths.lock_files_present():
+        for record in records:
+            record["holds"] = []
+        return
+    from sessionward.locks import held_by_owner, locks_held
+
+    held = held_by_owner()
+    for record in records:
+        record["holds"] = locks_held(held, record["owner"])
 
 
 def with_branch_now(records) -> None:

@@ -13,7 +13,7 @@ anything else, so a change made after that read always leaves a stamp it has not
     (store.local: heartbeats alone change nothing shown);
   - the locks, when a lock is taken, released or taken over, and when a waiter joins or
     leaves a queue (sessionward._lockfile, sessionward.locks);
-  - the watcher of each owner (identity/_watcher.py), when that owner dies: it runs
+  - the watcher of each owner (identity/_watching.py), when that owner dies: it runs
     without sessionward on its path, so it writes the stamp itself, the same way;
   - PreToolUse, when it asks the person about a conflict (note_asked()).
 What it does not see: a hand-made change of those files (a `rm ~/.claude/end.lock` is
@@ -70,7 +70,7 @@ def touch(state_dir: str | None = None) -> None:
 
 
 def write_token(path: str) -> None:
-    """Overwrite the token in the file at `path` in place (identity/_watcher.py does the same
+    """Overwrite the token in the file at `path` in place (identity/_watching.py does the same
     in its own few lines: it cannot import sessionward). In place, not a temp file renamed
     over it: a rename over a file costs ext4 a data flush (about half a millisecond, on every
     lock transition). A reader meeting the write half done sees the new token's start on the

@@ -100,7 +100,7 @@ def label(session) -> str:
 
 
 def described(session, worktree=None, branch="main") -> str:
-    """guards.describe_session for a registered session."""
+    """registry.describe_session for a registered session."""
     return (f"session {label(session)} (project proj, worktree {worktree or session.cwd}, branch {branch}, "
             f"pid {session.pid}, up <T>)")
 

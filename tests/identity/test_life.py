@@ -107,6 +107,7 @@ def _fresh_cache():
     """Each test starts as a new process would: no key known to be watched already."""
     life._watched.clear()
     yield
+    life.start_deferred()  # a test that deferred and failed midway: no lock left in this process
     life._watched.clear()
 
 
@@ -149,6 +150,62 @@ def test_a_watcher_that_cannot_start_leaves_no_file_that_reads_as_dead(state_dir
     monkeypatch.undo()
     assert life.ensure_watcher(owner, str(state_dir)) is True  # the next call starts it
     assert life.probe(key, str(state_dir)) == life.HELD
+
+
+def test_a_deferred_pair_starts_only_when_asked_and_the_lock_is_held_all_along(state_dir, sleeper):
+    """defer_starts() (a SessionStart hook, until it has answered): the life file reads as held
+    at once, held by the caller; no watcher runs until start_deferred(), which hands the lock
+    to the pair without a moment free."""
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+    life.defer_starts()
+    assert life.ensure_watcher(owner, str(state_dir)) is True
+    assert life.probe(key, str(state_dir)) == life.HELD
+    time.sleep(0.2)  # a pair started anyway would show by now
+    assert watchers(state_dir) == []
+    life.start_deferred()
+    assert life.probe(key, str(state_dir)) == life.HELD
+    wait_until(lambda: len(watchers(state_dir, key)) == 2, WITHIN_S, "the deferred pair formed")
+    life._watched.clear()
+    assert life.ensure_watcher(owner, str(state_dir)) is True  # not deferring any more, and held: nothing new
+    time.sleep(0.2)
+    assert len(watchers(state_dir)) == 2
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: not watchers(state_dir) and life.probe(key, str(state_dir)) == life.MISSING, WITHIN_S,
+               "the deferred pair gone with its owner")
+
+
+def test_a_session_start_whose_deferred_pair_cannot_start_registers_again_without_life(state_dir, sleeper,
+                                                                                    monkeypatch, tmp_path):
+    """SessionStart registers with the pair's start deferred (the record says life); when the
+    pair cannot start after the answer (no process to spare), the record is written again
+    saying no watcher, so no other PID namespace reads the live session as dead."""
+    from sessionward.hooks import HookEvent, session_start
+
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+    cwd = os.path.realpath(make_git_repo(tmp_path / "proj"))
+    event = HookEvent("SessionStart", {"session_id": "5e551011-0000-4000-8000-000000000001", "cwd": cwd,
+                                       "source": "startup"}, dict(os.environ), defer_watchers=True)
+    event._owner = owner
+    try:
+        session_start.handle(event)
+        [record] = registered(state_dir).values()
+        assert record["owner"]["life"] is True
+        assert life.probe(key, str(state_dir)) == life.HELD  # by this process until it has answered
+    finally:
+        def no_process(*args, **kwargs):
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(os, "posix_spawn", no_process)
+        life.start_deferred()
+    [record] = registered(state_dir).values()
+    assert record["owner"]["life"] is False, record["owner"]
+    assert life.probe(key, str(state_dir)) == life.MISSING
+    assert watchers(state_dir) == []
 
 
 def test_twenty_racing_ensure_watcher_calls_start_one_pair(state_dir, sleeper):
@@ -213,6 +270,12 @@ def test_the_watchers_hold_nothing_of_their_starter(state_dir, sleeper):
     took = time.monotonic() - started
     assert done.returncode == 0 and done.stdout == "True\n", done
     assert took < 5.0, f"the starter's pipes stayed open {took:.1f} s"
+    assert_pair_holds_nothing_of_its_starter(state_dir, key, proc.pid)
+
+
+def assert_pair_holds_nothing_of_its_starter(state_dir, key: str, owner_pid: int) -> None:
+    """The pair of `key` forms, each with /dev/null on 0-2, the life file and its own pidfds and
+    nothing else, cwd /, its own session, and neither this test nor the owner among its ancestors."""
     wait_until(lambda: len(watchers(state_dir, key)) == 2, WITHIN_S, "the pair formed")
     held = os.stat(life_file(state_dir, key))
     mine = os.getsid(0)
@@ -226,12 +289,12 @@ def test_the_watchers_hold_nothing_of_their_starter(state_dir, sleeper):
         assert all(fds[fd] == "anon_inode:[pidfd]" for fd in fds if fd > 2 and fd != lock[0]), fds
         assert os.readlink(f"/proc/{pid}/cwd") == "/"  # holds no directory busy
         _, ppid, pgrp, session = stat_fields(pid)[:4]
-        assert int(session) not in (mine, os.getsid(proc.pid), 0), (pid, session)
+        assert int(session) not in (mine, os.getsid(owner_pid), 0), (pid, session)
         line, up = [], pid  # its ancestors: neither this test nor the owner
         while up > 1:
             up = int(stat_fields(up)[1])
             line.append(up)
-        assert os.getpid() not in line and proc.pid not in line, line
+        assert os.getpid() not in line and owner_pid not in line, line
 
 
 # -- 20 SessionStarts of one Claude Code process --------------------------------------------
@@ -288,6 +351,47 @@ def test_twenty_session_starts_of_one_claude_start_one_pair(state_dir, stand_in)
     stand_in.kill()
     wait_until(lambda: not watchers(state_dir) and not os.listdir(life.life_dir(str(state_dir))), WITHIN_S,
                "the pair gone and the life file removed after claude's exit")
+
+
+def test_a_session_start_hooks_pair_holds_nothing_of_the_hook(state_dir, stand_in):
+    """The real hook forks its pair once it has answered (life.start_deferred(exiting=True)):
+    its stdout and stderr, which Claude Code reads to EOF, pointed at /dev/null first; the
+    pair keeps nothing of it."""
+    started = time.monotonic()
+    done = stand_in.hook("SessionStart", payload(stand_in, "01-SessionStart", "fc99ad74-5136-485d-acfe-04158072b6ba"))
+    assert done.rc == 0 and not done.timed_out, done
+    assert time.monotonic() - started < 5.0, "the hook's pipes stayed open"
+    [record] = registered(state_dir).values()
+    key = life.life_key(record["owner"]["boot_id"], record["owner"]["pidns"], stand_in.pid,
+                        record["owner"]["start_time"])
+    assert_pair_holds_nothing_of_its_starter(state_dir, key, stand_in.pid)
+
+
+FORK_WITHOUT_INTERPRETER = r"""
+import sys
+from sessionward.identity import life, resolve_owner
+owner = resolve_owner(int(sys.argv[1]))
+life.defer_starts()
+assert life.ensure_watcher(owner, sys.argv[2])
+sys.executable = "/nonexistent/python3"  # the exec fails: the forked child must watch by itself
+life.start_deferred(exiting=True)
+"""
+
+
+def test_a_forked_watcher_whose_exec_fails_still_holds_the_lock_for_its_owners_life(state_dir, sleeper):
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+    done = subprocess.run([sys.executable, "-c", FORK_WITHOUT_INTERPRETER, str(proc.pid), str(state_dir)],
+                          capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done
+    for _ in range(40):  # its starter has exited: held by the fallback watcher alone
+        assert life.probe(key, str(state_dir)) == life.HELD
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    wait_until(lambda: life.probe(key, str(state_dir)) == life.MISSING, WITHIN_S,
+               "the fallback watcher removed the life file after its owner's exit")
 
 
 # -- killed watchers ------------------------------------------------------------------------

@@ -51,13 +51,15 @@ class HookInputError(SessionwardError, ValueError):
 class HookEvent:
     """The event's payload, with checked accessors, and the environment the hook runs in."""
 
-    __slots__ = ("name", "payload", "environ", "_owner")
+    __slots__ = ("name", "payload", "environ", "_owner", "defer_watchers")
 
-    def __init__(self, name: str, payload: dict, environ) -> None:
+    def __init__(self, name: str, payload: dict, environ, defer_watchers: bool = False) -> None:
         self.name = name
         self.payload = payload
         self.environ = environ
         self._owner = None
+        # The caller starts deferred watcher pairs once it has answered (main: start_deferred_watchers).
+        self.defer_watchers = defer_watchers
 
     def text(self, key: str, required: bool = True, source: dict | None = None) -> str | None:
         value = (self.payload if source is None else source).get(key)
@@ -149,9 +151,11 @@ class Answer:
         self.stderr = stderr
 
 
-def run_hook(event: str, raw: bytes, environ=None) -> Answer:
+def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False) -> Answer:
     """Answer one hook call. Never raises (but re-raises under SESSIONWARD_DEBUG=1, and lets
-    a MemoryError met while reporting one go: cli.entry turns that into its one line)."""
+    a MemoryError met while reporting one go: cli.entry turns that into its one line).
+    defer_watchers: the caller calls start_deferred_watchers() once it has answered
+    (SessionStart then starts its owner's watcher pair there: identity.life.defer_starts)."""
     env = os.environ if environ is None else environ
     try:
         module_name = EVENTS.get(event)
@@ -159,7 +163,7 @@ def run_hook(event: str, raw: bytes, environ=None) -> Answer:
             raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         payload = _decode(raw)
         module = __import__(module_name, fromlist=["handle"])
-        answer = module.handle(HookEvent(event, payload, env))
+        answer = module.handle(HookEvent(event, payload, env, defer_watchers))
         if event == "SessionStart":
             answer = with_config_problems(env, answer)
         answer = with_pending_notices(event, answer)
@@ -263,7 +267,7 @@ def main(argv: list) -> int:
     except OSError as exc:
         sys.stderr.write(f"sessionward hook {argv[0]}: cannot read stdin: {exc}\n")
         return EXIT_FAILED_OPEN
-    answer = run_hook(argv[0], raw)
+    answer = run_hook(argv[0], raw, defer_watchers=True)
     try:
         if answer.stdout:
             sys.stdout.write(answer.stdout)
@@ -273,4 +277,16 @@ def main(argv: list) -> int:
             sys.stderr.flush()
     except (BrokenPipeError, OSError):
         pass  # Claude Code went away (a cancelled status line): nothing to tell anyone
+    start_deferred_watchers()
     return answer.exit_code
+
+
+def start_deferred_watchers() -> None:
+    """Start the watcher pairs a hook run with defer_watchers held back (identity.life), as
+    the process's last act: its standard streams go to /dev/null (the answer is out) and the
+    pairs are forked. Free when none was: life is not even imported unless the hook did."""
+    import sys
+
+    life = sys.modules.get("sessionward.identity.life")
+    if life is not None:
+        life.start_deferred(exiting=True)

@@ -12,35 +12,42 @@ def handle(event: HookEvent) -> dict | None:
     from sessionward.registry import register_session
 
     now = time.time()
-    registration = register_session(
-        event.cwd,
-        session_id=event.session_id,
-        owner=event.owner,
-        store=hook_store(),
-        now=now,
-        replace_owner_records=True,
-    )
+
+    def register(_owner=None):
+        return register_session(
+            event.cwd,
+            session_id=event.session_id,
+            owner=event.owner,
+            store=hook_store(),
+            now=now,
+            replace_owner_records=True,
+        )
+
+    if event.defer_watchers:
+        from sessionward.identity.life import defer_starts
+
+        # The first SessionStart of a Claude Code process starts its watcher pair: only once
+        # answered, so the pair's interpreter does not start beside this hook's own work. Should
+        # the pair not start then, registered again: the record says so, as it would have.
+        defer_starts(on_failure=register)
+    registration = register()
     _clean_orphaned_locks()
     if not (registration.has_conflict or registration.twins):
-        return None  # nobody to tell of (conflict_answer would say nothing, after importing guards and locks)
+        return None  # nobody to tell of (conflict_answer would say nothing)
     return conflict_answer("SessionStart", registration, now)
 
 
 def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise."""
-    from sessionward.guards import describe_sessions
-    from sessionward.locks import held_by_owner, locks_held
-    from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING
+    from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING, describe_sessions, with_holds_now
 
     strong = [c.other for c in registration.conflicts if c.level == LEVEL_STRONG]
     nearby = [c.other for c in registration.conflicts if c.level == LEVEL_WARNING]
     twins = registration.twins
     if not (strong or nearby or twins):
         return None
-    held = held_by_owner()
-    for record in strong + nearby + twins:
-        record["holds"] = locks_held(held, record["owner"])
+    with_holds_now(strong + nearby + twins)
     me = registration.session
     lines = ["sessionward: other Claude Code sessions are working near this one right now."]
     user = []
@@ -80,8 +87,8 @@ def _named(records: list, now: float, with_worktree: bool = False) -> str:
     branch now, when it started, where it runs when not here), the first few, then how many
     more ('sessionward list' shows all)."""
     from sessionward._humanize import format_age, short_path, short_session_ids
-    from sessionward.guards import MAX_NAMED_SESSIONS
     from sessionward.identity.where import HERE, owner_where
+    from sessionward.registry import MAX_NAMED_SESSIONS
 
     labels = short_session_ids(r["id"] for r in records)
     named = []
