@@ -496,7 +496,14 @@ def heartbeat(
     store: Store | None = None,
     now: float | None = None,
 ) -> list[dict]:
-    """Refresh last_seen of the caller's sessions; NotRegistered when it has none."""
+    """Refresh last_seen of the caller's sessions; NotRegistered when it has none.
+
+    Written atomically but not fsynced (durable=False), because nothing rests on it: while an
+    owner's liveness can be checked (its PID, its life lock) last_seen decides nothing, and it
+    is only shown ("last sign of life"). A crash of this kernel that undoes the write also
+    killed every session it could concern; dead records it swept are swept again at the next
+    operation. The two fsyncs were most of what a heartbeat cost a busy machine, on every
+    prompt and every turn's end (docs/BENCHMARKS.md). Registration and removal stay durable."""
     owner = owner or resolve_owner()
     owner.watch()  # started again if its watchers were killed
     store = store or open_store()
@@ -514,7 +521,7 @@ def heartbeat(
                 touched.append(record)
         return touched, bool(touched or swept)
 
-    touched = store.update_sessions(change)
+    touched = store.update_sessions(change, durable=False)
     if not touched:
         who = f"session {session_id}" if session_id else f"owner pid {owner.pid} ({owner.comm})"
         raise NotRegistered(f"no live session registered for {who}", "run 'sessionward register' first")

@@ -4,9 +4,13 @@ A Store holds the session registry as a mapping of session id -> record (a plain
 `sessionward.registry` for its fields) and offers exactly two operations:
 
   load_sessions()          a consistent snapshot, without taking any lock
-  update_sessions(change)  run `change(sessions) -> (result, changed)` as one transaction:
+  update_sessions(change, durable=True)
+                           run `change(sessions) -> (result, changed)` as one transaction:
                            under the store's lock, on the latest state; written back
-                           atomically when `changed` is true; returns `result`
+                           atomically when `changed` is true; returns `result`.
+                           durable=False (a heartbeat) may lose the write to a crash of
+                           this kernel, never tear it: what it writes is worth nothing
+                           once the kernel is gone (see registry.heartbeat)
 
 What it does not do: decide liveness, conflicts or policy (that is the registry's job), or
 retry `change` (it runs exactly once per call, so it may have side effects on its result).
@@ -25,7 +29,7 @@ class Store:
     def load_sessions(self) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def update_sessions(self, change):  # pragma: no cover - interface
+    def update_sessions(self, change, durable: bool = True):  # pragma: no cover - interface
         raise NotImplementedError
 
     def describe(self) -> str:  # pragma: no cover - interface
