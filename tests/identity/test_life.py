@@ -31,6 +31,7 @@ import pytest
 
 from helpers import SESSIONWARD, make_git_repo, watcher_pids as watchers
 from sessionward.identity import life, record_liveness, resolve_owner, this_host
+from sessionward.identity._watching import NICENESS
 
 WITHIN_S = 1.0  # "within a second": the owner's exit, the peer's replacement
 
@@ -57,6 +58,10 @@ def stat_fields(pid: int) -> list[str]:
     with open(f"/proc/{pid}/stat", "rb") as f:
         raw = f.read()
     return raw[raw.rfind(b")") + 2:].decode().split()
+
+
+def niceness(pid: int) -> int:
+    return int(stat_fields(pid)[16])  # field 19 of /proc/PID/stat
 
 
 def wait_until(predicate, timeout: float, what: str) -> float:
@@ -273,6 +278,17 @@ def test_the_watchers_hold_nothing_of_their_starter(state_dir, sleeper):
     assert_pair_holds_nothing_of_its_starter(state_dir, key, proc.pid)
 
 
+def test_a_pair_started_by_a_process_nicer_than_its_own_niceness_keeps_that_niceness(state_dir, sleeper):
+    """lower_priority never raises a priority: a session run under `nice -n 15` gets a pair at 15."""
+    proc = sleeper()
+    key = key_of(resolve_owner(proc.pid))
+    done = subprocess.run([sys.executable, "-c", STARTER, str(proc.pid), str(state_dir)], capture_output=True,
+                          text=True, timeout=20, preexec_fn=lambda: os.nice(NICENESS + 5))
+    assert done.returncode == 0 and done.stdout == "True\n", done
+    wait_until(lambda: len(watchers(state_dir, key)) == 2, WITHIN_S, "the pair formed")
+    assert [niceness(pid) for pid in watchers(state_dir, key)] == [NICENESS + 5] * 2
+
+
 def assert_pair_holds_nothing_of_its_starter(state_dir, key: str, owner_pid: int) -> None:
     """The pair of `key` forms, each with /dev/null on 0-2, the life file and its own pidfds and
     nothing else, cwd /, its own session, and neither this test nor the owner among its ancestors."""
@@ -288,6 +304,7 @@ def assert_pair_holds_nothing_of_its_starter(state_dir, key: str, owner_pid: int
         assert (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino), fds
         assert all(fds[fd] == "anon_inode:[pidfd]" for fd in fds if fd > 2 and fd != lock[0]), fds
         assert os.readlink(f"/proc/{pid}/cwd") == "/"  # holds no directory busy
+        assert niceness(pid) == max(NICENESS, os.getpriority(os.PRIO_PROCESS, 0)), "a pair yields the CPU to the hooks"
         _, ppid, pgrp, session = stat_fields(pid)[:4]
         assert int(session) not in (mine, os.getsid(owner_pid), 0), (pid, session)
         line, up = [], pid  # its ancestors: neither this test nor the owner

@@ -26,6 +26,19 @@ import time
 
 POLL_S = 1.0  # without pidfds: how often the owner and the peer are looked at
 ORPHAN_CHECK_S = 30.0  # how often a pair checks that its life file still exists
+NICENESS = 10  # the pair's scheduling niceness (at least): see lower_priority
+
+
+def lower_priority():
+    """Run at niceness NICENESS, or the caller's if higher (never raised). A pair only waits,
+    but it starts (an interpreter, then the peer's fork) in the very milliseconds Claude Code
+    runs the session's first hooks: on a busy 2-core machine it then took CPU from them, and
+    from the person's own work after. Called before the exec by identity.life when it can,
+    and again here (posix_spawn cannot set a niceness)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
+    except OSError:
+        pass  # a priority is a courtesy: watching goes on without it
 
 
 def start_time_of(pid):
@@ -162,6 +175,7 @@ def main(argv):
     global STAMP
     fd, owner, start, path = int(argv[1]), int(argv[2]), argv[3], argv[4]
     STAMP = argv[5] if len(argv) > 5 else ""
+    lower_priority()
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
     # The lock came with FD; check it (a caller without it must not start a watcher).

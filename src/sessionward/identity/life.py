@@ -323,6 +323,9 @@ def _fork_watcher(fd: int, owner, path: str) -> None:
                 os.close(other)
             except OSError:
                 pass
+        from sessionward.identity._watching import lower_priority  # in the child: no cost to the hook
+
+        lower_priority()  # the interpreter's start too, not only what follows it
         try:
             os.execv(argv[0], argv)
         except OSError:
