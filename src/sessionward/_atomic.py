@@ -10,6 +10,9 @@ stray `.NAME.PID.RANDOM.tmp` beside the target: it is never read, and remove_str
 read_file_nofollow(path): the bytes of a regular file, refusing symlinks and anything that
 is not a regular file. Returns None when the file does not exist.
 
+defer_syncs() / sync_deferred(): a hook's durable writes made durable after it answered (the
+fsyncs were most of a registering hook's time on a busy machine); see defer_syncs.
+
 read_capped(fd, cap): everything up to EOF, or cap + 1 bytes when there is more (stdin of a
 hook, a note's text). Both read in chunks: a buffer the size of the cap is never allocated
 up front (read(64 MiB) fails under a memory limit, whatever the input's real size).
@@ -32,6 +35,8 @@ READ_CHUNK_BYTES = 64 * 1024  # what one read asks for: a hook's whole stdin, mo
 #   trace:F   never exit: append each step hit to file F, one per line (how tests enumerate
 #             the crash points of an operation)
 # Read once, at import: child processes inherit it, and an unarmed process pays one `is None`.
+_deferred_syncs: list | None = None  # after defer_syncs(): paths whose fsyncs sync_deferred() owes
+
 _CRASH_ENV = "SESSIONWARD_TEST_CRASH_AT"
 _CRASH_ARMED = os.environ.get(_CRASH_ENV) or None
 CRASH_EXIT_STATUS = 91
@@ -103,6 +108,9 @@ def write_file_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool =
                 written = os.write(fd, view)
                 view = view[written:]
             crash_point("temp-written")
+            if durable and dir_fd is None and _deferred_syncs is not None:
+                _deferred_syncs.append(path)
+                durable = False  # made durable by sync_deferred(), after the answer
             if durable:
                 os.fsync(fd)
             crash_point("temp-fsynced")
@@ -146,6 +154,44 @@ def keep_aside(path: str) -> str:
     fsync_directory(os.path.dirname(path))
     crash_point("corrupt-kept")
     return kept_as
+
+
+def defer_syncs() -> None:
+    """From now until sync_deferred(), durable writes by path are atomic at once and durable
+    later: their fsyncs (the file's, then its directory's) are owed, not done. For a hook,
+    which Claude Code waits for: it answers, then exits, and the child that outlives it (the
+    watcher pair's, identity.life) or the hook's own last act (hooks.main) pays them. Readers
+    see the new bytes at once either way; only a crash of the kernel in those milliseconds
+    could undo the write (or, where a filesystem does not flush data on rename as ext4 does,
+    leave the file empty: kept aside as corrupt when next read)."""
+    global _deferred_syncs
+    if _deferred_syncs is None:
+        _deferred_syncs = []
+
+
+def hand_over_syncs() -> None:
+    """Stop deferring, without syncing: a child forked just now owes the fsyncs (it calls
+    sync_deferred once this process has exited). Later writes here are durable at once."""
+    global _deferred_syncs
+    _deferred_syncs = None
+
+
+def sync_deferred() -> None:
+    """Pay the fsyncs owed since defer_syncs(), and stop deferring. Never raises: a file
+    replaced since by another writer is that writer's to sync, and fsyncing it is harmless."""
+    global _deferred_syncs
+    owed, _deferred_syncs = _deferred_syncs or [], None
+    for path in dict.fromkeys(owed):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            _fsync_quietly(fd)
+        finally:
+            os.close(fd)
+    for directory in dict.fromkeys(os.path.dirname(path) for path in owed):
+        fsync_directory(directory)
 
 
 def fsync_directory(directory: str) -> None:

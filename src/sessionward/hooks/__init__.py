@@ -260,8 +260,9 @@ def main(argv: list) -> int:
     if len(argv) != 1:
         sys.stderr.write("sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n")
         return EXIT_FAILED_OPEN
-    from sessionward._atomic import read_capped
+    from sessionward._atomic import defer_syncs, read_capped, sync_deferred
 
+    defer_syncs()  # Claude Code waits for this process: fsyncs after the answer (_atomic.defer_syncs)
     try:
         raw = read_capped(0, MAX_STDIN_BYTES)  # fd 0, in chunks: no 64 MiB buffer up front
     except OSError as exc:
@@ -277,7 +278,8 @@ def main(argv: list) -> int:
             sys.stderr.flush()
     except (BrokenPipeError, OSError):
         pass  # Claude Code went away (a cancelled status line): nothing to tell anyone
-    start_deferred_watchers()
+    start_deferred_watchers()  # a forked pair's child pays the fsyncs owed, after this process exits
+    sync_deferred()  # or else this process pays them now (nothing, if none are owed)
     return answer.exit_code
 
 

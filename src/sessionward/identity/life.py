@@ -301,18 +301,23 @@ def _fork_watcher(fd: int, owner, path: str) -> None:
     not wait for the exec as posix_spawn makes its caller do (0.1 ms median there, but 3.7 ms
     p90 and 11 ms at worst, against 0.2 ms, 0.7 at worst, for a fork of a hook's interpreter).
     Should the exec fail, the child runs the watcher itself (a larger process, but the owner
-    stays watched). Never waited for: init adopts it."""
+    stays watched). Never waited for: init adopts it. The child also pays the fsyncs the caller
+    owes (_atomic.defer_syncs): its registration is made durable once it has answered."""
     argv = _watcher_argv(owner, path)
     inherited = _inherited_fds()
     parent_alive, parent_exits = os.pipe()  # close-on-exec; the write end closes when the caller exits
+    from sessionward import _atomic
+
     if os.fork():
         os.close(parent_alive)
+        _atomic.hand_over_syncs()  # the child pays them
         return
     try:  # the child: whatever happens, it never returns into the caller's code
         os.close(parent_exits)
         while os.read(parent_alive, 1):  # EOF once the caller has exited: not a CPU cycle taken from it
             pass
         os.close(parent_alive)
+        _atomic.sync_deferred()  # the caller's registration made durable, after its answer
         os.setsid()
         if fd == 3:
             os.set_inheritable(3, True)
