@@ -67,7 +67,7 @@ def test_a_first_session_start_registers_durably_through_the_child_that_outlives
     assert wait_for(synced_by_child), f"registry and directory not fsynced after the hook: {fsyncs(log)}"
     assert not [what for pid, what in fsyncs(log) if pid == hook_pid and what in (registry, directory)], \
         "the hook itself paid the fsyncs Claude Code waits for"
-    assert watcher_pids(state_dir), "the child went on to become the watcher pair"
+    assert wait_for(lambda: len(watcher_pids(state_dir)) == 2), "the child went on to become the watcher pair"
 
 
 def test_a_hook_that_forks_nothing_pays_its_fsyncs_before_it_exits(sessions, state_dir, tmp_path):
