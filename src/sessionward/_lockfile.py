@@ -23,7 +23,7 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
-from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
+from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward._humanize import short_session_id
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
@@ -273,20 +273,6 @@ def _read_queue(guard_path: str) -> list:
     except (OSError, ValueError, SessionwardError):
         return []
     return _decode_queue(raw or b"")
-
-
-class GuardTimeout(SessionwardError, TimeoutError):
-    """The guard of a lock stayed busy: some sessionward process is stuck mid-transition."""
-
-    exit_code = 1
-    code = "guard_timeout"
-
-    def __init__(self, guard_path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
-        who, todo = holder or (
-            "another sessionward process is stuck in the middle of taking or releasing the lock", "retry"
-        )
-        super().__init__(f"lock guard {guard_path} still busy after {waited_s:.1f} s: {who}", todo)
-        self.guard_path = guard_path
 
 
 _start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)

@@ -39,7 +39,7 @@ import os
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
+from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, owner_record_matches
 
 SCHEMA = "sessionward/1"
@@ -51,16 +51,6 @@ ENDED_NAME = "ended.json"
 WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 READ_TOOLS = ("Read",)
 TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
-
-
-class ClaimsLockTimeout(SessionwardError, TimeoutError):
-    code = "claims_lock_timeout"
-
-    def __init__(self, path: str, timeout_s: float, holder: tuple[str, str] | None = None) -> None:
-        who, todo = holder or (
-            "another sessionward process is stuck holding it", "it frees itself when that process exits"
-        )
-        super().__init__(f"the claims lock {path} stayed busy for {timeout_s:g} s: {who}", todo)
 
 
 def claims_dir(state_dir: str | None = None) -> str:

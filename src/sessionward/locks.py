@@ -57,7 +57,6 @@ from sessionward._lockfile import (
     _PID_FILE_MAX,
     _SCHEMA,
     GUARD_TIMEOUT_S,
-    GuardTimeout,
     LockState,
     _Guard,
     _holder_liveness,
@@ -68,7 +67,9 @@ from sessionward._lockfile import (
     _waiter_record,
     _write_in_place,
 )
-from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.errors import (
+    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError, StateUnwritable,
+)
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
 from sessionward.store import open_store
@@ -80,12 +81,8 @@ __all__ = [
     "MAX_LOCK_NAME",
     "Acquired",
     "Cleaned",
-    "GuardTimeout",
     "Holder",
-    "LockRefused",
-    "LockRunAborted",
     "LockState",
-    "LockTimeout",
     "NamedLock",
     "Released",
     "cleanup_orphans",
@@ -168,32 +165,8 @@ def _owner_of_pid(pid: int, via: str) -> Owner:
 # -- outcomes and errors ---------------------------------------------------------------------
 
 
-class LockTimeout(SessionwardError, TimeoutError):
-    exit_code = 1
-    code = "lock_timeout"
-
-    def __init__(self, state: LockState, waited_s: float) -> None:
-        super().__init__(
-            f"lock {state.name} still held after {waited_s:.1f} s by {state.describe()}",
-            state.advice(f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force"),
-        )
-        self.state = state
-        self.waited_s = waited_s
-
-
 class _StillWaiting(Exception):
     def __init__(self, state: "LockState") -> None:
-        self.state = state
-
-
-class LockRefused(Refused):
-    code = "lock_refused"
-
-    def __init__(self, state: LockState) -> None:
-        super().__init__(
-            f"lock {state.name} is held by another live process: {state.describe()}",
-            state.advice(f"let it finish; to take it anyway: sessionward lock release {state.name} --force"),
-        )
         self.state = state
 
 
@@ -575,7 +548,6 @@ class NamedLock:
             _unlink_lock_file(self.path)
 
 
-
 def _forget_holder_life(orphan: LockState) -> None:
     """A dead holder's life file goes with its lock (a `lock run` command or a stopped
     container's shell is no session owner: the registry's sweep would never remove it)."""
@@ -717,16 +689,6 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
     return 128 - status if status < 0 else status
-
-
-class LockRunAborted(SessionwardError):
-    """The command of `lock run` died (killed) before it could be started."""
-
-    exit_code = 1
-    code = "lock_run_aborted"
-
-    def __init__(self, name: str, status: int) -> None:
-        super().__init__(f"lock run {name}: the command was killed before it started (status {status}); it did not run")
 
 
 def _forward(child, signum: int) -> None:

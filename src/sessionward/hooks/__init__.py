@@ -25,7 +25,7 @@ run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests an
 import os
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward.errors import SessionwardError, is_out_of_memory
+from sessionward.errors import HookInputError, SessionwardError, is_out_of_memory
 
 EVENTS = {
     "SessionStart": "sessionward.hooks.session_start",
@@ -39,13 +39,6 @@ HOOK_LOCK_TIMEOUT_S = 2.0  # registry waits inside a hook; SessionEnd uses less
 MAX_STDIN_BYTES = 64 * 1024 * 1024
 MAX_PATH_CHARS = 4096
 EXIT_FAILED_OPEN = 1
-
-
-class HookInputError(SessionwardError, ValueError):
-    """The event's JSON is not what Claude Code sends (missing or mistyped field)."""
-
-    exit_code = EXIT_FAILED_OPEN
-    code = "bad_hook_input"
 
 
 class HookEvent:
