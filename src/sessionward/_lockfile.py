@@ -25,7 +25,7 @@ from sessionward._atomic import crash_point, read_file_nofollow, same_file, unli
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward._humanize import short_session_id
-from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, this_host
+from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
@@ -290,10 +290,6 @@ def _waiter_record() -> dict:
             "seen": time.monotonic()}
 
 
-def _same_waiter(a: dict, b: dict) -> bool:
-    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time") and a.get("pidns") == b.get("pidns")
-
-
 def _waiter_alive(waiter: dict) -> bool:
     """Still waiting: running, and not stopped (Ctrl-Z). A stopped waiter loses its place;
     when resumed it finds itself gone and joins again at the back. A waiter in another PID
@@ -431,7 +427,7 @@ class _Guard:
 
     def join_queue(self, me: dict) -> None:
         for waiter in self._waiters():
-            if _same_waiter(waiter, me):
+            if same_process(waiter, me):
                 now = time.monotonic()
                 seen = waiter.get("seen")
                 if type(seen) not in (int, float) or now - seen > WAITER_SILENCE_S / 4:
@@ -444,7 +440,7 @@ class _Guard:
 
     def leave_queue(self, me: dict) -> None:
         waiters = self._waiters()
-        kept = [w for w in waiters if not _same_waiter(w, me)]
+        kept = [w for w in waiters if not same_process(w, me)]
         if len(kept) != len(waiters):
             self._queue = kept
             self._save()

@@ -62,7 +62,6 @@ from sessionward._lockfile import (
     _holder_liveness,
     _read_lock_state,
     _read_queue,
-    _same_waiter,
     _unlink_lock_file,
     _waiter_record,
     _write_in_place,
@@ -71,7 +70,7 @@ from sessionward.errors import (
     BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError, StateUnwritable,
 )
 from sessionward.identity.life import forget as forget_life, life_key
-from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
+from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id, same_process
 from sessionward.store import open_store
 
 __all__ = [
@@ -147,12 +146,7 @@ class Holder:
 
     def is_process(self, record: dict | None) -> bool:
         """Is `record` (an owner record from a holder file) this very process?"""
-        return (
-            record is not None
-            and record.get("pid") == self.owner.pid
-            and record.get("start_time") == self.owner.start_time
-            and record.get("host") == self.owner.hostname
-        )
+        return record is not None and same_process(record, self.owner.identity())
 
 
 def _owner_of_pid(pid: int, via: str) -> Owner:
@@ -311,7 +305,7 @@ class NamedLock:
                         guard.leave_queue(me)
                     return Acquired(self.name, True, None, time.monotonic() - started)
             else:
-                if first is None or _same_waiter(first, me):
+                if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
                     self._write_holder(holder)
                     if queued or first is not None:
