@@ -39,6 +39,7 @@ import os
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
+from sessionward.claude_tools import WRITE_TOOLS
 from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState
 from sessionward.identity import Owner, owner_record_matches, same_process
 
@@ -48,8 +49,6 @@ HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their shard i
 MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
 MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
 ENDED_NAME = "ended.json"
-WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
-READ_TOOLS = ("Read",)
 TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
 
 
