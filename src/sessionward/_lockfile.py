@@ -4,13 +4,13 @@ The protocol (who may take, re-enter, release or take over a lock) and the publi
 sessionward.locks, whose docstring is the manual; this module knows files, not those rules,
 and only sessionward.locks imports it.
 
-  NAME.lock         read by _read_lock_state into a LockState (the PID, the holder annex if its
+  NAME.lock         read by read_lock_state into a LockState (the PID, the holder annex if its
                     PID matches, and the holder's liveness). Written by sessionward.locks.
-  NAME.holder.json  the annex: rewritten in place by _write_in_place, never truncated first.
-  NAME.guard        _Guard: its flock is held for one transition; its content is the FIFO
+  NAME.holder.json  the annex: rewritten in place by write_in_place, never truncated first.
+  NAME.guard        Guard: its flock is held for one transition; its content is the FIFO
                     queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record.
 
-It is a bug to read the queue, or write NAME.lock or the annex, outside a _Guard (status()
+It is a bug to read the queue, or write NAME.lock or the annex, outside a Guard (status()
 reads NAME.lock without it, as a snapshot, and writes nothing).
 """
 
@@ -30,8 +30,8 @@ from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
-_PID_FILE_MAX = 64
-_SCHEMA = "sessionward/1"
+PID_FILE_MAX = 64
+SCHEMA = "sessionward/1"
 
 
 # -- what is on disk -------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def _age(seconds: float) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def _read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -> LockState:
+def read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -> LockState:
     """NAME.lock at `path` and, if its PID matches, the holder annex at `meta_path`; with
     `judge`, also whether the holder is alive."""
     state = LockState(name, path)
@@ -158,17 +158,17 @@ def _read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise UnsafeState(path, f"it is {kind}", f"move it away: mv {path} {path}.bad")
-        state.raw = os.read(fd, _PID_FILE_MAX + 1)
+        state.raw = os.read(fd, PID_FILE_MAX + 1)
         state.mtime = info.st_mtime
     finally:
         os.close(fd)
     state.present = True
     text = state.raw.strip()
-    if len(state.raw) <= _PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
+    if len(state.raw) <= PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
         state.pid = int(text)
     state.meta = _read_meta(meta_path, state.pid)
     if judge:
-        state.liveness = _holder_liveness(state)
+        state.liveness = holder_liveness(state)
     return state
 
 
@@ -180,7 +180,7 @@ def _read_meta(meta_path: str, pid: int | None) -> dict | None:
         meta = jsoncodec.loads(raw) if raw else None
     except (ValueError, UnsafeState, StateUnwritable):
         return None  # unreadable annex: the lock is judged by its PID alone
-    if not isinstance(meta, dict) or meta.get("schema") != _SCHEMA:
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         return None
     holder = meta.get("holder")
     if not isinstance(holder, dict) or holder.get("pid") != pid or type(meta.get("since")) not in (int, float):
@@ -188,7 +188,7 @@ def _read_meta(meta_path: str, pid: int | None) -> dict | None:
     return meta
 
 
-def _holder_liveness(state: LockState) -> Liveness:
+def holder_liveness(state: LockState) -> Liveness:
     if state.pid is None:
         return Liveness(False, "the lock file holds no PID")
     meta = state.meta
@@ -211,7 +211,7 @@ def _holder_liveness(state: LockState) -> Liveness:
 _ANNEX_BLOCK = 1024
 
 
-def _write_in_place(path: str, data: bytes) -> None:
+def write_in_place(path: str, data: bytes) -> None:
     """Overwrite `path` from offset 0 with `data` padded by spaces to a whole block (JSON
     allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
     allocation at close (auto_da_alloc) and cost more than the whole lock cycle. A longer old
@@ -244,7 +244,7 @@ def _write_in_place(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _unlink_lock_file(path: str) -> None:
+def unlink_lock_file(path: str) -> None:
     if not unlink_if_present(path):
         return
     crash_point("lock-removed")
@@ -266,7 +266,7 @@ def _decode_queue(raw: bytes) -> list:
     return [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
 
 
-def _read_queue(guard_path: str) -> list:
+def read_queue(guard_path: str) -> list:
     """The wait queue in NAME.guard, read without its flock (a snapshot, for display)."""
     try:
         raw = read_file_nofollow(guard_path)
@@ -281,7 +281,7 @@ _start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a 
 WAITER_SILENCE_S = 2.0  # a waiter we cannot see (another PID namespace) polls every few ms
 
 
-def _waiter_record() -> dict:
+def waiter_record() -> dict:
     pid = os.getpid()
     if pid not in _start_time_of:
         info = read_process(pid)
@@ -316,7 +316,7 @@ def _waiter_alive(waiter: dict) -> bool:
 _vetted_dirs: set = set()  # lock directories this process has created or checked
 
 
-class _Guard:
+class Guard:
     """The flock on NAME.guard, held for one transition; also reads and writes the queue.
 
     `lock` is the NamedLock whose guard this is: its guard_path and locks_dir, and the guard
@@ -330,7 +330,7 @@ class _Guard:
         self._size = 0  # bytes of the queue on disk, as last read or written
         self._moved = False  # someone joined or left the queue: status lines show who waits
 
-    def __enter__(self) -> "_Guard":
+    def __enter__(self) -> "Guard":
         lock = self.lock
         if lock.locks_dir not in _vetted_dirs:  # once per process: these checks cost more than the lock
             self._make_locks_dir()
@@ -401,7 +401,7 @@ class _Guard:
         return self._queue
 
     def _save(self) -> None:
-        data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
+        data = jsoncodec.dumps({"schema": SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
         # Spaces over the rest of the old queue (JSON allows trailing whitespace): written and
         # not yet truncated, the file still parses (a shorter queue left a torn tail there,
         # and a torn queue drops every waiter's place).
