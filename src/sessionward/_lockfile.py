@@ -24,7 +24,7 @@ from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
-from sessionward._humanize import short_session_id
+from sessionward._humanize import format_age, short_session_id
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
@@ -106,7 +106,7 @@ class LockState:
                 parts.append(f"worktree {short(session['worktree'])}{branch}")
             if meta.get("purpose"):
                 parts.append(f"purpose: {meta['purpose']}")
-        parts.append(f"held for {_age(time.time() - self.since)}")
+        parts.append(f"held for {format_age(time.time() - self.since)}")
         return ", ".join(parts)
 
     @property
@@ -129,15 +129,6 @@ class LockState:
             "where": where_label((self.meta or {}).get("holder")) if self.present else None,
             "liveness": liveness_json(self.liveness) if self.liveness else None,
         }
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 def read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -> LockState:
