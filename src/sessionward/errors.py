@@ -320,6 +320,18 @@ class SessionAlive(Refused):
         self.alive = alive
 
 
+class StoreNotBuilt(SessionwardError):
+    """SESSIONWARD_STORE names a backend this sessionward does not have (yet): refusing, so
+    that no process works on the local files while others use the shared store."""
+
+    code = "store_not_built"
+
+    def __init__(self, value: str, why: str) -> None:
+        super().__init__(f"SESSIONWARD_STORE={value!r}: {why}",
+                         "unset SESSIONWARD_STORE (or set it to 'local') to use the local store")
+        self.value = value
+
+
 class StoreForked(SessionwardError):
     """A process forked inside a registry transaction: the child may not commit it."""
 

@@ -319,6 +319,9 @@ def _main(argv: list[str]) -> int:
             return 0
         command = parsed.command
         name = command.name
+        from sessionward.store import current
+
+        current()  # the store backend, chosen once, before any state is touched
         module_name, function = command.runner.split(":")
         module = __import__(module_name, fromlist=[function])
         try:
