@@ -26,7 +26,7 @@ from sessionward.claims import (
 from sessionward.errors import UnsafeState
 from sessionward.identity import describe_checkout, read_process
 
-from helpers import hold_flock, make_git_repo
+from helpers import hold_flock, make_git_repo, run_cli
 
 T0 = 1_700_000_000.0
 
@@ -384,6 +384,21 @@ def test_a_stuck_lock_holder_times_out_with_a_clear_error(target, owners, monkey
     assert claims_on(target) == []
     record(target, owners())  # the holder died: its flock went with it
     assert len(claims_on(target)) == 1
+
+
+def test_claim_take_with_the_claims_lock_stuck_exits_1_as_every_lock_timeout(target, keeper):
+    """A timed-out lock is a conflict (exit 1), whichever lock it is; the claims lock's
+    timeout once exited 3, the code for a broken environment."""
+    os.makedirs(claims_dir(), mode=0o700)
+    holder = hold_flock(os.path.join(claims_dir(), "claims.lock"))
+    try:
+        result = run_cli("claim", "take", target, "--pid", str(keeper))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"sessionward: the claims lock {claims_dir()}/claims.lock stayed busy"), lines
 
 
 # -- many processes ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Times, paths and lines as people read them; shared by the renderer, the hooks and the guards."""
+"""Times, paths and lines as people read them; shared by the renderer, the hooks and the guards.
+format_age is the one age formatter (a lock's "held for", a session's "up", a claim's "ago")."""
 
 import os
 
@@ -13,6 +14,11 @@ def format_age(seconds: float) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
     return f"{seconds // 86400}d"
+
+
+def format_ago(seconds: float) -> str:
+    """"just now" under a second, else format_age's "5m ago"."""
+    return "just now" if seconds < 1 else f"{format_age(seconds)} ago"
 
 
 def short_session_id(session_id: str) -> str:

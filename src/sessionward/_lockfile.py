@@ -4,13 +4,13 @@ The protocol (who may take, re-enter, release or take over a lock) and the publi
 sessionward.locks, whose docstring is the manual; this module knows files, not those rules,
 and only sessionward.locks imports it.
 
-  NAME.lock         read by _read_lock_state into a LockState (the PID, the holder annex if its
+  NAME.lock         read by read_lock_state into a LockState (the PID, the holder annex if its
                     PID matches, and the holder's liveness). Written by sessionward.locks.
-  NAME.holder.json  the annex: rewritten in place by _write_in_place, never truncated first.
-  NAME.guard        _Guard: its flock is held for one transition; its content is the FIFO
+  NAME.holder.json  the annex: rewritten in place by write_in_place, never truncated first.
+  NAME.guard        Guard: its flock is held for one transition; its content is the FIFO
                     queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record.
 
-It is a bug to read the queue, or write NAME.lock or the annex, outside a _Guard (status()
+It is a bug to read the queue, or write NAME.lock or the annex, outside a Guard (status()
 reads NAME.lock without it, as a snapshot, and writes nothing).
 """
 
@@ -23,15 +23,15 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
-from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
-from sessionward._humanize import short_session_id
-from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, this_host
+from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
+from sessionward._humanize import format_age, short_session_id
+from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
-_PID_FILE_MAX = 64
-_SCHEMA = "sessionward/1"
+PID_FILE_MAX = 64
+SCHEMA = "sessionward/1"
 
 
 # -- what is on disk -------------------------------------------------------------------------
@@ -106,7 +106,7 @@ class LockState:
                 parts.append(f"worktree {short(session['worktree'])}{branch}")
             if meta.get("purpose"):
                 parts.append(f"purpose: {meta['purpose']}")
-        parts.append(f"held for {_age(time.time() - self.since)}")
+        parts.append(f"held for {format_age(time.time() - self.since)}")
         return ", ".join(parts)
 
     @property
@@ -131,16 +131,7 @@ class LockState:
         }
 
 
-def _age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
-def _read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -> LockState:
+def read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -> LockState:
     """NAME.lock at `path` and, if its PID matches, the holder annex at `meta_path`; with
     `judge`, also whether the holder is alive."""
     state = LockState(name, path)
@@ -158,17 +149,17 @@ def _read_lock_state(name: str, path: str, meta_path: str, judge: bool = True) -
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise UnsafeState(path, f"it is {kind}", f"move it away: mv {path} {path}.bad")
-        state.raw = os.read(fd, _PID_FILE_MAX + 1)
+        state.raw = os.read(fd, PID_FILE_MAX + 1)
         state.mtime = info.st_mtime
     finally:
         os.close(fd)
     state.present = True
     text = state.raw.strip()
-    if len(state.raw) <= _PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
+    if len(state.raw) <= PID_FILE_MAX and text.isdigit() and 0 < len(text) <= 10 and int(text) > 0:
         state.pid = int(text)
     state.meta = _read_meta(meta_path, state.pid)
     if judge:
-        state.liveness = _holder_liveness(state)
+        state.liveness = holder_liveness(state)
     return state
 
 
@@ -180,7 +171,7 @@ def _read_meta(meta_path: str, pid: int | None) -> dict | None:
         meta = jsoncodec.loads(raw) if raw else None
     except (ValueError, UnsafeState, StateUnwritable):
         return None  # unreadable annex: the lock is judged by its PID alone
-    if not isinstance(meta, dict) or meta.get("schema") != _SCHEMA:
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         return None
     holder = meta.get("holder")
     if not isinstance(holder, dict) or holder.get("pid") != pid or type(meta.get("since")) not in (int, float):
@@ -188,7 +179,7 @@ def _read_meta(meta_path: str, pid: int | None) -> dict | None:
     return meta
 
 
-def _holder_liveness(state: LockState) -> Liveness:
+def holder_liveness(state: LockState) -> Liveness:
     if state.pid is None:
         return Liveness(False, "the lock file holds no PID")
     meta = state.meta
@@ -211,7 +202,7 @@ def _holder_liveness(state: LockState) -> Liveness:
 _ANNEX_BLOCK = 1024
 
 
-def _write_in_place(path: str, data: bytes) -> None:
+def write_in_place(path: str, data: bytes) -> None:
     """Overwrite `path` from offset 0 with `data` padded by spaces to a whole block (JSON
     allows trailing whitespace). No O_TRUNC: on ext4, truncate-then-write forces block
     allocation at close (auto_da_alloc) and cost more than the whole lock cycle. A longer old
@@ -244,7 +235,7 @@ def _write_in_place(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _unlink_lock_file(path: str) -> None:
+def unlink_lock_file(path: str) -> None:
     if not unlink_if_present(path):
         return
     crash_point("lock-removed")
@@ -266,7 +257,7 @@ def _decode_queue(raw: bytes) -> list:
     return [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
 
 
-def _read_queue(guard_path: str) -> list:
+def read_queue(guard_path: str) -> list:
     """The wait queue in NAME.guard, read without its flock (a snapshot, for display)."""
     try:
         raw = read_file_nofollow(guard_path)
@@ -275,37 +266,19 @@ def _read_queue(guard_path: str) -> list:
     return _decode_queue(raw or b"")
 
 
-class GuardTimeout(SessionwardError, TimeoutError):
-    """The guard of a lock stayed busy: some sessionward process is stuck mid-transition."""
-
-    exit_code = 1
-    code = "guard_timeout"
-
-    def __init__(self, guard_path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
-        who, todo = holder or (
-            "another sessionward process is stuck in the middle of taking or releasing the lock", "retry"
-        )
-        super().__init__(f"lock guard {guard_path} still busy after {waited_s:.1f} s: {who}", todo)
-        self.guard_path = guard_path
-
-
 _start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)
 
 
 WAITER_SILENCE_S = 2.0  # a waiter we cannot see (another PID namespace) polls every few ms
 
 
-def _waiter_record() -> dict:
+def waiter_record() -> dict:
     pid = os.getpid()
     if pid not in _start_time_of:
         info = read_process(pid)
         _start_time_of[pid] = info.start_time if info else None
     return {"pid": pid, "start_time": _start_time_of[pid], "pidns": this_host().pidns, "since": time.time(),
             "seen": time.monotonic()}
-
-
-def _same_waiter(a: dict, b: dict) -> bool:
-    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time") and a.get("pidns") == b.get("pidns")
 
 
 def _waiter_alive(waiter: dict) -> bool:
@@ -334,7 +307,7 @@ def _waiter_alive(waiter: dict) -> bool:
 _vetted_dirs: set = set()  # lock directories this process has created or checked
 
 
-class _Guard:
+class Guard:
     """The flock on NAME.guard, held for one transition; also reads and writes the queue.
 
     `lock` is the NamedLock whose guard this is: its guard_path and locks_dir, and the guard
@@ -348,7 +321,7 @@ class _Guard:
         self._size = 0  # bytes of the queue on disk, as last read or written
         self._moved = False  # someone joined or left the queue: status lines show who waits
 
-    def __enter__(self) -> "_Guard":
+    def __enter__(self) -> "Guard":
         lock = self.lock
         if lock.locks_dir not in _vetted_dirs:  # once per process: these checks cost more than the lock
             self._make_locks_dir()
@@ -419,7 +392,7 @@ class _Guard:
         return self._queue
 
     def _save(self) -> None:
-        data = jsoncodec.dumps({"schema": _SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
+        data = jsoncodec.dumps({"schema": SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
         # Spaces over the rest of the old queue (JSON allows trailing whitespace): written and
         # not yet truncated, the file still parses (a shorter queue left a torn tail there,
         # and a torn queue drops every waiter's place).
@@ -445,7 +418,7 @@ class _Guard:
 
     def join_queue(self, me: dict) -> None:
         for waiter in self._waiters():
-            if _same_waiter(waiter, me):
+            if same_process(waiter, me):
                 now = time.monotonic()
                 seen = waiter.get("seen")
                 if type(seen) not in (int, float) or now - seen > WAITER_SILENCE_S / 4:
@@ -458,7 +431,7 @@ class _Guard:
 
     def leave_queue(self, me: dict) -> None:
         waiters = self._waiters()
-        kept = [w for w in waiters if not _same_waiter(w, me)]
+        kept = [w for w in waiters if not same_process(w, me)]
         if len(kept) != len(waiters):
             self._queue = kept
             self._save()

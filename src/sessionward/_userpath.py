@@ -32,51 +32,11 @@ the name is only meaningful relative to it.
 import os
 import stat
 
-from sessionward.errors import BadInput, Refused, StateUnwritable
+from sessionward.errors import BadInput, DanglingLink, DirectoryUnreadable, ForeignLink, StateUnwritable
 
 MAX_LINK_HOPS = 40  # the kernel's own limit (ELOOP beyond it)
 _PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FLAGS = os.O_RDWR | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC  # never O_CREAT, never O_TRUNC
-
-
-class ForeignLink(Refused):
-    """A symlink another user planted in a sticky world-writable directory (the kernel's
-    protected_symlinks rule): following it would write wherever that user chose."""
-
-    code = "foreign_symlink"
-
-    def __init__(self, path: str, link: str, link_uid: int) -> None:
-        super().__init__(
-            f"refusing to follow {link} (from {path}): a symlink owned by uid {link_uid} in a sticky "
-            f"world-writable directory, not by you (uid {os.geteuid()}) nor by the directory's owner",
-            "name the file itself, or ask its owner to remove the link",
-        )
-        self.path = path
-        self.link = link
-
-
-class DanglingLink(Refused):
-    """The path ends in a symlink to something that does not exist."""
-
-    code = "dangling_symlink"
-
-    def __init__(self, path: str, target: str) -> None:
-        super().__init__(f"refusing to write {path}: it is a symlink to {target}, which does not exist",
-                         f"create {target} first, or remove the link")
-        self.path = path
-        self.target = target
-
-
-class DirectoryUnreadable(StateUnwritable):
-    """The directory holding the file cannot be opened for reading (its lock is taken there)."""
-
-    code = "directory_unreadable"
-
-    def __init__(self, path: str, directory: str, os_error: OSError) -> None:
-        super().__init__(directory, os_error)
-        self.message = (f"cannot write {path}: its directory {directory} cannot be opened for reading "
-                        f"({os_error.strerror or os_error})")
-        self.hint = "writers of a file take turns under a lock on its directory; give yourself read access to it"
 
 
 class Target:

@@ -39,8 +39,9 @@ import os
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
-from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
-from sessionward.identity import Owner, owner_record_matches
+from sessionward.claude_tools import WRITE_TOOLS
+from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState
+from sessionward.identity import Owner, owner_record_matches, same_process
 
 SCHEMA = "sessionward/1"
 CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook timeouts
@@ -48,19 +49,7 @@ HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their shard i
 MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
 MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
 ENDED_NAME = "ended.json"
-WRITE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
-READ_TOOLS = ("Read",)
 TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
-
-
-class ClaimsLockTimeout(SessionwardError, TimeoutError):
-    code = "claims_lock_timeout"
-
-    def __init__(self, path: str, timeout_s: float, holder: tuple[str, str] | None = None) -> None:
-        who, todo = holder or (
-            "another sessionward process is stuck holding it", "it frees itself when that process exits"
-        )
-        super().__init__(f"the claims lock {path} stayed busy for {timeout_s:g} s: {who}", todo)
 
 
 def claims_dir(state_dir: str | None = None) -> str:
@@ -291,7 +280,7 @@ def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:
         # (a process that ends a session on /clear and goes on with the next one ends its
         # later claims at its later end). Keeping every end made each SessionEnd rewrite a
         # file that grew with every /clear of the day.
-        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S and not _same_process(e["owner"], me)]
+        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S and not same_process(e["owner"], me)]
         doc.clear()
         doc["owners"] = kept + [{"owner": me, "at": now}]
         return True
@@ -307,10 +296,6 @@ def _ended_entries(doc: dict) -> list:
     ]
 
 
-def _same_process(a: dict, b: dict) -> bool:
-    return a.get("pid") == b.get("pid") and a.get("start_time") == b.get("start_time") and a.get("host") == b.get("host")
-
-
 def _mark_ended(claims: list, directory: str) -> list:
     """Fill in "ended" from ended.json: a claim made before its owner's session ended."""
     ended = _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME))))
@@ -319,7 +304,7 @@ def _mark_ended(claims: list, directory: str) -> list:
     for claim in claims:
         if claim.get("ended") is None:
             for entry in ended:
-                if entry["at"] >= claim["at"] and _same_process(entry["owner"], claim["owner"]):
+                if entry["at"] >= claim["at"] and same_process(entry["owner"], claim["owner"]):
                     claim["ended"] = entry["at"]
                     break
     return claims

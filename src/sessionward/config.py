@@ -37,7 +37,7 @@ import stat
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, write_file_atomic
-from sessionward.errors import BadInput
+from sessionward.errors import ConfigError
 
 CONFIG_NAME = "sessionward.toml"
 EDIT_POLICIES = ("ask", "deny", "warn")
@@ -56,10 +56,6 @@ _ENV = {
     "lock_timeout_s": "SESSIONWARD_LOCK_TIMEOUT_S",
 }
 KNOWN_KEYS = tuple(_ENV)
-
-
-class ConfigError(BadInput):
-    """The configuration file or a SESSIONWARD_* variable holds something unusable."""
 
 
 class Config:

@@ -1,6 +1,7 @@
 """Exceptions and the exit-code table, the one place both are defined.
 
-Every exception carries the facts of the broken state and its exit code; the CLI's single
+Every exception sessionward raises on purpose is defined here, whichever module raises it
+(import them from here). Every exception carries the facts of the broken state and its exit code; the CLI's single
 top-level handler turns them into one line and that code. Each refines the built-in it is
 a case of, so callers of the Python API can catch `TimeoutError` or `OSError` as usual.
 
@@ -11,8 +12,15 @@ Exit codes (stable, documented in docs/CLI.md):
   3  environment problem (unwritable or unsafe state, a corrupt file found and kept aside,
      or an internal error: one line names the log holding its traceback)
   130 interrupted (Ctrl-C)
-`lock run` exits with its command's status instead.
+`lock run` exits with its command's status instead. A hook (`sessionward hook`) exits 0 or 1
+only: its 1 means it failed open, never 2, which Claude Code reads as "block the tool".
+
+Exceptions take the facts they name (a lock's state, a path, what was waited for) and build
+their message from them; they read those objects, never import their modules: this module
+sits at the bottom of the import graph.
 """
+
+import os
 
 EXIT_OK = 0
 EXIT_CONFLICT = 1
@@ -155,3 +163,225 @@ class StateCorrupt(SessionwardError, OSError):
         self.why = why
         self.kept_as = kept_as
         self.salvaged = salvaged
+
+
+# -- Usage and configuration ---------------------------------------------------------------
+
+
+class ConfigError(BadInput):
+    """The configuration file or a SESSIONWARD_* variable holds something unusable."""
+
+
+class HookInputError(SessionwardError, ValueError):
+    """The event's JSON is not what Claude Code sends (missing or mistyped field)."""
+
+    exit_code = EXIT_CONFLICT  # a hook's 1: it failed open
+    code = "bad_hook_input"
+
+
+# -- Paths given by the user ---------------------------------------------------------------
+
+
+class ForeignLink(Refused):
+    """A symlink another user planted in a sticky world-writable directory (the kernel's
+    protected_symlinks rule): following it would write wherever that user chose."""
+
+    code = "foreign_symlink"
+
+    def __init__(self, path: str, link: str, link_uid: int) -> None:
+        super().__init__(
+            f"refusing to follow {link} (from {path}): a symlink owned by uid {link_uid} in a sticky "
+            f"world-writable directory, not by you (uid {os.geteuid()}) nor by the directory's owner",
+            "name the file itself, or ask its owner to remove the link",
+        )
+        self.path = path
+        self.link = link
+
+
+class DanglingLink(Refused):
+    """The path ends in a symlink to something that does not exist."""
+
+    code = "dangling_symlink"
+
+    def __init__(self, path: str, target: str) -> None:
+        super().__init__(f"refusing to write {path}: it is a symlink to {target}, which does not exist",
+                         f"create {target} first, or remove the link")
+        self.path = path
+        self.target = target
+
+
+class DirectoryUnreadable(StateUnwritable):
+    """The directory holding the file cannot be opened for reading (its lock is taken there)."""
+
+    code = "directory_unreadable"
+
+    def __init__(self, path: str, directory: str, os_error: OSError) -> None:
+        super().__init__(directory, os_error)
+        self.message = (f"cannot write {path}: its directory {directory} cannot be opened for reading "
+                        f"({os_error.strerror or os_error})")
+        self.hint = "writers of a file take turns under a lock on its directory; give yourself read access to it"
+
+
+# -- Locks (sessionward.locks, sessionward._lockfile, the CLI's lock commands) -------------
+
+
+class LockTimeout(SessionwardError, TimeoutError):
+    """A named lock stayed held (or queued before us) for the whole timeout. `state` is the
+    lock's state as last seen (sessionward._lockfile.LockState): who holds it, alive or not."""
+
+    exit_code = EXIT_CONFLICT
+    code = "lock_timeout"
+
+    def __init__(self, state, waited_s: float) -> None:
+        super().__init__(
+            f"lock {state.name} still held after {waited_s:.1f} s by {state.describe()}",
+            state.advice(f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force"),
+        )
+        self.state = state
+        self.waited_s = waited_s
+
+
+class LockStillWaiting(LockTimeout):
+    """One step of a wait in steps ended without the lock, and steps remain: who holds it,
+    how far the wait is, and the next step to run. Exit 1, as a timed-out acquire. `wait` is
+    the CLI's StepWait (sessionward.cli.locks): the step, the whole wait, how much is done."""
+
+    code = "lock_waiting"
+
+    def __init__(self, timeout: LockTimeout, wait, short_path) -> None:
+        state = timeout.state
+        who = f"held by {state.describe(short_path)}" if state.held else "free, but other sessions queued before this one"
+        SessionwardError.__init__(
+            self,
+            f"waiting for lock {state.name} ({wait.waited():.0f} s of {wait.total:.0f} s), {who}",
+            f"still waiting: run the next step, 'lock acquire {state.name} --step {wait.step + 1}'",
+        )
+        self.state = state
+        self.waited_s = wait.waited()
+
+
+class LockRefused(Refused):
+    """A release of a lock another live owner holds, without force."""
+
+    code = "lock_refused"
+
+    def __init__(self, state) -> None:
+        super().__init__(
+            f"lock {state.name} is held by another live process: {state.describe()}",
+            state.advice(f"let it finish; to take it anyway: sessionward lock release {state.name} --force"),
+        )
+        self.state = state
+
+
+class GuardTimeout(SessionwardError, TimeoutError):
+    """The guard of a lock stayed busy: some sessionward process is stuck mid-transition."""
+
+    exit_code = EXIT_CONFLICT
+    code = "guard_timeout"
+
+    def __init__(self, guard_path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or (
+            "another sessionward process is stuck in the middle of taking or releasing the lock", "retry"
+        )
+        super().__init__(f"lock guard {guard_path} still busy after {waited_s:.1f} s: {who}", todo)
+        self.guard_path = guard_path
+
+
+class LockRunAborted(SessionwardError):
+    """The command of `lock run` died (killed) before it could be started."""
+
+    exit_code = EXIT_CONFLICT
+    code = "lock_run_aborted"
+
+    def __init__(self, name: str, status: int) -> None:
+        super().__init__(f"lock run {name}: the command was killed before it started (status {status}); it did not run")
+
+
+# -- Registry, claims and notes ------------------------------------------------------------
+
+
+ABSENT = "absent"  # expect_sha256 value of sessionward.notes: the note must not exist yet
+
+
+class SessionAlive(Refused):
+    """A forced removal named a session whose owner is known to be alive."""
+
+    def __init__(self, alive: list) -> None:
+        from sessionward._humanize import short_session_id as short_id
+
+        named = "; ".join(
+            f"session {short_id(a.record['id'])} (project {a.record['project']}) is alive: {a.verdict.reason}" for a in alive
+        )
+        pids = " ".join(str(a.record["owner"]["pid"]) for a in alive)
+        super().__init__(
+            f"refused, nothing removed: {named}",
+            f"stop it first (end that session, or kill {pids} where it runs): then it goes by itself",
+        )
+        self.alive = alive
+
+
+class StoreNotBuilt(SessionwardError):
+    """SESSIONWARD_STORE names a backend this sessionward does not have (yet): refusing, so
+    that no process works on the local files while others use the shared store."""
+
+    code = "store_not_built"
+
+    def __init__(self, value: str, why: str) -> None:
+        super().__init__(f"SESSIONWARD_STORE={value!r}: {why}",
+                         "unset SESSIONWARD_STORE (or set it to 'local') to use the local store")
+        self.value = value
+
+
+class StoreForked(SessionwardError):
+    """A process forked inside a registry transaction: the child may not commit it."""
+
+    code = "store_forked"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"not writing {path}: this process was forked inside its parent's registry transaction",
+                         "only the process that took the registry lock may commit; it is a bug to fork there")
+
+
+class ClaimsLockTimeout(SessionwardError, TimeoutError):
+    """The claims directory's lock stayed busy: a conflict like every lock timeout (exit 1)."""
+
+    exit_code = EXIT_CONFLICT
+    code = "claims_lock_timeout"
+
+    def __init__(self, path: str, timeout_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or (
+            "another sessionward process is stuck holding it", "it frees itself when that process exits"
+        )
+        super().__init__(f"the claims lock {path} stayed busy for {timeout_s:g} s: {who}", todo)
+        self.path = path
+        self.waited_s = timeout_s
+
+
+class NoteChanged(Refused):
+    """write_note(expect_sha256=...) found the note changed since the writer read it."""
+
+    code = "note_changed"
+
+    def __init__(self, path: str, expected: str, found: str) -> None:
+        now = "it does not exist" if found == ABSENT else f"its sha256 is now {found[:12]}"
+        was = "to be absent" if expected == ABSENT else f"sha256 {expected[:12]}"
+        super().__init__(
+            f"{path} changed since it was read ({now}, expected {was})",
+            "read it again and redo the change on its current content; nothing was written",
+        )
+        self.path = path
+        self.expected = expected
+        self.found = found
+
+
+class NoteLockTimeout(SessionwardError, TimeoutError):
+    """Another writer held the note's lock for longer than the timeout."""
+
+    exit_code = EXIT_CONFLICT
+    code = "note_lock_timeout"
+
+    def __init__(self, path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
+        who, todo = holder or ("another process is writing it", "retry in a moment")
+        super().__init__(f"note {path} still being written after {waited_s:.1f} s: {who}", todo)
+        self.path = path
+        self.waited_s = waited_s

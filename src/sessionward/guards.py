@@ -29,7 +29,7 @@ import os
 import time
 
 from sessionward import claims as claims_mod
-from sessionward._humanize import format_age, session_label, short_path
+from sessionward._humanize import format_ago, session_label, short_path
 from sessionward.identity import Owner, branch_now, record_liveness
 
 ALLOW = None
@@ -140,7 +140,7 @@ def check_take_over(command: str, cwd: str, owner: Owner, config, now: float | N
     also = f" (and {len(recent) - 1} more)" if len(recent) > 1 else ""
     reason = (
         f"take over {short_path(path)} from {describe_claimant(other, now)}{also}, which {_verb(other)} it "
-        f"{_ago(now - other['at'])} and is still running. Yes: this session's edits of it go ahead and can "
+        f"{format_ago(now - other['at'])} and is still running. Yes: this session's edits of it go ahead and can "
         f"overwrite that session's work (its next edit is stopped in turn). No: nothing changes."
     )
     return Verdict(ASK, reason, "take", recent)
@@ -182,8 +182,8 @@ def _changed_behind_our_back(path: str, mine: dict, others: list, now: float) ->
     writer = later[-1]
     seen = "wrote" if mine["write"] else "read"
     reason = (
-        f"{short_path(path)} changed on disk since this session last {seen} it ({_ago(now - mine['at'])}): "
-        f"{describe_claimant(writer, now)} {_verb(writer)} it {_ago(now - writer['at'])}. "
+        f"{short_path(path)} changed on disk since this session last {seen} it ({format_ago(now - mine['at'])}): "
+        f"{describe_claimant(writer, now)} {_verb(writer)} it {format_ago(now - writer['at'])}. "
         f"Editing now would overwrite that change unseen. Read the file again, then make the edit "
         f"on its current content."
     )
@@ -194,7 +194,7 @@ def _claimed(path: str, other: dict, config, now: float, count: int) -> Verdict:
     also = f" (and {count - 1} more)" if count > 1 else ""
     verdict = record_liveness(other["owner"], other["at"], now)
     running = "is still running" if verdict.known else f"may still be running ({verdict.reason})"
-    facts = f"{describe_claimant(other, now)}{also} {_verb(other)} {short_path(path)} {_ago(now - other['at'])} and {running}"
+    facts = f"{describe_claimant(other, now)}{also} {_verb(other)} {short_path(path)} {format_ago(now - other['at'])} and {running}"
     policy = config.edit_policy
     if policy == DENY:
         reason = (
@@ -298,10 +298,6 @@ def _owned_by(recorded: dict, owner: Owner) -> bool:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
-
-
-def _ago(seconds: float) -> str:
-    return "just now" if seconds < 1 else f"{format_age(seconds)} ago"
 
 
 def _quoted(path: str) -> str:

@@ -54,23 +54,23 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
 from sessionward._lockfile import (
-    _PID_FILE_MAX,
-    _SCHEMA,
     GUARD_TIMEOUT_S,
-    GuardTimeout,
+    PID_FILE_MAX,
+    SCHEMA,
+    Guard,
     LockState,
-    _Guard,
-    _holder_liveness,
-    _read_lock_state,
-    _read_queue,
-    _same_waiter,
-    _unlink_lock_file,
-    _waiter_record,
-    _write_in_place,
+    holder_liveness,
+    read_lock_state,
+    read_queue,
+    unlink_lock_file,
+    waiter_record,
+    write_in_place,
 )
-from sessionward.errors import BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.errors import (
+    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError, StateUnwritable,
+)
 from sessionward.identity.life import forget as forget_life, life_key
-from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id
+from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id, same_process
 from sessionward.store import open_store
 
 __all__ = [
@@ -80,12 +80,8 @@ __all__ = [
     "MAX_LOCK_NAME",
     "Acquired",
     "Cleaned",
-    "GuardTimeout",
     "Holder",
-    "LockRefused",
-    "LockRunAborted",
     "LockState",
-    "LockTimeout",
     "NamedLock",
     "Released",
     "cleanup_orphans",
@@ -150,12 +146,7 @@ class Holder:
 
     def is_process(self, record: dict | None) -> bool:
         """Is `record` (an owner record from a holder file) this very process?"""
-        return (
-            record is not None
-            and record.get("pid") == self.owner.pid
-            and record.get("start_time") == self.owner.start_time
-            and record.get("host") == self.owner.hostname
-        )
+        return record is not None and same_process(record, self.owner.identity())
 
 
 def _owner_of_pid(pid: int, via: str) -> Owner:
@@ -168,32 +159,8 @@ def _owner_of_pid(pid: int, via: str) -> Owner:
 # -- outcomes and errors ---------------------------------------------------------------------
 
 
-class LockTimeout(SessionwardError, TimeoutError):
-    exit_code = 1
-    code = "lock_timeout"
-
-    def __init__(self, state: LockState, waited_s: float) -> None:
-        super().__init__(
-            f"lock {state.name} still held after {waited_s:.1f} s by {state.describe()}",
-            state.advice(f"wait for it to finish and retry; if that session is stuck: sessionward lock release {state.name} --force"),
-        )
-        self.state = state
-        self.waited_s = waited_s
-
-
 class _StillWaiting(Exception):
     def __init__(self, state: "LockState") -> None:
-        self.state = state
-
-
-class LockRefused(Refused):
-    code = "lock_refused"
-
-    def __init__(self, state: LockState) -> None:
-        super().__init__(
-            f"lock {state.name} is held by another live process: {state.describe()}",
-            state.advice(f"let it finish; to take it anyway: sessionward lock release {state.name} --force"),
-        )
         self.state = state
 
 
@@ -280,14 +247,14 @@ class NamedLock:
             return Acquired(self.name, False, None, 0.0)
         holder.owner.watch()  # outside the guard: from another PID namespace it is judged by its life lock
         deadline = started + timeout
-        me = _waiter_record()
+        me = waiter_record()
         try:
             return self._acquire_loop(holder, me, started, deadline, on_wait)
         except BaseException:
             # Interrupted (Ctrl-C, a raising on_wait): leave the queue, or those behind us
             # would wait on a waiter that no longer waits.
             try:
-                with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
+                with Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
                     guard.leave_queue(me)
             except BaseException:  # noqa: BLE001 - the original error matters more
                 pass
@@ -328,7 +295,7 @@ class NamedLock:
         """One look under the guard: take the lock, or join the queue and raise _StillWaiting."""
         # The guard is held for microseconds by whoever is mid-transition: it gets its own
         # floor, so a try-lock (timeout 0) is not refused by a neighbour's bookkeeping.
-        with _Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
+        with Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
             state = self._read_state()
             first = guard.first_waiter()
             if state.held:
@@ -338,7 +305,7 @@ class NamedLock:
                         guard.leave_queue(me)
                     return Acquired(self.name, True, None, time.monotonic() - started)
             else:
-                if first is None or _same_waiter(first, me):
+                if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
                     self._write_holder(holder)
                     if queued or first is not None:
@@ -359,11 +326,11 @@ class NamedLock:
         if self._token is not None and self._acquired_by != os.getpid():
             # A forked child holds a copy of this object: the lock is its parent's, not its own.
             return Released(self.name, "lost", LockState(self.name, self.path))
-        with _Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
+        with Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
             if self._created is not None:
                 mine = self._still_mine()
                 if mine is not None:  # the very file we wrote: no annex to read, nobody to judge
-                    _unlink_lock_file(self.path)
+                    unlink_lock_file(self.path)
                     self._token = self._created = None
                     return Released(self.name, "held", mine)
             state = self._read_state(judge=self._token is None)
@@ -377,7 +344,7 @@ class NamedLock:
                     self._remove(state)
                     return Released(self.name, "held", state)
                 if state.present and state.liveness is None:
-                    state.liveness = _holder_liveness(state)
+                    state.liveness = holder_liveness(state)
                 return Released(self.name, "lost", state)
             if not state.present:
                 return Released(self.name, "free", state)
@@ -400,7 +367,7 @@ class NamedLock:
     def waiting(self) -> list:
         """The wait queue as it is now, longest waiting first: {pid, start_time, pidns, since}
         records (read without the guard: a snapshot; waiters that left unseen may be in it)."""
-        return _read_queue(self.guard_path)
+        return read_queue(self.guard_path)
 
     def __enter__(self) -> "NamedLock":
         self.acquire()
@@ -424,7 +391,7 @@ class NamedLock:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             try:
-                if os.read(fd, _PID_FILE_MAX + 1) != self._created[4]:
+                if os.read(fd, PID_FILE_MAX + 1) != self._created[4]:
                     return None
             finally:
                 os.close(fd)
@@ -467,7 +434,7 @@ class NamedLock:
 
     def _read_state(self, judge: bool = True) -> LockState:
         """NAME.lock and its holder annex as they are now; judge=False skips the liveness check."""
-        return _read_lock_state(self.name, self.path, self.meta_path, judge)
+        return read_lock_state(self.name, self.path, self.meta_path, judge)
 
     def _session_info(self) -> dict:
         if self._session is None:
@@ -505,7 +472,7 @@ class NamedLock:
         self._token = os.urandom(8).hex()
         self._acquired_by = os.getpid()
         meta = {
-            "schema": _SCHEMA,
+            "schema": SCHEMA,
             "name": self.name,
             "token": self._token,
             "holder": holder.owner.to_record(),
@@ -520,7 +487,7 @@ class NamedLock:
         # one step, never empty (a crash between O_EXCL-create and write left an end.lock
         # holding nothing): a temp file holding the PID is hard-linked to a free NAME.lock
         # (EEXIST if one appeared) or, in a take-over, renamed over the orphan.
-        _write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
+        write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
         content = f"{holder.owner.pid}\n".encode()
         tmp = temp_name(self.path)
         try:
@@ -572,8 +539,7 @@ class NamedLock:
         else:
             if state.orphaned:
                 _forget_holder_life(state)
-            _unlink_lock_file(self.path)
-
+            unlink_lock_file(self.path)
 
 
 def _forget_holder_life(orphan: LockState) -> None:
@@ -655,7 +621,7 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
         if dry_run:
             found.append(Cleaned(state, "would remove"))
             continue
-        with _Guard(lock, time.monotonic() + GUARD_TIMEOUT_S):
+        with Guard(lock, time.monotonic() + GUARD_TIMEOUT_S):
             state = lock._read_state()  # again, under the guard: it may have changed
             if state.orphaned:
                 lock._remove(state)
@@ -717,16 +683,6 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
     return 128 - status if status < 0 else status
-
-
-class LockRunAborted(SessionwardError):
-    """The command of `lock run` died (killed) before it could be started."""
-
-    exit_code = 1
-    code = "lock_run_aborted"
-
-    def __init__(self, name: str, status: int) -> None:
-        super().__init__(f"lock run {name}: the command was killed before it started (status {status}); it did not run")
 
 
 def _forward(child, signum: int) -> None:

@@ -68,44 +68,13 @@ from sessionward import drafts
 from sessionward._atomic import MAX_STATE_FILE_BYTES, remove_stray_temps, write_file_atomic
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward._userpath import Target, open_as_given, resolve_for_replace, same_directory
-from sessionward.errors import EXIT_CONFLICT, BadInput, Refused, SessionwardError, StateUnwritable
+from sessionward.errors import ABSENT, BadInput, NoteChanged, NoteLockTimeout, Refused, StateUnwritable
 
-ABSENT = "absent"  # expect_sha256 value: the note must not exist yet
 NOTE_LOCK_TIMEOUT_S = 10.0  # a note write holds its lock for milliseconds
 MAX_NOTE_BYTES = MAX_STATE_FILE_BYTES  # the largest note read or written
 RESOLVE_ATTEMPTS = 5  # walks of the path when a link or the file changes between walk and lock
 NEW_NOTE_MODE = 0o666  # less the umask, as any editor would create it
 _LOCK_DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
-
-
-class NoteChanged(Refused):
-    """write_note(expect_sha256=...) found the note changed since the writer read it."""
-
-    code = "note_changed"
-
-    def __init__(self, path: str, expected: str, found: str) -> None:
-        now = "it does not exist" if found == ABSENT else f"its sha256 is now {found[:12]}"
-        was = "to be absent" if expected == ABSENT else f"sha256 {expected[:12]}"
-        super().__init__(
-            f"{path} changed since it was read ({now}, expected {was})",
-            "read it again and redo the change on its current content; nothing was written",
-        )
-        self.path = path
-        self.expected = expected
-        self.found = found
-
-
-class NoteLockTimeout(SessionwardError, TimeoutError):
-    """Another writer held the note's lock for longer than the timeout."""
-
-    exit_code = EXIT_CONFLICT
-    code = "note_lock_timeout"
-
-    def __init__(self, path: str, waited_s: float, holder: tuple[str, str] | None = None) -> None:
-        who, todo = holder or ("another process is writing it", "retry in a moment")
-        super().__init__(f"note {path} still being written after {waited_s:.1f} s: {who}", todo)
-        self.path = path
-        self.waited_s = waited_s
 
 
 class NoteWritten:

@@ -35,7 +35,7 @@ import time
 from sessionward import paths
 from sessionward._jsoncodec import require_utf8
 from sessionward.errors import (
-    BadInput, NotRegistered, Refused, RegistryLockTimeout, SessionwardError, StateUnwritable, UnsafeState,
+    BadInput, NotRegistered, RegistryLockTimeout, SessionAlive, SessionwardError, StateUnwritable, UnsafeState,
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
@@ -694,19 +694,3 @@ def _names_session(wanted: str, session_id: str) -> bool:
         return False
     return not dot or session_id.endswith("." + twin)
 
-
-class SessionAlive(Refused):
-    """A forced removal named a session whose owner is known to be alive."""
-
-    def __init__(self, alive: list) -> None:
-        from sessionward._humanize import short_session_id as short_id
-
-        named = "; ".join(
-            f"session {short_id(a.record['id'])} (project {a.record['project']}) is alive: {a.verdict.reason}" for a in alive
-        )
-        pids = " ".join(str(a.record["owner"]["pid"]) for a in alive)
-        super().__init__(
-            f"refused, nothing removed: {named}",
-            f"stop it first (end that session, or kill {pids} where it runs): then it goes by itself",
-        )
-        self.alive = alive

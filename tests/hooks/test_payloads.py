@@ -55,7 +55,7 @@ GIT_TAIL = (
 def _normalise(text: str) -> str:
     text = re.sub(r"\bup \d+(s|m|h\d\dm|d)(?=[,)])", "up <T>", text)
     text = re.sub(r"\b(just now|\d+(s|m|h\d\dm|d) ago)", "<AGO>", text)
-    return re.sub(r"\bheld for \d+(s|m\d\ds|h\d\dm)", "held for <T>", text)
+    return re.sub(r"\bheld for \d+(s|m|h\d\dm|d)\b", "held for <T>", text)
 
 
 def _normalised(value):

@@ -18,7 +18,10 @@ OUT_OF_MEMORY_CLI = b"sessionward: out of memory (a memory limit such as ulimit 
 
 
 def is_hook_call(argv: list) -> bool:
-    return argv[:1] == ["hook"] and "-h" not in argv and "--help" not in argv
+    """`hook EVENT ...` without -h/--help: it goes to sessionward.hooks.main, the one way into
+    the hooks, before any parsing (here, and in cli.main for a call that starts there)."""
+    own = argv[: argv.index("--")] if "--" in argv else argv  # after `--`: not options
+    return argv[:1] == ["hook"] and "-h" not in own and "--help" not in own
 
 
 def main() -> int:

@@ -1,12 +1,9 @@
-"""hook, status-line: the commands Claude Code runs (settings.json points at them)."""
+"""status-line --json: the one command Claude Code runs that goes through the parser.
+
+`sessionward hook <Event>` never does: its one way in is sessionward.hooks.main, reached
+before any parsing (cli.entry.is_hook_call), so that it exits 0 or 1, never the usage code 2."""
 
 from sessionward.cli.render import Output
-
-
-def run_hook(values: dict) -> Output:
-    from sessionward.hooks import main
-
-    return Output("hook", {}, exit_code=main([values["event"]]))
 
 
 def run_status_line(values: dict) -> Output:

@@ -4,7 +4,7 @@ import sys
 
 from sessionward import locks
 from sessionward.cli.render import Output, Style
-from sessionward.errors import EXIT_CONFLICT, EXIT_OK, SessionwardError
+from sessionward.errors import EXIT_CONFLICT, EXIT_OK, LockStillWaiting
 from sessionward.identity import resolve_owner, resolve_session_id
 from sessionward.identity.where import UNKNOWN_ADVICE
 
@@ -107,24 +107,6 @@ class StepWait:
 
     def waited(self) -> float:
         return min(self.total, WAIT_STEP_S * self.step)
-
-
-class LockStillWaiting(locks.LockTimeout):
-    """One step of a wait in steps ended without the lock, and steps remain: who holds it,
-    how far the wait is, and the next step to run. Exit 1, as a timed-out acquire."""
-
-    code = "lock_waiting"
-
-    def __init__(self, timeout: "locks.LockTimeout", wait: StepWait, short_path) -> None:
-        state = timeout.state
-        who = f"held by {state.describe(short_path)}" if state.held else "free, but other sessions queued before this one"
-        SessionwardError.__init__(
-            self,
-            f"waiting for lock {state.name} ({wait.waited():.0f} s of {wait.total:.0f} s), {who}",
-            f"still waiting: run the next step, 'lock acquire {state.name} --step {wait.step + 1}'",
-        )
-        self.state = state
-        self.waited_s = wait.waited()
 
 
 def _step(values: dict, notices: list) -> StepWait | None:

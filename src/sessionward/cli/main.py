@@ -8,6 +8,7 @@ import os
 import sys
 
 from sessionward.cli.args import Arg, Command, Opt, parse
+from sessionward.cli.entry import is_hook_call
 from sessionward.cli.render import emit, emit_error
 from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError, is_out_of_memory
 
@@ -244,7 +245,7 @@ COMMANDS = [
     Command(
         "hook",
         "Answer a Claude Code hook: reads its JSON on stdin (installed into settings.json).",
-        "sessionward.cli.hook:run_hook",
+        "sessionward.hooks:main",  # never through the parser: see cli.entry.is_hook_call
         args=[Arg("event", "the hook event, spelled as Claude Code spells it (SessionStart, PreToolUse, ...)")],
         details="Exit status: 0 with the hook's JSON answer (or nothing) on stdout; 1 with one line on stderr\n"
         "when sessionward itself failed (Claude Code goes on: a broken guard fails open).",
@@ -300,9 +301,9 @@ def _main(argv: list[str]) -> int:
     as_json = "--json" in own
     name = argv[0] if argv else ""
     told: list = []  # pending notices taken for this command (see _pending_notices)
-    if name == "hook" and not {"-h", "--help"} & set(own):
-        # Straight to the hook runner, around the parser: a hook must exit 0 or 1, never
-        # the usage code 2, which Claude Code reads as "block this tool call".
+    if is_hook_call(argv):
+        # Straight to the hook runner, around the parser, as from the launcher (cli.entry): a
+        # hook must exit 0 or 1, never the usage code 2, which Claude Code reads as "block".
         from sessionward.hooks import main as hook_main
 
         return hook_main(argv[1:])
@@ -318,6 +319,9 @@ def _main(argv: list[str]) -> int:
             return 0
         command = parsed.command
         name = command.name
+        from sessionward.store import current
+
+        current()  # the store backend, chosen once, before any state is touched
         module_name, function = command.runner.split(":")
         module = __import__(module_name, fromlist=[function])
         try:

@@ -25,7 +25,7 @@ run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests an
 import os
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward.errors import SessionwardError, is_out_of_memory
+from sessionward.errors import HookInputError, SessionwardError, is_out_of_memory
 
 EVENTS = {
     "SessionStart": "sessionward.hooks.session_start",
@@ -39,13 +39,6 @@ HOOK_LOCK_TIMEOUT_S = 2.0  # registry waits inside a hook; SessionEnd uses less
 MAX_STDIN_BYTES = 64 * 1024 * 1024
 MAX_PATH_CHARS = 4096
 EXIT_FAILED_OPEN = 1
-
-
-class HookInputError(SessionwardError, ValueError):
-    """The event's JSON is not what Claude Code sends (missing or mistyped field)."""
-
-    exit_code = EXIT_FAILED_OPEN
-    code = "bad_hook_input"
 
 
 class HookEvent:
@@ -162,6 +155,10 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         if module_name is None:
             raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         payload = _decode(raw)
+        if os.environ.get("SESSIONWARD_STORE"):  # not the default: the import is paid only then
+            from sessionward.store import current
+
+            current()  # the store backend, chosen once: a shared one not built fails open here
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(HookEvent(event, payload, env, defer_watchers))
         if event == "SessionStart":

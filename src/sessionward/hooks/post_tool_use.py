@@ -4,9 +4,8 @@ draft in the drafts directory (sessionward.drafts)."""
 
 import time
 
+from sessionward.claude_tools import CLAIM_TOOLS
 from sessionward.hooks import HookEvent
-
-CLAIM_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit", "Read")
 
 
 def handle(event: HookEvent) -> dict | None:

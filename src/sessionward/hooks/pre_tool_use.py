@@ -13,16 +13,15 @@ session's draft of the same name is no collision (PostToolUse records no claim o
 
 import os
 
+from sessionward.claude_tools import WRITE_TOOLS
 from sessionward.hooks import HookEvent
-
-FILE_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
 
 
 def handle(event: HookEvent) -> dict | None:
     tool = event.payload.get("tool_name")
     if tool == "Bash":
         return _bash(event)
-    if tool not in FILE_TOOLS:
+    if tool not in WRITE_TOOLS:
         return None
     path = event.file_path(event.mapping("tool_input"))
     if path is None:

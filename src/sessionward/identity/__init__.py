@@ -23,6 +23,7 @@ from sessionward.identity.process import (
     record_liveness,
     where_it_runs,
     read_process,
+    same_process,
     this_host,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "read_process",
     "resolve_owner",
     "resolve_session_id",
+    "same_process",
     "this_host",
 ]

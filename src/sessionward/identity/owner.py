@@ -26,7 +26,7 @@ Never this process itself: the CLI lives for milliseconds.
 import os
 
 from sessionward.errors import BadInput
-from sessionward.identity.process import PID_MAX_LIMIT, ProcessInfo, read_cmdline, read_process, this_host
+from sessionward.identity.process import PID_MAX_LIMIT, ProcessInfo, read_cmdline, read_process, same_process, this_host
 
 CLAUDE_COMMS = ("claude", "claude.exe")
 SHELL_COMMS = ("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "yash")
@@ -39,7 +39,7 @@ _MAX_ANCESTRY = 64
 class Owner:
     """A resolved owner: its process identity and how we found it (`via`)."""
 
-    __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via", "life")
+    __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via", "life", "_identity")
 
     def __init__(self, info: ProcessInfo, via: str) -> None:
         host = this_host()
@@ -51,6 +51,7 @@ class Owner:
         self.comm = info.comm
         self.via = via
         self.life = False  # a watcher holds its life lock (identity.life.ensure_watcher)
+        self._identity = None
 
     @property
     def kind(self) -> str:
@@ -60,6 +61,13 @@ class Owner:
         if self.comm in SHELL_COMMS or self.comm.lstrip("-") in SHELL_COMMS:
             return "shell"
         return "other"
+
+    def identity(self) -> dict:
+        """The fields same_process compares, built once (registries compare it to every record)."""
+        if self._identity is None:
+            self._identity = {"pid": self.pid, "start_time": self.start_time, "host": self.hostname,
+                              "boot_id": self.boot_id, "pidns": self.pidns}
+        return self._identity
 
     def to_record(self) -> dict:
         return {
@@ -87,13 +95,9 @@ class Owner:
 
 
 def owner_record_matches(recorded: dict, owner: Owner) -> bool:
-    """Is `recorded` (an owner record in a state file) this owner's process? Records written
-    before start times and hosts were kept match on the PID alone."""
-    return (
-        recorded.get("pid") == owner.pid
-        and recorded.get("start_time") in (owner.start_time, None)
-        and recorded.get("host") in (owner.hostname, None)
-    )
+    """Is `recorded` (an owner record in a state file) this owner's process? same_process,
+    against the owner's own record."""
+    return same_process(recorded, owner.identity())
 
 
 def parse_pid(text: str, what: str = "PID") -> int:

@@ -39,6 +39,24 @@ def known_boot_id(boot_id) -> str | None:
     return boot_id if isinstance(boot_id, str) and boot_id and boot_id != BOOT_ID_UNKNOWN else None
 
 
+def same_process(a: dict, b: dict) -> bool:
+    """Do owner records `a` and `b` (a state file's {"pid", "start_time", "host", "pidns",
+    "boot_id"}, or a lock waiter's) name one process? The one rule for every "is this mine /
+    is this the same process" question. The PIDs must be equal; start time, host and PID
+    namespace must be equal wherever both records carry one (a record written before they
+    were kept is judged on what it has); two known boot ids must be equal (an unknown one
+    never means another boot)."""
+    pid = a.get("pid")
+    if type(pid) is not int or pid != b.get("pid"):
+        return False
+    for key in ("start_time", "host", "pidns"):
+        mine, theirs = a.get(key), b.get(key)
+        if mine is not None and theirs is not None and mine != theirs:
+            return False
+    boot_a, boot_b = known_boot_id(a.get("boot_id")), known_boot_id(b.get("boot_id"))
+    return boot_a is None or boot_b is None or boot_a == boot_b
+
+
 class HostId:
     __slots__ = ("hostname", "boot_id", "pidns")
 

@@ -67,6 +67,7 @@ import shlex
 from sessionward import paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, unlink_if_present, write_file_atomic
 from sessionward._flock import flock_exclusive, flock_holder
+from sessionward.claude_tools import CLAIM_TOOLS, WRITE_TOOLS
 from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, UnsafeState
 from sessionward.install import jsonedit
 from sessionward.install.diffs import unified_diff
@@ -82,8 +83,8 @@ HOOK_TIMEOUT_S = 10
 HOOKS = (
     ("SessionStart", None, HOOK_TIMEOUT_S),
     ("UserPromptSubmit", None, HOOK_TIMEOUT_S),
-    ("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash", HOOK_TIMEOUT_S),
-    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read", HOOK_TIMEOUT_S),
+    ("PreToolUse", "|".join(WRITE_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
+    ("PostToolUse", "|".join(CLAIM_TOOLS), HOOK_TIMEOUT_S),
     ("Stop", None, HOOK_TIMEOUT_S),
     ("SessionEnd", None, None),
 )

@@ -30,7 +30,7 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths, status_stamp
 from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward._atomic import keep_aside, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
-from sessionward.errors import RegistryLockTimeout, SessionwardError, StateCorrupt, StateTooNew, StateUnwritable
+from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, StoreForked
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store
 
@@ -159,16 +159,6 @@ class LocalStore(Store):
             os.close(fd)
             return self._lock()
         return fd
-
-
-class StoreForked(SessionwardError):
-    """A process forked inside a registry transaction: the child may not commit it."""
-
-    code = "store_forked"
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"not writing {path}: this process was forked inside its parent's registry transaction",
-                         "only the process that took the registry lock may commit; it is a bug to fork there")
 
 
 def decode_registry(raw: bytes, path: str) -> tuple[dict, str | None]:
