@@ -15,7 +15,8 @@ check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim
   while another live session's recent edit of FILE stands -> ask, naming that session (a
   Bash dialog shows the reason), so the person's Yes is the take-over's go-ahead.
 check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git command that
-  moves HEAD or rewrites the index or the tree while another live session works in the same
+  moves HEAD or rewrites the index or the tree, or that sweeps more than named files into a
+  commit (sessionward.gitcmd says which), while another live session works in the same
   worktree -> ask.
 
 A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
@@ -232,7 +233,7 @@ def _vault_busy(path: str, owner: Owner, now: float) -> Verdict:
 def check_git_command(command: str, cwd: str, owner: Owner, config, now: float | None = None) -> Verdict:
     if not config.git_guard:
         return Verdict()
-    from sessionward.gitcmd import risky_git_commands
+    from sessionward.gitcmd import SWEEP, risky_git_commands
 
     risky = risky_git_commands(command, cwd)
     if not risky:
@@ -248,12 +249,20 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         sharing = [r for r in others if r.get("worktree") == worktree]
         if not sharing:
             continue
-        reason = (
-            f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
-            f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
-            f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
-            f"separate worktree (git worktree add ../<dir> -b <branch>)."
-        )
+        if git.kind == SWEEP:
+            reason = (
+                f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
+                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work "
+                f"could go into this commit. Stage and commit only your own files by name "
+                f"(git add <files> && git commit -m <msg> -- <files>)."
+            )
+        else:
+            reason = (
+                f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
+                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
+                f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
+                f"separate worktree (git worktree add ../<dir> -b <branch>)."
+            )
         return Verdict(ASK, reason, "git", sharing)
     return Verdict()
 

@@ -17,7 +17,8 @@ from gitguard.realgit import build_scenario
 
 NOW = 1_800_000_000.0
 # The targets of issue 12. The reader before issue 12 scored destructive 131/180 (72.8%), sweeps
-# 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session (docs/GIT_GUARD.md).
+# 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session; the reader of issue 12
+# 180/180, 73/74, 0/181, nothing (docs/GIT_GUARD.md).
 TARGETS = {"destructive": 0.97, "sweep": 0.90, "harmless": 0.03}
 
 
@@ -38,7 +39,6 @@ def work(tmp_path):
     return build_scenario(str(tmp_path / "scratch"), "staged")
 
 
-@pytest.mark.xfail(strict=True, reason="the reader before issue 12: 72.8% / 9.5% / 9.9%")
 def test_the_git_guard_scores_on_the_corpus(work, owners, capsys):
     me, other = owners(), owners()
     registry.register_session(work, owner=me, session_id="aaaaaaaa-mine", now=NOW - 90)

@@ -612,6 +612,7 @@ def test_bash_git_checkout_asks_naming_the_other_session(sessions, project):
         ("git checkout -b topic", "git checkout -b topic"),
         ("git stash", "git stash"),
         ("cd sub && cd .. && git reset --hard HEAD", "git reset --hard HEAD"),
+        ("gh pr checkout 7", "gh pr checkout 7"),  # no "git" in it: the hook still reads it
     ]:
         assert answered(b.pre_bash(command)) == pre_tool_answer(
             "ask",
