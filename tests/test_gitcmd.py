@@ -22,13 +22,19 @@ def _fixed_home(monkeypatch):
 
 
 def found(command: str, cwd: str = CWD) -> list:
-    return [(g.text, g.directory) for g in risky_git_commands(command, cwd)]
+    """The risky commands that act on the whole tree (asked whenever another session shares it)."""
+    return [(g.text, g.directory) for g in risky_git_commands(command, cwd) if g.paths is None]
+
+
+def named(command: str, cwd: str = CWD) -> list:
+    """The risky commands that act on named files only: (text, kind, paths)."""
+    return [(g.text, g.kind, g.paths) for g in risky_git_commands(command, cwd) if g.paths is not None]
 
 
 # Each risky subcommand on its own.
 @pytest.mark.parametrize("sub", RISKY_SUBCOMMANDS)
 def test_each_risky_subcommand_is_found(sub):
-    assert found(f"git {sub} x") == [(f"git {sub} x", CWD)]
+    assert [(g.text, g.directory) for g in risky_git_commands(f"git {sub} x", CWD)] == [(f"git {sub} x", CWD)]
 
 
 def test_the_risky_list_is_the_documented_one():
@@ -279,7 +285,6 @@ SHAPES = [
     ("bash <<'EOF'\ngit checkout dev\nEOF", [("git checkout dev", CWD, D)]),
     # subcommands
     ("git bisect start HEAD HEAD~2", [("git bisect start HEAD HEAD~2", CWD, D)]),
-    ("git rm --cached a.py", [("git rm --cached a.py", CWD, D)]),
     ("git sparse-checkout set docs", [("git sparse-checkout set docs", CWD, D)]),
     ("git filter-branch --tree-filter true HEAD", [("git filter-branch --tree-filter true HEAD", CWD, D)]),
     ("git worktree remove ../wt", [("git worktree remove ../wt", "/w/wt", D)]),
@@ -320,7 +325,29 @@ SHAPES = [
 
 @pytest.mark.parametrize("command,expected", SHAPES, ids=[c for c, _ in SHAPES])
 def test_issue_12_shapes(command, expected):
-    assert [(g.text, g.directory, g.kind) for g in risky_git_commands(command, CWD)] == expected
+    assert [(g.text, g.directory, g.kind) for g in risky_git_commands(command, CWD) if g.paths is None] == expected
+
+
+NAMED = [
+    ("git checkout -- a.py b.py", [("git checkout -- a.py b.py", D, ["/w/repo/a.py", "/w/repo/b.py"])]),
+    ("git checkout main -- a.py", [("git checkout main -- a.py", D, ["/w/repo/a.py"])]),
+    ("git restore --source=HEAD~1 gone.py", [("git restore --source=HEAD~1 gone.py", D, ["/w/repo/gone.py"])]),
+    ("git restore -s HEAD~1 a.py", [("git restore -s HEAD~1 a.py", D, ["/w/repo/a.py"])]),
+    ("git reset -q HEAD -- a.py", [("git reset -q HEAD -- a.py", D, ["/w/repo/a.py"])]),
+    ("git rm --cached a.py", [("git rm --cached a.py", D, ["/w/repo/a.py"])]),
+    ("cd sub && git add a.py && git commit -m 'x -a' a.py",
+     [("git add a.py", S, ["/w/repo/sub/a.py"]), ("git commit -m x -a a.py", S, ["/w/repo/sub/a.py"])]),
+    ("git commit -qm x -- a.py", [("git commit -qm x -- a.py", S, ["/w/repo/a.py"])]),
+    # not named files only: a switch, a mode, everything, a broad pathspec
+    ("git checkout dev", []), ("git checkout -b x a.py", []), ("git reset --hard HEAD a.py", []),
+    ("git reset HEAD~1", []), ("git commit -am x a.py", []), ("git commit --amend a.py", []),
+    ("git restore .", []), ("git rm -r --cached 'lib/*'", []), ("xargs git checkout --", []),
+]
+
+
+@pytest.mark.parametrize("command,expected", NAMED, ids=[c for c, _ in NAMED])
+def test_commands_on_named_files_carry_them(command, expected):
+    assert named(command) == expected
 
 
 def test_a_heredoc_after_the_body_is_read_again():

@@ -467,6 +467,25 @@ def test_harmless_git_commands_pass(repo, me, other):
         assert check_git_command(command, str(repo), me, load_config({}), now=NOW).decision is None, command
 
 
+def test_a_command_on_named_files_asks_only_when_another_session_edited_one(repo, target, me, other):
+    register(other, repo)
+    (repo / "mine.py").write_text("x\n")
+    config = load_config({})
+    for command in ("git checkout -- notes.md", "git commit -m x notes.md", "git restore mine.py notes.md"):
+        assert check_git_command(command, str(repo), me, config, now=NOW).decision is None, command  # no claim yet
+    claim(target, other, tool="Write", at=NOW - 120)
+    verdict = check_git_command("git checkout -- mine.py notes.md", str(repo), me, config, now=NOW)
+    assert (verdict.decision, verdict.rule) == ("ask", "git")
+    assert verdict.reason == (f"'git checkout -- mine.py notes.md' would discard or unstage changes to {target}, changed "
+                              f"by another live session: {who(other, repo)} edited {target} 2m ago. Its uncommitted work "
+                              f"there could be lost. Leave those files to it, or ask it to commit first.")
+    verdict = check_git_command("git add notes.md && git commit -m x notes.md", str(repo), me, config, now=NOW)
+    assert verdict.reason.startswith(f"'git add notes.md' would commit {target}, changed by another live session")
+    assert check_git_command("git checkout -- mine.py", str(repo), me, config, now=NOW).decision is None
+    kill(other)
+    assert check_git_command("git checkout -- notes.md", str(repo), me, config, now=NOW).decision is None
+
+
 def test_gh_pr_checkout_asks(repo, me, other):
     register(other, repo)
     verdict = check_git_command("gh pr checkout 7", str(repo), me, load_config({}), now=NOW)

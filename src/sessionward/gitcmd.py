@@ -15,8 +15,10 @@ risky_git_commands(command, cwd) -> [GitCommand]: every invocation in `command` 
                glob, a directory, or paths fed by xargs); commit without a pathspec (it
                commits the whole index, the other session's staged work included), with -a,
                -i, --amend (rewrites the shared tip), or with a broad pathspec.
-Not risky: `-h`/`--help`, dry runs (`clean -n`, `commit --dry-run`, `add -n`, `rm -n`), commits
-and adds of named files (whose files they are is for the guard to know, not the reader).
+A command that acts on named files only (`checkout [<rev>] -- f`, `checkout f` where f exists,
+`restore f`, `reset [<rev>] f`, `rm f`, `add f`, `commit -m m f`) carries them in `paths`:
+whether they are another session's is for the guard to know (its claims), not the reader.
+Not risky: `-h`/`--help`, dry runs (`clean -n`, `commit --dry-run`, `add -n`, `rm -n`).
 
 Shapes it reads: `&&`, `||`, `;`, `|`, `&` and newline chains; `( ... )` subshells, `{ ...; }`
 groups, `$( ... )` and backtick substitutions (also inside double quotes, and with quotes,
@@ -99,15 +101,17 @@ def mentions_git(command: str) -> bool:
 
 
 class GitCommand:
-    """One risky invocation: its words from `git` (or `gh`) on, the directory it acts on, and
-    its kind (DESTRUCTIVE or SWEEP)."""
+    """One risky invocation: its words from `git` (or `gh`) on, the directory it acts on, its
+    kind (DESTRUCTIVE or SWEEP), and `paths`: the files it names when it acts on those files
+    only (absolute), else None (the whole tree, or paths the reader cannot know)."""
 
-    __slots__ = ("words", "directory", "kind")
+    __slots__ = ("words", "directory", "kind", "paths")
 
-    def __init__(self, words: list, directory: str, kind: str = DESTRUCTIVE) -> None:
+    def __init__(self, words: list, directory: str, kind: str = DESTRUCTIVE, paths=None) -> None:
         self.words = words
         self.directory = directory
         self.kind = kind
+        self.paths = paths
 
     @property
     def text(self) -> str:
@@ -491,7 +495,8 @@ def _risky_git(words: list, directory: str, from_stdin: bool):
         return None
     if sub == "worktree":
         directory = _join(directory, _positionals(rest[1:])[0])
-    return GitCommand(["git"] + words[i:], directory, kind)
+    paths = _named_files(sub, rest, directory) if sub in _PATH_LEVEL else None
+    return GitCommand(["git"] + words[i:], directory, kind, paths)
 
 
 def _kind(sub: str, rest: list, directory: str):
@@ -501,7 +506,7 @@ def _kind(sub: str, rest: list, directory: str):
     if sub in _DRY_RUN and _dry_run(rest):
         return None
     if sub in ("add", "stage"):
-        return SWEEP if _adds_broadly(rest, directory) else None
+        return SWEEP if _adds_broadly(rest, directory) or _named_files(sub, rest, directory) else None
     if sub == "commit":
         return _commit_kind(rest, directory)
     if sub in RISKY_SUBCOMMANDS:
@@ -525,6 +530,54 @@ def _kind(sub: str, rest: list, directory: str):
         looks = ("--check", "--stat", "--numstat", "--summary")
         return None if any(w in looks for w in rest) and "--apply" not in rest else DESTRUCTIVE
     return None
+
+
+# Subcommands that may act on named files only: `checkout -- f`, `restore f`, `reset f`, `rm f`,
+# `add f`, `commit f`. Their options that take the next word as a value.
+_PATH_LEVEL = {
+    "checkout": ("--pathspec-from-file",), "restore": ("-s", "--source", "--pathspec-from-file"),
+    "reset": ("--pathspec-from-file",), "rm": ("--pathspec-from-file",),
+    "add": _ADD_LONG_WITH_VALUE, "stage": _ADD_LONG_WITH_VALUE,
+    "commit": _COMMIT_LONG_WITH_VALUE + ("-m", "-F", "-C", "-c", "-t"),
+}
+# Options that make the command act on more than named files (a switch, a mode, everything).
+_WHOLE = ("-b", "-B", "--orphan", "--detach", "--hard", "--soft", "--keep", "--merge", "-a", "--all",
+          "--amend", "-i", "--include", "-A", "-u", "--update", "--pathspec-from-file", "-p", "--patch")
+
+
+def _named_files(sub: str, rest: list, directory: str):
+    """The files `git <sub> <rest>` acts on, absolute, when it acts on named files only;
+    else None. Before `--`, a first word that is no file is the commit or tree it reads
+    from (`git checkout main -- f`, `git reset HEAD f`); a lone one is a switch or a move."""
+    with_value = _PATH_LEVEL[sub]
+    before, after, dashes = [], [], False
+    value_next = False
+    for word in rest:
+        if value_next:
+            value_next = False
+        elif dashes:
+            after.append(word)
+        elif word == "--":
+            dashes = True
+        elif word.startswith("-") and word != "-":
+            if word in _WHOLE or word.split("=", 1)[0] in _WHOLE:
+                return None
+            if sub == "commit" and not word.startswith("--"):
+                if _commit_whole(word):
+                    return None
+                value_next = _commit_value_next(word)
+            elif word in with_value:
+                value_next = True
+        else:
+            before.append(word)
+    if sub in ("checkout", "reset") and before and not os.path.exists(os.path.join(directory, before[0])):
+        if not after and len(before) == 1:
+            return None  # `git checkout dev`, `git reset HEAD~1`
+        before = before[1:]
+    paths = (before or []) + after
+    if not paths or any(p == _FROM_STDIN or _broad(p, directory) for p in paths):
+        return None
+    return [_join(directory, p) for p in paths]
 
 
 def _dry_run(rest: list) -> bool:
@@ -573,34 +626,38 @@ def _adds_broadly(args: list, directory: str) -> bool:
 
 
 def _commit_kind(args: list, directory: str):
+    """SWEEP unless a dry run: even of named files (whose they are is the guard's business)."""
     value_next = False
-    paths = []
-    only_paths = False
     for arg in args:
-        if value_next:  # `-m -a`: "-a" is the message, not --all
+        if value_next:  # `-m --dry-run`: the message
             value_next = False
-            continue
-        if only_paths or not arg.startswith("-"):
-            paths.append(arg)
-            continue
-        if arg == "--":
-            only_paths = True
-        elif arg in ("--all", "--amend", "--include", "--pathspec-from-file") or arg.startswith("--pathspec-from-file="):
-            return SWEEP
+        elif arg == "--":
+            break
         elif arg == "--dry-run":
             return None
         elif arg in _COMMIT_LONG_WITH_VALUE:
             value_next = True
-        elif not arg.startswith("--"):
-            for k, flag in enumerate(arg[1:], 2):
-                if flag in "ai":
-                    return SWEEP
-                if flag in _COMMIT_SHORT_WITH_VALUE:
-                    value_next = k == len(arg) and flag in _COMMIT_SHORT_NEXT_VALUE
-                    break
-    if not paths:  # the whole index: the other session's staged work too
-        return SWEEP
-    return SWEEP if any(_broad(p, directory) for p in paths) else None
+        elif arg.startswith("-") and not arg.startswith("--"):
+            value_next = _commit_value_next(arg)
+    return SWEEP
+
+
+def _commit_value_next(arg: str) -> bool:
+    """Whether the short-option cluster `arg` of `git commit` takes the next word as a value."""
+    for k, flag in enumerate(arg[1:], 2):
+        if flag in _COMMIT_SHORT_WITH_VALUE:
+            return k == len(arg) and flag in _COMMIT_SHORT_NEXT_VALUE
+    return False
+
+
+def _commit_whole(arg: str) -> bool:
+    """Whether the short-option cluster `arg` of `git commit` holds -a or -i (before a value)."""
+    for flag in arg[1:]:
+        if flag in "ai":
+            return True
+        if flag in _COMMIT_SHORT_WITH_VALUE:
+            return False
+    return False
 
 
 def _risky_gh(words: list, directory: str):

@@ -15,9 +15,12 @@ check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim
   while another live session's recent edit of FILE stands -> ask, naming that session (a
   Bash dialog shows the reason), so the person's Yes is the take-over's go-ahead.
 check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git command that
-  moves HEAD or rewrites the index or the tree, or that sweeps more than named files into a
-  commit (sessionward.gitcmd says which), while another live session works in the same
-  worktree -> ask.
+  moves HEAD or rewrites the index or the tree, or that sweeps the whole index or a broad
+  pathspec into a commit (sessionward.gitcmd says which), while another live session works in
+  the same worktree -> ask. One that acts on named files only (`git checkout -- f`, `git
+  restore f`, `git rm --cached f`, `git add f`, `git commit -m m f`) -> ask only when another
+  live session's standing edit (a claim, as for check_file_edit) is on one of them, naming
+  the files and that session. Files changed without a claim (through Bash) are not seen.
 
 A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
 how long ago) and what to do. Verdicts are advice computed from shared state without a lock: two
@@ -249,6 +252,12 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         sharing = [r for r in others if r.get("worktree") == worktree]
         if not sharing:
             continue
+        if git.paths is not None:  # named files: ask only when another live session edited one
+            edited = [(path, found[-1]) for path in git.paths
+                      for found in (standing_edits(path, owner, config, now),) if found]
+            if edited:
+                return Verdict(ASK, _named_files_reason(git, edited, now), "git", sharing)
+            continue
         if git.kind == SWEEP:
             reason = (
                 f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
@@ -265,6 +274,22 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
             )
         return Verdict(ASK, reason, "git", sharing)
     return Verdict()
+
+
+def _named_files_reason(git, edited: list, now: float) -> str:
+    from sessionward.gitcmd import SWEEP
+
+    files = ", ".join(short_path(path) for path, _claim in edited[:3])
+    if len(edited) > 3:
+        files += f" (and {len(edited) - 3} more)"
+    path, claim = edited[0]
+    who = f"{describe_claimant(claim, now)} edited {short_path(path)} {_ago(now - claim['at'])}"
+    if git.kind == SWEEP:
+        return (f"'{_clip(git.text)}' would commit {files}, changed by another live session: {who}. Its "
+                f"uncommitted work would go into this session's commit. Commit only your own files, or ask it to "
+                f"commit first.")
+    return (f"'{_clip(git.text)}' would discard or unstage changes to {files}, changed by another live session: "
+            f"{who}. Its uncommitted work there could be lost. Leave those files to it, or ask it to commit first.")
 
 
 # -- describing -----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The git guard scored on the labelled corpus (corpus.py, each label checked against real
 git by test_corpus_realgit.py): how many destructive commands and sweeps it asks about while
-another live session shares the worktree, how many harmless ones it asks about needlessly, and
-that it asks about nothing when this session is the only one there. Prints the table
+another live session shares the worktree (having edited its files through Claude Code, so
+claims name them), how many harmless ones it asks about needlessly, and that it asks about
+nothing when this session is the only one there. Prints the table
 (`pytest -s` or the captured output of a failure); docs/GIT_GUARD.md records it."""
 
 import os
@@ -9,16 +10,18 @@ import os
 import pytest
 
 from sessionward import registry
+from sessionward.claims import record_claim
+from sessionward.identity import describe_checkout
 from sessionward.config import load_config
 from sessionward.guards import check_git_command
 
 from gitguard.corpus import CORPUS
-from gitguard.realgit import build_scenario
+from gitguard.realgit import THEIRS, build_scenario
 
 NOW = 1_800_000_000.0
 # The targets of issue 12. The reader before issue 12 scored destructive 131/180 (72.8%), sweeps
-# 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session; the reader of issue 12
-# 180/180, 73/74, 0/181, nothing (docs/GIT_GUARD.md).
+# 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session (on the first 435
+# commands); the reader of issue 12 184/186, 78/78, 0/196, nothing (docs/GIT_GUARD.md).
 TARGETS = {"destructive": 0.97, "sweep": 0.90, "harmless": 0.03}
 
 
@@ -48,6 +51,10 @@ def test_the_git_guard_scores_on_the_corpus(work, owners, capsys):
 
     alone = asked(CORPUS, cwd_of, me)
     registry.register_session(work, owner=other, session_id="bbbbbbbb-other", now=NOW - 90)
+    for path in THEIRS:  # its edits, as its PostToolUse hook records them
+        full = os.path.join(work, path)
+        record_claim(full, owner=other, session_id="bbbbbbbb-other", tool="Write",
+                     checkout=describe_checkout(os.path.dirname(full)), now=NOW - 60)
     shared = asked(CORPUS, cwd_of, me)
     by_label = {label: [c for c in CORPUS if c[1] == label] for label in TARGETS}
     hits = {label: [c for c in shared if c[1] == label] for label in TARGETS}
