@@ -508,7 +508,7 @@ def _kind(sub: str, rest: list, directory: str):
     if sub in ("add", "stage"):
         return SWEEP if _adds_broadly(rest, directory) or _named_files(sub, rest, directory) else None
     if sub == "commit":
-        return _commit_kind(rest, directory)
+        return _commit_kind(rest)
     if sub in RISKY_SUBCOMMANDS:
         harmless = _HARMLESS_FIRST.get(sub)
         if harmless and rest and rest[0] in harmless:
@@ -616,8 +616,8 @@ def _adds_broadly(args: list, directory: str) -> bool:
             continue
         if arg == "--":
             paths = True
-        elif arg in ("--all", "--update", "-A", "--no-ignore-removal") or arg in _ADD_LONG_WITH_VALUE[1:]:
-            return True
+        elif arg in ("--all", "--update", "-A", "--no-ignore-removal") or arg.startswith("--pathspec-from-file"):
+            return True  # everything, or paths the reader cannot see
         elif arg in _ADD_LONG_WITH_VALUE:
             value_next = True
         elif _has_short(arg, "A") or _has_short(arg, "u"):
@@ -625,7 +625,7 @@ def _adds_broadly(args: list, directory: str) -> bool:
     return False
 
 
-def _commit_kind(args: list, directory: str):
+def _commit_kind(args: list):
     """SWEEP unless a dry run: even of named files (whose they are is the guard's business)."""
     value_next = False
     for arg in args:
