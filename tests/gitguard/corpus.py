@@ -230,6 +230,18 @@ _entries = [
     (H, "git branch -f dev HEAD~1"), (H, "git tag -d v1.0"), (H, "git remote add upstream ../origin.git"),
     (H, "git config core.autocrlf false"), (H, "git update-index --refresh; true"),
     (H, "git diff --check; true"), (H, "git rev-list --count HEAD"), (H, "git name-rev HEAD"),
+    # -- added after the reader, labelled from real git alone -------------------------------
+    (D, "git stash push -m wip -- src/app.py"), (S, "git reset --soft HEAD~1 && git commit -m squash"),
+    (D, "git pull --rebase"), (D, "git switch -c feat && git add src/app.py && git commit -m x"),
+    (D, "git -c advice.detachedHead=false checkout v1.0"), (D, "git checkout -f dev"),
+    (D, "git restore --worktree --staged -- lib"), (D, "git stash push --staged"),
+    (H, "git log --oneline | head -1 | cut -d' ' -f1 | xargs git show --stat"),
+    (H, "git branch --merged | grep -v main | xargs -r git branch -d"),
+    (H, "git for-each-ref --format='%(refname)' refs/heads"), (H, "git diff HEAD --stat -- src/"),
+    (H, "git stash list && git stash show -p stash@{0} | git apply --check"),
+    (H, "git commit --fixup HEAD src/app.py"), (H, "git add tests/"), (H, "git add src/app.py tests/"),
+    (H, "git restore --staged tests/test_app.py 2>/dev/null; true"),
+    (S, "git add src/"), (S, "git commit -qm x src/"), (S, "git add -A src"),
 ]
 
 CORPUS = [(e[1], e[0], e[2] if len(e) > 2 else "") for e in _entries]

@@ -21,7 +21,7 @@ from gitguard.realgit import THEIRS, build_scenario
 NOW = 1_800_000_000.0
 # The targets of issue 12. The reader before issue 12 scored destructive 131/180 (72.8%), sweeps
 # 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session (on the first 435
-# commands); the reader of issue 12 184/186, 78/78, 0/196, nothing (docs/GIT_GUARD.md).
+# commands); the reader of issue 12 191/193, 82/82, 2/205, nothing (docs/GIT_GUARD.md).
 TARGETS = {"destructive": 0.97, "sweep": 0.90, "harmless": 0.03}
 
 
