@@ -224,6 +224,7 @@ def test_text_without_git_is_not_even_parsed(monkeypatch):
 
     monkeypatch.setattr(gitcmd, "_tokens", lambda *a: pytest.fail("parsed a line without git"))
     assert risky_git_commands("ls -la && (cd x; make) | tee `date`", CWD) == []
+    assert risky_git_commands("echo 'high enough, though' | grep -c gh", CWD) == []  # words ending in gh
 
 
 def test_deeply_nested_substitutions_do_not_raise():

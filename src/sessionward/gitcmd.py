@@ -97,7 +97,7 @@ _FROM_STDIN = "\0xargs"  # the paths xargs appends: unknown, so broad
 
 def mentions_git(command: str) -> bool:
     """Whether `command` could run git at all (the hook's test before it reads anything)."""
-    return "git" in command or "gh " in command
+    return "git" in command or "gh pr " in command or "gh co " in command  # not "gh ": "through "
 
 
 class GitCommand:

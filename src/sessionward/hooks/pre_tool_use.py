@@ -58,7 +58,7 @@ def _bash(event: HookEvent) -> dict | None:
     if not isinstance(command, str):
         return None
     # gitcmd.mentions_git, inlined: importing gitcmd would cost ~0.3 ms on every Bash call
-    git = "git" in command or "gh " in command
+    git = "git" in command or "gh pr " in command or "gh co " in command
     if not git and "sessionward" not in command:
         return None
     from sessionward.config import load_config
