@@ -141,7 +141,7 @@ def _scan(command: str, cwd: str, found: list, depth: int) -> None:
             if outer:
                 here, previous, env = outer.pop()
             continue
-        words, assigned, from_stdin, inner = _strip_prefixes(words)
+        words, assigned, inner = _strip_prefixes(words)
         if inner is not None:  # `bash -c '...'`, `eval ...`, `watch ...`: read that text
             if depth < _MAX_NESTING:
                 _scan(inner, here, found, depth + 1)
@@ -174,8 +174,8 @@ def _scan(command: str, cwd: str, found: list, depth: int) -> None:
         if base in ("git", "gh"):
             words = _without_redirections(words)
         if base == "git":
-            directory = _directory(here, dict(env, **{k: _join(here, v) for k, v in assigned.items()}))
-            risky = _risky_git(words, directory, from_stdin)
+            prefixed = {k: _join(here, v) for k, v in assigned.items() if k in ("GIT_DIR", "GIT_WORK_TREE")}
+            risky = _risky_git(words, _directory(here, {**env, **prefixed}))
         elif base == "gh":
             risky = _risky_gh(words, here)
         else:
@@ -421,8 +421,8 @@ def _is_shell_reading_stdin(words: list) -> bool:
 
 
 def _strip_prefixes(words: list) -> tuple:
-    """(the real command's words, its NAME=value prefixes, whether xargs feeds it paths,
-    the text a `bash -c` / `eval` / `watch` runs or None)."""
+    """(the real command's words, its NAME=value prefixes, the text a `bash -c` / `eval` /
+    `watch` runs or None). A command xargs runs gets a last word standing for the paths it feeds."""
     assigned = {}
     from_stdin = False
     i = 0
@@ -441,24 +441,24 @@ def _strip_prefixes(words: list) -> tuple:
             with_value = _WRAPPERS[word]
             while i < len(words) and words[i].startswith("-") and words[i] != "-":  # its own options
                 if word == "command" and words[i] in ("-v", "-V"):
-                    return [], assigned, False, None  # `command -v git` looks git up
+                    return [], assigned, None  # `command -v git` looks git up
                 i += 2 if words[i] in with_value else 1
             if word == "timeout" and i < len(words):
                 i += 1  # the duration
             elif word == "xargs":
                 from_stdin = True
             elif word == "watch":
-                return [], assigned, False, " ".join(words[i:])
+                return [], assigned, " ".join(words[i:])
         elif word == "eval":
-            return [], assigned, False, " ".join(words[i + 1 :])
+            return [], assigned, " ".join(words[i + 1 :])
         elif os.path.basename(word) in _SHELLS and i + 2 < len(words) and _has_short(words[i + 1], "c"):
-            return [], assigned, False, words[i + 2]
+            return [], assigned, words[i + 2]
         else:
             break
     rest = words[i:]
     if from_stdin and rest:
         rest = rest + [_FROM_STDIN]
-    return rest, assigned, from_stdin, None
+    return rest, assigned, None
 
 
 def _has_short(word: str, flag: str) -> bool:
@@ -466,7 +466,7 @@ def _has_short(word: str, flag: str) -> bool:
     return word.startswith("-") and not word.startswith("--") and flag in word[1:]
 
 
-def _risky_git(words: list, directory: str, from_stdin: bool):
+def _risky_git(words: list, directory: str):
     i = 1
     while i < len(words) and words[i].startswith("-"):
         option = words[i]
