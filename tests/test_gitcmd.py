@@ -362,3 +362,8 @@ def test_a_shift_is_not_a_heredoc():
 
 def test_an_unterminated_heredoc_hides_the_rest_as_bash_does():
     assert found("cat <<EOF\ngit reset --hard") == []
+
+
+def test_a_heredoc_message_is_shown_on_one_line():
+    (git,) = risky_git_commands("git commit -m \"$(cat <<'EOF'\nFix it\n\n- more\nEOF\n)\"", CWD)
+    assert git.text == "git commit -m $(cat <<'EOF' Fix it - more EOF )"

@@ -115,7 +115,8 @@ class GitCommand:
 
     @property
     def text(self) -> str:
-        return " ".join(w for w in self.words if w != _FROM_STDIN)
+        # on one line: a heredoc commit message in a word would spread a reason over many
+        return " ".join(" ".join(w for w in self.words if w != _FROM_STDIN).split())
 
     def __repr__(self) -> str:
         return f"GitCommand({self.text!r}, {self.directory!r})"
