@@ -267,6 +267,8 @@ class RealGit:
             # a copied index's stat data is stale, and plumbing (read-tree, reset --keep) would
             # take every file for changed: refresh it, as any porcelain command would have
             subprocess.run(["git", "update-index", "-q", "--refresh"], cwd=work, env=env, capture_output=True)
+            # and its remote is this copy's own: a push must not change what later runs fetch
+            _git(work, env, "remote", "set-url", "origin", os.path.join(base, "origin.git"))
             subprocess.run(["bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=_TIMEOUT_S,
                            start_new_session=True)
