@@ -251,6 +251,18 @@ def read_capped(fd: int, cap: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def unlink_if_present(path: str) -> bool:
+    """Remove `path`: True when it was removed, False when it was already gone; any other
+    failure is StateUnwritable (one line, exit 3)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StateUnwritable(path, exc) from None
+    return True
+
+
 def unlink_quietly(path: str, dir_fd: int | None = None) -> None:
     try:
         os.unlink(path, dir_fd=dir_fd)

@@ -21,7 +21,7 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths, status_stamp
-from sessionward._atomic import crash_point, read_file_nofollow, same_file, unusable_path_error
+from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import SessionwardError, StateUnwritable, UnsafeState
 from sessionward._humanize import short_session_id
@@ -245,12 +245,8 @@ def _write_in_place(path: str, data: bytes) -> None:
 
 
 def _unlink_lock_file(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
+    if not unlink_if_present(path):
         return
-    except OSError as exc:
-        raise StateUnwritable(path, exc) from None
     crash_point("lock-removed")
     status_stamp.touch(os.path.dirname(path))  # every status line shows the end lock's holder
 

@@ -79,17 +79,22 @@ def write_token(path: str) -> None:
     nothing of an older one is left behind."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:
-            _make_status_dir(os.path.dirname(path))
-            fd = os.open(path, flags, 0o600)
+        fd = _open_in_status_dir(path, flags)
         try:
             os.pwrite(fd, (new_token() + "\n").encode(), 0)
         finally:
             os.close(fd)
     except OSError:
         pass
+
+
+def _open_in_status_dir(path: str, flags: int) -> int:
+    """os.open(path, flags, 0o600), making the status directory on first use."""
+    try:
+        return os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        _make_status_dir(os.path.dirname(path))
+        return os.open(path, flags, 0o600)
 
 
 def replace_small_file(path: str, data: bytes) -> bool:
@@ -99,11 +104,7 @@ def replace_small_file(path: str, data: bytes) -> bool:
     tmp = f"{path}.{os.getpid()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        try:
-            fd = os.open(tmp, flags, 0o600)
-        except FileNotFoundError:
-            _make_status_dir(os.path.dirname(path))
-            fd = os.open(tmp, flags, 0o600)
+        fd = _open_in_status_dir(tmp, flags)
         try:
             os.write(fd, data)
         finally:

@@ -28,8 +28,8 @@ import os
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
-from sessionward._atomic import keep_aside, read_file_nofollow, unlink_quietly, write_file_atomic
-from sessionward.errors import StateTooNew, StateUnwritable
+from sessionward._atomic import keep_aside, read_file_nofollow, unlink_if_present, unlink_quietly, write_file_atomic
+from sessionward.errors import StateTooNew
 
 MANIFEST_NAME = "installed.json"
 SCHEMA = "sessionward/1"
@@ -131,12 +131,7 @@ def save(manifest: Manifest) -> None:
     installs = {home: entry.to_json() for home, entry in manifest.installs.items() if not entry.is_empty()}
     path = manifest_path()
     if not installs:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StateUnwritable(path, exc) from None
+        unlink_if_present(path)
         return
     paths.ensure_private_dir()
     write_file_atomic(path, jsoncodec.dumps({"schema": SCHEMA, "installs": installs}).encode(), 0o600)

@@ -65,7 +65,7 @@ import os
 import shlex
 
 from sessionward import paths
-from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
+from sessionward._atomic import read_file_nofollow, remove_stray_temps, unlink_if_present, write_file_atomic
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, UnsafeState
 from sessionward.install import jsonedit
@@ -423,7 +423,7 @@ def _apply_locked(path: str, target: str, transform, before_replace, remove_when
                 if fresh != raw:
                     raw = fresh  # written meanwhile: judge the fresh bytes
                     continue
-                _unlink(target)
+                unlink_if_present(target)
                 return SettingsResult(path, "remove", changes)
             if new == doc:
                 _discard(backup)
@@ -462,15 +462,6 @@ def _read(target: str, shown: str) -> bytes | None:
         return read_file_nofollow(target)
     except ValueError as exc:  # larger than any settings file
         raise SettingsInvalid(shown, str(exc)) from None
-
-
-def _unlink(target: str) -> None:
-    try:
-        os.unlink(target)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise StateUnwritable(target, exc) from None
 
 
 def _mode_of(target: str) -> int:
