@@ -68,9 +68,13 @@ exec sh -c "$*"
 """
 
 
+# the system's PATH, not the test run's: nothing another test put on PATH reaches these runs
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def git_env(home: str, bin_dir: str) -> dict:
     env = {
-        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+        "PATH": bin_dir + os.pathsep + _SYSTEM_PATH,
         "HOME": home, "LANG": "C", "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
@@ -252,6 +256,22 @@ class RealGit:
             self.templates[scenario] = base
             self.before[scenario] = Snapshot(work, self._env(base))
         self.count = 0
+        self.remotes = {scenario: self._remote_refs(base) for scenario, base in self.templates.items()}
+
+    def _remote_refs(self, base: str) -> str:
+        return _git(os.path.join(base, "origin.git"), self._env(base), "for-each-ref")
+
+    def templates_changed(self) -> list:
+        """What the runs changed in the templates (nothing, unless a run reached outside its copy:
+        a later run would then start from another state, as a leaked force push once did)."""
+        changed = []
+        for scenario, base in self.templates.items():
+            now = Snapshot(os.path.join(base, "work"), self._env(base))
+            then = self.before[scenario]
+            changed += [f"{scenario}: {name}" for name in Snapshot.__slots__ if getattr(now, name) != getattr(then, name)]
+            if self._remote_refs(base) != self.remotes[scenario]:
+                changed.append(f"{scenario}: the bare remote's refs")
+        return changed
 
     def _env(self, base: str) -> dict:
         return git_env(os.path.join(base, "home"), os.path.join(base, "bin"))

@@ -23,7 +23,18 @@ def test_the_corpus_is_large_and_covers_every_label():
 def real_git():
     harness = RealGit()
     yield harness
-    harness.close()
+    try:
+        assert harness.templates_changed() == [], "a run reached outside its copy of the scratch repository"
+    finally:
+        harness.close()
+
+
+def test_a_push_reaches_no_later_run(real_git):
+    # a force push once moved the templates' shared bare remote back, and every later
+    # `git pull --rebase` became a no-op (a corpus case failed only when run after the push)
+    real_git.run("git push --force-with-lease origin main")
+    assert real_git.run("git pull --rebase")[0] == "destructive"
+    assert real_git.templates_changed() == []
 
 
 @pytest.mark.parametrize(("command", "label", "subdir"), CORPUS, ids=[f"{i}" for i in range(len(CORPUS))])
