@@ -367,3 +367,25 @@ def test_an_unterminated_heredoc_hides_the_rest_as_bash_does():
 def test_a_heredoc_message_is_shown_on_one_line():
     (git,) = risky_git_commands("git commit -m \"$(cat <<'EOF'\nFix it\n\n- more\nEOF\n)\"", CWD)
     assert git.text == "git commit -m $(cat <<'EOF' Fix it - more EOF )"
+
+
+@pytest.mark.parametrize("command,scope", [
+    ("git add -A", ("all", [], False)),
+    ("git add .", ("all", ["."], False)),
+    ("git add -u src", ("tracked", ["src"], False)),
+    ("git stage --update", ("tracked", [], False)),
+    ("git add -- 'src/*.py'", ("all", ["src/*.py"], False)),
+    ("git commit -m 'a -a b'", ("staged", [], False)),
+    ("git commit -am x", ("staged+tracked", [], False)),
+    ("git commit -vam x --amend", ("staged+tracked", [], True)),
+    ("git commit --amend --no-edit", ("staged", [], True)),
+    ("git commit -m x -- .", ("tracked", ["."], False)),
+    ("git commit -um x", ("staged", [], False)),  # commit's -u is --untracked-files
+    ("git ls-files -m | xargs git add", None),
+    ("git add --pathspec-from-file=list", None),
+    ("git commit -i -m x f", None),
+])
+def test_a_sweep_says_what_it_takes(command, scope):
+    (git,) = risky_git_commands(command, CWD)
+    found = git.scope and (git.scope.changes, git.scope.pathspecs, git.scope.amend)
+    assert found == scope

@@ -18,6 +18,10 @@ risky_git_commands(command, cwd) -> [GitCommand]: every invocation in `command` 
 A command that acts on named files only (`checkout [<rev>] -- f`, `checkout f` where f exists,
 `restore f`, `reset [<rev>] f`, `rm f`, `add f`, `commit -m m f`) carries them in `paths`:
 whether they are another session's is for the guard to know (its claims), not the reader.
+A sweep of more than named files carries in `scope` what it takes (a Scope: the staged
+files, the tracked changes, or those and the untracked files, under which pathspecs; whether
+it amends HEAD), for the guard to ask git which files those are; None when no reader can know
+(paths from xargs or --pathspec-from-file, commit --include).
 Not risky: `-h`/`--help`, dry runs (`clean -n`, `commit --dry-run`, `add -n`, `rm -n`).
 
 Shapes it reads: `&&`, `||`, `;`, `|`, `&` and newline chains; `( ... )` subshells, `{ ...; }`
@@ -105,13 +109,14 @@ class GitCommand:
     kind (DESTRUCTIVE or SWEEP), and `paths`: the files it names when it acts on those files
     only (absolute), else None (the whole tree, or paths the reader cannot know)."""
 
-    __slots__ = ("words", "directory", "kind", "paths")
+    __slots__ = ("words", "directory", "kind", "paths", "scope")
 
-    def __init__(self, words: list, directory: str, kind: str = DESTRUCTIVE, paths=None) -> None:
+    def __init__(self, words: list, directory: str, kind: str = DESTRUCTIVE, paths=None, scope=None) -> None:
         self.words = words
         self.directory = directory
         self.kind = kind
         self.paths = paths
+        self.scope = scope
 
     @property
     def text(self) -> str:
@@ -497,7 +502,8 @@ def _risky_git(words: list, directory: str):
     if sub == "worktree":
         directory = _join(directory, _positionals(rest[1:])[0])
     paths = _named_files(sub, rest, directory) if sub in _PATH_LEVEL else None
-    return GitCommand(["git"] + words[i:], directory, kind, paths)
+    scope = _sweep_scope(sub, rest) if kind == SWEEP and paths is None else None
+    return GitCommand(["git"] + words[i:], directory, kind, paths, scope)
 
 
 def _kind(sub: str, rest: list, directory: str):
@@ -659,6 +665,72 @@ def _commit_whole(arg: str) -> bool:
         if flag in _COMMIT_SHORT_WITH_VALUE:
             return False
     return False
+
+
+# What a sweep takes (Scope.changes): the staged files (a commit of the index), those and the
+# tracked files changed in the working tree (commit -a), the tracked files changed under the
+# pathspec (add -u, commit -- <pathspec>), or those and the untracked ones (add -A, add .).
+STAGED = "staged"
+STAGED_AND_TRACKED = "staged+tracked"
+TRACKED = "tracked"
+ALL = "all"
+
+
+class Scope:
+    """What a sweep would take: `changes` (STAGED, STAGED_AND_TRACKED, TRACKED or ALL), under
+    `pathspecs` (as written, relative to the command's directory; empty: the whole tree), and
+    whether it rewrites the commit at HEAD (`amend`)."""
+
+    __slots__ = ("changes", "pathspecs", "amend")
+
+    def __init__(self, changes: str, pathspecs: list, amend: bool = False) -> None:
+        self.changes = changes
+        self.pathspecs = pathspecs
+        self.amend = amend
+
+    def __repr__(self) -> str:
+        return f"Scope({self.changes!r}, {self.pathspecs!r}, amend={self.amend})"
+
+
+def _sweep_scope(sub: str, rest: list):
+    """The Scope of the sweep `git <sub> <rest>`, or None when the reader cannot know what it
+    takes (paths from xargs or --pathspec-from-file, commit --include, add --patch)."""
+    commit = sub == "commit"
+    pathspecs, changes, amend = [], (STAGED if commit else ALL), False
+    value_next = dashes = False
+    for arg in rest:
+        if value_next:
+            value_next = False
+        elif dashes or not arg.startswith("-") or arg == "-":
+            if arg == _FROM_STDIN:
+                return None
+            pathspecs.append(arg)
+        elif arg == "--":
+            dashes = True
+        elif arg.startswith("--pathspec-from-file") or arg in ("-i", "--include", "-p", "--patch", "--interactive"):
+            return None
+        elif arg in ("--all", "--no-ignore-removal"):
+            changes = STAGED_AND_TRACKED if commit else ALL
+        elif arg == "--update" and not commit:
+            changes = TRACKED
+        elif arg == "--amend":
+            amend = True
+        elif arg in (_COMMIT_LONG_WITH_VALUE if commit else _ADD_LONG_WITH_VALUE):
+            value_next = True
+        elif not arg.startswith("--"):
+            for flag in arg[1:]:
+                if commit and flag in _COMMIT_SHORT_WITH_VALUE:
+                    break  # the rest of the cluster is its value
+                if flag in "ipe" and not (commit and flag == "e"):
+                    return None  # --include, --patch, --interactive, add --edit: hunks chosen by hand
+                if flag == ("a" if commit else "A"):
+                    changes = STAGED_AND_TRACKED if commit else ALL
+                elif flag == "u" and not commit:
+                    changes = TRACKED
+            value_next = commit and _commit_value_next(arg)
+    if commit and pathspecs:
+        changes = TRACKED  # `git commit -- <pathspec>` takes those paths' tracked changes only
+    return Scope(changes, pathspecs, amend)
 
 
 def _risky_gh(words: list, directory: str):

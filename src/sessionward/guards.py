@@ -14,13 +14,23 @@ check_file_edit(path, owner, config) -> Verdict, before Edit/Write/MultiEdit/Not
 check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim take FILE`
   while another live session's recent edit of FILE stands -> ask, naming that session (a
   Bash dialog shows the reason), so the person's Yes is the take-over's go-ahead.
-check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git command that
-  moves HEAD or rewrites the index or the tree, or that sweeps the whole index or a broad
-  pathspec into a commit (sessionward.gitcmd says which), while another live session works in
-  the same worktree -> ask. One that acts on named files only (`git checkout -- f`, `git
-  restore f`, `git rm --cached f`, `git add f`, `git commit -m m f`) -> ask only when another
-  live session's standing edit (a claim, as for check_file_edit) is on one of them, naming
-  the files and that session. Files changed without a claim (through Bash) are not seen.
+check_git_command(command, cwd, owner, config) -> Verdict, before Bash, while another live
+  session works in the same worktree (sessionward.gitcmd reads the command):
+  - a whole-tree move (checkout of a branch, switch, reset, stash, rebase, merge, pull,
+    bisect, `gh pr checkout`, ...) -> ask, always: no git process;
+  - a command on named files only (`git checkout -- f`, `git restore f`, `git rm --cached f`,
+    `git add f`, `git commit -m m f`) -> ask when one of them is the other session's work
+    (below), naming the files and that session; git runs only for a named file no session
+    claimed that changed after the other session started (is it changed at all?);
+  - a sweep (`git add -A/./-u/<dir>`, `git commit` of the index, `-a`, `--amend`, a pathspec
+    of `.`) -> one `git status` says which files it takes; ask when one of them is the other
+    session's work, naming them; an `--amend` also asks when the commit at HEAD was made after
+    the other session started (it may be its commit). A sweep whose paths no reader can know
+    (xargs, --pathspec-from-file, commit --include), or when git cannot tell -> ask.
+  Whose work a changed file is: another live session's when its claim stands on it (as for
+  check_file_edit); this session's when only this session claimed it; a change no session
+  claimed (a Bash edit) is possibly the other session's when the file changed after it started
+  (its mtime), and not when it changed before every other session there started.
 
 A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
 how long ago) and what to do. Verdicts are advice computed from shared state without a lock: two
@@ -252,12 +262,17 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         sharing = [r for r in others if r.get("worktree") == worktree]
         if not sharing:
             continue
-        if git.paths is not None:  # named files: ask only when another live session edited one
-            edited = [(path, found[-1]) for path in git.paths
-                      for found in (standing_edits(path, owner, config, now),) if found]
-            if edited:
-                return Verdict(ASK, _named_files_reason(git, edited, now), "git", sharing)
+        if git.paths is not None:  # named files: ask only when one is another live session's work
+            theirs = _named_files_theirs(git, worktree, owner, config, now, sharing)
+            if theirs:
+                return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
             continue
+        if git.kind == SWEEP and git.scope is not None:  # ask only when it takes another's work
+            verdict = _sweep_verdict(git, worktree, owner, config, now, sharing)
+            if verdict.decision is None and verdict.reason:
+                continue  # git says the sweep takes nothing of another session's
+            if verdict:
+                return verdict
         if git.kind == SWEEP:
             reason = (
                 f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
@@ -276,20 +291,113 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
     return Verdict()
 
 
-def _named_files_reason(git, edited: list, now: float) -> str:
-    from sessionward.gitcmd import SWEEP
+# Whose work a changed file is, for the git guard. Another live session's, when its claim
+# stands on the file (it edited it through Claude Code within the claim TTL, and this session has
+# not taken it over since). This session's, when only this session claimed it. A file changed
+# that no session claimed (a Bash edit: sed -i, a formatter, a generator) is possibly another
+# session's when it changed after that session started (its mtime says so): either session may
+# have made the change, and only the person knows; a change older than every other live session
+# in the worktree was there before they started, so it is not theirs.
 
-    files = ", ".join(short_path(path) for path, _claim in edited[:3])
-    if len(edited) > 3:
-        files += f" (and {len(edited) - 3} more)"
-    path, claim = edited[0]
-    who = f"{describe_claimant(claim, now)} edited {short_path(path)} {_ago(now - claim['at'])}"
+
+def _whose(path: str, owner: Owner, config, now: float, sharing: list):
+    """("claim", claim) | ("unclaimed", [session records]) | None (this session's, or nobody's now)."""
+    found = claims_mod.claims_on(path)
+    mine = [c for c in found if claims_mod.is_mine(c, owner)]
+    standing = _blocking([c for c in found if not claims_mod.is_mine(c, owner)], claims_mod.taken_at(mine),
+                         config.claim_ttl_s, now)
+    if standing:
+        return "claim", standing[-1]
+    if mine:
+        return None
+    try:
+        changed_at = os.lstat(path).st_mtime
+    except OSError:
+        changed_at = now  # deleted: when is unknown, so it may be anyone's
+    since = [r for r in sharing if type(r.get("started_at")) not in (int, float) or r["started_at"] <= changed_at]
+    return ("unclaimed", since) if since else None
+
+
+def _named_files_theirs(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> list:
+    """[(path, whose)] of the named files that are another live session's work. Claims first;
+    git runs only for files no session claimed that changed after another session started."""
+    theirs, unsure = [], []
+    for path in git.paths:
+        whose = _whose(path, owner, config, now, sharing)
+        if whose and whose[0] == "claim":
+            theirs.append((path, whose))
+        elif whose:
+            unsure.append((path, whose))
+    if theirs or not unsure:
+        return theirs
+    from sessionward.gitwork import changed_files
+
+    changed = changed_files(git.directory, worktree, [path for path, _whose in unsure], untracked=True)
+    if changed is None:
+        return unsure  # git cannot tell: take the change as made
+    paths = {path for path, _x, _y in changed}
+    return [(path, whose) for path, whose in unsure if path in paths]
+
+
+def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> Verdict:
+    """Ask when the sweep takes files that are another live session's work (git status says
+    which files it takes), or amends a commit made after another session started. An empty
+    Verdict with a reason: git was asked and nothing of theirs is at stake. An empty Verdict
+    without one: git could not tell (the caller asks as before)."""
+    from sessionward.gitcmd import ALL, STAGED, STAGED_AND_TRACKED
+    from sessionward.gitwork import changed_files, head_commit
+
+    scope = git.scope
+    changed = changed_files(git.directory, worktree, scope.pathspecs, untracked=scope.changes == ALL)
+    if changed is None:
+        return Verdict()
+    if scope.changes == STAGED:
+        taken = [path for path, x, _y in changed if x not in " ?!"]
+    elif scope.changes == STAGED_AND_TRACKED:
+        taken = [path for path, x, y in changed if x not in " ?!" or y in "MDT"]
+    else:  # TRACKED, ALL: what the working tree changed (already staged work is the commit's)
+        taken = [path for path, x, y in changed if y in "MDT" or (scope.changes == ALL and x == "?")]
+        if git.words[1] == "commit":
+            taken = [path for path, x, y in changed if x not in " ?!" or y in "MDT"]
+    theirs = [(path, whose) for path in taken for whose in (_whose(path, owner, config, now, sharing),) if whose]
+    if theirs:
+        return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
+    if scope.amend:
+        head = head_commit(git.directory)
+        after = [r for r in sharing if head is None or type(r.get("started_at")) not in (int, float)
+                 or r["started_at"] <= head[0]]
+        if after:
+            made = f"'{_clip(head[1], 60)}', made {_ago(now - head[0])}" if head else "(unreadable)"
+            from sessionward.registry import describe_sessions
+
+            reason = (f"'{_clip(git.text)}' rewrites the commit at HEAD of {short_path(worktree)}, {made}, after "
+                      f"another live session there started: {describe_sessions(after, now)}. It may be that "
+                      f"session's commit. Make a new commit instead, or make sure HEAD is this session's.")
+            return Verdict(ASK, reason, "git", after)
+    return Verdict(None, "git status: nothing of another session's")
+
+
+def _theirs_reason(git, theirs: list, now: float) -> str:
+    from sessionward.gitcmd import SWEEP
+    from sessionward.registry import describe_sessions
+
+    files = ", ".join(short_path(path) for path, _whose in theirs[:3])
+    if len(theirs) > 3:
+        files += f" (and {len(theirs) - 3} more)"
+    path, (how, detail) = theirs[0]
+    if how == "claim":
+        who = f"{describe_claimant(detail, now)} edited {short_path(path)} {_ago(now - detail['at'])}"
+        changed = "changed by another live session"
+    else:
+        who = (f"{short_path(path)} changed since {describe_sessions(detail, now)} started, and no session "
+               f"edited it through Claude Code (a Bash edit: this session's or that one's)")
+        changed = "possibly another live session's work"
     if git.kind == SWEEP:
-        return (f"'{_clip(git.text)}' would commit {files}, changed by another live session: {who}. Its "
-                f"uncommitted work would go into this session's commit. Commit only your own files, or ask it to "
-                f"commit first.")
-    return (f"'{_clip(git.text)}' would discard or unstage changes to {files}, changed by another live session: "
-            f"{who}. Its uncommitted work there could be lost. Leave those files to it, or ask it to commit first.")
+        return (f"'{_clip(git.text)}' would commit {files}, {changed}: {who}. Its uncommitted work would go "
+                f"into this session's commit. Commit only your own files by name (git add <files> && git commit "
+                f"-m <msg> -- <files>), or ask it to commit first.")
+    return (f"'{_clip(git.text)}' would discard or unstage changes to {files}, {changed}: {who}. Its "
+            f"uncommitted work there could be lost. Leave those files to it, or ask it to commit first.")
 
 
 # -- describing -----------------------------------------------------------------------------

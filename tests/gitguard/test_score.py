@@ -6,6 +6,7 @@ nothing when this session is the only one there. Prints the table
 (`pytest -s` or the captured output of a failure); docs/GIT_GUARD.md records it."""
 
 import os
+import time
 
 import pytest
 
@@ -16,18 +17,12 @@ from sessionward.config import load_config
 from sessionward.guards import check_git_command
 
 from gitguard.corpus import CORPUS
-from gitguard.realgit import THEIRS, build_scenario
+from gitguard.realgit import MINE, SCENARIOS, THEIRS, build_scenario
 
-NOW = 1_800_000_000.0
 # The targets of issue 12. The reader before issue 12 scored destructive 131/180 (72.8%), sweeps
 # 7/74 (9.5%), false alarms 18/181 (9.9%), nothing with one live session (on the first 435
-# commands); the reader of issue 12 191/193, 82/82, 2/205, nothing (docs/GIT_GUARD.md).
+# commands); docs/GIT_GUARD.md has the scores now.
 TARGETS = {"destructive": 0.97, "sweep": 0.90, "harmless": 0.03}
-
-
-def asked(commands, cwd_of, me) -> list:
-    config = load_config({})
-    return [c for c in commands if check_git_command(c[0], cwd_of(c), me, config, now=NOW).decision]
 
 
 def table(rows) -> str:
@@ -37,41 +32,62 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-@pytest.fixture
-def work(tmp_path):
-    return build_scenario(str(tmp_path / "scratch"), "staged")
-
-
-def test_the_git_guard_scores_on_the_corpus(work, owners, capsys):
-    me, other = owners(), owners()
-    registry.register_session(work, owner=me, session_id="aaaaaaaa-mine", now=NOW - 90)
-
-    def cwd_of(entry):
-        return os.path.join(work, entry[2]) if entry[2] else work
-
-    alone = asked(CORPUS, cwd_of, me)
-    registry.register_session(work, owner=other, session_id="bbbbbbbb-other", now=NOW - 90)
-    for path in THEIRS:  # its edits, as its PostToolUse hook records them
-        full = os.path.join(work, path)
-        record_claim(full, owner=other, session_id="bbbbbbbb-other", tool="Write",
-                     checkout=describe_checkout(os.path.dirname(full)), now=NOW - 60)
-    shared = asked(CORPUS, cwd_of, me)
+def score(tmp_path, owners, their_edits: str):
+    """(rows, missed, false alarms): a command counts as asked when the guard asks in any of the
+    three states of the second session's work (as its label is the worst effect over them).
+    This session edited its own files through Claude Code (its claims name them); the second
+    session edited its files through Claude Code ("claims") or through Bash ("bash": no claims,
+    the files changed after it started)."""
+    config = load_config({})
+    started = time.time() - 90
+    works, asked_alone, asked_shared = {}, set(), set()
+    for scenario in SCENARIOS:
+        me, other = owners(), owners()
+        work = build_scenario(str(tmp_path / scenario), scenario)
+        registry.register_session(work, owner=me, session_id=f"aaaaaaaa-mine-{scenario}", now=started)
+        for path in MINE:
+            full = os.path.join(work, path)
+            record_claim(full, owner=me, session_id=f"aaaaaaaa-mine-{scenario}", tool="Write",
+                         checkout=describe_checkout(os.path.dirname(full)), now=started + 20)
+        works[scenario] = (work, me, other)
+    now = time.time()
+    for scenario, (work, me, _other) in works.items():
+        asked_alone |= _asked(CORPUS, work, me, config, now)
+    for scenario, (work, me, other) in works.items():
+        registry.register_session(work, owner=other, session_id=f"bbbbbbbb-other-{scenario}", now=started)
+        for path in THEIRS if their_edits == "claims" else ():
+            full = os.path.join(work, path)
+            record_claim(full, owner=other, session_id=f"bbbbbbbb-other-{scenario}", tool="Write",
+                         checkout=describe_checkout(os.path.dirname(full)), now=started + 30)
+    for scenario, (work, me, _other) in works.items():
+        asked_shared |= _asked(CORPUS, work, me, config, now)
     by_label = {label: [c for c in CORPUS if c[1] == label] for label in TARGETS}
-    hits = {label: [c for c in shared if c[1] == label] for label in TARGETS}
+    hits = {label: [c for c in by_label[label] if c[0] in asked_shared] for label in TARGETS}
     rows = [
         ("destructive asked (recall)", len(hits["destructive"]), len(by_label["destructive"])),
         ("sweeps asked (recall)", len(hits["sweep"]), len(by_label["sweep"])),
         ("harmless asked (false alarms)", len(hits["harmless"]), len(by_label["harmless"])),
-        ("anything asked, one live session", len(alone), len(CORPUS)),
+        ("anything asked, one live session", len(asked_alone), len(CORPUS)),
     ]
     missed = [c[0] for label in ("destructive", "sweep") for c in by_label[label] if c not in hits[label]]
-    with capsys.disabled():
-        print("\n" + table(rows))
-        for command in missed:
-            print(f"  missed: {command!r}")
-        for entry in hits["harmless"]:
-            print(f"  false alarm: {entry[0]!r}")
-    assert not alone, alone
-    assert len(hits["destructive"]) >= TARGETS["destructive"] * len(by_label["destructive"])
-    assert len(hits["sweep"]) >= TARGETS["sweep"] * len(by_label["sweep"])
-    assert len(hits["harmless"]) <= TARGETS["harmless"] * len(by_label["harmless"])
+    return rows, missed, [c[0] for c in hits["harmless"]]
+
+
+def _asked(commands, work, me, config, now) -> set:
+    return {c[0] for c in commands
+            if check_git_command(c[0], os.path.join(work, c[2]) if c[2] else work, me, config, now=now).decision}
+
+
+@pytest.mark.parametrize("their_edits", ["claims", "bash"])
+def test_the_git_guard_scores_on_the_corpus(tmp_path, owners, their_edits):
+    rows, missed, false_alarms = score(tmp_path, owners, their_edits)
+    print(f"\nthe other session's edits: {their_edits}\n" + table(rows))
+    for command in missed:
+        print(f"  missed: {command!r}")
+    for command in false_alarms:
+        print(f"  false alarm: {command!r}")
+    (_, destructive, n_destructive), (_, sweeps, n_sweeps), (_, harmless, n_harmless), (_, alone, _) = rows
+    assert alone == 0
+    assert destructive >= TARGETS["destructive"] * n_destructive
+    assert sweeps >= TARGETS["sweep"] * n_sweeps
+    assert harmless <= TARGETS["harmless"] * n_harmless
