@@ -94,13 +94,14 @@ def check_file_edit(path: str, owner: Owner, config, now: float | None = None) -
     return _claimed(path, recent[-1], config, now, len(recent))
 
 
-def _blocking(others: list, taken_at, ttl_s: float, now: float) -> list:
+def _blocking(others: list, taken_at, ttl_s: float, now: float, seen: dict | None = None) -> list:
     """Other sessions' edits that stand against this one: live, recent, and made after this
-    session last took the file over (a later edit by one of them blocks again)."""
+    session last took the file over (a later edit by one of them blocks again). `seen`: the
+    owners already looked up in /proc, for a caller that asks about many files."""
     return [
         c for c in others
         if c["write"] and c.get("ended") is None and now - c["at"] <= ttl_s
-        and (taken_at is None or c["at"] > taken_at) and _alive(c["owner"], now)
+        and (taken_at is None or c["at"] > taken_at) and _alive(c["owner"], now, seen)
     ]
 
 
@@ -300,12 +301,12 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
 # in the worktree was there before they started, so it is not theirs.
 
 
-def _whose(path: str, owner: Owner, config, now: float, sharing: list):
-    """("claim", claim) | ("unclaimed", [session records]) | None (this session's, or nobody's now)."""
-    found = claims_mod.claims_on(path)
+def _whose(path: str, found: list, owner: Owner, config, now: float, sharing: list, seen: dict):
+    """("claim", claim) | ("unclaimed", [session records]) | None (this session's, or nobody's
+    now), from the claims `found` on `path`."""
     mine = [c for c in found if claims_mod.is_mine(c, owner)]
     standing = _blocking([c for c in found if not claims_mod.is_mine(c, owner)], claims_mod.taken_at(mine),
-                         config.claim_ttl_s, now)
+                         config.claim_ttl_s, now, seen)
     if standing:
         return "claim", standing[-1]
     if mine:
@@ -318,16 +319,19 @@ def _whose(path: str, owner: Owner, config, now: float, sharing: list):
     return ("unclaimed", since) if since else None
 
 
+def _whose_each(paths: list, owner: Owner, config, now: float, sharing: list) -> list:
+    """[(path, whose)] of `paths` that are possibly another session's work (_whose)."""
+    found, seen = claims_mod.claims_on_each(paths), {}
+    return [(path, whose) for path in paths for whose in (_whose(path, found[path], owner, config, now, sharing, seen),)
+            if whose]
+
+
 def _named_files_theirs(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> list:
     """[(path, whose)] of the named files that are another live session's work. Claims first;
     git runs only for files no session claimed that changed after another session started."""
     theirs, unsure = [], []
-    for path in git.paths:
-        whose = _whose(path, owner, config, now, sharing)
-        if whose and whose[0] == "claim":
-            theirs.append((path, whose))
-        elif whose:
-            unsure.append((path, whose))
+    for path, whose in _whose_each(git.paths, owner, config, now, sharing):
+        (theirs if whose[0] == "claim" else unsure).append((path, whose))
     if theirs or not unsure:
         return theirs
     from sessionward.gitwork import changed_files
@@ -359,7 +363,7 @@ def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing
         taken = [path for path, x, y in changed if y in "MDT" or (scope.changes == ALL and x == "?")]
         if git.words[1] == "commit":
             taken = [path for path, x, y in changed if x not in " ?!" or y in "MDT"]
-    theirs = [(path, whose) for path in taken for whose in (_whose(path, owner, config, now, sharing),) if whose]
+    theirs = _whose_each(taken, owner, config, now, sharing)
     if theirs:
         return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
     if scope.amend:
@@ -428,8 +432,8 @@ def _verb(claim: dict) -> str:
     return "edited" if claim["write"] else "read"
 
 
-def _alive(owner_record: dict, now: float) -> bool:
-    return bool(record_liveness(owner_record, None, now))  # claims carry no heartbeat
+def _alive(owner_record: dict, now: float, seen: dict | None = None) -> bool:
+    return bool(record_liveness(owner_record, None, now, seen))  # claims carry no heartbeat
 
 
 def _owned_by(recorded: dict, owner: Owner) -> bool:
