@@ -270,10 +270,10 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
             continue
         if git.kind == SWEEP and git.scope is not None:  # ask only when it takes another's work
             verdict = _sweep_verdict(git, worktree, owner, config, now, sharing)
-            if verdict.decision is None and verdict.reason:
-                continue  # git says the sweep takes nothing of another session's
             if verdict:
                 return verdict
+            if verdict is not None:
+                continue  # git says the sweep takes nothing of another session's
         if git.kind == SWEEP:
             reason = (
                 f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
@@ -343,26 +343,25 @@ def _named_files_theirs(git, worktree: str, owner: Owner, config, now: float, sh
     return [(path, whose) for path, whose in unsure if path in paths]
 
 
-def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> Verdict:
+def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing: list):
     """Ask when the sweep takes files that are another live session's work (git status says
-    which files it takes), or amends a commit made after another session started. An empty
-    Verdict with a reason: git was asked and nothing of theirs is at stake. An empty Verdict
-    without one: git could not tell (the caller asks as before)."""
-    from sessionward.gitcmd import ALL, STAGED, STAGED_AND_TRACKED
+    which files it takes), or amends a commit made after another session started; an empty
+    Verdict when nothing of theirs is at stake; None when git cannot tell (the caller then
+    asks as for a sweep it cannot read)."""
+    from sessionward.gitcmd import ALL, STAGED
     from sessionward.gitwork import changed_files, head_commit
 
     scope = git.scope
     changed = changed_files(git.directory, worktree, scope.pathspecs, untracked=scope.changes == ALL)
     if changed is None:
-        return Verdict()
-    if scope.changes == STAGED:
-        taken = [path for path, x, _y in changed if x not in " ?!"]
-    elif scope.changes == STAGED_AND_TRACKED:
-        taken = [path for path, x, y in changed if x not in " ?!" or y in "MDT"]
-    else:  # TRACKED, ALL: what the working tree changed (already staged work is the commit's)
-        taken = [path for path, x, y in changed if y in "MDT" or (scope.changes == ALL and x == "?")]
-        if git.words[1] == "commit":
-            taken = [path for path, x, y in changed if x not in " ?!" or y in "MDT"]
+        return None
+    # a commit takes what is staged; an add, only what the working tree changed (work already
+    # staged is the next commit's to take)
+    staged = git.words[1] == "commit"
+    unstaged = scope.changes != STAGED
+    untracked = scope.changes == ALL
+    taken = [path for path, x, y in changed
+             if (staged and x not in " ?!") or (unstaged and y in "MDT") or (untracked and x == "?")]
     theirs = _whose_each(taken, owner, config, now, sharing)
     if theirs:
         return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
@@ -371,14 +370,14 @@ def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing
         after = [r for r in sharing if head is None or type(r.get("started_at")) not in (int, float)
                  or r["started_at"] <= head[0]]
         if after:
-            made = f"'{_clip(head[1], 60)}', made {_ago(now - head[0])}" if head else "(unreadable)"
+            made = f"'{_clip(head[1], 60)}', made {_ago(now - head[0])}" if head else "which git could not read"
             from sessionward.registry import describe_sessions
 
             reason = (f"'{_clip(git.text)}' rewrites the commit at HEAD of {short_path(worktree)}, {made}, after "
                       f"another live session there started: {describe_sessions(after, now)}. It may be that "
                       f"session's commit. Make a new commit instead, or make sure HEAD is this session's.")
             return Verdict(ASK, reason, "git", after)
-    return Verdict(None, "git status: nothing of another session's")
+    return Verdict()
 
 
 def _theirs_reason(git, theirs: list, now: float) -> str:
