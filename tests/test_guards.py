@@ -576,6 +576,15 @@ def test_an_amend_asks_when_head_was_committed_after_the_other_session_started(s
                                      f"session bbbbbbbb")
 
 
+def test_git_status_looks_at_the_commands_worktree_whatever_the_hooks_environment(shared, me, other, monkeypatch):
+    notes = bash_edit(shared / "notes.md", "theirs\n", NOW - 30)
+    claim(notes, other, tool="Edit", at=NOW - 30)
+    monkeypatch.setenv("GIT_DIR", str(shared.parent / "elsewhere.git"))  # as inside a git hook
+    monkeypatch.setenv("GIT_INDEX_FILE", str(shared.parent / "index"))
+    verdict = check_git_command("git add -A", str(shared), me, load_config({}), now=NOW)
+    assert verdict.reason.startswith(f"'git add -A' would commit {notes}, changed by another live session")
+
+
 def test_when_git_cannot_tell_a_sweep_is_asked_as_before(shared, me, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     verdict = check_git_command("git add -A", str(shared), me, load_config({}), now=NOW)

@@ -17,13 +17,18 @@ import os
 import subprocess
 
 GIT_TIMEOUT_S = 3.0
+# What would point git at another repository or index than the one `directory` is in (a hook
+# started from inside a git hook, say, inherits them).
+_REPOSITORY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+                   "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE", "GIT_PREFIX")
 
 
 def _git(directory: str, args: list):
+    env = {k: v for k, v in os.environ.items() if k not in _REPOSITORY_ENV}
     try:
         done = subprocess.run(
             ["git", "--no-optional-locks", "-C", directory, *args], capture_output=True,
-            stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT_S,
+            stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT_S, env=env,
         )
     except (OSError, subprocess.SubprocessError):
         return None
