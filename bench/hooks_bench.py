@@ -152,6 +152,16 @@ def write_payload(event: str, session: int, cwd: str, path: str) -> bytes:
     return payload(event, session, cwd, **fields)
 
 
+# The heaviest command shapes the git guard reads (issue 12): a commit message Claude Code
+# writes through a heredoc (after `git add -A`, a sweep of the claimed target: one `git status`,
+# ask; alone, a commit of an index that holds nothing: one `git status`, no answer), and a long
+# PR body that mentions git but runs none.
+HEREDOC_COMMIT = ("git add -A && git commit -m \"$(cat <<'EOF'\nFix the parser (part 1)\n\n- no git reset --hard\n"
+                  "- 2) git checkout main is gone\n\nCo-Authored-By: Claude <noreply@anthropic.com>\nEOF\n)\"")
+HEREDOC_PR = ("gh pr create --title Fix --body \"$(cat <<'EOF'\n## Summary\n" + "- git checkout x (1)\n" * 200
+              + "EOF\n)\"")
+
+
 def bash_payload(session: int, cwd: str, command: str) -> bytes:
     return payload("PreToolUse", session, cwd, tool_name="Bash",
                    tool_input={"command": command, "description": "bench"},
@@ -315,6 +325,15 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  bash_payload(ME, main, "ls -la"), main, none, None),
         HookCase("PreToolUse Bash `git checkout main`, shared worktree", hook + ["PreToolUse"], me_env, "info",
                  bash_payload(ME, main, "git checkout main"), main, ask, None),
+        HookCase("PreToolUse Bash commit with a heredoc message (sweep), shared worktree", hook + ["PreToolUse"],
+                 me_env, "info", bash_payload(ME, main, HEREDOC_COMMIT), main, ask, None),
+        HookCase("PreToolUse Bash `git commit -m` of an index without another's files (git status), shared",
+                 hook + ["PreToolUse"], me_env, "info", bash_payload(ME, main, HEREDOC_COMMIT.split(" && ", 1)[1]),
+                 main, none, None),
+        HookCase("PreToolUse Bash `git checkout -- <claimed file>`, shared worktree", hook + ["PreToolUse"],
+                 me_env, "info", bash_payload(ME, main, f"git checkout -- {targets['claimed']}"), main, ask, None),
+        HookCase("PreToolUse Bash `gh pr create` with a 4 KB heredoc body (no answer)", hook + ["PreToolUse"],
+                 me_env, "info", bash_payload(ME, main, HEREDOC_PR), main, none, None),
         HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "budget",
                  write_payload("PostToolUse", ME, main, targets["written"]), main, none, None),
         HookCase("SessionStart (startup, registered, pair running)", hook + ["SessionStart"], me_env, "budget",

@@ -408,17 +408,22 @@ def register(owner, cwd, session=OTHER_SID, at=NOW - 90):
     return registry.register_session(str(cwd), owner=owner, session_id=session, now=at)
 
 
-def test_risky_git_with_another_session_in_the_worktree_asks_naming_it(repo, me, other):
+@pytest.mark.parametrize("command,says", [
+    ("git stash",
+     "'git stash' moves HEAD or rewrites the index or files of {repo}, where another session also works: {other}. "
+     "Its uncommitted work could be overwritten or switched away. Make sure it has committed or stashed, or work "
+     "in a separate worktree (git worktree add ../<dir> -b <branch>)."),
+    ("git ls-files -m | xargs git add && git commit -m wip",  # a sweep of paths no reader can know
+     "'git add' stages or commits more than named files in {repo}, where another session also works: {other}. "
+     "Its uncommitted work could go into this commit. Stage and commit only your own files by name "
+     "(git add <files> && git commit -m <msg> -- <files>)."),
+])
+def test_risky_git_with_another_session_in_the_worktree_asks_naming_it(repo, me, other, command, says):
     register(other, repo)
-    verdict = check_git_command("git stash", str(repo), me, load_config({}), now=NOW)
+    verdict = check_git_command(command, str(repo), me, load_config({}), now=NOW)
     assert (verdict.decision, verdict.rule) == ("ask", "git")
-    assert verdict.reason == (
-        f"'git stash' moves HEAD or rewrites the index or files of {repo}, where another session "
-        f"also works: session bbbbbbbb (project proj, worktree {repo}, branch main, pid {other.pid}, up 1m). "
-        f"Its uncommitted work could be overwritten or switched away. Make sure it has committed or "
-        f"stashed, or work in a separate worktree (git worktree add ../<dir> -b <branch>)."
-    )
-    assert [r["owner"]["pid"] for r in verdict.others] == [other.pid]
+    described = f"session bbbbbbbb (project proj, worktree {repo}, branch main, pid {other.pid}, up 1m)"
+    assert verdict.reason == says.format(repo=repo, other=described)
 
 
 def test_the_reason_says_what_the_other_session_holds(repo, me, other):
@@ -457,8 +462,159 @@ def test_git_guard_false_turns_it_off(repo, me, other):
 
 def test_harmless_git_commands_pass(repo, me, other):
     register(other, repo)
-    for command in ("git status", "git stash list", "git commit -m x", "echo 'git checkout'", "ls"):
+    for command in ("git status", "git stash list", "git commit -m x mine.py", "echo 'git checkout'", "ls",
+                    "git clean -n", "cat > s.sh <<'EOF'\ngit reset --hard\nEOF"):
         assert check_git_command(command, str(repo), me, load_config({}), now=NOW).decision is None, command
+
+
+def test_a_command_on_named_files_asks_only_when_another_session_edited_one(repo, target, me, other):
+    register(other, repo)
+    (repo / "mine.py").write_text("x\n")
+    config = load_config({})
+    for command in ("git checkout -- notes.md", "git commit -m x notes.md", "git restore mine.py notes.md"):
+        assert check_git_command(command, str(repo), me, config, now=NOW).decision is None, command  # no claim yet
+    claim(target, other, tool="Write", at=NOW - 120)
+    verdict = check_git_command("git checkout -- mine.py notes.md", str(repo), me, config, now=NOW)
+    assert (verdict.decision, verdict.rule) == ("ask", "git")
+    assert verdict.reason == (f"'git checkout -- mine.py notes.md' would discard or unstage changes to {target}, changed "
+                              f"by another live session: {who(other, repo)} edited {target} 2m ago. Its uncommitted work "
+                              f"there could be lost. Leave those files to it, or ask it to commit first.")
+    verdict = check_git_command("git add notes.md && git commit -m x notes.md", str(repo), me, config, now=NOW)
+    assert verdict.reason.startswith(f"'git add notes.md' would commit {target}, changed by another live session")
+    assert check_git_command("git checkout -- mine.py", str(repo), me, config, now=NOW).decision is None
+    kill(other)
+    assert check_git_command("git checkout -- notes.md", str(repo), me, config, now=NOW).decision is None
+
+
+def bash_edit(path, text: str, at: float) -> str:
+    """A change no session claimed (made through Bash), at `at`."""
+    with open(path, "w") as f:
+        f.write(text)
+    os.utime(path, (at, at))
+    return str(path)
+
+
+@pytest.fixture
+def shared(repo, me, other):
+    """`repo` shared with the other session (started at NOW - 90); this session edited and
+    staged mine.py (its claim names it), the file notes.md is committed and clean."""
+    register(other, repo)
+    register(me, repo, session=MINE_SID)
+    (repo / "notes.md").write_text("first\n")
+    git(repo, "add", "notes.md")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "notes")
+    mine = bash_edit(repo / "mine.py", "x = 1\n", NOW - 60)
+    claim(mine, me, tool="Write", at=NOW - 60, session=MINE_SID)
+    git(repo, "add", "mine.py")
+    return repo
+
+
+SWEEPS = ("git add -A", "git add .", "git add -u", "git commit -m x", "git commit -am x", "git commit -m x .",
+          "git commit --amend --no-edit", "cd sub && git add -A")
+
+
+def test_a_sweep_of_only_this_sessions_changes_is_not_asked(shared, me):
+    (shared / "sub").mkdir()
+    old = bash_edit(shared / "old.log.txt", "before them\n", NOW - 300)  # changed before the other started
+    for command in SWEEPS:
+        assert check_git_command(command, str(shared), me, load_config({}), now=NOW).decision is None, command
+    assert os.path.exists(old)
+
+
+@pytest.mark.parametrize("command", SWEEPS)
+def test_a_sweep_that_takes_a_file_the_other_session_claimed_asks_naming_it(shared, me, other, command):
+    (shared / "sub").mkdir()
+    notes = bash_edit(shared / "notes.md", "theirs\n", NOW - 30)
+    claim(notes, other, tool="Edit", at=NOW - 30)
+    if command in ("git commit -m x", "git commit --amend --no-edit"):
+        git(shared, "add", "notes.md")  # a commit of the index takes what is staged
+    verdict = check_git_command(command, str(shared), me, load_config({}), now=NOW)
+    assert (verdict.decision, verdict.rule) == ("ask", "git"), command
+    text = command.split("&& ")[-1]
+    assert verdict.reason == (
+        f"'{text}' would commit {notes}, changed by another live session: {who(other, shared)} edited {notes} "
+        f"30s ago. Its uncommitted work would go into this session's commit. Commit only your own files by name "
+        f"(git add <files> && git commit -m <msg> -- <files>), or ask it to commit first.")
+
+
+def test_a_sweep_of_a_file_changed_through_bash_after_the_other_session_started_asks(shared, me, other):
+    new = bash_edit(shared / "gen.py", "made by sed\n", NOW - 30)  # untracked, no claim
+    config = load_config({})
+    verdict = check_git_command("git add -A", str(shared), me, config, now=NOW)
+    assert verdict.reason.startswith(
+        f"'git add -A' would commit {new}, possibly another live session's work: {new} changed since "
+        f"session bbbbbbbb (project proj, worktree {shared}, branch main, pid {other.pid}, up 1m) started, and no "
+        f"session edited it through Claude Code (a Bash edit: this session's or that one's).")
+    assert check_git_command("git add -u", str(shared), me, config, now=NOW).decision is None  # untracked: not -u
+    assert check_git_command("git commit -m x", str(shared), me, config, now=NOW).decision is None  # not staged
+    os.utime(new, (NOW - 300, NOW - 300))  # changed before the other session started: not its work
+    assert check_git_command("git add -A", str(shared), me, config, now=NOW).decision is None
+
+
+def test_a_named_file_changed_through_bash_after_the_other_session_started_is_asked(shared, me, other):
+    notes = bash_edit(shared / "notes.md", "theirs, by sed\n", NOW - 30)
+    config = load_config({})
+    verdict = check_git_command("git checkout -- notes.md", str(shared), me, config, now=NOW)
+    assert verdict.reason.startswith(f"'git checkout -- notes.md' would discard or unstage changes to {notes}, "
+                                     f"possibly another live session's work: {notes} changed since session bbbbbbbb")
+    git(shared, "checkout", "--", "notes.md")  # back to the committed text: nothing to lose
+    os.utime(notes, (NOW - 30, NOW - 30))
+    assert check_git_command("git checkout -- notes.md", str(shared), me, config, now=NOW).decision is None
+
+
+def test_an_amend_asks_when_head_was_committed_after_the_other_session_started(shared, me, other):
+    config = load_config({})
+    assert check_git_command("git commit --amend -m y", str(shared), me, config, now=NOW).decision is None
+    git(shared, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--allow-empty",
+        "--date=@%d" % (NOW - 20), "-m", "their commit")
+    env = dict(os.environ, GIT_COMMITTER_DATE="@%d +0000" % (NOW - 20))
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "--amend",
+                    "--no-edit"], cwd=shared, env=env, check=True, capture_output=True)
+    verdict = check_git_command("git commit --amend -m y", str(shared), me, config, now=NOW)
+    assert verdict.reason.startswith(f"'git commit --amend -m y' rewrites the commit at HEAD of {shared}, "
+                                     f"'their commit', made 20s ago, after another live session there started: "
+                                     f"session bbbbbbbb")
+
+
+def test_git_status_looks_at_the_commands_worktree_whatever_the_hooks_environment(shared, me, other, monkeypatch):
+    notes = bash_edit(shared / "notes.md", "theirs\n", NOW - 30)
+    claim(notes, other, tool="Edit", at=NOW - 30)
+    monkeypatch.setenv("GIT_DIR", str(shared.parent / "elsewhere.git"))  # as inside a git hook
+    monkeypatch.setenv("GIT_INDEX_FILE", str(shared.parent / "index"))
+    verdict = check_git_command("git add -A", str(shared), me, load_config({}), now=NOW)
+    assert verdict.reason.startswith(f"'git add -A' would commit {notes}, changed by another live session")
+
+
+def test_when_git_cannot_tell_a_sweep_is_asked_as_before(shared, me, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    verdict = check_git_command("git add -A", str(shared), me, load_config({}), now=NOW)
+    assert verdict.reason.startswith("'git add -A' stages or commits more than named files in ")
+
+
+def test_no_git_process_for_commands_that_need_none(repo, me, other, monkeypatch):
+    from sessionward import gitwork
+
+    def no_git(*_args):
+        raise AssertionError("ran git")
+
+    monkeypatch.setattr(gitwork, "_git", no_git)
+    config = load_config({})
+    for command in ("git add -A", "git commit -m x", "git checkout -- README"):  # alone in the worktree
+        assert check_git_command(command, str(repo), me, config, now=NOW).decision is None
+    register(other, repo)
+    for command in ("git checkout main", "git reset --hard", "git stash", "git pull --rebase"):  # whole tree
+        assert check_git_command(command, str(repo), me, config, now=NOW).rule == "git"
+    target = bash_edit(repo / "notes.md", "x\n", NOW - 30)
+    claim(target, other, tool="Write", at=NOW - 30)  # a claim decides without git
+    assert check_git_command("git checkout -- notes.md", str(repo), me, config, now=NOW).rule == "git"
+    os.utime(repo / "README", (NOW - 300, NOW - 300))  # older than the other session: not its work
+    assert check_git_command("git checkout -- README", str(repo), me, config, now=NOW).decision is None
+
+
+def test_gh_pr_checkout_asks(repo, me, other):
+    register(other, repo)
+    verdict = check_git_command("gh pr checkout 7", str(repo), me, load_config({}), now=NOW)
+    assert verdict.reason.startswith("'gh pr checkout 7' moves HEAD")
 
 
 def test_my_own_session_does_not_count(repo, me):

@@ -133,6 +133,26 @@ def claims_on(path: str, state_dir: str | None = None) -> list[dict]:
     return _mark_ended(valid, directory) if valid else []
 
 
+def claims_on_each(paths: list, state_dir: str | None = None) -> dict:
+    """{path: claims_on(path)} for many paths, each shard and ended.json read once (a sweep
+    of hundreds of changed files asks about all of them)."""
+    directory = claims_dir(state_dir)
+    _refuse_linked_dir(directory)
+    shards: dict = {}
+    found = {}
+    for path in paths:
+        name = shard_name(path)
+        if name not in shards:
+            shards[name] = _decode(read_file_nofollow(os.path.join(directory, name)))
+        claims = shards[name].get(path)
+        found[path] = [c for c in claims if _valid(c)] if type(claims) is list else []
+    if any(found.values()):
+        ended = _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME))))
+        for claims in found.values():
+            _fill_ended(claims, ended)
+    return found
+
+
 def _decode(raw: bytes | None) -> dict:
     """A shard's {path: [claim, ...]}."""
     files = _decode_doc(raw).get("files")
@@ -298,7 +318,10 @@ def _ended_entries(doc: dict) -> list:
 
 def _mark_ended(claims: list, directory: str) -> list:
     """Fill in "ended" from ended.json: a claim made before its owner's session ended."""
-    ended = _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME))))
+    return _fill_ended(claims, _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME)))))
+
+
+def _fill_ended(claims: list, ended: list) -> list:
     if not ended:
         return claims
     for claim in claims:

@@ -14,9 +14,23 @@ check_file_edit(path, owner, config) -> Verdict, before Edit/Write/MultiEdit/Not
 check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim take FILE`
   while another live session's recent edit of FILE stands -> ask, naming that session (a
   Bash dialog shows the reason), so the person's Yes is the take-over's go-ahead.
-check_git_command(command, cwd, owner, config) -> Verdict, before Bash: a git command that
-  moves HEAD or rewrites the index or the tree while another live session works in the same
-  worktree -> ask.
+check_git_command(command, cwd, owner, config) -> Verdict, before Bash, while another live
+  session works in the same worktree (sessionward.gitcmd reads the command):
+  - a whole-tree move (checkout of a branch, switch, reset, stash, rebase, merge, pull,
+    bisect, `gh pr checkout`, ...) -> ask, always: no git process;
+  - a command on named files only (`git checkout -- f`, `git restore f`, `git rm --cached f`,
+    `git add f`, `git commit -m m f`) -> ask when one of them is the other session's work
+    (below), naming the files and that session; git runs only for a named file no session
+    claimed that changed after the other session started (is it changed at all?);
+  - a sweep (`git add -A/./-u/<dir>`, `git commit` of the index, `-a`, `--amend`, a pathspec
+    of `.`) -> one `git status` says which files it takes; ask when one of them is the other
+    session's work, naming them; an `--amend` also asks when the commit at HEAD was made after
+    the other session started (it may be its commit). A sweep whose paths no reader can know
+    (xargs, --pathspec-from-file, commit --include), or when git cannot tell -> ask.
+  Whose work a changed file is: another live session's when its claim stands on it (as for
+  check_file_edit); this session's when only this session claimed it; a change no session
+  claimed (a Bash edit) is possibly the other session's when the file changed after it started
+  (its mtime), and not when it changed before every other session there started.
 
 A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
 how long ago) and what to do. Verdicts are advice computed from shared state without a lock: two
@@ -80,13 +94,14 @@ def check_file_edit(path: str, owner: Owner, config, now: float | None = None) -
     return _claimed(path, recent[-1], config, now, len(recent))
 
 
-def _blocking(others: list, taken_at, ttl_s: float, now: float) -> list:
+def _blocking(others: list, taken_at, ttl_s: float, now: float, seen: dict | None = None) -> list:
     """Other sessions' edits that stand against this one: live, recent, and made after this
-    session last took the file over (a later edit by one of them blocks again)."""
+    session last took the file over (a later edit by one of them blocks again). `seen`: the
+    owners already looked up in /proc, for a caller that asks about many files."""
     return [
         c for c in others
         if c["write"] and c.get("ended") is None and now - c["at"] <= ttl_s
-        and (taken_at is None or c["at"] > taken_at) and _alive(c["owner"], now)
+        and (taken_at is None or c["at"] > taken_at) and _alive(c["owner"], now, seen)
     ]
 
 
@@ -232,7 +247,7 @@ def _vault_busy(path: str, owner: Owner, now: float) -> Verdict:
 def check_git_command(command: str, cwd: str, owner: Owner, config, now: float | None = None) -> Verdict:
     if not config.git_guard:
         return Verdict()
-    from sessionward.gitcmd import risky_git_commands
+    from sessionward.gitcmd import SWEEP, risky_git_commands
 
     risky = risky_git_commands(command, cwd)
     if not risky:
@@ -248,14 +263,144 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         sharing = [r for r in others if r.get("worktree") == worktree]
         if not sharing:
             continue
-        reason = (
-            f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
-            f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
-            f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
-            f"separate worktree (git worktree add ../<dir> -b <branch>)."
-        )
+        if git.paths is not None:  # named files: ask only when one is another live session's work
+            theirs = _named_files_theirs(git, worktree, owner, config, now, sharing)
+            if theirs:
+                return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
+            continue
+        if git.kind == SWEEP and git.scope is not None:  # ask only when it takes another's work
+            verdict = _sweep_verdict(git, worktree, owner, config, now, sharing)
+            if verdict:
+                return verdict
+            if verdict is not None:
+                continue  # git says the sweep takes nothing of another session's
+        if git.kind == SWEEP:
+            reason = (
+                f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
+                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work "
+                f"could go into this commit. Stage and commit only your own files by name "
+                f"(git add <files> && git commit -m <msg> -- <files>)."
+            )
+        else:
+            reason = (
+                f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
+                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
+                f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
+                f"separate worktree (git worktree add ../<dir> -b <branch>)."
+            )
         return Verdict(ASK, reason, "git", sharing)
     return Verdict()
+
+
+# Whose work a changed file is, for the git guard. Another live session's, when its claim
+# stands on the file (it edited it through Claude Code within the claim TTL, and this session has
+# not taken it over since). This session's, when only this session claimed it. A file changed
+# that no session claimed (a Bash edit: sed -i, a formatter, a generator) is possibly another
+# session's when it changed after that session started (its mtime says so): either session may
+# have made the change, and only the person knows; a change older than every other live session
+# in the worktree was there before they started, so it is not theirs.
+
+
+def _whose(path: str, found: list, owner: Owner, config, now: float, sharing: list, seen: dict):
+    """("claim", claim) | ("unclaimed", [session records]) | None (this session's, or nobody's
+    now), from the claims `found` on `path`."""
+    mine = [c for c in found if claims_mod.is_mine(c, owner)]
+    standing = _blocking([c for c in found if not claims_mod.is_mine(c, owner)], claims_mod.taken_at(mine),
+                         config.claim_ttl_s, now, seen)
+    if standing:
+        return "claim", standing[-1]
+    if mine:
+        return None
+    try:
+        changed_at = os.lstat(path).st_mtime
+    except OSError:
+        changed_at = now  # deleted: when is unknown, so it may be anyone's
+    since = [r for r in sharing if type(r.get("started_at")) not in (int, float) or r["started_at"] <= changed_at]
+    return ("unclaimed", since) if since else None
+
+
+def _whose_each(paths: list, owner: Owner, config, now: float, sharing: list) -> list:
+    """[(path, whose)] of `paths` that are possibly another session's work (_whose)."""
+    found, seen = claims_mod.claims_on_each(paths), {}
+    return [(path, whose) for path in paths for whose in (_whose(path, found[path], owner, config, now, sharing, seen),)
+            if whose]
+
+
+def _named_files_theirs(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> list:
+    """[(path, whose)] of the named files that are another live session's work. Claims first;
+    git runs only for files no session claimed that changed after another session started."""
+    theirs, unsure = [], []
+    for path, whose in _whose_each(git.paths, owner, config, now, sharing):
+        (theirs if whose[0] == "claim" else unsure).append((path, whose))
+    if theirs or not unsure:
+        return theirs
+    from sessionward.gitwork import changed_files
+
+    changed = changed_files(git.directory, worktree, [path for path, _whose in unsure], untracked=True)
+    if changed is None:
+        return unsure  # git cannot tell: take the change as made
+    paths = {path for path, _x, _y in changed}
+    return [(path, whose) for path, whose in unsure if path in paths]
+
+
+def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing: list):
+    """Ask when the sweep takes files that are another live session's work (git status says
+    which files it takes), or amends a commit made after another session started; an empty
+    Verdict when nothing of theirs is at stake; None when git cannot tell (the caller then
+    asks as for a sweep it cannot read)."""
+    from sessionward.gitcmd import ALL, STAGED
+    from sessionward.gitwork import changed_files, head_commit
+
+    scope = git.scope
+    changed = changed_files(git.directory, worktree, scope.pathspecs, untracked=scope.changes == ALL)
+    if changed is None:
+        return None
+    # a commit takes what is staged; an add, only what the working tree changed (work already
+    # staged is the next commit's to take)
+    staged = git.words[1] == "commit"
+    unstaged = scope.changes != STAGED
+    untracked = scope.changes == ALL
+    taken = [path for path, x, y in changed
+             if (staged and x not in " ?!") or (unstaged and y in "MDT") or (untracked and x == "?")]
+    theirs = _whose_each(taken, owner, config, now, sharing)
+    if theirs:
+        return Verdict(ASK, _theirs_reason(git, theirs, now), "git", sharing)
+    if scope.amend:
+        head = head_commit(git.directory)
+        after = [r for r in sharing if head is None or type(r.get("started_at")) not in (int, float)
+                 or r["started_at"] <= head[0]]
+        if after:
+            made = f"'{_clip(head[1], 60)}', made {_ago(now - head[0])}" if head else "which git could not read"
+            from sessionward.registry import describe_sessions
+
+            reason = (f"'{_clip(git.text)}' rewrites the commit at HEAD of {short_path(worktree)}, {made}, after "
+                      f"another live session there started: {describe_sessions(after, now)}. It may be that "
+                      f"session's commit. Make a new commit instead, or make sure HEAD is this session's.")
+            return Verdict(ASK, reason, "git", after)
+    return Verdict()
+
+
+def _theirs_reason(git, theirs: list, now: float) -> str:
+    from sessionward.gitcmd import SWEEP
+    from sessionward.registry import describe_sessions
+
+    files = ", ".join(short_path(path) for path, _whose in theirs[:3])
+    if len(theirs) > 3:
+        files += f" (and {len(theirs) - 3} more)"
+    path, (how, detail) = theirs[0]
+    if how == "claim":
+        who = f"{describe_claimant(detail, now)} edited {short_path(path)} {_ago(now - detail['at'])}"
+        changed = "changed by another live session"
+    else:
+        who = (f"{short_path(path)} changed since {describe_sessions(detail, now)} started, and no session "
+               f"edited it through Claude Code (a Bash edit: this session's or that one's)")
+        changed = "possibly another live session's work"
+    if git.kind == SWEEP:
+        return (f"'{_clip(git.text)}' would commit {files}, {changed}: {who}. Its uncommitted work would go "
+                f"into this session's commit. Commit only your own files by name (git add <files> && git commit "
+                f"-m <msg> -- <files>), or ask it to commit first.")
+    return (f"'{_clip(git.text)}' would discard or unstage changes to {files}, {changed}: {who}. Its "
+            f"uncommitted work there could be lost. Leave those files to it, or ask it to commit first.")
 
 
 # -- describing -----------------------------------------------------------------------------
@@ -286,8 +431,8 @@ def _verb(claim: dict) -> str:
     return "edited" if claim["write"] else "read"
 
 
-def _alive(owner_record: dict, now: float) -> bool:
-    return bool(record_liveness(owner_record, None, now))  # claims carry no heartbeat
+def _alive(owner_record: dict, now: float, seen: dict | None = None) -> bool:
+    return bool(record_liveness(owner_record, None, now, seen))  # claims carry no heartbeat
 
 
 def _owned_by(recorded: dict, owner: Owner) -> bool:

@@ -102,3 +102,16 @@ def test_lock_files_present_sees_lock_files_and_their_temps_only(tmp_path):
             assert paths.lock_files_present(str(top))  # cannot tell: let the cleanup look
     finally:
         os.chmod(top, stat.S_IRWXU)
+
+
+def test_the_git_guard_runs_git_only_for_a_sweep(sessions, project):
+    # A whole-tree move in a shared worktree asks without a git process (no subprocess import);
+    # a sweep there runs one `git status` to learn whose files it would take.
+    a, b = sessions(0), sessions(1)
+    a.start()
+    b.start()
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    ran = b.pre_bash("git checkout -b topic", **profile)
+    assert ran.json["hookSpecificOutput"]["permissionDecision"] == "ask"
+    assert not imported(ran) & HEAVY_STDLIB - {"json"}, imported(ran) & HEAVY_STDLIB
+    assert "subprocess" in imported(b.pre_bash("git add -A", **profile))

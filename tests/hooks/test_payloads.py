@@ -612,6 +612,7 @@ def test_bash_git_checkout_asks_naming_the_other_session(sessions, project):
         ("git checkout -b topic", "git checkout -b topic"),
         ("git stash", "git stash"),
         ("cd sub && cd .. && git reset --hard HEAD", "git reset --hard HEAD"),
+        ("gh pr checkout 7", "gh pr checkout 7"),  # no "git" in it: the hook still reads it
     ]:
         assert answered(b.pre_bash(command)) == pre_tool_answer(
             "ask",
@@ -621,6 +622,22 @@ def test_bash_git_checkout_asks_naming_the_other_session(sessions, project):
     for harmless in ("ls", "git status", "git log --oneline -3", "git stash list", "echo git checkout"):
         silent(b.pre_bash(harmless))
     silent(b.pre_bash("git checkout -b topic", SESSIONWARD_GIT_GUARD="0"))
+
+
+def test_bash_sweep_asks_only_when_it_would_take_the_other_sessions_files(sessions, project):
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    answered(b.start())
+    mine = os.path.join(project, "mine.py")
+    silent(b.write(mine))  # B's own edit, claimed by B
+    for command in ("git add -A", "git add . && git commit -m x", "git commit -am x"):
+        silent(b.pre_bash(command))  # git status: only B's file
+    theirs = os.path.join(project, "theirs.py")
+    silent(a.write(theirs))
+    reason = answered(b.pre_bash("git add -A && git commit -m x"))["hookSpecificOutput"]["permissionDecisionReason"]
+    assert reason.startswith(f"sessionward: 'git add -A' would commit {theirs}, changed by another live session: session "
+                             f"{label(a)} (project proj, worktree {project}, branch main, pid {a.pid}) edited {theirs} "), reason
+    silent(b.pre_bash("git add mine.py && git commit -m x mine.py"))
 
 
 def test_bash_alone_in_the_worktree_is_never_asked(sessions, project):

@@ -54,7 +54,11 @@ def _drafts_dir_refusal():
 
 def _bash(event: HookEvent) -> dict | None:
     command = event.mapping("tool_input").get("command")
-    if not isinstance(command, str) or ("git" not in command and "sessionward" not in command):
+    if not isinstance(command, str):
+        return None
+    # gitcmd.mentions_git, inlined: importing gitcmd would cost ~0.3 ms on every Bash call
+    git = "git" in command or "gh pr " in command or "gh co " in command
+    if not git and "sessionward" not in command:
         return None
     from sessionward.config import load_config
     from sessionward.guards import check_git_command, check_take_over
@@ -63,7 +67,7 @@ def _bash(event: HookEvent) -> dict | None:
     verdict = check_take_over(command, event.cwd, event.owner, config)
     if verdict:
         return answer(noted(event, verdict, "take-over"))
-    if "git" in command:
+    if git:
         return answer(noted(event, check_git_command(command, event.cwd, event.owner, config), "git command"))
     return None
 
