@@ -370,7 +370,7 @@ def _sweep_verdict(git, worktree: str, owner: Owner, config, now: float, sharing
         after = [r for r in sharing if head is None or type(r.get("started_at")) not in (int, float)
                  or r["started_at"] <= head[0]]
         if after:
-            made = f"'{_clip(head[1], 60)}', made {_ago(now - head[0])}" if head else "which git could not read"
+            made = f"'{_clip(head[1], 60)}', made {format_ago(now - head[0])}" if head else "which git could not read"
             from sessionward.registry import describe_sessions
 
             reason = (f"'{_clip(git.text)}' rewrites the commit at HEAD of {short_path(worktree)}, {made}, after "
@@ -389,7 +389,7 @@ def _theirs_reason(git, theirs: list, now: float) -> str:
         files += f" (and {len(theirs) - 3} more)"
     path, (how, detail) = theirs[0]
     if how == "claim":
-        who = f"{describe_claimant(detail, now)} edited {short_path(path)} {_ago(now - detail['at'])}"
+        who = f"{describe_claimant(detail, now)} edited {short_path(path)} {format_ago(now - detail['at'])}"
         changed = "changed by another live session"
     else:
         who = (f"{short_path(path)} changed since {describe_sessions(detail, now)} started, and no session "
