@@ -83,7 +83,11 @@ HOOKS = (
     ("SessionStart", None, HOOK_TIMEOUT_S),
     ("UserPromptSubmit", None, HOOK_TIMEOUT_S),
     ("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash", HOOK_TIMEOUT_S),
-    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read", HOOK_TIMEOUT_S),
+    # Bash after the fact too: only to note that the command ended (sessionward.activity).
+    ("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read|Bash", HOOK_TIMEOUT_S),
+    # Every notification type: an older Claude Code has no notification matchers, and the
+    # handler tells a permission dialog from idle input by the payload (sessionward.activity).
+    ("Notification", None, HOOK_TIMEOUT_S),
     ("Stop", None, HOOK_TIMEOUT_S),
     ("SessionEnd", None, None),
 )
