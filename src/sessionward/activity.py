@@ -58,7 +58,8 @@ WAIT_PERMISSION = "permission"
 WAIT_INPUT = "input"
 # Claude Code's notification_type values (hooks reference, "Notification"), and what they mean here.
 NOTIFICATION_WAITS = {"permission_prompt": WAIT_PERMISSION, "idle_prompt": WAIT_INPUT, "elicitation_dialog": WAIT_INPUT}
-FIELDS = ("state", "since", "at", "event", "tool", "target", "tool_use_id", "tool_since", "wait", "message", "reason")
+FIELDS = ("state", "since", "at", "event", "tool", "target", "tool_use_id", "tool_since", "wait", "message", "reason",
+          "cwd")
 MAX_TEXT = 160  # a target or message, cut: one table cell, and the whole file well inside one read
 STALE_S = 3600.0  # the file of a session that is not live any more goes after this long
 TARGET_KEYS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "description")
@@ -88,6 +89,8 @@ def note_event(event: str, session_id: str | None, payload: dict, now: float | N
         previous = read_activity_file(path)
         current = next_activity(event, payload, previous, time.time() if now is None else now)
         if current is not None:
+            if isinstance(payload.get("cwd"), str):
+                current["cwd"] = payload["cwd"][:4096]  # where an ended session was, once its record is gone
             _write(path, current)
     except Exception:  # noqa: BLE001 - never in the hook's way (module docstring)
         pass
