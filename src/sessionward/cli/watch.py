@@ -50,6 +50,11 @@ def run_watch(values: dict) -> Output:
     import curses  # only here: no other command pays for it
 
     os.environ.setdefault("ESCDELAY", "25")  # Esc answers at once, not after ncurses' default 1 s
+    # The terminal's own size, never LINES/COLUMNS from the environment: an exported COLUMNS
+    # (some shells and tools set it) is stale once the window is resized, and while either is
+    # set ncurses ignores resizes. (use_env(False) would also stop it from following resizes.)
+    os.environ.pop("LINES", None)
+    os.environ.pop("COLUMNS", None)
     try:
         curses.wrapper(lambda screen: _Screen(screen, curses, project).run())
     except KeyboardInterrupt:
