@@ -26,9 +26,9 @@ state here, but the registry sweeps it, and `watch` only shows sessions it knows
 ended ones.
 
 Files, under STATE/sessionward/activity/ (0700, made on first use):
-  <session_id>.json   one JSON object on one line (FIELDS), replaced whole: a temp file
-                      renamed over it, so a reader sees the old state or the new one, never
-                      half of each. Not fsynced: it is volatile by nature (the next event
+  <session_id>.json   one JSON object on one line (FIELDS), padded with spaces to
+                      RECORD_BYTES and overwritten in place by one pwrite (see _write). Not
+                      fsynced: it is volatile by nature (the next event
                       rewrites it, within seconds while a session works), a `kill -9` cannot
                       lose it (the page cache outlives the process), and a power cut only
                       shows a stale state until that next event; an fsync would cost every
@@ -60,7 +60,9 @@ WAIT_INPUT = "input"
 NOTIFICATION_WAITS = {"permission_prompt": WAIT_PERMISSION, "idle_prompt": WAIT_INPUT, "elicitation_dialog": WAIT_INPUT}
 FIELDS = ("state", "since", "at", "event", "tool", "target", "tool_use_id", "tool_since", "wait", "message", "reason",
           "cwd")
-MAX_TEXT = 160  # a target or message, cut: one table cell, and the whole file well inside one read
+MAX_TEXT = 160  # a target or message, cut: one table cell, and the whole record inside RECORD_BYTES
+MAX_CWD = 1024
+RECORD_BYTES = 2048  # every record padded to this length (see _write), at most ~1.8 KB of fields
 STALE_S = 3600.0  # the file of a session that is not live any more goes after this long
 TARGET_KEYS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "description")
 
@@ -90,7 +92,7 @@ def note_event(event: str, session_id: str | None, payload: dict, now: float | N
         current = next_activity(event, payload, previous, time.time() if now is None else now)
         if current is not None:
             if isinstance(payload.get("cwd"), str):
-                current["cwd"] = payload["cwd"][:4096]  # where an ended session was, once its record is gone
+                current["cwd"] = payload["cwd"][:MAX_CWD]  # where an ended session was, once its record is gone
             _write(path, current)
     except Exception:  # noqa: BLE001 - never in the hook's way (module docstring)
         pass
@@ -201,10 +203,22 @@ def _cut(text) -> str | None:
 
 
 def _write(path: str, current: dict) -> None:
-    from sessionward.status_stamp import replace_small_file  # temp + rename, 0700 dir on first use, no fsync
+    """Overwrite the file in place with the record padded to RECORD_BYTES: one pwrite, no
+    truncation, no rename (a rename over a file costs ext4 a data flush: about 2 ms here, a
+    tenth of a hook's whole budget). Every record has one length, so nothing of an older one
+    is left behind; a reader racing the write could see a mix of two records, which does not
+    parse (read as "unknown" until the next read), never a wrong state."""
+    from sessionward.status_stamp import _open_in_status_dir  # 0700 directory made on first use
 
     record = {key: current.get(key) for key in FIELDS if current.get(key) is not None}
-    replace_small_file(path, (jsoncodec.dumps_line(record) + "\n").encode("utf-8", "surrogateescape"))
+    data = jsoncodec.dumps_line(record).encode("utf-8", "surrogateescape")
+    if len(data) >= RECORD_BYTES:
+        return  # cannot happen with the cuts above; never a torn record
+    fd = _open_in_status_dir(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, data + b" " * (RECORD_BYTES - 1 - len(data)) + b"\n", 0)
+    finally:
+        os.close(fd)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -217,7 +231,7 @@ def read_activity_file(path: str) -> dict | None:
     if not line:
         return None
     try:
-        found = jsoncodec.loads(line.encode("utf-8", "surrogateescape"))
+        found = jsoncodec.loads(line.rstrip(" ").encode("utf-8", "surrogateescape"))
     except (ValueError, RecursionError):
         return None
     if type(found) is not dict or found.get("state") not in STATES or type(found.get("since")) not in (int, float):

@@ -8,8 +8,8 @@ first (a permission dialog before idle input), then those in a conflict, then bu
 recently ended ones.
 
 change_token() is what `watch` polls to know that a new snapshot is worth taking: a few
-stat() calls on the files every change goes through (the registry, the activity and claims
-directories, the status stamp that every lock transition and every watcher's death renews,
+stat() calls on the files every change goes through (the registry, each activity file, the
+claims directory, the status stamp that every lock transition and every watcher's death renews,
 the state directory where NAME.lock files come and go). It costs a few microseconds, so a
 view can poll it several times a second and stay idle otherwise.
 """
@@ -21,6 +21,8 @@ from sessionward import activity, paths
 
 ENDED_SHOWN_S = 600.0  # an ended session stays in the view this long, then goes
 STALE_SWEEP_EVERY_S = 60.0
+RECENT_S = 2.0
+HEAD_BYTES = 160  # an activity record's state, since and at: enough to tell two writes apart
 
 SORT_KEYS = ("attention", "project", "age", "last")  # `watch`'s sort order, cycled with `s`
 _WAIT_RANK = {activity.WAIT_PERMISSION: 0, activity.WAIT_INPUT: 1}
@@ -74,21 +76,46 @@ class Snapshot:
         return sum(1 for r in self.rows if r.waiting)
 
 
-def change_token(state_dir: str | None = None) -> tuple:
+def change_token(state_dir: str | None = None, now: float | None = None) -> tuple:
     """Changes whenever anything take_snapshot() shows may have changed (see the module doc)."""
     from sessionward.claims import claims_dir
     from sessionward.status_stamp import stamp_path
 
     top = state_dir or paths.state_dir()
-    token = []
-    for path in (os.path.join(top, paths.REGISTRY_NAME), activity.activity_dir(top), claims_dir(top),
-                 stamp_path(top), top):
+    token: list = []
+    for path in (os.path.join(top, paths.REGISTRY_NAME), claims_dir(top), stamp_path(top), top):
         try:
             info = os.stat(path)
             token.append((info.st_mtime_ns, info.st_size, info.st_ino))
         except OSError:
             token.append(None)
+    token.append(_activity_token(activity.activity_dir(top), time.time() if now is None else now))
     return tuple(token)
+
+
+def _activity_token(directory: str, now: float) -> tuple:
+    """Activity files are overwritten in place (sessionward.activity): their mtimes, and for
+    one written in the last RECENT_S its first bytes too, since two writes within one tick of
+    the kernel's clock leave one mtime."""
+    found = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    mtime_ns = entry.stat(follow_symlinks=False).st_mtime_ns
+                except OSError:
+                    continue
+                head = b""
+                if now - mtime_ns / 1e9 < RECENT_S:
+                    try:
+                        with open(entry.path, "rb") as f:
+                            head = f.read(HEAD_BYTES)
+                    except OSError:
+                        pass
+                found.append((entry.name, mtime_ns, head))
+    except OSError:
+        return ()
+    return tuple(sorted(found))
 
 
 def take_snapshot(now: float | None = None, project: str | None = None) -> Snapshot:
