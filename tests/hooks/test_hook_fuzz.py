@@ -43,6 +43,7 @@ BASE_PAYLOAD = {  # which captured payload of basic/ each event starts from
     "UserPromptSubmit": "02-UserPromptSubmit",
     "PreToolUse": "03-PreToolUse",
     "PostToolUse": "04-PostToolUse",
+    "Notification": "08-Stop",  # none captured: Stop's carries the fields every event has
     "Stop": "08-Stop",
     "SessionEnd": "09-SessionEnd",
 }
