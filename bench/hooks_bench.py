@@ -31,6 +31,9 @@ time something else). The cases:
   PostToolUse Write               records this session's claim (stat, digest, shard rewrite
                                   under the claims lock); it replaces its own claim each
                                   time, so the state does not grow
+  PostToolUse Bash                only the activity write (sessionward.activity): the
+                                  command ended
+  Notification permission_prompt  only the activity write: the session waits for its person
   SessionStart                    `startup` of the session, registered already, its watcher
                                   pair running (section 5 has a process's first one):
                                   registers (a durable registry write), tells the model of
@@ -336,6 +339,12 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  me_env, "info", bash_payload(ME, main, HEREDOC_PR), main, none, None),
         HookCase("PostToolUse Write (records a claim)", hook + ["PostToolUse"], me_env, "budget",
                  write_payload("PostToolUse", ME, main, targets["written"]), main, none, None),
+        HookCase("PostToolUse Bash (activity only: the command ended)", hook + ["PostToolUse"], me_env, "budget",
+                 payload("PostToolUse", ME, main, tool_name="Bash", tool_input={"command": "ls -la"},
+                         tool_response={"stdout": "", "stderr": ""}, tool_use_id="toolu_bench"), main, none, None),
+        HookCase("Notification permission_prompt (activity: waiting)", hook + ["Notification"], me_env, "budget",
+                 payload("Notification", ME, main, message="Claude needs your permission to use Bash",
+                         notification_type="permission_prompt"), main, none, None),
         HookCase("SessionStart (startup, registered, pair running)", hook + ["SessionStart"], me_env, "budget",
                  payload("SessionStart", ME, main, source="startup"), main, context, None),
         HookCase("UserPromptSubmit (heartbeat)", hook + ["UserPromptSubmit"], me_env, "budget",

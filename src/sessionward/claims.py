@@ -153,6 +153,25 @@ def claims_on_each(paths: list, state_dir: str | None = None) -> dict:
     return found
 
 
+def all_claims(state_dir: str | None = None) -> list[tuple[str, dict]]:
+    """[(path, claim)] of every kept claim, in every shard, "ended" filled in. Takes no lock;
+    reads up to 256 small files: for a view of all sessions (`sessionward watch`), not for hooks."""
+    directory = claims_dir(state_dir)
+    _refuse_linked_dir(directory)
+    try:
+        names = sorted(n for n in os.listdir(directory) if len(n) == 7 and n.endswith(".json"))
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        for path, claims in _decode(read_file_nofollow(os.path.join(directory, name))).items():
+            if type(claims) is list:
+                found += [(path, c) for c in claims if _valid(c)]
+    if found:
+        _mark_ended([claim for _, claim in found], directory)
+    return found
+
+
 def _decode(raw: bytes | None) -> dict:
     """A shard's {path: [claim, ...]}."""
     files = _decode_doc(raw).get("files")
@@ -314,6 +333,11 @@ def _ended_entries(doc: dict) -> list:
         e for e in (entries if type(entries) is list else ())
         if type(e) is dict and type(e.get("owner")) is dict and type(e.get("at")) in (int, float)
     ]
+
+
+def made_by(claim: dict, owner: dict) -> bool:
+    """Was `claim` made by the process of `owner` (an owner record, as the registry stores it)?"""
+    return same_process(claim["owner"], owner)
 
 
 def _mark_ended(claims: list, directory: str) -> list:

@@ -220,6 +220,16 @@ COMMANDS = [
         "this one's edits again. Exit status: 0 taken (or nothing to take over).",
     ),
     Command(
+        "watch",
+        "A live view of every session: who waits for you, who is busy with what, who is in whose way.",
+        "sessionward.cli.watch:run_watch",
+        opts=[Opt("--project", "only this project's sessions", "NAME"),
+              Opt("--once", "print one snapshot and exit"), JSON],
+        details="On a terminal: the whole screen, updated within a second of any change. Sessions waiting for\n"
+        "their person come first. Keys: q quit, s sort, p project, up/down select, enter details.\n"
+        "Not on a terminal: the table again at every change, until interrupted. --json implies --once.",
+    ),
+    Command(
         "install",
         "Install the Claude Code hooks, /start and /end, the status line and the origin's files.",
         "sessionward.cli.install:run_install",

@@ -1,7 +1,7 @@
 """Claude Code hooks: `sessionward hook <Event>` reads the event's JSON on stdin and answers.
 
-One module per event (session_start, user_prompt_submit, pre_tool_use, post_tool_use, stop,
-session_end), each with `handle(event: HookEvent) -> dict | None`: the JSON answer Claude
+One module per event (session_start, user_prompt_submit, pre_tool_use, post_tool_use,
+notification, stop, session_end), each with `handle(event: HookEvent) -> dict | None`: the JSON answer Claude
 Code documents (`hookSpecificOutput`, `systemMessage`), or None for "no opinion".
 
 The contract with Claude Code (see FACTS.md, "Answering"):
@@ -12,6 +12,9 @@ The contract with Claude Code (see FACTS.md, "Answering"):
 Nothing here waits longer than a few seconds (lock waits are bounded far below Claude
 Code's hook timeouts), nothing prints a traceback (it goes to the error log), and nothing
 heavy is imported: this runs before and after every tool call.
+
+Every event is first noted as the session's activity (sessionward.activity: one small write),
+so `sessionward watch` shows what each session is doing.
 
 A repair not yet told in Claude Code (a corrupt registry kept aside, by this hook or an
 earlier process: sessionward._notices) is added to the answer's systemMessage, once; when
@@ -32,6 +35,7 @@ EVENTS = {
     "UserPromptSubmit": "sessionward.hooks.user_prompt_submit",
     "PreToolUse": "sessionward.hooks.pre_tool_use",
     "PostToolUse": "sessionward.hooks.post_tool_use",
+    "Notification": "sessionward.hooks.notification",
     "Stop": "sessionward.hooks.stop",
     "SessionEnd": "sessionward.hooks.session_end",
 }
@@ -155,12 +159,18 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         if module_name is None:
             raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         payload = _decode(raw)
-        if os.environ.get("SESSIONWARD_STORE"):  # not the default: the import is paid only then
+        if env.get("SESSIONWARD_STORE"):  # not the default: the import is paid only then
             from sessionward.store import current
 
             current()  # the store backend, chosen once: a shared one not built fails open here
+        hook_event = HookEvent(event, payload, env, defer_watchers)
+        from sessionward import activity
+
+        activity.note_event(event, hook_event.session_id, payload)  # first: noted even if the handler fails
         module = __import__(module_name, fromlist=["handle"])
-        answer = module.handle(HookEvent(event, payload, env, defer_watchers))
+        answer = module.handle(hook_event)
+        if answer and event == "PreToolUse":
+            activity.note_decision(hook_event.session_id, payload, answer)
         if event == "SessionStart":
             answer = with_config_problems(env, answer)
         answer = with_pending_notices(event, answer)

@@ -84,7 +84,11 @@ HOOKS = (
     ("SessionStart", None, HOOK_TIMEOUT_S),
     ("UserPromptSubmit", None, HOOK_TIMEOUT_S),
     ("PreToolUse", "|".join(WRITE_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
-    ("PostToolUse", "|".join(CLAIM_TOOLS), HOOK_TIMEOUT_S),
+    # Bash after the fact too: only to note that the command ended (sessionward.activity).
+    ("PostToolUse", "|".join(CLAIM_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
+    # Every notification type: an older Claude Code has no notification matchers, and the
+    # handler tells a permission dialog from idle input by the payload (sessionward.activity).
+    ("Notification", None, HOOK_TIMEOUT_S),
     ("Stop", None, HOOK_TIMEOUT_S),
     ("SessionEnd", None, None),
 )
