@@ -130,8 +130,12 @@ read_table.pending = {}
 class Pane:
     """`sessionward watch` in a private tmux server, read with capture-pane."""
 
+    started = 0
+
     def __init__(self, base, width: int, height: int, env: dict) -> None:
-        self.socket = str(base / "tmux.sock")
+        # A socket of its own: a server just killed may still hold the last one's name.
+        Pane.started += 1
+        self.socket = str(base / f"tmux{Pane.started}.sock")
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         # The tests' own NO_COLOR=1 (tests/conftest.py) is not the pane's: only `env` says.
         command = f"env -u NO_COLOR {exports} {SESSIONWARD} watch; echo WATCH-EXITED $?; sleep 600"
