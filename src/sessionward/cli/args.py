@@ -10,15 +10,21 @@ words), positionals (required, optional, or everything after `--`), `--flag`, `-
 from sessionward.errors import UsageError
 
 PROG = "sessionward"
+# What shell completion (sessionward.cli.completion) offers for a value: a tuple of the words
+# themselves, or one of these kinds; None offers nothing.
+COMPLETE_KINDS = ("file", "dir", "command", "lock", "session", "pid", "project", "event", "shell")
 
 
 class Opt:
-    """An option. `value` is None for a flag; otherwise the metavar of its value."""
+    """An option. `value` is None for a flag; otherwise the metavar of its value. `complete`
+    says what completes its value (see COMPLETE_KINDS)."""
 
-    __slots__ = ("name", "dest", "value", "help", "convert", "default")
+    __slots__ = ("name", "dest", "value", "help", "convert", "default", "complete")
 
-    def __init__(self, name: str, help: str, value: str | None = None, convert=None, default=None) -> None:
+    def __init__(self, name: str, help: str, value: str | None = None, convert=None, default=None,
+                 complete=None) -> None:
         self.name = name
+        self.complete = complete
         self.dest = name.lstrip("-").replace("-", "_")
         self.value = value
         self.help = help
@@ -32,13 +38,15 @@ class Opt:
 
 class Arg:
     """A positional argument; `remainder` takes everything after `--`; `many` (the last one)
-    takes every positional left, as a list (empty when none and not required)."""
+    takes every positional left, as a list (empty when none and not required). `complete` says
+    what completes it (see COMPLETE_KINDS)."""
 
-    __slots__ = ("name", "help", "required", "remainder", "convert", "many")
+    __slots__ = ("name", "help", "required", "remainder", "convert", "many", "complete")
 
     def __init__(self, name: str, help: str, required: bool = True, remainder: bool = False, convert=None,
-                 many: bool = False) -> None:
+                 many: bool = False, complete=None) -> None:
         self.name = name
+        self.complete = complete
         self.help = help
         self.required = required
         self.remainder = remainder
