@@ -261,6 +261,11 @@ def _write_cache(stamp: list, outcome: dict) -> None:
         pass
 
 
+def parse_file(path: str) -> dict:
+    """The keys and values of a configuration file, parsed now, not cached (ConfigError)."""
+    return _parse_file(path)
+
+
 def _parse_file(path: str) -> dict:
     try:
         import tomllib

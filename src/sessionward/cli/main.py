@@ -227,12 +227,20 @@ COMMANDS = [
         "Install the Claude Code hooks, /start and /end, the status line and the origin's files.",
         "sessionward.cli.install:run_install",
         opts=[SCOPE, DRY_RUN,
-              Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"), JSON],
+              Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"),
+              Opt("--yes", "protect the Obsidian vaults found without asking"),
+              Opt("--vault", "protect this vault or shared note (a file: resume, memory export) instead of those found",
+                  "PATH", complete="file", repeat=True),
+              Opt("--no-vaults", "leave the notes protection (vaults in sessionward.toml) as it is"), JSON],
         details="Merges sessionward's hooks into settings.json, keeping everything else; idempotent.\n"
         "With --scope user it also writes ~/scripts/obsidian_session_manager.py and ~/.claude/shell-config/,\n"
         "where the origin's guide runs them. Prints one line per file (created, updated, unchanged,\n"
         "replaced, kept) and records what it created for uninstall.\n"
-        "--dry-run prints the changes as a diff and changes nothing.",
+        "--dry-run prints the changes as a diff and changes nothing.\n"
+        "Notes: it finds your Obsidian vaults in Obsidian's own list (obsidian.json) and offers to protect\n"
+        "them (edits there wait while another session saves under the end lock): on a terminal it asks;\n"
+        "otherwise it says what it found, and writes them to sessionward.toml with --yes. --vault PATH\n"
+        "(repeatable) protects those paths instead: vaults, or shared notes such as a resume file.",
     ),
     Command(
         "uninstall",
