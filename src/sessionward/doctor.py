@@ -190,7 +190,7 @@ def _check_config() -> Check:
         return Check("configuration", FAIL, "; ".join(config.problems),
                      f"fix it; the hooks guard with edit policy {config.edit_policy} (the defaults) until then")
     where = config.path or "no file (defaults)"
-    vault = config.vault or "not set"
+    vault = config.vault or ("not set" if not config.protected else "not set (vaults: see notes)")
     status = OK
     fix = ""
     if config.vault and not os.path.isdir(config.vault):
