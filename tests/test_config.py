@@ -44,11 +44,15 @@ def test_defaults_without_a_file(home):
     assert config.to_json() == {
         "file": None,
         "vault": None,
+        "vaults": [],
+        "shared_paths": [],
+        "protected": [],
         "edit_policy": "deny",
         "claim_ttl_minutes": 30.0,
         "git_guard": True,
         "lock_timeout_s": 30.0,
-        "sources": {k: "default" for k in ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s")},
+        "sources": {k: "default" for k in ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_minutes",
+                                           "git_guard", "lock_timeout_s")},
     }
     assert config.claim_ttl_s == 1800.0
     assert config_path({}) == str(home / ".claude" / "sessionward.toml")
@@ -62,12 +66,15 @@ def test_file_values(toml, home):
         "claim_ttl_minutes = 5\n"
         "git_guard = false\n"
         "lock_timeout_s = 12.5\n"
+        'vaults = ["~/Work", "/srv/notes/"]\n'
+        'shared_paths = ["~/resume.md"]\n'
     )
     config = load_config({})
     assert config.path == path
     assert (config.vault, config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s) == (
         str(home / "Vault"), "deny", 300.0, False, 12.5,
     )
+    assert (config.vaults, config.shared_paths) == ([str(home / "Work"), "/srv/notes"], [str(home / "resume.md")])
     assert set(config.sources.values()) == {"file"}
 
 
@@ -76,23 +83,27 @@ def test_a_partial_file_keeps_the_other_defaults(toml):
     config = load_config({})
     assert config.edit_policy == "warn" and config.git_guard is True and config.claim_ttl_s == 1800.0
     assert config.sources == {
-        "vault": "default", "edit_policy": "file", "claim_ttl_minutes": "default",
+        "vault": "default", "vaults": "default", "shared_paths": "default", "edit_policy": "file", "claim_ttl_minutes": "default",
         "git_guard": "default", "lock_timeout_s": "default",
     }
 
 
 def test_environment_wins_over_the_file(toml, home, tmp_path):
-    toml('edit_policy = "deny"\nclaim_ttl_minutes = 5\ngit_guard = true\nlock_timeout_s = 1\nvault = "/v1"\n')
+    toml('edit_policy = "deny"\nclaim_ttl_minutes = 5\ngit_guard = true\nlock_timeout_s = 1\nvault = "/v1"\n'
+         'vaults = ["/v2"]\nshared_paths = ["/v3"]\n')
     config = load_config({
         "SESSIONWARD_EDIT_POLICY": "warn",
         "SESSIONWARD_CLAIM_TTL_MINUTES": "2.5",
         "SESSIONWARD_GIT_GUARD": "off",
         "SESSIONWARD_LOCK_TIMEOUT_S": "7",
         "SESSIONWARD_VAULT": str(tmp_path),
+        "SESSIONWARD_VAULTS": "/e1:/e2",
+        "SESSIONWARD_SHARED_PATHS": "/e3",
     })
     assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.vault) == (
         "warn", 150.0, False, 7.0, str(tmp_path),
     )
+    assert (config.vaults, config.shared_paths) == (["/e1", "/e2"], ["/e3"])
     assert set(config.sources.values()) == {"env"}
 
 
@@ -161,7 +172,8 @@ def test_an_unknown_key_is_named(toml):
     with pytest.raises(ConfigError) as info:
         load_config({}, strict=True)
     assert str(info.value) == (
-        f"{path}: unknown key 'editpolicy' (known: vault, edit_policy, claim_ttl_minutes, git_guard, lock_timeout_s)"
+        f"{path}: unknown key 'editpolicy' (known: vault, vaults, shared_paths, edit_policy, claim_ttl_minutes, git_guard, "
+        "lock_timeout_s)"
     )
 
 
@@ -416,4 +428,23 @@ def test_config_module_keeps_tomllib_out_of_its_import(monkeypatch):
         capture_output=True, text=True, check=True,
     )
     assert out.stdout == "False\n"
-    assert config_mod.KNOWN_KEYS == ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s")
+    assert config_mod.KNOWN_KEYS == ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_minutes", "git_guard",
+                                     "lock_timeout_s")
+
+
+def test_every_protected_path_is_guarded_and_the_old_vault_key_still_is(toml, home):
+    toml('vault = "/n/old"\nvaults = ["/n/a", "/n/b"]\nshared_paths = ["/n/resume.md"]\n')
+    config = load_config({})
+    assert config.protected == ["/n/old", "/n/a", "/n/b", "/n/resume.md"]
+    for inside in ("/n/old/x.md", "/n/a", "/n/b/sub/y.md", "/n/resume.md"):
+        assert config.in_vault(inside), inside
+    for outside in ("/n/a2/x.md", "/n/resume.md.bak", "/n/c/x.md"):
+        assert not config.in_vault(outside), outside
+    assert load_config({"SESSIONWARD_VAULT": "/only"}).protected == ["/only", "/n/a", "/n/b", "/n/resume.md"]
+
+
+@pytest.mark.parametrize("text", ['vaults = "/n/a"\n', "vaults = [1]\n", 'shared_paths = [""]\n'])
+def test_a_path_list_that_is_not_one_is_named(toml, text):
+    path = toml(text)
+    problems = load_config({}).problems
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: ") and "expected a list of paths" in problems[0]

@@ -696,3 +696,16 @@ def test_the_take_over_command_runs_where_sessionward_is_not_on_path(tmp_path, m
     assert take_command(target) == f"sessionward claim take {target}"
     monkeypatch.setattr(sys, "argv", ["/usr/lib/python3/pytest"])  # not through a launcher
     assert take_command(target) == f"sessionward claim take {target}"
+
+
+def test_every_vault_and_shared_note_is_guarded(tmp_path, vault, repo, me, other):
+    """vaults = [...] and shared_paths = [...] (a resume file) guard like the single vault."""
+    second, resume = tmp_path / "Work", tmp_path / "resume.md"
+    second.mkdir()
+    resume.write_text("next\n")
+    config = load_config({"SESSIONWARD_VAULT": str(vault), "SESSIONWARD_VAULTS": str(second),
+                          "SESSIONWARD_SHARED_PATHS": str(resume)})
+    take_end(other, repo)
+    for path in (vault / "daily.md", second / "todo.md", resume):
+        assert check_file_edit(str(path), me, config, now=NOW).rule == "vault", path
+    assert check_file_edit(str(tmp_path / "resume.md.bak"), me, config, now=NOW).decision is None

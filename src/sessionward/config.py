@@ -5,6 +5,9 @@ names another file). Every key is optional:
 
   vault = "~/Notes/Vault"        # the notes (Obsidian) vault: edits there wait while another
                                  # session holds the end lock (its /end save)
+  vaults = ["~/Notes/Work", "~/Notes/Home"]   # more vaults, guarded the same way
+  shared_paths = ["~/resume.md", "~/memory"]  # other shared notes (files or directories):
+                                 # a resume file, a memory export; guarded the same way
   edit_policy = "deny"           # deny | ask | warn: another live session edited the file
                                  # within claim_ttl_minutes
   claim_ttl_minutes = 30         # how long an edit by another session counts
@@ -12,7 +15,11 @@ names another file). Every key is optional:
                                  # or tree while another session shares the worktree
   lock_timeout_s = 30            # how long /end waits for the end lock
 
-Environment (wins over the file): SESSIONWARD_VAULT, SESSIONWARD_EDIT_POLICY,
+`sessionward install` offers to fill `vaults` from Obsidian's own list (sessionward.vaults).
+The protected paths are vault + vaults + shared_paths, all of them (Config.protected).
+
+Environment (wins over the file): SESSIONWARD_VAULT, SESSIONWARD_VAULTS and
+SESSIONWARD_SHARED_PATHS (paths separated by ':'), SESSIONWARD_EDIT_POLICY,
 SESSIONWARD_CLAIM_TTL_MINUTES, SESSIONWARD_GIT_GUARD (1/0, true/false, on/off),
 SESSIONWARD_LOCK_TIMEOUT_S.
 
@@ -50,21 +57,27 @@ _CACHE_SCHEMA = "sessionward-config/1"
 
 _ENV = {
     "vault": "SESSIONWARD_VAULT",
+    "vaults": "SESSIONWARD_VAULTS",
+    "shared_paths": "SESSIONWARD_SHARED_PATHS",
     "edit_policy": "SESSIONWARD_EDIT_POLICY",
     "claim_ttl_minutes": "SESSIONWARD_CLAIM_TTL_MINUTES",
     "git_guard": "SESSIONWARD_GIT_GUARD",
     "lock_timeout_s": "SESSIONWARD_LOCK_TIMEOUT_S",
 }
 KNOWN_KEYS = tuple(_ENV)
+PATH_LISTS = ("vaults", "shared_paths")  # keys whose value is a list of paths
 
 
 class Config:
     """The effective settings. `sources` says where each came from (file, env, default)."""
 
-    __slots__ = ("vault", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path", "sources", "problems")
+    __slots__ = ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path",
+                 "sources", "problems")
 
     def __init__(self) -> None:
         self.vault: str | None = None
+        self.vaults: list = []  # real paths, like vault
+        self.shared_paths: list = []
         self.edit_policy = DEFAULT_EDIT_POLICY
         self.claim_ttl_s = DEFAULT_CLAIM_TTL_MINUTES * 60
         self.git_guard = True
@@ -77,6 +90,9 @@ class Config:
         return {
             "file": self.path,
             "vault": self.vault,
+            "vaults": list(self.vaults),
+            "shared_paths": list(self.shared_paths),
+            "protected": self.protected,
             "edit_policy": self.edit_policy,
             "claim_ttl_minutes": self.claim_ttl_s / 60,
             "git_guard": self.git_guard,
@@ -84,9 +100,17 @@ class Config:
             "sources": dict(self.sources),
         }
 
+    @property
+    def protected(self) -> list:
+        """Every protected path, once: vault, vaults, shared_paths (real paths)."""
+        return list(dict.fromkeys(([self.vault] if self.vault else []) + self.vaults + self.shared_paths))
+
     def in_vault(self, path: str) -> bool:
-        vault = self.vault
-        return vault is not None and (path == vault or path.startswith(vault.rstrip("/") + "/"))
+        """Is `path` one of the protected paths or inside one (a vault, or a shared note)?"""
+        for top in self.protected:
+            if path == top or path.startswith(top.rstrip("/") + "/"):
+                return True
+        return False
 
 
 def config_path(environ=None) -> str:
@@ -136,6 +160,10 @@ def _apply(config: Config, key: str, value, where: str) -> None:
         if not isinstance(value, str) or not value or "\0" in value:
             raise ConfigError(f"{where}: expected a directory path")
         config.vault = os.path.realpath(os.path.expanduser(value))
+    elif key in PATH_LISTS:
+        if type(value) is not list or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+            raise ConfigError(f"{where}: expected a list of paths, such as [\"~/Notes\"]")
+        setattr(config, key, list(dict.fromkeys(os.path.realpath(os.path.expanduser(v)) for v in value)))
     elif key == "edit_policy":
         if value not in EDIT_POLICIES:
             raise ConfigError(f"{where}: expected one of {', '.join(EDIT_POLICIES)}, not {value!r}")
@@ -164,6 +192,8 @@ def _from_env(key: str, text: str, var: str):
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{var}: expected 1 or 0 (true/false, on/off), not {text!r}")
+    if key in PATH_LISTS:
+        return [part for part in text.split(":") if part]
     if key in ("claim_ttl_minutes", "lock_timeout_s"):
         try:
             return float(text)
@@ -227,6 +257,11 @@ def _write_cache(stamp: list, outcome: dict) -> None:
         pass
 
 
+def parse_file(path: str) -> dict:
+    """The keys and values of a configuration file, parsed now, not cached (ConfigError)."""
+    return _parse_file(path)
+
+
 def _parse_file(path: str) -> dict:
     try:
         import tomllib
@@ -243,6 +278,8 @@ def _parse_file(path: str) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
     for key, value in doc.items():
+        if key in PATH_LISTS:
+            continue  # a list: checked by _apply
         if not isinstance(value, (str, bool, int, float)):
             raise ConfigError(f"{path}: {key}: expected a string, number or true/false")
     return dict(doc)

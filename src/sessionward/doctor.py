@@ -49,6 +49,7 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
         checks.append(_check_status_line(doc))
     checks.append(_check_commands(scope, cwd))
     checks.append(_check_config())
+    checks.append(_check_notes())
     checks.extend(_check_state_dir())
     checks.append(_check_flock_shared())
     checks.append(_check_dead_sessions())
@@ -189,13 +190,33 @@ def _check_config() -> Check:
         return Check("configuration", FAIL, "; ".join(config.problems),
                      f"fix it; the hooks guard with edit policy {config.edit_policy} (the defaults) until then")
     where = config.path or "no file (defaults)"
-    vault = config.vault or "not set"
+    vault = config.vault or ("not set" if not config.protected else "not set (vaults: see notes)")
     status = OK
     fix = ""
     if config.vault and not os.path.isdir(config.vault):
         status, fix = WARN, "set vault to your notes directory"
         vault += " (not a directory)"
     return Check("configuration", status, f"{where}; edit policy {config.edit_policy}, vault {vault}", fix)
+
+
+def _check_notes() -> Check:
+    """Obsidian's vaults (sessionward.vaults) that the configuration does not protect."""
+    from sessionward._humanize import short_path
+    from sessionward.config import load_config
+    from sessionward.vaults import find_obsidian_vaults
+
+    config = load_config()
+    found = find_obsidian_vaults()
+    bare = [v for v in found.vaults if not config.in_vault(v)]
+    problems = "; ".join(found.problems)
+    if bare:
+        return Check("notes", WARN, f"Obsidian vault(s) not protected: {', '.join(short_path(v) for v in bare)}"
+                     + (f"; {problems}" if problems else ""), "sessionward install --yes (or --vault PATH)")
+    if config.protected:
+        detail = f"protected: {', '.join(short_path(p) for p in config.protected)}"
+        return Check("notes", INFO if problems else OK, detail + (f"; {problems}" if problems else ""))
+    return Check("notes", INFO, problems or "no vault protected, and no Obsidian vault found",
+                 "sessionward install --vault PATH protects a vault or a shared note")
 
 
 # -- the state --------------------------------------------------------------------------------

@@ -95,3 +95,12 @@ def test_hook_help_after_double_dash_is_not_help():
     done = run_cli("hook", "--json", "--", "-h")
     assert (done.returncode, done.stdout) == (1, "")  # the hook runner's fail-open, never the usage code 2
     assert done.stderr.count("\n") == 1
+
+
+def test_a_repeated_option_collects_its_values():
+    from sessionward.cli.args import Command, Opt, parse
+
+    table = [Command("install", "x", "m:f", opts=[Opt("--vault", "v", "PATH", repeat=True), Opt("--yes", "y")])]
+    assert parse(["install"], table).values == {"vault": [], "yes": False}
+    assert parse(["install", "--vault", "/a", "--vault=/b"], table).values["vault"] == ["/a", "/b"]
+    assert table[0].usage == "sessionward install [--vault PATH...] [--yes]"

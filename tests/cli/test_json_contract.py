@@ -64,7 +64,8 @@ def test_prune_unregister_heartbeat_whoami_install(registered, keeper):
     }
     assert set(cli_json("install", "--seed-paths", "--dry-run")["result"]) == {"dry_run", "actions"}
     install = cli_json("install", "--dry-run")["result"]
-    assert set(install) == {"dry_run", "actions"}
+    assert set(install) == {"dry_run", "actions", "notes"}
+    assert set(install["notes"]) == {"found", "protected", "to_add", "added", "confirmed", "skipped", "problems", "file"}
     assert set(install["actions"][0]) == {"what", "path", "action", "backup", "hooks", "status_line", "edited", "left_alone",
                                            "diff"}
     assert set(install["actions"][1]) == {"what", "path", "action", "backup", "lines_to_add", "why", "diff"}

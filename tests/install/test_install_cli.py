@@ -180,7 +180,7 @@ def test_install_honours_claude_config_dir(tmp_path, home, monkeypatch):
 
 def test_install_json_envelope_lists_every_file(claude):
     envelope = cli_json("install")
-    assert envelope["ok"] is True and set(envelope["result"]) == {"dry_run", "actions"}
+    assert envelope["ok"] is True and set(envelope["result"]) == {"dry_run", "actions", "notes"}
     first, start, end, *seeds, drafts = envelope["result"]["actions"]
     assert first == {
         "what": "settings", "path": str(claude / "settings.json"), "action": "create", "backup": None,

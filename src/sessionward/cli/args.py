@@ -10,15 +10,23 @@ words), positionals (required, optional, or everything after `--`), `--flag`, `-
 from sessionward.errors import UsageError
 
 PROG = "sessionward"
+# What shell completion (sessionward.cli.completion) offers for a value: a tuple of the words
+# themselves, or one of these kinds; None offers nothing.
+COMPLETE_KINDS = ("file", "dir", "command", "lock", "session", "pid", "project", "event", "shell")
 
 
 class Opt:
-    """An option. `value` is None for a flag; otherwise the metavar of its value."""
+    """An option. `value` is None for a flag; otherwise the metavar of its value. `complete`
+    says what completes its value (see COMPLETE_KINDS). `repeat`: may be given several times,
+    its values collected in a list (empty when never given)."""
 
-    __slots__ = ("name", "dest", "value", "help", "convert", "default")
+    __slots__ = ("name", "dest", "value", "help", "convert", "default", "complete", "repeat")
 
-    def __init__(self, name: str, help: str, value: str | None = None, convert=None, default=None) -> None:
+    def __init__(self, name: str, help: str, value: str | None = None, convert=None, default=None,
+                 complete=None, repeat: bool = False) -> None:
         self.name = name
+        self.complete = complete
+        self.repeat = repeat
         self.dest = name.lstrip("-").replace("-", "_")
         self.value = value
         self.help = help
@@ -27,18 +35,21 @@ class Opt:
 
     @property
     def label(self) -> str:
-        return f"{self.name} {self.value}" if self.value else self.name
+        label = f"{self.name} {self.value}" if self.value else self.name
+        return label + "..." if self.repeat else label
 
 
 class Arg:
     """A positional argument; `remainder` takes everything after `--`; `many` (the last one)
-    takes every positional left, as a list (empty when none and not required)."""
+    takes every positional left, as a list (empty when none and not required). `complete` says
+    what completes it (see COMPLETE_KINDS)."""
 
-    __slots__ = ("name", "help", "required", "remainder", "convert", "many")
+    __slots__ = ("name", "help", "required", "remainder", "convert", "many", "complete")
 
     def __init__(self, name: str, help: str, required: bool = True, remainder: bool = False, convert=None,
-                 many: bool = False) -> None:
+                 many: bool = False, complete=None) -> None:
         self.name = name
+        self.complete = complete
         self.help = help
         self.required = required
         self.remainder = remainder
@@ -141,7 +152,7 @@ def _groups(commands: list[Command]) -> set[str]:
 
 
 def _parse_rest(command: Command, rest: list[str]) -> dict:
-    values = {o.dest: o.default for o in command.opts}
+    values = {o.dest: [] if o.repeat else o.default for o in command.opts}
     by_name = {o.name: o for o in command.opts}
     positionals: list[str] = []
     remainder: list[str] | None = None
@@ -178,7 +189,11 @@ def _parse_rest(command: Command, rest: list[str]) -> dict:
                     raise _usage(command, f"option {name} needs a value ({opt.value})")
                 inline = rest[i]
                 i += 1
-            values[opt.dest] = opt.convert(inline) if opt.convert else inline
+            value = opt.convert(inline) if opt.convert else inline
+            if opt.repeat:
+                values[opt.dest].append(value)
+            else:
+                values[opt.dest] = value
         elif token.startswith("-") and len(token) > 1:
             raise _usage(command, f"unknown option {token}")
         else:

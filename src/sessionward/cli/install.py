@@ -19,6 +19,7 @@ replaced (the user's file kept aside), kept (and why), removed, restored.
 import os
 
 from sessionward import drafts, paths
+from sessionward.cli.install_notes import apply_notes, notes_lines, plan_notes
 from sessionward.cli.render import Output
 from sessionward.errors import BadInput, SessionwardError
 from sessionward.identity.checkout import describe_checkout
@@ -50,6 +51,7 @@ def run_install(values: dict) -> Output:
     launcher = settings.launcher_command()
     home = claude_home(scope)
     settings_path = os.path.join(home, settings.SETTINGS_NAME)
+    notes = plan_notes(values, dry_run, bool(values["json"]))  # asked first: a wrong answer changes nothing
 
     def merge(doc):
         return settings.merge_settings(doc, launcher)
@@ -65,8 +67,9 @@ def run_install(values: dict) -> Output:
         return planned, commands, seeds, dirs, list(dict.fromkeys(made))
 
     if dry_run:
-        return _output("install", True, *plan()[:4])
+        return _with_notes(_output("install", True, *plan()[:4]), notes, True)
     settings.apply_settings(settings_path, merge, dry_run=True)  # refuse before even the lock file
+    apply_notes(notes)  # before the hooks: they guard what it protects from their first call
     with settings.installer_lock():  # planned and applied whole: no uninstall runs in between
         record = manifest.load()
         _, commands, seeds, dirs, made = plan()
@@ -76,7 +79,14 @@ def run_install(values: dict) -> Output:
         result = settings.apply_settings(settings_path, merge)
         _record_install(record.scope(home), result, commands, seeds, made)
         manifest.save(record)
-    return _output("install", False, result, commands, seeds, dirs, record.notice)
+    return _with_notes(_output("install", False, result, commands, seeds, dirs, record.notice), notes, False)
+
+
+def _with_notes(output: Output, notes, dry_run: bool) -> Output:
+    output.data["notes"] = notes.to_json()
+    files = output.lines
+    output.lines = lambda style: files(style) + notes_lines(notes, dry_run, style)
+    return output
 
 
 def _record_install(installed, result, commands, seeds, made) -> None:

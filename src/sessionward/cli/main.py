@@ -53,18 +53,19 @@ def _session_id(text: str) -> str:
 
 JSON = Opt("--json", "print a versioned JSON envelope instead of text")
 QUIET = Opt("--quiet", "print nothing on success")
-PID = Opt("--pid", "act for this owner process instead of the resolved one", "PID", _pid)
-SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID", _session_id)
+PID = Opt("--pid", "act for this owner process instead of the resolved one", "PID", _pid, complete="pid")
+SESSION = Opt("--session", "the session id (inside Claude Code: its session_id)", "ID", _session_id, complete="session")
 DRY_RUN = Opt("--dry-run", "show what would change, change nothing")
 SHELL_PID = Opt(
     "--shell-pid", "the calling shell's PID ($$): the owner outside Claude Code (the shell helpers pass it)", "PID", _pid
 )
 TIMEOUT = Opt("--timeout", "seconds to wait for the lock (default: lock_timeout_s of sessionward.toml, 30)", "S", _seconds)
 PURPOSE = Opt("--purpose", "what the lock is taken for (shown to whoever waits)", "TEXT")
+SCOPES = ("user", "project")
 SCOPE = Opt("--scope", "user (~/.claude/settings.json, the default) or project (.claude/settings.json here)", "SCOPE",
-            lambda text: _choice(text, "scope", ("user", "project")), "user")
-LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name)
-NOTE_PATH = Arg("path", "the note's file (a symlink is followed; see below)")
+            lambda text: _choice(text, "scope", SCOPES), "user", complete=SCOPES)
+LOCK_NAME = Arg("name", "lock name (default: end)", required=False, convert=_lock_name, complete="lock")
+NOTE_PATH = Arg("path", "the note's file (a symlink is followed; see below)", complete="file")
 # One fact for both note commands' help: where the text should come from, and which links are followed.
 NOTE_DETAILS = ("Give the text on stdin (a quoted heredoc: <<'EOF'), not as TEXT: a command's arguments\n"
                 "are visible to every local user (ps, /proc) while it runs. Where the command itself sits\n"
@@ -74,7 +75,8 @@ NOTE_DETAILS = ("Give the text on stdin (a quoted heredoc: <<'EOF'), not as TEXT
                 "$XDG_STATE_HOME/sessionward/drafts). A draft is removed once the note holds its text, and\n"
                 "kept when the write fails. Other files stay.\n"
                 "A symlink another user owns in a sticky world-writable directory, or one to nothing, is refused.\n")
-NOTE_TEXT_FILE = Opt("--text-file", "read the text from this private file instead (removed after, if a draft)", "FILE")
+NOTE_TEXT_FILE = Opt("--text-file", "read the text from this private file instead (removed after, if a draft)", "FILE",
+                     complete="file")
 NOTE_TIMEOUT = Opt("--timeout", "seconds to wait for another writer of the note (default 10)", "S", _seconds)
 
 COMMANDS = [
@@ -83,8 +85,8 @@ COMMANDS = [
         "Register the calling session (idempotent) and report who else is working nearby.",
         "sessionward.cli.sessions:run_register",
         args=[
-            Arg("project", "project name (default: from git, or the directory name)", required=False),
-            Arg("cwd", "absolute working directory (default: the current directory)", required=False),
+            Arg("project", "project name (default: from git, or the directory name)", required=False, complete="project"),
+            Arg("cwd", "absolute working directory (default: the current directory)", required=False, complete="dir"),
         ],
         opts=[PID, SHELL_PID, SESSION, JSON, QUIET],
     ),
@@ -92,7 +94,8 @@ COMMANDS = [
         "unregister",
         "Remove a session: the one of PID, the one given by --session, or else the caller's.",
         "sessionward.cli.sessions:run_unregister",
-        args=[Arg("pid", "owner PID whose sessions to remove (default: the caller's own)", required=False, convert=_pid)],
+        args=[Arg("pid", "owner PID whose sessions to remove (default: the caller's own)", required=False, convert=_pid,
+                  complete="pid")],
         opts=[SHELL_PID, SESSION, JSON, QUIET],
     ),
     Command(
@@ -113,8 +116,8 @@ COMMANDS = [
         "check",
         "Show the other live sessions and how they conflict with this project and worktree.",
         "sessionward.cli.sessions:run_check",
-        args=[Arg("project", "project name (default: from git, or the directory name)", required=False)],
-        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR"), PID, SHELL_PID, SESSION, JSON],
+        args=[Arg("project", "project name (default: from git, or the directory name)", required=False, complete="project")],
+        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR", complete="dir"), PID, SHELL_PID, SESSION, JSON],
         details="Exit status: 0 when no other session shares the project or worktree, 1 when one does.",
     ),
     Command(
@@ -122,7 +125,7 @@ COMMANDS = [
         "Show sessions whose owner is dead, and why; --apply removes them; --force ID... removes those named.",
         "sessionward.cli.sessions:run_prune",
         args=[Arg("ids", "with --force: the sessions to remove (ids as 'sessionward list' shows them)",
-                  required=False, many=True)],
+                  required=False, many=True, complete="session")],
         opts=[DRY_RUN, Opt("--apply", "remove the dead sessions (and life files left by killed watchers) now"),
               Opt("--force", "remove the sessions named, dead or unknown (on another kernel), now"), JSON],
         details="Dry run by default. Every other command sweeps dead sessions too. Sessions whose liveness\n"
@@ -171,14 +174,15 @@ COMMANDS = [
         "lock cleanup",
         "Remove orphaned locks (holder dead or PID reused), saying why: all, or NAME's.",
         "sessionward.cli.locks:run_cleanup",
-        args=[Arg("name", "only this lock (default: every lock)", required=False, convert=_lock_name)],
+        args=[Arg("name", "only this lock (default: every lock)", required=False, convert=_lock_name, complete="lock")],
         opts=[DRY_RUN, JSON],
     ),
     Command(
         "lock run",
         "Run a command while holding a lock: held exactly while it runs, released on any exit.",
         "sessionward.cli.locks:run_run",
-        args=[Arg("name", "lock name", convert=_lock_name), Arg("command", "the command and its arguments", remainder=True)],
+        args=[Arg("name", "lock name", convert=_lock_name, complete="lock"),
+              Arg("command", "the command and its arguments", remainder=True, complete="command")],
         opts=[TIMEOUT, PURPOSE, PID, SHELL_PID, SESSION],
         details="The command's own process holds the lock (two runs never overlap, even in one session).\n"
         "Exit status: the command's (128+N if killed by signal N); 1 if the lock was not obtained in time.",
@@ -188,7 +192,7 @@ COMMANDS = [
         "Is writing safe now? 0 when the lock is free or yours, 1 naming the holder otherwise.",
         "sessionward.cli.locks:run_check",
         args=[LOCK_NAME],
-        opts=[Opt("--project", "only a holder working on this project blocks", "NAME"), PID, SHELL_PID, SESSION, JSON],
+        opts=[Opt("--project", "only a holder working on this project blocks", "NAME", complete="project"), PID, SHELL_PID, SESSION, JSON],
     ),
     Command(
         "note append",
@@ -213,7 +217,7 @@ COMMANDS = [
         "claim take",
         "Take a file over from the sessions that edited it recently: this session's next edit goes ahead.",
         "sessionward.cli.claims:run_take",
-        args=[Arg("path", "the file (relative to the current directory, or absolute)")],
+        args=[Arg("path", "the file (relative to the current directory, or absolute)", complete="file")],
         opts=[PID, SHELL_PID, SESSION, JSON],
         details="Run by Claude Code when the edit guard stopped an edit (its message gives the command); the\n"
         "hook asks the person first, naming the other session. A later edit by that session stops\n"
@@ -223,7 +227,7 @@ COMMANDS = [
         "watch",
         "A live view of every session: who waits for you, who is busy with what, who is in whose way.",
         "sessionward.cli.watch:run_watch",
-        opts=[Opt("--project", "only this project's sessions", "NAME"),
+        opts=[Opt("--project", "only this project's sessions", "NAME", complete="project"),
               Opt("--once", "print one snapshot and exit"), JSON],
         details="On a terminal: the whole screen, updated within a second of any change. Sessions waiting for\n"
         "their person come first. Keys: q quit, s sort, p project, up/down select, enter details.\n"
@@ -234,12 +238,20 @@ COMMANDS = [
         "Install the Claude Code hooks, /start and /end, the status line and the origin's files.",
         "sessionward.cli.install:run_install",
         opts=[SCOPE, DRY_RUN,
-              Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"), JSON],
+              Opt("--seed-paths", "only write the origin's manager script and shell helpers at the origin's paths"),
+              Opt("--yes", "protect the Obsidian vaults found without asking"),
+              Opt("--vault", "protect this vault or shared note (a file: resume, memory export) instead of those found",
+                  "PATH", complete="file", repeat=True),
+              Opt("--no-vaults", "leave the notes protection (vaults in sessionward.toml) as it is"), JSON],
         details="Merges sessionward's hooks into settings.json, keeping everything else; idempotent.\n"
         "With --scope user it also writes ~/scripts/obsidian_session_manager.py and ~/.claude/shell-config/,\n"
         "where the origin's guide runs them. Prints one line per file (created, updated, unchanged,\n"
         "replaced, kept) and records what it created for uninstall.\n"
-        "--dry-run prints the changes as a diff and changes nothing.",
+        "--dry-run prints the changes as a diff and changes nothing.\n"
+        "Notes: it finds your Obsidian vaults in Obsidian's own list (obsidian.json) and offers to protect\n"
+        "them (edits there wait while another session saves under the end lock): on a terminal it asks;\n"
+        "otherwise it says what it found, and writes them to sessionward.toml with --yes. --vault PATH\n"
+        "(repeatable) protects those paths instead: vaults, or shared notes such as a resume file.",
     ),
     Command(
         "uninstall",
@@ -256,7 +268,8 @@ COMMANDS = [
         "hook",
         "Answer a Claude Code hook: reads its JSON on stdin (installed into settings.json).",
         "sessionward.hooks:main",  # never through the parser: see cli.entry.is_hook_call
-        args=[Arg("event", "the hook event, spelled as Claude Code spells it (SessionStart, PreToolUse, ...)")],
+        args=[Arg("event", "the hook event, spelled as Claude Code spells it (SessionStart, PreToolUse, ...)",
+                  complete="event")],
         details="Exit status: 0 with the hook's JSON answer (or nothing) on stdout; 1 with one line on stderr\n"
         "when sessionward itself failed (Claude Code goes on: a broken guard fails open).",
     ),
@@ -276,6 +289,19 @@ COMMANDS = [
         "demo",
         "Show sessionward at work on simulated sessions, in a throw-away state directory.",
         "sessionward.cli.demo:run_demo",
+    ),
+    Command(
+        "completion",
+        "Print the completion script for a shell (bash, zsh or fish), made from this command table.",
+        "sessionward.cli.completion:run_completion",
+        args=[Arg("shell", "bash, zsh or fish", required=False, complete="shell")],
+        opts=[Opt("--values", "print what completes a KIND of value (session, lock, pid, project), one a line: "
+                  "the scripts call it", "KIND")],
+        details="Enable it: bash, in ~/.bashrc: eval \"$(sessionward completion bash)\"; zsh, in ~/.zshrc after\n"
+        "compinit: eval \"$(sessionward completion zsh)\"; fish: sessionward completion fish >\n"
+        "~/.config/fish/completions/sessionward.fish. Completes commands, subcommands, options, lock\n"
+        "names, session ids, PIDs and projects of recorded sessions, and file and directory arguments.\n"
+        "Exit status: 0, or 2 for a shell it does not know.",
     ),
 ]
 
