@@ -208,13 +208,13 @@ def _write(path: str, current: dict) -> None:
     tenth of a hook's whole budget). Every record has one length, so nothing of an older one
     is left behind; a reader racing the write could see a mix of two records, which does not
     parse (read as "unknown" until the next read), never a wrong state."""
-    from sessionward.status_stamp import _open_in_status_dir  # 0700 directory made on first use
+    from sessionward.status_stamp import open_creating_dir
 
     record = {key: current.get(key) for key in FIELDS if current.get(key) is not None}
     data = jsoncodec.dumps_line(record).encode("utf-8", "surrogateescape")
     if len(data) >= RECORD_BYTES:
         return  # cannot happen with the cuts above; never a torn record
-    fd = _open_in_status_dir(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = open_creating_dir(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         os.pwrite(fd, data + b" " * (RECORD_BYTES - 1 - len(data)) + b"\n", 0)
     finally:

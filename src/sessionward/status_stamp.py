@@ -79,7 +79,7 @@ def write_token(path: str) -> None:
     nothing of an older one is left behind."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = _open_in_status_dir(path, flags)
+        fd = open_creating_dir(path, flags)
         try:
             os.pwrite(fd, (new_token() + "\n").encode(), 0)
         finally:
@@ -88,8 +88,8 @@ def write_token(path: str) -> None:
         pass
 
 
-def _open_in_status_dir(path: str, flags: int) -> int:
-    """os.open(path, flags, 0o600), making the status directory on first use."""
+def open_creating_dir(path: str, flags: int) -> int:
+    """os.open(path, flags, 0o600), making its directory (0700: the status or activity directory) on first use."""
     try:
         return os.open(path, flags, 0o600)
     except FileNotFoundError:
@@ -104,7 +104,7 @@ def replace_small_file(path: str, data: bytes) -> bool:
     tmp = f"{path}.{os.getpid()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = _open_in_status_dir(tmp, flags)
+        fd = open_creating_dir(tmp, flags)
         try:
             os.write(fd, data)
         finally:
