@@ -52,7 +52,7 @@ def test_exactly_one_winner_among_16_processes(redis_server):
 
 @pytest.mark.slow
 def test_no_two_holders_overlap_over_many_cycles(redis_server):
-    procs, cycles = 8, 25
+    procs, cycles = 16, 20
     workers = [worker(redis_server, "cycles", "end", f"cycler{i}", cycles, 2) for i in range(procs)]
     outputs = [p.communicate(timeout=120)[0] for p in workers]
     assert [p.returncode for p in workers] == [0] * procs
