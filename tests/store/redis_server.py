@@ -28,6 +28,23 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+def make_tls_files(directory) -> tuple:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it: (ca, cert, key)."""
+    d = str(directory)
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sessionward test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "san.ext"), "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return tuple(os.path.join(d, f) for f in ("ca.pem", "server.pem", "server.key"))
+
+
 def need_redis_server() -> None:
     if REDIS_SERVER:
         return
@@ -39,11 +56,12 @@ def need_redis_server() -> None:
 class RedisServer:
     """One redis-server process on a socket in `directory`; start() waits for PING."""
 
-    def __init__(self, directory, aof: bool = True, password: str = "", tcp: bool = False) -> None:
+    def __init__(self, directory, aof: bool = True, password: str = "", tcp: bool = False, tls=None) -> None:
         self.directory = str(directory)
+        self.tls = tls  # (cert, key) files: the TCP port speaks TLS only (make_tls_files)
         self.aof = aof
         self.password = password
-        self.port = free_loopback_port() if tcp else 0
+        self.port = free_loopback_port() if tcp or tls else 0
         # a Unix socket path must fit in sockaddr_un (108 bytes): pytest's tmp paths may not
         self._short = tempfile.mkdtemp(prefix="swrd-redis-")
         self.socket_path = os.path.join(self._short, "redis.sock")
@@ -57,7 +75,7 @@ class RedisServer:
     @property
     def tcp_url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
 
     def connect(self, **timeouts) -> resp.Connection:
         return resp.connect(resp.parse_store_url(self.url), **timeouts)
@@ -70,6 +88,10 @@ class RedisServer:
                    "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always"]
         if self.password:
             command += ["--requirepass", self.password]
+        if self.tls:
+            command[2] = "0"
+            command += ["--tls-port", str(self.port), "--tls-cert-file", self.tls[0], "--tls-key-file", self.tls[1],
+                        "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:

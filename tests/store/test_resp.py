@@ -3,6 +3,7 @@ redis-server, EVALSHA's fallback, and failing fast (one line, no password, well 
 second) when the server is down, missing or paused; its imports stay light."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import pytest
 
 from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
 from sessionward.store import resp
-from store.redis_server import RedisServer, free_loopback_port, need_redis_server, redis_server  # noqa: F401
+from store.redis_server import RedisServer, free_loopback_port, make_tls_files, need_redis_server, redis_server  # noqa: F401
 
 
 @pytest.mark.parametrize("url, fields", [
@@ -98,6 +99,7 @@ def fails_fast(url: str) -> tuple:
     with pytest.raises(StoreUnavailable) as caught:
         with resp.connect(resp.parse_store_url(url)) as conn:
             conn.call("PING")
+    assert caught.value.exit_code == 3 and isinstance(caught.value, ConnectionError)
     return str(caught.value), time.monotonic() - start
 
 
@@ -136,3 +138,26 @@ def test_the_client_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""}).stdout
     assert out.strip() == "[]"
+
+
+def test_rediss_verifies_the_server_and_speaks_tls(tmp_path, monkeypatch):
+    need_redis_server()
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    ca, cert, key = make_tls_files(tmp_path)
+    server = RedisServer(tmp_path, password="tls-pw", tls=(cert, key))
+    try:
+        server.start()
+        url = resp.parse_store_url(server.tcp_url)
+        with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            resp.connect(url).call("PING")  # our CA is not in the system's store
+        assert "tls-pw" not in str(caught.value) and "\n" not in str(caught.value)
+        monkeypatch.setenv("SSL_CERT_FILE", ca)  # OpenSSL reads it when the context loads its defaults
+        with resp.connect(url) as conn:
+            assert conn.call("PING") == "PONG"
+            conn.call("SET", "over", "tls")
+            assert conn.call("GET", "over") == b"tls"
+        with pytest.raises(StoreUnavailable, match="unavailable: "):
+            resp.connect(resp.parse_store_url(server.tcp_url.replace("rediss://", "redis://"))).call("PING")
+    finally:
+        server.cleanup()
