@@ -385,3 +385,64 @@ class NoteLockTimeout(SessionwardError, TimeoutError):
         super().__init__(f"note {path} still being written after {waited_s:.1f} s: {who}", todo)
         self.path = path
         self.waited_s = waited_s
+
+
+# -- The shared store (sessionward.store.resp, sessionward.store.redis_leases) -------------
+
+
+class StoreUnavailable(SessionwardError, ConnectionError):
+    """The shared store cannot be reached or used now: down, unreachable, paused, too slow,
+    or refusing our password. `url` is shown without its password; nothing was retried."""
+
+    code = "store_unavailable"
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(f"shared store {url} unavailable: {why}",
+                         "start it, or check SESSIONWARD_STORE (unset it to use the local store)")
+        self.url = url
+        self.why = why
+
+
+class StoreCommandFailed(SessionwardError):
+    """The shared store answered a command with an error (out of memory, a read-only
+    replica, a key of another type): the server's state, not our input."""
+
+    code = "store_command_failed"
+
+    def __init__(self, url: str, command: str, reply: str) -> None:
+        super().__init__(f"shared store {url} refused {command}: {reply}")
+        self.url = url
+        self.reply = reply
+
+
+class LeaseLost(Refused):
+    """A holder's lease on a shared-store lock lapsed (paused, partitioned or not renewed in
+    time): told at its next renew or release, never silently. `holder` is who holds the lock
+    now ("" for nobody), `fence` the fencing number of that holder's lease (0 for none),
+    `lapsed_at_ms` the server time the lease expired at (0 when unknown)."""
+
+    code = "lease_lost"
+
+    def __init__(self, name: str, holder: str, fence: int, lapsed_at_ms: int = 0, now_ms: int = 0) -> None:
+        ago = f" {(now_ms - lapsed_at_ms) / 1000:.3f} s ago" if lapsed_at_ms and now_ms >= lapsed_at_ms else ""
+        now = f"now held by {holder} (fence {fence})" if holder else "nobody holds it now"
+        super().__init__(f"lease on lock {name} lapsed{ago}: {now}",
+                         "what was done after the lapse was not protected by the lock; check it and acquire again")
+        self.name = name
+        self.holder = holder
+        self.fence = fence
+        self.lapsed_at_ms = lapsed_at_ms
+
+
+class StoreStateLost(SessionwardError):
+    """The shared store restarted without its data (its epoch key is gone or new): fence
+    numbers start over, so fenced writes are refused until the counters are re-seeded above
+    every recorded mark."""
+
+    code = "store_state_lost"
+
+    def __init__(self, url: str, why: str) -> None:
+        super().__init__(f"shared store {url} lost its state ({why}): fenced writes are refused",
+                         "re-seed the fence counters above every recorded mark (redis_leases.reseed), then acquire again")
+        self.url = url
+        self.why = why

@@ -1,0 +1,350 @@
+"""A minimal RESP2 client for the shared store: one socket, one command at a time.
+
+Purpose: hooks run on the hot path, and a Redis client library costs many times a bare
+interpreter start to import; this module speaks the protocol over the C `_socket` module
+alone (the `socket` module imports `enum` and `selectors`), so that a hook can reach the
+shared store within its budget. `ssl` (and `socket`, which it wraps) is imported only for a
+`rediss://` URL.
+
+What it does not do: pipelining, pub/sub, cluster redirects, RESP3, retries, reconnection.
+Every operation has one short deadline (CONNECT_TIMEOUT_S, REPLY_TIMEOUT_S, a fraction of a
+second); a server that is down, unreachable, paused or too slow raises StoreUnavailable,
+one line naming the URL without its password. It is never retried here: the caller decides
+(a hook fails open, the CLI exits 3).
+
+URLs (parse_store_url):
+    redis://[user:password@]host[:port][/db]        TCP (port 6379, db 0 by default)
+    rediss://[user:password@]host[:port][/db]       TLS, the system's CA store
+    unix://[user:password@]/path/to/socket[?db=N]   a Unix socket
+A password alone is written `:password@`. Percent-escapes (%40 for @) are decoded.
+
+Calling sequence:
+    target = parse_store_url(url)
+    conn = connect(target)                     # AUTH and SELECT done, or StoreUnavailable
+    conn.call("SET", "k", "v", "PX", 500)      # -> the reply: str, int, bytes, None, list
+    script = Script(LUA_SOURCE)                # SHA-1 computed on first use
+    conn.run_script(script, keys, args)        # EVALSHA, EVAL once on NOSCRIPT
+    conn.close()
+A reply the server sends as an error raises StoreCommandFailed (exit 3), except inside an
+array, where it is returned as a ReplyError value. It is a bug to share one connection
+between threads or across fork().
+"""
+
+import _socket
+import time
+
+from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
+
+CONNECT_TIMEOUT_S = 0.25  # loopback or a private network: a healthy server answers in well under this
+REPLY_TIMEOUT_S = 0.25  # for the whole reply of one command, not per recv()
+DEFAULT_PORT = 6379
+KEY_NAMESPACE = "sessionward"
+_READ_SIZE = 65536
+
+
+class Target:
+    """Where the shared store lives, parsed from its URL; `display` never holds the password."""
+
+    __slots__ = ("scheme", "host", "port", "path", "username", "password", "db", "display")
+
+    def __init__(self, scheme, host="", port=DEFAULT_PORT, path="", username="", password="", db=0):
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path = path
+        self.username = username
+        self.password = password
+        self.db = db
+        who = f"{username}@" if username else ""
+        if scheme == "unix":
+            self.display = f"unix://{who}{path}" + (f"?db={db}" if db else "")
+        else:
+            host_part = f"[{host}]" if ":" in host else host
+            self.display = f"{scheme}://{who}{host_part}:{port}/{db}"
+
+
+def _unquote(text: str) -> str:
+    """Percent-decoding without urllib.parse (it imports more than this module may)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    i = 0
+    raw = text.encode()
+    while i < len(raw):
+        if raw[i] == 0x25 and i + 2 < len(raw):
+            try:
+                out.append(int(raw[i + 1:i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out.append(raw[i])
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def _db_number(text: str, url_shown: str) -> int:
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(f"store URL {url_shown}: database {text!r} is not a number")
+    return int(text)
+
+
+def parse_store_url(url: str) -> Target:
+    """A Target from a redis://, rediss:// or unix:// URL, or ConfigError (exit 2) naming
+    what is wrong; the message never repeats the password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"store URL must start with redis://, rediss:// or unix:// (got {url.split('@')[-1]!r})")
+    userinfo, at, location = rest.rpartition("@")
+    if not at:
+        userinfo, location = "", rest
+    username, colon, password = userinfo.partition(":")
+    username, password = _unquote(username), _unquote(password) if colon else ""
+    if not colon and username:  # "user@" alone: Redis 6 ACLs need a password; treat it as one (as redis-py does)
+        username, password = "", username
+    shown = f"{scheme}://{location}"
+    location, _, query = location.partition("?")
+    params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+    unknown = sorted(set(params) - {"db"})
+    if unknown:
+        raise ConfigError(f"store URL {shown}: unknown parameter {unknown[0]!r} (only db=N)")
+    if scheme == "unix":
+        if not location.startswith("/"):
+            raise ConfigError(f"store URL {shown}: a unix:// URL names an absolute socket path (unix:///run/redis.sock)")
+        return Target("unix", path=_unquote(location), username=username, password=password,
+                      db=_db_number(params.get("db", ""), shown))
+    hostport, _, db_text = location.partition("/")
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, port_text = hostport[1:].partition("]")
+        port_text = port_text[1:] if port_text.startswith(":") else port_text
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        raise ConfigError(f"store URL {shown}: no host")
+    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+        raise ConfigError(f"store URL {shown}: port {port_text!r} is not a port number")
+    db = _db_number(db_text or params.get("db", ""), shown)
+    return Target(scheme, host=host, port=int(port_text) if port_text else DEFAULT_PORT,
+                  username=username, password=password, db=db)
+
+
+def key_prefix(user: str) -> str:
+    """The prefix of every key one user's sessions write, so that people can share a server.
+    The braces make the user a Redis Cluster hash tag: all of one user's keys, which one
+    script may touch together, live on one slot. Glob characters are refused too: the
+    re-seed walks the prefix with KEYS."""
+    if not user or any(c in user for c in "{}:*?[]\\ \t\r\n"):
+        raise ConfigError(f"store key prefix: unusable user name {user!r}")
+    return f"{KEY_NAMESPACE}:{{{user}}}:"
+
+
+class ReplyError:
+    """An error reply inside an array (a script's table may hold one); str() is its text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"ReplyError({self.text!r})"
+
+
+class Script:
+    """A Lua script run by SHA (EVALSHA), loaded with EVAL when the server lacks it."""
+
+    __slots__ = ("source", "_sha")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._sha = ""
+
+    @property
+    def sha(self) -> str:
+        if not self._sha:
+            try:
+                from _sha1 import sha1  # the builtin: hashlib would load OpenSSL
+            except ImportError:  # pragma: no cover - a Python built without it
+                from hashlib import sha1
+            self._sha = sha1(self.source.encode()).hexdigest()
+        return self._sha
+
+
+def _encode(args) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            data = b"%d" % arg
+        else:
+            raise TypeError(f"a Redis argument is bytes, str or int, not {type(arg).__name__}")
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class Connection:
+    """One connection to the shared store; connect() makes it ready (AUTH, SELECT)."""
+
+    def __init__(self, target: Target, sock, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+        self.target = target
+        self.reply_timeout_s = reply_timeout_s
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+        self._deadline = 0.0
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _unavailable(self, why: str) -> StoreUnavailable:
+        self.close()  # a reply half read leaves the stream unusable
+        return StoreUnavailable(self.target.display, why)
+
+    def call(self, *args):
+        """Send one command, return its reply; StoreCommandFailed for an error reply."""
+        reply = self._roundtrip(args)
+        if isinstance(reply, ReplyError):
+            raise StoreCommandFailed(self.target.display, str(args[0]), reply.text)
+        return reply
+
+    def run_script(self, script: Script, keys, args):
+        """EVALSHA, falling back to EVAL once if the server does not know the script yet
+        (a fresh or restarted server): the next call finds it cached."""
+        keys, args = list(keys), list(args)
+        reply = self._roundtrip(["EVALSHA", script.sha, len(keys), *keys, *args])
+        if isinstance(reply, ReplyError) and reply.text.startswith("NOSCRIPT"):
+            reply = self._roundtrip(["EVAL", script.source, len(keys), *keys, *args])
+        if isinstance(reply, ReplyError):
+            raise StoreCommandFailed(self.target.display, "a sessionward script", reply.text)
+        return reply
+
+    def _roundtrip(self, args):
+        if self._sock is None:
+            raise StoreUnavailable(self.target.display, "the connection was closed after an earlier failure")
+        self._deadline = time.monotonic() + self.reply_timeout_s
+        try:
+            self._sock.settimeout(self.reply_timeout_s)
+            self._sock.sendall(_encode(args))
+            return self._read_reply()
+        except TimeoutError:
+            raise self._unavailable(f"no reply within {self.reply_timeout_s:g} s") from None
+        except OSError as error:
+            raise self._unavailable(error.strerror or str(error)) from None
+
+    def _fill(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._sock.settimeout(left)
+        chunk = self._sock.recv(_READ_SIZE)
+        if not chunk:
+            raise OSError(0, "the server closed the connection")
+        self._buf = self._buf[self._pos:] + chunk
+        self._pos = 0
+
+    def _line(self) -> bytes:
+        while True:
+            end = self._buf.find(b"\r\n", self._pos)
+            if end >= 0:
+                line = self._buf[self._pos:end]
+                self._pos = end + 2
+                return line
+            self._fill()
+
+    def _exact(self, n: int) -> bytes:
+        while len(self._buf) - self._pos < n + 2:
+            self._fill()
+        data = self._buf[self._pos:self._pos + n]
+        self._pos += n + 2
+        return data
+
+    def _read_reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return ReplyError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read_reply() for _ in range(n)]
+        raise OSError(0, f"not a RESP2 reply: {line[:40]!r}")
+
+
+def _open_socket(target: Target, timeout_s: float):
+    if target.scheme == "unix":
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        address = target.path
+    else:
+        sock = _socket.socket(_socket.AF_INET6 if ":" in target.host else _socket.AF_INET, _socket.SOCK_STREAM)
+        address = (target.host, target.port)
+    try:
+        sock.settimeout(timeout_s)
+        sock.connect(address)
+        if target.scheme != "unix":
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        if target.scheme == "rediss":
+            import socket  # ssl wraps socket.socket objects only: paid for TLS alone
+            import ssl
+
+            plain = socket.socket(fileno=sock.detach())
+            plain.settimeout(timeout_s)
+            sock = ssl.create_default_context().wrap_socket(plain, server_hostname=target.host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+            reply_timeout_s: float = REPLY_TIMEOUT_S) -> Connection:
+    """A ready Connection (authenticated, on its database), or StoreUnavailable: one line
+    naming the URL without its password and why (refused, timed out, bad password...)."""
+    try:
+        sock = _open_socket(target, connect_timeout_s)
+    except TimeoutError:
+        raise StoreUnavailable(target.display, f"no connection within {connect_timeout_s:g} s") from None
+    except OSError as error:  # ssl.SSLError is an OSError too
+        why = error.strerror or str(error) or type(error).__name__
+        raise StoreUnavailable(target.display, why) from None
+    conn = Connection(target, sock, reply_timeout_s)
+    try:
+        if target.password:
+            auth = ["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]
+            _ready_step(conn, auth, "authentication failed")
+        if target.db:
+            _ready_step(conn, ["SELECT", target.db], f"cannot select database {target.db}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _ready_step(conn: Connection, command, what: str) -> None:
+    reply = conn._roundtrip(command)
+    if isinstance(reply, ReplyError):
+        raise StoreUnavailable(conn.target.display, f"{what}: {reply.text}")

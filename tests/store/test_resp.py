@@ -1,0 +1,163 @@
+"""The minimal RESP2 client (sessionward.store.resp): URLs, AUTH and SELECT on a real
+redis-server, EVALSHA's fallback, and failing fast (one line, no password, well under a
+second) when the server is down, missing or paused; its imports stay light."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
+from sessionward.store import resp
+from store.redis_server import RedisServer, free_loopback_port, make_tls_files, need_redis_server, redis_server  # noqa: F401
+
+
+@pytest.mark.parametrize("url, fields", [
+    ("redis://127.0.0.1:6380/2", ("redis", "127.0.0.1", 6380, "", "", "", 2, "redis://127.0.0.1:6380/2")),
+    ("redis://localhost", ("redis", "localhost", 6379, "", "", "", 0, "redis://localhost:6379/0")),
+    ("rediss://ann:p%40ss@10.0.0.5:6390/1", ("rediss", "10.0.0.5", 6390, "", "ann", "p@ss", 1, "rediss://ann@10.0.0.5:6390/1")),
+    ("redis://:secret@[::1]:7000", ("redis", "::1", 7000, "", "", "secret", 0, "redis://[::1]:7000/0")),
+    ("unix:///run/redis/redis.sock?db=3", ("unix", "", 6379, "/run/redis/redis.sock", "", "", 3, "unix:///run/redis/redis.sock?db=3")),
+    ("unix://:pw@/tmp/r.sock", ("unix", "", 6379, "/tmp/r.sock", "", "pw", 0, "unix:///tmp/r.sock")),
+])
+def test_store_urls_parse_and_display_without_the_password(url, fields):
+    t = resp.parse_store_url(url)
+    assert (t.scheme, t.host, t.port, t.path, t.username, t.password, t.db, t.display) == fields
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://x", "must start with redis://"),
+    ("redis://:hunter2@", "no host"),
+    ("redis://h:99999", "not a port number"),
+    ("redis://h/zero", "is not a number"),
+    ("unix://relative.sock", "absolute socket path"),
+    ("unix:///s?timeout=1", "unknown parameter 'timeout'"),
+])
+def test_bad_store_urls_are_one_line_without_the_password(url, problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
+        resp.parse_store_url(url)
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_key_prefix_is_per_user_and_refuses_glob_characters():
+    assert resp.key_prefix("alice") == "sessionward:{alice}:"
+    for bad in ("", "a*", "b}", "c:d", "e f"):
+        with pytest.raises(ConfigError):
+            resp.key_prefix(bad)
+
+
+def test_replies_of_every_kind_and_error_replies(redis_server):
+    with redis_server.connect() as conn:
+        assert conn.call("PING") == "PONG"
+        assert conn.call("SET", "k", "v\r\nwith crlf") == "OK"
+        assert conn.call("GET", "k") == b"v\r\nwith crlf"
+        assert conn.call("GET", "missing") is None
+        assert conn.call("INCR", "n") == 1
+        assert conn.call("RPUSH", "l", "a", b"b", 3) == 3 and conn.call("LRANGE", "l", 0, -1) == [b"a", b"b", b"3"]
+        big = "x" * 200_000  # more than one recv()
+        conn.call("SET", "big", big)
+        assert conn.call("GET", "big") == big.encode()
+        with pytest.raises(StoreCommandFailed, match="refused INCR: WRONGTYPE"):
+            conn.call("INCR", "l")
+        assert conn.call("PING") == "PONG"  # an error reply leaves the connection usable
+
+
+def test_a_script_unknown_to_the_server_is_loaded_with_eval(redis_server):
+    script = resp.Script("return {KEYS[1], ARGV[1], 7}")
+    with redis_server.connect() as conn:
+        assert conn.run_script(script, ["k"], ["a"]) == [b"k", b"a", 7]
+        assert conn.call("SCRIPT", "EXISTS", script.sha) == [1]
+        conn.call("SCRIPT", "FLUSH")  # as after a server restart
+        assert conn.run_script(script, ["k"], ["b"]) == [b"k", b"b", 7]
+
+
+def test_password_and_database_over_tcp_on_loopback(tmp_path):
+    need_redis_server()
+    server = RedisServer(tmp_path, password="s3cret-pw", tcp=True)
+    try:
+        server.start()
+        with resp.connect(resp.parse_store_url(server.tcp_url.replace("/0", "/5"))) as five:
+            five.call("SET", "where", "five")
+        with resp.connect(resp.parse_store_url(server.tcp_url)) as zero:
+            assert zero.call("GET", "where") is None  # SELECT happened: another database
+        wrong = server.tcp_url.replace("s3cret-pw", "wrong-pw")
+        with pytest.raises(StoreUnavailable) as caught:
+            resp.connect(resp.parse_store_url(wrong))
+        message = str(caught.value)
+        assert message.startswith(f"shared store redis://127.0.0.1:{server.port}/0 unavailable: authentication failed: WRONGPASS")
+        assert "wrong-pw" not in message and "s3cret" not in message and "\n" not in message
+    finally:
+        server.cleanup()
+
+
+def fails_fast(url: str) -> tuple:
+    """The error message and how long connect + one command took to fail."""
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable) as caught:
+        with resp.connect(resp.parse_store_url(url)) as conn:
+            conn.call("PING")
+    assert caught.value.exit_code == 3 and isinstance(caught.value, ConnectionError)
+    return str(caught.value), time.monotonic() - start
+
+
+def test_server_down_fails_in_one_line_without_the_password_and_fast(tmp_path):
+    port = free_loopback_port()  # nothing listens there
+    message, took = fails_fast(f"redis://:hunter2@127.0.0.1:{port}/0")
+    assert message.startswith(f"shared store redis://127.0.0.1:{port}/0 unavailable: Connection refused; ")
+    assert "hunter2" not in message and "\n" not in message and took < 1.0
+    message, took = fails_fast(f"unix://{tmp_path}/no.sock")
+    assert message.startswith(f"shared store unix://{tmp_path}/no.sock unavailable: No such file or directory")
+    assert took < 1.0
+
+
+def test_a_paused_server_fails_within_the_reply_timeout_never_hangs(redis_server):
+    with redis_server.connect() as before:
+        redis_server.pause()  # SIGSTOP: the kernel still accepts connections, nobody answers
+        try:
+            message, took = fails_fast(redis_server.url)
+            assert message == f"shared store {redis_server.url} unavailable: no reply within 0.25 s; " \
+                              "start it, or check SESSIONWARD_STORE (unset it to use the local store)"
+            assert 0.2 < took < 1.0
+            start = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="no reply within"):
+                before.call("PING")  # a connection made before the pause
+            assert time.monotonic() - start < 1.0
+            with pytest.raises(StoreUnavailable, match="closed after an earlier failure"):
+                before.call("PING")  # half a reply may be in flight: never reused
+        finally:
+            redis_server.resume()
+
+
+def test_the_client_imports_nothing_heavy():
+    heavy = ("socket", "ssl", "enum", "re", "json", "selectors", "hashlib", "subprocess", "argparse", "dataclasses")
+    code = ("import sys, sessionward.store.resp, sessionward.store.redis_leases; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""}).stdout
+    assert out.strip() == "[]"
+
+
+def test_rediss_verifies_the_server_and_speaks_tls(tmp_path, monkeypatch):
+    need_redis_server()
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    ca, cert, key = make_tls_files(tmp_path)
+    server = RedisServer(tmp_path, password="tls-pw", tls=(cert, key))
+    try:
+        server.start()
+        url = resp.parse_store_url(server.tcp_url)
+        with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            resp.connect(url).call("PING")  # our CA is not in the system's store
+        assert "tls-pw" not in str(caught.value) and "\n" not in str(caught.value)
+        monkeypatch.setenv("SSL_CERT_FILE", ca)  # OpenSSL reads it when the context loads its defaults
+        with resp.connect(url) as conn:
+            assert conn.call("PING") == "PONG"
+            conn.call("SET", "over", "tls")
+            assert conn.call("GET", "over") == b"tls"
+        with pytest.raises(StoreUnavailable, match="unavailable: "):
+            resp.connect(resp.parse_store_url(server.tcp_url.replace("rediss://", "redis://"))).call("PING")
+    finally:
+        server.cleanup()
