@@ -345,7 +345,7 @@ class NamedLock:
             meta = state.meta or {}
             held_s = round(time.time() - meta["since"], 3) if type(meta.get("since")) in (int, float) else None
             reason = state.liveness.reason if released.was == "orphaned" and state.liveness is not None else None
-            self._log(_RELEASE_EVENTS[released.was], meta.get("session"), pid=state.pid,
+            self._log(_RELEASE_EVENTS[released.was], meta.get("session") or {}, pid=state.pid,
                       by_pid=os.getpid() if released.was == "forced" else None, held_s=held_s, reason=reason)
         return released
 
@@ -393,12 +393,14 @@ class NamedLock:
 
     def _log(self, event: str, session: dict | None, **fields) -> None:
         """Append a lock event. `session`: the holder file's session (its id and project);
-        None: this lock object's caller (looked up only if it took the lock already)."""
+        None: this lock object's caller (what the holder file would say of it)."""
         from sessionward import eventlog
 
-        if session is None and self._session is None:
-            session = {"id": self.session_id}
-        session = session or self._session or {}
+        if session is None:
+            try:
+                session = self._session_info()
+            except Exception:  # noqa: BLE001 - the event still goes, without its session
+                session = {"id": self.session_id}
         fields.setdefault("pid", self._holder().owner.pid)
         eventlog.append(event, session.get("id"), session.get("project"), lock=self.name, **fields)
 
@@ -677,7 +679,7 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
             if state.orphaned:
                 lock._remove(state)
                 found.append(Cleaned(state, "removed"))
-                lock._log("lock.cleaned", (state.meta or {}).get("session"), pid=state.pid,
+                lock._log("lock.cleaned", (state.meta or {}).get("session") or {}, pid=state.pid,
                           reason=state.liveness.reason if state.liveness is not None else "its lock file held no PID")
     return found
 
