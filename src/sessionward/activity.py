@@ -17,6 +17,9 @@ payload alone, before it does its own work (hooks.run_hook):
                               question: "elicitation_dialog"); other notifications change nothing
   Stop              idle      since now: the turn ended
   SessionEnd        ended     since now, with Claude Code's reason
+An ask of ours also records the tool_use_id asked about ("asked"), kept until that tool's
+PostToolUse (the person allowed it) or the turn's end (it never ran): hooks.run_hook writes
+that outcome to the event log (sessionward.eventlog).
 A busy or waiting state keeps its `since` from the state it continues (busy since the prompt,
 whatever tools ran since; waiting for input since the turn ended). What it cannot see: only
 hooked tools are named (Edit, Write, MultiEdit, NotebookEdit, Bash; Read after the fact),
