@@ -17,6 +17,9 @@ payload alone, before it does its own work (hooks.run_hook):
                               question: "elicitation_dialog"); other notifications change nothing
   Stop              idle      since now: the turn ended
   SessionEnd        ended     since now, with Claude Code's reason
+An ask of ours also records the tool_use_id asked about ("asked"), kept until that tool's
+PostToolUse (the person allowed it) or the turn's end (it never ran): hooks.run_hook writes
+that outcome to the event log (sessionward.eventlog).
 A busy or waiting state keeps its `since` from the state it continues (busy since the prompt,
 whatever tools ran since; waiting for input since the turn ended). What it cannot see: only
 hooked tools are named (Edit, Write, MultiEdit, NotebookEdit, Bash; Read after the fact),
@@ -59,7 +62,7 @@ WAIT_INPUT = "input"
 # Claude Code's notification_type values (hooks reference, "Notification"), and what they mean here.
 NOTIFICATION_WAITS = {"permission_prompt": WAIT_PERMISSION, "idle_prompt": WAIT_INPUT, "elicitation_dialog": WAIT_INPUT}
 FIELDS = ("state", "since", "at", "event", "tool", "target", "tool_use_id", "tool_since", "wait", "message", "reason",
-          "cwd")
+          "cwd", "asked")  # asked: the tool_use_id our PreToolUse asked about, until it ran or the turn ended
 MAX_TEXT = 160  # a target or message, cut: one table cell, and the whole record inside RECORD_BYTES
 MAX_CWD = 1024
 RECORD_BYTES = 2048  # every record padded to this length (see _write), at most ~1.8 KB of fields
@@ -82,11 +85,13 @@ def _file_of(session_id: str, state_dir: str | None = None) -> str | None:
 # -- writing (the hot path) ---------------------------------------------------------------------
 
 
-def note_event(event: str, session_id: str | None, payload: dict, now: float | None = None) -> None:
-    """Record what `event` (its payload as Claude Code sent it) says the session does now."""
+def note_event(event: str, session_id: str | None, payload: dict, now: float | None = None) -> dict | None:
+    """Record what `event` (its payload as Claude Code sent it) says the session does now;
+    return the activity before it (None: unknown), for the hook to compare."""
     path = _file_of(session_id) if session_id else None
     if path is None:
-        return
+        return None
+    previous = None
     try:
         previous = read_activity_file(path)
         current = next_activity(event, payload, previous, time.time() if now is None else now)
@@ -96,6 +101,7 @@ def note_event(event: str, session_id: str | None, payload: dict, now: float | N
             _write(path, current)
     except Exception:  # noqa: BLE001 - never in the hook's way (module docstring)
         pass
+    return previous
 
 
 def note_decision(session_id: str | None, payload: dict, answer: dict, now: float | None = None) -> None:
@@ -113,7 +119,8 @@ def note_decision(session_id: str | None, payload: dict, answer: dict, now: floa
             current.update(state=BUSY, tool=None, target=None, tool_use_id=None, tool_since=None, at=now)
         else:
             reason = answer["hookSpecificOutput"].get("permissionDecisionReason")
-            current.update(state=WAITING, wait=WAIT_PERMISSION, since=now, at=now, message=_cut(reason))
+            current.update(state=WAITING, wait=WAIT_PERMISSION, since=now, at=now, message=_cut(reason),
+                           asked=_cut(payload.get("tool_use_id")) or "?")
         _write(path, current)
     except Exception:  # noqa: BLE001 - never in the hook's way
         pass
@@ -134,7 +141,7 @@ def next_activity(event: str, payload: dict, previous: dict | None, now: float) 
         current = _new(BUSY, prev.get("since", now) if state == BUSY else now, event)
         current.update(tool=_cut(tool) if isinstance(tool, str) else None,
                        target=target_of(tool_input) if type(tool_input) is dict else None,
-                       tool_use_id=_cut(payload.get("tool_use_id")), tool_since=now)
+                       tool_use_id=_cut(payload.get("tool_use_id")), tool_since=now, asked=prev.get("asked"))
         return current
     if event == "PostToolUse":
         current = dict(prev, state=BUSY, at=now, event=event)
@@ -143,6 +150,8 @@ def next_activity(event: str, payload: dict, previous: dict | None, now: float) 
         finished = payload.get("tool_use_id")
         if not prev.get("tool_use_id") or not finished or prev.get("tool_use_id") == finished:
             current.update(tool=None, target=None, tool_use_id=None, tool_since=None)  # parallel calls: only its own
+        if prev.get("asked") in (finished, "?"):
+            current["asked"] = None  # the tool we asked about ran: the person allowed it
         current.update(wait=None, message=None)
         return current
     if event == "Notification":

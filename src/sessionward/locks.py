@@ -174,6 +174,10 @@ class Acquired:
         self.waited_s = waited_s
 
 
+# Release outcomes worth a line in the event log ("free" and "lost" changed nothing).
+_RELEASE_EVENTS = {"held": "lock.released", "forced": "lock.forced", "orphaned": "lock.cleaned"}
+
+
 class Released:
     __slots__ = ("name", "was", "state")
 
@@ -249,16 +253,27 @@ class NamedLock:
         deadline = started + timeout
         me = waiter_record()
         try:
-            return self._acquire_loop(holder, me, started, deadline, on_wait)
+            acquired = self._acquire_loop(holder, me, started, deadline, on_wait)
+            if not acquired.already_held:
+                self._log_taken(acquired)
+            return acquired
+        except LockTimeout as timeout_error:
+            self._log("lock.timed_out", self._session, holder_pid=timeout_error.state.pid,
+                      waited_s=round(time.monotonic() - started, 3))
+            self._leave_queue(me)
+            raise
         except BaseException:
             # Interrupted (Ctrl-C, a raising on_wait): leave the queue, or those behind us
             # would wait on a waiter that no longer waits.
-            try:
-                with Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
-                    guard.leave_queue(me)
-            except BaseException:  # noqa: BLE001 - the original error matters more
-                pass
+            self._leave_queue(me)
             raise
+
+    def _leave_queue(self, me: dict) -> None:
+        try:
+            with Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
+                guard.leave_queue(me)
+        except BaseException:  # noqa: BLE001 - the original error matters more
+            pass
 
     def _acquire_loop(self, holder: Holder, me: dict, started: float, deadline: float, on_wait) -> Acquired:
         queued = False
@@ -273,6 +288,9 @@ class NamedLock:
                 return self._poll_once(holder, me, started, deadline, queued)
             except _StillWaiting as waiting:
                 state = waiting.state
+                if not queued and state.held:
+                    holder_session = ((state.meta or {}).get("session") or {}).get("id")
+                    self._log("lock.waiting", None, holder_pid=state.pid, holder_session=holder_session)
                 queued = True
             finally:
                 if mask is not None:
@@ -321,6 +339,17 @@ class NamedLock:
         force=True. A lock object that acquired frees only the lock it took: if that was
         forced away or taken over meanwhile, release() changes nothing and says "lost".
         """
+        released = self._release(force, by_session)
+        if released.was in _RELEASE_EVENTS:
+            state = released.state
+            meta = state.meta or {}
+            held_s = round(time.time() - meta["since"], 3) if type(meta.get("since")) in (int, float) else None
+            reason = state.liveness.reason if released.was == "orphaned" and state.liveness is not None else None
+            self._log(_RELEASE_EVENTS[released.was], meta.get("session") or {}, pid=state.pid,
+                      by_pid=os.getpid() if released.was == "forced" else None, held_s=held_s, reason=reason)
+        return released
+
+    def _release(self, force: bool, by_session: bool) -> Released:
         if _DISABLED:  # test-only: the negative control
             return Released(self.name, "free", LockState(self.name, self.path))
         if self._token is not None and self._acquired_by != os.getpid():
@@ -359,6 +388,30 @@ class NamedLock:
                 self._remove(state)
                 return Released(self.name, "forced", state)
             raise LockRefused(state)
+
+    # -- the event log (sessionward.eventlog) -------------------------------------------------------
+
+    def _log(self, event: str, session: dict | None, **fields) -> None:
+        """Append a lock event. `session`: the holder file's session (its id and project);
+        None: this lock object's caller (what the holder file would say of it)."""
+        from sessionward import eventlog
+
+        if session is None:
+            try:
+                session = self._session_info()
+            except Exception:  # noqa: BLE001 - the event still goes, without its session
+                session = {"id": self.session_id}
+        fields.setdefault("pid", self._holder().owner.pid)
+        eventlog.append(event, session.get("id"), session.get("project"), lock=self.name, **fields)
+
+    def _log_taken(self, acquired: Acquired) -> None:
+        orphan = acquired.took_over
+        if orphan is not None:
+            reason = orphan.liveness.reason if orphan.liveness is not None else "its lock file held no PID"
+            self._log("lock.taken_over", self._session, from_pid=orphan.pid, reason=reason,
+                      waited_s=round(acquired.waited_s, 3))
+        else:
+            self._log("lock.taken", self._session, waited_s=round(acquired.waited_s, 3))
 
     def status(self) -> LockState:
         """The lock as it is now (read without the guard: a snapshot)."""
@@ -626,6 +679,8 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
             if state.orphaned:
                 lock._remove(state)
                 found.append(Cleaned(state, "removed"))
+                lock._log("lock.cleaned", (state.meta or {}).get("session") or {}, pid=state.pid,
+                          reason=state.liveness.reason if state.liveness is not None else "its lock file held no PID")
     return found
 
 

@@ -107,7 +107,7 @@ def append_note(path: str, text: bytes | str, timeout: float = NOTE_LOCK_TIMEOUT
         separator = b"\n" if current and addition and not current.endswith(b"\n") else b""
         return current + separator + addition
 
-    return _update(path, change, len(addition), timeout)
+    return _logged(_update(path, change, len(addition), timeout), "append")
 
 
 def write_note(path: str, content: bytes | str, expect_sha256: str | None = None,
@@ -124,7 +124,7 @@ def write_note(path: str, content: bytes | str, expect_sha256: str | None = None
                 raise NoteChanged(path, expected, found)
         return data
 
-    return _update(path, change, len(data), timeout)
+    return _logged(_update(path, change, len(data), timeout), "write")
 
 
 def append_note_from_file(path: str, text_file: str, timeout: float = NOTE_LOCK_TIMEOUT_S) -> NoteWritten:
@@ -140,6 +140,15 @@ def write_note_from_file(path: str, text_file: str, expect_sha256: str | None = 
 
 
 # -- internals --------------------------------------------------------------------------------
+
+
+def _logged(written: NoteWritten, how: str) -> NoteWritten:
+    """Record the write in the event log (sessionward.eventlog), as the calling session's."""
+    from sessionward import eventlog
+    from sessionward.identity import resolve_session_id
+
+    eventlog.append("note.written", resolve_session_id(), path=written.path, how=how, bytes=written.written)
+    return written
 
 
 def _from_file(text_file: str, write) -> NoteWritten:

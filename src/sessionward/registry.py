@@ -101,11 +101,12 @@ def validate_cwd(cwd: str) -> str:
 class DeadSession:
     """A record whose owner is gone, and why we think so."""
 
-    __slots__ = ("record", "reason")
+    __slots__ = ("record", "reason", "how")
 
-    def __init__(self, record: dict, reason: str) -> None:
+    def __init__(self, record: dict, reason: str, how: str | None = None) -> None:
         self.record = record
         self.reason = reason
+        self.how = how  # which liveness check said so: "pid", "life lock", "boot id" (Liveness.how)
 
     def to_json(self) -> dict:
         return {"session": self.record, "reason": self.reason}
@@ -230,8 +231,28 @@ def _split_dead(sessions: dict, now: float) -> list[DeadSession]:
     for record in sessions.values():
         verdict = session_liveness(record, now, seen)
         if not verdict.alive:
-            dead.append(DeadSession(record, verdict.reason))
+            dead.append(DeadSession(record, verdict.reason, verdict.how))
     return dead
+
+
+# -- the event log (sessionward.eventlog): written once the registry change is committed ------
+
+
+def _log_sessions(event: str, records, **fields) -> None:
+    from sessionward import eventlog
+
+    for record in records:
+        owner = record.get("owner") or {}
+        eventlog.append(event, record.get("id"), record.get("project"), pid=owner.get("pid"), **fields)
+
+
+def _log_swept(dead: list) -> None:
+    from sessionward import eventlog
+
+    for gone in dead:
+        owner = gone.record.get("owner") or {}
+        eventlog.append("session.died", gone.record.get("id"), gone.record.get("project"), pid=owner.get("pid"),
+                        check=gone.how, reason=gone.reason)
 
 
 def _sweep(sessions: dict, now: float) -> list[DeadSession]:
@@ -292,7 +313,9 @@ def _load_live(store: Store, now: float) -> tuple[list[dict], list[DeadSession]]
         return (list(current.values()), swept), bool(swept)
 
     try:
-        return store.update_sessions(sweep)
+        live, swept = store.update_sessions(sweep)
+        _log_swept(swept)
+        return live, swept
     except (StateUnwritable, RegistryLockTimeout, UnsafeState) as problem:
         # A reader that cannot write (read-only state, a busy lock) still gets the live view;
         # the dead are swept by the next operation that can write.
@@ -396,7 +419,13 @@ def register_session(
         ]
         return Registration(record, existing is None, conflicts, swept, twins, replaced), True
 
-    return store.update_sessions(change)
+    registration = store.update_sessions(change)
+    _log_swept(registration.swept)
+    _log_sessions("session.ended", registration.replaced, how="replaced by a new conversation (/clear)")
+    if registration.created:
+        rec = registration.session
+        _log_sessions("session.started", [rec], kind=rec["kind"], worktree=rec["worktree"], branch=rec.get("branch"))
+    return registration
 
 
 def validate_session_id(session_id: str) -> str:
@@ -486,7 +515,10 @@ def unregister_sessions(
         swept = _sweep(sessions, now)
         return Removal(removed, swept), bool(removed or swept)
 
-    return store.update_sessions(change)
+    removal = store.update_sessions(change)
+    _log_sessions("session.ended", removal.removed, how="unregister")
+    _log_swept(removal.swept)
+    return removal
 
 
 def heartbeat(
@@ -509,8 +541,11 @@ def heartbeat(
     store = store or open_store()
     now = time.time() if now is None else now
 
+    swept_here: list = []
+
     def change(sessions: dict):
         swept = _sweep(sessions, now)
+        swept_here[:] = swept
         touched = []
         for record in sessions.values():
             mine = _is_session(record, session_id, owner) if session_id is not None else owner_record_matches(record["owner"], owner)
@@ -522,6 +557,7 @@ def heartbeat(
         return touched, bool(touched or swept)
 
     touched = store.update_sessions(change, durable=False)
+    _log_swept(swept_here)
     if not touched:
         who = f"session {session_id}" if session_id else f"owner pid {owner.pid} ({owner.comm})"
         raise NotRegistered(f"no live session registered for {who}", "run 'sessionward register' first")
@@ -591,7 +627,9 @@ def prune_dead_sessions(store: Store | None = None, now: float | None = None) ->
         swept = _sweep(sessions, now)
         return swept, bool(swept)
 
-    return store.update_sessions(change)
+    swept = store.update_sessions(change)
+    _log_swept(swept)
+    return swept
 
 
 def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) -> list[str]:
@@ -667,7 +705,10 @@ def force_remove_sessions(ids: list, store: Store | None = None, now: float | No
             forget_life(life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time")))
         return judged, bool(judged)
 
-    return store.update_sessions(change)
+    removed = store.update_sessions(change)
+    for removal in removed:
+        _log_sessions("session.removed", [removal.record], reason=removal.verdict.reason)
+    return removed
 
 
 def _resolve_session_id(sessions: dict, wanted: str) -> dict:

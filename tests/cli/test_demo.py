@@ -24,7 +24,7 @@ def test_demo_shows_every_scenario_and_leaves_nothing(tmp_path):
         assert expected in out, expected
     killed = re.search(r"kill -9 (\d+)", out).group(1)
     assert re.search(rf"^dead: session s-\w+ \(project webapp, worktree \S+webapp-feature, pid {killed}\): process {killed} is gone$", out, re.M)
-    assert re.search(rf"^swept dead session s-\w+ \(project webapp, pid {killed}\): process {killed} is gone$", out, re.M)
+    assert re.search(rf"^sessionward: swept dead session s-\w+ \(project webapp, pid {killed}\): process {killed} is gone$", out, re.M)
     # the final list: 4 live sessions, the killed one gone
     final = out.split("sessionward list")[-1]
     assert len(re.findall(r"^s-[0-9a-f]{8}\t", final, re.M)) == 4

@@ -38,7 +38,7 @@ def test_register(registered):
 def test_list(registered, state_dir):
     env = cli_json("list")
     assert set(env) == ENVELOPE and set(env["result"]) == {"sessions", "swept"}
-    assert [set(r) for r in env["result"]["sessions"]] == [VIEW]
+    assert [set(r) for r in env["result"]["sessions"]] == [VIEW | {"activity"}]  # activity: added (null: no hook yet)
     assert [set(r["liveness"]) for r in env["result"]["sessions"]] == [LIVENESS]
     stored = json.loads((state_dir / "obsidian_sessions.json").read_text())["sessions"]
     assert [set(r) for r in stored.values()] == [RECORD]  # never stored

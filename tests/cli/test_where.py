@@ -129,7 +129,7 @@ def test_list_check_json_and_hooks_say_where_each_session_runs(tmp_path, namespa
         "reason": f"process {in_container} in container devbox is running (its watcher holds its life lock)"}
 
     rows = piped_rows()
-    assert list(rows[host])[-1] == "WHERE"  # appended last: the older columns keep their places
+    assert list(rows[host])[-2:] == ["WHERE", "ACTIVITY"]  # appended last: the older columns keep their places
     assert {pid: r["WHERE"] for pid, r in rows.items()} == {
         host: "here", in_sandbox: f"sandbox {sandbox_ns}", in_container: "container devbox"}
 

@@ -287,6 +287,10 @@ class Ground1:
         self.lock_name = st.one_of(st.sampled_from(["end", "fuzz", "x_1", "a" * 64, "a" * 65, "END", "", "../x"]),
                                    odd_text())
         self.event = st.one_of(st.sampled_from(EVENTS), odd_text())
+        # log --since and --limit
+        self.when = st.one_of(st.sampled_from(["10m", "2h", "1e9d", "99999999999w", "2026-05-01T10:00", "2026-13-01",
+                                               "0s", "-1m", "m", "1.5.5h", "9999-12-31T23:59:59+14:00"]), NUMBERS, odd_text())
+        self.count = st.one_of(st.sampled_from(["1", "0", "-1", "10" * 30, "١"]), NUMBERS, odd_text())
 
         self.digest = st.one_of(st.sampled_from(["absent", "ABSENT", "0" * 64, "F" * 64, "0" * 63, "g" * 64, ""]),
                                 odd_text())
@@ -297,7 +301,7 @@ class Ground1:
                           odd_text())
         return {"K": steps, "PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
                 "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest,
-                "FILE": self.places.paths()}[opt.value]  # note --text-file: the same odd places
+                "FILE": self.places.paths(), "WHEN": self.when, "N": self.count}[opt.value]  # --text-file: odd places
 
     def for_arg(self, arg):
         if arg.name == "pid":
@@ -413,6 +417,11 @@ def world(tmp_path, keeper, monkeypatch, state_dir):
     import sessionward.cli.watch
 
     monkeypatch.setattr(sessionward.cli.watch, "_plain_loop", sessionward.cli.watch.snapshot_output)
+    # log --follow prints until interrupted too: here it returns once the events so far are out
+    import sessionward.cli.log
+    from sessionward.cli.render import Output
+
+    monkeypatch.setattr(sessionward.cli.log, "_follow", lambda values, wanted, shown: Output("log", {"events": shown}))
     # doctor starts `sessionward --version` (40 ms) each time: once is enough to fuzz its args
     import sessionward.doctor
 
@@ -540,6 +549,8 @@ def test_the_real_launcher_agrees_with_the_in_process_harness(world, tally):
     def draw(name, data, errors):
         command = next(c for c in _commands() if c.name == name)
         argv = data.draw(command_lines(command, world["ground"]).filter(_launchable))
+        if name == "log" and "--follow" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+            return  # runs until interrupted (fuzzed in-process, stubbed, above)
         if name not in ("register", "unregister", "heartbeat", "lock acquire", "lock release", "lock run",
                         "note append", "note write", "claim take") and not (name == "prune" and "--force" in argv):
             drawn.append((argv, errors))  # state changing commands would make the two differ

@@ -101,7 +101,11 @@ def _run(style: Style, cwd: str, argv: list[str], comment: str = "") -> int:
     where = os.path.basename(cwd)
     note = style.paint(f"   # {comment}", "2") if comment else ""
     print(style.paint(f"{where} $ ", "2") + style.bold("sessionward " + " ".join(argv)) + note, flush=True)
-    code = main(argv)
+    saved, sys.stderr = sys.stderr, sys.stdout  # a transcript: its notices (stderr) in place, in order
+    try:
+        code = main(argv)
+    finally:
+        sys.stderr = saved
     if code:
         print(style.paint(f"(exit status {code})", "2"), flush=True)
     return code

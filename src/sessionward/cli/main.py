@@ -39,6 +39,12 @@ def _choice(text: str, what: str, choices: tuple) -> str:
     return text
 
 
+def _log_limit(text: str) -> int:
+    from sessionward.cli.log import _limit
+
+    return _limit(text)
+
+
 def _lock_name(text: str) -> str:
     from sessionward.locks import validate_lock_name
 
@@ -232,6 +238,22 @@ COMMANDS = [
         details="On a terminal: the whole screen, updated within a second of any change. Sessions waiting for\n"
         "their person come first. Keys: q quit, s sort, p project, up/down select, enter details.\n"
         "Not on a terminal: the table again at every change, until interrupted. --json implies --once.",
+    ),
+    Command(
+        "log",
+        "The event history: sessions started, ended or found dead, locks, guard decisions, notes.",
+        "sessionward.cli.log:run_log",
+        opts=[Opt("--session", "only this session's events (its id, or the start of it)", "ID", complete="session"),
+              Opt("--project", "only this project's events", "NAME", complete="project"),
+              Opt("--since", "only events since then: an age (10m, 2h, 3d) or an ISO time", "WHEN"),
+              Opt("--limit", "only the last N events that match", "N", _log_limit),
+              Opt("--follow", "keep printing events as they come, until interrupted"),
+              Opt("--jsonl", "one JSON object per event and line (with --follow too)"), JSON],
+        details="Append-only, under the state directory's sessionward/log/ (rotated by size, 5 older files\n"
+        "kept). On a terminal: a table with relative times; piped: tab-separated, ISO times, full ids.\n"
+        "Events: session.started|ended|died|removed (died says which liveness check found it dead),\n"
+        "lock.taken|taken_over|waiting|timed_out|released|forced|cleaned, edit.* and git.*\n"
+        "asked|denied|allowed|not_run (allowed: the tool the guard asked about then ran), note.written.",
     ),
     Command(
         "install",

@@ -5,6 +5,9 @@
                "result": {...}} or {..., "error": {"code", "message", "hint"}}
   terminal    aligned tables, colour (unless NO_COLOR or TERM=dumb), home shortened to ~
   piped       the same text without colour; tables as tab-separated lines with a header
+Notices (a repair, a sweep of dead sessions: `notices` and `remarks`) go to stderr, one line
+each, so that piped stdout holds only the command's data; --json carries them in the envelope
+(notices) or in the result (what remarks say, such as "swept").
 """
 
 import os
@@ -20,14 +23,15 @@ JSON_SCHEMA = "sessionward/1"
 class Output:
     """What a command produced: `data` for --json, `lines(style)` for people."""
 
-    __slots__ = ("command", "data", "lines", "exit_code", "notices")
+    __slots__ = ("command", "data", "lines", "exit_code", "notices", "remarks")
 
-    def __init__(self, command: str, data: dict, lines=None, exit_code: int = 0, notices=None) -> None:
+    def __init__(self, command: str, data: dict, lines=None, exit_code: int = 0, notices=None, remarks=None) -> None:
         self.command = command
         self.data = data
         self.lines = lines or (lambda style: [])
         self.exit_code = exit_code
         self.notices = list(notices or [])
+        self.remarks = list(remarks or [])  # for people, on stderr; --json has them in `data`
 
 
 class Style:
@@ -50,6 +54,12 @@ class Style:
 
     def bold(self, text: str) -> str:
         return self.paint(text, "1")
+
+    def state(self, text: str, state: str | None) -> str:
+        """An activity cell, painted by its state: waiting (for the person) yellow, busy green,
+        idle and ended dim."""
+        code = {"waiting": "1;33", "busy": "32", "idle": "2", "ended": "2"}.get(state or "")
+        return self.paint(text, code) if code else text
 
     def level(self, level: str) -> str:
         label = {"strong": "STRONG WARNING", "warning": "WARNING", "info": "info"}[level]
@@ -129,7 +139,7 @@ def emit(output: Output, as_json: bool, stdout=None, stderr=None) -> int:
         }
         stdout.write(json_line(envelope))
     else:
-        for notice in output.notices:
+        for notice in output.notices + output.remarks:
             stderr.write(one_line(f"sessionward: {notice}") + "\n")
         text = output.lines(Style.for_stream(stdout))
         if text:  # each line one line, whatever path or name from the input it quotes

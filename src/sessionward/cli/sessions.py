@@ -11,12 +11,12 @@ from sessionward.identity.where import HERE, UNKNOWN_ADVICE, liveness_note, owne
 from sessionward.store import open_store
 
 
-def _finish(command: str, data: dict, lines, exit_code: int, store) -> Output:
+def _finish(command: str, data: dict, lines, exit_code: int, store, remarks=()) -> Output:
     # A corrupt file found (and kept aside) on the way is an environment problem: exit 3,
     # even though the command itself completed on a fresh registry.
     if store.notices and exit_code == EXIT_OK:
         exit_code = EXIT_ENVIRONMENT
-    return Output(command, data, lines, exit_code, store.notices)
+    return Output(command, data, lines, exit_code, store.notices, remarks)
 
 
 _HEADLINE = {
@@ -62,10 +62,20 @@ def conflict_lines(conflicts: list, style, now: float) -> list[str]:
             continue
         count = len(group)
         lines.append(f"{style.level(level)}: {count} session{'s' if count > 1 else ''} {_HEADLINE[level][count > 1]}")
-        lines += [f"  {session_row(c.other, style, now, labels[c.other['id']])}" for c in group]
+        lines += [f"  {session_row(c.other, style, now, labels[c.other['id']])}{_doing(c.other, style, now)}" for c in group]
         if level in _ADVICE:
             lines.append(f"  -> {_ADVICE[level]}")
     return lines
+
+
+def _doing(record: dict, style, now: float) -> str:
+    """On a terminal, what the session does now (sessionward.activity), when its hooks said."""
+    if not style.tty or not record.get("session_id"):
+        return ""
+    from sessionward import activity
+
+    current = activity.read_activity(record["session_id"])
+    return f"  {style.state(activity.describe(current, now), current['state'])}" if current else ""
 
 
 def swept_lines(swept: list) -> list[str]:
@@ -142,6 +152,20 @@ def run_heartbeat(values: dict) -> Output:
 
 
 _HOW = {"pid": "by PID", "life lock": "by life lock", "unknown": "unknown"}
+# The conflict level in words, as `list` names each session's relation to the caller's checkout.
+_WITH_YOU = {"strong": ("same worktree", "1;31"), "warning": ("same project", "1;33")}
+
+
+def _with_you(records: list, me) -> dict:
+    """{session id: (words, colour)} for the sessions that share the caller's project or
+    worktree (the current directory's): the conflict level in words. Empty when it cannot
+    be told (a deleted current directory)."""
+    try:
+        ctx = registry.Context(registry.validate_cwd(registry.current_directory()), None, me)
+    except Exception:  # noqa: BLE001 - a nicety of the table, never a reason to fail
+        return {}
+    return {rec["id"]: _WITH_YOU[level] for rec in records if not ctx.owns(rec)
+            for level in [registry.classify(rec, ctx).level] if level in _WITH_YOU}
 
 
 def run_list(values: dict) -> Output:
@@ -155,14 +179,19 @@ def run_list(values: dict) -> Output:
         me = resolve_owner()
     except Exception:  # noqa: BLE001 - marking "you" is a nicety, never a reason to fail
         me = None
-    data = {"sessions": [registry.session_view(r, v) for r, v in zip(live, verdicts)], "swept": [d.to_json() for d in swept]}
+    from sessionward import activity
+
+    doing = {rec["id"]: activity.read_activity(rec["session_id"]) if rec.get("session_id") else None for rec in live}
+    data = {"sessions": [dict(registry.session_view(r, v), activity=doing[r["id"]]) for r, v in zip(live, verdicts)],
+            "swept": [d.to_json() for d in swept]}
 
     def lines(style):
-        out = swept_lines(swept)
+        out = []
         if not live:
             return out + ["no live sessions"]
         rows = []
         labels = short_session_ids(rec["id"] for rec in live)
+        shared = _with_you(live, me) if style.tty else {}
         for rec, verdict in zip(live, verdicts):
             mine = me is not None and owner_record_matches(rec["owner"], me)
             where = where_label(rec["owner"]) + ("" if verdict.known else " (unknown)")
@@ -177,12 +206,16 @@ def run_list(values: dict) -> Output:
                 rec["kind"],
                 age_of(rec["started_at"], now),
                 age_of(rec["last_seen"], now),
+                style.state(activity.describe(doing[rec["id"]], now), (doing[rec["id"]] or {}).get("state")),
+                style.paint(*shared[rec["id"]]) if rec["id"] in shared else "",
             ])
-        headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "WHERE", "KIND", "UP", "SEEN"]
+        headers = ["", "ID", "PROJECT", "WORKTREE", "BRANCH", "PID", "WHERE", "KIND", "UP", "SEEN", "ACTIVITY",
+                   "WITH YOU"]
         if not style.tty:
-            # Piped: machine-friendly columns, WHERE appended last so that scripts reading the
-            # older columns by position still find them; the "yours" marker and notes are for eyes.
-            order = [1, 2, 3, 4, 5, 7, 8, 9, 6]
+            # Piped: machine-friendly columns, WHERE and ACTIVITY appended last so that scripts
+            # reading the older columns by position still find them; the "yours" marker, the
+            # relation to the caller and notes are for eyes.
+            order = [1, 2, 3, 4, 5, 7, 8, 9, 6, 10]
             return out + style.table([headers[i] for i in order], [[row[i] for i in order] for row in rows])
         out += style.table(headers, rows)
         mine = any(row[0] == "*" for row in rows)
@@ -197,7 +230,7 @@ def run_list(values: dict) -> Output:
         ]
         return out
 
-    return _finish("list", data, lines, EXIT_OK, store)
+    return _finish("list", data, lines, EXIT_OK, store, swept_lines(swept))
 
 
 def run_check(values: dict) -> Output:
@@ -221,7 +254,6 @@ def run_check(values: dict) -> Output:
     def lines(style):
         branch = f" (branch {ctx.branch})" if ctx.branch else ""
         out = [f"project {style.bold(ctx.project)}, worktree {style.path(ctx.worktree)}{branch}"]
-        out += swept_lines(result.swept)
         if not result.conflicts:
             return out + ["no other live session"]
         out += conflict_lines(result.conflicts, style, now)
@@ -229,7 +261,8 @@ def run_check(values: dict) -> Output:
             out.append("no conflict: the other sessions work on other projects")
         return out
 
-    return _finish("check", data, lines, EXIT_CONFLICT if result.has_conflict else EXIT_OK, store)
+    return _finish("check", data, lines, EXIT_CONFLICT if result.has_conflict else EXIT_OK, store,
+                   swept_lines(result.swept))
 
 
 def run_prune(values: dict) -> Output:

@@ -14,7 +14,9 @@ Code's hook timeouts), nothing prints a traceback (it goes to the error log), an
 heavy is imported: this runs before and after every tool call.
 
 Every event is first noted as the session's activity (sessionward.activity: one small write),
-so `sessionward watch` shows what each session is doing.
+so `sessionward watch` shows what each session is doing. A guard's ask or deny, and what the
+person then did (the tool asked about ran: allowed; the turn ended first: not run), go to
+the event log (sessionward.eventlog: one appended line, only when that happens).
 
 A repair not yet told in Claude Code (a corrupt registry kept aside, by this hook or an
 earlier process: sessionward._notices) is added to the answer's systemMessage, once; when
@@ -166,11 +168,14 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         hook_event = HookEvent(event, payload, env, defer_watchers)
         from sessionward import activity
 
-        activity.note_event(event, hook_event.session_id, payload)  # first: noted even if the handler fails
+        previous = activity.note_event(event, hook_event.session_id, payload)  # first: noted even if the handler fails
+        if previous and previous.get("asked"):
+            log_asked_outcome(event, hook_event.session_id, payload, previous)
         module = __import__(module_name, fromlist=["handle"])
         answer = module.handle(hook_event)
         if answer and event == "PreToolUse":
             activity.note_decision(hook_event.session_id, payload, answer)
+            log_decision(hook_event.session_id, payload, answer)
         if event == "SessionStart":
             answer = with_config_problems(env, answer)
         answer = with_pending_notices(event, answer)
@@ -188,6 +193,51 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
 
         logged = log_traceback(f"hook {event}", error)
         return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
+
+
+# -- the event log (sessionward.eventlog): what the guards asked or denied, what the person did --
+
+TURN_ENDS = ("UserPromptSubmit", "Stop", "SessionEnd")  # a tool asked about and not run by then never ran
+
+
+def _guarded(payload: dict) -> tuple[str, str | None, str | None]:
+    """("edit" or "git", the tool, what it works on) for the event log."""
+    from sessionward.activity import target_of
+
+    tool = payload.get("tool_name") if isinstance(payload.get("tool_name"), str) else None
+    tool_input = payload.get("tool_input")
+    target = target_of(tool_input) if type(tool_input) is dict else None
+    return ("git" if tool == "Bash" else "edit"), tool, target
+
+
+def log_decision(session_id: str | None, payload: dict, answer: dict) -> None:
+    """A PreToolUse answer of ours that asked or denied: one event-log line."""
+    output = answer.get("hookSpecificOutput") or {}
+    decision = output.get("permissionDecision")
+    if decision not in ("ask", "deny"):
+        return
+    from sessionward import eventlog
+
+    kind, tool, target = _guarded(payload)
+    eventlog.append(f"{kind}.{'asked' if decision == 'ask' else 'denied'}", session_id, tool=tool, target=target,
+                    reason=output.get("permissionDecisionReason"), cwd=payload.get("cwd"))
+
+
+def log_asked_outcome(event: str, session_id: str | None, payload: dict, previous: dict) -> None:
+    """What became of the tool our PreToolUse asked about (activity's "asked"): its PostToolUse
+    means the person allowed it; the turn's end without one means it never ran."""
+    asked = previous["asked"]
+    if event == "PostToolUse" and asked in (payload.get("tool_use_id"), "?"):
+        outcome = "allowed"
+    elif event in TURN_ENDS:
+        outcome = "not_run"
+    else:
+        return
+    from sessionward import eventlog
+
+    kind, tool, target = _guarded(payload) if outcome == "allowed" else (
+        "git" if previous.get("tool") == "Bash" else "edit", previous.get("tool"), previous.get("target"))
+    eventlog.append(f"{kind}.{outcome}", session_id, tool=tool, target=target, cwd=payload.get("cwd"))
 
 
 def with_pending_notices(event: str, answer: dict | None) -> dict | None:
