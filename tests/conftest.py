@@ -19,6 +19,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("CLAUDE_PID", raising=False)
     monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)
     monkeypatch.delenv("SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK", raising=False)
+    monkeypatch.delenv("SESSIONWARD_STORE", raising=False)  # the local store unless a test chooses
     monkeypatch.setenv("NO_COLOR", "1")
     from sessionward import _notices
 

@@ -48,7 +48,8 @@ def test_defaults_without_a_file(home):
         "claim_ttl_minutes": 30.0,
         "git_guard": True,
         "lock_timeout_s": 30.0,
-        "sources": {k: "default" for k in ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s")},
+        "store": "local",
+        "sources": {k: "default" for k in ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s", "store")},
     }
     assert config.claim_ttl_s == 1800.0
     assert config_path({}) == str(home / ".claude" / "sessionward.toml")
@@ -62,11 +63,12 @@ def test_file_values(toml, home):
         "claim_ttl_minutes = 5\n"
         "git_guard = false\n"
         "lock_timeout_s = 12.5\n"
+        'store = "local"\n'
     )
     config = load_config({})
     assert config.path == path
-    assert (config.vault, config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s) == (
-        str(home / "Vault"), "deny", 300.0, False, 12.5,
+    assert (config.vault, config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.store) == (
+        str(home / "Vault"), "deny", 300.0, False, 12.5, "local",
     )
     assert set(config.sources.values()) == {"file"}
 
@@ -77,21 +79,23 @@ def test_a_partial_file_keeps_the_other_defaults(toml):
     assert config.edit_policy == "warn" and config.git_guard is True and config.claim_ttl_s == 1800.0
     assert config.sources == {
         "vault": "default", "edit_policy": "file", "claim_ttl_minutes": "default",
-        "git_guard": "default", "lock_timeout_s": "default",
+        "git_guard": "default", "lock_timeout_s": "default", "store": "default",
     }
 
 
 def test_environment_wins_over_the_file(toml, home, tmp_path):
-    toml('edit_policy = "deny"\nclaim_ttl_minutes = 5\ngit_guard = true\nlock_timeout_s = 1\nvault = "/v1"\n')
+    toml('edit_policy = "deny"\nclaim_ttl_minutes = 5\ngit_guard = true\nlock_timeout_s = 1\nvault = "/v1"\n'
+         'store = "redis://127.0.0.1:6379/0"\n')
     config = load_config({
         "SESSIONWARD_EDIT_POLICY": "warn",
         "SESSIONWARD_CLAIM_TTL_MINUTES": "2.5",
         "SESSIONWARD_GIT_GUARD": "off",
         "SESSIONWARD_LOCK_TIMEOUT_S": "7",
         "SESSIONWARD_VAULT": str(tmp_path),
+        "SESSIONWARD_STORE": "local",
     })
-    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.vault) == (
-        "warn", 150.0, False, 7.0, str(tmp_path),
+    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.vault, config.store) == (
+        "warn", 150.0, False, 7.0, str(tmp_path), "local",
     )
     assert set(config.sources.values()) == {"env"}
 
@@ -161,7 +165,7 @@ def test_an_unknown_key_is_named(toml):
     with pytest.raises(ConfigError) as info:
         load_config({}, strict=True)
     assert str(info.value) == (
-        f"{path}: unknown key 'editpolicy' (known: vault, edit_policy, claim_ttl_minutes, git_guard, lock_timeout_s)"
+        f"{path}: unknown key 'editpolicy' (known: vault, edit_policy, claim_ttl_minutes, git_guard, lock_timeout_s, store)"
     )
 
 
@@ -416,4 +420,4 @@ def test_config_module_keeps_tomllib_out_of_its_import(monkeypatch):
         capture_output=True, text=True, check=True,
     )
     assert out.stdout == "False\n"
-    assert config_mod.KNOWN_KEYS == ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s")
+    assert config_mod.KNOWN_KEYS == ("vault", "edit_policy", "claim_ttl_minutes", "git_guard", "lock_timeout_s", "store")

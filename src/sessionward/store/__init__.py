@@ -13,8 +13,9 @@ What it does not protect: anything written by a process that does not go through
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
 are decided by the features above it, on what it returns.
 
-Backends, chosen once per process by current():
-  local  (default; SESSIONWARD_STORE unset, empty or "local") the files, unchanged on disk,
+Backends, chosen once per process by current(), from SESSIONWARD_STORE or, when that is
+unset or empty, `store = "..."` in sessionward.toml (setting() says which, and doctor shows it):
+  local  (default; the setting absent, empty or "local") the files, unchanged on disk,
          at the origin's paths and formats: STATE is ~/.claude (or $CLAUDE_CONFIG_DIR, or
          SESSIONWARD_HOME); who owns which file:
            STATE/obsidian_sessions.json        registry, replaced atomically (store.local)
@@ -43,15 +44,17 @@ Errors: RegistryLockTimeout (exit 1) when the lock stays busy; StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
-This module imports nothing: hooks import it on their hot path. A backend's module is
-imported only when it is used.
+This module imports nothing at load: hooks import it on their hot path. setting() imports
+sessionward.config only when SESSIONWARD_STORE is unset; a backend's module is imported only
+when it is used.
 """
 
 import os
 
 LOCAL = "local"
+ENV_VAR = "SESSIONWARD_STORE"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
-_chosen: tuple = ("", LOCAL)  # (the SESSIONWARD_STORE value it was chosen from, the backend)
+_chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
 
 
 class Store:
@@ -69,21 +72,50 @@ class Store:
         raise NotImplementedError
 
 
+def setting() -> tuple[str, str]:
+    """(the store's setting, where it came from): SESSIONWARD_STORE when set (the environment
+    wins, as for every setting), else `store` in sessionward.toml (its path), else
+    ("local", "default"). A configuration file with an error is left out as a whole, as
+    sessionward.config does for every key: the default stands in, and the problem is told."""
+    value = os.environ.get("SESSIONWARD_STORE", "")
+    if value:
+        return value, ENV_VAR
+    from sessionward.config import load_config  # only here: the environment decides most calls
+
+    config = load_config()
+    if config.sources["store"] == "file" and config.path:
+        return config.store, config.path
+    return LOCAL, "default"
+
+
 def current() -> str:
     """The backend of this process: "local", or StoreNotBuilt for a shared store's URL (or
-    anything else). Decided from SESSIONWARD_STORE once, re-decided only if it changes."""
+    anything else). Decided once, re-decided only when what decides it changes (the variable,
+    or which configuration file is read)."""
     global _chosen
-    value = os.environ.get("SESSIONWARD_STORE", "")
-    if value == _chosen[0]:
+    env = os.environ
+    key = (env.get(ENV_VAR, ""), env.get("SESSIONWARD_CONFIG"), env.get("CLAUDE_CONFIG_DIR"), env.get("HOME"))
+    if key == _chosen[0]:
         return _chosen[1]
+    value, origin = setting()
     if value.strip() in ("", LOCAL):
-        _chosen = (value, LOCAL)
+        _chosen = (key, LOCAL)
         return LOCAL
     from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
-        raise StoreNotBuilt(value, "the shared (Redis) store is not built yet; this sessionward has the local store only")
-    raise StoreNotBuilt(value, "expected 'local' or a redis://, rediss:// or unix:// URL")
+        raise StoreNotBuilt(shown(value), "the shared (Redis) store is not built yet; this sessionward has the local store only", origin)
+    raise StoreNotBuilt(shown(value), "expected 'local' or a redis://, rediss:// or unix:// URL", origin)
+
+
+def shown(value: str) -> str:
+    """The setting as it may be printed: a URL's password replaced by ***."""
+    scheme, sep, rest = value.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return value
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
 
 
 def open_store(lock_timeout_s: float | None = None) -> Store:
