@@ -24,7 +24,7 @@ ratio (medians over every firing of that event in every run). PASS at most CLI_B
 
 The state is this section's own (SESSIONWARD_HOME and HOME in the temporary directory): as
 in section 4, CLI_SESSIONS other live sessions owned by processes named `claude`, spread over
-run.py's three checkouts, holding HOOK_CLAIMS claims over HOOK_FILES files (hooks_bench's
+harness.make_checkouts's three checkouts, holding HOOK_CLAIMS claims over HOOK_FILES files (hooks_bench's
 fixture); the CLI works in the main checkout, which a third of them share (its SessionStart
 answers with their names). Every run is a new `claude` process: its first SessionStart starts
 its watcher pair (identity.life), as a real session's does.
@@ -72,9 +72,9 @@ def can_isolate() -> bool:
 
 def run_cli_section(root: Path, runs: int) -> tuple[dict, str]:
     """Run the section in a child process (inside `unshare -n` when possible); its results."""
-    from run import REPO as _repo, launcher_interpreter
+    from harness import launcher_interpreter
 
-    launcher = _repo / ".venv" / "bin" / "sessionward"
+    launcher = REPO / ".venv" / "bin" / "sessionward"
     python = launcher_interpreter(launcher)
     claude = claude_binary()
     if claude is None:
@@ -108,30 +108,30 @@ def _quote(arg: str) -> str:
 def child_main(work: Path, claude: str, runs: int) -> int:
     sys.path.insert(0, str(BENCH))
     sys.path.insert(0, str(REPO / "tests"))  # tests/e2e: the harness and the mock, as they are
-    import run
+    import harness
 
     # As section 4: SESSIONWARD_HOME here, a warm bytecode cache of our own (the warm-up run
     # writes it), never PYTHONDONTWRITEBYTECODE; set before sessionward is used at all, and
     # inherited by claude and so by every hook.
     os.environ.clear()
-    os.environ.update(run.child_env(work, work / "state", True))
+    os.environ.update(harness.child_env(work, work / "state", True))
     import hooks_bench
 
     (work / "state").mkdir(mode=0o700)
-    checkouts = run.make_checkouts(work)
+    checkouts = harness.make_checkouts(work)
     bin_dir = work / "bin"
     bin_dir.mkdir()
     sleeper = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's
     sleeper.symlink_to(shutil.which("sleep") or "/bin/sleep")
     launcher = REPO / ".venv" / "bin" / "sessionward"
-    python = run.launcher_interpreter(launcher)
-    with run.SleeperPool(CLI_SESSIONS, program=str(sleeper), seconds=86400) as pool:
+    python = harness.launcher_interpreter(launcher)
+    with harness.SleeperPool(CLI_SESSIONS, program=str(sleeper), seconds=86400) as pool:
         from sessionward.identity import resolve_owner
         from sessionward.store.local import LocalStore
 
         owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
         store = LocalStore(str(work / "state"))
-        run.populate(store, CLI_SESSIONS, owners, checkouts)
+        harness.populate(store, CLI_SESSIONS, owners, checkouts)
         files = hooks_bench.make_files(checkouts)
         src = Path(checkouts[0]) / "src"
         targets = {name: str(src / f"{name}.py") for name in ("claimed", "unclaimed", "written")}
@@ -241,7 +241,7 @@ def session_end_gap(log: str, roles: dict) -> float | None:
 
 
 def cli_table(results: dict, markdown: bool) -> str:
-    from run import median, render_table
+    from harness import median, render_table
 
     if "skipped" in results:
         return f"6. Hooks inside the real Claude Code CLI: skipped ({results['skipped']})"

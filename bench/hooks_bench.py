@@ -3,11 +3,11 @@
 `sessionward hook <Event>` runs as a whole process before and after every tool call, with
 Claude Code's JSON on stdin. This times it, spawn to reap, through the real launcher
 (`.venv/bin/sessionward hook ...`, as settings.json runs it), next to `python -c pass` on the
-launcher's interpreter, the cases interleaved round-robin with run.py's helpers.
+launcher's interpreter, the cases interleaved round-robin with bench/harness.py's helpers.
 
 Fixture (in run.py's temporary directory; SESSIONWARD_HOME and HOME point into it):
   * HOOK_SESSIONS live sessions, each owned by its own long-lived process whose comm is
-    `claude` (a symlink named `claude` to sleep), spread over run.py's three checkouts. The
+    `claude` (a symlink named `claude` to sleep), spread over harness.make_checkouts's three checkouts. The
     two sessions whose hooks run (ME and ENDING) are owned by ClaudeStandIn processes instead,
     which run every case, as Claude Code runs hooks: as their child, with CLAUDE_PID = their
     PID (trusted only while it names an ancestor of the hook), timed spawn to reap inside the
@@ -59,7 +59,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from run import (
+from harness import (
     PROCESS_BUDGET_RATIO,
     against_pass,
     TIME_BIN,
@@ -125,7 +125,7 @@ class ClaudeStandIn:
 
 
 def _session_id(index: int) -> str:
-    return f"bench-{index:05d}"  # the ids run.populate gives
+    return f"bench-{index:05d}"  # the ids harness.populate gives
 
 
 def payload(event: str, session: int, cwd: str, **fields) -> bytes:
@@ -229,7 +229,7 @@ def claims_census(state: Path) -> dict:
 
 
 def hook_env(base: dict, home: Path, claude_pid: int | None) -> dict:
-    """The hook's environment: run.child_env's, HOME in the temp directory, no configuration
+    """The hook's environment: harness.child_env's, HOME in the temp directory, no configuration
     from this machine (defaults: edit policy deny, claim TTL 30 min, git guard on)."""
     env = {k: v for k, v in base.items() if not k.startswith(("CLAUDE", "SESSIONWARD_")) or k == "SESSIONWARD_HOME"}
     env["HOME"] = str(home)

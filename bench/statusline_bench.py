@@ -27,7 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from run import interleave, launcher_interpreter, median, p90, populate, render_table
+from harness import interleave, launcher_interpreter, median, p90, populate, render_table
 
 STATUS_SESSIONS = 15
 BUDGET_SHARE = 0.02  # of one core, all STATUS_SESSIONS status lines together

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from hooks_bench import ClaudeStandIn, hook_env, payload
-from run import PROCESS_BUDGET_RATIO, against_pass, child_env, interleave, launcher_interpreter, make_store, median, p90, render_table
+from harness import PROCESS_BUDGET_RATIO, against_pass, child_env, interleave, launcher_interpreter, make_store, median, p90, render_table
 
 WATCH_SESSIONS = 20
 GONE_WAIT_S = 5.0  # a killed stand-in's pair exits within milliseconds; more is a broken run

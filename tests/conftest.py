@@ -19,10 +19,24 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.delenv("CLAUDE_PID", raising=False)
     monkeypatch.delenv("CLAUDE_CODE_SESSION_ID", raising=False)
     monkeypatch.delenv("SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK", raising=False)
+    monkeypatch.delenv("SESSIONWARD_STORE", raising=False)  # the local store unless a test chooses
     monkeypatch.setenv("NO_COLOR", "1")
     from sessionward import _notices
 
     _notices.found_here.clear()  # what an in-process call of an earlier test found is not this test's
+
+
+STORE_BACKENDS = ("local",)
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request, monkeypatch):
+    """Each test using it runs once per store backend (only "local" so far; the shared store
+    joins the list when it is built), configured as a user would, through SESSIONWARD_STORE,
+    which child processes inherit. A suite takes it for all its tests with
+    `pytestmark = pytest.mark.usefixtures("store_backend")`."""
+    monkeypatch.setenv("SESSIONWARD_STORE", request.param)
+    return request.param
 
 
 @pytest.fixture

@@ -51,8 +51,9 @@ def test_defaults_without_a_file(home):
         "claim_ttl_minutes": 30.0,
         "git_guard": True,
         "lock_timeout_s": 30.0,
+        "store": "local",
         "sources": {k: "default" for k in ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_minutes",
-                                           "git_guard", "lock_timeout_s")},
+                                           "git_guard", "lock_timeout_s", "store")},
     }
     assert config.claim_ttl_s == 1800.0
     assert config_path({}) == str(home / ".claude" / "sessionward.toml")
@@ -68,11 +69,12 @@ def test_file_values(toml, home):
         "lock_timeout_s = 12.5\n"
         'vaults = ["~/Work", "/srv/notes/"]\n'
         'shared_paths = ["~/resume.md"]\n'
+        'store = "local"\n'
     )
     config = load_config({})
     assert config.path == path
-    assert (config.vault, config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s) == (
-        str(home / "Vault"), "deny", 300.0, False, 12.5,
+    assert (config.vault, config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.store) == (
+        str(home / "Vault"), "deny", 300.0, False, 12.5, "local",
     )
     assert (config.vaults, config.shared_paths) == ([str(home / "Work"), "/srv/notes"], [str(home / "resume.md")])
     assert set(config.sources.values()) == {"file"}
@@ -84,13 +86,14 @@ def test_a_partial_file_keeps_the_other_defaults(toml):
     assert config.edit_policy == "warn" and config.git_guard is True and config.claim_ttl_s == 1800.0
     assert config.sources == {
         "vault": "default", "vaults": "default", "shared_paths": "default", "edit_policy": "file", "claim_ttl_minutes": "default",
-        "git_guard": "default", "lock_timeout_s": "default",
+        "git_guard": "default", "lock_timeout_s": "default", "store": "default",
     }
 
 
 def test_environment_wins_over_the_file(toml, home, tmp_path):
     toml('edit_policy = "deny"\nclaim_ttl_minutes = 5\ngit_guard = true\nlock_timeout_s = 1\nvault = "/v1"\n'
-         'vaults = ["/v2"]\nshared_paths = ["/v3"]\n')
+         'vaults = ["/v2"]\nshared_paths = ["/v3"]\n'
+         'store = "redis://127.0.0.1:6379/0"\n')
     config = load_config({
         "SESSIONWARD_EDIT_POLICY": "warn",
         "SESSIONWARD_CLAIM_TTL_MINUTES": "2.5",
@@ -99,9 +102,10 @@ def test_environment_wins_over_the_file(toml, home, tmp_path):
         "SESSIONWARD_VAULT": str(tmp_path),
         "SESSIONWARD_VAULTS": "/e1:/e2",
         "SESSIONWARD_SHARED_PATHS": "/e3",
+        "SESSIONWARD_STORE": "local",
     })
-    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.vault) == (
-        "warn", 150.0, False, 7.0, str(tmp_path),
+    assert (config.edit_policy, config.claim_ttl_s, config.git_guard, config.lock_timeout_s, config.vault, config.store) == (
+        "warn", 150.0, False, 7.0, str(tmp_path), "local",
     )
     assert (config.vaults, config.shared_paths) == (["/e1", "/e2"], ["/e3"])
     assert set(config.sources.values()) == {"env"}
@@ -173,7 +177,7 @@ def test_an_unknown_key_is_named(toml):
         load_config({}, strict=True)
     assert str(info.value) == (
         f"{path}: unknown key 'editpolicy' (known: vault, vaults, shared_paths, edit_policy, claim_ttl_minutes, git_guard, "
-        "lock_timeout_s)"
+        "lock_timeout_s, store)"
     )
 
 
@@ -429,7 +433,7 @@ def test_config_module_keeps_tomllib_out_of_its_import(monkeypatch):
     )
     assert out.stdout == "False\n"
     assert config_mod.KNOWN_KEYS == ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_minutes", "git_guard",
-                                     "lock_timeout_s")
+                                     "lock_timeout_s", "store")
 
 
 def test_every_protected_path_is_guarded_and_the_old_vault_key_still_is(toml, home):

@@ -16,6 +16,8 @@ from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, clean
 
 from helpers import SESSIONWARD, hold_flock, run_cli
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # every lock test, on every store backend
+
 
 @pytest.fixture
 def lock_file(state_dir):
@@ -184,7 +186,7 @@ def test_waiters_are_served_in_arrival_order(tmp_path):
 def _queue(tmp_path) -> list:
     guard = tmp_path / "state" / "sessionward" / "locks" / "end.guard"
     raw = guard.read_bytes() if guard.exists() else b""
-    return json.loads(raw)["waiters"] if raw else []
+    return json.loads(raw).get("waiters", []) if raw.strip() else []
 
 
 def test_cleanup_removes_only_orphans(lock_file, state_dir, keeper):
@@ -613,3 +615,32 @@ def test_a_stopped_holder_is_named_stopped_with_what_to_do(stop, lock_file):
         os.kill(holder.pid, signal.SIGCONT)
         holder.kill()
         holder.wait()
+
+
+def test_every_acquire_gets_a_larger_fence_than_any_before(lock_file, tmp_path):
+    lock = NamedLock("end")
+    first = lock.acquire(timeout=1).fence
+    assert first >= 1 and lock.fence == first
+    assert json.loads((tmp_path / "state" / "sessionward" / "locks" / "end.holder.json").read_bytes())["fence"] == first
+    assert lock_file.read_text() == f"{os.getpid()}\n"  # the origin's format: the PID alone
+    lock.release()
+    other = NamedLock("end")  # another object: the count is the lock's, not the object's
+    second = other.acquire(timeout=1).fence
+    other.release()
+    assert second > first
+    # Taken in another process, which dies holding it: the take-over's fence is larger still.
+    child = subprocess.run([sys.executable, "-c", "import os; from sessionward.locks import NamedLock\n"
+                            "print(NamedLock('end').acquire(timeout=5).fence, flush=True); os._exit(0)"],
+                           capture_output=True, text=True, timeout=60)
+    third = int(child.stdout)
+    assert third > second and lock_file.exists()  # its holder died: an orphan
+    took = NamedLock("end").acquire(timeout=5)
+    assert took.took_over is not None and took.fence > third
+
+
+def test_a_reentrant_acquire_keeps_its_fence(lock_file, keeper):
+    owner = resolve_owner(keeper)
+    lock = NamedLock("end", holder=Holder.session_owner(owner), owner=owner)
+    first = lock.acquire(timeout=1)
+    again = NamedLock("end", holder=Holder.session_owner(owner), owner=owner).acquire(timeout=1)
+    assert again.already_held and again.fence == first.fence >= 1

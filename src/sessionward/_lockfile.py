@@ -1,14 +1,16 @@
 """The files of one named lock: what is on disk, how it is read and written, and the guard.
 
 The protocol (who may take, re-enter, release or take over a lock) and the public API are in
-sessionward.locks, whose docstring is the manual; this module knows files, not those rules,
-and only sessionward.locks imports it.
+sessionward.locks, whose docstring is the manual; this module knows files, not those rules.
+The local store's lock backend (sessionward.store.local_locks) is built on it; sessionward.locks
+imports LockState (what a lock's state is, whatever the backend) and nothing else of it.
 
   NAME.lock         read by read_lock_state into a LockState (the PID, the holder annex if its
                     PID matches, and the holder's liveness). Written by sessionward.locks.
   NAME.holder.json  the annex: rewritten in place by write_in_place, never truncated first.
   NAME.guard        Guard: its flock is held for one transition; its content is the FIFO
-                    queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record.
+                    queue of waiters, each a {pid, start_time, pidns, since, seen (monotonic)} record,
+                    and the last fence given (Guard.next_fence).
 
 It is a bug to read the queue, or write NAME.lock or the annex, outside a Guard (status()
 reads NAME.lock without it, as a snapshot, and writes nothing).
@@ -248,13 +250,17 @@ def unlink_lock_file(path: str) -> None:
 _QUEUE_MAX = 1 << 20
 
 
-def _decode_queue(raw: bytes) -> list:
+def _decode_guard(raw: bytes) -> tuple[list, int]:
+    """(the wait queue, the last fence given) from NAME.guard's content."""
     try:
         doc = jsoncodec.loads(raw) if raw.strip() else {}
     except ValueError:
         doc = {}  # a torn queue heals: live waiters re-join on their next poll
-    waiters = doc.get("waiters") if isinstance(doc, dict) else None
-    return [w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []
+    if not isinstance(doc, dict):
+        return [], 0
+    waiters, fence = doc.get("waiters"), doc.get("fence")
+    fence = fence if type(fence) is int and fence > 0 else 0
+    return ([w for w in waiters if isinstance(w, dict)] if isinstance(waiters, list) else []), fence
 
 
 def read_queue(guard_path: str) -> list:
@@ -263,7 +269,7 @@ def read_queue(guard_path: str) -> list:
         raw = read_file_nofollow(guard_path)
     except (OSError, ValueError, SessionwardError):
         return []
-    return _decode_queue(raw or b"")
+    return _decode_guard(raw or b"")[0]
 
 
 _start_time_of: dict = {}  # PID -> start time, for this process (a fork gets a new entry)
@@ -318,6 +324,7 @@ class Guard:
         self.deadline = deadline
         self.fd = -1
         self._queue: list | None = None
+        self._fence = 0  # the last fence given, as read with the queue
         self._size = 0  # bytes of the queue on disk, as last read or written
         self._moved = False  # someone joined or left the queue: status lines show who waits
 
@@ -388,11 +395,16 @@ class Guard:
         if self._queue is None:
             raw = os.pread(self.fd, _QUEUE_MAX, 0)
             self._size = len(raw)
-            self._queue = _decode_queue(raw)
+            self._queue, self._fence = _decode_guard(raw)
         return self._queue
 
     def _save(self) -> None:
-        data = jsoncodec.dumps({"schema": SCHEMA, "waiters": self._queue}).encode() if self._queue else b""
+        doc: dict = {"schema": SCHEMA}
+        if self._fence:
+            doc["fence"] = self._fence
+        if self._queue:
+            doc["waiters"] = self._queue
+        data = jsoncodec.dumps(doc).encode() if len(doc) > 1 else b""
         # Spaces over the rest of the old queue (JSON allows trailing whitespace): written and
         # not yet truncated, the file still parses (a shorter queue left a torn tail there,
         # and a torn queue drops every waiter's place).
@@ -402,6 +414,13 @@ class Guard:
             os.ftruncate(self.fd, len(data))
             crash_point("queue-truncated")
         self._size = len(data)
+
+    def next_fence(self) -> int:
+        """One more than every fence this lock gave before: the new holder's (saved first)."""
+        self._waiters()
+        self._fence += 1
+        self._save()
+        return self._fence
 
     def first_waiter(self) -> dict | None:
         """The longest-waiting live waiter. Only the head is judged (one /proc read, however

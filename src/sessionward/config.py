@@ -14,6 +14,8 @@ names another file). Every key is optional:
   git_guard = true               # ask before git commands that move HEAD or rewrite the index
                                  # or tree while another session shares the worktree
   lock_timeout_s = 30            # how long /end waits for the end lock
+  store = "local"                # where the shared state lives (sessionward.store decides
+                                 # what a value means: only "local" is built)
 
 `sessionward install` offers to fill `vaults` from Obsidian's own list (sessionward.vaults).
 The protected paths are vault + vaults + shared_paths, all of them (Config.protected).
@@ -21,7 +23,7 @@ The protected paths are vault + vaults + shared_paths, all of them (Config.prote
 Environment (wins over the file): SESSIONWARD_VAULT, SESSIONWARD_VAULTS and
 SESSIONWARD_SHARED_PATHS (paths separated by ':'), SESSIONWARD_EDIT_POLICY,
 SESSIONWARD_CLAIM_TTL_MINUTES, SESSIONWARD_GIT_GUARD (1/0, true/false, on/off),
-SESSIONWARD_LOCK_TIMEOUT_S.
+SESSIONWARD_LOCK_TIMEOUT_S, SESSIONWARD_STORE.
 
 Why a cache: every hook reads the configuration, and importing a TOML parser (tomllib pulls
 in `re`, `typing` and `datetime`) costs as much as starting the interpreter. The parsed file
@@ -63,6 +65,7 @@ _ENV = {
     "claim_ttl_minutes": "SESSIONWARD_CLAIM_TTL_MINUTES",
     "git_guard": "SESSIONWARD_GIT_GUARD",
     "lock_timeout_s": "SESSIONWARD_LOCK_TIMEOUT_S",
+    "store": "SESSIONWARD_STORE",
 }
 KNOWN_KEYS = tuple(_ENV)
 PATH_LISTS = ("vaults", "shared_paths")  # keys whose value is a list of paths
@@ -71,8 +74,8 @@ PATH_LISTS = ("vaults", "shared_paths")  # keys whose value is a list of paths
 class Config:
     """The effective settings. `sources` says where each came from (file, env, default)."""
 
-    __slots__ = ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "path",
-                 "sources", "problems")
+    __slots__ = ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "store",
+                 "path", "sources", "problems")
 
     def __init__(self) -> None:
         self.vault: str | None = None
@@ -82,6 +85,7 @@ class Config:
         self.claim_ttl_s = DEFAULT_CLAIM_TTL_MINUTES * 60
         self.git_guard = True
         self.lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
+        self.store = "local"  # the setting as written; sessionward.store.current() judges it
         self.path: str | None = None  # the file read, if any
         self.sources: dict = {key: "default" for key in KNOWN_KEYS}
         self.problems: list = []  # one line each: what was left out, and why (see the module doc)
@@ -97,6 +101,7 @@ class Config:
             "claim_ttl_minutes": self.claim_ttl_s / 60,
             "git_guard": self.git_guard,
             "lock_timeout_s": self.lock_timeout_s,
+            "store": self.store,
             "sources": dict(self.sources),
         }
 
@@ -176,6 +181,12 @@ def _apply(config: Config, key: str, value, where: str) -> None:
         config.git_guard = value
     elif key == "lock_timeout_s":
         config.lock_timeout_s = _number(value, 0, MAX_LOCK_TIMEOUT_S, where)
+    elif key == "store":
+        # Only the type here: a value the store cannot use is refused by store.current(), not
+        # left out, so that no process falls back to the local files while others would not.
+        if not isinstance(value, str) or "\0" in value:
+            raise ConfigError(f"{where}: expected \"local\" or a store URL")
+        config.store = value.strip() or "local"
 
 
 def _number(value, low: float, high: float, where: str) -> float:

@@ -2,11 +2,11 @@
 
 run_checks(scope) -> [Check], in the order a person would look: the launcher, the hooks in
 settings.json (present, and pointing at a launcher that runs), the status line and the
-/start and /end commands, the configuration file, the state directory (permissions,
-symlinks, and whether its flock is shared between two opens of one file), records of dead
-sessions, records from other kernels (liveness unknown), life files left by killed watchers,
-orphaned locks, corrupt files kept aside, drafts an /end left behind, and Claude Code itself (its version, and whether
-it provides CLAUDE_PID).
+/start and /end commands, the configuration file, the store in use (and what chose it), the
+state directory (permissions, symlinks, and whether its flock is shared between two opens of
+one file), records of dead sessions, records from other kernels (liveness unknown), life
+files left by killed watchers, orphaned locks, corrupt files kept aside, drafts an /end left
+behind, and Claude Code itself (its version, and whether it provides CLAUDE_PID).
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
 fail (protection is missing or broken); every non-ok one says how to fix it. Doctor only
@@ -50,6 +50,7 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_commands(scope, cwd))
     checks.append(_check_config())
     checks.append(_check_notes())
+    checks.append(_check_store())
     checks.extend(_check_state_dir())
     checks.append(_check_flock_shared())
     checks.append(_check_dead_sessions())
@@ -217,6 +218,20 @@ def _check_notes() -> Check:
         return Check("notes", INFO if problems else OK, detail + (f"; {problems}" if problems else ""))
     return Check("notes", INFO, problems or "no vault protected, and no Obsidian vault found",
                  "sessionward install --vault PATH protects a vault or a shared note")
+
+
+def _check_store() -> Check:
+    """Which store holds the shared state, and what chose it (the variable, the file, the default)."""
+    from sessionward import store
+    from sessionward.errors import StoreNotBuilt
+
+    origin = store.setting()[1]
+    try:
+        store.current()
+    except StoreNotBuilt as error:
+        return Check("store", FAIL, error.message, error.hint)
+    chosen = {"default": "the default"}.get(origin, origin)
+    return Check("store", OK, f"local: the files in {paths.state_dir()} ({chosen})")
 
 
 # -- the state --------------------------------------------------------------------------------

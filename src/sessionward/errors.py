@@ -321,15 +321,20 @@ class SessionAlive(Refused):
 
 
 class StoreNotBuilt(SessionwardError):
-    """SESSIONWARD_STORE names a backend this sessionward does not have (yet): refusing, so
-    that no process works on the local files while others use the shared store."""
+    """SESSIONWARD_STORE, or `store` in sessionward.toml (`origin`: its path), names a backend
+    this sessionward does not have (yet): refusing, so that no process works on the local
+    files while others use the shared store."""
 
     code = "store_not_built"
 
-    def __init__(self, value: str, why: str) -> None:
-        super().__init__(f"SESSIONWARD_STORE={value!r}: {why}",
-                         "unset SESSIONWARD_STORE (or set it to 'local') to use the local store")
+    def __init__(self, value: str, why: str, origin: str = "SESSIONWARD_STORE") -> None:
+        if origin == "SESSIONWARD_STORE":
+            where, fix = f"SESSIONWARD_STORE={value!r}", "unset SESSIONWARD_STORE (or set it to 'local')"
+        else:
+            where, fix = f"{origin}: store = {value!r}", f"remove `store` from {origin} (or set it to \"local\")"
+        super().__init__(f"{where}: {why}", f"{fix} to use the local store")
         self.value = value
+        self.origin = origin
 
 
 class StoreForked(SessionwardError):

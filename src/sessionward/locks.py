@@ -8,7 +8,8 @@ What it does not protect: anything done by a process that never asks for the loc
 forced release (`release(force=True)`, `rm ~/.claude/end.lock`) frees the lock while its
 holder may still be working: that is the person's call, and the holder is not told.
 
-Files, for a lock NAME (see sessionward.paths; read and guarded by sessionward._lockfile):
+Files, for a lock NAME (the local store's; every read and write goes through the store,
+sessionward.store.open_lock, whose local backend is sessionward.store.local_locks):
   STATE/NAME.lock                       exists only while held; holds the holder's PID alone
                                         ("4242\\n"), so `cat`, `ps -p $(cat ...)` and `rm`
                                         (force) do what the origin's guide says. The truth.
@@ -19,8 +20,11 @@ Files, for a lock NAME (see sessionward.paths; read and guarded by sessionward._
   STATE/sessionward/locks/NAME.guard    permanent, never deleted. Every transition (take,
                                         release, take-over of an orphan) runs under its flock,
                                         so two waiters can never both break one orphan. Its
-                                        content is the wait queue: waiters take the lock in
-                                        arrival order.
+                                        content is the wait queue (waiters take the lock in
+                                        arrival order) and the fence counter.
+Fences: every acquire gets a number larger than any this lock gave before (Acquired.fence,
+NamedLock.fence, the annex's "fence"; a re-entrant acquire keeps its holder's), for writes
+that a later holder must be able to refuse (the shared store; here the flock excludes).
 Which locks are sessionward's (known_lock_names: `lock status --all`, `lock cleanup`, SessionEnd,
 doctor): those with a guard file, and `end` (end.lock, even written by the origin's scripts
 without one). The state directory is ~/.claude, shared with other tools: their `*.lock` files
@@ -51,27 +55,14 @@ import os
 import time
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths, status_stamp
-from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
-from sessionward._lockfile import (
-    GUARD_TIMEOUT_S,
-    PID_FILE_MAX,
-    SCHEMA,
-    Guard,
-    LockState,
-    holder_liveness,
-    read_lock_state,
-    read_queue,
-    unlink_lock_file,
-    waiter_record,
-    write_in_place,
-)
+from sessionward import paths
+from sessionward._lockfile import GUARD_TIMEOUT_S, SCHEMA, LockState, holder_liveness, waiter_record
 from sessionward.errors import (
-    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError, StateUnwritable,
+    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError,
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id, same_process
-from sessionward.store import open_store
+from sessionward.store import lock_names, open_lock, open_store
 
 __all__ = [
     "END_LOCK",
@@ -165,13 +156,14 @@ class _StillWaiting(Exception):
 
 
 class Acquired:
-    __slots__ = ("name", "already_held", "took_over", "waited_s")
+    __slots__ = ("name", "already_held", "took_over", "waited_s", "fence")
 
-    def __init__(self, name: str, already_held: bool, took_over: LockState | None, waited_s: float) -> None:
+    def __init__(self, name: str, already_held: bool, took_over: LockState | None, waited_s: float, fence: int = 0) -> None:
         self.name = name
         self.already_held = already_held
         self.took_over = took_over  # the orphan we replaced, if any
         self.waited_s = waited_s
+        self.fence = fence  # larger than any earlier holder's (0: unknown, e.g. an annex without one)
 
 
 # Release outcomes worth a line in the event log ("free" and "lost" changed nothing).
@@ -211,16 +203,12 @@ class NamedLock:
         self.purpose = purpose
         self.session_id = session_id
         self.cwd = cwd
-        top = state_dir or paths.state_dir()
-        self.path = paths.lock_file_path(name, top)
-        self.locks_dir = os.path.join(top, paths.PRIVATE_DIR_NAME, "locks")
-        self.meta_path = os.path.join(self.locks_dir, f"{name}.holder.json")
-        self.guard_path = os.path.join(self.locks_dir, f"{name}.guard")
+        self._facts = open_lock(name, state_dir)  # the store's holder, queue and fence of this lock
+        self.path = self._facts.path
         self._token: str | None = None
         self._session: dict | None = None  # what the holder file says of our session; computed once
-        self._created: tuple | None = None  # (dev, inode, mtime_ns, size) of the NAME.lock we wrote
-        self._guard_fd = -1  # kept open between transitions (flock released); per process
-        self._guard_pid = 0
+        self._created: tuple | None = None  # what identifies the NAME.lock we wrote (store: still_mine)
+        self.fence = 0  # the fence of our last acquire
         self._acquired_by = 0  # the PID that acquired through this object (a fork copies it)
 
     # who we are, resolved on first use (reading /proc costs)
@@ -270,7 +258,7 @@ class NamedLock:
 
     def _leave_queue(self, me: dict) -> None:
         try:
-            with Guard(self, time.monotonic() + GUARD_TIMEOUT_S) as guard:
+            with self._facts.transition(time.monotonic() + GUARD_TIMEOUT_S) as guard:
                 guard.leave_queue(me)
         except BaseException:  # noqa: BLE001 - the original error matters more
             pass
@@ -313,7 +301,7 @@ class NamedLock:
         """One look under the guard: take the lock, or join the queue and raise _StillWaiting."""
         # The guard is held for microseconds by whoever is mid-transition: it gets its own
         # floor, so a try-lock (timeout 0) is not refused by a neighbour's bookkeeping.
-        with Guard(self, max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
+        with self._facts.transition(max(deadline, time.monotonic() + GUARD_TIMEOUT_S)) as guard:
             state = self._read_state()
             first = guard.first_waiter()
             if state.held:
@@ -321,14 +309,16 @@ class NamedLock:
                 if holder.reentrant and state.meta and state.meta.get("reentrant") and holder.is_process(meta_holder):
                     if queued:
                         guard.leave_queue(me)
-                    return Acquired(self.name, True, None, time.monotonic() - started)
+                    fence = state.meta.get("fence")
+                    self.fence = fence if type(fence) is int else 0
+                    return Acquired(self.name, True, None, time.monotonic() - started, self.fence)
             else:
                 if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
-                    self._write_holder(holder)
+                    self._write_holder(holder, guard.next_fence())
                     if queued or first is not None:
                         guard.leave_queue(me)
-                    return Acquired(self.name, False, took_over, time.monotonic() - started)
+                    return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
             guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
         raise _StillWaiting(state)
 
@@ -355,11 +345,11 @@ class NamedLock:
         if self._token is not None and self._acquired_by != os.getpid():
             # A forked child holds a copy of this object: the lock is its parent's, not its own.
             return Released(self.name, "lost", LockState(self.name, self.path))
-        with Guard(self, time.monotonic() + GUARD_TIMEOUT_S):
+        with self._facts.transition(time.monotonic() + GUARD_TIMEOUT_S):
             if self._created is not None:
-                mine = self._still_mine()
+                mine = self._facts.still_mine(self._created, self._holder().owner.pid)
                 if mine is not None:  # the very file we wrote: no annex to read, nobody to judge
-                    unlink_lock_file(self.path)
+                    self._facts.remove(mine)
                     self._token = self._created = None
                     return Released(self.name, "held", mine)
             state = self._read_state(judge=self._token is None)
@@ -420,7 +410,7 @@ class NamedLock:
     def waiting(self) -> list:
         """The wait queue as it is now, longest waiting first: {pid, start_time, pidns, since}
         records (read without the guard: a snapshot; waiters that left unseen may be in it)."""
-        return read_queue(self.guard_path)
+        return self._facts.queue()
 
     def __enter__(self) -> "NamedLock":
         self.acquire()
@@ -431,34 +421,9 @@ class NamedLock:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _still_mine(self) -> LockState | None:
-        """NAME.lock as we wrote it (same inode, mtime, size and content), or None."""
-        try:
-            info = os.lstat(self.path)
-        except OSError:
-            return None
-        if (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size) != self._created[:4]:
-            return None
-        # Inodes are recycled at once after an `rm`, and coarse clocks repeat mtimes: the
-        # content (the holder's PID) settles it.
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                if os.read(fd, PID_FILE_MAX + 1) != self._created[4]:
-                    return None
-            finally:
-                os.close(fd)
-        except OSError:
-            return None
-        state = LockState(self.name, self.path)
-        state.present, state.pid, state.mtime = True, self._holder().owner.pid, info.st_mtime
-        return state
-
     def close(self) -> None:
-        """Close the guard file kept open between transitions (the lock itself is unaffected)."""
-        if self._guard_fd >= 0 and self._guard_pid == os.getpid():
-            os.close(self._guard_fd)
-        self._guard_fd = -1
+        """Close what the store keeps open between transitions (the lock itself is unaffected)."""
+        self._facts.close()
 
     def __del__(self) -> None:
         try:
@@ -487,7 +452,7 @@ class NamedLock:
 
     def _read_state(self, judge: bool = True) -> LockState:
         """NAME.lock and its holder annex as they are now; judge=False skips the liveness check."""
-        return read_lock_state(self.name, self.path, self.meta_path, judge)
+        return self._facts.read(judge)
 
     def _session_info(self) -> dict:
         if self._session is None:
@@ -521,64 +486,31 @@ class NamedLock:
                         "id": record.get("session_id")}
         return None
 
-    def _write_holder(self, holder: Holder) -> None:
-        self._token = os.urandom(8).hex()
-        self._acquired_by = os.getpid()
+    def _write_holder(self, holder: Holder, fence: int) -> None:
+        token = os.urandom(8).hex()
         meta = {
             "schema": SCHEMA,
             "name": self.name,
-            "token": self._token,
+            "token": token,
+            "fence": fence,
             "holder": holder.owner.to_record(),
             "reentrant": holder.reentrant,
             "session": self._session_info(),
             "purpose": self.purpose,
             "since": time.time(),
         }
-        # The annex first, then the lock file: whoever sees NAME.lock finds who holds it. Both
-        # are written under the guard, so no writer races us: the annex is rewritten in place
-        # (it counts only while its PID is in NAME.lock). NAME.lock appears with its PID in
-        # one step, never empty (a crash between O_EXCL-create and write left an end.lock
-        # holding nothing): a temp file holding the PID is hard-linked to a free NAME.lock
-        # (EEXIST if one appeared) or, in a take-over, renamed over the orphan.
-        write_in_place(self.meta_path, jsoncodec.dumps(meta).encode())
-        content = f"{holder.owner.pid}\n".encode()
-        tmp = temp_name(self.path)
+        # Under the guard, so no writer races us; the store writes the annex first, then
+        # NAME.lock: whoever sees NAME.lock finds who holds it.
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise StateUnwritable(self.path, exc) from None
-        try:
-            try:
-                if os.write(fd, content) != len(content):
-                    raise OSError(28, os.strerror(28))  # a short write of a few bytes: the disk is full
-                info = os.fstat(fd)
-            finally:
-                os.close(fd)
-            crash_point("temp-written")
-            try:
-                os.link(tmp, self.path)
-                crash_point("lock-linked")
-            except FileExistsError:
-                os.replace(tmp, self.path)
-                crash_point("replaced")
-                remove_stray_temps(self.path)  # a take-over is rare: clean up after crashed acquires
-        except OSError as exc:
-            # Full disk (ENOSPC, EDQUOT) or worse: nothing was linked, so no NAME.lock appears.
-            unlink_quietly(tmp)
-            self._token = None
-            raise StateUnwritable(self.path, exc) from None
-        unlink_quietly(tmp)  # after a link: NAME.lock keeps the inode
-        self._created = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size, content)
-        status_stamp.touch(os.path.dirname(self.path))  # every status line shows the end lock's holder
+            self._created = self._facts.write_holder(jsoncodec.dumps(meta).encode(), holder.owner.pid)
+        except BaseException:
+            self._token = None  # nothing of ours is there to release
+            raise
+        self._token, self.fence, self._acquired_by = token, fence, os.getpid()
 
     def _take_over(self, orphan: LockState) -> LockState:
-        if orphan.pid is None:  # not a PID: keep the odd file aside, never delete it
-            kept = kept_aside_name(self.path)
-            try:
-                os.rename(self.path, kept)
-            except OSError as exc:
-                raise StateUnwritable(self.path, exc) from None
-            crash_point("orphan-kept-aside")
+        if orphan.pid is None:  # not a PID: the store keeps the odd file aside, never deletes it
+            kept = self._facts.remove(orphan)
             from sessionward import _notices
 
             _notices.kept_aside(f"lock file {self.path} held no PID ({orphan.raw[:20]!r}); kept as {kept}; the lock is free again")
@@ -592,7 +524,7 @@ class NamedLock:
         else:
             if state.orphaned:
                 _forget_holder_life(state)
-            unlink_lock_file(self.path)
+            self._facts.remove(state)
 
 
 def _forget_holder_life(orphan: LockState) -> None:
@@ -611,18 +543,8 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
     one), plus `end` while END.lock exists (the origin's scripts write it without a guard).
     Any other NAME.lock in the state directory is another tool's (~/.claude is shared): never
     listed, judged, released or kept aside here."""
-    top = state_dir or paths.state_dir()
-    names = set()
-    try:
-        for entry in os.listdir(os.path.join(top, paths.PRIVATE_DIR_NAME, "locks")):
-            if entry.endswith(".guard"):
-                names.add(entry[: -len(".guard")])
-    except OSError:
-        pass
-    if os.path.lexists(paths.lock_file_path(END_LOCK, top)):
-        names.add(END_LOCK)
     valid = []
-    for name in sorted(names):
+    for name in lock_names(state_dir):
         try:
             valid.append(validate_lock_name(name))
         except BadInput:
@@ -667,14 +589,14 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
     for name in [validate_lock_name(name)] if name else known_lock_names(state_dir):
         lock = NamedLock(name, state_dir=state_dir)
         if not dry_run:
-            remove_stray_temps(lock.path)  # left by acquires that died before their link
+            lock._facts.tidy()  # temps left by acquires that died before their link
         state = lock.status()
         if not state.orphaned:
             continue
         if dry_run:
             found.append(Cleaned(state, "would remove"))
             continue
-        with Guard(lock, time.monotonic() + GUARD_TIMEOUT_S):
+        with lock._facts.transition(time.monotonic() + GUARD_TIMEOUT_S):
             state = lock._read_state()  # again, under the guard: it may have changed
             if state.orphaned:
                 lock._remove(state)

@@ -51,6 +51,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # every workload, on every store backend
+
 SESSIONWARD = os.path.join(os.path.dirname(sys.executable), "sessionward")
 DISABLE_ENV = "SESSIONWARD_TEST_DISABLE_LOCKS"
 WORKERS = 8

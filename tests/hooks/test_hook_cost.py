@@ -11,7 +11,7 @@ from helpers import run_cli
 
 # README, "Architecture": nothing on a hook's path imports these.
 HEAVY_STDLIB = {"re", "json", "argparse", "subprocess", "dataclasses", "enum"}
-LOCK_MACHINERY = {"sessionward.locks", "sessionward._lockfile"}
+LOCK_MACHINERY = {"sessionward.locks", "sessionward._lockfile", "sessionward.store.local_locks"}
 
 
 def imported(ran) -> set:

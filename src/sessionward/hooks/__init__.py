@@ -161,10 +161,9 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         if module_name is None:
             raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         payload = _decode(raw)
-        if env.get("SESSIONWARD_STORE"):  # not the default: the import is paid only then
-            from sessionward.store import current
+        from sessionward.store import current
 
-            current()  # the store backend, chosen once: a shared one not built fails open here
+        current()  # the store backend, chosen once: a shared one not built fails open here
         hook_event = HookEvent(event, payload, env, defer_watchers)
         from sessionward import activity
 

@@ -5,30 +5,40 @@ backend (a shared Redis, for sessions on several kernels) can hold the same fact
 same promises. The facts:
   registry     session id -> record (sessionward.registry defines the fields)
   locks        per named lock: the holder (PID file + holder annex), the FIFO wait queue,
-               the guard every transition runs under (sessionward.locks, _lockfile)
+               the fence counter, the guard every transition runs under (open_lock;
+               the rules are sessionward.locks's)
   claims       per file: who read or edited it, when, leaving what (sessionward.claims)
   note fences  the per-note lock a write or append runs under (sessionward.notes)
+Through this interface so far: the registry and the locks. Claims and note fences still keep
+their own files in their modules (the paths below); they move here next, unchanged on disk.
 
 What it does not protect: anything written by a process that does not go through it (an
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
 are decided by the features above it, on what it returns.
 
-Backends, chosen once per process by current():
-  local  (default; SESSIONWARD_STORE unset, empty or "local") the files, unchanged on disk,
+Backends, chosen once per process by current(), from SESSIONWARD_STORE or, when that is
+unset or empty, `store = "..."` in sessionward.toml (setting() says which, and doctor shows it):
+  local  (default; the setting absent, empty or "local") the files, unchanged on disk,
          at the origin's paths and formats: STATE is ~/.claude (or $CLAUDE_CONFIG_DIR, or
          SESSIONWARD_HOME); who owns which file:
            STATE/obsidian_sessions.json        registry, replaced atomically (store.local)
            STATE/sessionward/registry.lock     its permanent flock file, never deleted
            STATE/end.lock, STATE/NAME.lock     a lock's holder PID, exists only while held
-           STATE/sessionward/locks/NAME.*      holder annex (.holder.json), guard + queue
-                                               (.guard, permanent)
+           STATE/sessionward/locks/NAME.*      holder annex (.holder.json), guard + queue +
+                                               fence counter (.guard, permanent)
+                                               (store.local_locks)
            STATE/sessionward/claims/*.json     claim shards, under claims.lock (permanent)
            the note's own directory            the note fence: a flock on the directory
   redis://, rediss://, unix://  the shared store: not built yet. current() raises
          StoreNotBuilt (exit 3, one line; a hook fails open), so that no process works on
          local files while others would use the shared one.
 
-Calling sequence (the registry; the other facts keep their modules' APIs for now):
+Calling sequence of a lock (sessionward.locks; the manual is in store.local_locks):
+    facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
+    with facts.transition(deadline) as guard:  # every change inside one
+        state = facts.read(); fence = guard.next_fence(); facts.write_holder(annex, pid)
+
+Calling sequence of the registry:
     store = open_store()                       # the current backend
     sessions = store.load_sessions()           # a consistent snapshot, no lock taken
     result = store.update_sessions(change)     # change(sessions) -> (result, changed), run
@@ -43,15 +53,17 @@ Errors: RegistryLockTimeout (exit 1) when the lock stays busy; StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
-This module imports nothing: hooks import it on their hot path. A backend's module is
-imported only when it is used.
+This module imports nothing at load: hooks import it on their hot path. setting() imports
+sessionward.config only when SESSIONWARD_STORE is unset; a backend's module is imported only
+when it is used.
 """
 
 import os
 
 LOCAL = "local"
+ENV_VAR = "SESSIONWARD_STORE"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
-_chosen: tuple = ("", LOCAL)  # (the SESSIONWARD_STORE value it was chosen from, the backend)
+_chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
 
 
 class Store:
@@ -69,21 +81,82 @@ class Store:
         raise NotImplementedError
 
 
+def setting() -> tuple[str, str]:
+    """(the store's setting, where it came from): SESSIONWARD_STORE when set (the environment
+    wins, as for every setting), else `store` in sessionward.toml (its path), else
+    ("local", "default"). A configuration file with an error is left out as a whole, as
+    sessionward.config does for every key: the default stands in, and the problem is told."""
+    value = os.environ.get("SESSIONWARD_STORE", "")
+    if value:
+        return value, ENV_VAR
+    from sessionward.config import load_config  # only here: the environment decides most calls
+
+    config = load_config()
+    if config.sources["store"] == "file" and config.path:
+        return config.store, config.path
+    return LOCAL, "default"
+
+
 def current() -> str:
     """The backend of this process: "local", or StoreNotBuilt for a shared store's URL (or
-    anything else). Decided from SESSIONWARD_STORE once, re-decided only if it changes."""
+    anything else). Decided once, re-decided only when what decides it changes (the variable,
+    or which configuration file is read)."""
     global _chosen
-    value = os.environ.get("SESSIONWARD_STORE", "")
-    if value == _chosen[0]:
+    env = os.environ
+    key = (env.get(ENV_VAR, ""), env.get("SESSIONWARD_CONFIG"), env.get("CLAUDE_CONFIG_DIR"), env.get("HOME"))
+    if key == _chosen[0]:
         return _chosen[1]
+    value, origin = setting()
     if value.strip() in ("", LOCAL):
-        _chosen = (value, LOCAL)
+        _chosen = (key, LOCAL)
         return LOCAL
     from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
-        raise StoreNotBuilt(value, "the shared (Redis) store is not built yet; this sessionward has the local store only")
-    raise StoreNotBuilt(value, "expected 'local' or a redis://, rediss:// or unix:// URL")
+        raise StoreNotBuilt(shown(value), "the shared (Redis) store is not built yet; this sessionward has the local store only", origin)
+    raise StoreNotBuilt(shown(value), "expected 'local' or a redis://, rediss:// or unix:// URL", origin)
+
+
+def shown(value: str) -> str:
+    """The setting as it may be printed: a URL's password replaced by ***."""
+    scheme, sep, rest = value.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return value
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
+
+
+class LockFacts:
+    """Interface of one named lock's facts in a backend (store.local_locks.LocalLock now):
+    the holder, the FIFO wait queue and the fence counter, changed only inside a transition.
+    The rules (who may take, re-enter, release, take over) are sessionward.locks's.
+
+        transition(deadline) -> a context manager holding the lock's guard; inside it:
+            .first_waiter(), .join_queue(me), .leave_queue(me), .next_fence()
+        read(judge=True) -> LockState      the holder as it is now (a snapshot outside a transition)
+        queue() -> [waiter records]        a snapshot of the wait queue
+        write_holder(annex, pid) -> created        the holder record, then the lock itself
+        still_mine(created, pid) -> LockState | None   the lock is still the one we wrote
+        remove(state) -> kept_as | None    free it (an unreadable holder is kept aside)
+        tidy(), close()
+    """
+
+
+def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
+    """The facts of the named lock `name` (validated by the caller) in the current backend."""
+    current()
+    from sessionward.store.local_locks import LocalLock
+
+    return LocalLock(name, state_dir)
+
+
+def lock_names(state_dir: str | None = None) -> list:
+    """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
+    current()
+    from sessionward.store.local_locks import lock_names as local_lock_names
+
+    return local_lock_names(state_dir)
 
 
 def open_store(lock_timeout_s: float | None = None) -> Store:
