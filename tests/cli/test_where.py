@@ -134,7 +134,7 @@ def test_list_check_json_and_hooks_say_where_each_session_runs(tmp_path, namespa
         host: "here", in_sandbox: f"sandbox {sandbox_ns}", in_container: "container devbox"}
 
     shown = on_a_terminal("list")
-    assert re.search(r"^\s+ID\s+PROJECT\s+WORKTREE\s+BRANCH\s+PID\s+WHERE\s+KIND\s+UP\s+SEEN$", shown, re.M), shown
+    assert re.search(r"^\s+ID\s+PROJECT\s+WORKTREE\s+BRANCH\s+PID\s+WHERE\s+KIND\s+UP\s+SEEN\s+ACTIVITY\s+WITH YOU$", shown, re.M), shown
     assert re.search(rf"\s{in_container}\s+container devbox\s+other\s", shown), shown
     assert "\nliveness: 1 by PID, 2 by life lock\n" in shown, shown
 
