@@ -70,7 +70,8 @@ def conflict_lines(conflicts: list, style, now: float) -> list[str]:
 
 def swept_lines(swept: list) -> list[str]:
     return [
-        f"swept dead session {short_session_id(gone.record['id'])} (project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
+        f"swept dead session {short_session_id(gone.record['id'])} "
+        f"(project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
         for gone in swept
     ]
 
