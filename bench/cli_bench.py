@@ -41,8 +41,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent

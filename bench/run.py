@@ -152,7 +152,8 @@ def filesystem_of(path: str) -> str:
 def git_revision() -> str:
     try:
         rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        status = ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, capture_output=True, text=True).stdout.strip()
         return rev + ("+dirty" if dirty else "") if rev else "?"
     except OSError:
         return "?"

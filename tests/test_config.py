@@ -295,11 +295,12 @@ def test_claude_config_dir_moves_the_file(toml, tmp_path, monkeypatch):
 # -- the cache ---------------------------------------------------------------------------------
 
 
+PARSER_LOADED = "('tomllib' in sys.modules or 'tomli' in sys.modules)"  # tomli: Python 3.10's
 LOAD_AND_REPORT = (  # no `import json` here: it imports `re` itself
     "import sys\n"
     "from sessionward.config import load_config\n"
     "c = load_config()\n"
-    "print(c.edit_policy, 'tomllib' in sys.modules, 're' in sys.modules)\n"
+    f"print(c.edit_policy, {PARSER_LOADED}, 're' in sys.modules)\n"
 )
 
 
@@ -391,7 +392,7 @@ def test_a_file_that_does_not_parse_is_parsed_once_per_change(toml, state_dir):
     hooks do not import tomllib again and again while it stays broken (issue 11)."""
     path = toml("edit_policy = \n")
     probe = ("import sys\nfrom sessionward.config import load_config\nc = load_config()\n"
-             "print(len(c.problems), c.edit_policy, 'tomllib' in sys.modules)")
+             f"print(len(c.problems), c.edit_policy, {PARSER_LOADED})")
     ran = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
            for _ in range(2)]
     assert ran == ["1 deny True\n", "1 deny False\n"]
@@ -428,7 +429,7 @@ def test_values_from_the_cache_are_still_validated(toml):
 
 def test_config_module_keeps_tomllib_out_of_its_import(monkeypatch):
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, sessionward.config; print('tomllib' in sys.modules)"],
+        [sys.executable, "-c", f"import sys, sessionward.config; print({PARSER_LOADED})"],
         capture_output=True, text=True, check=True,
     )
     assert out.stdout == "False\n"

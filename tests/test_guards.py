@@ -130,7 +130,7 @@ def test_take_over_command_naming_the_file_from_home_is_asked(target, repo, me, 
     claim(target, other, at=NOW - 60)
     verdict = check_take_over("sessionward claim take ~/proj/notes.md", str(repo), me, load_config({}), now=NOW)
     assert (verdict.decision, verdict.rule) == ("ask", "take")
-    assert verdict.reason.startswith(f"take over ~/proj/notes.md from session bbbbbbbb (project proj, worktree ~/proj, ")
+    assert verdict.reason.startswith("take over ~/proj/notes.md from session bbbbbbbb (project proj, worktree ~/proj, ")
 
 
 @pytest.mark.parametrize("command, expected", [

@@ -442,7 +442,7 @@ def test_ctrl_z_is_held_off_inside_the_guard(tmp_path, monkeypatch):
 
     def spy(self, judge=True):
         with open("/proc/self/status") as f:
-            blocked = int(next(l for l in f if l.startswith("SigBlk:")).split()[1], 16)
+            blocked = int(next(line for line in f if line.startswith("SigBlk:")).split()[1], 16)
         seen.append(bool(blocked & (1 << (signal.SIGTSTP - 1))))
         return original(self, judge)
 

@@ -92,7 +92,8 @@ def flock_holder(fd: int) -> tuple[str, str] | None:
 def _flock_pids(key: tuple) -> tuple[list[int], set]:
     """(PIDs that took a FLOCK on (major, minor, inode), PIDs waiting for one)."""
     wanted = f"{key[0]:02x}:{key[1]:02x}:{key[2]}"
-    takers, waiters = [], set()
+    takers: list = []
+    waiters: set = set()
     with open("/proc/locks", "rb") as f:
         for raw in f:
             # "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF"; a waiter's line has "->" after "1:"
@@ -122,7 +123,7 @@ def _has_open(pid: int, key: tuple) -> bool:
 
 
 def _openers(key: tuple) -> list[int]:
-    found = []
+    found: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

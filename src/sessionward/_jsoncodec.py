@@ -30,10 +30,10 @@ try:
             raise ValueError(f"number {text} is out of range")
         return value
 
-    _ScanContext.parse_float = staticmethod(_finite_float)
-    _scan_once = _json.make_scanner(_ScanContext())
+    _ScanContext.parse_float = staticmethod(_finite_float)  # type: ignore[assignment]
+    _scan_once = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]
     _encode_compact = _json.make_encoder(
-        {}, None, _json.encode_basestring, None, ":", ",", False, False, False
+        {}, None, _json.encode_basestring, None, ":", ",", False, False, False  # type: ignore[arg-type]
     )
     _FAST = True
 except Exception:  # pragma: no cover - exercised only on interpreters without _json

@@ -66,13 +66,14 @@ class LockState:
     @property
     def stopped(self) -> bool:
         """Held by a live holder that is stopped (Ctrl-Z, SIGSTOP): it will not release it."""
-        return self.held and self.liveness.stopped
+        return self.held and self.liveness is not None and self.liveness.stopped
 
     def advice(self, usual: str) -> str:
         """What to do about the holder: `usual` (wait, or force), unless it is stopped, when
         waiting is pointless until someone resumes it."""
         if self.stopped:
-            return f"its holder is stopped: {resume_advice(self.pid)}, or take the lock anyway: sessionward lock release {self.name} --force"
+            return (f"its holder is stopped: {resume_advice(self.pid)}, "  # type: ignore[arg-type]
+                    f"or take the lock anyway: sessionward lock release {self.name} --force")
         return usual
 
     @property
@@ -300,7 +301,7 @@ def _waiter_alive(waiter: dict) -> bool:
     if pidns is not None and here is not None and pidns != here:
         # CLOCK_MONOTONIC is one clock for every process of a kernel, and no clock jump moves it.
         seen = waiter.get("seen")
-        return type(seen) in (int, float) and abs(time.monotonic() - seen) < WAITER_SILENCE_S
+        return type(seen) in (int, float) and abs(time.monotonic() - seen) < WAITER_SILENCE_S  # type: ignore[operator]
     info = read_process(pid)
     return (
         info is not None
@@ -444,7 +445,7 @@ class Guard:
                     waiter["seen"] = now  # for those who judge us from another PID namespace
                     self._save()
                 return
-        self._queue.append(me)
+        self._queue.append(me)  # type: ignore[union-attr]  # _waiters() read it
         self._save()
         self._moved = True
 

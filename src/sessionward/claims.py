@@ -71,7 +71,7 @@ def file_state(path: str, with_digest: bool = True) -> dict | None:
         return None
     if not (info.st_mode & 0o170000 == 0o100000):  # not a regular file
         return None
-    state = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "digest": None}
+    state: dict = {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "digest": None}
     if with_digest:
         state["digest"] = file_digest(path, info.st_size)
     return state
@@ -203,7 +203,7 @@ def _parse_doc(raw: bytes | None, path: str | None = None) -> tuple[dict, str | 
         if is_newer_schema(schema):
             from sessionward.errors import StateTooNew
 
-            raise StateTooNew(path, schema)
+            raise StateTooNew(path, schema)  # type: ignore[arg-type]
     return {}, f"schema {str(schema)[:40]!r}, expected {SCHEMA!r}"
 
 

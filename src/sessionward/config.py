@@ -277,7 +277,7 @@ def _parse_file(path: str) -> dict:
     try:
         import tomllib
     except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib  # type: ignore[no-redef,unused-ignore]
     try:
         with open(path, "rb") as f:
             doc = tomllib.load(f)

@@ -120,7 +120,7 @@ def _check_hooks(doc: dict, path: str) -> Check:
     from sessionward.install.hook_commands import hook_args, launcher_of
     from sessionward.install.settings import HOOKS
 
-    hooks = doc.get("hooks") if isinstance(doc.get("hooks"), dict) else {}
+    hooks: dict = doc.get("hooks") if isinstance(doc.get("hooks"), dict) else {}  # type: ignore[assignment]
     missing, broken, programs = [], [], set()
     for event, _matcher, _timeout in HOOKS:
         launchers = [
@@ -135,7 +135,7 @@ def _check_hooks(doc: dict, path: str) -> Check:
             missing.append(event)
             continue
         for launcher in launchers:
-            program = _program_path(launcher)
+            program = _program_path(launcher)  # type: ignore[arg-type]
             programs.add(program)
             if not (os.path.isfile(program) and os.access(program, os.X_OK)):
                 broken.append(f"{event} -> {program}")
@@ -340,7 +340,8 @@ def _check_other_kernels() -> Check:
         states = [NamedLock(name).status() for name in known_lock_names()]
     except SessionwardError as error:
         return Check("other kernels", FAIL, error.message, error.hint)
-    found += [f"lock {s.name} held by pid {s.pid}: {s.liveness.reason}" for s in states if s.held and not s.liveness.known]
+    found += [f"lock {s.name} held by pid {s.pid}: {s.liveness.reason}" for s in states  # type: ignore[union-attr]
+              if s.held and not s.liveness.known]  # type: ignore[union-attr]
     if not found:
         return Check("other kernels", OK, "every record's liveness can be told from here")
     return Check("other kernels", WARN, f"{len(found)} record(s) whose owner's liveness is unknown: " + "; ".join(found[:3])

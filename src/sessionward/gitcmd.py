@@ -136,9 +136,9 @@ def risky_git_commands(command: str, cwd: str) -> list:
 
 
 def _scan(command: str, cwd: str, found: list, depth: int) -> None:
-    here, previous, env = cwd, None, {}
+    here, previous, env = cwd, None, {}  # type: ignore[var-annotated]
     stack: list = []  # pushd's directories
-    outer = []  # (here, previous, env) to restore when a subshell or substitution ends
+    outer: list = []  # (here, previous, env) to restore when a subshell or substitution ends
     for words in _tokens(command, depth):
         if words == "(":  # a `cd` inside ( ... ) or $( ... ) does not leak out of it
             outer.append((here, previous, env))

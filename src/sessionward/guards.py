@@ -321,7 +321,7 @@ def _whose(path: str, found: list, owner: Owner, config, now: float, sharing: li
 
 def _whose_each(paths: list, owner: Owner, config, now: float, sharing: list) -> list:
     """[(path, whose)] of `paths` that are possibly another session's work (_whose)."""
-    found, seen = claims_mod.claims_on_each(paths), {}
+    found, seen = claims_mod.claims_on_each(paths), {}  # type: ignore[var-annotated]
     return [(path, whose) for path in paths for whose in (_whose(path, found[path], owner, config, now, sharing, seen),)
             if whose]
 
@@ -329,7 +329,8 @@ def _whose_each(paths: list, owner: Owner, config, now: float, sharing: list) ->
 def _named_files_theirs(git, worktree: str, owner: Owner, config, now: float, sharing: list) -> list:
     """[(path, whose)] of the named files that are another live session's work. Claims first;
     git runs only for files no session claimed that changed after another session started."""
-    theirs, unsure = [], []
+    theirs: list = []
+    unsure: list = []
     for path, whose in _whose_each(git.paths, owner, config, now, sharing):
         (theirs if whose[0] == "claim" else unsure).append((path, whose))
     if theirs or not unsure:

@@ -284,7 +284,7 @@ class NamedLock:
                 if mask is not None:
                     sig.pthread_sigmask(sig.SIG_SETMASK, mask)
             if sig is None:
-                import signal as sig
+                import signal as sig  # type: ignore[assignment]
             now = time.monotonic()
             if now >= deadline:
                 raise LockTimeout(state, now - started)
@@ -357,7 +357,7 @@ class NamedLock:
             if self._token is not None:
                 # This lock object took it: it frees its own lock and nothing else. If that
                 # lock was forced away or taken over meanwhile, the one there now is another's.
-                mine = state.present and state.meta is not None and state.meta.get("token") == self._token
+                mine = state.present and state.meta is not None and state.meta.get("token") == self._token  # type: ignore[assignment]
                 self._token = None
                 if mine:
                     self._remove(state)
@@ -586,8 +586,8 @@ def cleanup_orphans(dry_run: bool = False, state_dir: str | None = None, name: s
     """Remove orphaned locks (holder dead or PID reused), with the reason; all of them, or
     only `name`. dry_run reports."""
     found = []
-    for name in [validate_lock_name(name)] if name else known_lock_names(state_dir):
-        lock = NamedLock(name, state_dir=state_dir)
+    for each in [validate_lock_name(name)] if name else known_lock_names(state_dir):
+        lock = NamedLock(each, state_dir=state_dir)
         if not dry_run:
             lock._facts.tidy()  # temps left by acquires that died before their link
         state = lock.status()
@@ -624,7 +624,7 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         child = subprocess.Popen(
             ["/bin/sh", "-c", 'read -r go <&3 && exec 3<&- && exec "$@"', "sessionward-lock-run", *argv],
             close_fds=False,
-            preexec_fn=lambda: (os.dup2(read_end, 3), os.set_inheritable(3, True)),  # dup2(3, 3) keeps CLOEXEC
+            preexec_fn=lambda: (os.dup2(read_end, 3), os.set_inheritable(3, True)),  # type: ignore[func-returns-value]  # dup2(3, 3) keeps CLOEXEC
         )
     finally:
         os.close(read_end)

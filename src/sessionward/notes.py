@@ -234,7 +234,7 @@ def _replace(target: Target, opened: int | None, change, written: int, waited: f
             write_file_atomic(target.real, data, mode=mode, exact_mode=current is not None, dir_fd=target.dir_fd)
         except StateUnwritable as exc:
             if exc.errno == errno.EPERM and current is not None:
-                raise _not_replaceable(target, opened) from None
+                raise _not_replaceable(target, opened) from None  # type: ignore[arg-type]
             raise
         remove_stray_temps(target.real, target.dir_fd)  # a writer killed mid-write left its temp
     return NoteWritten(target.real, data, written, waited, current is None)

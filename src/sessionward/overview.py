@@ -25,9 +25,9 @@ RECENT_S = 2.0
 HEAD_BYTES = 160  # an activity record's state, since and at: enough to tell two writes apart
 
 SORT_KEYS = ("attention", "project", "age", "last")  # `watch`'s sort order, cycled with `s`
-_WAIT_RANK = {activity.WAIT_PERMISSION: 0, activity.WAIT_INPUT: 1}
+_WAIT_RANK: dict = {activity.WAIT_PERMISSION: 0, activity.WAIT_INPUT: 1}
 _STATE_RANK = {activity.BUSY: 3, activity.IDLE: 4, None: 4, activity.ENDED: 6}
-_LEVEL_RANK = {"strong": 0, "warning": 1, "info": 2}
+_LEVEL_RANK: dict = {"strong": 0, "warning": 1, "info": 2}
 
 
 class Row:
@@ -36,6 +36,23 @@ class Row:
 
     __slots__ = ("id", "label", "project", "worktree", "branch", "where", "state", "wait", "activity_text",
                  "started_at", "last_at", "locks", "claims", "conflict", "conflicts_with", "record", "activity")
+    id: str
+    label: str
+    project: str | None
+    worktree: str | None
+    branch: str | None
+    where: str | None
+    state: str | None
+    wait: str | None
+    activity_text: str
+    started_at: float | None
+    last_at: float | None
+    locks: list
+    claims: list
+    conflict: str | None
+    conflicts_with: list
+    record: dict | None
+    activity: dict | None
 
     def __init__(self, **fields) -> None:
         for name in self.__slots__:
@@ -143,9 +160,9 @@ def take_snapshot(now: float | None = None, project: str | None = None) -> Snaps
     rows = []
     for record, key in zip(live, keys):
         doing = doings.get(key)
-        others = [classify(other, _AsContext(record)) for other in live if other is not record]
+        others = [classify(other, _AsContext(record)) for other in live if other is not record]  # type: ignore[arg-type]
         shared = [c for c in others if c.level != "info"]
-        level = min((c.level for c in shared), key=_LEVEL_RANK.get, default=None)
+        level = min((c.level for c in shared), key=_LEVEL_RANK.get, default=None)  # type: ignore[arg-type]
         mine = [(path, c) for path, c in every_claim if c.get("ended") is None and claims_api.made_by(c, record["owner"])]
         rows.append(Row(
             id=key, label=labels.get(key, key), project=record.get("project"), worktree=record.get("worktree"),

@@ -437,7 +437,7 @@ def validate_session_id(session_id: str) -> str:
 
 
 def _find_own_record(sessions: dict, ctx: Context) -> dict | None:
-    mine = [record for record in sessions.values() if owner_record_matches(record["owner"], ctx.owner)]
+    mine = [record for record in sessions.values() if owner_record_matches(record["owner"], ctx.owner)]  # type: ignore[arg-type]
     if ctx.session_id is not None:
         keyed = [r for r in mine if r["id"] == ctx.session_id or r.get("session_id") == ctx.session_id]
         if keyed:
@@ -506,7 +506,7 @@ def unregister_sessions(
             return _is_session(record, session_id, owner)
         if pid is not None:
             return record["owner"]["pid"] == pid
-        return owner_record_matches(record["owner"], owner)
+        return owner_record_matches(record["owner"], owner)  # type: ignore[arg-type]
 
     def change(sessions: dict):
         removed = [record for record in sessions.values() if matches(record)]

@@ -4,7 +4,10 @@ with python3-fusepy (Debian); used by test_doctor_where.py.
 
     python3 lonefs.py SOURCE MOUNTPOINT     (foreground; unmount to stop)
 """
-import ctypes, errno, os, sys
+import ctypes
+import errno
+import os
+import sys
 import fusepy
 from fusepy import FUSE, FuseOSError, Operations
 
@@ -30,7 +33,8 @@ class Lone(Operations):
         return {k: getattr(st, k) for k in ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink", "st_size", "st_uid")}
     def readdir(self, path, fh): return [".", ".."] + os.listdir(self._p(path))
     def access(self, path, mode):
-        if not os.access(self._p(path), mode): raise FuseOSError(errno.EACCES)
+        if not os.access(self._p(path), mode):
+            raise FuseOSError(errno.EACCES)
     def chmod(self, path, mode): os.chmod(self._p(path), mode)
     def chown(self, path, uid, gid): os.chown(self._p(path), uid, gid)
     def mkdir(self, path, mode): os.mkdir(self._p(path), mode)

@@ -12,7 +12,6 @@ launcher, the command file the one `sessionward install` writes.
   full ids in --json.
 """
 
-import json
 import re
 import subprocess
 import time
@@ -108,7 +107,7 @@ def test_ids_that_look_alike_are_told_apart(holder, repo):
         assert {s["id"] for s in cli_json("list")["result"]["sessions"]} == {CLAUDE_ID, TWIN_ID}
         refused = run_cli("prune", "--force", "3f2a9c1e-0")  # the label names the one session
         assert refused.returncode == 1 and "session 3f2a9c1e-0000" not in refused.stderr, refused
-        assert f"session 3f2a9c1e (project proj) is alive" in refused.stderr, refused
+        assert "session 3f2a9c1e (project proj) is alive" in refused.stderr, refused
     finally:
         other.kill()
         other.wait()

@@ -205,7 +205,7 @@ def test_another_kernel_is_unknown_kept_by_prune_and_cleared_by_hand(tmp_path, s
     done = other_kernel(tmp_path, "lock", "acquire", "end", "--pid", str(owner), "--timeout", "0", "--quiet")
     assert done.returncode == 0, done.stderr
     short = sid[:8]
-    unknown = re.escape(f"unknown: on another kernel (devvm); last sign of life ") + r"\d+s ago"
+    unknown = re.escape("unknown: on another kernel (devvm); last sign of life ") + r"\d+s ago"
 
     [session] = listed().values()
     assert session["where"] == "host devvm"

@@ -164,7 +164,7 @@ class ClaudeSession:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"claude still running after {timeout}s, killed\n"
-                                     + self._collect().describe())
+                                     + self._collect().describe()) from None
             self._result = self._collect()
         return self._result
 
@@ -174,7 +174,9 @@ class ClaudeSession:
             os.kill(self.pid, sig)
 
     def _collect(self) -> ClaudeResult:
-        read = lambda name: (self.run_dir / name).read_text(errors="replace") if (self.run_dir / name).exists() else ""
+        def read(name: str) -> str:
+            return (self.run_dir / name).read_text(errors="replace") if (self.run_dir / name).exists() else ""
+
         return ClaudeResult(self.proc.returncode if self.proc.returncode is not None else -999,
                             read("stdout"), read("stderr"), time.monotonic() - self.started,
                             self.pid, self.marker, read("debug.log"))
@@ -209,7 +211,7 @@ class ClaudeSession:
             return self.api.wait_held(self.marker, step, timeout)
         except TimeoutError:
             raise AssertionError("session never reached its held step\n"
-                                 + (self._collect().describe() if not self.alive() else "(still running)"))
+                                 + (self._collect().describe() if not self.alive() else "(still running)")) from None
 
     def release(self, step: int | None = None) -> None:
         """Let the held step be answered; the script goes on."""

@@ -51,15 +51,15 @@ def score(tmp_path, owners, their_edits: str):
                          checkout=describe_checkout(os.path.dirname(full)), now=started + 20)
         works[scenario] = (work, me, other)
     now = time.time()
-    for scenario, (work, me, _other) in works.items():
+    for work, me, _other in works.values():
         asked_alone |= _asked(CORPUS, work, me, config, now)
-    for scenario, (work, me, other) in works.items():
+    for scenario, (work, _me, other) in works.items():
         registry.register_session(work, owner=other, session_id=f"bbbbbbbb-other-{scenario}", now=started)
         for path in THEIRS if their_edits == "claims" else ():
             full = os.path.join(work, path)
             record_claim(full, owner=other, session_id=f"bbbbbbbb-other-{scenario}", tool="Write",
                          checkout=describe_checkout(os.path.dirname(full)), now=started + 30)
-    for scenario, (work, me, _other) in works.items():
+    for work, me, _other in works.values():
         asked_shared |= _asked(CORPUS, work, me, config, now)
     by_label = {label: [c for c in CORPUS if c[1] == label] for label in TARGETS}
     hits = {label: [c for c in by_label[label] if c[0] in asked_shared] for label in TARGETS}

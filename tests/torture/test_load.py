@@ -112,7 +112,7 @@ def test_1000_hook_invocations_in_bursts_of_16_against_500_sessions(tmp_path, ta
             batch = min(BURST, INVOCATIONS - n * BURST)
             done: list = [None] * batch
 
-            def run(slot: int, event: str, data: bytes) -> None:
+            def run(slot: int, event: str, data: bytes, done: list = done) -> None:  # this batch's list
                 started = time.monotonic()
                 ran = claudes[slot].run(f"{SESSIONWARD} hook {event.split(':')[0]}", data, cwd=repos[0],
                                         session_id=who[slot]["session_id"], project_dir=repos[0])

@@ -240,7 +240,7 @@ def test_negative_control_unlocked_appends_lose_some(fresh, tally, setup):
     """The same appends with the lock switched off must lose some, or the test above could
     not catch a lock that fails to exclude."""
     t = tally(PART + " (negative control)")
-    for attempt in range(3):
+    for _attempt in range(3):
         fresh.base = tempfile.mkdtemp(dir=fresh.base)
         os.chmod(fresh.base, 0o755)
         done, expected, lines = _appends(fresh, setup, {"SESSIONWARD_TEST_DISABLE_LOCKS": "1"})

@@ -213,7 +213,7 @@ def judge(storm: Storm, ran: dict, t) -> dict:
 
     # no two holders: sorted by start, each section starts after the previous one ended
     intervals.sort()
-    for (a0, a1, a), (b0, b1, b) in zip(intervals, intervals[1:]):
+    for (_a0, a1, a), (b0, _b1, b) in zip(intervals, intervals[1:]):
         if b0 < a1:
             t.problem("double_holders", f"{b} acquired {(a1 - b0) / 1e6:.3f} ms before {a} left")
     # the counter: every committed value once, and none beyond what is on disk

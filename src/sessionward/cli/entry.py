@@ -14,7 +14,8 @@ import os
 import sys
 
 OUT_OF_MEMORY_HOOK = b"sessionward hook: out of memory (a memory limit such as ulimit -v?); the action goes on unguarded\n"
-OUT_OF_MEMORY_CLI = b"sessionward: out of memory (a memory limit such as ulimit -v?); the command stopped (state files are replaced whole or not at all)\n"
+OUT_OF_MEMORY_CLI = (b"sessionward: out of memory (a memory limit such as ulimit -v?); "
+                     b"the command stopped (state files are replaced whole or not at all)\n")
 
 
 def is_hook_call(argv: list) -> bool:

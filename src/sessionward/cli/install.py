@@ -113,7 +113,7 @@ def run_uninstall(values: dict) -> Output:
     home = claude_home(scope)
     settings_path = os.path.join(home, settings.SETTINGS_NAME)
 
-    def plan(record):
+    def plan(record) -> tuple:
         installed = record.installs.get(home) or manifest.Install()
         planned = settings.apply_settings(settings_path, settings.unmerge_settings, dry_run=True,
                                           remove_when_empty=installed.settings_created)
@@ -128,7 +128,7 @@ def run_uninstall(values: dict) -> Output:
 
     if dry_run:
         record = manifest.load(dry_run=True)
-        return _output("uninstall", True, *plan(record), record.notice)
+        return _output("uninstall", True, *plan(record), record.notice)  # type: ignore[call-arg]
     plan(manifest.load(dry_run=True))  # refuse a settings.json we cannot read before the lock file
     with settings.installer_lock():
         record = manifest.load()
@@ -240,7 +240,7 @@ def _file_lines(what: str, action, dry_run: bool, style) -> list[str]:
     elif action.kind == "update" and action.backup:
         line += f" (previous content kept as {style.path(action.backup)})"
     elif what == "dir" and action.kind == "create":
-        line += f" (private: /end writes each note's text there first)"
+        line += " (private: /end writes each note's text there first)"
     return [line]
 
 

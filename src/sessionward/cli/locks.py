@@ -20,7 +20,7 @@ class WaitReporter:
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stderr
         self.style = Style.for_stream(self.stream)
-        self.last_plain = None
+        self.last_plain: float | None = None
         self.shown = False
 
     def __call__(self, state, waited_s: float) -> None:

@@ -28,7 +28,7 @@ class Output:
     def __init__(self, command: str, data: dict, lines=None, exit_code: int = 0, notices=None, remarks=None) -> None:
         self.command = command
         self.data = data
-        self.lines = lines or (lambda style: [])
+        self.lines = lines or (lambda style: [])  # type: ignore[var-annotated]
         self.exit_code = exit_code
         self.notices = list(notices or [])
         self.remarks = list(remarks or [])  # for people, on stderr; --json has them in `data`

@@ -80,7 +80,8 @@ def _doing(record: dict, style, now: float) -> str:
 
 def swept_lines(swept: list) -> list[str]:
     return [
-        f"swept dead session {short_session_id(gone.record['id'])} (project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
+        f"swept dead session {short_session_id(gone.record['id'])} "
+        f"(project {gone.record['project']}, pid {gone.record['owner']['pid']}): {gone.reason}"
         for gone in swept
     ]
 

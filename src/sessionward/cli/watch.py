@@ -29,6 +29,10 @@ import time
 
 from sessionward.cli.render import Output, Style
 
+TYPE_CHECKING = False  # mypy reads the block as true; at run time nothing more is imported
+if TYPE_CHECKING:
+    from sessionward.overview import Snapshot
+
 POLL_S = 0.25  # how long a key is waited for before the change token is looked at again
 FULL_REFRESH_S = 5.0  # a snapshot at least this often (a branch switched shows no token change)
 HEADERS = ("ID", "PROJECT", "WORKTREE", "BRANCH", "WHERE", "ACTIVITY", "UP", "LAST", "LOCKS", "FILES", "CONFLICT")
@@ -164,8 +168,8 @@ class _Screen:
         self.project = project
         self.sorts = SORT_KEYS
         self.sort = SORT_KEYS[0]
-        self.snapshot = None
-        self.token = None
+        self.snapshot: Snapshot = None  # type: ignore[assignment]  # the loop takes one before drawing
+        self.token: tuple | None = None
         self.taken = 0.0
         self.selected = None  # the selected session's id: selection follows it across refreshes
         self.details = False

@@ -85,6 +85,7 @@ class HookEvent:
     @property
     def cwd(self) -> str:
         cwd = self.text("cwd")
+        assert cwd is not None  # required: text() raised otherwise
         if not os.path.isabs(cwd) or "\0" in cwd or len(cwd) > MAX_PATH_CHARS or not _is_utf8(cwd):
             raise HookInputError(f"field 'cwd' must be an absolute path, not {cwd[:80]!r}")
         return cwd

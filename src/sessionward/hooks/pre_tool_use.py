@@ -79,8 +79,8 @@ def noted(event: HookEvent, verdict, what: str):
         from sessionward._humanize import short_session_id
         from sessionward.status_stamp import note_asked
 
-        who = [o.get("session") or o.get("id") for o in verdict.others if isinstance(o, dict)]
-        who = [short_session_id(w) for w in who if isinstance(w, str)]
+        ids = [o.get("session") or o.get("id") for o in verdict.others if isinstance(o, dict)]
+        who = [short_session_id(w) for w in ids if isinstance(w, str)]
         note_asked(event.payload.get("session_id"), f"{what} (session {', '.join(who)})" if who else what)
     return verdict
 

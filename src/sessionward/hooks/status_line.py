@@ -87,7 +87,7 @@ def status_row(raw: bytes, environ=None) -> str:
     except (ValueError, RecursionError):
         payload = {}
     payload = payload if type(payload) is dict else {}
-    workspace = payload.get("workspace") if type(payload.get("workspace")) is dict else {}
+    workspace: dict = payload.get("workspace") if type(payload.get("workspace")) is dict else {}  # type: ignore[assignment]
     cwd = workspace.get("current_dir") or payload.get("cwd")
     if not isinstance(cwd, str) or not os.path.isabs(cwd) or "\0" in cwd or not os.path.isdir(cwd):
         cwd = os.getcwd()
@@ -122,7 +122,8 @@ class Row:
         self.state_dir = paths.state_dir()
         # What the row is made from, read first (see the module docstring).
         self.stamp = status_stamp.read_token(self.state_dir) if cached else ""
-        self.config_path = self.config_bytes = None
+        self.config_path: str | None = None
+        self.config_bytes: bytes | None = None
         if cached:
             self._read_config_bytes()
 

@@ -217,9 +217,9 @@ def _take_free_lock(path: str) -> int | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
-            fd = _create_locked(path)
-            if fd is not None:
-                return fd
+            created = _create_locked(path)
+            if created is not None:
+                return created
             continue  # another process linked one first: look at it
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -40,6 +40,7 @@ class Owner:
     """A resolved owner: its process identity and how we found it (`via`)."""
 
     __slots__ = ("pid", "start_time", "hostname", "boot_id", "pidns", "comm", "via", "life", "_identity")
+    _identity: dict | None
 
     def __init__(self, info: ProcessInfo, via: str) -> None:
         host = this_host()

@@ -301,7 +301,7 @@ def record_liveness(owner: dict, last_seen: float | None, now: float | None = No
     """owner_is_alive for an owner record as stored (identity.Owner.to_record): the one way
     registry, locks and claims judge theirs."""
     return owner_is_alive(
-        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), last_seen, now,
+        owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), last_seen, now,  # type: ignore[arg-type]
         seen=seen, pidns=owner.get("pidns"), life=owner.get("life") is True,
     )
 

@@ -41,7 +41,7 @@ def drafts_dirs() -> list[str]:
     return [os.path.dirname(directory), directory]
 
 
-def plan_dir_removal(candidates: list[str], leaving: set[str], kept_files: set[str] = frozenset()) -> list[DirAction]:
+def plan_dir_removal(candidates: list[str], leaving: set[str], kept_files: set[str] | frozenset[str] = frozenset()) -> list[DirAction]:
     leaving = set(leaving)
     kept = list(kept_files)  # reported on their own lines: a directory kept for them alone says nothing more
     actions = []

@@ -43,6 +43,7 @@ str raise CannotEdit; a lone surrogate in a new string is written as its \\u esc
 import json.decoder
 import json.encoder
 import re
+from typing import NoReturn
 
 MAX_DEPTH = 200
 _WS = " \t\n\r"
@@ -106,7 +107,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def fail(self, msg: str, pos: int):
+    def fail(self, msg: str, pos: int) -> NoReturn:
         raise ParseError(msg, self.text, pos)
 
     def skip(self, pos: int) -> int:
@@ -142,7 +143,7 @@ class _Parser:
     def string(self, pos: int) -> tuple[str, int]:
         try:
             # the stdlib's own scanner: escapes, surrogate pairs, control characters refused
-            return json.decoder.scanstring(self.text, pos + 1, True)
+            return json.decoder.scanstring(self.text, pos + 1, True)  # type: ignore[attr-defined]
         except json.JSONDecodeError as exc:
             self.fail(exc.msg.removesuffix(" at"), exc.pos)
 
@@ -173,9 +174,9 @@ class _Parser:
             child = self.value(pos, depth)
             node.children.append(child)
             if is_object:
-                value[key] = child.value
+                value[key] = child.value  # type: ignore[call-overload]
             else:
-                value.append(child.value)
+                value.append(child.value)  # type: ignore[union-attr]
             pos = self.skip(child.end)
             if pos < length and text[pos] == ",":
                 pos = self.skip(pos + 1)
@@ -310,7 +311,7 @@ class _Editor:
         if [k for k in node.keys if k in value] != [k for k in value if k in index]:
             return None  # keys reordered: not an edit this module makes
         inner = self._inner_multiline(node) if node.children else False
-        entries = []
+        entries: list = []
         for key, item in value.items():
             i = index.get(key)
             if i is None:
@@ -323,10 +324,10 @@ class _Editor:
 
     def _array_entries(self, node: Node, value: list) -> list:
         inner = self._inner_multiline(node) if node.children else False
-        entries = []
+        entries: list = []
         for i, j in _align([c.value for c in node.children], value):
             if i is None:
-                entries.append((None, None, value[j]))
+                entries.append((None, None, value[j]))  # type: ignore[index]  # _align pairs no None with None
             elif j is not None:
                 entries.append((i, None, self.render(node.children[i], value[j], inner)))
         return entries

@@ -183,7 +183,7 @@ def _remove(action: Action) -> None:
     try:
         os.unlink(action.file.path)
         if action.kind == "restore":
-            os.rename(action.backup, action.file.path)  # the user's own file, back where it was
+            os.rename(action.backup, action.file.path)  # type: ignore[arg-type]  # the user's own file, back where it was
     except FileNotFoundError:
         pass  # gone meanwhile
     except OSError as exc:

@@ -6,7 +6,8 @@
 The templates are package data beside this module (commands/*.md); @SESSIONWARD@ becomes the
 launcher, @DRAFTS@ the drafts directory (sessionward.drafts: /end's model writes each note's
 text there with its Write tool, whose rule `Edit(//<dir>/**)` in allowed-tools lets it, and
-hands it over with `note append|write --text-file`, so the text is never on a command line). Their YAML frontmatter must open the file (Claude Code reads it only there), so the
+hands it over with `note append|write --text-file`, so the text is never on a command line).
+Their YAML frontmatter must open the file (Claude Code reads it only there), so the
 managed-file marker comes right after it. Values holding ": " or starting with "[" are quoted:
 Claude Code parses the frontmatter as YAML and, on an error, drops all of it, allowed-tools
 included, and the `!` line then is not pre-approved.

@@ -293,7 +293,7 @@ def _upgrade_unversioned(doc: dict) -> tuple[dict, str | None]:
         legacy = [dict(v, pid=v.get("pid", k)) if isinstance(v, dict) else None for k, v in legacy.items()]
     if not isinstance(legacy, list):
         return {}, "no 'schema' and no 'sessions'"
-    upgraded = {}
+    upgraded: dict = {}
     for item in legacy:
         rec = _upgrade_legacy_record(item)
         if rec is None:
