@@ -218,7 +218,8 @@ def main(argv=None) -> int:
                 owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
                 me = resolve_owner(explicit_pid=os.getpid())
                 if "api" in sections:
-                    tables.append(api_bench.api_tables(api_bench.run_api_section(root, owners, me, checkouts, rounds["api"]), args.markdown))
+                    results = api_bench.run_api_section(root, owners, me, checkouts, rounds["api"])
+                    tables.append(api_bench.api_tables(results, args.markdown))
                 if "process" in sections:
                     procs, python = process_bench.run_process_section(root, owners, checkouts, rounds)
                     tables.append(process_bench.process_table(procs, args.markdown))

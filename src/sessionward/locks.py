@@ -357,7 +357,7 @@ class NamedLock:
             if self._token is not None:
                 # This lock object took it: it frees its own lock and nothing else. If that
                 # lock was forced away or taken over meanwhile, the one there now is another's.
-                mine = state.present and state.meta is not None and state.meta.get("token") == self._token  # type: ignore[assignment]
+                mine = state.present and state.meta is not None and state.meta.get("token") == self._token
                 self._token = None
                 if mine:
                     self._remove(state)

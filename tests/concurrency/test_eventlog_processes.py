@@ -102,7 +102,7 @@ def test_concurrent_writers_and_kill_9_tear_nothing_and_lose_nothing(tmp_path, m
     by_writer: dict = {}
     for record in sorted(records, key=lambda r: r["at"]):
         by_writer.setdefault(record["session"], []).append(record["n"])
-    for i, (proc, announce) in enumerate(steady):
+    for i, (proc, _announce) in enumerate(steady):
         assert proc.returncode == 0
         assert by_writer[f"steady{i}"] == list(range(150))
     killed = 0

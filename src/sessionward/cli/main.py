@@ -123,7 +123,8 @@ COMMANDS = [
         "Show the other live sessions and how they conflict with this project and worktree.",
         "sessionward.cli.sessions:run_check",
         args=[Arg("project", "project name (default: from git, or the directory name)", required=False, complete="project")],
-        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR", complete="dir"), PID, SHELL_PID, SESSION, JSON],
+        opts=[Opt("--cwd", "working directory to check from (default: the current one)", "DIR", complete="dir"),
+              PID, SHELL_PID, SESSION, JSON],
         details="Exit status: 0 when no other session shares the project or worktree, 1 when one does.",
     ),
     Command(

@@ -142,6 +142,32 @@ class LockFacts:
         tidy(), close()
     """
 
+    path: str  # what names the lock in messages (the local backend: NAME.lock)
+
+    def transition(self, deadline: float):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def read(self, judge: bool = True):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def queue(self) -> list:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def write_holder(self, annex: bytes, pid: int) -> tuple:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def still_mine(self, created: tuple, pid: int):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def remove(self, state) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def tidy(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     """The facts of the named lock `name` (validated by the caller) in the current backend."""

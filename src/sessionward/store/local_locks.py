@@ -40,9 +40,10 @@ from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps
 from sessionward._lockfile import PID_FILE_MAX, Guard, LockState, read_lock_state, read_queue, unlink_lock_file, write_in_place
 from sessionward import paths
 from sessionward.errors import StateUnwritable
+from sessionward.store import LockFacts
 
 
-class LocalLock:
+class LocalLock(LockFacts):
     """One named lock's files. Keeps the guard file open between transitions (per process)."""
 
     def __init__(self, name: str, state_dir: str | None = None) -> None:
