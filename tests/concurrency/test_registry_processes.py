@@ -345,7 +345,10 @@ class KillCampaign:
             words = line.decode().split()
             if words == ["ready"]:
                 # The kill clock starts once the writer works, so kills land inside operations.
-                writer["kill_at"] = time.monotonic() + self.rng.uniform(0.002, 0.05)
+                # A quarter live longer: on a loaded machine 50 ms may not see one whole
+                # register + unregister, and the checks need committed facts of both kinds.
+                lives = self.rng.uniform(0.002, 0.05) if self.rng.random() < 0.75 else self.rng.uniform(0.05, 0.5)
+                writer["kill_at"] = time.monotonic() + lives
                 continue
             verb, sid = words
             previous = self.state_of.get(sid)

@@ -31,7 +31,7 @@ def installed(claude_home):
     assert ran.returncode == 0, ran.stderr
     events = claude_home.settings()["hooks"]
     assert sorted(events) == sorted(["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
-                                     "Stop", "SessionEnd"])
+                                     "Notification", "Stop", "SessionEnd"])
     return claude_home
 
 

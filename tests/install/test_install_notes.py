@@ -160,3 +160,13 @@ def test_install_on_a_terminal_asks(home, answer, written):
     else:
         assert f'vaults = ["{wanted}"]' in config_text(home)
         assert out.decode().splitlines()[-1] == f"notes protected: {wanted}"
+
+
+def test_a_vault_path_that_is_not_utf8_is_refused_in_one_line(home, tmp_path):
+    """A directory whose name is not UTF-8 exists, but sessionward.toml (UTF-8) cannot name it."""
+    odd = os.path.join(os.fsencode(tmp_path), b"notes-\xff")
+    os.mkdir(odd)
+    done = subprocess.run([SESSIONWARD, "install", "--vault", odd], capture_output=True)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith(b"sessionward: install: a path to protect must be UTF-8 text") and done.stderr.count(b"\n") == 1
+    assert not os.path.exists(os.path.join(home, ".claude", "sessionward.toml"))

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from helpers import SESSIONWARD
+from sessionward.cli.args import COMPLETE_KINDS
 
 from hooks.conftest import fake_claude, payloads, project, rc_root  # noqa: F401 - fixtures
 from hooks.test_hook_fuzz import BASE_PAYLOAD, ENV, EVENTS, check_answer
@@ -301,7 +302,10 @@ class Ground1:
                           odd_text())
         return {"K": steps, "PID": self.pid, "S": self.seconds, "ID": self.session, "SCOPE": self.scope,
                 "DIR": self.places.paths(), "TEXT": self.text, "NAME": self.project, "HEX": self.digest,
-                "FILE": self.places.paths(), "WHEN": self.when, "N": self.count}[opt.value]  # --text-file: odd places
+                "FILE": self.places.paths(), "WHEN": self.when, "N": self.count,
+                "PATH": self.places.paths(),  # install --vault: odd places, never a real note
+                "KIND": st.one_of(st.sampled_from(COMPLETE_KINDS + ("", "SESSION", "lock\0")), odd_text()),
+                }[opt.value]  # --text-file: odd places
 
     def for_arg(self, arg):
         if arg.name == "pid":

@@ -63,6 +63,13 @@ def plan_notes(values: dict, dry_run: bool, as_json: bool) -> NotesPlan:
 
 
 def _existing(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a name that is not UTF-8 (surrogate-escaped bytes): TOML cannot hold it
+        raise BadInput(f"install: a path to protect must be UTF-8 text (sessionward.toml is): {ascii(text.strip())}; "
+                       "nothing was changed") from None
+    if "\0" in text:
+        raise BadInput(f"install: a path to protect cannot hold a NUL byte: {text.strip()!r}; nothing was changed")
     real = os.path.realpath(os.path.expanduser(text.strip()))
     if not text.strip() or not os.path.exists(real):
         raise BadInput(f"install: no such file or directory to protect: {text.strip()!r}; nothing was changed")
