@@ -15,6 +15,7 @@ Memory is counted in KiB, as `ulimit -v` counts it.
 """
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -72,8 +73,14 @@ INTERPRETER_START_FAILED = ("Error in sitecustomize", "Error in usercustomize", 
 
 
 def _started(done) -> bool:
-    """False when the run failed in the interpreter's own start, not in sessionward."""
+    """False when the run failed in the interpreter's own start, not in sessionward; or when the
+    kernel stopped it with SIGSEGV and not a word: under `ulimit -v` the address space also
+    bounds the stack's growth, and a process whose heap took the rest gets SIGSEGV at its next
+    deeper call (seen once in ~20 full runs, at 700 KiB above the interpreter's start). No
+    program can answer that with a line; it is the kernel's, like a start that failed."""
     stderr = done.stderr.decode("utf-8", "replace")
+    if done.returncode == -signal.SIGSEGV and not stderr and not done.stdout:
+        return False
     return done.returncode == 0 or not any(words in stderr for words in INTERPRETER_START_FAILED)
 
 
@@ -116,7 +123,7 @@ def test_no_traceback_under_any_memory_limit(tally, tmp_path):
             _judge(t, f"{' '.join(args)} under ulimit -v {limit}", done, (0, 1, 3))
     t.faults_injected += len(limits) - len(left_out)
     t.figures.update({"lowest start KiB": start, "limits tried": len(limits) - len(left_out),
-                      "runs the interpreter did not start": runs_not_started})
+                      "runs the interpreter did not start (or the kernel stopped)": runs_not_started})
     assert len(left_out) < len(limits) // 2, f"the interpreter failed to start at most limits: {left_out}"
     assert runs_not_started < runs // 4, f"the interpreter failed to start in {runs_not_started} of {runs} runs"
     t.check()
