@@ -82,6 +82,15 @@ def test_json_snapshot_names_locks_claims_and_conflicts(world, owners):
     assert by_id[B1]["conflict"] is None and by_id[B1]["activity"]["state"] == "busy"
 
 
+def test_an_ended_session_is_shown_but_not_counted_as_a_session(world):
+    registry.unregister_sessions(session_id=B1)
+    activity.note_event("SessionEnd", B1, {"cwd": world["notes"], "reason": "prompt_input_exit"})
+    out = run_cli("watch", "--once", check=True).stdout.splitlines()
+    assert out[0] == "sessionward watch: 2 sessions, 0 waiting for their person, 1 ended lately"
+    rows = {line.split("\t")[0]: line for line in out[2:]}
+    assert set(rows) == {"a1a1a1a1", "a2a2a2a2", "b1b1b1b1"} and "ended" in rows["b1b1b1b1"]
+
+
 def test_project_filter(world):
     out = run_cli("watch", "--once", "--project", "notes", check=True).stdout.splitlines()
     assert out[0] == "sessionward watch: 1 session, 0 waiting for their person, project notes"

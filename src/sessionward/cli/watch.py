@@ -87,9 +87,12 @@ def cells(row, now: float, style: Style) -> list[str]:
 
 
 def header_line(snapshot, project, sort: str) -> str:
-    count = len(snapshot.rows)
+    count = sum(1 for row in snapshot.rows if row.record is not None)  # live: in the registry
+    ended = len(snapshot.rows) - count  # shown a while after they ended, not counted as sessions
     waiting = snapshot.waiting_count()
     parts = [f"{count} session{'s' if count != 1 else ''}", f"{waiting} waiting for their person"]
+    if ended:
+        parts.append(f"{ended} ended lately")
     if project:
         parts.append(f"project {project}")
     if sort != "attention":
