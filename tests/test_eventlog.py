@@ -158,8 +158,8 @@ def test_log_piped_is_tab_separated_and_jsonl_is_one_event_per_line():
     write_some()
     piped = run_cli("log", check=True).stdout.splitlines()
     assert piped[0].split("\t") == ["WHEN", "SESSION", "PROJECT", "EVENT", "WHAT"]
-    assert piped[2].split("\t")[1:4] == ["aaaa1111-x", "-", "edit.denied"]
-    assert piped[2].split("\t")[4] == "Write /w/f.py claimed"
+    assert piped[2].split("\t")[1:4] == ["aaaa1111-x", "alpha", "edit.denied"]  # its project, from its start
+    assert piped[2].split("\t")[4] == "Write /w/f.py · claimed"
     lines = run_cli("log", "--jsonl", "--project", "beta", check=True).stdout.splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["session.started", "lock.taken"]
 

@@ -54,6 +54,11 @@ def test_hooks_log_starts_denies_asks_what_the_person_did_ends_and_deaths(sessio
     shown = run_cli("log", "--session", b.session_id, "--project", "proj", "--jsonl", check=True).stdout
     assert [json.loads(line)["event"] for line in shown.splitlines()] == [
         "session.started", "edit.denied", "git.asked", "git.allowed", "git.asked", "git.not_run", "session.died"]
+    # The table names the project of every row --project counted, a hook's too.
+    table = run_cli("log", "--session", b.session_id, check=True).stdout.splitlines()
+    assert [line.split("\t")[2] for line in table[1:]] == ["proj"] * 7, table
+    asked = [line for line in table if "\tgit.asked\t" in line][0]
+    assert "\tBash git checkout -b topic · sessionward: " in asked, asked
 
 
 def test_a_quiet_tool_call_writes_no_event(sessions, project):

@@ -87,20 +87,22 @@ def run_log(values: dict) -> Output:
             return []
         if not events:
             return ["no events" + (" match" if values["session"] or values["project"] or since else " yet")]
-        return event_table(events, style, time.time())
+        return event_table(events, style, time.time(), wanted.projects)
 
     return Output("log", data, lines)
 
 
-def event_table(events: list, style, now: float) -> list[str]:
+def event_table(events: list, style, now: float, projects: dict | None = None) -> list[str]:
     labels = short_session_ids(r["session"] for r in events if isinstance(r.get("session"), str))
-    rows = [event_row(record, style, now, labels) for record in events]
+    rows = [event_row(record, style, now, labels, projects) for record in events]
     return style.table(["WHEN", "SESSION", "PROJECT", "EVENT", "WHAT"], rows)
 
 
-def event_row(record: dict, style, now: float, labels: dict | None = None) -> list[str]:
+def event_row(record: dict, style, now: float, labels: dict | None = None, projects: dict | None = None) -> list[str]:
     """One event as table cells: on a terminal with its age and colour, short ids and ~
-    paths; piped with its ISO time and full ids (what a script wants)."""
+    paths; piped with its ISO time and full ids (what a script wants). `projects`: session id
+    -> project, for the events whose writer knew only the session (a hook's), as --project
+    counts them (Filter.projects)."""
     sid = record.get("session")
     if style.tty:
         when = format_ago(now - record["at"])
@@ -111,20 +113,22 @@ def event_row(record: dict, style, now: float, labels: dict | None = None) -> li
     event = str(record["event"])
     colour = _COLOURS.get(event.partition(".")[2])
     shown = style.paint(event, colour) if colour else event
-    return [when, session, str(record.get("project") or "-"), shown, describe(record, style)]
+    project = record.get("project") or (projects or {}).get(sid)
+    return [when, session, str(project or "-"), shown, describe(record, style)]
 
 
 def describe(record: dict, style) -> str:
     """The rest of the event in one cell: the lock, pid, tool, target, how and reason first, then
     every other key as "key value"."""
-    parts = []
+    parts: list[str] = []
     for key in _SHOWN_FIRST:
         value = record.get(key)
         if value is None:
             continue
         if key == "target" and isinstance(value, str) and value.startswith("/"):
             value = style.path(value)
-        parts.append(f"{value}:" if key == "lock" else f"pid {value}:" if key == "pid" else str(value))
+        parts.append(f"{value}:" if key == "lock" else f"pid {value}:" if key == "pid"
+                     else f"· {value}" if key == "reason" and parts else str(value))
     for key, value in record.items():
         if key in _NOT_SHOWN or key in _SHOWN_FIRST or value is None:
             continue
@@ -146,7 +150,7 @@ def _follow(values: dict, wanted: Filter, shown: list) -> Output:
     style = Style.for_stream(sys.stdout)
     out = sys.stdout
     if not values["jsonl"]:
-        text = event_table(shown, style, time.time()) if shown else []
+        text = event_table(shown, style, time.time(), wanted.projects) if shown else []
         if text:
             out.write("\n".join(text) + "\n")
             out.flush()
@@ -162,7 +166,7 @@ def _follow(values: dict, wanted: Filter, shown: list) -> Output:
                     record = eventlog.parse_line(raw.decode("utf-8", "replace"))
                     if record is not None and wanted(record):
                         out.write(json_line(record) if values["jsonl"]
-                                  else "  ".join(event_row(record, style, time.time())) + "\n")
+                                  else "  ".join(event_row(record, style, time.time(), None, wanted.projects)) + "\n")
                 out.flush()
                 continue
             if handle is None or _rotated(handle, path):
