@@ -38,6 +38,30 @@ def run_cli(*args, cwd=None, env=None, input=None, check=False):
     return result
 
 
+def run_on_a_terminal(*args, env=None, cwd=None) -> tuple[int, str, str]:
+    """`sessionward ARGS` with its stdout on a terminal (a pty), as a person sees it: (exit
+    status, what the terminal showed, with \\n line ends, stderr). env: the whole environment
+    (default: this process's, NO_COLOR=1 included, as every test's)."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run([SESSIONWARD, *args], stdout=slave, stderr=subprocess.PIPE, timeout=60, env=env, cwd=cwd)
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return done.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), done.stderr.decode()
+
+
 def cli_json(*args, **kwargs) -> dict:
     result = run_cli(*args, "--json", **kwargs)
     return json.loads(result.stdout)

@@ -45,28 +45,11 @@ def test_readme_starts_with_the_two_newcomer_commands():
 
 def on_a_terminal(*args) -> list[str]:
     """What `sessionward ARGS` prints to a terminal (paths shortened to ~), as README shows it."""
-    import pty
-    import subprocess
+    from helpers import run_on_a_terminal
 
-    from helpers import SESSIONWARD
-
-    master, slave = pty.openpty()
-    try:
-        done = subprocess.run([SESSIONWARD, *args], stdout=slave, stderr=subprocess.PIPE, timeout=60)
-    finally:
-        os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the terminal's other end is closed and drained
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert (done.returncode, done.stderr) == (0, b"")
-    return b"".join(chunks).decode().replace("\r\n", "\n").splitlines()
+    status, shown, errors = run_on_a_terminal(*args)
+    assert (status, errors) == (0, "")
+    return shown.splitlines()
 
 
 def readme_console(first_line: str) -> list[str]:

@@ -3,34 +3,18 @@ relative times, each session's activity and its relation to the caller in words;
 stdout holds only data (the sweep of a dead session is a notice, on stderr)."""
 
 import os
-import pty
 import subprocess
 
 from sessionward import activity
 
-from helpers import SESSIONWARD, run_cli
+from helpers import run_cli, run_on_a_terminal
 
 
 def on_a_terminal(*args, env=None, cwd=None) -> tuple[str, str]:
-    """(what `sessionward ARGS` shows on a terminal, its stderr)."""
+    """(what `sessionward ARGS` shows on a terminal, in colour unless env says NO_COLOR, its stderr)."""
     environ = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
-    master, slave = pty.openpty()
-    try:
-        done = subprocess.run([SESSIONWARD, *args], stdout=slave, stderr=subprocess.PIPE, timeout=60,
-                              env={**environ, "TERM": "xterm", **(env or {})}, cwd=cwd)
-    finally:
-        os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return b"".join(chunks).decode().replace("\r\n", "\n"), done.stderr.decode()
+    _, shown, errors = run_on_a_terminal(*args, env={**environ, "TERM": "xterm", **(env or {})}, cwd=cwd)
+    return shown, errors
 
 
 def a_dead_session(tmp_path) -> int:

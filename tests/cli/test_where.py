@@ -6,7 +6,6 @@ in a mount namespace); and clearing by hand (`prune --force`, `lock release --fo
 
 import json
 import os
-import pty
 import re
 import shutil
 import signal
@@ -16,7 +15,7 @@ import uuid
 
 import pytest
 
-from helpers import SESSIONWARD, make_git_repo, run_cli
+from helpers import SESSIONWARD, make_git_repo, run_cli, run_on_a_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -82,21 +81,7 @@ def other_kernel(tmp_path, *args):
 
 def on_a_terminal(*args) -> str:
     """What `sessionward ARGS` prints on a terminal (a pty: the table, its notes)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(SESSIONWARD, [SESSIONWARD, *args])
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.waitpid(pid, 0)
-    os.close(fd)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    return run_on_a_terminal(*args)[1]
 
 
 def piped_rows() -> dict:
