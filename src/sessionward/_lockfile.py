@@ -409,11 +409,14 @@ class Guard:
         # Spaces over the rest of the old queue (JSON allows trailing whitespace): written and
         # not yet truncated, the file still parses (a shorter queue left a torn tail there,
         # and a torn queue drops every waiter's place).
-        os.pwrite(self.fd, data + b" " * (self._size - len(data)), 0)
-        crash_point("queue-written")
-        if self._size > len(data):
-            os.ftruncate(self.fd, len(data))
-            crash_point("queue-truncated")
+        try:
+            os.pwrite(self.fd, data + b" " * (self._size - len(data)), 0)
+            crash_point("queue-written")
+            if self._size > len(data):
+                os.ftruncate(self.fd, len(data))
+                crash_point("queue-truncated")
+        except OSError as exc:  # a full disk (the fence makes the file grow), a quota: one line
+            raise StateUnwritable(self.lock.guard_path, exc) from None
         self._size = len(data)
 
     def next_fence(self) -> int:
