@@ -466,7 +466,8 @@ def stray_state(state_dir) -> tuple[list, list]:
             # life/: the owners' life files (identity.life); a writer killed while starting
             # its watcher may leave one, which `prune --apply` removes once nobody holds it.
             # status/: the status stamp each registry change renews (sessionward.status_stamp)
-            extra = sorted(set(os.listdir(os.path.join(state_dir, name))) - {"registry.lock", "life", "status"})
+            # log/: the event history (sessionward.eventlog: session.started, session.ended)
+            extra = sorted(set(os.listdir(os.path.join(state_dir, name))) - {"registry.lock", "life", "status", "log"})
             unexpected += [f"sessionward/{n}" for n in extra]
         elif STRAY_TEMP.match(name):
             temps.append(name)

@@ -411,7 +411,7 @@ def queue_view(w: World, child_pid: int):
         return []
     try:
         doc = json.loads(raw)
-        return [w.who(waiter["pid"], child_pid) for waiter in doc["waiters"]]
+        return [w.who(waiter["pid"], child_pid) for waiter in doc.get("waiters", [])]
     except (ValueError, KeyError, TypeError):
         return ("torn", raw)
 

@@ -251,7 +251,7 @@ def queue(tmp_path) -> list:
             raw = f.read()
     except FileNotFoundError:
         return []
-    return [(w["pid"], w.get("pidns")) for w in json.loads(raw)["waiters"]] if raw.strip() else []
+    return [(w["pid"], w.get("pidns")) for w in json.loads(raw).get("waiters", [])] if raw.strip() else []
 
 
 def wait_for(predicate, timeout: float, what: str):
