@@ -35,11 +35,16 @@ def make_tls_files(directory) -> tuple:
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
+    # The extensions a strict verifier wants (Python 3.13 sets VERIFY_X509_STRICT): a CA with
+    # basicConstraints and keyUsage, a leaf with its SAN and authorityKeyIdentifier.
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=sessionward test CA")
+            "-subj", "/CN=sessionward test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", "subjectKeyIdentifier=hash")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
     with open(os.path.join(d, "san.ext"), "w") as ext:
-        ext.write("subjectAltName=IP:127.0.0.1\n")
+        ext.write("subjectAltName=IP:127.0.0.1\nauthorityKeyIdentifier=keyid,issuer\n"
+                  "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                  "extendedKeyUsage=serverAuth\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
     return tuple(os.path.join(d, f) for f in ("ca.pem", "server.pem", "server.key"))
