@@ -203,9 +203,17 @@ def test_negative_control_write_without_fence_check_is_caught(redis_server):
 # -- server restarts -----------------------------------------------------------------------
 
 
-def restarted(server: RedisServer) -> RedisServer:
-    server.kill()  # kill -9: a crash, nothing flushed on the way out
-    return server.start()
+def five_fenced_writes_then_kill_9(server: RedisServer):
+    """Five leases of `end`, each with a fenced note write, then the server killed (kill -9:
+    a crash, nothing flushed on the way out) and started again. Returns the last lease."""
+    leases = leases_of(server.start())
+    for _ in range(5):
+        lease = leases.try_acquire("end", new_token("before"), 10_000)
+        assert leases.fenced_write_allowed("note:plan.md", lease.fence, lease.epoch)
+        leases.release(lease)
+    server.kill()
+    server.start()
+    return lease
 
 
 @pytest.mark.slow
@@ -213,12 +221,7 @@ def test_kill_9_and_restart_with_aof_keeps_fences_and_marks(tmp_path):
     need_redis_server()
     server = RedisServer(tmp_path, aof=True)
     try:
-        leases = leases_of(server.start())
-        for _ in range(5):
-            lease = leases.try_acquire("end", new_token("before"), 10_000)
-            assert leases.fenced_write_allowed("note:plan.md", lease.fence, lease.epoch)
-            leases.release(lease)
-        restarted(server)
+        lease = five_fenced_writes_then_kill_9(server)
         after = leases_of(server, known_epoch=lease.epoch)
         lease2 = after.try_acquire("end", new_token("after"), 10_000)
         assert (lease2.fence, lease2.epoch, lease2.state_lost) == (6, lease.epoch, False)
@@ -233,12 +236,7 @@ def test_restart_without_aof_refuses_fenced_writes_until_reseeded(tmp_path):
     need_redis_server()
     server = RedisServer(tmp_path, aof=False)
     try:
-        leases = leases_of(server.start())
-        for _ in range(5):
-            lease = leases.try_acquire("end", new_token("before"), 10_000)
-            assert leases.fenced_write_allowed("note:plan.md", lease.fence, lease.epoch)
-            leases.release(lease)
-        restarted(server)
+        lease = five_fenced_writes_then_kill_9(server)
         # the host remembers the epoch it last saw: the first script after the loss finds it gone
         after = leases_of(server, known_epoch=lease.epoch)
         lease2 = after.try_acquire("end", new_token("after"), 10_000)
