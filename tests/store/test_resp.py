@@ -161,3 +161,30 @@ def test_rediss_verifies_the_server_and_speaks_tls(tmp_path, monkeypatch):
             resp.connect(resp.parse_store_url(server.tcp_url.replace("rediss://", "redis://"))).call("PING")
     finally:
         server.cleanup()
+
+
+def test_a_process_keeps_one_connection_and_a_forked_child_gets_its_own(redis_server, tmp_path, monkeypatch):
+    from sessionward.store import shared
+
+    monkeypatch.setenv("SESSIONWARD_HOME", str(tmp_path / "state"))
+    url = redis_server.url
+    try:
+        first = shared.connection(url)
+        assert shared.connection(url) is first
+        first.call("SET", "k", "parent")
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its own socket, the parent's left untouched
+            try:
+                child = shared.connection(url)
+                os.write(w, b"1" if child is not first and child.call("GET", "k") == b"parent" else b"0")
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        assert os.read(r, 1) == b"1"
+        assert first.call("GET", "k") == b"parent"  # the parent's connection still answers in order
+    finally:
+        shared.disconnect()
+    assert shared.prefix().startswith("sessionward:{") and shared.known_epoch() == ""
+    shared.remember_epoch("abc123")
+    assert shared.known_epoch() == "abc123"

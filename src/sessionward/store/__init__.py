@@ -29,9 +29,11 @@ unset or empty, `store = "..."` in sessionward.toml (setting() says which, and d
                                                (store.local_locks)
            STATE/sessionward/claims/*.json     claim shards, under claims.lock (permanent)
            the note's own directory            the note fence: a flock on the directory
-  redis://, rediss://, unix://  the shared store: not built yet. current() raises
-         StoreNotBuilt (exit 3, one line; a hook fails open), so that no process works on
-         local files while others would use the shared one.
+  redis://, rediss://, unix://  the shared store (store.shared: the connection, the key
+         prefix, the epoch this host last saw; docs/SHARED_STORE.md). Not wired yet
+         (SHARED_BUILT is False): current() raises StoreNotBuilt (exit 3, one line; a hook
+         fails open), so that no process works on local files while others would use the
+         shared one.
 
 Calling sequence of a lock (sessionward.locks; the manual is in store.local_locks):
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
@@ -62,8 +64,14 @@ import os
 
 LOCAL = "local"
 ENV_VAR = "SESSIONWARD_STORE"
+SHARED = "shared"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 _chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
+_shared_url = ""  # the URL, when the backend is SHARED
+# False until every fact (registry, locks, claims, note fences) has its shared backend: until
+# then a shared URL is refused before any state is touched, so that no process works on
+# local files while others would use the shared store.
+SHARED_BUILT = False
 
 
 class Store:
@@ -98,23 +106,43 @@ def setting() -> tuple[str, str]:
 
 
 def current() -> str:
-    """The backend of this process: "local", or StoreNotBuilt for a shared store's URL (or
-    anything else). Decided once, re-decided only when what decides it changes (the variable,
-    or which configuration file is read)."""
+    """The backend of this process: LOCAL, or SHARED for a redis://, rediss:// or unix://
+    URL (shared_url() gives it) once SHARED_BUILT, or StoreNotBuilt for anything else. Decided once,
+    re-decided only when what decides it changes (the variable, or which configuration file
+    is read)."""
     global _chosen
     env = os.environ
     key = (env.get(ENV_VAR, ""), env.get("SESSIONWARD_CONFIG"), env.get("CLAUDE_CONFIG_DIR"), env.get("HOME"))
     if key == _chosen[0]:
         return _chosen[1]
     value, origin = setting()
-    if value.strip() in ("", LOCAL):
+    value = value.strip()
+    if value in ("", LOCAL):
         _chosen = (key, LOCAL)
         return LOCAL
     from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
-        raise StoreNotBuilt(shown(value), "the shared (Redis) store is not built yet; this sessionward has the local store only", origin)
+        if not SHARED_BUILT:
+            why = "the shared (Redis) store is not built yet; this sessionward has the local store only"
+            raise StoreNotBuilt(shown(value), why, origin)
+        _chosen = (key, SHARED)
+        global _shared_url
+        _shared_url = value
+        return SHARED
     raise StoreNotBuilt(shown(value), "expected 'local' or a redis://, rediss:// or unix:// URL", origin)
+
+
+def shared_url() -> str:
+    """The shared store's URL, when current() is SHARED (else "")."""
+    return _shared_url if current() == SHARED else ""
+
+
+def _not_built(what: str):
+    """StoreNotBuilt for a fact whose shared backend is missing (a bug while SHARED_BUILT)."""
+    from sessionward.errors import StoreNotBuilt
+
+    return StoreNotBuilt(shown(_shared_url), f"{what} on the shared (Redis) store is not built yet", ENV_VAR)
 
 
 def shown(value: str) -> str:
@@ -171,7 +199,8 @@ class LockFacts:
 
 def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     """The facts of the named lock `name` (validated by the caller) in the current backend."""
-    current()
+    if current() == SHARED:
+        raise _not_built("locks")
     from sessionward.store.local_locks import LocalLock
 
     return LocalLock(name, state_dir)
@@ -179,7 +208,8 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
 
 def lock_names(state_dir: str | None = None) -> list:
     """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
-    current()
+    if current() == SHARED:
+        raise _not_built("locks")
     from sessionward.store.local_locks import lock_names as local_lock_names
 
     return local_lock_names(state_dir)
@@ -188,7 +218,8 @@ def lock_names(state_dir: str | None = None) -> list:
 def open_store(lock_timeout_s: float | None = None) -> Store:
     """The registry of the current backend. `lock_timeout_s` bounds how long an update waits
     for the store's lock (hooks wait less than commands)."""
-    current()
+    if current() == SHARED:
+        raise _not_built("the registry")
     from sessionward.store.local import LocalStore
 
     return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)

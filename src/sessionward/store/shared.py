@@ -1,0 +1,92 @@
+"""The shared store (Redis or Valkey) as this process reaches it: one connection, the user's
+key prefix, and the epoch this host last saw.
+
+Purpose: every shared-store backend module (registry, locks, claims, note fences) talks to
+the server through the one connection this module keeps, so that a process opens at most
+one socket, re-opened after fork() (a connection is never shared across a fork), and every
+key of one user carries one prefix (resp.key_prefix: people can share a server).
+
+The epoch: the server keeps a random id (redis_leases, "P epoch"); this host keeps the last
+one it saw in STATE/sessionward/store-epoch, so that a host that meets the server after the
+server lost its data can tell that loss from a first use (an empty file: first use).
+
+Calling sequence (the store's backends; nothing else should):
+    conn = connection(url)      # resp.Connection, AUTH and SELECT done, or StoreUnavailable
+    keys = prefix()             # "sessionward:{alice}:"
+    epoch = known_epoch()       # "" when this host never saw one
+    remember_epoch(epoch)       # after an operation returned the server's epoch
+
+This module imports only resp (no client library): hooks reach it on their hot path.
+"""
+
+import os
+
+from sessionward import paths
+from sessionward.store import resp
+
+EPOCH_FILE_NAME = "store-epoch"
+_EPOCH_MAX = 64
+
+_conn = None
+_conn_key: tuple = ()  # (url, pid) the connection was made for
+
+
+def connection(url: str) -> "resp.Connection":
+    """This process's connection to the store at `url`, made on first use (and again after a
+    fork or a change of URL). Raises StoreUnavailable (exit 3), one line, never retried."""
+    global _conn, _conn_key
+    key = (url, os.getpid())
+    if _conn is not None and _conn_key == key:
+        return _conn
+    if _conn is not None and _conn_key[1] == key[1]:
+        _conn.close()  # another URL in this process (tests): the old one is ours to close
+    # After a fork the parent's socket is left alone (closing it here would not harm the
+    # parent, but writing to it would interleave replies); the child gets its own.
+    _conn = None
+    _conn = resp.connect(resp.parse_store_url(url))
+    _conn_key = key
+    return _conn
+
+
+def disconnect() -> None:
+    """Close this process's connection (tests, and a process that knows it is done)."""
+    global _conn, _conn_key
+    if _conn is not None and _conn_key[1] == os.getpid():
+        _conn.close()
+    _conn, _conn_key = None, ()
+
+
+def prefix() -> str:
+    """The key prefix of this user's keys: the login name of the effective user."""
+    import pwd  # a C module: cheap, and only here
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a UID without a passwd entry (some containers): the number names it
+        user = f"uid{os.geteuid()}"
+    return resp.key_prefix(user)
+
+
+def _epoch_path(state_dir: str | None = None) -> str:
+    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, EPOCH_FILE_NAME)
+
+
+def known_epoch(state_dir: str | None = None) -> str:
+    """The server epoch this host last saw, or "" (never, or the file unreadable)."""
+    try:
+        with open(_epoch_path(state_dir), "rb") as f:
+            text = f.read(_EPOCH_MAX + 1).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if 0 < len(text) <= _EPOCH_MAX and text.isalnum() else ""
+
+
+def remember_epoch(epoch: str, state_dir: str | None = None) -> None:
+    """Keep `epoch` as the one this host last saw (atomically; a no-op when unchanged)."""
+    if not epoch or epoch == known_epoch(state_dir):
+        return
+    from sessionward._atomic import write_file_atomic
+
+    path = _epoch_path(state_dir)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_file_atomic(path, (epoch + "\n").encode("ascii"))
