@@ -48,7 +48,7 @@ from sessionward import paths
 from sessionward._atomic import read_file_nofollow, write_file_atomic
 from sessionward.errors import ConfigError
 
-CONFIG_NAME = "sessionward.toml"
+CONFIG_NAME = paths.CONFIG_NAME
 EDIT_POLICIES = ("ask", "deny", "warn")
 DEFAULT_EDIT_POLICY = "deny"  # README, "Edits another session made": an ask's reason is unseen in the TUI
 DEFAULT_CLAIM_TTL_MINUTES = 30.0
@@ -118,12 +118,7 @@ class Config:
         return False
 
 
-def config_path(environ=None) -> str:
-    env = os.environ if environ is None else environ
-    named = env.get("SESSIONWARD_CONFIG")
-    if named:
-        return os.path.abspath(os.path.expanduser(named))
-    return os.path.join(paths.claude_dir(), CONFIG_NAME)
+config_path = paths.config_path  # where the file is: paths owns it (store.setting() asks it without importing this module)
 
 
 def load_config(environ=None, strict: bool = False) -> Config:

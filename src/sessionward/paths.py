@@ -30,6 +30,7 @@ from sessionward.errors import StateUnwritable, UnsafeState
 
 REGISTRY_NAME = "obsidian_sessions.json"
 PRIVATE_DIR_NAME = "sessionward"
+CONFIG_NAME = "sessionward.toml"
 END_LOCK = "end"  # the origin's /end lock, at STATE/end.lock
 LOCK_SUFFIX = ".lock"
 
@@ -40,6 +41,16 @@ def claude_dir() -> str:
     if configured:
         return os.path.abspath(os.path.expanduser(configured))
     return os.path.join(os.path.expanduser("~"), ".claude")
+
+
+def config_path(environ=None) -> str:
+    """sessionward.toml: $SESSIONWARD_CONFIG when set, else beside Claude Code's settings
+    (sessionward.config reads it)."""
+    env = os.environ if environ is None else environ
+    named = env.get("SESSIONWARD_CONFIG")
+    if named:
+        return os.path.abspath(os.path.expanduser(named))
+    return os.path.join(claude_dir(), CONFIG_NAME)
 
 
 def state_dir() -> str:

@@ -239,6 +239,8 @@ def _split_dead(sessions: dict, now: float) -> list[DeadSession]:
 
 
 def _log_sessions(event: str, records, **fields) -> None:
+    if not records:
+        return  # the usual heartbeat: eventlog is not even imported
     from sessionward import eventlog
 
     for record in records:
@@ -247,6 +249,8 @@ def _log_sessions(event: str, records, **fields) -> None:
 
 
 def _log_swept(dead: list) -> None:
+    if not dead:
+        return  # the usual heartbeat: eventlog is not even imported
     from sessionward import eventlog
 
     for gone in dead:

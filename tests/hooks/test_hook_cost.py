@@ -115,3 +115,15 @@ def test_the_git_guard_runs_git_only_for_a_sweep(sessions, project):
     assert ran.json["hookSpecificOutput"]["permissionDecision"] == "ask"
     assert not imported(ran) & HEAVY_STDLIB - {"json"}, imported(ran) & HEAVY_STDLIB
     assert "subprocess" in imported(b.pre_bash("git add -A", **profile))
+
+
+def test_a_heartbeat_imports_neither_the_configuration_nor_the_event_log(sessions):
+    # Every prompt and turn end: with no sessionward.toml, the store setting is the default
+    # without importing sessionward.config, and a heartbeat that swept nobody logs nothing
+    # (so sessionward.eventlog is not loaded), nor formats a path (the end lock is free).
+    a = sessions(0)
+    a.start()
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    for ran in (a.prompt(**profile), a.stop(**profile)):
+        names = imported(ran)
+        assert not names & {"sessionward.config", "sessionward.eventlog", "sessionward._humanize"}, names

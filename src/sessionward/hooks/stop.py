@@ -31,10 +31,10 @@ def release_forgotten_end_lock(owner) -> str | None:
     leave it when a separate live process holds it for this session (an end_with_lock or
     `lock run` command still saving). Returns the holder's description, or None."""
     from sessionward import paths
-    from sessionward._humanize import short_path
 
     if not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
         return None  # not held by anyone (the usual turn end): sessionward.locks not even imported
+    from sessionward._humanize import short_path
     from sessionward.locks import END_LOCK, NamedLock
 
     lock = NamedLock(END_LOCK, owner=owner)

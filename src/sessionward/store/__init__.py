@@ -56,7 +56,7 @@ UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is ke
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
 This module imports nothing at load: hooks import it on their hot path. setting() imports
-sessionward.config only when SESSIONWARD_STORE is unset; a backend's module is imported only
+sessionward.config only when SESSIONWARD_STORE is unset and a configuration file exists; a backend's module is imported only
 when it is used.
 """
 
@@ -97,7 +97,15 @@ def setting() -> tuple[str, str]:
     value = os.environ.get("SESSIONWARD_STORE", "")
     if value:
         return value, ENV_VAR
-    from sessionward.config import load_config  # only here: the environment decides most calls
+    from sessionward import paths
+
+    try:  # no configuration file (the usual case): the default, without importing config
+        os.stat(paths.config_path())
+    except FileNotFoundError:
+        return LOCAL, "default"
+    except OSError:
+        pass  # config reads it, and tells what is wrong
+    from sessionward.config import load_config
 
     config = load_config()
     if config.sources["store"] == "file" and config.path:
