@@ -75,6 +75,27 @@ def test_a_hook_process_ends_without_the_interpreters_teardown(sessions, tmp_pat
     assert command_mark.read_text() == "torn down\n"  # the control: the handler runs at a normal exit
 
 
+def test_a_hook_process_runs_without_the_cyclic_garbage_collector(sessions, tmp_path):
+    # A gc callback (installed through a sitecustomize) notes every collection. The imports of
+    # a hook alone trigger a few (about 0.7 ms, docs/BENCHMARKS.md): a hook disables the
+    # collector before them; a command keeps it (`watch` and `lock run` live long).
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import gc, os\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and open(os.environ['SWB_GC'], 'a').write('gc\\n'))\n"
+    )
+    hook_mark, command_mark = tmp_path / "hook-gc", tmp_path / "command-gc"
+    a = sessions(0)
+    env = {"PYTHONPATH": str(site), "SWB_GC": str(hook_mark)}
+    for ran in (a.start(**env), a.prompt(**env), a.stop(**env)):
+        assert ran.rc == 0, ran
+    assert not hook_mark.exists()
+    listed = run_cli("list", env=dict(os.environ, PYTHONPATH=str(site), SWB_GC=str(command_mark)))
+    assert listed.returncode == 0, listed.stderr
+    assert command_mark.exists()  # the control: a command's imports do collect
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
