@@ -146,6 +146,7 @@ class Terminal:
                                      stderr=slave, cwd=cwd, env=lab.env, text=True)
         os.close(slave)
         self.pid = self.proc.pid
+        self.cwd = cwd
 
     def run(self, command: str, timeout: float = 30.0) -> list[str]:
         """Run `command` (stdin /dev/null unless it redirects its own); what the terminal
@@ -231,6 +232,8 @@ class Lab:
             if before and k in before:
                 before[k]()
             term = terminals[min(k, len(terminals) - 1)]
+            assert not prompt or prompt == os.path.basename(term.cwd), (
+                f"{example!r}: '{prompt} $' run in {term.cwd}: the scenario's terminals do not follow the example")
             for literal, real in self.rewrite.items():
                 command = command.replace(literal, real)
             out.append(f"{prompt} $ {example.steps[k][1]}" if prompt else f"$ {example.steps[k][1]}")
@@ -363,7 +366,39 @@ def the_demo(lab: Lab, example: Example) -> list[str]:
     return lab.terminal().run("sessionward demo", timeout=60)
 
 
+def _repo(lab: Lab, *parts: str) -> str:
+    import pathlib
+
+    return str(make_git_repo(pathlib.Path(lab.path(*parts))))
+
+
+def different_projects(lab: Lab, example: Example) -> list[str]:
+    _repo(lab, "src", "webapp")
+    _repo(lab, "src", "notes")
+    webapp, notes = lab.terminal("src", "webapp"), lab.terminal("src", "notes")
+    return lab.transcript(example, [webapp, notes])
+
+
+def worktrees_of_one_project(lab: Lab, example: Example) -> list[str]:
+    _repo(lab, "src", "webapp")
+    webapp, feature = lab.terminal("src", "webapp"), lab.terminal("src", "webapp-feature")  # empty until git adds it
+    return lab.transcript(example, [webapp, webapp, feature, feature, webapp, feature, webapp, feature])
+
+
+def one_worktree(lab: Lab, example: Example) -> list[str]:
+    _repo(lab, "src", "webapp")
+    first, second = lab.terminal("src", "webapp"), lab.terminal("src", "webapp")
+    return lab.transcript(example, [first, second])
+
+
 SCENARIOS = {
+    ("sessionward register", "sessionward register", "sessionward list", "sessionward check"): different_projects,
+    ("git worktree add -q ../webapp-feature -b feature", "sessionward register", "sessionward register",
+     "sessionward check", 'sessionward lock acquire --purpose "/end save"', "sessionward lock check",
+     "sessionward lock release", "sessionward lock check"): worktrees_of_one_project,
+    ("sessionward register", "sessionward register        # a second terminal, same checkout", "sessionward check",
+     """printf '{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"git checkout -b fix"},"""
+     """"cwd":"%s"}' "$PWD" | sessionward hook PreToolUse"""): one_worktree,
     ("sessionward demo",): the_demo,
     ("sessionward install",): installed,
     ("sessionward uninstall",): uninstall_keeps_what_is_yours,
