@@ -108,6 +108,7 @@ _NORMALISE = [
     (re.compile(r"\bjust now\b|<1m\b|\b\d+(?:\.\d+)?\s?(?:ms|s|m|h|d)\b"), "T"),
     (re.compile(r"\b\d{3,}\b"), "N"),
     (re.compile(r"[ \t]+"), " "),
+    (re.compile(r"^ (?=N\b)"), ""),  # a right-aligned number (ps) starts a line, or not, by its width
 ]
 
 
