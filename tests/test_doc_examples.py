@@ -392,7 +392,51 @@ def one_worktree(lab: Lab, example: Example) -> list[str]:
     return lab.transcript(example, [first, second])
 
 
+def _holder(lab: Lab, cwd: str, session: str) -> subprocess.Popen:
+    """A Claude Code session (a live `claude` process) in cwd that holds end for its /end save."""
+    proc = lab.claude()
+    lab.sessionward("register", "--pid", str(proc.pid), "--session", session, "--quiet", cwd=cwd)
+    assert lab.sessionward("lock", "acquire", "end", "--pid", str(proc.pid), "--purpose", "/end save",
+                           cwd=cwd).returncode == 0
+    return proc
+
+
+def end_lock_of_a_dead_session(lab: Lab, example: Example) -> list[str]:
+    webapp = _repo(lab, "src", "webapp")
+    holder = _holder(lab, webapp, "3f2a9c1e-0000-4000-8000-000000000001")
+    holder.kill()  # kill -9 in the middle of its save
+    holder.wait()
+    return lab.transcript(example, [lab.terminal("src", "webapp")])
+
+
+def end_lock_of_a_stopped_session(lab: Lab, example: Example) -> list[str]:
+    webapp = _repo(lab, "src", "webapp")
+    holder = _holder(lab, webapp, "3f2a9c1e-0000-4000-8000-000000000001")
+    os.kill(holder.pid, signal.SIGSTOP)  # Ctrl-Z (killed at the end, stopped or not)
+    return lab.transcript(example, [lab.terminal("src", "webapp")])
+
+
+def orphan_session(lab: Lab, example: Example) -> list[str]:
+    webapp = _repo(lab, "src", "webapp")
+    term = lab.terminal("src", "webapp")
+    term.run("sessionward install --seed-paths && sessionward register --quiet")
+    dead = lab.claude()
+    lab.sessionward("register", "--pid", str(dead.pid), "--session", "3f2a9c1e-0000-4000-8000-000000000001",
+                    "--quiet", cwd=webapp)
+    dead.kill()
+    dead.wait()
+    lab.rewrite["4242"] = str(term.pid)
+    return [line.replace(str(term.pid), "4242") for line in lab.transcript(example, [term])]
+
+
 SCENARIOS = {
+    ("cat ~/.claude/end.lock", "ps -p $(cat ~/.claude/end.lock)", "rm ~/.claude/end.lock"): end_lock_of_a_dead_session,
+    ("sessionward lock status", "sessionward lock cleanup --dry-run", 'sessionward lock acquire --purpose "/end save"',
+     "sessionward lock release"): end_lock_of_a_dead_session,
+    ("sessionward lock status", "sessionward lock acquire --timeout 1", "sessionward lock release end --force"):
+        end_lock_of_a_stopped_session,
+    ("sessionward prune", "python3 ~/scripts/obsidian_session_manager.py list",
+     "python3 ~/scripts/obsidian_session_manager.py unregister 4242"): orphan_session,
     ("sessionward register", "sessionward register", "sessionward list", "sessionward check"): different_projects,
     ("git worktree add -q ../webapp-feature -b feature", "sessionward register", "sessionward register",
      "sessionward check", 'sessionward lock acquire --purpose "/end save"', "sessionward lock check",
