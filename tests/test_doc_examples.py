@@ -263,6 +263,12 @@ def expected_lines(example: Example) -> list[str]:
 # Each takes a Lab and the example, sets up what the example's story says, and returns the
 # real transcript. Listed in SCENARIOS by the example's commands.
 
+def _repo(lab: Lab, *parts: str) -> str:
+    import pathlib
+
+    return str(make_git_repo(pathlib.Path(lab.path(*parts))))
+
+
 def installed(lab: Lab, example: Example) -> list[str]:
     """A home with ~/.claude and nothing installed yet."""
     return lab.transcript(example, [lab.terminal()])
@@ -294,10 +300,9 @@ def edited_hooks(lab: Lab, example: Example) -> list[str]:
 def end_wait_in_steps(lab: Lab, example: Example) -> list[str]:
     """Another Claude Code session (3f2a9c1e) holds end for its /end save; it releases it
     while the second step waits."""
+    webapp = _repo(lab, "src", "webapp")
     lab.terminal("src", "webapp")
-    make_git_repo(__import__("pathlib").Path(lab.path("src", "webapp")))
     other = lab.claude()
-    webapp = lab.path("src", "webapp")
     lab.sessionward("register", "--pid", str(other.pid), "--session", "3f2a9c1e-0000-4000-8000-000000000001",
                     "--quiet", cwd=webapp)
     assert lab.sessionward("lock", "acquire", "end", "--pid", str(other.pid), "--purpose", "/end save",
@@ -325,7 +330,7 @@ def origin_session_manager(lab: Lab, example: Example) -> list[str]:
 
 
 def end_lock_two_terminals(lab: Lab, example: Example) -> list[str]:
-    make_git_repo(__import__("pathlib").Path(lab.path("src", "webapp")))
+    _repo(lab, "src", "webapp")
     first, second = lab.terminal("src", "webapp"), lab.terminal("src", "webapp")
     lab.write("src/webapp/save-notes.sh", '#!/bin/sh\necho "saving notes as pid $$; end.lock holds $(cat ~/.claude/end.lock)"\n',
               0o755)
@@ -347,7 +352,6 @@ def notes_from_drafts(lab: Lab, example: Example) -> list[str]:
     lab.write("Vault/resume.md", "# Resume\nnext: release\n")
     public = tempfile.mkdtemp(prefix="doc-example-")  # under /tmp, open to all, as /tmp/text.md is
     os.chmod(public, 0o755)
-    lab.procs.append(subprocess.Popen(["true"]))  # (nothing to kill; the directory goes below)
     lab.rewrite["/tmp/text.md"] = os.path.join(public, "text.md")
     with open(os.path.join(public, "text.md"), "w") as f:
         f.write("x\n")
@@ -365,12 +369,6 @@ def json_envelope(lab: Lab, example: Example) -> list[str]:
 
 def the_demo(lab: Lab, example: Example) -> list[str]:
     return lab.terminal().run("sessionward demo", timeout=60)
-
-
-def _repo(lab: Lab, *parts: str) -> str:
-    import pathlib
-
-    return str(make_git_repo(pathlib.Path(lab.path(*parts))))
 
 
 def different_projects(lab: Lab, example: Example) -> list[str]:
