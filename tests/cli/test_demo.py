@@ -1,4 +1,7 @@
-"""`sessionward demo` runs the real commands on real (then killed) processes, and cleans up."""
+"""`sessionward demo` runs the real commands on real (then killed) processes, and cleans up.
+
+Each part of the tour is asserted on what the real code printed (not on the demo's own
+sentences alone), so a part that disappears, or stops doing what it says, fails here."""
 
 import os
 import re
@@ -8,12 +11,23 @@ import sys
 from helpers import run_cli
 
 
+def section(out: str, start: str, end: str) -> str:
+    assert start in out and end in out, (start, end)
+    return out.split(start, 1)[1].split(end, 1)[0]
+
+
 def test_demo_shows_every_scenario_and_leaves_nothing(tmp_path):
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     # piped, paths print in full: the intro must not promise ~
     root = re.search(r"^in a throw-away home, (\S+); nothing of yours is read or changed\.$", out, re.M).group(1)
+    pids = dict(re.findall(r"^\S+ \$ sessionward register --pid (\d+) --session \S+ --quiet   # session (\w),", out, re.M))
+    pids = {letter: pid for pid, letter in pids.items()}
+    assert sorted(pids) == ["A", "B", "C", "D", "E"], out
+    ids = {m.group(2): m.group(1)[:8] for m in re.finditer(r"--pid \d+ --session (\S+) --quiet   # session (\w)", out)}
+
+    # the registry: the three scenarios, from A's point of view
     for expected in [
         "STRONG WARNING: 1 session works in this same worktree",
         "WARNING: 2 sessions work on this project in other worktrees",
@@ -23,15 +37,45 @@ def test_demo_shows_every_scenario_and_leaves_nothing(tmp_path):
     ]:
         assert expected in out, expected
     killed = re.search(r"kill -9 (\d+)", out).group(1)
-    assert re.search(rf"^dead: session s-\w+ \(project webapp, worktree \S+webapp-feature, pid {killed}\): process {killed} is gone$", out, re.M)
-    assert re.search(rf"^sessionward: swept dead session s-\w+ \(project webapp, pid {killed}\): process {killed} is gone$", out, re.M)
-    # the final list: 4 live sessions, the killed one gone
-    final = out.split("sessionward list")[-1]
-    assert len(re.findall(r"^s-[0-9a-f]{8}\t", final, re.M)) == 4
+    assert killed == pids["E"]
+    assert re.search(rf"^dead: session {ids['E']} \(project webapp, worktree \S+webapp-feature, pid {killed}\): process {killed} is gone$", out, re.M)
+    assert re.search(rf"^sessionward: swept dead session {ids['E']} \(project webapp, pid {killed}\): process {killed} is gone$", out, re.M)
+    # the list after the sweep: 4 live sessions, the killed one gone
+    final = section(out, "No human needed", "The guards")
+    assert len(re.findall(r"^[0-9a-f]{8}\t", final, re.M)) == 4
     assert f"\t{killed}\t" not in final
+
+    # the guards, through the real hook: C's edit recorded, A's edit of that file denied
+    # naming C, A's git checkout in the shared worktree asked naming C
+    guards = section(out, "The guards", "/end saves")
+    assert "$ sessionward hook PostToolUse < ~/payloads/c-edited-app.json" in guards
+    deny = re.search(r'^\{"hookSpecificOutput":\{"hookEventName":"PreToolUse","permissionDecision":"deny",'
+                     r'"permissionDecisionReason":"(.*)"\}\}$', guards, re.M)
+    assert deny, guards
+    assert deny.group(1).startswith(f"sessionward: session {ids['C']} (project webapp, worktree ~/src/webapp, "
+                                    f"branch main, pid {pids['C']}) edited ~/src/webapp/app.py")
+    assert "so sessionward stopped this edit" in deny.group(1)
+    ask = re.search(r'^\{"hookSpecificOutput":\{"hookEventName":"PreToolUse","permissionDecision":"ask",'
+                    r'"permissionDecisionReason":"(.*)"\}\}$', guards, re.M)
+    assert ask, guards
+    assert ask.group(1).startswith("sessionward: 'git checkout -b fix' moves HEAD or rewrites the index or files "
+                                   f"of ~/src/webapp, where another session also works: session {ids['C']} ")
+
+    # /end: A's step 0 finds B's save holding end, step 1 waits for it and takes the lock
+    end = section(out, "/end saves", "Use it in Claude Code")
+    assert re.search(rf"^sessionward: waiting for lock end \(0 s of 30 s\), held by pid \d+ \(\w+\), session {ids['B']}, "
+                     r"project webapp, worktree \S+webapp-feature \(feature\), purpose: /end save, held for \d+s; "
+                     r"still waiting: run the next step, 'lock acquire end --step 1'$", end, re.M), end
+    waited = re.search(rf"^acquired lock end after ([\d.]+) s \(holder pid {pids['A']}, {re.escape(root)}/\.claude/end\.lock\)$",
+                       end, re.M)
+    assert waited, end
+    assert float(waited.group(1)) >= 0.5  # it did wait for B's save (1.5 s, some of it before step 1)
+    assert re.search(rf"^end: held by pid {pids['A']} \(claude\), session {ids['A']}, ", end, re.M), end
+    assert "released lock end" in end
+
     # the way on from here, for Claude Code
     assert "Use it in Claude Code: 'sessionward install' adds its hooks" in out
-    # nothing left behind: no directory, no process, no state in the user's home
+    # nothing left behind: no directory, no process (sessions, watchers, B's save), no state in the user's home
     assert not os.path.exists(root)
     assert subprocess.run(["pgrep", "-f", root], capture_output=True).stdout == b""
     assert not (tmp_path / "home" / ".claude").exists()
@@ -46,3 +90,4 @@ def test_demo_on_a_terminal_shows_paths_under_the_throw_away_home_as_tilde(tmp_p
     out = done.stdout.replace("\r", "")
     assert re.search(r"^in a throw-away home, /\S+ \(~ below\); nothing of yours is read or changed\.$", out, re.M), out
     assert "  ~/src/webapp-feature  " in out, out
+    assert "(holder pid " in out and ", ~/.claude/end.lock)" in out, out
