@@ -4,7 +4,6 @@ worktree, or this very session id open in another process. Nothing at all otherw
 
 import time
 
-from sessionward._humanize import short_session_id
 from sessionward.hooks import HookEvent, hook_store
 
 
@@ -40,6 +39,7 @@ def handle(event: HookEvent) -> dict | None:
 def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise."""
+    from sessionward._humanize import short_session_id
     from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING, describe_sessions, with_holds_now
 
     strong = [c.other for c in registration.conflicts if c.level == LEVEL_STRONG]
