@@ -223,3 +223,91 @@ def open_store(lock_timeout_s: float | None = None) -> Store:
     from sessionward.store.local import LocalStore
 
     return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)
+
+
+class ClaimFacts:
+    """Interface of the claim records in a backend (store.local_claims.LocalClaims, and
+    store.redis_claims.RedisClaims on the shared store): per file the list of claims, and
+    the list of ended owners; what they mean is sessionward.claims's. Readers take no lock
+    and return what is stored, unvalidated (None when nothing is):
+
+        claims_on(path) -> raw list         claims_on_each(paths) -> {path: raw list}
+        all_claims() -> [(path, raw list)]  ended() -> raw list of {"owner", "at"}
+        update_claims(path, change, fresh, keep_s)   change(raw) -> the new list, run once
+                                            on the latest state under the backend's
+                                            exclusion (the shared store may run it again
+                                            after a conflicting write: it must be pure);
+                                            fresh(raw) -> what of a list is still kept;
+                                            keep_s: how long an untouched list is kept
+        update_ended(change)                change(raw entries) -> the new entries
+    ClaimsLockTimeout (exit 1) when the exclusion stays busy."""
+
+    where: str  # what names the claims in messages (the local backend: their directory)
+
+    def claims_on(self, path: str):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def claims_on_each(self, paths: list) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def all_claims(self) -> list:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def ended(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def update_claims(self, path: str, change, fresh, keep_s: float) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def update_ended(self, change) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def open_claims(state_dir: str | None = None, lock_timeout_s: float = 2.0) -> ClaimFacts:
+    """The claim records of the current backend; `lock_timeout_s` bounds how long an update
+    waits for the claims' exclusion (a hook must answer)."""
+    if current() == SHARED:
+        from sessionward.store.redis_claims import RedisClaims
+
+        return RedisClaims(lock_timeout_s)
+    from sessionward.store.local_claims import LocalClaims
+
+    return LocalClaims(state_dir, lock_timeout_s)
+
+
+class NoteFence:
+    """Interface of the exclusion one note write runs under (store.local_notes: a flock on the
+    note's directory; store.redis_notes: a lease and a fence on the shared store). The
+    policy (what is written, expect_sha256) is sessionward.notes's. Made by note_fence();
+    then, with the note's bytes read under it:
+
+        waited_s                      how long taking it waited
+        check(current, new)           right before the replace: raises when this write may
+                                      not land (the shared store: LeaseLost, NoteFenced,
+                                      NoteLagging (exit 1), StoreStateLost (exit 3))
+        written(new)                  after the replace: what the note holds now
+        close()                       always, written or not
+    NoteLockTimeout (exit 1, naming the holder) when another writer keeps it past timeout_s."""
+
+    waited_s: float
+
+    def check(self, current: bytes | None, new: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def written(self, new: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def note_fence(target, timeout_s: float) -> NoteFence:
+    """Take the note fence of the note at `target` (a sessionward._userpath.Target, its
+    directory open) in the current backend, waiting up to `timeout_s`."""
+    if current() == SHARED:
+        from sessionward.store.redis_notes import RedisNoteFence
+
+        return RedisNoteFence(target, timeout_s)
+    from sessionward.store.local_notes import LocalNoteFence
+
+    return LocalNoteFence(target, timeout_s)
