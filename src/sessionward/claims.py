@@ -245,7 +245,7 @@ def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:
         kept = [e for e in _ended_entries(entries) if now - e["at"] < HISTORY_S and not same_process(e["owner"], me)]
         return kept + [{"owner": me, "at": now}]
 
-    _facts(state_dir).update_ended(change)
+    _facts(state_dir).update_ended(change, HISTORY_S)
 
 
 def _ended_entries(entries) -> list:

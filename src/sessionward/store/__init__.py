@@ -239,7 +239,7 @@ class ClaimFacts:
                                             after a conflicting write: it must be pure);
                                             fresh(raw) -> what of a list is still kept;
                                             keep_s: how long an untouched list is kept
-        update_ended(change)                change(raw entries) -> the new entries
+        update_ended(change, keep_s)        change(raw entries) -> the new entries
     ClaimsLockTimeout (exit 1) when the exclusion stays busy."""
 
     where: str  # what names the claims in messages (the local backend: their directory)
@@ -259,7 +259,7 @@ class ClaimFacts:
     def update_claims(self, path: str, change, fresh, keep_s: float) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def update_ended(self, change) -> None:  # pragma: no cover - interface
+    def update_ended(self, change, keep_s: float) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -311,3 +311,11 @@ def note_fence(target, timeout_s: float) -> NoteFence:
     from sessionward.store.local_notes import LocalNoteFence
 
     return LocalNoteFence(target, timeout_s)
+
+
+# Test-only: SESSIONWARD_TEST_SHARED_BUILT=1 turns SHARED_BUILT on in this process and its
+# children, so that the tests of the facts whose shared backends exist (claims, note fences)
+# run through current() as a user's processes will. Never set it outside the test suite: the
+# facts without a shared backend still raise StoreNotBuilt.
+if os.environ.get("SESSIONWARD_TEST_SHARED_BUILT") == "1":
+    SHARED_BUILT = True

@@ -19,7 +19,7 @@ Calling sequence (sessionward.claims, through store.open_claims()):
     facts = LocalClaims(state_dir, lock_timeout_s)    # how long an update waits for claims.lock
     facts.claims_on(path) / claims_on_each(paths) / all_claims() / ended()   # no lock
     facts.update_claims(path, change, fresh, keep_s)   # change(raw) -> [claim, ...]
-    facts.update_ended(change)                         # change(raw entries) -> entries
+    facts.update_ended(change, keep_s)                 # change(raw entries) -> entries
 Readers return what is stored, unvalidated (sessionward.claims validates). `fresh(raw)` is
 the caller's ageing rule: applied to every list a shard rewrite touches, so that shards stay
 small; a path left with no claim leaves the shard. `keep_s` is for backends that expire
@@ -113,7 +113,7 @@ class LocalClaims(ClaimFacts):
         finally:
             os.close(fd)
 
-    def update_ended(self, change) -> None:
+    def update_ended(self, change, keep_s: float) -> None:
         _refuse_linked_dir(self.directory)  # the write would follow a planted link
         if not os.path.isdir(self.directory):
             return
