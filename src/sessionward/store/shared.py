@@ -33,11 +33,12 @@ _conn_key: tuple = ()  # (url, pid) the connection was made for
 
 def connection(url: str) -> "resp.Connection":
     """This process's connection to the store at `url`, made on first use (and again after a
-    fork or a change of URL). Raises StoreUnavailable (exit 3), one line, never retried."""
+    fork, a change of URL, or a failure that closed it: a server restarted meanwhile is
+    reached again by the next operation, never by a retry of the failed one). Raises StoreUnavailable (exit 3), one line, never retried."""
     global _conn, _conn_key
     key = (url, os.getpid())
-    if _conn is not None and _conn_key == key:
-        return _conn
+    if _conn is not None and _conn_key == key and not _conn.closed:
+        return _conn  # a connection closed by a failure is made again for the next operation
     if _conn is not None and _conn_key[1] == key[1]:
         _conn.close()  # another URL in this process (tests): the old one is ours to close
     # After a fork the parent's socket is left alone (closing it here would not harm the
