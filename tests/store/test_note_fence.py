@@ -221,11 +221,11 @@ def test_after_a_loss_fenced_writes_are_refused_until_doctor_reseeds(shared_stor
     assert "lost its state" in result.stderr and "sessionward doctor --reseed" in result.stderr
     assert open(note).read() == "before\nagain\n"
     doctor = run_cli("doctor")
-    assert "FAIL  shared state" in doctor.stdout or "FAIL  shared state" in doctor.stdout.replace("  ", "  ")
+    assert "FAIL  shared state" in doctor.stdout
     assert "fix: sessionward doctor --reseed" in doctor.stdout
     fixed = run_cli("doctor", "--reseed")
     first = fixed.stdout.splitlines()[0]
-    assert first.startswith("re-seeded the shared store (a loss was found") and "above 2" in first, fixed.stdout
+    assert first.startswith("re-seeded the shared store: a loss was found") and "above 2" in first, fixed.stdout
     assert "ok    shared state" in fixed.stdout
     notes.append_note(note, "after\n")
     assert open(note).read() == "before\nagain\nafter\n"

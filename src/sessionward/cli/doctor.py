@@ -34,5 +34,5 @@ def run_doctor(values: dict) -> Output:
 def _reseed_line(done: dict) -> str:
     if not done["reseeded"]:
         return f"nothing to re-seed: the shared store did not lose its state (fences up to {done['floor']})"
-    return (f"re-seeded the shared store ({done['why']}): every fence counter is now above {done['floor']}, "
-            f"epoch {done['epoch']}; fenced writes are allowed again")
+    return (f"re-seeded the shared store: {done['why']}; every fence counter is now above {done['floor']}, "
+            f"epoch {done['epoch']}: fenced writes are allowed again")

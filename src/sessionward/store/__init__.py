@@ -9,8 +9,9 @@ same promises. The facts:
                the rules are sessionward.locks's)
   claims       per file: who read or edited it, when, leaving what (sessionward.claims)
   note fences  the per-note lock a write or append runs under (sessionward.notes)
-Through this interface so far: the registry and the locks. Claims and note fences still keep
-their own files in their modules (the paths below); they move here next, unchanged on disk.
+All four go through this interface (open_store, open_lock, open_claims, note_fence). Shared
+backends so far: claims (store.redis_claims) and note fences (store.redis_notes); the
+registry and the locks are next.
 
 What it does not protect: anything written by a process that does not go through it (an
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
@@ -27,8 +28,10 @@ unset or empty, `store = "..."` in sessionward.toml (setting() says which, and d
            STATE/sessionward/locks/NAME.*      holder annex (.holder.json), guard + queue +
                                                fence counter (.guard, permanent)
                                                (store.local_locks)
-           STATE/sessionward/claims/*.json     claim shards, under claims.lock (permanent)
+           STATE/sessionward/claims/NN.json    claim shards and ended.json, under claims.lock
+                                               (permanent) (store.local_claims)
            the note's own directory            the note fence: a flock on the directory
+                                               (store.local_notes)
   redis://, rediss://, unix://  the shared store (store.shared: the connection, the key
          prefix, the epoch this host last saw; docs/SHARED_STORE.md). Not wired yet
          (SHARED_BUILT is False): current() raises StoreNotBuilt (exit 3, one line; a hook
@@ -39,6 +42,17 @@ Calling sequence of a lock (sessionward.locks; the manual is in store.local_lock
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
     with facts.transition(deadline) as guard:  # every change inside one
         state = facts.read(); fence = guard.next_fence(); facts.write_holder(annex, pid)
+
+Calling sequence of the claims (sessionward.claims; the manual is in store.local_claims):
+    facts = open_claims(state_dir, lock_timeout_s)     # ClaimFacts
+    facts.claims_on(path), claims_on_each(paths), all_claims(), ended()   # raw, no lock
+    facts.update_claims(path, change, fresh, keep_s)   # change(raw) -> new list; pure
+    facts.update_ended(change, keep_s)
+
+Calling sequence of a note write (sessionward.notes):
+    fence = note_fence(target, timeout_s)      # NoteFence: the note's exclusion, taken
+    read the note; fence.check(current, new)   # right before the replace: may refuse
+    replace the note; fence.written(new); fence.close()
 
 Calling sequence of the registry:
     store = open_store()                       # the current backend
@@ -51,7 +65,9 @@ Calling sequence of the registry:
 It is a bug to call update_sessions from inside `change` (the lock is not re-entrant), and
 to fork inside it (StoreForked). update_sessions never retries `change`.
 
-Errors: RegistryLockTimeout (exit 1) when the lock stays busy; StateUnwritable,
+Errors: RegistryLockTimeout, ClaimsLockTimeout, NoteLockTimeout (exit 1) when a lock stays
+busy; on the shared store NoteFenced, NoteLagging, LeaseLost (exit 1), StoreStateLost,
+StoreUnavailable (exit 3); StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
