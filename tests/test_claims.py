@@ -408,8 +408,9 @@ CHILD = r"""
 import os, sys, time
 from sessionward import claims
 from sessionward.identity import resolve_owner
+from sessionward.store import local_claims
 if os.environ.get("TEST_CLAIMS_NO_LOCK") == "1":
-    claims._lock = lambda directory: os.open(os.devnull, os.O_RDONLY)  # the broken lock
+    local_claims.lock_claims = lambda directory, timeout_s: os.open(os.devnull, os.O_RDONLY)  # the broken lock
 owner = resolve_owner(os.getpid())
 go, path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
@@ -453,7 +454,7 @@ def test_no_claim_is_lost_under_eight_processes(tmp_path, target):
 
 @pytest.mark.slow
 def test_negative_control_without_the_lock_claims_are_lost(tmp_path, target):
-    """The same workload with _lock made a no-op in the children must lose claims, or the
+    """The same workload with the claims lock made a no-op in the children must lose claims, or the
     test above could not catch a broken lock."""
     for _attempt in range(5):
         latest, pids = run_writers(tmp_path, target, broken=True)

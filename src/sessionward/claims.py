@@ -10,17 +10,14 @@ What it does not protect: edits by anything that is not a hooked Claude Code ses
 editor, a formatter, git) leave no claim; the file's state (size, mtime, content digest) in
 a claim still lets a later check see that the file changed.
 
-Files (under STATE/sessionward/claims/, 0700):
-  NN.json      one of at most 256 shards, NN = two hex digits of a digest of the path:
-               {"schema": "sessionward/1", "files": {"/abs/path": [claim, ...]}}
-               so a hook reads the one small file that can hold its path, however many
-               claims exist.
-  ended.json   {"schema": ..., "owners": [{"owner": {...}, "at": T}]}: sessions that ended
-               (SessionEnd); their claims made before T count as ended. One small write
-               per SessionEnd, however many files the session touched.
-  claims.lock  permanent flock target; every update runs under it. Never deleted.
-Shards are replaced atomically (sessionward._atomic) but without fsync: a claim is advice,
-a `kill -9` cannot lose it (the page cache survives the process), a power loss can.
+Where they are kept is the store's (sessionward.store.open_claims: the backend this
+process uses): locally one of 256 shard files per path digest and ended.json under
+STATE/sessionward/claims/, every update under claims.lock (store.local_claims, unchanged on
+disk); on the shared store one key per file and one for the ended owners
+(store.redis_claims). Either way one small record holds a path's claims, so a hook reads
+one record however many claims exist, and ending a session is one small write: the owner
+goes into the ended owners, and claims_on() reports the claims it made before then as
+ended. A claim is advice: a local `kill -9` cannot lose it, a power loss can.
 
 A claim (one per owner process and path; a newer one replaces it):
   session, owner {pid, start_time, host, boot_id, pidns, comm}, project, worktree, branch,
@@ -36,31 +33,21 @@ It is a no-op to end the claims of a session that has none.
 
 import os
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
-from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
+from sessionward import store
 from sessionward.claude_tools import WRITE_TOOLS
-from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState
+from sessionward.errors import ClaimsLockTimeout  # noqa: F401 - raised by the store's update, part of this API
 from sessionward.identity import Owner, owner_record_matches, same_process
+from sessionward.store.local_claims import SCHEMA, claims_dir, shard_name  # noqa: F401 - the local files' names
 
-SCHEMA = "sessionward/1"
 CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook timeouts
-HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their shard is rewritten
+HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their record is rewritten (or expire)
 MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
 MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
-ENDED_NAME = "ended.json"
 TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
 
 
-def claims_dir(state_dir: str | None = None) -> str:
-    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, "claims")
-
-
-def shard_name(path: str) -> str:
-    """The shard file holding `path`'s claims (a collision only shares a small file)."""
-    from _blake2 import blake2b  # C builtin, far cheaper to import than hashlib
-
-    return blake2b(path.encode("utf-8", "surrogateescape"), digest_size=1).hexdigest() + ".json"
+def _facts(state_dir: str | None):
+    return store.open_claims(state_dir, CLAIMS_LOCK_TIMEOUT_S)
 
 
 def file_state(path: str, with_digest: bool = True) -> dict | None:
@@ -124,101 +111,36 @@ def same_content(recorded: dict | None, current: dict | None, path: str) -> bool
 
 def claims_on(path: str, state_dir: str | None = None) -> list[dict]:
     """Every kept claim on `path` (absolute, normalised), newest last. Takes no lock."""
-    directory = claims_dir(state_dir)
-    _refuse_linked_dir(directory)  # O_NOFOLLOW guards the shard only, not the directory
-    raw = read_file_nofollow(os.path.join(directory, shard_name(path)))
-    files = _decode(raw)
-    found = files.get(path)
-    valid = [c for c in found if _valid(c)] if type(found) is list else []
-    return _mark_ended(valid, directory) if valid else []
+    facts = _facts(state_dir)
+    valid = _valid_list(facts.claims_on(path))
+    return _fill_ended(valid, _ended_entries(facts.ended())) if valid else []
 
 
 def claims_on_each(paths: list, state_dir: str | None = None) -> dict:
-    """{path: claims_on(path)} for many paths, each shard and ended.json read once (a sweep
-    of hundreds of changed files asks about all of them)."""
-    directory = claims_dir(state_dir)
-    _refuse_linked_dir(directory)
-    shards: dict = {}
-    found = {}
-    for path in paths:
-        name = shard_name(path)
-        if name not in shards:
-            shards[name] = _decode(read_file_nofollow(os.path.join(directory, name)))
-        claims = shards[name].get(path)
-        found[path] = [c for c in claims if _valid(c)] if type(claims) is list else []
+    """{path: claims_on(path)} for many paths, each record and the ended owners read once (a
+    sweep of hundreds of changed files asks about all of them)."""
+    facts = _facts(state_dir)
+    found = {path: _valid_list(claims) for path, claims in facts.claims_on_each(paths).items()}
     if any(found.values()):
-        ended = _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME))))
+        ended = _ended_entries(facts.ended())
         for claims in found.values():
             _fill_ended(claims, ended)
     return found
 
 
 def all_claims(state_dir: str | None = None) -> list[tuple[str, dict]]:
-    """[(path, claim)] of every kept claim, in every shard, "ended" filled in. Takes no lock;
-    reads up to 256 small files: for a view of all sessions (`sessionward watch`), not for hooks."""
-    directory = claims_dir(state_dir)
-    _refuse_linked_dir(directory)
-    try:
-        names = sorted(n for n in os.listdir(directory) if len(n) == 7 and n.endswith(".json"))
-    except FileNotFoundError:
-        return []
-    found = []
-    for name in names:
-        for path, claims in _decode(read_file_nofollow(os.path.join(directory, name))).items():
-            if type(claims) is list:
-                found += [(path, c) for c in claims if _valid(c)]
+    """[(path, claim)] of every kept claim, "ended" filled in. Takes no lock; reads every
+    record (locally up to 256 small files): for a view of all sessions (`sessionward watch`),
+    not for hooks."""
+    facts = _facts(state_dir)
+    found = [(path, c) for path, claims in facts.all_claims() for c in _valid_list(claims)]
     if found:
-        _mark_ended([claim for _, claim in found], directory)
+        _fill_ended([claim for _, claim in found], _ended_entries(facts.ended()))
     return found
 
 
-def _decode(raw: bytes | None) -> dict:
-    """A shard's {path: [claim, ...]}."""
-    files = _decode_doc(raw).get("files")
-    return files if type(files) is dict else {}
-
-
-def _decode_doc(raw: bytes | None) -> dict:
-    """A claims document, or {} when absent or unusable (readers: claims are advice)."""
-    return _parse_doc(raw)[0]
-
-
-def _parse_doc(raw: bytes | None, path: str | None = None) -> tuple[dict, str | None]:
-    """(the document, None), or ({}, what is wrong with it). For a writer (`path` given), a
-    newer sessionward's document raises StateTooNew: it is left untouched, as the registry is."""
-    if not raw:
-        return {}, None
-    try:
-        doc = jsoncodec.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        return {}, f"not valid JSON: {str(exc)[:80]}"
-    if type(doc) is not dict:
-        return {}, f"a JSON {type(doc).__name__}, not an object"
-    schema = doc.get("schema")
-    if schema == SCHEMA:
-        return doc, None
-    if path is not None:
-        from sessionward.store.local import is_newer_schema  # only for a document not ours: rare
-
-        if is_newer_schema(schema):
-            from sessionward.errors import StateTooNew
-
-            raise StateTooNew(path, schema)  # type: ignore[arg-type]
-    return {}, f"schema {str(schema)[:40]!r}, expected {SCHEMA!r}"
-
-
-def _read_for_update(path: str) -> dict:
-    """The document at `path` for a writer holding the claims lock. A corrupt one is kept
-    aside (never deleted) and told once, in Claude Code and on the command line, like a
-    corrupt registry; the writer then starts it afresh."""
-    doc, problem = _parse_doc(read_file_nofollow(path), path)
-    if problem is not None:
-        from sessionward import _notices
-        from sessionward._atomic import keep_aside
-
-        kept_as = keep_aside(path)
-        _notices.kept_aside(f"{path} was corrupt ({problem}); kept as {kept_as}; started a fresh one")
-    return doc
+def _valid_list(claims) -> list:
+    return [c for c in claims if _valid(c)] if type(claims) is list else []
 
 
 def _valid(claim) -> bool:
@@ -269,19 +191,24 @@ def record_claim(
     if taken is not None:
         claim["taken"] = taken
 
-    def change(files: dict) -> bool:
-        previous = files.get(path)
-        previous = previous if type(previous) is list else ()  # a wrong-schema entry counts as none
-        valid = [c for c in previous if _valid(c)]
+    explicit_taken = taken
+
+    def change(previous) -> list:
+        # Pure: the shared store may run it again on a newer list after a conflicting write.
+        valid = _valid_list(previous)  # a wrong-schema entry counts as none
         earlier = [c["taken"] for c in valid if is_mine(c, owner) and type(c.get("taken")) in (int, float)]
-        if earlier and "taken" not in claim:  # a take-over outlives the edits it let through
-            claim["taken"] = max(earlier)
+        if explicit_taken is None:
+            claim.pop("taken", None)
+            if earlier:  # a take-over outlives the edits it let through
+                claim["taken"] = max(earlier)
         kept = [c for c in valid if not is_mine(c, owner) and now - c["at"] < HISTORY_S]
         kept.append(claim)
-        files[path] = kept[-MAX_CLAIMS_PER_FILE:]
-        return True
+        return kept[-MAX_CLAIMS_PER_FILE:]
 
-    _update_shard(claims_dir(state_dir), shard_name(path), change, now)
+    def fresh(claims) -> list:  # what has aged out goes, so records stay small
+        return [c for c in _valid_list(claims) if now - c["at"] < HISTORY_S]
+
+    _facts(state_dir).update_claims(path, change, fresh, HISTORY_S)
     return claim
 
 
@@ -305,30 +232,23 @@ def end_claims(owner: Owner, now: float, state_dir: str | None = None) -> None:
     """Mark every claim `owner` made until now ended: they stop blocking others.
 
     One small write, whatever the number of files the session touched: the owner goes into
-    ended.json, and claims_on() reports the claims it made before `now` as ended. (Rewriting
+    the ended owners (ended.json locally), and claims_on() reports the claims it made before `now` as ended. (Rewriting
     every shard it touched took most of SessionEnd's 1.5 s for a session that edited many files.)
     """
-    directory = claims_dir(state_dir)
-    _refuse_linked_dir(directory)  # the write would follow a planted link
-    if not os.path.isdir(directory):
-        return
     me = owner.to_record()
 
-    def change(doc: dict) -> bool:
+    def change(entries) -> list:
         # One entry per process, its latest end: every claim it made before that is ended
         # (a process that ends a session on /clear and goes on with the next one ends its
         # later claims at its later end). Keeping every end made each SessionEnd rewrite a
-        # file that grew with every /clear of the day.
-        kept = [e for e in _ended_entries(doc) if now - e["at"] < HISTORY_S and not same_process(e["owner"], me)]
-        doc.clear()
-        doc["owners"] = kept + [{"owner": me, "at": now}]
-        return True
+        # record that grew with every /clear of the day.
+        kept = [e for e in _ended_entries(entries) if now - e["at"] < HISTORY_S and not same_process(e["owner"], me)]
+        return kept + [{"owner": me, "at": now}]
 
-    _update_file(directory, ENDED_NAME, change)
+    _facts(state_dir).update_ended(change, HISTORY_S)
 
 
-def _ended_entries(doc: dict) -> list:
-    entries = doc.get("owners")
+def _ended_entries(entries) -> list:
     return [
         e for e in (entries if type(entries) is list else ())
         if type(e) is dict and type(e.get("owner")) is dict and type(e.get("at")) in (int, float)
@@ -338,11 +258,6 @@ def _ended_entries(doc: dict) -> list:
 def made_by(claim: dict, owner: dict) -> bool:
     """Was `claim` made by the process of `owner` (an owner record, as the registry stores it)?"""
     return same_process(claim["owner"], owner)
-
-
-def _mark_ended(claims: list, directory: str) -> list:
-    """Fill in "ended" from ended.json: a claim made before its owner's session ended."""
-    return _fill_ended(claims, _ended_entries(_decode_doc(read_file_nofollow(os.path.join(directory, ENDED_NAME)))))
 
 
 def _fill_ended(claims: list, ended: list) -> list:
@@ -355,77 +270,3 @@ def _fill_ended(claims: list, ended: list) -> list:
                     claim["ended"] = entry["at"]
                     break
     return claims
-
-
-def _update_shard(directory: str, name: str, change, now: float) -> None:
-    paths.ensure_private_dir()
-    _ensure_claims_dir(directory)
-    fd = _lock(directory)
-    try:
-        _rewrite(os.path.join(directory, name), change, now)
-    finally:
-        os.close(fd)
-
-
-def _update_file(directory: str, name: str, change) -> None:
-    """Run change(doc) on a small JSON document in the claims directory, under the lock."""
-    fd = _lock(directory)
-    try:
-        path = os.path.join(directory, name)
-        doc = _read_for_update(path)
-        if change(doc):
-            doc["schema"] = SCHEMA
-            write_file_atomic(path, jsoncodec.dumps(doc).encode("utf-8"), durable=False)
-            remove_stray_temps(path)
-    finally:
-        os.close(fd)
-
-
-def _rewrite(shard: str, change, now: float) -> None:
-    files = _read_for_update(shard).get("files")
-    files = files if type(files) is dict else {}
-    if not change(files):
-        return
-    for path in list(files):  # drop what has aged out, so shards stay small
-        claims = files[path]
-        fresh = [c for c in claims if _valid(c) and now - c["at"] < HISTORY_S] if type(claims) is list else []
-        if fresh:
-            files[path] = fresh
-        else:
-            del files[path]
-    write_file_atomic(shard, jsoncodec.dumps({"schema": SCHEMA, "files": files}).encode("utf-8"), durable=False)
-    remove_stray_temps(shard)  # a writer killed mid-write left its temp file: we hold the lock
-
-
-def _ensure_claims_dir(directory: str) -> None:
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        if os.path.islink(directory) or not os.path.isdir(directory):
-            raise UnsafeState(directory, "it is not a directory", f"move it away: mv {directory} {directory}.bad") from None
-    except OSError as exc:
-        raise StateUnwritable(directory, exc) from None
-
-
-def _refuse_linked_dir(directory: str) -> None:
-    if os.path.islink(directory):
-        raise UnsafeState(directory, "it is a symlink", f"remove the link: rm {directory}")
-
-
-def _lock(directory: str) -> int:
-    from sessionward._flock import flock_exclusive, flock_holder, open_lock_file  # writers only: PreToolUse never locks
-
-    path = os.path.join(directory, "claims.lock")
-    fd = open_lock_file(path)
-    try:
-        held = flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S)
-    except BaseException:
-        os.close(fd)
-        raise
-    if not held:
-        try:
-            holder = flock_holder(fd)
-        finally:
-            os.close(fd)
-        raise ClaimsLockTimeout(path, CLAIMS_LOCK_TIMEOUT_S, holder)
-    return fd

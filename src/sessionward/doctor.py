@@ -10,7 +10,8 @@ behind, and Claude Code itself (its version, and whether it provides CLAUDE_PID)
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
 fail (protection is missing or broken); every non-ok one says how to fix it. Doctor only
-reads: it changes nothing.
+reads: it changes nothing, except with --reseed (reseed_shared_store): after the shared
+store lost its state, that sets its fence counters above every recorded mark.
 """
 
 import os
@@ -51,6 +52,7 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_config())
     checks.append(_check_notes())
     checks.append(_check_store())
+    checks.extend(_check_shared_state())
     checks.extend(_check_state_dir())
     checks.append(_check_flock_shared())
     checks.append(_check_dead_sessions())
@@ -234,6 +236,45 @@ def _check_store() -> Check:
     return Check("store", OK, f"local: the files in {paths.state_dir()} ({chosen})")
 
 
+def _check_shared_state() -> list:
+    """On the shared store: did the server lose its state (store.redis_state)? Fenced writes
+    are refused until it is re-seeded. Nothing on the local store."""
+    from sessionward import store
+    from sessionward.errors import SessionwardError
+
+    try:
+        if store.current() != store.SHARED:
+            return []
+        from sessionward.store import redis_state
+
+        state = redis_state.inspect()
+    except SessionwardError as error:
+        return [Check("shared state", FAIL, error.message, error.hint)]
+    if state.lost:
+        return [Check("shared state", FAIL, f"{state.url} lost its state: {state.lost}; fenced note writes are refused",
+                      "sessionward doctor --reseed")]
+    return [Check("shared state", OK, f"{state.url}: epoch {state.epoch or '(none yet)'}, fences up to {state.top} "
+                  f"(this host was handed up to {state.known_fence})")]
+
+
+def reseed_shared_store() -> dict:
+    """`doctor --reseed`: re-seed the shared store when it lost its state; what was done
+    ({"reseeded": bool, "why", "floor", "epoch"}). BadInput (exit 2) on the local store,
+    which has no fences to re-seed."""
+    from sessionward import store
+    from sessionward.errors import BadInput
+
+    if store.current() != store.SHARED:
+        raise BadInput("doctor --reseed: the local store is in use; only the shared store has fences to re-seed")
+    from sessionward.store import redis_state
+
+    state = redis_state.inspect()
+    if not state.lost:
+        return {"reseeded": False, "why": "", "floor": state.top, "epoch": state.epoch}
+    floor, epoch = redis_state.reseed()
+    return {"reseeded": True, "why": state.lost, "floor": floor, "epoch": epoch}
+
+
 # -- the state --------------------------------------------------------------------------------
 
 
@@ -393,12 +434,17 @@ def _check_orphaned_locks() -> Check:
 
 
 def _check_kept_aside() -> Check:
+    from sessionward.errors import SessionwardError
     from sessionward.locks import known_lock_names
 
     top = paths.state_dir()
     # Only what sessionward keeps aside: the registry's copies and its locks' (another tool's
     # `x.corrupt-1` in ~/.claude is none of ours).
-    ours = tuple(f"{name}.corrupt-" for name in [paths.REGISTRY_NAME] + [f"{n}.lock" for n in known_lock_names()])
+    try:
+        lock_names = known_lock_names()
+    except SessionwardError as error:  # the store in use cannot list them: told, the other checks go on
+        return Check("kept aside", FAIL, error.message, error.hint)
+    ours = tuple(f"{name}.corrupt-" for name in [paths.REGISTRY_NAME] + [f"{n}.lock" for n in lock_names])
     try:
         kept = sorted(name for name in os.listdir(top) if name.startswith(ours))
     except OSError:

@@ -448,6 +448,38 @@ class StoreStateLost(SessionwardError):
 
     def __init__(self, url: str, why: str) -> None:
         super().__init__(f"shared store {url} lost its state ({why}): fenced writes are refused",
-                         "re-seed the fence counters above every recorded mark (redis_leases.reseed), then acquire again")
+                         "run `sessionward doctor --reseed` (it sets every fence counter above every recorded mark), "
+                         "then try again")
         self.url = url
         self.why = why
+
+
+class NoteFenced(Refused):
+    """A note write on the shared store carried a fence below the note's high-water mark: a
+    newer holder of the note's lease wrote it since this writer's lease lapsed (it paused,
+    or was cut off). Nothing was written."""
+
+    code = "note_fenced"
+
+    def __init__(self, path: str, fence: int, mark: int) -> None:
+        super().__init__(f"note {path} was written by a newer writer (fence {mark}) after this writer's lease "
+                         f"(fence {fence}) lapsed: not overwriting it",
+                         "read the note again and redo the change on its current content; nothing was written")
+        self.path = path
+        self.fence = fence
+        self.mark = mark
+
+
+class NoteLagging(Refused):
+    """The note on this host holds an older version than the last fenced write left (a
+    synced vault that has not caught up yet): replacing it would drop the newer one."""
+
+    code = "note_lagging"
+
+    def __init__(self, path: str, found: str, left: str) -> None:
+        super().__init__(f"note {path} is behind: it holds an earlier version (sha256 {found[:12]}) than the last "
+                         f"fenced write left (sha256 {left[:12]}); its sync has not caught up",
+                         "wait for the vault to sync, then try again; nothing was written")
+        self.path = path
+        self.found = found
+        self.left = left

@@ -31,26 +31,24 @@ through the given path is replaced, and only if it is still the file at the end 
 existing note keeps its mode, a new one gets 0666 less the umask. In a sticky directory a
 note owned by someone else cannot be replaced (the kernel refuses the rename): Refused.
 
-The lock: an exclusive flock on the note's directory itself (the real one, where the rename
-happens), opened read-only. Every writer of the note, whatever its state directory
-(CLAUDE_CONFIG_DIR, SESSIONWARD_HOME) or Unix user, opens that same inode, so they all
-exclude each other; it adds no file to the user's vault. The alternatives fail: a lock file
-under the writer's state directory is private to that user and that state directory (two
-Claude Code accounts on one vault each took their own and lost a third of their appends); a
-lock file beside the note would litter the vault and belong to whichever user made it first;
-the note itself is replaced by rename, so its inode changes with every write and cannot
-carry the lock. Writes of notes last milliseconds, so one lock per directory costs nothing
-noticeable. A directory the caller cannot open for reading is an environment error (exit 3).
-What the lock does not cover: a flock is not shared across machines on most network
-filesystems, and writers that do not go through sessionward (an editor, Obsidian itself)
-take no lock. expect_sha256 catches their changes when they land before our read; nothing
-can catch one landing between our read and our rename.
-
-Test-only: SESSIONWARD_TEST_DISABLE_LOCKS=1 (the named locks' switch) skips the note's lock
-too, so a test can show that concurrent appends without it lose some.
+The lock: the note fence of the store in use (sessionward.store.note_fence), taken for one
+write, after the path is walked and before the note is read. On the local store it is an
+exclusive flock on the note's directory itself (store.local_notes says why the directory:
+every writer of the note, whatever its state directory or Unix user, opens that same inode,
+and it adds no file to the vault). On the shared store it is a lease on the note plus a
+fencing number, checked right before the rename, and the note is replaced only if it is
+not an older version than the last fenced write left (store.redis_notes): a writer on
+another machine that paused past its lease, or a synced vault that lags, cannot overwrite
+a newer note. Writes of notes last milliseconds, so one lock per note (per directory
+locally) costs nothing noticeable. A directory the caller cannot open for reading is an
+environment error (exit 3). What the lock does not cover: writers that do not go through
+sessionward (an editor, Obsidian itself) take no lock. expect_sha256 catches their changes
+when they land before our read; nothing can catch one landing between our read and our
+rename.
 
 Errors: NoteLockTimeout (a TimeoutError, exit 1) when another writer holds the note's
-directory longer than `timeout`; NoteChanged (exit 1); Refused (exit 1) for a foreign or
+lock longer than `timeout`; NoteChanged (exit 1); on the shared store NoteFenced, NoteLagging,
+LeaseLost (exit 1) and StoreStateLost, StoreUnavailable (exit 3); Refused (exit 1) for a foreign or
 dangling symlink, a note the sticky bit keeps us from replacing, or a path that kept
 changing under us; BadInput (exit 2) for a path that cannot be a note (a directory, a
 missing parent directory, a loop of links) and for a text file that may not carry the text
@@ -62,19 +60,16 @@ import errno
 import hashlib
 import os
 import stat
-import time
 
-from sessionward import drafts
+from sessionward import drafts, store
 from sessionward._atomic import MAX_STATE_FILE_BYTES, remove_stray_temps, write_file_atomic
-from sessionward._flock import flock_exclusive, flock_holder
 from sessionward._userpath import Target, open_as_given, resolve_for_replace, same_directory
-from sessionward.errors import ABSENT, BadInput, NoteChanged, NoteLockTimeout, Refused, StateUnwritable
+from sessionward.errors import ABSENT, BadInput, NoteChanged, NoteLockTimeout, Refused, StateUnwritable  # noqa: F401 - NoteLockTimeout: raised by the fence, part of this API
 
 NOTE_LOCK_TIMEOUT_S = 10.0  # a note write holds its lock for milliseconds
 MAX_NOTE_BYTES = MAX_STATE_FILE_BYTES  # the largest note read or written
 RESOLVE_ATTEMPTS = 5  # walks of the path when a link or the file changes between walk and lock
 NEW_NOTE_MODE = 0o666  # less the umask, as any editor would create it
-_LOCK_DISABLED = os.environ.get("SESSIONWARD_TEST_DISABLE_LOCKS") == "1"  # read once: children inherit it
 
 
 class NoteWritten:
@@ -187,30 +182,25 @@ def _checked_path(path: str) -> str:
     return os.path.expanduser(path)
 
 
-def _lock_directory(target: Target, timeout: float) -> float:
-    """Take the flock on the note's directory (see the module docstring); the seconds waited."""
-    started = time.monotonic()
-    if not _LOCK_DISABLED and not flock_exclusive(target.dir_fd, timeout):
-        raise NoteLockTimeout(target.real, time.monotonic() - started, flock_holder(target.dir_fd))
-    return time.monotonic() - started
-
-
 def _update(path: str, change, written: int, timeout: float) -> NoteWritten:
     given = _checked_path(path)
     for _ in range(RESOLVE_ATTEMPTS):
         target = resolve_for_replace(given)
         try:
-            waited = _lock_directory(target, timeout)
-            opened = _open_note(given, target)
+            fence = store.note_fence(target, timeout)
             try:
-                # What the kernel opened through the given path must be what sits at the
-                # target now (or both absent, in the directory the path names): else a link
-                # or the file changed between our walk and the lock, and we walk again.
-                if target.holds(opened) and (opened is not None or same_directory(os.path.dirname(given), target.dir_fd)):
-                    return _replace(target, opened, change, written, waited)
+                opened = _open_note(given, target)
+                try:
+                    # What the kernel opened through the given path must be what sits at the
+                    # target now (or both absent, in the directory the path names): else a link
+                    # or the file changed between our walk and the lock, and we walk again.
+                    if target.holds(opened) and (opened is not None or same_directory(os.path.dirname(given), target.dir_fd)):
+                        return _replace(target, opened, change, written, fence)
+                finally:
+                    if opened is not None:
+                        os.close(opened)
             finally:
-                if opened is not None:
-                    os.close(opened)
+                fence.close()
         finally:
             os.close(target.dir_fd)  # drops the flock
     raise Refused(f"note {given} kept changing while being resolved ({RESOLVE_ATTEMPTS} tries)", "retry in a moment")
@@ -223,12 +213,13 @@ def _open_note(given: str, target: Target) -> int | None:
         raise StateUnwritable(target.real, exc) from None
 
 
-def _replace(target: Target, opened: int | None, change, written: int, waited: float) -> NoteWritten:
+def _replace(target: Target, opened: int | None, change, written: int, fence) -> NoteWritten:
     current, mode = _read(target, opened)
     data = change(current)
     if len(data) > MAX_NOTE_BYTES:
         raise BadInput(f"note {target.real} would grow past {MAX_NOTE_BYTES} bytes")
     if data != current:
+        fence.check(current, data)  # last: a fenced-out writer learns it before touching the note
         try:
             # An existing note keeps its mode exactly; a new one gets the umask's say.
             write_file_atomic(target.real, data, mode=mode, exact_mode=current is not None, dir_fd=target.dir_fd)
@@ -236,8 +227,9 @@ def _replace(target: Target, opened: int | None, change, written: int, waited: f
             if exc.errno == errno.EPERM and current is not None:
                 raise _not_replaceable(target, opened) from None  # type: ignore[arg-type]
             raise
+        fence.written(data)
         remove_stray_temps(target.real, target.dir_fd)  # a writer killed mid-write left its temp
-    return NoteWritten(target.real, data, written, waited, current is None)
+    return NoteWritten(target.real, data, written, fence.waited_s, current is None)
 
 
 def _read(target: Target, opened: int | None) -> tuple[bytes | None, int]:

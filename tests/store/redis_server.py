@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from sessionward.errors import StoreCommandFailed
 from sessionward.store import resp
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -104,7 +105,9 @@ class RedisServer:
                 with self.connect() as conn:
                     if conn.call("PING") == "PONG":
                         return self
-            except OSError:
+            except OSError:  # StoreUnavailable: not listening yet
+                pass
+            except StoreCommandFailed:  # "LOADING": still reading its AOF back
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 log = open(os.path.join(self.directory, "redis.log")).read()[-2000:]

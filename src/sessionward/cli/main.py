@@ -305,8 +305,10 @@ COMMANDS = [
         "doctor",
         "Check the install, the state directory and Claude Code, and say how to fix each problem.",
         "sessionward.cli.doctor:run_doctor",
-        opts=[SCOPE, JSON],
-        details="Exit status: 0 when every check passes, 1 when one fails.",
+        opts=[SCOPE, Opt("--reseed", "on the shared store, after it lost its state: set every fence counter above "
+                         "every recorded mark, so that fenced writes are allowed again"), JSON],
+        details="Doctor changes nothing, except with --reseed (it re-seeds only a shared store that lost its state).\n"
+        "Exit status: 0 when every check passes, 1 when one fails; 2 for --reseed on the local store.",
     ),
     Command(
         "demo",

@@ -9,8 +9,9 @@ same promises. The facts:
                the rules are sessionward.locks's)
   claims       per file: who read or edited it, when, leaving what (sessionward.claims)
   note fences  the per-note lock a write or append runs under (sessionward.notes)
-Through this interface so far: the registry and the locks. Claims and note fences still keep
-their own files in their modules (the paths below); they move here next, unchanged on disk.
+All four go through this interface (open_store, open_lock, open_claims, note_fence). Shared
+backends so far: claims (store.redis_claims) and note fences (store.redis_notes); the
+registry and the locks are next.
 
 What it does not protect: anything written by a process that does not go through it (an
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
@@ -27,8 +28,10 @@ unset or empty, `store = "..."` in sessionward.toml (setting() says which, and d
            STATE/sessionward/locks/NAME.*      holder annex (.holder.json), guard + queue +
                                                fence counter (.guard, permanent)
                                                (store.local_locks)
-           STATE/sessionward/claims/*.json     claim shards, under claims.lock (permanent)
+           STATE/sessionward/claims/NN.json    claim shards and ended.json, under claims.lock
+                                               (permanent) (store.local_claims)
            the note's own directory            the note fence: a flock on the directory
+                                               (store.local_notes)
   redis://, rediss://, unix://  the shared store (store.shared: the connection, the key
          prefix, the epoch this host last saw; docs/SHARED_STORE.md). Not wired yet
          (SHARED_BUILT is False): current() raises StoreNotBuilt (exit 3, one line; a hook
@@ -39,6 +42,17 @@ Calling sequence of a lock (sessionward.locks; the manual is in store.local_lock
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
     with facts.transition(deadline) as guard:  # every change inside one
         state = facts.read(); fence = guard.next_fence(); facts.write_holder(annex, pid)
+
+Calling sequence of the claims (sessionward.claims; the manual is in store.local_claims):
+    facts = open_claims(state_dir, lock_timeout_s)     # ClaimFacts
+    facts.claims_on(path), claims_on_each(paths), all_claims(), ended()   # raw, no lock
+    facts.update_claims(path, change, fresh, keep_s)   # change(raw) -> new list; pure
+    facts.update_ended(change, keep_s)
+
+Calling sequence of a note write (sessionward.notes):
+    fence = note_fence(target, timeout_s)      # NoteFence: the note's exclusion, taken
+    read the note; fence.check(current, new)   # right before the replace: may refuse
+    replace the note; fence.written(new); fence.close()
 
 Calling sequence of the registry:
     store = open_store()                       # the current backend
@@ -51,7 +65,9 @@ Calling sequence of the registry:
 It is a bug to call update_sessions from inside `change` (the lock is not re-entrant), and
 to fork inside it (StoreForked). update_sessions never retries `change`.
 
-Errors: RegistryLockTimeout (exit 1) when the lock stays busy; StateUnwritable,
+Errors: RegistryLockTimeout, ClaimsLockTimeout, NoteLockTimeout (exit 1) when a lock stays
+busy; on the shared store NoteFenced, NoteLagging, LeaseLost (exit 1), StoreStateLost,
+StoreUnavailable (exit 3); StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
@@ -231,3 +247,99 @@ def open_store(lock_timeout_s: float | None = None) -> Store:
     from sessionward.store.local import LocalStore
 
     return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)
+
+
+class ClaimFacts:
+    """Interface of the claim records in a backend (store.local_claims.LocalClaims, and
+    store.redis_claims.RedisClaims on the shared store): per file the list of claims, and
+    the list of ended owners; what they mean is sessionward.claims's. Readers take no lock
+    and return what is stored, unvalidated (None when nothing is):
+
+        claims_on(path) -> raw list         claims_on_each(paths) -> {path: raw list}
+        all_claims() -> [(path, raw list)]  ended() -> raw list of {"owner", "at"}
+        update_claims(path, change, fresh, keep_s)   change(raw) -> the new list, run once
+                                            on the latest state under the backend's
+                                            exclusion (the shared store may run it again
+                                            after a conflicting write: it must be pure);
+                                            fresh(raw) -> what of a list is still kept;
+                                            keep_s: how long an untouched list is kept
+        update_ended(change, keep_s)        change(raw entries) -> the new entries
+    ClaimsLockTimeout (exit 1) when the exclusion stays busy."""
+
+    where: str  # what names the claims in messages (the local backend: their directory)
+
+    def claims_on(self, path: str):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def claims_on_each(self, paths: list) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def all_claims(self) -> list:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def ended(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def update_claims(self, path: str, change, fresh, keep_s: float) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def update_ended(self, change, keep_s: float) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def open_claims(state_dir: str | None = None, lock_timeout_s: float = 2.0) -> ClaimFacts:
+    """The claim records of the current backend; `lock_timeout_s` bounds how long an update
+    waits for the claims' exclusion (a hook must answer)."""
+    if current() == SHARED:
+        from sessionward.store.redis_claims import RedisClaims
+
+        return RedisClaims(lock_timeout_s)
+    from sessionward.store.local_claims import LocalClaims
+
+    return LocalClaims(state_dir, lock_timeout_s)
+
+
+class NoteFence:
+    """Interface of the exclusion one note write runs under (store.local_notes: a flock on the
+    note's directory; store.redis_notes: a lease and a fence on the shared store). The
+    policy (what is written, expect_sha256) is sessionward.notes's. Made by note_fence();
+    then, with the note's bytes read under it:
+
+        waited_s                      how long taking it waited
+        check(current, new)           right before the replace: raises when this write may
+                                      not land (the shared store: LeaseLost, NoteFenced,
+                                      NoteLagging (exit 1), StoreStateLost (exit 3))
+        written(new)                  after the replace: what the note holds now
+        close()                       always, written or not
+    NoteLockTimeout (exit 1, naming the holder) when another writer keeps it past timeout_s."""
+
+    waited_s: float
+
+    def check(self, current: bytes | None, new: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def written(self, new: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def note_fence(target, timeout_s: float) -> NoteFence:
+    """Take the note fence of the note at `target` (a sessionward._userpath.Target, its
+    directory open) in the current backend, waiting up to `timeout_s`."""
+    if current() == SHARED:
+        from sessionward.store.redis_notes import RedisNoteFence
+
+        return RedisNoteFence(target, timeout_s)
+    from sessionward.store.local_notes import LocalNoteFence
+
+    return LocalNoteFence(target, timeout_s)
+
+
+# Test-only: SESSIONWARD_TEST_SHARED_BUILT=1 turns SHARED_BUILT on in this process and its
+# children, so that the tests of the facts whose shared backends exist (claims, note fences)
+# run through current() as a user's processes will. Never set it outside the test suite: the
+# facts without a shared backend still raise StoreNotBuilt.
+if os.environ.get("SESSIONWARD_TEST_SHARED_BUILT") == "1":
+    SHARED_BUILT = True

@@ -292,3 +292,6 @@ class RedisLeases:
         top, epoch = self.conn.run_script(self.RESEED, keys, [self.prefix, int(floor), os.urandom(8).hex()])
         self.known_epoch = _text(epoch)
         return top
+
+
+EPOCH_LUA = _EPOCH  # check_epoch(), for other fenced scripts of the shared store (store.redis_notes)

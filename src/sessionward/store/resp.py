@@ -209,6 +209,11 @@ class Connection:
             except OSError:
                 pass
 
+    @property
+    def closed(self) -> bool:
+        """Closed, by close() or after a failure (a reply half read leaves it unusable)."""
+        return self._sock is None
+
     def __enter__(self):
         return self
 

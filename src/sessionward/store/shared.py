@@ -33,11 +33,12 @@ _conn_key: tuple = ()  # (url, pid) the connection was made for
 
 def connection(url: str) -> "resp.Connection":
     """This process's connection to the store at `url`, made on first use (and again after a
-    fork or a change of URL). Raises StoreUnavailable (exit 3), one line, never retried."""
+    fork, a change of URL, or a failure that closed it: a server restarted meanwhile is
+    reached again by the next operation, never by a retry of the failed one). Raises StoreUnavailable (exit 3), one line, never retried."""
     global _conn, _conn_key
     key = (url, os.getpid())
-    if _conn is not None and _conn_key == key:
-        return _conn
+    if _conn is not None and _conn_key == key and not _conn.closed:
+        return _conn  # a connection closed by a failure is made again for the next operation
     if _conn is not None and _conn_key[1] == key[1]:
         _conn.close()  # another URL in this process (tests): the old one is ours to close
     # After a fork the parent's socket is left alone (closing it here would not harm the
@@ -90,3 +91,34 @@ def remember_epoch(epoch: str, state_dir: str | None = None) -> None:
     path = _epoch_path(state_dir)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     write_file_atomic(path, (epoch + "\n").encode("ascii"))
+
+
+FENCE_FILE_NAME = "store-fence"
+
+
+def _fence_path(state_dir: str | None = None) -> str:
+    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, FENCE_FILE_NAME)
+
+
+def known_fence(state_dir: str | None = None) -> int:
+    """The highest fencing number this host was handed by the shared store (0: none), kept in
+    STATE/sessionward/store-fence: a re-seed sets every counter above it, and doctor tells a
+    server whose counters went back below it (restored from an old snapshot)."""
+    try:
+        with open(_fence_path(state_dir), "rb") as f:
+            text = f.read(32).strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def remember_fence(fence: int, state_dir: str | None = None) -> None:
+    """Keep `fence` if it is above the highest one this host knows (atomically; no fsync: a
+    power loss of this host forgets a few, the server's own marks still count)."""
+    if fence <= known_fence(state_dir):
+        return
+    from sessionward._atomic import write_file_atomic
+
+    path = _fence_path(state_dir)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_file_atomic(path, b"%d\n" % fence, durable=False)
