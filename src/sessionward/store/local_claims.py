@@ -83,7 +83,7 @@ class LocalClaims(ClaimFacts):
             names = sorted(n for n in os.listdir(self.directory) if len(n) == 7 and n.endswith(".json"))
         except FileNotFoundError:
             return []
-        found = []
+        found: list = []
         for name in names:
             found += _decode(read_file_nofollow(os.path.join(self.directory, name))).items()
         return found
