@@ -36,3 +36,18 @@ def test_the_real_refusal_is_found_with_its_time_and_others_are_not(tmp_path):
     assert find_tool_result("relative.jsonl", REFUSED_ID) is None
     os.symlink(path, tmp_path / "link.jsonl")
     assert find_tool_result(str(tmp_path / "link.jsonl"), REFUSED_ID) is None  # O_NOFOLLOW
+
+
+def test_a_result_followed_by_a_large_record_is_found_and_the_call_itself_ends_the_search(tmp_path):
+    """2.1.331 writes a ~100 KB "attachment" record right after a refusal (seen in the TUI):
+    the search reads back past it; it stops at the call's own tool_use record."""
+    path = tmp_path / "t.jsonl"
+    call = '{"type":"assistant","message":{"content":[{"type":"tool_use","id":"%s","name":"Bash"}]}}\n' % REFUSED_ID
+    big = '{"type":"attachment","blob":"%s"}\n' % ("x" * 300_000)
+    with open(REFUSAL_LINES, encoding="utf-8") as f:
+        refusal = f.read()
+    path.write_text(big + call + refusal + big + big)
+    found = find_tool_result(str(path), REFUSED_ID)
+    assert found is not None and found.refused
+    path.write_text(refusal + call + big)  # an older result before the call (cannot happen): not looked at
+    assert find_tool_result(str(path), REFUSED_ID) is None

@@ -17,8 +17,10 @@ out; tests/hooks/payloads/2.1.331/permission/transcript-after-refusal.jsonl is a
 A tool that ran has its output there instead; 2.1.331 also copies the request sent to the
 model ("api-request-blob", no time), which is skipped.
 
-find_tool_result() reads only the file's last TAIL_BYTES, and not at all when the file was
-not written since `not_before`: a stat while nothing happened, one small read after. It
+find_tool_result() reads the file backwards from its end, by chunks, up to the call's own
+tool_use record (its result cannot be before it), and not at all when the file was not
+written since `not_before`: a stat while nothing happened, one or two small reads after
+(records can be large: 2.1.331 writes a ~100 KB one right after a refusal). It
 never raises (an unreadable, missing or foreign file is "not found"). Imports nothing beyond
 what the hooks hold (it runs inside a hook at a turn's end, when a guard's ask is pending).
 """
@@ -27,7 +29,8 @@ import os
 
 from sessionward import _jsoncodec as jsoncodec
 
-TAIL_BYTES = 64 * 1024  # a refusal is the last few records: far inside this, whatever came before
+CHUNK_BYTES = 64 * 1024  # read backwards this much at a time
+MAX_SCAN_BYTES = 4 * 1024 * 1024  # and no further: a result is among the last records
 REFUSAL_START = "The user doesn't want to proceed with this tool use"
 MAX_PATH = 4096
 
@@ -57,18 +60,34 @@ def find_tool_result(path: str | None, tool_use_id: str | None, not_before: floa
         info = os.fstat(fd)
         if info.st_mtime < not_before - 1.0:  # 1 s: the clocks of a file system and time.time() differ
             return None
-        start = max(0, info.st_size - TAIL_BYTES)
-        data = os.pread(fd, info.st_size - start, start)
+        return _scan_back(fd, info.st_size, tool_use_id.encode("utf-8", "surrogateescape"), info.st_mtime)
     except OSError:
         return None
     finally:
         os.close(fd)
-    needle = tool_use_id.encode("utf-8", "surrogateescape")
-    for line in reversed(data.split(b"\n")):
-        if needle in line and b'"tool_result"' in line:
-            found = _result_in(line, tool_use_id, info.st_mtime)
-            if found is not None:
-                return found
+
+
+def _scan_back(fd: int, size: int, needle: bytes, mtime: float) -> ToolResult | None:
+    """Read the file backwards, CHUNK_BYTES at a time, line by line: the call's result, or
+    None once its tool_use line (nothing of it can come before) or MAX_SCAN_BYTES is passed.
+    Records can be large (2.1.331 writes a ~100 KB "attachment" right after a refusal)."""
+    end = size
+    carry = b""  # the start of a line whose beginning is in the chunk before
+    while end > 0 and size - end < MAX_SCAN_BYTES:
+        start = max(0, end - CHUNK_BYTES)
+        data = os.pread(fd, end - start, start) + carry
+        end = start
+        lines = data.split(b"\n")
+        carry = lines.pop(0) if start > 0 else b""
+        for line in reversed(lines):
+            if needle not in line:
+                continue
+            if b'"tool_result"' in line:
+                found = _result_in(line, needle.decode("utf-8", "surrogateescape"), mtime)
+                if found is not None:
+                    return found
+            elif b'"tool_use"' in line:
+                return None  # the call itself: its result is not written yet
     return None
 
 
