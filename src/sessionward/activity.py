@@ -71,8 +71,7 @@ remove_stale() removes the files of sessions gone for longer than STALE_S (watch
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 
 ACTIVITY_DIR_NAME = "activity"
 SUFFIX = ".json"

@@ -36,8 +36,7 @@ It is a no-op to end the claims of a session that has none.
 
 import os
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward.claude_tools import WRITE_TOOLS
 from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState

@@ -355,11 +355,10 @@ def _check_flock_shared() -> Check:
 def _check_other_kernels() -> Check:
     """Sessions and lock holders on another kernel (a VM, another machine sharing the files):
     their liveness cannot be told from here, so they are never swept; a person clears them."""
+    from sessionward._humanize import short_session_id
     from sessionward.errors import SessionwardError
     from sessionward.locks import NamedLock, known_lock_names
     from sessionward.registry import find_unknown_sessions
-
-    from sessionward._humanize import short_session_id
 
     try:
         found = [f"session {short_session_id(r['id'])}: {v.reason}" for r, v in find_unknown_sessions()]

@@ -55,8 +55,7 @@ SESSIONWARD_TEST_LOG_MAX_BYTES (tests only) lowers the rotation size, so tests r
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 
 LOG_DIR_NAME = "log"
 CURRENT = "events.jsonl"

@@ -24,10 +24,11 @@ import time
 
 import pytest
 
-from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
-from helpers import SESSIONWARD, cli_json, make_git_repo
 from sessionward._humanize import short_session_id
 from sessionward.install.settings import STATUS_LINE_REFRESH_S
+
+from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
+from helpers import SESSIONWARD, cli_json, make_git_repo
 
 # A change must be on the status line within one refresh interval; the slack covers Claude
 # Code's debounce (300 ms), this test's polling and a loaded two-core machine.

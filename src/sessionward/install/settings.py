@@ -72,7 +72,14 @@ from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, Unsafe
 from sessionward.install import jsonedit
 from sessionward.install.diffs import unified_diff
 from sessionward.install.hook_commands import (
-    EDITED, MENTIONS, PRISTINE, STATUS_LINE_ARGS, attribute, hook_args, pristine_command, status_line_command,
+    EDITED,
+    MENTIONS,
+    PRISTINE,
+    STATUS_LINE_ARGS,
+    attribute,
+    hook_args,
+    pristine_command,
+    status_line_command,
 )
 from sessionward.install.seed_paths import backup_name, launcher_paths
 
