@@ -61,10 +61,10 @@ from pathlib import Path
 
 from harness import (
     PROCESS_BUDGET_RATIO,
-    against_pass,
-    TIME_BIN,
     REPO,
+    TIME_BIN,
     SleeperPool,
+    against_pass,
     child_env,
     interleave,
     launcher_interpreter,

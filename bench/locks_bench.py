@@ -54,6 +54,7 @@ def uncontended_lock_cases(root: Path, cwd: str) -> list:
 
     import filelock
     import portalocker
+
     from sessionward.locks import LockTimeout, NamedLock
 
     state = root / "lock-state"

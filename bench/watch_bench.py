@@ -47,10 +47,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="sessionward-watch-bench-"))
     os.environ["SESSIONWARD_HOME"] = str(root / "state")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from helpers import make_git_repo
-
     from sessionward import activity, registry
     from sessionward.identity import resolve_owner
+
+    from helpers import make_git_repo
 
     checkouts = [str(make_git_repo(root / name)) for name in ("webapp", "api", "notes")]
     sleepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(WATCH_SESSIONS)]

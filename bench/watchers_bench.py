@@ -31,8 +31,18 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness import (
+    PROCESS_BUDGET_RATIO,
+    against_pass,
+    child_env,
+    interleave,
+    launcher_interpreter,
+    make_store,
+    median,
+    p90,
+    render_table,
+)
 from hooks_bench import ClaudeStandIn, hook_env, payload
-from harness import PROCESS_BUDGET_RATIO, against_pass, child_env, interleave, launcher_interpreter, make_store, median, p90, render_table
 
 WATCH_SESSIONS = 20
 GONE_WAIT_S = 5.0  # a killed stand-in's pair exits within milliseconds; more is a broken run

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sessionward import config as config_mod
-from sessionward.config import ConfigError, Config, config_path, load_config
+from sessionward.config import Config, ConfigError, config_path, load_config
 from sessionward.errors import EXIT_USAGE, BadInput
 
 

@@ -13,9 +13,10 @@ import tempfile
 
 import pytest
 
-from helpers import cli_json, run_cli
 from sessionward import drafts, paths
 from sessionward.errors import BadInput
+
+from helpers import cli_json, run_cli
 
 
 def sha(data: bytes) -> str:

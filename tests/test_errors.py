@@ -7,7 +7,6 @@ import pkgutil
 import sessionward
 from sessionward import errors
 
-
 SCRIPTS = ("sessionward.__main__", "sessionward.seed.obsidian_session_manager", "sessionward.identity._watcher",
            "sessionward.identity._watching")  # they run on import
 

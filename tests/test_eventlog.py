@@ -11,8 +11,8 @@ import pytest
 
 from sessionward import eventlog
 from sessionward.cli.log import Filter, parse_since
-from sessionward.locks import NamedLock
 from sessionward.errors import LockTimeout
+from sessionward.locks import NamedLock
 
 from helpers import SESSIONWARD, cli_json, run_cli
 

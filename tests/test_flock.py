@@ -114,8 +114,9 @@ def test_free_lock_is_taken_at_once_even_with_zero_timeout(tmp_path):
 
 
 def _stopped_flock_holder(path):
-    from helpers import hold_flock
     from sessionward.identity import read_process
+
+    from helpers import hold_flock
 
     holder = hold_flock(path)
     os.kill(holder.pid, signal.SIGSTOP)

@@ -7,8 +7,7 @@ import sys
 import time
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from sessionward.gitcmd import RISKY_SUBCOMMANDS, risky_git_commands, split_simple_commands
 

@@ -543,8 +543,8 @@ def test_a_sweep_of_a_file_changed_through_bash_after_the_other_session_started_
     verdict = check_git_command("git add -A", str(shared), me, config, now=NOW)
     assert verdict.reason.startswith(
         f"'git add -A' would commit {new}, possibly another live session's work: {new} changed since "
-        f"session bbbbbbbb (project proj, worktree {shared}, branch main, pid {other.pid}, up 1m) started, and no "
-        f"session edited it through Claude Code (a Bash edit: this session's or that one's).")
+        f"session bbbbbbbb (project proj, worktree {shared}, branch main, pid {other.pid}, up 1m) started, and that "
+        f"session (a session of kind other, not Claude Code) edits outside Claude Code's tools")
     assert check_git_command("git add -u", str(shared), me, config, now=NOW).decision is None  # untracked: not -u
     assert check_git_command("git commit -m x", str(shared), me, config, now=NOW).decision is None  # not staged
     os.utime(new, (NOW - 300, NOW - 300))  # changed before the other session started: not its work
@@ -709,3 +709,68 @@ def test_every_vault_and_shared_note_is_guarded(tmp_path, vault, repo, me, other
     for path in (vault / "daily.md", second / "todo.md", resume):
         assert check_file_edit(str(path), me, config, now=NOW).rule == "vault", path
     assert check_file_edit(str(tmp_path / "resume.md.bak"), me, config, now=NOW).decision is None
+
+
+@pytest.fixture
+def owner_of_kind(tmp_path):
+    """Factory: a live process whose comm makes the session kind asked for (a `claude`, a
+    `bash`, a `sleep`), resolved as an owner; all killed after."""
+    from sessionward.identity import resolve_owner
+
+    claude = tmp_path / "bin" / "claude"
+    claude.parent.mkdir()
+    claude.symlink_to("/bin/sleep")  # comm "claude": a Claude Code session's owner
+    argv = {"claude-code": [str(claude), "600"], "shell": ["bash", "-c", "sleep 600; exit 0"], "other": ["sleep", "600"]}
+    procs = []
+
+    def make(kind: str):
+        proc = subprocess.Popen(argv[kind])
+        procs.append(proc)
+        owner = resolve_owner(proc.pid)
+        assert owner.kind == kind
+        return owner
+
+    yield make
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("claude-code", "and no session edited it through Claude Code's edit tools (a Bash edit: this session's or that one's)."),
+    ("shell", "and that session (a shell session) edits outside Claude Code's tools (a shell, an editor), where "
+              "sessionward sees no edit: the change may be its or this session's."),
+])
+def test_an_unclaimed_change_is_explained_as_true_for_the_other_sessions_kind(repo, me, owner_of_kind, kind, says):
+    other = owner_of_kind(kind)
+    register(other, repo)
+    notes = bash_edit(repo / "notes.md", "theirs\n", NOW - 30)
+    verdict = check_git_command("git checkout -- notes.md", str(repo), me, load_config({}), now=NOW)
+    assert verdict.rule == "git"
+    assert f"{notes} changed since session bbbbbbbb (project proj, worktree {repo}, branch main, pid {other.pid}, " \
+           f"up 1m) started, {says}" in verdict.reason, verdict.reason
+
+
+def test_a_whole_tree_ask_names_the_files_the_other_session_edited_there(repo, tmp_path, me, other, monkeypatch):
+    from sessionward import gitwork
+
+    register(other, repo)
+    names = ["a.py", "b.py", "c.py", "d.py", "e.py"]
+    for i, name in enumerate(names):  # e.py edited last
+        claim(str(repo / name), other, tool="Edit", at=NOW - 60 + i)
+    claim(str(repo / "read-only.md"), other, tool="Read", at=NOW - 10)  # read, not edited: not at stake
+    claim(str(repo / "mine.py"), me, tool="Write", at=NOW - 5, session=MINE_SID)  # this session's own
+    elsewhere = make_git_repo(tmp_path / "elsewhere")
+    claim(str(elsewhere / "x.py"), other, tool="Edit", at=NOW - 1)  # another worktree
+
+    def no_git(*_args):
+        raise AssertionError("ran git")
+
+    monkeypatch.setattr(gitwork, "_git", no_git)  # the names come from the claims alone
+    verdict = check_git_command("git checkout main", str(repo), me, load_config({}), now=NOW)
+    assert verdict.rule == "git"
+    assert (f"where another session also works: {who(other, repo)[:-1]}, up 1m). It edited e.py, d.py, c.py and 2 "
+            f"more there through Claude Code. Its uncommitted work could be overwritten") in verdict.reason, verdict.reason
+    end_claims(other, NOW)  # ended claims are no longer its work in progress
+    verdict = check_git_command("git checkout main", str(repo), me, load_config({}), now=NOW)
+    assert "through Claude Code" not in verdict.reason

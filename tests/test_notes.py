@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from helpers import cli_json, hold_flock, run_cli
 from sessionward._atomic import WRITE_STEPS
 from sessionward.errors import BadInput, Refused
 from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note, write_note
+
+from helpers import cli_json, hold_flock, run_cli
 
 
 def sha(data: bytes) -> str:

@@ -198,8 +198,9 @@ def test_without_session_id_the_owners_keyed_record_is_refreshed(owners, tmp_pat
 def test_a_stopped_owner_is_alive_and_shown_stopped(tmp_path, keeper):
     import signal
 
-    from helpers import run_cli
     from sessionward.identity import read_process
+
+    from helpers import run_cli
 
     run_cli("register", "p", str(tmp_path), "--pid", str(keeper), check=True)
     os.kill(keeper, signal.SIGSTOP)

@@ -215,8 +215,7 @@ def test_a_closed_pipe_keeps_the_commands_exit_status(keeper, tmp_path):
 
 
 def test_internal_error_with_json_is_an_envelope(monkeypatch, capsys, state_dir):
-    from sessionward.cli import main as cli_main
-    from sessionward.cli import sessions
+    from sessionward.cli import main as cli_main, sessions
 
     monkeypatch.setattr(sessions, "run_list", lambda values: 1 / 0)
     monkeypatch.delenv("SESSIONWARD_DEBUG", raising=False)

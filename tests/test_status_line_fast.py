@@ -16,8 +16,9 @@ import time
 
 import pytest
 
-from helpers import SESSIONWARD, git, make_git_repo
 from sessionward.install.settings import our_status_line
+
+from helpers import SESSIONWARD, git, make_git_repo
 
 REFRESH_S = 3.0  # what install sets: the row must be current within one refresh
 

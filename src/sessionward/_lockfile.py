@@ -21,12 +21,11 @@ import os
 import stat
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths, status_stamp
+from sessionward import _jsoncodec as jsoncodec, paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
-from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward._humanize import format_age, short_session_id
+from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
 from sessionward.identity.process import Liveness, live_process, resume_advice
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label

@@ -14,19 +14,43 @@ payload alone, before it does its own work (hooks.run_hook):
   Notification      waiting   permission (a permission dialog: "permission_prompt", or a
                               message that says so), input (Claude Code waits for the
                               person's next prompt: "idle_prompt", or an MCP server's
-                              question: "elicitation_dialog"); other notifications change nothing
+                              question: "elicitation_dialog"); other notifications change nothing.
+                              A permission wait counts from the tool's PreToolUse: Claude Code
+                              sends the Notification only once its dialog has been up ~6 s
+                              (and never when the person answered sooner), and its message
+                              names no tool ("Claude needs your permission"), so a message
+                              already held for that wait (our ask's reason) is kept
   Stop              idle      since now: the turn ended
   SessionEnd        ended     since now, with Claude Code's reason
 An ask of ours also records the tool_use_id asked about ("asked"), kept until that tool's
 PostToolUse (the person allowed it) or the turn's end (it never ran): hooks.run_hook writes
 that outcome to the event log (sessionward.eventlog).
 A busy or waiting state keeps its `since` from the state it continues (busy since the prompt,
-whatever tools ran since; waiting for input since the turn ended). What it cannot see: only
-hooked tools are named (Edit, Write, MultiEdit, NotebookEdit, Bash; Read after the fact),
-others show as busy; a permission dialog the person rejected leaves "waiting" until the next
-event (Claude Code runs no hook then); a session killed without SessionEnd keeps its last
-state here, but the registry sweeps it, and `watch` only shows sessions it knows alive, or
-ended ones.
+whatever tools ran since; waiting for input since the turn ended). Every later event of the
+session ends a "waiting" (a prompt, a tool, a turn's end, the session's end), except a
+Notification that itself says the session waits.
+
+A refused permission dialog: Claude Code runs no hook at all when its person refuses (no Stop,
+no PostToolUse, no Notification, not even the idle one: nothing until the next prompt or the
+session's end, seen minutes later with 2.1.331 and 2.1.112), and the turn is over. The file
+still says "waiting: permission" then (or "busy" with the tool, when the person refused
+before Claude Code's Notification came, ~6 s after the dialog opened). The readers
+(read_activity, read_all_activity, so `watch` and `list`) therefore look at what Claude Code
+wrote into its transcript since the wait began (sessionward.transcript: a stat, and a small
+read once it changed), also for a tool busy for SETTLE_AFTER_S: that tool's result there
+means the dialog was answered, and the state shown is "idle" since that result's own time,
+event REFUSED when it was Claude Code's refusal. So between the refusal and the next event
+`watch` shows "idle: refused <tool>", within a poll of the transcript (overview.
+transcript_token), and the next event writes its own state as usual. Without a transcript
+(none named, unreadable) it shows "waiting: permission" until that next event.
+
+What it cannot see: only hooked tools are named (Edit, Write, MultiEdit, NotebookEdit, Bash;
+Read after the fact), others show as busy; a tool the person allowed shows "waiting" while it
+runs (Claude Code tells nothing until its PostToolUse, nor writes its transcript); a session
+killed without SessionEnd keeps its last state here, but the registry sweeps it, and `watch`
+only shows sessions it knows alive, or ended ones. An ended record carries the project,
+worktree and branch the session had (note_ended, from its SessionEnd hook), so the view
+still names them once the registry's record is gone.
 
 Files, under STATE/sessionward/activity/ (0700, made on first use):
   <session_id>.json   one JSON object on one line (FIELDS), padded with spaces to
@@ -47,8 +71,7 @@ remove_stale() removes the files of sessions gone for longer than STALE_S (watch
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 
 ACTIVITY_DIR_NAME = "activity"
 SUFFIX = ".json"
@@ -62,10 +85,14 @@ WAIT_INPUT = "input"
 # Claude Code's notification_type values (hooks reference, "Notification"), and what they mean here.
 NOTIFICATION_WAITS = {"permission_prompt": WAIT_PERMISSION, "idle_prompt": WAIT_INPUT, "elicitation_dialog": WAIT_INPUT}
 FIELDS = ("state", "since", "at", "event", "tool", "target", "tool_use_id", "tool_since", "wait", "message", "reason",
-          "cwd", "asked")  # asked: the tool_use_id our PreToolUse asked about, until it ran or the turn ended
+          "cwd", "asked",  # asked: the tool_use_id our PreToolUse asked about, until it ran or the turn ended
+          "transcript",  # Claude Code's transcript_path: where a refused dialog shows (module docstring)
+          "project", "worktree", "branch")  # of an ended session (note_ended)
+REFUSED = "refused"  # the `event` of a state the readers derived from a refusal in the transcript
 MAX_TEXT = 160  # a target or message, cut: one table cell, and the whole record inside RECORD_BYTES
-MAX_CWD = 1024
-RECORD_BYTES = 2048  # every record padded to this length (see _write), at most ~1.8 KB of fields
+MAX_CWD = 1024  # also a transcript path, a worktree
+RECORD_BYTES = 4096  # every record padded to this length (see _write), at most ~3.7 KB of fields
+SETTLE_AFTER_S = 1.0  # a tool busy this long may be a dialog refused early: the readers look (settled)
 STALE_S = 3600.0  # the file of a session that is not live any more goes after this long
 TARGET_KEYS = ("file_path", "notebook_path", "command", "pattern", "url", "query", "description")
 
@@ -98,6 +125,9 @@ def note_event(event: str, session_id: str | None, payload: dict, now: float | N
         if current is not None:
             if isinstance(payload.get("cwd"), str):
                 current["cwd"] = payload["cwd"][:MAX_CWD]  # where an ended session was, once its record is gone
+            transcript = payload.get("transcript_path")
+            if isinstance(transcript, str) and len(transcript) <= MAX_CWD:
+                current["transcript"] = transcript
             _write(path, current)
     except Exception:  # noqa: BLE001 - never in the hook's way (module docstring)
         pass
@@ -158,10 +188,15 @@ def next_activity(event: str, payload: dict, previous: dict | None, now: float) 
         wait = wait_of(payload)
         if wait is None:
             return None  # auth_success and the like: nothing the person must do
-        since = prev.get("since", now) if (state == IDLE and wait == WAIT_INPUT) or (
-            state == WAITING and prev.get("wait") == wait) else now
-        current = dict(prev, state=WAITING, since=since, at=now, event=event, wait=wait,
-                       message=_cut(payload.get("message")))
+        same_wait = state == WAITING and prev.get("wait") == wait
+        if (state == IDLE and wait == WAIT_INPUT) or same_wait:
+            since = prev.get("since", now)
+        elif state == BUSY and wait == WAIT_PERMISSION and prev.get("tool_since"):
+            since = prev["tool_since"]  # the dialog opened at the tool's PreToolUse, ~6 s before this
+        else:
+            since = now
+        message = prev.get("message") if same_wait and prev.get("message") else _cut(payload.get("message"))
+        current = dict(prev, state=WAITING, since=since, at=now, event=event, wait=wait, message=message)
         if wait == WAIT_INPUT:
             current.update(tool=None, target=None, tool_use_id=None, tool_since=None)
         return current
@@ -249,9 +284,57 @@ def read_activity_file(path: str) -> dict | None:
 
 
 def read_activity(session_id: str, state_dir: str | None = None) -> dict | None:
-    """One session's activity, or None (no hook event seen, or not a Claude Code session)."""
+    """One session's activity, or None (no hook event seen, or not a Claude Code session);
+    a permission dialog answered since is shown as answered (settled)."""
     path = _file_of(session_id, state_dir)
-    return read_activity_file(path) if path else None
+    return settled(read_activity_file(path)) if path else None
+
+
+def settled(current: dict | None, now: float | None = None) -> dict | None:
+    """`current`, or when it waits for permission (or is busy with a tool for SETTLE_AFTER_S:
+    a dialog refused before Claude Code's Notification came) and Claude Code's transcript
+    already holds that tool's result (sessionward.transcript), the state after that answer:
+    idle since then, event REFUSED when it was a refusal (no hook tells; module docstring);
+    busy when the tool ran (its PostToolUse comes next)."""
+    if not current:
+        return current
+    state = current.get("state")
+    began = current.get("tool_since") or current["since"]
+    if state == WAITING and current.get("wait") == WAIT_PERMISSION:
+        pass
+    elif not (state == BUSY and current.get("tool_use_id")
+              and (time.time() if now is None else now) - began >= SETTLE_AFTER_S):
+        return current
+    from sessionward.transcript import find_tool_result
+
+    found = find_tool_result(current.get("transcript"), current.get("tool_use_id") or current.get("asked"), began)
+    if found is None:
+        return current
+    answered = dict(current, wait=None, message=None, since=found.at, at=found.at)
+    if found.refused:
+        answered.update(state=IDLE, event=REFUSED)  # the tool stays named: "idle: refused Bash"
+    else:
+        answered.update(state=BUSY, event="PostToolUse", tool=None, target=None, tool_use_id=None, tool_since=None)
+    return answered
+
+
+def note_ended(session_id: str | None, record: dict) -> None:
+    """Keep the project, worktree and branch of `record` (the registry's, just removed) with
+    the session's ended state, for the views that show it once the record is gone. Never
+    raises."""
+    path = _file_of(session_id) if session_id else None
+    if path is None:
+        return
+    try:
+        current = read_activity_file(path)
+        if current is None or current.get("state") != ENDED:
+            return
+        for key in ("project", "worktree", "branch"):
+            if isinstance(record.get(key), str):
+                current[key] = record[key][:MAX_CWD]
+        _write(path, current)
+    except Exception:  # noqa: BLE001 - never in the hook's way
+        pass
 
 
 def read_all_activity(state_dir: str | None = None) -> dict:
@@ -264,7 +347,7 @@ def read_all_activity(state_dir: str | None = None) -> dict:
     found = {}
     for name in names:
         if name.endswith(SUFFIX) and not name.startswith("."):
-            current = read_activity_file(os.path.join(directory, name))
+            current = settled(read_activity_file(os.path.join(directory, name)))
             if current is not None:
                 found[name[: -len(SUFFIX)]] = current
     return found
@@ -303,6 +386,8 @@ def describe(current: dict | None, now: float) -> str:
         return "-"
     state = current["state"]
     age = format_age(now - current["since"])
+    if state == IDLE and current.get("event") == REFUSED:
+        return f"idle: refused {current.get('tool') or 'a tool'} {age}"
     if state == WAITING:
         what = current.get("wait") or "?"
         tool = current.get("tool")

@@ -43,8 +43,7 @@ at the first problem instead.
 import os
 import stat
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._atomic import read_file_nofollow, write_file_atomic
 from sessionward.errors import ConfigError
 

@@ -165,14 +165,40 @@ def _program_path(launcher: str) -> str:
 
 
 def _check_status_line(doc: dict) -> Check:
-    from sessionward.install.hook_commands import STATUS_LINE_ARGS, launcher_of
+    """The statusLine as it is written (the command install writes: `sh .../status_line.sh
+    <launcher>`, or an older install's `<launcher> status-line`), and whether what it runs is
+    there: the script, the launcher; how often Claude Code refreshes it while idle."""
+    from sessionward._humanize import short_path
+    from sessionward.install.hook_commands import EDITED, PRISTINE, STATUS_LINE_ARGS, attribute, fast_path_of
 
     line = doc.get("statusLine")
     if line is None:
         return Check("status line", INFO, "no statusLine set", "sessionward install adds sessionward's")
-    if isinstance(line, dict) and launcher_of(line.get("command"), STATUS_LINE_ARGS):
-        return Check("status line", OK, "sessionward status-line")
-    return Check("status line", INFO, "your own statusLine is kept; add `sessionward status-line` to it to see other sessions")
+    command = line.get("command") if isinstance(line, dict) else None
+    kind, launcher = attribute(command, STATUS_LINE_ARGS)
+    if kind not in (PRISTINE, EDITED):
+        return Check("status line", INFO, "your own statusLine is kept; add `sessionward status-line` to it to see other sessions")
+    assert isinstance(line, dict) and isinstance(command, str)  # attribute() found ours
+    fast = fast_path_of(command)
+    shown = " ".join(short_path(word) if word.startswith("/") else word for word in command.split(" "))
+    missing = []
+    if fast is not None:
+        script = os.path.expanduser(os.path.expandvars(fast[0]))
+        if not os.path.isfile(script):
+            missing.append(f"no script {short_path(script)}")
+    program = _program_path(launcher)
+    if not (os.path.isfile(program) and os.access(program, os.X_OK)):
+        missing.append(f"no program {short_path(program)}")
+    if missing:
+        return Check("status line", FAIL, f"{shown}: {'; '.join(missing)}", "sessionward install")
+    refresh = line.get("refreshInterval")
+    every = (f"refreshed every {refresh} s" if isinstance(refresh, (int, float)) and not isinstance(refresh, bool) and refresh > 0
+             else "not refreshed while idle (no refreshInterval)")
+    edited = "" if kind == PRISTINE else ", edited by you"
+    if fast is None or every.startswith("not"):
+        return Check("status line", WARN, f"{shown} ({every}{edited}): an older install's",
+                     "sessionward install (writes the shell fast path, refreshed while idle)")
+    return Check("status line", OK, f"{shown} ({every}{edited})")
 
 
 def _check_commands(scope: str, cwd: str | None) -> Check:
@@ -370,11 +396,10 @@ def _check_flock_shared() -> Check:
 def _check_other_kernels() -> Check:
     """Sessions and lock holders on another kernel (a VM, another machine sharing the files):
     their liveness cannot be told from here, so they are never swept; a person clears them."""
+    from sessionward._humanize import short_session_id
     from sessionward.errors import SessionwardError
     from sessionward.locks import NamedLock, known_lock_names
     from sessionward.registry import find_unknown_sessions
-
-    from sessionward._humanize import short_session_id
 
     try:
         found = [f"session {short_session_id(r['id'])}: {v.reason}" for r, v in find_unknown_sessions()]

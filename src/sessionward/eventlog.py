@@ -17,6 +17,14 @@ Files, under STATE/sessionward/log/ (0700, made on first use):
   rotate.lock         permanent; its flock is held while one process rotates
 Record: {"at": epoch seconds, "event": NAME, "session": id, "project": name, ...}; the
 other keys depend on the event (EVENTS). `at` and `event` come first in every line.
+`at` is when it happened, which for all but two events is when it was written. The two are
+edit/git.allowed and .not_run, what the person answered to a guard's ask: Claude Code runs no
+hook when its person refuses, so the answer is learnt at the session's next event (the tool's
+PostToolUse, else the next prompt or the session's end, maybe minutes later), and is then
+dated by the tool's result in Claude Code's transcript (sessionward.transcript: the moment
+the person refused, or the tool finished), with `learnt_at` beside it; without that result
+(no transcript, or none written) `at` is that next event, and `how` says "no result when the
+turn ended". A line may therefore be appended after lines of later `at`: readers sort by `at`.
 
 Why a line is never torn and never interleaved with another: each append is one write(2)
 of one whole line on a descriptor opened with O_APPEND. Linux holds the file's inode lock
@@ -47,8 +55,7 @@ SESSIONWARD_TEST_LOG_MAX_BYTES (tests only) lowers the rotation size, so tests r
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 
 LOG_DIR_NAME = "log"
 CURRENT = "events.jsonl"
@@ -75,11 +82,12 @@ EVENTS = {
     "edit.asked": "the file guard asked the person about an edit (tool, target, reason)",
     "edit.denied": "the file guard refused an edit (tool, target, reason)",
     "edit.allowed": "the person allowed an edit the guard asked about (tool, target)",
-    "edit.not_run": "an edit the guard asked about did not run: refused by the person, or interrupted",
+    "edit.not_run": "an edit the guard asked about did not run (tool, target, how: refused by the person, "
+                    "or no result when the turn ended)",
     "git.asked": "the git guard asked the person about a git command (target, reason)",
     "git.denied": "the git guard refused a git command (target, reason)",
     "git.allowed": "the person allowed a git command the guard asked about (target)",
-    "git.not_run": "a git command the guard asked about did not run",
+    "git.not_run": "a git command the guard asked about did not run (target, how: as edit.not_run)",
     "note.written": "a shared note written through sessionward (path, how: append|write, bytes)",
 }
 
@@ -104,11 +112,12 @@ def max_bytes() -> int:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def append(event: str, session: str | None = None, project: str | None = None, **fields) -> None:
-    """Append one event (a name of EVENTS). Never raises: a lost event is worth less than the
-    operation it records."""
+def append(event: str, session: str | None = None, project: str | None = None, *, at: float | None = None,
+           **fields) -> None:
+    """Append one event (a name of EVENTS), dated `at` when it happened before it could be
+    written (else now). Never raises: a lost event is worth less than the operation it records."""
     try:
-        record = {"at": round(time.time(), 3), "event": event}
+        record = {"at": round(time.time() if at is None else at, 3), "event": event}
         if session:
             record["session"] = session
         if project:

@@ -17,7 +17,9 @@ check_take_over(command, cwd, owner) -> Verdict, before Bash: `sessionward claim
 check_git_command(command, cwd, owner, config) -> Verdict, before Bash, while another live
   session works in the same worktree (sessionward.gitcmd reads the command):
   - a whole-tree move (checkout of a branch, switch, reset, stash, rebase, merge, pull,
-    bisect, `gh pr checkout`, ...) -> ask, always: no git process;
+    bisect, `gh pr checkout`, ...) -> ask, always: no git process; the reason names the
+    files the other session edited there through Claude Code (its claims: a few, then how
+    many more), what the move could overwrite;
   - a command on named files only (`git checkout -- f`, `git restore f`, `git rm --cached f`,
     `git add f`, `git commit -m m f`) -> ask when one of them is the other session's work
     (below), naming the files and that session; git runs only for a named file no session
@@ -29,8 +31,9 @@ check_git_command(command, cwd, owner, config) -> Verdict, before Bash, while an
     (xargs, --pathspec-from-file, commit --include), or when git cannot tell -> ask.
   Whose work a changed file is: another live session's when its claim stands on it (as for
   check_file_edit); this session's when only this session claimed it; a change no session
-  claimed (a Bash edit) is possibly the other session's when the file changed after it started
-  (its mtime), and not when it changed before every other session there started.
+  claimed (a Bash edit; any edit of a shell session, which leaves no claims) is possibly the
+  other session's when the file changed after it started (its mtime), and not when it changed
+  before every other session there started. The reason says which of those it is.
 
 A Verdict's reason states the facts (who: session, project, worktree, its branch now, PID,
 how long ago) and what to do. Verdicts are advice computed from shared state without a lock: two
@@ -46,6 +49,7 @@ from sessionward import claims as claims_mod
 from sessionward._humanize import format_ago, session_label, short_path
 from sessionward.identity import Owner, branch_now, record_liveness
 
+MAX_NAMED_FILES = 3  # a whole-tree ask names this many of the other session's files, then "and N more"
 ALLOW = None
 ASK = "ask"
 DENY = "deny"
@@ -284,9 +288,9 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
         else:
             reason = (
                 f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
-                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work could be "
-                f"overwritten or switched away. Make sure it has committed or stashed, or work in a "
-                f"separate worktree (git worktree add ../<dir> -b <branch>)."
+                f"where another session also works: {describe_sessions(sharing, now)}.{files_at_stake(worktree, sharing)}"
+                f" Its uncommitted work could be overwritten or switched away. Make sure it has committed or stashed, "
+                f"or work in a separate worktree (git worktree add ../<dir> -b <branch>)."
             )
         return Verdict(ASK, reason, "git", sharing)
     return Verdict()
@@ -393,8 +397,7 @@ def _theirs_reason(git, theirs: list, now: float) -> str:
         who = f"{describe_claimant(detail, now)} edited {short_path(path)} {format_ago(now - detail['at'])}"
         changed = "changed by another live session"
     else:
-        who = (f"{short_path(path)} changed since {describe_sessions(detail, now)} started, and no session "
-               f"edited it through Claude Code (a Bash edit: this session's or that one's)")
+        who = f"{short_path(path)} changed since {describe_sessions(detail, now)} started, {_unseen_edit(detail)}"
         changed = "possibly another live session's work"
     if git.kind == SWEEP:
         return (f"'{_clip(git.text)}' would commit {files}, {changed}: {who}. Its uncommitted work would go "
@@ -402,6 +405,46 @@ def _theirs_reason(git, theirs: list, now: float) -> str:
                 f"-m <msg> -- <files>), or ask it to commit first.")
     return (f"'{_clip(git.text)}' would discard or unstage changes to {files}, {changed}: {who}. Its "
             f"uncommitted work there could be lost. Leave those files to it, or ask it to commit first.")
+
+
+def _unseen_edit(sessions: list) -> str:
+    """Why sessionward cannot tell whose change it is, true for the kind of those sessions:
+    Claude Code sessions leave claims for their Edit/Write tools, and none is on the file;
+    a session started from a shell (or another program) leaves none at all."""
+    kinds = sorted({r.get("kind") or "other" for r in sessions} - {"claude-code"})
+    if not kinds:
+        return "and no session edited it through Claude Code's edit tools (a Bash edit: this session's or that one's)"
+    what = "a shell session" if kinds == ["shell"] else f"a session of kind {' or '.join(kinds)}, not Claude Code"
+    them = "that session" if len(sessions) == 1 else "those sessions"
+    return (f"and {them} ({what}) edit{'s' if len(sessions) == 1 else ''} outside Claude Code's tools (a shell, an "
+            f"editor), where sessionward sees no edit: the change may be {'its' if len(sessions) == 1 else 'theirs'} "
+            f"or this session's")
+
+
+def files_at_stake(worktree: str, sessions: list, limit: int = MAX_NAMED_FILES) -> str:
+    """" It edited a.py, b.py, c.py and 4 more there through Claude Code." (most recent
+    first), or "": the files the `sessions` sharing `worktree` claimed by editing them and
+    have not ended, from the claims alone (no git process), so the person asked about a
+    whole-tree git command knows what is at stake. Edits made in a shell leave no claim."""
+    try:
+        every = claims_mod.all_claims()
+    except Exception:  # noqa: BLE001 - claims are advice: the ask stands without the names
+        return ""
+    prefix = worktree.rstrip("/") + "/"
+    owners = [r["owner"] for r in sessions if type(r.get("owner")) is dict]
+    edited: dict = {}
+    for path, claim in every:
+        if (claim.get("write") and claim.get("ended") is None and path.startswith(prefix)
+                and any(claims_mod.made_by(claim, owner) for owner in owners)):
+            edited[path] = max(edited.get(path, 0.0), claim["at"])
+    if not edited:
+        return ""
+    newest = sorted(edited, key=lambda path: -edited[path])
+    named = ", ".join(os.path.relpath(path, worktree) for path in newest[:limit])
+    if len(newest) > limit:
+        named += f" and {len(newest) - limit} more"
+    who = "It" if len(sessions) == 1 else "They"
+    return f" {who} edited {named} there through Claude Code."
 
 
 # -- describing -----------------------------------------------------------------------------

@@ -54,14 +54,17 @@ negative control of the concurrency tests).
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._lockfile import GUARD_TIMEOUT_S, SCHEMA, LockState, holder_liveness, waiter_record
 from sessionward.errors import (
-    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError,
+    BadInput,
+    LockRefused,
+    LockRunAborted,
+    LockTimeout,
+    SessionwardError,
 )
-from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id, same_process
+from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.store import lock_names, open_lock, open_store
 
 __all__ = [

@@ -10,7 +10,9 @@ recently ended ones.
 change_token() is what `watch` polls to know that a new snapshot is worth taking: a few
 stat() calls on the files every change goes through (the registry, each activity file, the
 claims directory, the status stamp that every lock transition and every watcher's death renews,
-the state directory where NAME.lock files come and go). It costs a few microseconds, so a
+the state directory where NAME.lock files come and go); transcript_token() is the same for
+the Claude Code transcript of each session waiting for permission (a refused dialog shows
+there alone, see sessionward.activity). They cost a few microseconds, so a
 view can poll it several times a second and stay idle otherwise.
 """
 
@@ -81,20 +83,22 @@ class Row:
 
 
 class Snapshot:
-    __slots__ = ("rows", "taken_at", "projects", "notices")
+    __slots__ = ("rows", "taken_at", "projects", "notices", "transcripts")
 
     def __init__(self, rows: list, taken_at: float, notices: list) -> None:
         self.rows = rows
         self.taken_at = taken_at
         self.projects = sorted({r.project for r in rows if r.project})
         self.notices = notices
+        self.transcripts: list = []  # of the sessions waiting: a refused dialog shows only there
 
     def waiting_count(self) -> int:
         return sum(1 for r in self.rows if r.waiting)
 
 
 def change_token(state_dir: str | None = None, now: float | None = None) -> tuple:
-    """Changes whenever anything take_snapshot() shows may have changed (see the module doc)."""
+    """Changes whenever anything take_snapshot() shows may have changed (see the module doc),
+    but for the transcripts: transcript_token()."""
     from sessionward.claims import claims_dir
     from sessionward.status_stamp import stamp_path
 
@@ -107,6 +111,19 @@ def change_token(state_dir: str | None = None, now: float | None = None) -> tupl
         except OSError:
             token.append(None)
     token.append(_activity_token(activity.activity_dir(top), time.time() if now is None else now))
+    return tuple(token)
+
+
+def transcript_token(transcripts) -> tuple:
+    """Changes when one of `transcripts` (a snapshot's Snapshot.transcripts) is written: a
+    refused permission dialog shows there alone (sessionward.activity). One stat each."""
+    token: list = []
+    for path in transcripts:
+        try:
+            info = os.stat(path)
+            token.append((info.st_mtime_ns, info.st_size))
+        except OSError:
+            token.append(None)
     return tuple(token)
 
 
@@ -175,7 +192,8 @@ def take_snapshot(now: float | None = None, project: str | None = None) -> Snaps
             record=record, activity=doing,
         ))
     for sid, doing in ended:
-        rows.append(Row(id=sid, label=labels.get(sid, sid), project=None, worktree=doing.get("cwd"), branch=None,
+        rows.append(Row(id=sid, label=labels.get(sid, sid), project=doing.get("project"),
+                        worktree=doing.get("worktree") or doing.get("cwd"), branch=doing.get("branch"),
                         where=None, state=activity.ENDED, activity_text=activity.describe(doing, now),
                         last_at=doing["at"], locks=[], claims=[], conflicts_with=[], activity=doing))
     for row in rows:
@@ -183,7 +201,10 @@ def take_snapshot(now: float | None = None, project: str | None = None) -> Snaps
     if project is not None:
         rows = [r for r in rows if r.project == project]
     _sweep_stale_activity(keys, now)
-    return Snapshot(sort_rows(rows, "attention"), now, notices)
+    snapshot = Snapshot(sort_rows(rows, "attention"), now, notices)
+    snapshot.transcripts = [doing["transcript"] for doing in doings.values()
+                            if doing["state"] == activity.WAITING and doing.get("transcript")]
+    return snapshot
 
 
 def sort_rows(rows: list, key: str) -> list:

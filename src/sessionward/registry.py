@@ -35,10 +35,23 @@ import time
 from sessionward import paths
 from sessionward._jsoncodec import require_utf8
 from sessionward.errors import (
-    BadInput, NotRegistered, RegistryLockTimeout, SessionAlive, SessionwardError, StateUnwritable, UnsafeState,
+    BadInput,
+    NotRegistered,
+    RegistryLockTimeout,
+    SessionAlive,
+    SessionwardError,
+    StateUnwritable,
+    UnsafeState,
+)
+from sessionward.identity import (
+    Owner,
+    branch_now,
+    describe_checkout,
+    owner_record_matches,
+    record_liveness,
+    resolve_owner,
 )
 from sessionward.identity.life import forget as forget_life, life_key
-from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
 from sessionward.store import Store, open_store
 
 # locks (held_by_owner, and only where a lock file exists), identity.where (display) and

@@ -8,8 +8,10 @@ import ctypes
 import errno
 import os
 import sys
+
 import fusepy
 from fusepy import FUSE, FuseOSError, Operations
+
 
 # fusepy's operations table stops at ioctl; libfuse 2.9 goes on with poll, write_buf,
 # read_buf, flock. A non-null flock makes the kernel send flock() to us (FUSE_FLOCK_LOCKS).

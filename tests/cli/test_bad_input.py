@@ -98,8 +98,7 @@ def test_private_dir_that_is_a_file_is_one_line_exit_3(tmp_path):
 
 
 def test_unexpected_error_is_one_line_naming_the_log(monkeypatch, capsys, state_dir):
-    from sessionward.cli import main as cli_main
-    from sessionward.cli import sessions
+    from sessionward.cli import main as cli_main, sessions
 
     def broken(values):
         raise RuntimeError("boom")

@@ -206,3 +206,37 @@ def test_drafts_left_by_an_unfinished_end_are_reported_with_the_fix(tmp_path, pa
     text = run_cli("doctor", env=env).stdout.splitlines()
     at = next(i for i, line in enumerate(text) if line.startswith("WARN  drafts"))
     assert text[at + 1].strip() == "fix: " + checks["drafts"]["fix"]
+
+
+def test_the_status_line_check_reports_and_checks_the_command_install_wrote(path_env, tmp_path):
+    """doctor shows the statusLine command as settings.json holds it (install writes the shell
+    fast path, refreshed while idle), and fails when what it runs is gone."""
+    from sessionward._humanize import short_path
+
+    env, _ = path_env
+    run_cli("install", env=env, check=True)
+    settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+    with open(settings) as f:
+        written = json.load(f)["statusLine"]
+    script, launcher = written["command"].split(" ")[1:]
+    assert written["command"] == f"sh {script} {launcher}" and script.endswith("/status_line.sh")
+    code, checks = doctor(env=env)
+    line = checks["status line"]
+    assert (line["status"], line["detail"]) == (
+        "ok", f"sh {short_path(script)} {short_path(launcher)} (refreshed every {written['refreshInterval']} s)")
+
+    moved = str(tmp_path / "gone" / "status_line.sh")
+    install_and_edit(env, lambda doc: doc["statusLine"].update(command=f"sh {moved} {launcher}"))
+    code, checks = doctor(env=env)
+    assert (checks["status line"]["status"], checks["status line"]["fix"]) == ("fail", "sessionward install")
+    assert checks["status line"]["detail"].endswith(f": no script {short_path(moved)}")
+    assert code == 1
+
+    def older_install(doc):  # what installs before the fast path wrote
+        doc["statusLine"] = {"type": "command", "command": f"{launcher} status-line", "padding": 0}
+
+    install_and_edit(env, older_install)
+    code, checks = doctor(env=env)
+    assert checks["status line"]["status"] == "warn"
+    assert checks["status line"]["detail"] == (f"{short_path(launcher)} status-line (not refreshed while idle "
+                                               f"(no refreshInterval)): an older install's")

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from helpers import hold_flock, run_cli
 from sessionward.doctor import opens_exclude_each_other
+
+from helpers import hold_flock, run_cli
 
 LONEFS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lonefs.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # python3-fusepy is a Debian package of the system's Python

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from sessionward import paths
+
 from e2e.mock_messages_api import bash, flatten_text, text, tool_result_text, write
 from helpers import SESSIONWARD, cli_json, make_git_repo, run_cli
-from sessionward import paths
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,6 +9,8 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
 - `/start` runs and its report reaches the model;
 - A's status line changes within the refresh interval as B starts, holds `end`, releases it,
   ends (/exit), and as another session is `kill -9`ed;
+- a permission dialog refused (Claude Code runs no hook then): `watch` shows the session idle,
+  "refused", within a moment, not waiting;
 - `/end` in A while B holds the end lock: sessionward's step lines, naming B, reach the model
   and the person's screen (the step's output and the status line), then /end goes on.
 
@@ -22,10 +24,11 @@ import time
 
 import pytest
 
-from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
-from helpers import SESSIONWARD, cli_json, make_git_repo
 from sessionward._humanize import short_session_id
 from sessionward.install.settings import STATUS_LINE_REFRESH_S
+
+from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
+from helpers import SESSIONWARD, cli_json, make_git_repo
 
 # A change must be on the status line within one refresh interval; the slack covers Claude
 # Code's debounce (300 ms), this test's polling and a loaded two-core machine.
@@ -201,3 +204,40 @@ def test_end_while_the_other_session_holds_the_lock_shows_the_wait_and_the_holde
     results = [tool_result_text(r) for r in tui.api.tool_results(a_turn)]
     assert "acquired lock end" in results[1], results
     assert results[2].startswith("released lock end"), results
+
+
+def activity_of(session_id: str) -> dict:
+    """The session's activity as `sessionward watch` shows it (its --once --json snapshot)."""
+    rows = cli_json("watch", "--once")["result"]["sessions"]
+    return next((row["activity"] or {} for row in rows if row["id"] == session_id), {})
+
+
+def wait_activity(session_id: str, done, timeout: float) -> tuple[dict, float]:
+    start = time.monotonic()
+    while True:
+        current = activity_of(session_id)
+        if done(current):
+            return current, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"after {timeout:g}s the activity is still {current}")
+        time.sleep(0.2)
+
+
+def test_a_refused_permission_dialog_is_not_shown_as_waiting(tui, proj):
+    """Claude Code runs no hook at all when its person refuses a permission dialog (nothing
+    until the next prompt): `watch` shows the session waiting while the dialog is up, and
+    idle ("refused") within a moment of the refusal, not waiting until the person types."""
+    a = tui.open(proj, permission_mode="default", args=())  # Bash not pre-approved: a dialog
+    a.ready()
+    a.run([bash("touch refused.txt", description="make a file"), text("never reached")], prompt="make a file")
+    a.wait_for("Do you want to proceed", timeout=60)
+    sid = a.session_id()
+    # Claude Code's permission Notification comes once the dialog has been up ~6 s.
+    waiting, _ = wait_activity(sid, lambda doing: doing.get("state") == "waiting", timeout=20)
+    assert (waiting["wait"], waiting["tool"]) == ("permission", "Bash")
+    a.answer("Escape")
+    refused, took = wait_activity(sid, lambda doing: doing.get("state") != "waiting", timeout=5)
+    assert (refused["state"], refused["event"], refused["tool"]) == ("idle", "refused", "Bash"), refused
+    assert refused["since"] > waiting["since"]
+    assert not (proj / "refused.txt").exists()
+    print(f"shown idle {took:.2f}s after the refusal")

@@ -13,10 +13,11 @@ import time
 
 import pytest
 
+from sessionward.identity import life, read_process, this_host
+
 from e2e.mock_messages_api import text
 from e2e.test_sessionward_e2e import installed, proj  # noqa: F401 - fixtures
 from helpers import watcher_pids
-from sessionward.identity import life, read_process, this_host
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

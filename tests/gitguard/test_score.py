@@ -12,9 +12,9 @@ import pytest
 
 from sessionward import registry
 from sessionward.claims import record_claim
-from sessionward.identity import describe_checkout
 from sessionward.config import load_config
 from sessionward.guards import check_git_command
+from sessionward.identity import describe_checkout
 
 from gitguard.corpus import CORPUS
 from gitguard.realgit import MINE, SCENARIOS, THEIRS, build_scenario

@@ -2,25 +2,41 @@
 2.1.331 and 2.1.112 fed to `sessionward hook` through the stand-in Claude process, the state
 read back through the API after every event.
 
-No Notification payload was captured from the real CLI: payloads/documented/Notification.json
-is built from Claude Code's hooks reference (its "source" says so) and gets its session id,
-transcript path and cwd from the captured run it is put into.
+The Notification payloads are real (payloads/2.1.331/permission, captured from the
+interactive CLI, see its README.md): permission_prompt and idle_prompt. Only the kinds no
+run produced here, auth_success and a Notification without notification_type (an older
+Claude Code), are built from Claude Code's hooks reference: payloads/documented/
+Notification.json (its "source" says so). Each gets its session id, transcript path and cwd
+from the captured run it is put into.
 """
 
 import json
 import os
+import time
 
 import pytest
 
 from sessionward import activity
 from sessionward.hooks import EVENTS
+from sessionward.transcript import utc_epoch
 
-DOCUMENTED = os.path.join(os.path.dirname(__file__), "payloads", "documented", "Notification.json")
+HERE = os.path.dirname(__file__)
+DOCUMENTED = os.path.join(HERE, "payloads", "documented", "Notification.json")
+PERMISSION_RUN = os.path.join(HERE, "payloads", "2.1.331", "permission")
+REAL_NOTIFICATIONS = {"permission_prompt": "05-Notification.json", "idle_prompt": "08-Notification.json"}
+REFUSAL_LINES = os.path.join(PERMISSION_RUN, "transcript-after-refusal.jsonl")
+REFUSED_AT = "2026-12-06T04:14:14.077Z"  # the refusal's own time in those lines
 
 
 def notification(kind: str, like: dict) -> dict:
-    with open(DOCUMENTED, encoding="utf-8") as f:
-        payload = dict(json.load(f)[kind])
+    """A Notification of `kind` for the session of payload `like`: the real one captured from
+    Claude Code 2.1.331 when there is one, else the one built from the docs."""
+    if kind in REAL_NOTIFICATIONS:
+        with open(os.path.join(PERMISSION_RUN, REAL_NOTIFICATIONS[kind]), encoding="utf-8") as f:
+            payload = dict(json.load(f)["stdin_payload"])
+    else:
+        with open(DOCUMENTED, encoding="utf-8") as f:
+            payload = dict(json.load(f)[kind])
     for key in ("session_id", "transcript_path", "cwd"):
         payload[key] = like[key]
     return payload
@@ -52,11 +68,13 @@ def test_a_real_session_goes_idle_busy_tool_waiting_busy_idle_ended(fake_claude,
         current = state_of(sid)
         seen.append(summary(current))
         if event == "PreToolUse" and payload["tool_name"] == "Bash":
-            # Claude Code shows its permission dialog for the command: the documented Notification.
+            # Claude Code shows its permission dialog for the command; its Notification comes
+            # ~6 s later, naming no tool: the wait counts from the PreToolUse.
             assert claude.hook("Notification", notification("permission_prompt", payload)).rc == 0
             waiting = state_of(sid)
             seen.append(summary(waiting))
-            assert waiting["message"] == "Claude needs your permission to use Bash"
+            assert waiting["message"] == "Claude needs your permission"
+            assert waiting["since"] == current["tool_since"]
             assert waiting["target"] == payload["tool_input"]["command"][: activity.MAX_TEXT - 1] + "…"
         if event == "PreToolUse" and payload["tool_name"] == "Write":
             assert current["target"] == payload["tool_input"]["file_path"]
@@ -134,3 +152,63 @@ def test_describe_reads_as_a_person_would():
     assert activity.describe({"state": "busy", "since": 10.0, "tool": "Edit", "target": "/etc/x", "tool_since": 97.0},
                              now) == "busy: Edit /etc/x 3s"
     assert activity.describe({"state": "idle", "since": 40.0}, now) == "idle 1m"
+
+
+def refuse_in_transcript(payloads, transcript: str) -> None:
+    """What Claude Code 2.1.331 appended to the transcript when its person refused (captured
+    lines, paths rewritten as the payloads' are): the only trace of a refusal, no hook runs."""
+    os.makedirs(os.path.dirname(transcript), exist_ok=True)
+    with open(REFUSAL_LINES, encoding="utf-8") as f:
+        lines = f.read().replace("/tmp/rc/permission", payloads.root)
+    with open(transcript, "a", encoding="utf-8") as f:
+        f.write('{"type":"permission-mode","permissionMode":"default"}\n' + lines)
+
+
+@pytest.mark.parametrize("dialog_up_s", [3, 7], ids=["refused-before-the-notification", "refused-after-it"])
+def test_a_refused_permission_dialog_ends_the_wait_at_the_refusal(fake_claude, payloads, project, dialog_up_s):
+    """The real run of payloads/2.1.331/permission: a dialog allowed, then one refused. Claude
+    Code runs no hook after a refusal; the readers find it in the transcript and show the
+    session idle since the refusal, not waiting (nor busy with the refused tool)."""
+    claude = fake_claude("2.1.331")
+    sequence = [(event, payload) for event, payload in payloads.sequence("2.1.331", "permission") if event in EVENTS]
+    assert [event for event, _ in sequence] == ["SessionStart", "UserPromptSubmit", "PreToolUse", "Notification",
+                                                "PostToolUse", "Stop", "Notification", "UserPromptSubmit",
+                                                "PreToolUse", "SessionEnd"]
+    sid = sequence[0][1]["session_id"]
+    seen = []
+    for event, payload in sequence[:-1]:
+        assert claude.hook(event, payload).rc == 0
+        seen.append(summary(state_of(sid)))
+    assert seen == [("idle", None, None), ("busy", None, None), ("busy", "Bash", None),
+                    ("waiting", "Bash", "permission"), ("busy", None, None), ("idle", None, None),
+                    ("waiting", None, "input"), ("busy", None, None), ("busy", "Bash", None)]
+    refused_tool = sequence[-2][1]
+    if dialog_up_s > 6:  # the dialog stayed up long enough for Claude Code's Notification
+        assert claude.hook("Notification", notification("permission_prompt", refused_tool)).rc == 0
+        assert summary(state_of(sid)) == ("waiting", "Bash", "permission")
+    else:
+        time.sleep(1.0)  # busy with the tool that long (activity.SETTLE_AFTER_S): the readers look
+    refuse_in_transcript(payloads, refused_tool["transcript_path"])
+    after = state_of(sid)
+    assert (after["state"], after["event"], after["tool"]) == ("idle", "refused", "Bash")
+    assert after["since"] == utc_epoch(REFUSED_AT)
+    assert activity.describe(after, after["since"] + 5) == "idle: refused Bash 5s"
+    assert activity.read_all_activity()[sid] == after  # what watch reads
+    # The next event writes its own state, as always.
+    assert claude.hook("SessionEnd", sequence[-1][1]).rc == 0
+    assert summary(state_of(sid)) == ("ended", None, None)
+
+
+def test_an_allowed_tool_still_running_stays_waiting_and_a_foreign_result_changes_nothing(tmp_path):
+    """No refusal in the transcript: the wait stands (Claude Code writes nothing while an
+    allowed tool runs); a result of another call, or no transcript at all, changes nothing."""
+    transcript = tmp_path / "t.jsonl"
+    transcript.write_text('{"type":"user","timestamp":"2026-12-06T04:14:14.077Z","message":{"content":'
+                          '[{"type":"tool_result","tool_use_id":"other","content":"The user doesn\'t want to proceed'
+                          ' with this tool use."}]}}\n')
+    activity.note_event("PreToolUse", "s2", {"tool_name": "Bash", "tool_input": {"command": "make"},
+                                             "tool_use_id": "mine", "transcript_path": str(transcript)})
+    activity.note_event("Notification", "s2", {"notification_type": "permission_prompt"})
+    assert summary(activity.read_activity("s2")) == ("waiting", "Bash", "permission")
+    transcript.unlink()
+    assert summary(activity.read_activity("s2")) == ("waiting", "Bash", "permission")

@@ -71,3 +71,68 @@ def test_a_quiet_tool_call_writes_no_event(sessions, project):
     a.pre_bash("ls -la")
     a.stop()
     assert logged() == before == [("session.started", a.session_id)]
+
+
+def transcript_result(path: str, tool_use_id: str, at: float, text: str) -> None:
+    """The record Claude Code appends to its transcript when a call is answered (shape of
+    payloads/2.1.331/permission/transcript-after-refusal.jsonl), dated `at`."""
+    import time
+
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
+    record = {"type": "user", "timestamp": stamp, "message": {"role": "user", "content": [
+        {"type": "tool_result", "content": text, "is_error": True, "tool_use_id": tool_use_id}]}}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+REFUSAL = ("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file "
+           "edit, the new_string was NOT written to the file). STOP what you are doing and wait for the user to "
+           "tell you how to proceed.")
+
+
+def test_a_refused_git_ask_is_logged_at_the_refusal_not_at_the_next_prompt(sessions, project):
+    """Claude Code runs no hook at a refusal: the next prompt (here 40 s later) tells it, and
+    the line is dated by the refusal's own time in the transcript; a result that is no
+    refusal (the command ran, its PostToolUse missed: it failed) is logged as allowed."""
+    import time
+
+    a, b = sessions(0), sessions(1)
+    assert a.start().rc == 0 and b.start().rc == 0
+    asked_payload = b.payload("05-PreToolUse", tool_input={"command": "git stash"}, tool_use_id="toolu_stash")
+    assert b.hook("PreToolUse", asked_payload).json["hookSpecificOutput"]["permissionDecision"] == "ask"
+    refused_at = round(time.time() - 40.0, 3)  # the person refused; the next prompt came 40 s later
+    transcript_result(asked_payload["transcript_path"], "toolu_stash", refused_at, REFUSAL)
+    assert b.prompt().rc == 0
+    [not_run] = [r for r in eventlog.read_events() if r["event"] == "git.not_run"]
+    assert not_run["at"] == refused_at
+    assert not_run["how"] == "refused by the person" and not_run["target"] == "git stash"
+    assert not_run["learnt_at"] >= refused_at + 40.0
+    # Asked again; the command ran and failed (no PostToolUse): its result says so.
+    again = b.payload("05-PreToolUse", tool_input={"command": "git checkout main"}, tool_use_id="toolu_co")
+    assert b.hook("PreToolUse", again).json["hookSpecificOutput"]["permissionDecision"] == "ask"
+    ran_at = round(time.time() - 5.0, 3)
+    transcript_result(again["transcript_path"], "toolu_co", ran_at, "error: Your local changes would be overwritten")
+    assert b.stop().rc == 0
+    [allowed] = [r for r in eventlog.read_events() if r["event"] == "git.allowed"]
+    assert (allowed["at"], allowed["target"], allowed["how"]) == (ran_at, "git checkout main", "ran; no PostToolUse seen")
+    table = run_cli("log", "--session", b.session_id, check=True).stdout
+    assert "git.not_run\tBash git stash refused by the person" in table, table
+
+
+def test_an_ended_session_keeps_its_project_worktree_and_branch_in_watch_and_log(sessions, project):
+    """After its SessionEnd the registry forgets the session; `watch` still shows it a while
+    ("1 ended lately") and names its project, worktree and branch, as `log` names its project."""
+    a, b = sessions(0), sessions(1)
+    assert a.start().rc == 0 and b.start().rc == 0
+    assert a.end().rc == 0
+    snapshot = json.loads(run_cli("watch", "--once", "--json", check=True).stdout)["result"]
+    [ended] = [row for row in snapshot["sessions"] if row["id"] == a.session_id]
+    assert ended["activity"]["state"] == "ended"
+    assert (ended["project"], ended["worktree"], ended["branch"]) == ("proj", project, "main")
+    plain = run_cli("watch", "--once", check=True).stdout
+    assert "1 ended lately" in plain
+    [row] = [line for line in plain.splitlines() if line.startswith(a.session_id[:8])]
+    assert row.split("\t")[1:4] == ["proj", project, "main"], plain
+    table = run_cli("log", "--session", a.session_id, check=True).stdout.splitlines()
+    assert [line.split("\t")[2] for line in table[1:]] == ["proj", "proj"], table

@@ -4,7 +4,6 @@ the interpreter's teardown once its answer is out. Timings themselves are the be
 
 import os
 import stat
-
 import subprocess
 
 from helpers import run_cli

@@ -17,9 +17,7 @@ import json
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import event as count_outcome
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event as count_outcome, given, settings, strategies as st
 
 from helpers import SESSIONWARD, run_cli
 

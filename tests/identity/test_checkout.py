@@ -2,8 +2,9 @@
 
 import subprocess
 
-from helpers import git, make_git_repo
 from sessionward.identity import describe_checkout
+
+from helpers import git, make_git_repo
 
 
 def test_main_worktree(tmp_path):

@@ -29,9 +29,10 @@ import time
 
 import pytest
 
-from helpers import SESSIONWARD, make_git_repo, watcher_pids as watchers
 from sessionward.identity import life, record_liveness, resolve_owner, this_host
 from sessionward.identity._watching import NICENESS
+
+from helpers import SESSIONWARD, make_git_repo, watcher_pids as watchers
 
 WITHIN_S = 1.0  # "within a second": the owner's exit, the peer's replacement
 

@@ -25,8 +25,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from helpers import SESSIONWARD, run_cli
 from sessionward.install.slash_commands import render_template
+
+from helpers import SESSIONWARD, run_cli
 
 
 def note_commands(template: str, launcher: str) -> list[str]:

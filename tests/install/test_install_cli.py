@@ -10,15 +10,15 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import sessionward
-from pathlib import Path
-
-from helpers import SESSIONWARD, cli_json, hold_flock, make_git_repo, run_cli
 from sessionward.errors import Refused
 from sessionward.install import settings
+
+from helpers import SESSIONWARD, cli_json, hold_flock, make_git_repo, run_cli
 
 L = shlex.quote(SESSIONWARD)  # the launcher beside the interpreter running the CLI
 STAMP = r"\d{8}T\d{6}Z(-\d+)?"

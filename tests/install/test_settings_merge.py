@@ -2,12 +2,11 @@
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
 import sessionward
-from pathlib import Path
-
 from sessionward.errors import SettingsInvalid
 from sessionward.install import settings
 from sessionward.install.settings import merge_settings, parse_settings, render_settings, unmerge_settings

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 
-
 from helpers import SESSIONWARD, run_cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))

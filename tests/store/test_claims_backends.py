@@ -11,7 +11,16 @@ import time
 import pytest
 
 from sessionward import claims
-from sessionward.claims import HISTORY_S, all_claims, claims_dir, claims_on, claims_on_each, end_claims, record_claim, take_over
+from sessionward.claims import (
+    HISTORY_S,
+    all_claims,
+    claims_dir,
+    claims_on,
+    claims_on_each,
+    end_claims,
+    record_claim,
+    take_over,
+)
 from sessionward.store import resp, shared
 
 T0 = 1_700_000_000.0

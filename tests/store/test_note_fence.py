@@ -18,9 +18,9 @@ import pytest
 from sessionward import notes
 from sessionward.errors import NoteLagging, StoreStateLost
 from sessionward.store import redis_notes, shared
-from store.redis_server import RedisServer
 
 from helpers import run_cli
+from store.redis_server import RedisServer
 
 WORKER = str(Path(__file__).with_name("note_worker.py"))
 

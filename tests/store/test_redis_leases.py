@@ -15,6 +15,7 @@ import pytest
 from sessionward.errors import LeaseLost, StoreStateLost
 from sessionward.store import resp
 from sessionward.store.redis_leases import RedisLeases, Script, new_token
+
 from store.redis_server import RedisServer, need_redis_server
 
 WORKER = str(Path(__file__).with_name("lease_worker.py"))

@@ -12,6 +12,7 @@ import pytest
 
 from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
 from sessionward.store import resp
+
 from store.redis_server import RedisServer, free_loopback_port, make_tls_files, need_redis_server
 
 

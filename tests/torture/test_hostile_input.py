@@ -26,14 +26,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-
-from helpers import SESSIONWARD
-from sessionward.cli.args import COMPLETE_KINDS
-
 from hooks.conftest import fake_claude, payloads, project, rc_root  # noqa: F401 - fixtures
 from hooks.test_hook_fuzz import BASE_PAYLOAD, ENV, EVENTS, check_answer
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+
+from sessionward.cli.args import COMPLETE_KINDS
+
+from helpers import SESSIONWARD
 
 PART = "hostile input"
 # Cases are drawn BATCH at a time per hypothesis example: the engine's own cost per example

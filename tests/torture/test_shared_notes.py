@@ -30,6 +30,7 @@ import tempfile
 import time
 
 import pytest
+
 from helpers import SESSIONWARD, OtherUser, install_for_other_user
 
 PART = "shared notes"

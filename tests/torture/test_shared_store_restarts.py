@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sessionward.store import shared
-from store.redis_server import RedisServer, need_redis_server
 
 from helpers import run_cli
+from store.redis_server import RedisServer, need_redis_server
 
 PART = "shared store restarts"
 WORKER = str(Path(__file__).parent.parent / "store" / "note_worker.py")

@@ -16,9 +16,8 @@ from sessionward.identity import describe_checkout, resolve_owner, resolve_sessi
 
 
 def run_take(values: dict) -> Output:
-    from sessionward.config import load_config
-
     from sessionward._jsoncodec import require_utf8
+    from sessionward.config import load_config
     from sessionward.errors import BadInput
 
     given = values["path"]

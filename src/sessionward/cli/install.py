@@ -27,7 +27,12 @@ from sessionward.install import manifest, settings, slash_commands
 from sessionward.install.diffs import unified_diff
 from sessionward.install.directories import HOLDS_KEPT, DirAction, apply_dir_actions, drafts_dirs, plan_dir_removal
 from sessionward.install.seed_paths import (
-    YOURS, apply_actions, launcher_paths, plan_seed_files, plan_seed_removal, seed_files,
+    YOURS,
+    apply_actions,
+    launcher_paths,
+    plan_seed_files,
+    plan_seed_removal,
+    seed_files,
 )
 
 _VERBS = {

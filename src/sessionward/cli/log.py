@@ -16,7 +16,7 @@ _COLOURS = {"died": "31", "denied": "31", "timed_out": "31", "forced": "31", "re
             "asked": "33", "waiting": "33", "not_run": "33", "started": "32", "taken": "32", "allowed": "32",
             "taken_over": "32"}
 _SHOWN_FIRST = ("lock", "pid", "tool", "target", "how", "reason")
-_NOT_SHOWN = {"at", "event", "session", "project", "cwd"}
+_NOT_SHOWN = {"at", "event", "session", "project", "cwd", "learnt_at"}
 
 
 def parse_since(text: str, now: float | None = None) -> float:

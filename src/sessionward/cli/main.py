@@ -10,7 +10,14 @@ import sys
 from sessionward.cli.args import Arg, Command, Opt, parse
 from sessionward.cli.entry import is_hook_call
 from sessionward.cli.render import emit, emit_error
-from sessionward.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, SessionwardError, is_out_of_memory
+from sessionward.errors import (
+    EXIT_CODES,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SessionwardError,
+    is_out_of_memory,
+)
 
 
 def _pid(text: str) -> int:

@@ -119,17 +119,20 @@ def _plain_loop(project: str | None) -> Output:
     """Not a terminal: print the table again whenever something changed, until interrupted."""
     import signal
 
-    from sessionward.overview import change_token, take_snapshot
+    from sessionward.overview import change_token, take_snapshot, transcript_token
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     style = Style.for_stream(sys.stdout)
-    token = None
+    token = written = None
+    transcripts: list = []
     try:
         while True:
             current = change_token()
-            if current != token:
+            if current != token or transcript_token(transcripts) != written:
                 token = current
                 snapshot = take_snapshot(project=project)
+                transcripts = snapshot.transcripts
+                written = transcript_token(transcripts)
                 lines = [f"{time.strftime('%H:%M:%S')} {header_line(snapshot, project, 'attention')}"]
                 if snapshot.rows:
                     lines += style.table(list(HEADERS), [cells(r, snapshot.taken_at, style) for r in snapshot.rows])
@@ -173,6 +176,7 @@ class _Screen:
         self.sort = SORT_KEYS[0]
         self.snapshot: Snapshot = None  # type: ignore[assignment]  # the loop takes one before drawing
         self.token: tuple | None = None
+        self.written: tuple | None = None  # transcript_token of the snapshot's waiting sessions
         self.taken = 0.0
         self.selected = None  # the selected session's id: selection follows it across refreshes
         self.details = False
@@ -211,9 +215,11 @@ class _Screen:
             now = time.time()
             token = _change_token()
             dirty = False
-            if token != self.token or now - self.taken >= FULL_REFRESH_S or self.snapshot is None:
+            if (token != self.token or now - self.taken >= FULL_REFRESH_S or self.snapshot is None
+                    or _transcript_token(self.snapshot.transcripts) != self.written):
                 self.token = token  # read before the snapshot: a change made meanwhile is seen next time
                 self._take(now)
+                self.written = _transcript_token(self.snapshot.transcripts)
                 dirty = True
             if dirty or int(now) != shown_second:
                 shown_second = int(now)
@@ -351,6 +357,12 @@ def _change_token() -> tuple:
     from sessionward.overview import change_token
 
     return change_token()
+
+
+def _transcript_token(transcripts) -> tuple:
+    from sessionward.overview import transcript_token
+
+    return transcript_token(transcripts)
 
 
 def details_lines(row, now: float, style: Style) -> list[str]:

@@ -225,19 +225,35 @@ def log_decision(session_id: str | None, payload: dict, answer: dict) -> None:
 
 def log_asked_outcome(event: str, session_id: str | None, payload: dict, previous: dict) -> None:
     """What became of the tool our PreToolUse asked about (activity's "asked"): its PostToolUse
-    means the person allowed it; the turn's end without one means it never ran."""
+    means the person allowed it. At the turn's end without one, Claude Code's transcript says
+    (sessionward.transcript): a refusal, when, or a result (it ran: allowed, its PostToolUse
+    missed, say it failed); nothing there means it never ran. Dated when it happened
+    (sessionward.eventlog, "`at`")."""
+    import time
+
     asked = previous["asked"]
+    how = None
+    at = None
     if event == "PostToolUse" and asked in (payload.get("tool_use_id"), "?"):
         outcome = "allowed"
     elif event in TURN_ENDS:
-        outcome = "not_run"
+        from sessionward.transcript import find_tool_result
+
+        found = find_tool_result(previous.get("transcript") or payload.get("transcript_path"),
+                                 asked if asked != "?" else previous.get("tool_use_id"), previous.get("since", 0.0))
+        if found is None:
+            outcome, how = "not_run", "no result when the turn ended"
+        else:
+            outcome, at = ("not_run", found.at) if found.refused else ("allowed", found.at)
+            how = "refused by the person" if found.refused else "ran; no PostToolUse seen"
     else:
         return
     from sessionward import eventlog
 
-    kind, tool, target = _guarded(payload) if outcome == "allowed" else (
+    kind, tool, target = _guarded(payload) if event == "PostToolUse" else (
         "git" if previous.get("tool") == "Bash" else "edit", previous.get("tool"), previous.get("target"))
-    eventlog.append(f"{kind}.{outcome}", session_id, tool=tool, target=target, cwd=payload.get("cwd"))
+    eventlog.append(f"{kind}.{outcome}", session_id, at=at, tool=tool, target=target, how=how,
+                    learnt_at=round(time.time(), 3) if at is not None else None, cwd=payload.get("cwd"))
 
 
 def with_pending_notices(event: str, answer: dict | None) -> dict | None:

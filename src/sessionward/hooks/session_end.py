@@ -10,14 +10,13 @@ SESSION_END_LOCK_TIMEOUT_S = 0.5
 
 
 def handle(event: HookEvent) -> dict | None:
-    from sessionward.registry import unregister_sessions
     from sessionward.store import open_store
 
     owner = event.owner
     now = time.time()
     problems = []
     for step in (
-        lambda: unregister_sessions(owner=owner, store=open_store(lock_timeout_s=SESSION_END_LOCK_TIMEOUT_S), now=now),
+        lambda: _unregister(event, owner, open_store(lock_timeout_s=SESSION_END_LOCK_TIMEOUT_S), now),
         lambda: release_owner_locks(owner),
         lambda: _end_claims(owner, now),
     ):
@@ -28,6 +27,19 @@ def handle(event: HookEvent) -> dict | None:
     if problems:
         raise problems[0]
     return None
+
+
+def _unregister(event: HookEvent, owner, store, now: float) -> None:
+    """Unregister, and keep the project, worktree and branch with the session's ended
+    activity: the registry forgets them now, `watch` and the views of ended sessions still
+    name them (sessionward.activity.note_ended)."""
+    from sessionward import activity
+    from sessionward.registry import unregister_sessions
+
+    removal = unregister_sessions(owner=owner, store=store, now=now)
+    mine = [r for r in removal.removed if event.session_id in (r.get("session_id"), r.get("id"))] or removal.removed
+    if mine:
+        activity.note_ended(event.session_id, mine[0])
 
 
 def release_owner_locks(owner) -> list:

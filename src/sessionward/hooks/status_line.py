@@ -132,7 +132,7 @@ class Row:
     def render(self) -> str:
         from sessionward._humanize import one_line
         from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner
-        from sessionward.registry import Context, LEVEL_STRONG, LEVEL_WARNING, classify, session_liveness
+        from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING, Context, classify, session_liveness
         from sessionward.store import open_store
 
         try:

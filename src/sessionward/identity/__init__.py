@@ -16,15 +16,15 @@ from sessionward.identity.owner import Owner, owner_record_matches, resolve_owne
 from sessionward.identity.process import (
     BOOT_ID_UNKNOWN,
     HostId,
-    ProcessInfo,
     Liveness,
+    ProcessInfo,
     owner_is_alive,
     process_started_at,
-    record_liveness,
-    where_it_runs,
     read_process,
+    record_liveness,
     same_process,
     this_host,
+    where_it_runs,
 )
 
 __all__ = [

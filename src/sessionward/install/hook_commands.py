@@ -127,6 +127,13 @@ def _simple_command_words(command: str) -> list[str] | None:
     return words
 
 
+def fast_path_of(command) -> tuple[str, str] | None:
+    """(script, launcher) as written when `command` runs the status line's fast path (what
+    install writes), else None (an older install's `<launcher> status-line`, or not ours)."""
+    words = _simple_command_words(command) if isinstance(command, str) else None
+    return _fast_path_launcher(words) if words is not None else None
+
+
 def _fast_path_launcher(words: list[str]) -> tuple[str, str] | None:
     """(script, launcher) when `words` run the status line's fast path: a shell, a script
     named status_line.sh, a launcher named sessionward (after NAME=value assignments and one

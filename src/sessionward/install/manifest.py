@@ -26,8 +26,7 @@ only makes uninstall more careful; one with a newer schema is refused (StateTooN
 import hashlib
 import os
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._atomic import keep_aside, read_file_nofollow, unlink_if_present, unlink_quietly, write_file_atomic
 from sessionward.errors import StateTooNew
 

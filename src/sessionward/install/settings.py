@@ -72,7 +72,14 @@ from sessionward.errors import Refused, SettingsInvalid, StateUnwritable, Unsafe
 from sessionward.install import jsonedit
 from sessionward.install.diffs import unified_diff
 from sessionward.install.hook_commands import (
-    EDITED, MENTIONS, PRISTINE, STATUS_LINE_ARGS, attribute, hook_args, pristine_command, status_line_command,
+    EDITED,
+    MENTIONS,
+    PRISTINE,
+    STATUS_LINE_ARGS,
+    attribute,
+    hook_args,
+    pristine_command,
+    status_line_command,
 )
 from sessionward.install.seed_paths import backup_name, launcher_paths
 
@@ -215,7 +222,7 @@ def merge_settings(doc: dict, launcher: str) -> tuple[dict, Changes]:
     if "statusLine" not in new:
         new["statusLine"] = wanted_line
         changes.status_line = "added"
-    elif kind == PRISTINE:
+    elif kind == PRISTINE and isinstance(current, dict):  # ours is always an object
         if current["command"] != wanted_line["command"]:
             current["command"] = wanted_line["command"]  # other keys the user set on it stay
             changes.status_line = "updated"
@@ -239,7 +246,7 @@ def _merge_event(groups: list, event: str, wanted: dict, changes: Changes) -> tu
     found = any(kind == EDITED for group_kinds in kinds for kind, _ in group_kinds)
     out = []
     for group, group_kinds in zip(groups, kinds):
-        handlers = _handlers(group)
+        handlers = _handlers(group) or []
         if not any(kind == PRISTINE for kind, _ in group_kinds):
             out.append(group)
             continue
@@ -316,7 +323,7 @@ def unmerge_settings(doc: dict) -> tuple[dict, Changes]:
 
 def parse_settings(raw: bytes | None, path: str) -> dict:
     """The document in `raw` (None, empty or blank: {}); SettingsInvalid if we cannot merge into it."""
-    return _parse(raw, path).value if not _blank(raw) else {}
+    return {} if raw is None or _blank(raw) else _parse(raw, path).value
 
 
 def _blank(raw: bytes | None) -> bool:
@@ -355,7 +362,8 @@ def _kind(value) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+    names: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+    return names.get(type(value), "a number")
 
 
 def render_settings(doc: dict, like: bytes | None, path: str = SETTINGS_NAME) -> bytes:
@@ -363,7 +371,7 @@ def render_settings(doc: dict, like: bytes | None, path: str = SETTINGS_NAME) ->
     byte outside what changed kept (jsonedit); a new, empty or blank file gets `doc` laid out
     like json.dumps(doc, indent=2), with a final newline."""
     try:
-        if _blank(like):
+        if like is None or _blank(like):
             return (jsonedit.dumps(doc) + "\n").encode()
         return jsonedit.rewrite(like.decode("utf-8"), doc).encode()
     except jsonedit.CannotEdit as exc:  # refused rather than written with a value changed

@@ -26,10 +26,9 @@ without it concurrent updates are lost (the negative control of the concurrency 
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths, status_stamp
-from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
+from sessionward import _jsoncodec as jsoncodec, paths, status_stamp
 from sessionward._atomic import keep_aside, read_file_nofollow, remove_stray_temps, same_file, write_file_atomic
+from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, StoreForked
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store

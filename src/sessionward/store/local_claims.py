@@ -30,8 +30,7 @@ It is a no-op to update the ended owners when no claim was ever recorded (no dir
 
 import os
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import paths
+from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._atomic import read_file_nofollow, remove_stray_temps, write_file_atomic
 from sessionward.errors import ClaimsLockTimeout, StateUnwritable, UnsafeState
 from sessionward.store import ClaimFacts

@@ -35,10 +35,17 @@ It is a bug to change anything outside a transition.
 
 import os
 
-from sessionward import status_stamp
+from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
-from sessionward._lockfile import PID_FILE_MAX, Guard, LockState, read_lock_state, read_queue, unlink_lock_file, write_in_place
-from sessionward import paths
+from sessionward._lockfile import (
+    PID_FILE_MAX,
+    Guard,
+    LockState,
+    read_lock_state,
+    read_queue,
+    unlink_lock_file,
+    write_in_place,
+)
 from sessionward.errors import StateUnwritable
 from sessionward.store import LockFacts
 

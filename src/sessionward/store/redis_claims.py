@@ -27,8 +27,7 @@ Calling sequence: as store.local_claims (store.ClaimFacts), through store.open_c
 import os
 import time
 
-from sessionward import _jsoncodec as jsoncodec
-from sessionward import store
+from sessionward import _jsoncodec as jsoncodec, store
 from sessionward.errors import ClaimsLockTimeout
 from sessionward.store import ClaimFacts, shared
 from sessionward.store.resp import Script
