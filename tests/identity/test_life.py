@@ -526,6 +526,10 @@ first.kill()
 first.wait()
 while life.probe(old_key, state) == life.HELD:
     time.sleep(0.005)
+# A start time counts clock ticks (10 ms): a PID reused within the tick its predecessor
+# started in would carry the very same identity. Outside this test a PID comes back only
+# after the whole PID space went round; here the reuse is forced, so wait out the tick.
+time.sleep(0.03)
 with open("/proc/sys/kernel/ns_last_pid", "w") as f:  # the next fork gets the same PID
     f.write(str(first.pid - 1))
 second = subprocess.Popen(["sleep", "600"])
