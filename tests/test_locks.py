@@ -12,6 +12,7 @@ import pytest
 
 from sessionward.errors import UnsafeState
 from sessionward.identity import read_process, resolve_owner
+from sessionward.identity.process import REAP_GRACE_S
 from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
 
 from helpers import SESSIONWARD, hold_flock, run_cli
@@ -123,9 +124,13 @@ def test_orphans_are_taken_over_and_reported(forgery, lock_file):
             time.sleep(0.01)
         pid, age, reason = zombie.pid, 0, "zombie"
     forge(lock_file, f"{pid}\n".encode(), age_s=age)
-    acquired = NamedLock("end", holder=Holder.process(os.getppid())).acquire(timeout=1)
+    # A zombie whose parent (this test) lives counts as being reaped for REAP_GRACE_S: this
+    # parent never reaps it, so it is taken over once that grace has passed.
+    grace = REAP_GRACE_S if forgery == "zombie" else 0.0
+    acquired = NamedLock("end", holder=Holder.process(os.getppid())).acquire(timeout=grace + 1)
     assert acquired.took_over is not None and acquired.took_over.pid == pid
     assert reason in acquired.took_over.liveness.reason
+    assert grace <= acquired.waited_s < grace + 1
     assert lock_file.read_text() == f"{os.getppid()}\n"
     if forgery == "zombie":
         zombie.wait()

@@ -28,7 +28,7 @@ from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward._humanize import format_age, short_session_id
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
-from sessionward.identity.process import Liveness, live_process, resume_advice
+from sessionward.identity.process import REAP_GRACE_S, Liveness, live_process, resume_advice, zombie_liveness
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
@@ -188,14 +188,15 @@ def holder_liveness(state: LockState) -> Liveness:
     meta = state.meta
     if meta is not None:
         # Locks are never renewed: a holder is judged as its record says (its PID, or its life
-        # lock from another PID namespace), never by its age.
-        return record_liveness(meta["holder"], meta["since"])
+        # lock from another PID namespace), never by its age. A zombie holder whose parent is
+        # reaping it is about to be released (`lock run`): it holds for a bounded grace.
+        return record_liveness(meta["holder"], meta["since"], reap_grace_s=REAP_GRACE_S)
     # No annex (forged, or written by the origin's scripts): the PID and the file's age.
     info = read_process(state.pid)
     if info is None:
         return Liveness(False, f"process {state.pid} is gone")
     if info.is_zombie:
-        return Liveness(False, f"process {state.pid} is a zombie")
+        return zombie_liveness(info, REAP_GRACE_S)
     started = process_started_at(info)
     if started is not None and started > state.mtime + 1.0:
         return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")
