@@ -26,7 +26,7 @@ from sessionward import paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
 from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
-from sessionward._humanize import format_age, short_session_id
+from sessionward._humanize import format_age, short_path, short_session_id
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
 from sessionward.identity.process import REAP_GRACE_S, Liveness, live_process, resume_advice, zombie_liveness
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
@@ -81,12 +81,14 @@ class LockState:
         return self.meta["since"] if self.meta else self.mtime
 
     def describe(self, home_short=None) -> str:
-        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age."""
+        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age.
+        The worktree is shown by `home_short` (a renderer's path style: ~ on a terminal), else
+        with ~ for the home directory: the phrase is read by a person (errors, notices, hooks)."""
         if not self.present:
             return f"lock {self.name} is free"
-        short = home_short or (lambda p: p)
+        short = home_short or short_path
         if self.pid is None:
-            return f"lock file {self.path} holds no PID ({self.raw[:20]!r})"
+            return f"lock file {short(self.path)} holds no PID ({self.raw[:20]!r})"
         parts = [f"pid {self.pid}"]
         meta = self.meta
         stopped = ", stopped" if self.stopped else ""
