@@ -615,9 +615,9 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
     The command starts as `sh -c 'read go <&3 && exec "$@"'`: it has its PID (the holder's)
     but runs nothing until the lock is ours; exec keeps that PID, and the holder file names
     the command (its comm after exec), not `sh`. If the lock is not obtained, the pipe closes
-    and it exits without running anything. Once the command exits, it is a zombie until we
-    reap it and release: waiters see a zombie whose parent lives and wait for that release
-    (identity.process.REAP_GRACE_S), they do not take the lock over.
+    and it exits without running anything. Once the command exits, it stays a zombie until
+    the lock is released (it is reaped after that): waiters see a zombie whose parent lives
+    and wait for the release (identity.process.REAP_GRACE_S), never a holder gone.
     """
     import signal
     import subprocess
@@ -646,18 +646,20 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         raise
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in forwarded}
+    aborted = False
     try:
         if on_acquired is not None:
             on_acquired(acquired)
         try:
-            if child.poll() is not None:
+            if _has_exited(child, block=False):
                 raise BrokenPipeError
             os.write(write_end, b"go\n")
         except BrokenPipeError:
-            raise LockRunAborted(lock.name, child.wait()) from None
+            aborted = True
         finally:
             os.close(write_end)
-        status = child.wait()
+        if not aborted:
+            _has_exited(child, block=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -665,7 +667,20 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
             lock.release()
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
+    status = child.wait()  # reaped only now, after the release
+    if aborted:
+        raise LockRunAborted(lock.name, status)
     return 128 - status if status < 0 else status
+
+
+def _has_exited(child, block: bool) -> bool:
+    """Has the command exited? Left unreaped (WNOWAIT): until run_locked has released the
+    lock, its holder stays a zombie whose parent lives, which a waiter sees as being released
+    (identity.process.REAP_GRACE_S), never a process gone whose lock it would take over."""
+    if not hasattr(os, "waitid"):  # pragma: no cover - not on macOS: reaped here, as before
+        return (child.wait() if block else child.poll()) is not None
+    flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+    return os.waitid(os.P_PID, child.pid, flags) is not None
 
 
 def _comm_after_exec(program: str) -> str:
