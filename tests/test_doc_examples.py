@@ -9,8 +9,9 @@ in the docs and listed in neither fails, and so does a listed one no doc holds a
 
 Compared after normalising, on both sides, what differs from run to run: PIDs (numbers of 3
 digits or more), session ids (8 hex digits, or s-XXXXXXXX, or a full UUID), durations and
-ages (`12s`, `3.2 s`, `2m ago`, `just now`, `<1m`), UTC stamps, the home directory
-(`/home/<user>` in a doc) and runs of spaces (a table's column widths follow its widest PID).
+ages (`12s`, `3.2 s`, `2m ago`, `just now`, `<1m`, the event log's `waited_s 0.012`), UTC
+stamps, the home directory (`/home/<user>` in a doc) and runs of spaces (a table's column
+widths follow its widest PID).
 A doc line `...` stands for any number of lines.
 
 docs/RELIABILITY.md is not searched: it is the lead's record of test runs (figures, not
@@ -35,6 +36,8 @@ import threading
 import time
 
 import pytest
+
+import sessionward
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -105,14 +108,21 @@ _NORMALISE = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "ID"),
     (re.compile(r"\bs-[0-9a-f]{8}\b"), "ID"),
     (re.compile(r"\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{8}\b|\b\d{8}\b"), "ID"),
-    (re.compile(r"\bjust now\b|<1m\b|\b\d+(?:\.\d+)?\s?(?:ms|s|m|h|d)\b"), "T"),
+    (re.compile(r"\b(\w+_s) \d+(?:\.\d+)?\b"), r"\1 T"),  # the event log's durations (waited_s 0.012)
+    (re.compile(r"\bjust now\b|<1m\b|\b\d+(?:\.\d+)?\s?(?:ms|s|m|h|d)(?: ago)?\b"), "T"),
     (re.compile(r"\b\d{3,}\b"), "N"),
     (re.compile(r"[ \t]+"), " "),
     (re.compile(r"^ (?=N\b)"), ""),  # a right-aligned number (ps) starts a line, or not, by its width
 ]
 
 
+# Where the package lives: the docs show scripts/install's venv; a test runs from a checkout.
+PACKAGE_DIR = os.path.dirname(os.path.abspath(sessionward.__file__))
+INSTALLED_PACKAGE = re.compile(r"/home/you/\.local/share/sessionward/venv/lib/python3\.\d+/site-packages/sessionward")
+
+
 def normalise(line: str, home: str | None = None) -> str:
+    line = INSTALLED_PACKAGE.sub("PACKAGE", line.replace(PACKAGE_DIR, "PACKAGE"))
     if home:
         line = line.replace(home, "/home/you")
     for pattern, replacement in _NORMALISE:
@@ -427,6 +437,112 @@ def orphan_session(lab: Lab, example: Example) -> list[str]:
     return [line.replace(str(term.pid), "4242") for line in lab.transcript(example, [term])]
 
 
+def installed_by_the_script(lab: Lab, example: Example) -> list[str]:
+    """The layout scripts/install makes (a venv in ~/.local/share/sessionward, linked from
+    ~/.local/bin; here a venv of links to the one under test, made in milliseconds), Claude
+    Code 2.1.331 at ~/.local/bin/claude (a stand-in that answers --version as it does), an
+    Obsidian vault at ~/Notes/Vault, and `sessionward install --yes` run from that launcher."""
+    venv = lab.path(".local", "share", "sessionward", "venv")
+    os.makedirs(os.path.join(venv, "bin"))
+    real_venv = os.path.dirname(VENV_BIN)
+    shutil.copy(os.path.join(real_venv, "pyvenv.cfg"), venv)
+    os.symlink(os.path.join(real_venv, "lib"), os.path.join(venv, "lib"))
+    os.symlink(os.path.realpath(os.path.join(VENV_BIN, "python")), os.path.join(venv, "bin", "python"))
+    with open(SESSIONWARD) as f:
+        script = f.read().split("\n", 1)[1]
+    lab.write(".local/share/sessionward/venv/bin/sessionward", f"#!{venv}/bin/python\n{script}", 0o755)
+    lab.write(".local/bin/claude", "#!/bin/sh\necho '2.1.331 (Claude Code)'\n", 0o755)
+    os.symlink(os.path.join(venv, "bin", "sessionward"), lab.path(".local", "bin", "sessionward"))
+    lab.env["PATH"] = lab.path(".local", "bin") + os.pathsep + lab.env["PATH"]
+    # A wheel's modules are byte-compiled at install; here Python caches them on first use,
+    # in the lab (this test's environment may say PYTHONDONTWRITEBYTECODE).
+    lab.env["PYTHONPYCACHEPREFIX"] = lab.path(".cache", "pycache")
+    vault = lab.path("Notes", "Vault")
+    os.makedirs(os.path.join(vault, ".obsidian"))
+    lab.write(".config/obsidian/obsidian.json", '{"vaults":{"a1":{"path":"%s","ts":1,"open":true}}}' % vault)
+    term = lab.terminal()
+    assert term.run("sessionward install --yes >/dev/null; echo $?") == ["0"]
+    return lab.transcript(example, [term])
+
+
+class ClaudeCode:
+    """A stand-in for one Claude Code session (sessionward demo's: a live process named
+    `claude` that runs each hook as `sh -c` with CLAUDE_PID and CLAUDE_CODE_SESSION_ID set, as
+    2.1.331 does), sending the JSON Claude Code sends."""
+
+    def __init__(self, lab: Lab, session_id: str, cwd: str) -> None:
+        from sessionward.cli.demo import _STAND_IN
+
+        link = lab.path(".local", "lib", "claude-code", "claude")  # its comm is then `claude`
+        if not os.path.exists(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(os.path.realpath(sys.executable), link)
+        self.proc = subprocess.Popen([link, "-I", "-S", "-c", _STAND_IN], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=lab.env)
+        lab.procs.append(self.proc)
+        self.session_id, self.cwd = session_id, cwd
+
+    def hook(self, event: str, **fields) -> str:
+        """Run `sessionward hook EVENT` on this session's payload; what it printed."""
+        payload = {"session_id": self.session_id, "transcript_path": f"/tmp/{self.session_id}.jsonl",
+                   "cwd": self.cwd, "permission_mode": "default", "hook_event_name": event, **fields}
+        asked = {"command": f"sessionward hook {event}", "stdin": json.dumps(payload), "cwd": self.cwd,
+                 "session_id": self.session_id}
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(asked) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        assert reply["status"] == 0, reply
+        return reply["printed"]
+
+
+def four_sessions_at_work(lab: Lab, example: Example) -> list[str]:
+    """Four Claude Code sessions, each brought to its state by the hooks Claude Code runs: one
+    asks its person's permission for Bash, one edits app.py (read before), one has ended its
+    turn, one runs a Bash command."""
+    webapp = _repo(lab, "src", "webapp")
+    subprocess.run(["git", "worktree", "add", "-q", "../webapp-feature", "-b", "feature"], cwd=webapp, check=True)
+    notes = _repo(lab, "src", "notes")
+    app = lab.write("src/webapp/app.py", "def main():\n    return 'hello'\n")
+    start = dict(source="startup")
+    waiting = ClaudeCode(lab, "a1b2c3d4-0000-4000-8000-000000000001", webapp)
+    editing = ClaudeCode(lab, "3f2a9c1e-0000-4000-8000-000000000002", webapp)
+    idle = ClaudeCode(lab, "e5f60718-0000-4000-8000-000000000003", lab.path("src", "webapp-feature"))
+    running = ClaudeCode(lab, "9d8c7b6a-0000-4000-8000-000000000004", notes)
+    for session in (waiting, editing, idle, running):
+        session.hook("SessionStart", **start)
+        session.hook("UserPromptSubmit", prompt="go on")
+    waiting.hook("PreToolUse", tool_name="Bash", tool_input={"command": "make deploy", "description": "Deploy"})
+    waiting.hook("Notification", message="Claude needs your permission to use Bash", title="Permission needed",
+                 notification_type="permission_prompt")
+    editing.hook("PostToolUse", tool_name="Read", tool_input={"file_path": app},
+                 tool_response={"type": "text", "file": {"filePath": app}})
+    editing.hook("PreToolUse", tool_name="Edit",
+                 tool_input={"file_path": app, "old_string": "'hello'", "new_string": "'hi'", "replace_all": False})
+    idle.hook("Stop", stop_hook_active=False)
+    running.hook("PreToolUse", tool_name="Bash",
+                 tool_input={"command": "sessionward note append ~/Notes/today.md", "description": "Note"})
+    return lab.transcript(example, [lab.terminal()])
+
+
+def a_history_with_a_kill(lab: Lab, example: Example) -> list[str]:
+    """Two sessions of webapp (owned by live processes that are not Claude Code: kind other):
+    7f3a9c21 holds end while c04e5d88 waits 1 s for it and times out; 7f3a9c21 releases it;
+    c04e5d88's process is killed (kill -9), and the next command (a `list`) sweeps it."""
+    webapp = _repo(lab, "src", "webapp")
+    first, second = (subprocess.Popen(["sleep", "600"]) for _ in range(2))
+    lab.procs += [first, second]
+    for proc, session in ((first, "7f3a9c21-aaaa-4bbb-8ccc-000000000001"), (second, "c04e5d88-aaaa-4bbb-8ccc-000000000002")):
+        assert lab.sessionward("register", "--pid", str(proc.pid), "--session", session, "--quiet", cwd=webapp).returncode == 0
+    assert lab.sessionward("lock", "acquire", "end", "--pid", str(first.pid), cwd=webapp).returncode == 0
+    assert lab.sessionward("lock", "acquire", "end", "--pid", str(second.pid), "--timeout", "1", cwd=webapp).returncode == 1
+    assert lab.sessionward("lock", "release", "end", "--pid", str(first.pid), cwd=webapp).returncode == 0
+    second.kill()
+    second.wait()
+    assert "swept dead session c04e5d88" in lab.sessionward("list", cwd=webapp).stderr
+    return lab.transcript(example, [lab.terminal()])
+
+
 SCENARIOS = {
     ("cat ~/.claude/end.lock", "ps -p $(cat ~/.claude/end.lock)", "rm ~/.claude/end.lock"): end_lock_of_a_dead_session,
     ("sessionward lock status", "sessionward lock cleanup --dry-run", 'sessionward lock acquire --purpose "/end save"',
@@ -443,6 +559,9 @@ SCENARIOS = {
      """printf '{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"git checkout -b fix"},"""
      """"cwd":"%s"}' "$PWD" | sessionward hook PreToolUse"""): one_worktree,
     ("sessionward demo",): the_demo,
+    ("sessionward doctor",): installed_by_the_script,
+    ("sessionward watch --once",): four_sessions_at_work,
+    ("sessionward log",): a_history_with_a_kill,
     ("sessionward install",): installed,
     ("sessionward uninstall",): uninstall_keeps_what_is_yours,
     ("sessionward install", "sessionward uninstall"): edited_hooks,
@@ -469,9 +588,6 @@ SCENARIOS = {
 NOT_RUN = {
     ("sessionward claim take shared.txt",):
         "a screen of Claude Code's full-screen TUI (2.1.331), not a shell: tests/e2e/test_tui.py drives the real one",
-    ("sessionward doctor",):
-        "needs sessionward installed by scripts/install in ~/.local/share/sessionward and the real Claude Code "
-        "2.1.331 on PATH; tests/cli/test_doctor.py checks its lines one by one",
     ("sessionward list", "sessionward check --pid 7603", "sessionward prune --force s-b4be7aa8"):
         "needs a session in a real PID namespace (unshare -fp --mount-proc, root): tests/torture/test_namespaces.py",
     ("sessionward list",):
@@ -479,12 +595,6 @@ NOT_RUN = {
     ("sessionward list", "sessionward prune", "sessionward lock status", "sessionward lock release end --force",
      "sessionward prune --force 7f3a9c2e"):
         "needs a session and a lock registered from another kernel (a VM sharing ~/.claude)",
-    ("sessionward watch --once",):
-        "needs four Claude Code sessions with live activity (a permission dialog open, an Edit running): "
-        "tests/cli/test_watch.py and tests/e2e drive those states",
-    ("sessionward log",):
-        "a history of two sessions over seconds, one killed while waiting: tests/test_eventlog.py and "
-        "tests/hooks/test_eventlog_hooks.py check each event's line",
 }
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from sessionward.errors import UnsafeState
 from sessionward.identity import read_process, resolve_owner
+from sessionward.identity.process import REAP_GRACE_S
 from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
 
 from helpers import SESSIONWARD, hold_flock, run_cli
@@ -123,9 +124,13 @@ def test_orphans_are_taken_over_and_reported(forgery, lock_file):
             time.sleep(0.01)
         pid, age, reason = zombie.pid, 0, "zombie"
     forge(lock_file, f"{pid}\n".encode(), age_s=age)
-    acquired = NamedLock("end", holder=Holder.process(os.getppid())).acquire(timeout=1)
+    # A zombie whose parent (this test) lives counts as being reaped for REAP_GRACE_S: this
+    # parent never reaps it, so it is taken over once that grace has passed.
+    grace = REAP_GRACE_S if forgery == "zombie" else 0.0
+    acquired = NamedLock("end", holder=Holder.process(os.getppid())).acquire(timeout=grace + 1)
     assert acquired.took_over is not None and acquired.took_over.pid == pid
     assert reason in acquired.took_over.liveness.reason
+    assert grace <= acquired.waited_s < grace + 1
     assert lock_file.read_text() == f"{os.getppid()}\n"
     if forgery == "zombie":
         zombie.wait()
@@ -644,3 +649,41 @@ def test_a_reentrant_acquire_keeps_its_fence(lock_file, keeper):
     first = lock.acquire(timeout=1)
     again = NamedLock("end", holder=Holder.session_owner(owner), owner=owner).acquire(timeout=1)
     assert again.already_held and again.fence == first.fence >= 1
+
+
+@pytest.mark.parametrize("program", ["cat", "a-long-script-name.sh"])
+def test_lock_run_names_its_command_as_the_kernel_does(program, lock_file, tmp_path):
+    """`lock run`'s holder is recorded before its wrapper (`sh`) execs the command: it must be
+    named by the command, as /proc (and ps) name it once it runs (a script by its file name,
+    cut to 15 bytes), not `sh`. Each command waits on its stdin, which ends it."""
+    command = program
+    if program != "cat":
+        script = tmp_path / program
+        script.write_text("#!/bin/sh\nread line; exit 0\n")  # a builtin: the script's process stays itself
+        script.chmod(0o755)
+        command = str(script)
+    runner = subprocess.Popen([SESSIONWARD, "lock", "run", "end", "--", command], stdin=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    pid = None
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            pid = int(lock_file.read_text()) if lock_file.exists() else None
+            comm = read_process(pid).comm if pid else None
+            if comm not in (None, "sh"):
+                break
+            assert runner.poll() is None and time.monotonic() < deadline, f"lock run never ran {command}"
+            time.sleep(0.01)
+        assert comm == program[:15], comm
+        status = run_cli("lock", "status", check=True).stdout
+        assert status.startswith(f"end: held by pid {pid} ({comm}), "), status
+    finally:
+        runner.stdin.close()
+        try:
+            assert runner.wait(20) == 0, runner.stderr.read()
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+                runner.wait()
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)

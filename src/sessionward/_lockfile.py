@@ -24,10 +24,10 @@ import time
 from sessionward import _jsoncodec as jsoncodec, paths, status_stamp
 from sessionward._atomic import crash_point, read_file_nofollow, same_file, unlink_if_present, unusable_path_error
 from sessionward._flock import flock_exclusive, flock_holder
-from sessionward._humanize import format_age, short_session_id
+from sessionward._humanize import format_age, short_path, short_session_id
 from sessionward.errors import GuardTimeout, SessionwardError, StateUnwritable, UnsafeState
 from sessionward.identity import branch_now, process_started_at, read_process, record_liveness, same_process, this_host
-from sessionward.identity.process import Liveness, live_process, resume_advice
+from sessionward.identity.process import REAP_GRACE_S, Liveness, live_process, resume_advice, zombie_liveness
 from sessionward.identity.where import HERE, liveness_json, owner_where, where_label
 
 GUARD_TIMEOUT_S = 5.0  # the guard is held for microseconds; longer means something is wrong
@@ -80,12 +80,14 @@ class LockState:
         return self.meta["since"] if self.meta else self.mtime
 
     def describe(self, home_short=None) -> str:
-        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age."""
+        """The holder in one phrase: PID, what it is, session, project, worktree, purpose, age.
+        The worktree is shown by `home_short` (a renderer's path style: ~ on a terminal), else
+        with ~ for the home directory: the phrase is read by a person (errors, notices, hooks)."""
         if not self.present:
             return f"lock {self.name} is free"
-        short = home_short or (lambda p: p)
+        short = home_short or short_path
         if self.pid is None:
-            return f"lock file {self.path} holds no PID ({self.raw[:20]!r})"
+            return f"lock file {short(self.path)} holds no PID ({self.raw[:20]!r})"
         parts = [f"pid {self.pid}"]
         meta = self.meta
         stopped = ", stopped" if self.stopped else ""
@@ -187,14 +189,15 @@ def holder_liveness(state: LockState) -> Liveness:
     meta = state.meta
     if meta is not None:
         # Locks are never renewed: a holder is judged as its record says (its PID, or its life
-        # lock from another PID namespace), never by its age.
-        return record_liveness(meta["holder"], meta["since"])
+        # lock from another PID namespace), never by its age. A zombie holder whose parent is
+        # reaping it is about to be released (`lock run`): it holds for a bounded grace.
+        return record_liveness(meta["holder"], meta["since"], reap_grace_s=REAP_GRACE_S)
     # No annex (forged, or written by the origin's scripts): the PID and the file's age.
     info = read_process(state.pid)
     if info is None:
         return Liveness(False, f"process {state.pid} is gone")
     if info.is_zombie:
-        return Liveness(False, f"process {state.pid} is a zombie")
+        return zombie_liveness(info, REAP_GRACE_S)
     started = process_started_at(info)
     if started is not None and started > state.mtime + 1.0:
         return Liveness(False, f"PID {state.pid} was reused: {info.comm} started after the lock was taken")

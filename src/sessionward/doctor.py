@@ -180,7 +180,7 @@ def _check_status_line(doc: dict) -> Check:
         return Check("status line", INFO, "your own statusLine is kept; add `sessionward status-line` to it to see other sessions")
     assert isinstance(line, dict) and isinstance(command, str)  # attribute() found ours
     fast = fast_path_of(command)
-    shown = " ".join(short_path(word) if word.startswith("/") else word for word in command.split(" "))
+    shown = command  # the paths as written, like the other checks' (a person compares them with settings.json)
     missing = []
     if fast is not None:
         script = os.path.expanduser(os.path.expandvars(fast[0]))

@@ -2,7 +2,9 @@
 
 Purpose: serialize work that must not overlap across sessions, above all the end-of-session
 saves behind the `end` lock (the origin's /end lock). A live holder is never broken, however
-old; a dead one (process gone, zombie, PID reused) is taken over at the next acquire.
+old; a dead one (process gone, zombie, PID reused) is taken over at the next acquire. A zombie
+whose parent lives is being reaped, and its lock about to be released (`lock run`): it holds
+for up to REAP_GRACE_S (1 s) from when a waiter first sees it, then is taken over.
 
 What it does not protect: anything done by a process that never asks for the lock. A
 forced release (`release(force=True)`, `rm ~/.claude/end.lock`) frees the lock while its
@@ -614,8 +616,11 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
     lives exactly as long as the command. Returns its exit status (128+N if killed by N).
 
     The command starts as `sh -c 'read go <&3 && exec "$@"'`: it has its PID (the holder's)
-    but runs nothing until the lock is ours; exec keeps that PID. If the lock is not obtained,
-    the pipe closes and it exits without running anything.
+    but runs nothing until the lock is ours; exec keeps that PID, and the holder file names
+    the command (its comm after exec), not `sh`. If the lock is not obtained, the pipe closes
+    and it exits without running anything. Once the command exits, it stays a zombie until
+    the lock is released (it is reaped after that): waiters see a zombie whose parent lives
+    and wait for the release (identity.process.REAP_GRACE_S), never a holder gone.
     """
     import signal
     import subprocess
@@ -636,6 +641,7 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
     # forwarded to it, and we release when it ends.
     try:
         lock.holder = Holder.process(child.pid)
+        lock.holder.owner.comm = _comm_after_exec(argv[0])
         acquired = lock.acquire(timeout, on_wait)
     except BaseException:
         os.close(write_end)  # EOF: the command exits without running
@@ -643,18 +649,20 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
         raise
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in forwarded}
+    aborted = False
     try:
         if on_acquired is not None:
             on_acquired(acquired)
         try:
-            if child.poll() is not None:
+            if _has_exited(child, block=False):
                 raise BrokenPipeError
             os.write(write_end, b"go\n")
         except BrokenPipeError:
-            raise LockRunAborted(lock.name, child.wait()) from None
+            aborted = True
         finally:
             os.close(write_end)
-        status = child.wait()
+        if not aborted:
+            _has_exited(child, block=True)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -662,7 +670,28 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
             lock.release()
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
+    status = child.wait()  # reaped only now, after the release
+    if aborted:
+        raise LockRunAborted(lock.name, status)
     return 128 - status if status < 0 else status
+
+
+def _has_exited(child, block: bool) -> bool:
+    """Has the command exited? Left unreaped (WNOWAIT): until run_locked has released the
+    lock, its holder stays a zombie whose parent lives, which a waiter sees as being released
+    (identity.process.REAP_GRACE_S), never a process gone whose lock it would take over."""
+    if not hasattr(os, "waitid"):  # pragma: no cover - not on macOS: reaped here, as before
+        return (child.wait() if block else child.poll()) is not None
+    flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+    return os.waitid(os.P_PID, child.pid, flags) is not None
+
+
+def _comm_after_exec(program: str) -> str:
+    """The name the kernel gives a process that execs `program` (what ps shows, and what
+    /proc says of run_locked's command once it runs): its file name, cut to 15 bytes. The
+    holder is recorded while the wrapper is still `sh`, before the lock lets it exec."""
+    name = os.fsencode(os.path.basename(program))[:15]
+    return name.decode("utf-8", "replace")
 
 
 def _forward(child, signum: int) -> None:

@@ -710,6 +710,43 @@ def test_lock_run_never_frees_a_lock_taken_over_after_its_command_exited(spawn, 
     waiter.quit()
 
 
+HANDOVER_RUNS = 40
+HANDOVER_IN_FLIGHT = 4
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_lock_run_that_ends_hands_over_without_a_take_over_under_load(tmp_path):
+    """A `lock run` command exits; until `lock run` has reaped it and released, the holder is
+    a zombie whose parent is about to release. A waiter polling in that window must wait for
+    the release, not take the lock over as orphaned (seen in the demo under CPU load: "took
+    over orphaned lock end ... is a zombie"). HANDOVER_RUNS `lock run`s of a short command,
+    HANDOVER_IN_FLIGHT queued at a time so that every hand-over has waiters polling, under two
+    busy loops that keep `lock run` from being scheduled at once: none may print a take-over."""
+    busy = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    runs: list = []
+    try:
+        while len(runs) < HANDOVER_RUNS or any(run.poll() is None for run, _ in runs):
+            if len(runs) < HANDOVER_RUNS and sum(run.poll() is None for run, _ in runs) < HANDOVER_IN_FLIGHT:
+                err = tmp_path / f"run-{len(runs)}.err"
+                with open(err, "wb") as out:
+                    runs.append((subprocess.Popen([SESSIONWARD, "lock", "run", "end", "--timeout", "120", "--",
+                                                   "sleep", "0.05"], stdout=out, stderr=out), err))
+            time.sleep(0.02)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+        for run, _ in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    took_over = [f"run {n}: {err.read_text(errors='replace')}" for n, (_, err) in enumerate(runs)
+                 if "took over" in err.read_text(errors="replace")]
+    assert not took_over, f"{len(took_over)} of {len(runs)} hand-overs were take-overs:\n" + "".join(took_over)
+    assert [run.returncode for run, _ in runs] == [0] * len(runs), [err.read_text() for _, err in runs]
+
+
 def run_lock_runs_at_once(base, spawn, disable: bool, rounds: int):
     """`rounds` times, two `lock run end -- python SPAN_SCRIPT` started at once; their spans."""
     base.mkdir(parents=True)

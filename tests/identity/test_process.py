@@ -2,9 +2,11 @@
 
 import os
 import subprocess
+import sys
 import time
 
 from sessionward.identity import owner_is_alive, read_process, this_host
+from sessionward.identity.process import REAP_GRACE_S
 
 
 def _dead_pid() -> int:
@@ -50,6 +52,67 @@ def test_zombie_is_dead():
     assert info.is_zombie
     assert not verdict.alive
     assert "zombie" in verdict.reason
+
+
+def _zombie_of(parent_code: str) -> tuple:
+    """A zombie whose parent runs `parent_code` (after making the zombie, whose PID it prints
+    on its first line): (the parent's Popen, the zombie's PID)."""
+    parent = subprocess.Popen([sys.executable, "-c", "import os, subprocess, signal, sys, time\n"
+                               "child = subprocess.Popen(['true'])\nprint(child.pid, flush=True)\n" + parent_code],
+                              stdout=subprocess.PIPE, text=True)
+    zombie = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while (info := read_process(zombie)) is not None and info.state != "Z":  # (gone: adopted and reaped)
+        assert time.monotonic() < deadline, "the child never became a zombie"
+        time.sleep(0.01)
+    return parent, zombie
+
+
+def _host_liveness(pid: int, grace: float):
+    host = this_host()
+    info = read_process(pid)
+    return owner_is_alive(pid, info.start_time, host.hostname, host.boot_id, time.time(), reap_grace_s=grace)
+
+
+def test_a_zombie_being_reaped_is_alive_for_the_grace_then_dead():
+    """Its parent lives and runs (it will reap it): a lock's waiter gives it REAP_GRACE_S,
+    counted from its first look, then judges it dead; without a grace it is dead at once."""
+    parent, zombie = _zombie_of("time.sleep(60)")
+    try:
+        assert not _host_liveness(zombie, 0.0).alive
+        first = _host_liveness(zombie, 0.5)
+        assert first.alive and f"its parent, pid {parent.pid} (python" in first.reason, first.reason
+        time.sleep(0.3)
+        assert _host_liveness(zombie, 0.5).alive
+        time.sleep(0.3)
+        late = _host_liveness(zombie, 0.5)
+        assert not late.alive and "zombie" in late.reason and f"pid {parent.pid}" in late.reason, late.reason
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_a_zombie_whose_parent_is_stopped_or_gone_is_dead_at_once():
+    """A stopped parent reaps nothing; an exited one left the zombie to PID 1 (or a subreaper,
+    which reaps at once): no grace either way."""
+    stopped, zombie = _zombie_of("os.kill(os.getpid(), signal.SIGSTOP)")
+    try:
+        deadline = time.monotonic() + 10
+        while read_process(stopped.pid).state not in ("T", "t"):
+            assert time.monotonic() < deadline, "the parent never stopped"
+            time.sleep(0.01)
+        verdict = _host_liveness(zombie, REAP_GRACE_S)
+        assert not verdict.alive and "zombie" in verdict.reason, verdict.reason
+    finally:
+        stopped.kill()
+        stopped.wait()
+    gone, zombie = _zombie_of("sys.exit(0)")  # exits without reaping it
+    gone.wait()
+    info = read_process(zombie)
+    if info is not None:  # adopted by PID 1, which has not reaped it (yet)
+        assert info.ppid in (0, 1), f"adopted by {info.ppid}: a subreaper above this test"
+        verdict = _host_liveness(zombie, REAP_GRACE_S)
+        assert not verdict.alive and "zombie" in verdict.reason, verdict.reason
 
 
 def test_record_from_before_a_reboot_is_dead_even_if_the_pid_exists():

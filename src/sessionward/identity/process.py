@@ -20,6 +20,13 @@ Liveness of a record (owner_is_alive), by where its owner runs as seen from here
               it by hand (`prune --force`, `lock release --force`).
 A boot id that cannot be read is unknown, never "another boot". An unknown verdict keeps the
 record (alive=True, known=False): nobody is evicted on a guess.
+
+A zombie (exited, not yet reaped) is dead, except to a caller that passes a reap grace (a lock's
+waiter: `lock run` holds a lock through its command's process, and releases it just after
+reaping it): a zombie whose parent lives, runs and is not PID 1 (which only adopted it) is
+being reaped, so it counts as alive for up to `reap_grace_s` from when this process first saw
+it a zombie (REAP_GRACE_S = 1 s for locks), then as dead. A parent that never reaps delays a
+take-over by that much, once per waiting process: nobody waits on the dead for long.
 """
 
 import os
@@ -30,6 +37,7 @@ PID_MAX_LIMIT = 4194304  # the kernel's ceiling for pid_max (2**22): larger "PID
 
 BOOT_ID_UNKNOWN = "unknown"  # recorded when the boot id cannot be read: never compared as a boot
 STOPPED_STATES = ("T", "t")  # /proc/PID/stat: stopped by a signal (Ctrl-Z, SIGSTOP), or traced
+REAP_GRACE_S = 1.0  # how long a lock's zombie holder with a live parent counts as still holding
 
 _IS_LINUX = sys.platform.startswith("linux")
 
@@ -255,6 +263,7 @@ def owner_is_alive(
     seen: dict | None = None,
     pidns: int | None = None,
     life: bool = False,
+    reap_grace_s: float = 0.0,
 ) -> Liveness:
     """Decide whether a record's owner lives, as the module docstring says.
 
@@ -262,6 +271,7 @@ def owner_is_alive(
     records it owns. None for boot_id, hostname or pidns means "not recorded" (old records).
     `life`: the record says a watcher holds its owner's life lock (identity.life), so a
     missing life file means the owner exited. `last_seen` is only shown, never judged.
+    `reap_grace_s`: how long a zombie being reaped still counts as alive (module docstring).
     """
     here = this_host()
     boot, here_boot = known_boot_id(boot_id), known_boot_id(here.boot_id)
@@ -291,19 +301,44 @@ def owner_is_alive(
     if info is None:
         return Liveness(False, f"process {pid} is gone")
     if info.is_zombie:
-        return Liveness(False, f"process {pid} is a zombie (exited, not yet reaped)")
+        return zombie_liveness(info, reap_grace_s)
     if start_time is not None and info.start_time is not None and info.start_time != start_time:
         return Liveness(False, f"PID {pid} was reused by another process ({info.comm})")
     return live_process(info)
 
 
-def record_liveness(owner: dict, last_seen: float | None, now: float | None = None, seen: dict | None = None) -> Liveness:
+def record_liveness(owner: dict, last_seen: float | None, now: float | None = None, seen: dict | None = None,
+                    reap_grace_s: float = 0.0) -> Liveness:
     """owner_is_alive for an owner record as stored (identity.Owner.to_record): the one way
     registry, locks and claims judge theirs."""
     return owner_is_alive(
         owner["pid"], owner.get("start_time"), owner.get("host"), owner.get("boot_id"), last_seen, now,  # type: ignore[arg-type]
-        seen=seen, pidns=owner.get("pidns"), life=owner.get("life") is True,
+        seen=seen, pidns=owner.get("pidns"), life=owner.get("life") is True, reap_grace_s=reap_grace_s,
     )
+
+
+_zombies_seen: dict = {}  # (pid, start time) -> when this process first saw it a zombie (monotonic)
+
+
+def zombie_liveness(info: ProcessInfo, reap_grace_s: float = 0.0) -> Liveness:
+    """The verdict on a zombie: dead, unless its parent is reaping it and `reap_grace_s` has
+    not passed since we first saw it a zombie (module docstring)."""
+    dead = Liveness(False, f"process {info.pid} is a zombie (exited, not yet reaped)")
+    if reap_grace_s <= 0 or info.ppid <= 1:  # PID 1 adopted it: nobody who holds anything reaps it
+        return dead
+    parent = read_process(info.ppid)
+    if parent is None or parent.is_zombie or parent.is_stopped:  # a stopped parent reaps nothing
+        return dead
+    now = time.monotonic()
+    if len(_zombies_seen) > 64:  # zombies long reaped (or given up on) are forgotten
+        for key in [key for key, seen in _zombies_seen.items() if now - seen > reap_grace_s]:
+            del _zombies_seen[key]
+    first = _zombies_seen.setdefault((info.pid, info.start_time), now)
+    if now - first >= reap_grace_s:
+        return Liveness(False, f"process {info.pid} is a zombie (exited, not reaped by its parent, "
+                               f"pid {parent.pid} ({parent.comm}), for {now - first:.1f} s)")
+    return Liveness(True, f"process {info.pid} has exited; its parent, pid {parent.pid} ({parent.comm}), "
+                          "is reaping it")
 
 
 INIT_PIDNS = 0xEFFFFFFC  # the initial PID namespace's inode (PROC_PID_INIT_INO): the host's
