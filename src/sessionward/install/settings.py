@@ -93,6 +93,9 @@ HOOKS = (
     ("PreToolUse", "|".join(WRITE_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
     # Bash after the fact too: only to note that the command ended (sessionward.activity).
     ("PostToolUse", "|".join(CLAIM_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
+    # Every tool: only to note "waiting" as a permission dialog opens (~6 s before Notification
+    # says so). Its answer is always empty: it never decides (hooks/permission_request.py).
+    ("PermissionRequest", None, HOOK_TIMEOUT_S),
     # Every notification type: an older Claude Code has no notification matchers, and the
     # handler tells a permission dialog from idle input by the payload (sessionward.activity).
     ("Notification", None, HOOK_TIMEOUT_S),
