@@ -94,6 +94,19 @@ def test_hand_edited_hooks_are_checked_through_the_launcher_they_run(path_env):
     assert checks["hooks"]["detail"] == f"8 of 8 events hooked, via {via}"
 
 
+def test_an_install_from_before_the_permission_request_hook_is_told_and_install_adds_it(path_env):
+    # Without it a permission dialog shows as "waiting" only ~6 s late (sessionward.activity).
+    env, _ = path_env
+    install_and_edit(env, lambda doc: doc["hooks"].pop("PermissionRequest"))
+    code, checks = doctor(env=env)
+    assert code == 1 and checks["hooks"]["status"] == "fail", checks["hooks"]
+    assert checks["hooks"]["detail"].endswith("missing: PermissionRequest") and checks["hooks"]["fix"] == "sessionward install"
+    installed = run_cli("install", env=env, check=True).stdout
+    assert "settings.json (1 hook; backup " in installed, installed
+    code, checks = doctor(env=env)
+    assert checks["hooks"]["status"] == "ok" and checks["hooks"]["detail"].startswith("8 of 8 events hooked, via ")
+
+
 def test_missing_hook_events_are_named(path_env):
     env, _ = path_env
     settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
