@@ -33,6 +33,8 @@ time something else). The cases:
                                   time, so the state does not grow
   PostToolUse Bash                only the activity write (sessionward.activity): the
                                   command ended
+  PermissionRequest Bash          only the activity write, as the dialog opens: the session
+                                  waits for its person; no answer, ever
   Notification permission_prompt  only the activity write: the session waits for its person
   SessionStart                    `startup` of the session, registered already, its watcher
                                   pair running (section 5 has a process's first one):
@@ -342,6 +344,9 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
         HookCase("PostToolUse Bash (activity only: the command ended)", hook + ["PostToolUse"], me_env, "budget",
                  payload("PostToolUse", ME, main, tool_name="Bash", tool_input={"command": "ls -la"},
                          tool_response={"stdout": "", "stderr": ""}, tool_use_id="toolu_bench"), main, none, None),
+        HookCase("PermissionRequest Bash (activity: waiting)", hook + ["PermissionRequest"], me_env, "budget",
+                 payload("PermissionRequest", ME, main, tool_name="Bash", tool_input={"command": "make deploy"},
+                         permission_suggestions=[]), main, none, None),
         HookCase("Notification permission_prompt (activity: waiting)", hook + ["Notification"], me_env, "budget",
                  payload("Notification", ME, main, message="Claude needs your permission to use Bash",
                          notification_type="permission_prompt"), main, none, None),

@@ -11,15 +11,22 @@ payload alone, before it does its own work (hooks.run_hook):
                               a deny of ours clears it (the tool does not run), an ask of
                               ours is "waiting" for permission (Claude Code's dialog is up)
   PostToolUse       busy      that tool finished (only the tool_use_id that started it)
+  PermissionRequest waiting   permission, since now: Claude Code opens its permission dialog
+                              (for any tool) right after this hook, with the tool and what on
+                              from its payload. It names no tool_use_id: the PreToolUse just
+                              before, for the same tool and target, lends its own (a refusal
+                              is found by it, below); a wait already noted for that call (an
+                              ask of ours) keeps its start and message
   Notification      waiting   permission (a permission dialog: "permission_prompt", or a
                               message that says so), input (Claude Code waits for the
                               person's next prompt: "idle_prompt", or an MCP server's
                               question: "elicitation_dialog"); other notifications change nothing.
-                              A permission wait counts from the tool's PreToolUse: Claude Code
-                              sends the Notification only once its dialog has been up ~6 s
-                              (and never when the person answered sooner), and its message
-                              names no tool ("Claude needs your permission"), so a message
-                              already held for that wait (our ask's reason) is kept
+                              Claude Code sends the permission one only once its dialog has
+                              been up ~6 s (and never when the person answered sooner), and
+                              its message names no tool ("Claude needs your permission"): a
+                              wait already noted (PermissionRequest, our ask) keeps its start
+                              and message; without one (an install from before the
+                              PermissionRequest hook) the wait counts from the tool's PreToolUse
   Stop              idle      since now: the turn ended
   SessionEnd        ended     since now, with Claude Code's reason
 An ask of ours also records the tool_use_id asked about ("asked"), kept until that tool's
@@ -33,8 +40,9 @@ Notification that itself says the session waits.
 A refused permission dialog: Claude Code runs no hook at all when its person refuses (no Stop,
 no PostToolUse, no Notification, not even the idle one: nothing until the next prompt or the
 session's end, seen minutes later with 2.1.331 and 2.1.112), and the turn is over. The file
-still says "waiting: permission" then (or "busy" with the tool, when the person refused
-before Claude Code's Notification came, ~6 s after the dialog opened). The readers
+still says "waiting: permission" then (or, without the PermissionRequest hook, "busy" with
+the tool, when the person refused before Claude Code's Notification came, ~6 s after the
+dialog opened). The readers
 (read_activity, read_all_activity, so `watch` and `list`) therefore look at what Claude Code
 wrote into its transcript since the wait began (sessionward.transcript: a stat, and a small
 read once it changed), also for a tool busy for SETTLE_AFTER_S: that tool's result there
@@ -44,8 +52,10 @@ event REFUSED when it was Claude Code's refusal. So between the refusal and the 
 transcript_token), and the next event writes its own state as usual. Without a transcript
 (none named, unreadable) it shows "waiting: permission" until that next event.
 
-What it cannot see: only hooked tools are named (Edit, Write, MultiEdit, NotebookEdit, Bash;
-Read after the fact), others show as busy; a tool the person allowed shows "waiting" while it
+What it cannot see: only hooked tools are named while they run (Edit, Write, MultiEdit,
+NotebookEdit, Bash; Read after the fact), others show as busy (but a permission dialog names
+any tool: PermissionRequest fires for all; a refusal of one with no PreToolUse of ours has no
+tool_use_id to find in the transcript, so it shows "waiting" until the next event); a tool the person allowed shows "waiting" while it
 runs (Claude Code tells nothing until its PostToolUse, nor writes its transcript); a session
 killed without SessionEnd keeps its last state here, but the registry sweeps it, and `watch`
 only shows sessions it knows alive, or ended ones. An ended record carries the project,
@@ -184,6 +194,18 @@ def next_activity(event: str, payload: dict, previous: dict | None, now: float) 
             current["asked"] = None  # the tool we asked about ran: the person allowed it
         current.update(wait=None, message=None)
         return current
+    if event == "PermissionRequest":
+        tool = payload.get("tool_name")
+        tool_input = payload.get("tool_input")
+        tool = _cut(tool) if isinstance(tool, str) else None
+        target = target_of(tool_input) if type(tool_input) is dict else None
+        current = dict(prev, state=WAITING, since=now, at=now, event=event, wait=WAIT_PERMISSION, message=None)
+        if (prev.get("tool"), prev.get("target")) == (tool, target) and prev.get("tool_since"):
+            if state == WAITING and prev.get("wait") == WAIT_PERMISSION:  # our ask, noted at its PreToolUse
+                current.update(since=prev.get("since", now), message=prev.get("message"))
+        else:  # no PreToolUse of ours for this call (a tool not hooked): nothing of another call is kept
+            current.update(tool=tool, target=target, tool_use_id=None, tool_since=now)
+        return current
     if event == "Notification":
         wait = wait_of(payload)
         if wait is None:
@@ -192,7 +214,7 @@ def next_activity(event: str, payload: dict, previous: dict | None, now: float) 
         if (state == IDLE and wait == WAIT_INPUT) or same_wait:
             since = prev.get("since", now)
         elif state == BUSY and wait == WAIT_PERMISSION and prev.get("tool_since"):
-            since = prev["tool_since"]  # the dialog opened at the tool's PreToolUse, ~6 s before this
+            since = prev["tool_since"]  # no PermissionRequest noted: the dialog opened at the PreToolUse
         else:
             since = now
         message = prev.get("message") if same_wait and prev.get("message") else _cut(payload.get("message"))
@@ -378,7 +400,7 @@ def remove_stale(live_ids, now: float | None = None, state_dir: str | None = Non
 
 
 def describe(current: dict | None, now: float) -> str:
-    """One cell: "waiting: permission (Bash: rm -rf build) 12s", "busy: Edit app.py 3s",
+    """One cell: "waiting: permission for Bash rm -rf build 12s", "busy: Edit app.py 3s",
     "busy 2m", "idle 5m", "ended 1m", or "-" when unknown."""
     from sessionward._humanize import format_age, short_path
 
@@ -390,14 +412,17 @@ def describe(current: dict | None, now: float) -> str:
         return f"idle: refused {current.get('tool') or 'a tool'} {age}"
     if state == WAITING:
         what = current.get("wait") or "?"
-        tool = current.get("tool")
-        if what == WAIT_PERMISSION and tool:
-            what += f" for {tool}"
+        if what == WAIT_PERMISSION and current.get("tool"):
+            what += f" for {_tool_and_target(current, short_path)}"
         return f"waiting: {what} {age}"
     if state == BUSY and current.get("tool"):
-        target = current.get("target")
-        if target and target.startswith("/"):
-            target = short_path(target)
-        shown = f"{current['tool']} {target}" if target else current["tool"]
-        return f"busy: {shown} {format_age(now - current.get('tool_since', current['since']))}"
+        return f"busy: {_tool_and_target(current, short_path)} {format_age(now - current.get('tool_since', current['since']))}"
     return f"{state} {age}"
+
+
+def _tool_and_target(current: dict, short_path) -> str:
+    """"Bash make", "Edit ~/app.py": the tool, and what on when known."""
+    target = current.get("target")
+    if target and target.startswith("/"):
+        target = short_path(target)
+    return f"{current['tool']} {target}" if target else current["tool"]

@@ -41,7 +41,7 @@ def test_after_install_everything_that_install_places_is_ok(path_env):
     run_cli("install", env=env, check=True)
     code, checks = doctor(env=env)
     assert checks["settings"]["status"] == "ok"
-    assert checks["hooks"]["status"] == "ok" and checks["hooks"]["detail"].startswith("7 of 7 events hooked, via ")
+    assert checks["hooks"]["status"] == "ok" and checks["hooks"]["detail"].startswith("8 of 8 events hooked, via ")
     assert checks["status line"]["status"] == "ok"
     assert checks["/start and /end"]["status"] == "ok"
     assert all(c["status"] in ("ok", "info", "warn") for c in checks.values())
@@ -91,7 +91,20 @@ def test_hand_edited_hooks_are_checked_through_the_launcher_they_run(path_env):
     code, checks = doctor(env=env)
     assert checks["hooks"]["status"] == "ok", checks["hooks"]
     via = ", ".join(sorted([str(bin_dir / "sessionward"), launcher]))  # sorted, wherever the clone is
-    assert checks["hooks"]["detail"] == f"7 of 7 events hooked, via {via}"
+    assert checks["hooks"]["detail"] == f"8 of 8 events hooked, via {via}"
+
+
+def test_an_install_from_before_the_permission_request_hook_is_told_and_install_adds_it(path_env):
+    # Without it a permission dialog shows as "waiting" only ~6 s late (sessionward.activity).
+    env, _ = path_env
+    install_and_edit(env, lambda doc: doc["hooks"].pop("PermissionRequest"))
+    code, checks = doctor(env=env)
+    assert code == 1 and checks["hooks"]["status"] == "fail", checks["hooks"]
+    assert checks["hooks"]["detail"].endswith("missing: PermissionRequest") and checks["hooks"]["fix"] == "sessionward install"
+    installed = run_cli("install", env=env, check=True).stdout
+    assert "settings.json (1 hook; backup " in installed, installed
+    code, checks = doctor(env=env)
+    assert checks["hooks"]["status"] == "ok" and checks["hooks"]["detail"].startswith("8 of 8 events hooked, via ")
 
 
 def test_missing_hook_events_are_named(path_env):
@@ -103,7 +116,7 @@ def test_missing_hook_events_are_named(path_env):
     code, checks = doctor(env=env)
     assert code == 1
     assert checks["hooks"]["detail"].endswith(
-        "missing: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Notification, Stop, SessionEnd")
+        "missing: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd")
     assert checks["status line"]["status"] == "info"
 
 

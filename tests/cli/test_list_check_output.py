@@ -60,7 +60,7 @@ def test_list_on_a_terminal_shows_activity_and_the_relation_in_words_in_colour(t
     assert "\033[" not in plain and "busy: Edit /w/app.py" in plain and "same worktree" in plain
     activity.note_event("Notification", "busy-1", {"notification_type": "permission_prompt", "message": "m"})
     waiting, _ = on_a_terminal("check", "proj", cwd=str(tmp_path))
-    assert "\033[1;33mwaiting: permission for Edit 0s\033[0m" in waiting  # who needs the person: yellow
+    assert "\033[1;33mwaiting: permission for Edit /w/app.py 0s\033[0m" in waiting  # who needs the person: yellow
 
 
 def test_list_json_adds_activity_and_keeps_every_key(tmp_path, keeper):

@@ -31,7 +31,7 @@ def installed(claude_home):
     ran = run_cli("install")
     assert ran.returncode == 0, ran.stderr
     events = claude_home.settings()["hooks"]
-    assert sorted(events) == sorted(["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse",
+    assert sorted(events) == sorted(["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest",
                                      "Notification", "Stop", "SessionEnd"])
     return claude_home
 

@@ -11,6 +11,11 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
   ends (/exit), and as another session is `kill -9`ed;
 - a permission dialog refused (Claude Code runs no hook then): `watch` shows the session idle,
   "refused", within a moment, not waiting;
+- a permission dialog opened: the live `watch` (in a window beside it) shows the session
+  "waiting: permission for Bash <command>" within a second (Claude Code's Notification comes
+  only ~6.5 s later), also for a dialog refused at once;
+- a PermissionRequest hook that fails (exit 1, as sessionward's do) decides nothing: the
+  dialog shows as usual and the person's Yes runs the command;
 - `/end` in A while B holds the end lock: sessionward's step lines, naming B, reach the model
   and the person's screen (the step's output and the status line), then /end goes on.
 
@@ -28,6 +33,7 @@ from sessionward._humanize import short_session_id
 from sessionward.install.settings import STATUS_LINE_REFRESH_S
 
 from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
+from e2e.tui_harness import compact
 from helpers import SESSIONWARD, cli_json, make_git_repo
 
 # A change must be on the status line within one refresh interval; the slack covers Claude
@@ -232,7 +238,7 @@ def test_a_refused_permission_dialog_is_not_shown_as_waiting(tui, proj):
     a.run([bash("touch refused.txt", description="make a file"), text("never reached")], prompt="make a file")
     a.wait_for("Do you want to proceed", timeout=60)
     sid = a.session_id()
-    # Claude Code's permission Notification comes once the dialog has been up ~6 s.
+    # Waiting from the dialog's PermissionRequest (Claude Code's Notification comes ~6.5 s on).
     waiting, _ = wait_activity(sid, lambda doing: doing.get("state") == "waiting", timeout=20)
     assert (waiting["wait"], waiting["tool"]) == ("permission", "Bash")
     a.answer("Escape")
@@ -241,3 +247,72 @@ def test_a_refused_permission_dialog_is_not_shown_as_waiting(tui, proj):
     assert refused["since"] > waiting["since"]
     assert not (proj / "refused.txt").exists()
     print(f"shown idle {took:.2f}s after the refusal")
+
+
+# `watch` redraws within a second of a change (cli/watch.py polls every 0.25 s); the slack
+# covers this test's polling of two panes on a loaded two-core machine. Without the
+# PermissionRequest hook the wait shows only with Claude Code's Notification, ~6.5 s on.
+SHOWN_WITHIN_S = 1.0
+
+
+def open_watch(tui) -> str:
+    """`sessionward watch`, live, in a window of the TUI's tmux server; returns its pane."""
+    exports = " ".join(f"{k}={v}" for k, v in (("HOME", os.environ["HOME"]),
+                                                 ("SESSIONWARD_HOME", os.environ["SESSIONWARD_HOME"])))
+    pane = tui.tmux("new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "tui:", "-n", "watch",
+                    f"env {exports} TERM=tmux-256color {SESSIONWARD} watch; sleep 600").strip()
+    return pane
+
+
+def wait_pane(tui, pane: str, shown: str, timeout: float) -> float:
+    """Seconds until `shown` (compared as the TUI harness compares) is on the pane."""
+    start = time.monotonic()
+    while True:
+        screen = tui.tmux("capture-pane", "-p", "-t", pane, check=False)
+        if compact(shown) in compact(screen):
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"after {timeout:g}s `watch` does not show {shown!r}:\n{screen}")
+        time.sleep(0.05)
+
+
+def test_watch_shows_a_permission_dialog_as_waiting_as_it_opens(tui, proj):
+    """Claude Code runs PermissionRequest as its dialog opens, its permission Notification
+    only ~6.5 s later (never, when the person answers sooner): `watch` shows the session
+    waiting, naming the tool and command, within a second of the dialog, whether the person
+    then allows it or refuses it at once."""
+    watch = open_watch(tui)
+    a = tui.open(proj, permission_mode="default", args=())  # Bash not pre-approved: a dialog
+    a.ready()
+    a.run([bash("sleep 1; touch ok.txt", description="slow"), text("first turn done")], prompt="run it")
+    a.wait_for("Do you want to proceed", timeout=60)
+    took = wait_pane(tui, watch, "waiting: permission for Bash sleep 1; touch ok", timeout=10)  # the cell is cut at 48
+    assert took <= SHOWN_WITHIN_S, f"shown {took:.2f}s after the dialog"
+    a.answer("Enter")
+    a.wait_for("first turn done", timeout=60)
+    assert (proj / "ok.txt").exists()
+    wait_pane(tui, watch, "0 waiting for their person", timeout=5)
+
+    a.run([bash("touch no.txt", description="make a file"), text("never reached")], prompt="make a file")
+    a.wait_for("Do you want to proceed", timeout=60)
+    again = wait_pane(tui, watch, "waiting: permission for Bash touch no.txt", timeout=10)
+    assert again <= SHOWN_WITHIN_S, f"shown {again:.2f}s after the dialog"
+    a.answer("Escape")  # at once: Claude Code's Notification never comes for this dialog
+    wait_pane(tui, watch, "idle: refused Bash", timeout=5)
+    assert not (proj / "no.txt").exists()
+    print(f"waiting shown {took:.2f}s and {again:.2f}s after the dialog was on screen")
+
+
+def test_a_failing_permission_request_hook_leaves_the_dialog_to_the_person(tui, proj):
+    """sessionward's hooks fail open with exit 1 and one line (hooks/__init__.py). For
+    PermissionRequest that must decide nothing: Claude Code shows its dialog as usual, and
+    the person's answer stands (here a store that cannot be opened makes the hook fail)."""
+    a = tui.open(proj, permission_mode="default", args=(), env={"SESSIONWARD_STORE": "no-such-store"})
+    a.ready()
+    a.run([bash("touch allowed.txt", description="make a file"), text("turn done")], prompt="make a file")
+    a.wait_for("Do you want to proceed", timeout=60)
+    a.answer("Enter")
+    a.wait_for("turn done", timeout=60)
+    assert (proj / "allowed.txt").exists()
+    # The hook did run and fail (its one line, as Claude Code logged it), and decided nothing.
+    assert "sessionward hook PermissionRequest: SESSIONWARD_STORE='no-such-store'" in a.debug_log(), a.describe()

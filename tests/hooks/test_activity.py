@@ -2,8 +2,8 @@
 2.1.331 and 2.1.112 fed to `sessionward hook` through the stand-in Claude process, the state
 read back through the API after every event.
 
-The Notification payloads are real (payloads/2.1.331/permission, captured from the
-interactive CLI, see its README.md): permission_prompt and idle_prompt. Only the kinds no
+The Notification and PermissionRequest payloads are real (payloads/2.1.331/permission,
+captured from the interactive CLI, see its README.md): permission_prompt and idle_prompt. Only the kinds no
 run produced here, auth_success and a Notification without notification_type (an older
 Claude Code), are built from Claude Code's hooks reference: payloads/documented/
 Notification.json (its "source" says so). Each gets its session id, transcript path and cwd
@@ -164,30 +164,86 @@ def refuse_in_transcript(payloads, transcript: str) -> None:
         f.write('{"type":"permission-mode","permissionMode":"default"}\n' + lines)
 
 
-@pytest.mark.parametrize("dialog_up_s", [3, 7], ids=["refused-before-the-notification", "refused-after-it"])
+PERMISSION_SEQUENCE = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "Notification",
+                       "PostToolUse", "Stop", "Notification", "UserPromptSubmit", "PreToolUse", "PermissionRequest",
+                       "SessionEnd"]
+
+
+def permission_run(payloads) -> list:
+    """The hook events of the real run of payloads/2.1.331/permission (its README.md)."""
+    sequence = [(event, payload) for event, payload in payloads.sequence("2.1.331", "permission") if event in EVENTS]
+    assert [event for event, _ in sequence] == PERMISSION_SEQUENCE
+    return sequence
+
+
+def test_a_permission_dialog_is_waiting_from_its_permission_request(fake_claude, payloads, project):
+    """The real run of payloads/2.1.331/permission, allowed dialog first: PermissionRequest
+    comes 0.04 s after the PreToolUse, as the dialog opens; Claude Code's Notification only
+    ~6.5 s later. The session waits from the PermissionRequest, naming the tool and command;
+    the late Notification changes neither its start nor what it names."""
+    claude = fake_claude("2.1.331")
+    sequence = permission_run(payloads)
+    sid = sequence[0][1]["session_id"]
+    seen = []
+    for event, payload in sequence[:8]:
+        before = time.time()
+        assert claude.hook(event, payload).rc == 0
+        current = state_of(sid)
+        seen.append(summary(current))
+        if event == "PermissionRequest":
+            asked_at = current["since"]
+            assert before <= asked_at <= time.time()
+            assert current["target"] == "sleep 15; touch ok.txt"
+            assert current["tool_use_id"] == sequence[2][1]["tool_use_id"]  # lent by its PreToolUse
+            assert activity.describe(current, asked_at + 2) == "waiting: permission for Bash sleep 15; touch ok.txt 2s"
+        if event == "Notification" and seen[-2][0] == "waiting":
+            assert current["since"] == asked_at
+            assert current["target"] == "sleep 15; touch ok.txt"
+    assert seen == [("idle", None, None), ("busy", None, None), ("busy", "Bash", None),
+                    ("waiting", "Bash", "permission"),  # PermissionRequest: the dialog is up
+                    ("waiting", "Bash", "permission"),  # Notification permission_prompt, 6.5 s on
+                    ("busy", None, None), ("idle", None, None),  # allowed, ran; the turn ended
+                    ("waiting", None, "input")]  # Notification idle_prompt
+
+
+def test_a_permission_request_for_a_tool_without_our_pre_tool_use_names_that_tool():
+    """PermissionRequest fires for every tool, ours (Edit, Bash...) or not (WebFetch, an MCP
+    tool): nothing of the call before is kept; our own ask's wait keeps its start and reason."""
+    busy = activity.next_activity("PreToolUse", {"tool_name": "Bash", "tool_input": {"command": "make"},
+                                                 "tool_use_id": "b"}, {"state": "busy", "since": 1.0}, 5.0)
+    done = activity.next_activity("PostToolUse", {"tool_use_id": "b"}, busy, 6.0)
+    asked = activity.next_activity("PermissionRequest", {"tool_name": "WebFetch", "tool_input": {
+        "url": "https://example.org/x", "prompt": "read it"}}, done, 7.0)
+    assert (asked["state"], asked["wait"], asked["tool"], asked["target"], asked["since"], asked.get("tool_use_id")) \
+        == ("waiting", "permission", "WebFetch", "https://example.org/x", 7.0, None)
+    ours = dict(busy, state="waiting", wait="permission", since=5.5, message="sessionward: why", asked="b")
+    same = activity.next_activity("PermissionRequest", {"tool_name": "Bash", "tool_input": {"command": "make"}}, ours, 5.6)
+    assert (same["since"], same["message"], same["asked"], same["tool_use_id"]) == (5.5, "sessionward: why", "b", "b")
+
+
+@pytest.mark.parametrize("dialog_up_s", [3, 7, None],
+                         ids=["refused-before-the-notification", "refused-after-it", "no-permission-request-hook"])
 def test_a_refused_permission_dialog_ends_the_wait_at_the_refusal(fake_claude, payloads, project, dialog_up_s):
     """The real run of payloads/2.1.331/permission: a dialog allowed, then one refused. Claude
     Code runs no hook after a refusal; the readers find it in the transcript and show the
-    session idle since the refusal, not waiting (nor busy with the refused tool)."""
+    session idle since the refusal, not waiting (nor busy with the refused tool). Also for an
+    install from before the PermissionRequest hook (None): the tool is busy, then refused."""
     claude = fake_claude("2.1.331")
-    sequence = [(event, payload) for event, payload in payloads.sequence("2.1.331", "permission") if event in EVENTS]
-    assert [event for event, _ in sequence] == ["SessionStart", "UserPromptSubmit", "PreToolUse", "Notification",
-                                                "PostToolUse", "Stop", "Notification", "UserPromptSubmit",
-                                                "PreToolUse", "SessionEnd"]
+    sequence = permission_run(payloads)
+    if dialog_up_s is None:
+        sequence = [(event, payload) for event, payload in sequence if event != "PermissionRequest"]
     sid = sequence[0][1]["session_id"]
-    seen = []
     for event, payload in sequence[:-1]:
         assert claude.hook(event, payload).rc == 0
-        seen.append(summary(state_of(sid)))
-    assert seen == [("idle", None, None), ("busy", None, None), ("busy", "Bash", None),
-                    ("waiting", "Bash", "permission"), ("busy", None, None), ("idle", None, None),
-                    ("waiting", None, "input"), ("busy", None, None), ("busy", "Bash", None)]
-    refused_tool = sequence[-2][1]
-    if dialog_up_s > 6:  # the dialog stayed up long enough for Claude Code's Notification
-        assert claude.hook("Notification", notification("permission_prompt", refused_tool)).rc == 0
-        assert summary(state_of(sid)) == ("waiting", "Bash", "permission")
-    else:
+    refused_tool = next(payload for event, payload in reversed(sequence) if event == "PreToolUse")
+    if dialog_up_s is None:
+        assert summary(state_of(sid)) == ("busy", "Bash", None)
         time.sleep(1.0)  # busy with the tool that long (activity.SETTLE_AFTER_S): the readers look
+    else:
+        assert summary(state_of(sid)) == ("waiting", "Bash", "permission")  # the dialog is up, at once
+        if dialog_up_s > 6:  # the dialog stayed up long enough for Claude Code's Notification
+            assert claude.hook("Notification", notification("permission_prompt", refused_tool)).rc == 0
+            assert summary(state_of(sid)) == ("waiting", "Bash", "permission")
     refuse_in_transcript(payloads, refused_tool["transcript_path"])
     after = state_of(sid)
     assert (after["state"], after["event"], after["tool"]) == ("idle", "refused", "Bash")

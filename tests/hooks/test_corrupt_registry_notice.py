@@ -95,6 +95,20 @@ def test_a_command_that_finds_it_itself_tells_it_once_and_the_next_hook_once(ses
     assert "corrupt" not in a.stop().stdout
 
 
+def test_a_permission_request_answers_nothing_and_leaves_the_notice_to_the_next_hook(sessions, payloads, state_dir):
+    # Its answer is read as a decision on a permission dialog: it stays empty, whatever is
+    # pending (the payload is the one Claude Code 2.1.331 sent as its dialog opened).
+    a = sessions(0)
+    assert a.start().rc == 0
+    corrupt(state_dir)
+    assert run_cli("list").returncode == 3  # kept aside by a command: pending for Claude Code
+    asked = dict(payloads.get("2.1.331", "permission", "04-PermissionRequest"), session_id=a.session_id, cwd=a.cwd)
+    ran = a.hook("PermissionRequest", asked)
+    assert (ran.rc, ran.stdout, ran.stderr) == (0, "", ""), ran
+    stop = a.stop()
+    assert notice_in(json.loads(stop.stdout)["systemMessage"], state_dir), stop  # told at the next hook
+
+
 def test_nothing_pending_leaves_no_file(sessions, state_dir):
     a = sessions(0)
     assert a.start().rc == 0 and a.stop().rc == 0

@@ -7,7 +7,7 @@ import pytest
 
 from helpers import SESSIONWARD, run_cli
 
-KNOWN = "SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Notification, Stop, SessionEnd"
+KNOWN = "SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd"
 USAGE = "sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n"
 
 

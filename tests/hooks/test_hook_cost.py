@@ -37,6 +37,19 @@ def test_a_session_without_locks_never_imports_the_lock_machinery(sessions):
         assert not names & HEAVY_STDLIB, names & HEAVY_STDLIB
 
 
+def test_a_permission_request_imports_only_what_noting_activity_needs(sessions, payloads):
+    # It runs as a permission dialog opens, while the person waits for the dialog: one small
+    # activity write, nothing of the registry, claims or locks.
+    a = sessions(0)
+    a.start()
+    asked = dict(payloads.get("2.1.331", "permission", "04-PermissionRequest"), session_id=a.session_id, cwd=a.cwd)
+    ran = a.hook("PermissionRequest", asked, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    names = imported(ran)
+    assert "sessionward.activity" in names and "sessionward.hooks.permission_request" in names
+    assert not names & HEAVY_STDLIB, names & HEAVY_STDLIB
+    assert not names & (LOCK_MACHINERY | {"sessionward.registry", "sessionward.claims"}), sorted(names)
+
+
 def test_an_orphaned_lock_is_still_cleaned_at_session_start(sessions, state_dir):
     # The shortcut above is taken only when no NAME.lock (nor a temp of one) exists: an
     # orphaned end.lock and the temp a dead acquire left are still removed at SessionStart.

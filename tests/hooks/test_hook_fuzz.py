@@ -21,13 +21,15 @@ from hypothesis import HealthCheck, event as count_outcome, given, settings, str
 
 from helpers import SESSIONWARD, run_cli
 
-EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Notification", "Stop", "SessionEnd")
+EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "Notification", "Stop",
+          "SessionEnd")
 # Top-level keys each event may answer with, and the keys of its hookSpecificOutput.
 ALLOWED_TOP = {
     "SessionStart": {"systemMessage", "hookSpecificOutput"},
     "UserPromptSubmit": {"systemMessage", "hookSpecificOutput"},
     "PreToolUse": {"systemMessage", "hookSpecificOutput"},
     "PostToolUse": set(),
+    "PermissionRequest": set(),  # never a word: an answer there decides a permission dialog
     "Stop": {"systemMessage"},
     "SessionEnd": set(),
 }
@@ -41,6 +43,7 @@ BASE_PAYLOAD = {  # which captured payload of basic/ each event starts from
     "UserPromptSubmit": "02-UserPromptSubmit",
     "PreToolUse": "03-PreToolUse",
     "PostToolUse": "04-PostToolUse",
+    "PermissionRequest": "03-PreToolUse",  # none in basic/: PreToolUse's carries its tool_name and tool_input
     "Notification": "08-Stop",  # none captured: Stop's carries the fields every event has
     "Stop": "08-Stop",
     "SessionEnd": "09-SessionEnd",
@@ -462,5 +465,5 @@ def test_an_event_name_with_a_newline_fails_open_with_one_line(fake_claude, proj
     assert (ran.rc, ran.stdout) == (1, "")
     assert ran.stderr == (
         "sessionward hook Pre\\nToolUse: unknown event 'Pre\\nToolUse' "
-        "(known: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Notification, Stop, SessionEnd)\n"
+        "(known: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd)\n"
     )

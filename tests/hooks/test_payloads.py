@@ -166,7 +166,7 @@ def test_bash_tool_payload_empty_stdin_fails_open_with_one_line(fake_claude, pay
     line = failed_open(claude.hook("BashTool", bash_tool.encode(), cwd=project))
     assert line == (
         "sessionward hook BashTool: unknown event 'BashTool' "
-        "(known: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, Notification, Stop, SessionEnd)\n"
+        "(known: SessionStart, UserPromptSubmit, PreToolUse, PostToolUse, PermissionRequest, Notification, Stop, SessionEnd)\n"
     )
     for event in ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"):
         line = failed_open(claude.hook(event, bash_tool.encode(), cwd=project))

@@ -44,8 +44,9 @@ def hooks_doc():
         "UserPromptSubmit": [group("UserPromptSubmit")],
         "PreToolUse": [group("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash")],
         "PostToolUse": [group("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read|Bash")],
+        "PermissionRequest": [group("PermissionRequest")],
         "Notification": [group("Notification")],
-    "Stop": [group("Stop")],
+        "Stop": [group("Stop")],
         "SessionEnd": [group("SessionEnd", timeout=None)],
     }
 
@@ -139,7 +140,7 @@ def test_install_on_a_fresh_home(home, claude):
     settings_json = claude / "settings.json"
     assert (result.returncode, result.stderr) == (0, "")
     assert report(result, home) == [
-        f"created {settings_json} (7 hooks, statusLine)",
+        f"created {settings_json} (8 hooks, statusLine)",
         f"created {claude / 'commands' / 'start.md'}",
         f"created {claude / 'commands' / 'end.md'}",
     ] + [f"created {p}" for p in seed_paths(home, claude)] + [
@@ -211,7 +212,7 @@ def test_existing_settings_keep_everything_and_a_backup_is_kept(claude, strict_u
     first = report(run_cli("install", check=True), claude.parent)[0]
     [backup] = backups(claude)
     assert re.fullmatch(STAMP, backup[len("settings.json.bak-"):])
-    assert first == f"updated {claude / 'settings.json'} (7 hooks, statusLine; backup {claude / backup})"
+    assert first == f"updated {claude / 'settings.json'} (8 hooks, statusLine; backup {claude / backup})"
     assert (claude / backup).read_bytes() == original
     assert stat.S_IMODE((claude / backup).stat().st_mode) == 0o600
     assert stat.S_IMODE((claude / "commands" / "start.md").stat().st_mode) == 0o644
@@ -232,7 +233,7 @@ def test_uninstall_after_install_gives_back_the_original_bytes(home, claude):
     backup_names = backups(claude)
     assert len(backup_names) == 2  # the original, then the installed file: never one over the other
     assert result.stdout.splitlines() == [
-        f"updated {claude / 'settings.json'} (removed 7 hooks, statusLine; backup {claude / backup_names[1]})",
+        f"updated {claude / 'settings.json'} (removed 8 hooks, statusLine; backup {claude / backup_names[1]})",
         f"removed {claude / 'commands' / 'start.md'}",
         f"removed {claude / 'commands' / 'end.md'}",
     ] + [f"removed {p}" for p in seed_paths(home, claude)] + [
@@ -302,7 +303,7 @@ def test_dry_run_prints_the_diff_and_changes_nothing(home, claude):
     assert snapshot(home) == before
     out = report(result, home, "would write")
     path = claude / "settings.json"
-    assert out[0] == f"would update {path} (7 hooks, statusLine)"
+    assert out[0] == f"would update {path} (8 hooks, statusLine)"
     assert out[1:3] == [f"--- {path}", f"+++ {path}"]
     ends = [i for i, line in enumerate(out) if line.startswith("would create ")]
     assert [out[i] for i in ends] == [f"would create {p}" for p in
@@ -451,7 +452,7 @@ def test_scope_project_writes_the_repositorys_claude_dir(tmp_path, home):
     project = repo / ".claude"
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines() == [
-        f"created {project / 'settings.json'} (7 hooks, statusLine)",
+        f"created {project / 'settings.json'} (8 hooks, statusLine)",
         f"created {project / 'commands' / 'start.md'}",
         f"created {project / 'commands' / 'end.md'}",
         f"created {drafts_dir(home)}/ (private: /end writes each note's text there first)",
@@ -698,12 +699,12 @@ def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
 
     out = report(run_cli("install", check=True), claude.parent)
     [backup] = backups(claude)
-    assert out[:6] == [f"updated {path} (4 hooks; backup {claude / backup})"] + kept + left_alone
+    assert out[:6] == [f"updated {path} (5 hooks; backup {claude / backup})"] + kept + left_alone
     ours = hooks_doc()
     expected = edited_settings()
     expected["hooks"]["PostToolUse"] += ours["PostToolUse"]  # the pipeline is not ours: ours beside it
-    expected["hooks"] |= {"UserPromptSubmit": ours["UserPromptSubmit"], "Notification": ours["Notification"],
-                          "SessionEnd": ours["SessionEnd"]}
+    expected["hooks"] |= {"UserPromptSubmit": ours["UserPromptSubmit"], "PermissionRequest": ours["PermissionRequest"],
+                          "Notification": ours["Notification"], "SessionEnd": ours["SessionEnd"]}
     assert path.read_bytes() == two_space(expected)
 
     out = run_cli("install", check=True).stdout.splitlines()
@@ -715,7 +716,7 @@ def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
 
     out = run_cli("uninstall", check=True).stdout.splitlines()
     second = [b for b in backups(claude) if b != backup]
-    assert out[:6] == [f"updated {path} (removed 7 hooks, statusLine; backup {claude / second[0]})"] + [
+    assert out[:6] == [f"updated {path} (removed 8 hooks, statusLine; backup {claude / second[0]})"] + [
         line.replace("kept", "removed", 1) for line in kept] + left_alone
     assert path.read_bytes() == two_space({"model": "opus", "hooks": {
         "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": PIPELINE}]}]}})

@@ -28,6 +28,7 @@ OURS = {
     "UserPromptSubmit": [group("UserPromptSubmit")],
     "PreToolUse": [group("PreToolUse", "Edit|Write|MultiEdit|NotebookEdit|Bash")],
     "PostToolUse": [group("PostToolUse", "Edit|Write|MultiEdit|NotebookEdit|Read|Bash")],
+    "PermissionRequest": [group("PermissionRequest")],  # every tool's dialog: "waiting" as it opens
     "Notification": [group("Notification")],
     "Stop": [group("Stop")],
     "SessionEnd": [group("SessionEnd", timeout=None)],
@@ -56,8 +57,8 @@ def user_doc():
 def test_empty_document_gets_exactly_our_hooks_and_status_line():
     new, changes = merge_settings({}, L)
     assert ordered(new) == ordered({"hooks": OURS, "statusLine": OUR_STATUS})
-    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Notification", "Stop", "SessionEnd"]
-    assert changes.summary() == "7 hooks, statusLine"
+    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "Notification", "Stop", "SessionEnd"]
+    assert changes.summary() == "8 hooks, statusLine"
 
 
 def test_session_end_keeps_claude_codes_default_timeout():
@@ -72,11 +73,11 @@ def test_user_keys_and_hooks_are_kept_in_order_and_input_is_not_mutated():
     assert ordered(doc) == ordered(before)
     assert list(new) == ["model", "hooks", "env", "permissions", "statusLine"]
     assert list(new["hooks"]) == ["PreToolUse", "Notification", "SessionStart", "UserPromptSubmit",
-                                  "PostToolUse", "Stop", "SessionEnd"]
+                                  "PostToolUse", "PermissionRequest", "Stop", "SessionEnd"]
     assert new["hooks"]["PreToolUse"] == [USER_BASH, OURS["PreToolUse"][0]]
     assert new["hooks"]["Notification"] == [USER_NOTIFY, OURS["Notification"][0]]
     assert (new["model"], new["env"], new["permissions"]) == ("opus", {"FOO": "1"}, {"allow": ["Bash(ls:*)"]})
-    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Notification", "Stop", "SessionEnd"]
+    assert changes.added == ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "Notification", "Stop", "SessionEnd"]
 
 
 def test_install_twice_is_install_once():
@@ -91,9 +92,9 @@ def test_uninstall_removes_exactly_ours_and_restores_the_original():
     installed, _ = merge_settings(original, L)
     restored, changes = unmerge_settings(installed)
     assert ordered(restored) == ordered(original)
-    assert changes.removed == ["PreToolUse", "Notification", "SessionStart", "UserPromptSubmit", "PostToolUse", "Stop", "SessionEnd"]
+    assert changes.removed == ["PreToolUse", "Notification", "SessionStart", "UserPromptSubmit", "PostToolUse", "PermissionRequest", "Stop", "SessionEnd"]
     assert changes.status_line == "removed"
-    assert changes.summary() == "removed 7 hooks, statusLine"
+    assert changes.summary() == "removed 8 hooks, statusLine"
 
 
 def test_uninstall_of_an_empty_document_changes_nothing():
@@ -154,7 +155,7 @@ def test_an_edited_hook_of_ours_counts_as_installed_and_uninstall_removes_it(com
     assert (changes.edited, changes.left_alone) == ([("Stop", command)], [])
     restored, changes = unmerge_settings(new)
     assert restored == {"hooks": {"Stop": [{"hooks": [user]}]}}
-    assert changes.removed == ["Stop", "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Notification",
+    assert changes.removed == ["Stop", "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "Notification",
                                "SessionEnd"]
     assert changes.edited == [("Stop", command)]
 
@@ -165,7 +166,7 @@ def test_an_edited_status_line_of_ours_is_kept_then_removed(command):
     line = {"type": "command", "command": command, "padding": 1}
     new, changes = merge_settings({"statusLine": line}, L)
     assert new["statusLine"] == line and changes.status_line is None
-    assert changes.edited == [("statusLine", command)] and changes.summary() == "7 hooks"
+    assert changes.edited == [("statusLine", command)] and changes.summary() == "8 hooks"
     restored, changes = unmerge_settings(new)
     assert restored == {} and changes.status_line == "removed" and changes.edited == [("statusLine", command)]
 
@@ -195,7 +196,7 @@ def test_stale_launcher_is_replaced_in_place_not_duplicated():
     # An older install's plain `sessionward status-line` gets the fast path; the user's interval stays.
     assert new["statusLine"] == {"type": "command", "command": f"sh {FAST_PATH} {L}", "padding": 0, "refreshInterval": 5}
     assert changes.updated == ["PreToolUse"] and changes.status_line == "updated"
-    assert changes.summary() == "6 hooks, updated 1 hook, updated statusLine"
+    assert changes.summary() == "7 hooks, updated 1 hook, updated statusLine"
 
 
 def test_duplicates_of_ours_are_removed_and_user_handlers_beside_them_kept():
@@ -221,7 +222,7 @@ def test_a_users_status_line_is_kept_by_install_and_uninstall():
     mine = {"type": "command", "command": "~/bin/my-status", "padding": 2}
     new, changes = merge_settings({"statusLine": mine}, L)
     assert new["statusLine"] == mine and changes.status_line == "theirs"
-    assert changes.summary() == "7 hooks, your statusLine kept"
+    assert changes.summary() == "8 hooks, your statusLine kept"
     restored, changes = unmerge_settings(new)
     assert ordered(restored) == ordered({"statusLine": mine}) and changes.status_line is None
 

@@ -71,7 +71,7 @@ def test_a_settings_json_install_created_keeps_what_was_added_to_it_since(claude
     # Claude Code adds a permission the person granted, writing the file its own way
     path.write_text(json.dumps({"permissions": {"allow": ["Bash(ls:*)"]}, **doc}, indent=2) + "\n")
     out = lines(run_cli("uninstall"))
-    assert out[0].startswith(f"updated {path} (removed 7 hooks, statusLine; backup ")
+    assert out[0].startswith(f"updated {path} (removed 8 hooks, statusLine; backup ")
     assert path.read_text() == '{\n  "permissions": {\n    "allow": [\n      "Bash(ls:*)"\n    ]\n  }\n}\n'
 
 

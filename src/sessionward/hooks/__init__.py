@@ -1,8 +1,10 @@
 """Claude Code hooks: `sessionward hook <Event>` reads the event's JSON on stdin and answers.
 
 One module per event (session_start, user_prompt_submit, pre_tool_use, post_tool_use,
-notification, stop, session_end), each with `handle(event: HookEvent) -> dict | None`: the JSON answer Claude
-Code documents (`hookSpecificOutput`, `systemMessage`), or None for "no opinion".
+permission_request, notification, stop, session_end), each with `handle(event: HookEvent) ->
+dict | None`: the JSON answer Claude Code documents (`hookSpecificOutput`, `systemMessage`),
+or None for "no opinion". PermissionRequest's is always None: it only notes activity, and
+never decides a permission dialog (hooks/permission_request.py).
 
 The contract with Claude Code (see FACTS.md, "Answering"):
   exit 0  stdout is the JSON answer, or empty
@@ -37,6 +39,7 @@ EVENTS = {
     "UserPromptSubmit": "sessionward.hooks.user_prompt_submit",
     "PreToolUse": "sessionward.hooks.pre_tool_use",
     "PostToolUse": "sessionward.hooks.post_tool_use",
+    "PermissionRequest": "sessionward.hooks.permission_request",
     "Notification": "sessionward.hooks.notification",
     "Stop": "sessionward.hooks.stop",
     "SessionEnd": "sessionward.hooks.session_end",
@@ -260,8 +263,9 @@ def with_pending_notices(event: str, answer: dict | None) -> dict | None:
     """`answer` with the repairs not yet told in Claude Code (a corrupt registry kept aside,
     see sessionward._notices) added to its systemMessage, which Claude Code shows the user.
     Costs one stat when nothing is pending. Left pending where the user would not see it:
-    at SessionEnd (the session is closing) and beside an "ask" (the edit dialog hides it)."""
-    if event == "SessionEnd":
+    at SessionEnd (the session is closing), beside an "ask" (the edit dialog hides it), and
+    at PermissionRequest (its answer stays empty: it never speaks to a dialog)."""
+    if event in ("SessionEnd", "PermissionRequest"):
         return answer
     if answer and (answer.get("hookSpecificOutput") or {}).get("permissionDecision") == "ask":
         return answer

@@ -93,6 +93,12 @@ HOOKS = (
     ("PreToolUse", "|".join(WRITE_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
     # Bash after the fact too: only to note that the command ended (sessionward.activity).
     ("PostToolUse", "|".join(CLAIM_TOOLS + ("Bash",)), HOOK_TIMEOUT_S),
+    # Every tool: only to note "waiting" as a permission dialog opens (~6 s before Notification
+    # says so). Its answer is always empty: it never decides (hooks/permission_request.py).
+    # Written for every Claude Code version: 2.1.112 and 2.1.331 both run it; a version that
+    # does not know an event skips that entry and keeps the rest (seen with both for an
+    # unknown event name), so an older one loses only this early "waiting".
+    ("PermissionRequest", None, HOOK_TIMEOUT_S),
     # Every notification type: an older Claude Code has no notification matchers, and the
     # handler tells a permission dialog from idle input by the payload (sessionward.activity).
     ("Notification", None, HOOK_TIMEOUT_S),
