@@ -315,10 +315,11 @@ class NamedLock:
             else:
                 if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
-                    self._write_holder(holder, guard.next_fence())
-                    if queued or first is not None:
-                        guard.leave_queue(me)
-                    return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
+                    if self._write_holder(holder, guard, state):
+                        if queued or first is not None:
+                            guard.leave_queue(me)
+                        return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
+                    state = self._read_state()  # taken meanwhile (a shared store's guard lapsed): wait
             guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
         raise _StillWaiting(state)
 
@@ -358,10 +359,13 @@ class NamedLock:
                 # This lock object took it: it frees its own lock and nothing else. If that
                 # lock was forced away or taken over meanwhile, the one there now is another's.
                 mine = state.present and state.meta is not None and state.meta.get("token") == self._token
-                self._token = None
+                token, self._token = self._token, None
                 if mine:
                     self._remove(state)
                     return Released(self.name, "held", state)
+                lost = self._facts.lost_lease(token)  # a lease that lapsed (the shared store): told, never silent
+                if lost is not None:
+                    raise lost
                 if state.present and state.liveness is None:
                     state.liveness = holder_liveness(state)
                 return Released(self.name, "lost", state)
@@ -486,27 +490,33 @@ class NamedLock:
                         "id": record.get("session_id")}
         return None
 
-    def _write_holder(self, holder: Holder, fence: int) -> None:
+    def _write_holder(self, holder: Holder, guard, replacing: LockState) -> bool:
+        """Take the lock for `holder` (under the guard), replacing `replacing` if it is there:
+        the store gives the fence. False when the store found it taken (a shared store's
+        guard lapsed under us: the lease itself is compared)."""
         token = os.urandom(8).hex()
         meta = {
             "schema": SCHEMA,
             "name": self.name,
             "token": token,
-            "fence": fence,
             "holder": holder.owner.to_record(),
             "reentrant": holder.reentrant,
             "session": self._session_info(),
             "purpose": self.purpose,
             "since": time.time(),
         }
-        # Under the guard, so no writer races us; the store writes the annex first, then
+        # Under the guard, so no writer races us; the local store writes the annex first, then
         # NAME.lock: whoever sees NAME.lock finds who holds it.
         try:
-            self._created = self._facts.write_holder(jsoncodec.dumps(meta).encode(), holder.owner.pid)
+            taken = self._facts.take(guard, meta, holder.owner.pid, replacing)
         except BaseException:
             self._token = None  # nothing of ours is there to release
             raise
+        if taken is None:
+            return False
+        self._created, fence = taken
         self._token, self.fence, self._acquired_by = token, fence, os.getpid()
+        return True
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: the store keeps the odd file aside, never deletes it

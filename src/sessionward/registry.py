@@ -39,7 +39,7 @@ from sessionward.errors import (
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
-from sessionward.store import Store, open_store
+from sessionward.store import LOCAL, Store, current, open_store
 
 # locks (held_by_owner, and only where a lock file exists), identity.where (display) and
 # _humanize (short ids) are imported where used: the heartbeat hooks load this module on every
@@ -278,8 +278,9 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
 def with_holds_now(records) -> None:
     """Set each record's "holds" to the names of the locks its owner holds now. A lock is held
     only while its NAME.lock exists: when the state directory has none (one listdir), nothing
-    is held and sessionward.locks is not even imported."""
-    if not paths.lock_files_present():
+    is held and sessionward.locks is not even imported (the shared store has no such files:
+    its locks are asked)."""
+    if current() == LOCAL and not paths.lock_files_present():
         for record in records:
             record["holds"] = []
         return

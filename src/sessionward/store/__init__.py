@@ -71,7 +71,7 @@ _shared_url = ""  # the URL, when the backend is SHARED
 # False until every fact (registry, locks, claims, note fences) has its shared backend: until
 # then a shared URL is refused before any state is touched, so that no process works on
 # local files while others would use the shared store.
-SHARED_BUILT = False
+SHARED_BUILT = True
 
 
 class Store:
@@ -126,11 +126,21 @@ def current() -> str:
         if not SHARED_BUILT:
             why = "the shared (Redis) store is not built yet; this sessionward has the local store only"
             raise StoreNotBuilt(shown(value), why, origin)
-        _chosen = (key, SHARED)
         global _shared_url
         _shared_url = value
+        _watch_on_shared_store(value)
+        _chosen = (key, SHARED)
         return SHARED
     raise StoreNotBuilt(shown(value), "expected 'local' or a redis://, rediss:// or unix:// URL", origin)
+
+
+def _watch_on_shared_store(url: str) -> None:
+    """Owners' watchers renew their leases on the shared store (store.redis_lives)."""
+    from sessionward.identity.life import renew_on_shared_store
+    from sessionward.store.redis_lives import lease_ttl_ms
+    from sessionward.store.shared import prefix
+
+    renew_on_shared_store(url, prefix(), lease_ttl_ms())
 
 
 def shared_url() -> str:
@@ -161,12 +171,17 @@ class LockFacts:
     The rules (who may take, re-enter, release, take over) are sessionward.locks's.
 
         transition(deadline) -> a context manager holding the lock's guard; inside it:
-            .first_waiter(), .join_queue(me), .leave_queue(me), .next_fence()
+            .first_waiter(), .join_queue(me), .leave_queue(me)
         read(judge=True) -> LockState      the holder as it is now (a snapshot outside a transition)
         queue() -> [waiter records]        a snapshot of the wait queue
-        write_holder(annex, pid) -> created        the holder record, then the lock itself
-        still_mine(created, pid) -> LockState | None   the lock is still the one we wrote
+        take(guard, meta, pid, replacing) -> (created, fence) | None
+                                           the lock is ours, with a fence larger than any
+                                           before (the holder annex `meta` gets it);
+                                           `replacing`: the state it was judged free or
+                                           orphaned in; None: someone else holds it now
+        still_mine(created, pid) -> LockState | None   the lock is still the one we took
         remove(state) -> kept_as | None    free it (an unreadable holder is kept aside)
+        lost_lease(token) -> LeaseLost | None   the lease of `token` lapsed by time
         tidy(), close()
     """
 
@@ -181,7 +196,10 @@ class LockFacts:
     def queue(self) -> list:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def write_holder(self, annex: bytes, pid: int) -> tuple:  # pragma: no cover - interface
+    def take(self, guard, meta: dict, pid: int, replacing) -> tuple | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lost_lease(self, token: str):  # pragma: no cover - interface
         raise NotImplementedError
 
     def still_mine(self, created: tuple, pid: int):  # pragma: no cover - interface
@@ -200,7 +218,9 @@ class LockFacts:
 def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     """The facts of the named lock `name` (validated by the caller) in the current backend."""
     if current() == SHARED:
-        raise _not_built("locks")
+        from sessionward.store.redis_locks import RedisLock
+
+        return RedisLock(name, _shared_url)
     from sessionward.store.local_locks import LocalLock
 
     return LocalLock(name, state_dir)
@@ -209,7 +229,9 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
 def lock_names(state_dir: str | None = None) -> list:
     """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
     if current() == SHARED:
-        raise _not_built("locks")
+        from sessionward.store import shared
+
+        return sorted(name.decode() for name in shared.connection(_shared_url).call("SMEMBERS", shared.prefix() + "locks"))
     from sessionward.store.local_locks import lock_names as local_lock_names
 
     return local_lock_names(state_dir)
@@ -219,7 +241,9 @@ def open_store(lock_timeout_s: float | None = None) -> Store:
     """The registry of the current backend. `lock_timeout_s` bounds how long an update waits
     for the store's lock (hooks wait less than commands)."""
     if current() == SHARED:
-        raise _not_built("the registry")
+        from sessionward.store.redis_registry import RedisStore
+
+        return RedisStore(_shared_url) if lock_timeout_s is None else RedisStore(_shared_url, lock_timeout_s)
     from sessionward.store.local import LocalStore
 
     return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)

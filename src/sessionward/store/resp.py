@@ -252,10 +252,13 @@ class Connection:
 
     def _fill(self) -> None:
         left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self._sock.settimeout(left)
-        chunk = self._sock.recv(_READ_SIZE)
+        # Past the deadline, what has arrived still counts: on a busy machine this process may
+        # have been off the CPU for the whole deadline while the server answered in time.
+        self._sock.settimeout(max(left, 0.0))
+        try:
+            chunk = self._sock.recv(_READ_SIZE)
+        except BlockingIOError:  # timeout 0 and nothing there
+            raise TimeoutError from None
         if not chunk:
             raise OSError(0, "the server closed the connection")
         self._buf = self._buf[self._pos:] + chunk
