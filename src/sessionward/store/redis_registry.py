@@ -29,6 +29,9 @@ every read and left in place (nothing is kept aside: it is not a file); the stat
 renewed on this host only (other hosts' status lines refresh within their period).
 
 It is a bug to call update_sessions from inside `change`, and to fork inside it (StoreForked).
+
+Test-only: SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1 (as for the local store) skips waiting for
+the guard, so tests can show that without it concurrent updates are lost.
 """
 
 import os
@@ -38,7 +41,7 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import status_stamp
 from sessionward.errors import LeaseLost, RegistryLockTimeout, StoreForked
 from sessionward.store import Store, shared
-from sessionward.store.local import REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
+from sessionward.store.local import _DISABLE_LOCK_ENV, REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
 from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
 from sessionward.store.resp import Script
 
@@ -181,6 +184,8 @@ class RedisStore(Store):
 
     def _begin(self, conn, token: str) -> list:
         """Take the guard and read the sessions (one script); poll while someone else holds it."""
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: no guard (the negative control)
+            return conn.run_script(LOAD, self._keys()[1:], [])[1]
         started = time.monotonic()
         delay = _POLL_FIRST_S
         while True:
@@ -213,6 +218,12 @@ class RedisStore(Store):
                     if life is not None:
                         owners.append(life)
         gone = [key for key in raw if key not in sessions]
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: written as read, nothing compared
+            for i in range(0, len(writes), 2):
+                conn.call("HSET", self._keys()[1], writes[i], writes[i + 1])
+            for key in gone:
+                conn.call("HDEL", self._keys()[1], key)
+            return
         args = [token, lease_ttl_ms(), len(writes) // 2, *writes, len(gone), *gone, len(owners), *owners]
         ok, holder = conn.run_script(COMMIT, self._keys(), args)
         if ok != 1:
