@@ -58,7 +58,7 @@ from sessionward import _jsoncodec as jsoncodec
 from sessionward import paths
 from sessionward._lockfile import GUARD_TIMEOUT_S, SCHEMA, LockState, holder_liveness, waiter_record
 from sessionward.errors import (
-    BadInput, LockRefused, LockRunAborted, LockTimeout, SessionwardError,
+    BadInput, LeaseLost, LockRefused, LockRunAborted, LockTimeout, SessionwardError,
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, describe_checkout, read_process, resolve_owner, resolve_session_id, same_process
@@ -667,6 +667,8 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
             signal.signal(sig, handler)
         try:
             lock.release()
+        except LeaseLost:
+            raise  # the shared store's lease lapsed while the command ran: told, never silently
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
     return 128 - status if status < 0 else status

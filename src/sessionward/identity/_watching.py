@@ -106,7 +106,7 @@ def shared_store(what):
     try:
         from sessionward.store import redis_lives, resp
 
-        if _conn is None or _conn_pid != os.getpid():
+        if _conn is None or _conn_pid != os.getpid() or not _conn.usable():
             _conn, _conn_pid = resp.connect(resp.parse_store_url(url)), os.getpid()
         if what == "renew":
             redis_lives.renew(_conn, prefix, owner, ttl_ms)

@@ -31,6 +31,10 @@ The guard (RedisGuard) is a short lease too: the queue's bookkeeping runs under 
 that lapsed under a paused waiter can let two waiters reorder the queue, never both hold the
 lock: TAKE itself compares, and a take that finds the lock taken answers None.
 
+Test-only: SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED=1 turns the token compare of a release
+off (the lock there is taken for ours, and deleted whoever holds it), so tests can show that
+without it a stale release frees the new holder's lock (the negative control).
+
 What it does not protect: the origin's files. There is no ~/.claude/end.lock with the
 shared store (`cat`, `rm` of it do nothing); `lock status`, `lock release --force` do.
 """
@@ -121,6 +125,14 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 return 1
 """
 
+# Test-only (the negative control): deletes whoever holds it.
+RELEASE_UNCHECKED_LUA = """
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+_UNCHECKED = os.environ.get("SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED") == "1"  # read once: children inherit it
+
 # KEYS lock expiry lapsed annex fence; ARGV token: when our lease lapsed (0: not by time) and who holds now
 LAPSE_LUA = _SERVER_MS + """
 local now = server_ms()
@@ -144,6 +156,7 @@ QUEUE_SAVE = Script(QUEUE_SAVE_LUA)
 READ = Script(READ_LUA)
 TAKE = Script(TAKE_LUA)
 RELEASE = Script(RELEASE_LUA)
+RELEASE_UNCHECKED = Script(RELEASE_UNCHECKED_LUA)
 LAPSE = Script(LAPSE_LUA)
 
 
@@ -230,12 +243,12 @@ class RedisLock(LockFacts):
 
     def still_mine(self, created, pid: int) -> LockState | None:
         state = self.read(judge=False)
-        return state if state.present and _text(state.raw) == created else None
+        return state if state.present and (_text(state.raw) == created or _UNCHECKED) else None
 
     def remove(self, state: LockState) -> str | None:
         holder = (state.meta or {}).get("holder") or {}
         keys = [self.lock_key, self.annex_key, f"{self.prefix}holds:{_owner_key(holder)}"]
-        if self.conn().run_script(RELEASE, keys, [_text(state.raw), self.name]):
+        if self.conn().run_script(RELEASE_UNCHECKED if _UNCHECKED else RELEASE, keys, [_text(state.raw), self.name]):
             status_stamp.touch()
         return None
 

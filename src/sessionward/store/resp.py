@@ -215,6 +215,21 @@ class Connection:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def usable(self) -> bool:
+        """Not closed after a failure, and not closed by the server (or a network hop) while
+        idle: one peek, no byte sent. A connection held across a partition or a server restart
+        is found dead here, before a command is sent on it, not after."""
+        if self._sock is None:
+            return False
+        try:
+            return self._sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            return True  # nothing to read: open and quiet, as it should be
+        except ValueError:
+            return True  # TLS sockets take no flags: found out by the command, then
+        except OSError:
+            return False
+
     def _unavailable(self, why: str) -> StoreUnavailable:
         self.close()  # a reply half read leaves the stream unusable
         return StoreUnavailable(self.target.display, why)
