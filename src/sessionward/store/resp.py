@@ -222,7 +222,8 @@ class Connection:
         if self._sock is None:
             return False
         try:
-            return self._sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) != b""
+            self._sock.settimeout(0.0)  # non-blocking (each command sets its own deadline again)
+            return self._sock.recv(1, _socket.MSG_PEEK) != b""
         except BlockingIOError:
             return True  # nothing to read: open and quiet, as it should be
         except ValueError:
