@@ -30,6 +30,13 @@ doctor): those with a guard file, and `end` (end.lock, even written by the origi
 without one). The state directory is ~/.claude, shared with other tools: their `*.lock` files
 and directories are not ours, and nothing that goes over all locks looks at them.
 
+On the shared store (SESSIONWARD_STORE=redis://..., sessionward.store.redis_locks) the same
+protocol holds the same facts on the server: no NAME.lock file; the holder's token with a lease
+(renewed by the holder's watcher while it lives, lapsed 30 s after its machine stopped
+renewing); a holder on another kernel is alive while its lease is; a holder whose lease lapsed
+is told at its next release (LeaseLost naming the new holder and fence; `lock run` raises it
+once its command has ended), never silently.
+
 Holders (the process whose PID goes in NAME.lock):
   owner     `lock acquire`: the session's owner (Claude Code's process, or the shell). Re-entrant:
             acquiring again succeeds at once, and one release frees it.

@@ -21,7 +21,6 @@ import time
 import pytest
 
 from sessionward import store
-from sessionward.errors import LeaseLost
 from sessionward.store import redis_registry, shared
 
 from helpers import run_cli

@@ -186,7 +186,7 @@ def test_each_host_sees_the_others_sessions_and_a_lock_on_a_blocks_b(two_hosts, 
         seen = sessions_seen(me)
         assert set(seen) == {"alpha", "beta"}, seen
         assert seen[project]["alive"] is True and seen[project]["how"] == "lease", seen[project]
-        assert seen[project]["reason"].startswith(f"process ") and f"on {other.name} is running" in seen[project]["reason"]
+        assert seen[project]["reason"].startswith("process ") and f"on {other.name} is running" in seen[project]["reason"]
     holder = a.keeper()
     assert a.run("lock", "acquire", "end", "--pid", str(holder), "--timeout", "0", "--quiet").returncode == 0
     refused = b.run("lock", "acquire", "end", "--timeout", "1", "--pid", str(b.keeper()))

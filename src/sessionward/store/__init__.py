@@ -9,8 +9,9 @@ same promises. The facts:
                the rules are sessionward.locks's)
   claims       per file: who read or edited it, when, leaving what (sessionward.claims)
   note fences  the per-note lock a write or append runs under (sessionward.notes)
-Through this interface so far: the registry and the locks. Claims and note fences still keep
-their own files in their modules (the paths below); they move here next, unchanged on disk.
+Through this interface so far: the registry and the locks, on both backends. Claims and note
+fences still keep their own files in their modules (the paths below); they move here next,
+unchanged on disk.
 
 What it does not protect: anything written by a process that does not go through it (an
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
@@ -29,16 +30,18 @@ unset or empty, `store = "..."` in sessionward.toml (setting() says which, and d
                                                (store.local_locks)
            STATE/sessionward/claims/*.json     claim shards, under claims.lock (permanent)
            the note's own directory            the note fence: a flock on the directory
-  redis://, rediss://, unix://  the shared store (store.shared: the connection, the key
-         prefix, the epoch this host last saw; docs/SHARED_STORE.md). Not wired yet
-         (SHARED_BUILT is False): current() raises StoreNotBuilt (exit 3, one line; a hook
-         fails open), so that no process works on local files while others would use the
-         shared one.
+  redis://, rediss://, unix://  the shared store (docs/SHARED_STORE.md): one Redis or Valkey
+         server for sessions on several kernels. store.shared: the connection (one per
+         process), the user's key prefix, the epoch this host last saw; the registry
+         (store.redis_registry), the locks (store.redis_locks), the owners' leases renewed
+         by their watchers (store.redis_lives: how other kernels' sessions and holders are
+         judged alive). Chosen, it also tells identity.life to have watchers renew there.
 
 Calling sequence of a lock (sessionward.locks; the manual is in store.local_locks):
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
-    with facts.transition(deadline) as guard:  # every change inside one
-        state = facts.read(); fence = guard.next_fence(); facts.write_holder(annex, pid)
+    with facts.transition(deadline) as guard:  # every change inside one (local: under the
+        state = facts.read()                   # guard's flock; shared: each step one script)
+        taken = facts.take(guard, meta, pid, state)   # (created, fence), or None: taken meanwhile
 
 Calling sequence of the registry:
     store = open_store()                       # the current backend
@@ -51,7 +54,9 @@ Calling sequence of the registry:
 It is a bug to call update_sessions from inside `change` (the lock is not re-entrant), and
 to fork inside it (StoreForked). update_sessions never retries `change`.
 
-Errors: RegistryLockTimeout (exit 1) when the lock stays busy; StateUnwritable,
+Errors: RegistryLockTimeout (exit 1) when the lock stays busy; LeaseLost (exit 1) when a
+shared-store update's guard lapsed under it (nothing written); StoreUnavailable (exit 3, one
+line; never retried, never a hang); StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
@@ -68,9 +73,9 @@ SHARED = "shared"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 _chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
 _shared_url = ""  # the URL, when the backend is SHARED
-# False until every fact (registry, locks, claims, note fences) has its shared backend: until
-# then a shared URL is refused before any state is touched, so that no process works on
-# local files while others would use the shared store.
+# Whether a shared URL is accepted (False: refused before any state is touched, so that no
+# process works on local files while others would use the shared store). The registry and the
+# locks have their shared backends; claims and note fences are being wired beside them.
 SHARED_BUILT = True
 
 

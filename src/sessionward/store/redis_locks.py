@@ -7,8 +7,9 @@ Keys, for a lock NAME, under the user's prefix P (resp.key_prefix):
   P lock:NAME     the holder's token, with a PX expiry: exists only while held (the lease)
   P fence:NAME    the fencing counter, permanent (INCR at every take; store.redis_leases's key)
   P annex:NAME    hash: json (the holder annex sessionward.locks writes), token, fence
-  P guard:NAME    one transition's exclusion: a token, PX GUARD_LEASE_MS
-  P queue:NAME    the FIFO wait queue, {"schema", "waiters": [...]} (what NAME.guard holds locally)
+  P queue:NAME    list: the FIFO wait queue, waiter keys (PID:start time:PID namespace:boot id)
+  P waiters:NAME  hash: waiter key -> its record ({pid, start_time, pidns, boot_id, since})
+  P seen:NAME     hash: waiter key -> when it last said it waits (server ms)
   P holds:OWNER   what the holder's watcher renews (store.redis_lives), OWNER its life key
   P expiry:NAME   "TOKEN MS": when the current lease lapses unless renewed (told to a holder
   P lapsed:NAME   whose lease lapsed: when); lapsed: the one before it
@@ -27,9 +28,12 @@ local store (PID, life lock), so a dead holder is taken over at once; on another
 lease: held while the key exists, free once it lapsed (LEASE_TTL after its kernel stopped
 renewing, never before).
 
-The guard (RedisGuard) is a short lease too: the queue's bookkeeping runs under it. A guard
-that lapsed under a paused waiter can let two waiters reorder the queue, never both hold the
-lock: TAKE itself compares, and a take that finds the lock taken answers None.
+There is no guard: every step of a transition (RedisTransition) is one script, atomic on the
+server, and nothing is held between two of them, so a waiter stopped or cut off half way
+blocks nobody. TAKE itself enforces the queue's order (it takes only for the waiter at its
+head, or with an empty queue) and the take-over (only of the token judged dead), so two
+waiters can never both hold the lock. With AOF `appendfsync always` every write is an
+fsync: an uncontended acquire+release is two writes (TAKE, RELEASE).
 
 Test-only: SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED=1 turns the token compare of a release
 off (the lock there is taken for ours, and deleted whoever holds it), so tests can show that
@@ -44,39 +48,47 @@ import time
 
 from sessionward import _jsoncodec as jsoncodec
 from sessionward import status_stamp
-from sessionward._lockfile import GUARD_TIMEOUT_S, WAITER_SILENCE_S, Guard, LockState, _decode_guard, _waiter_alive
-from sessionward.errors import GuardTimeout, LeaseLost
-from sessionward.identity import record_liveness, same_process, this_host
+from sessionward._lockfile import WAITER_SILENCE_S, LockState, _waiter_alive, waiter_record
+from sessionward.errors import LeaseLost
+from sessionward.identity import record_liveness, this_host
 from sessionward.identity.life import life_key
 from sessionward.identity.process import Liveness, known_boot_id
 from sessionward.store import LockFacts, shared, shown
 from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
 from sessionward.store.resp import Script
 
-GUARD_LEASE_MS = 2000  # a transition takes microseconds; a paused one is passed after this
-_POLL_FIRST_S = 0.0002
-_POLL_CAP_S = 0.002
-
-# KEYS guard queue; ARGV token guard_ms
-GUARD_ENTER_LUA = _SERVER_MS + """
+# KEYS queue waiters seen
+SNAPSHOT_LUA = _SERVER_MS + """
 local now = server_ms()
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
-  return {1, now, redis.call('GET', KEYS[2]) or ''}
+local keys = redis.call('LRANGE', KEYS[1], 0, -1)
+if #keys == 0 then return {now, {}, {}, {}} end
+return {now, keys, redis.call('HMGET', KEYS[2], unpack(keys)), redis.call('HMGET', KEYS[3], unpack(keys))}
+"""
+
+# KEYS queue waiters seen; ARGV key record refresh_ms. Joins at the back, or (already in the
+# queue) says it still waits, at most every refresh_ms (each write is an fsync with AOF always).
+JOIN_LUA = _SERVER_MS + """
+local now = server_ms()
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  local seen = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+  if now - seen > tonumber(ARGV[3]) then redis.call('HSET', KEYS[3], ARGV[1], now) end
+  return 0
 end
-return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
-"""
-
-# KEYS guard; ARGV token
-GUARD_EXIT_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], now)
 return 1
 """
 
-# KEYS guard queue; ARGV token doc ("" deletes)
-QUEUE_SAVE_LUA = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2]) end
-return 1
+# KEYS queue waiters seen; ARGV keys to remove (a waiter leaving, or the dead ones judged)
+LEAVE_LUA = """
+local gone = 0
+for _, key in ipairs(ARGV) do
+  gone = gone + redis.call('LREM', KEYS[1], 0, key)
+  redis.call('HDEL', KEYS[2], key)
+  redis.call('HDEL', KEYS[3], key)
+end
+return gone
 """
 
 # KEYS lock annex fence
@@ -89,8 +101,10 @@ if annex[1] ~= held then annex = {'', '', 0} end
 return {now, held, redis.call('PTTL', KEYS[1]), annex[2] or '', tonumber(annex[3] or '0') or 0}
 """
 
-# KEYS lock fence annex holds locks floor expiry lapsed; ARGV token ttl_ms annex expected name.
-# `expected`: the token of the dead holder the caller judged ("" for a free lock).
+# KEYS lock fence annex holds locks floor expiry lapsed queue waiters seen; ARGV token ttl_ms
+# annex expected name me. `expected`: the token of the dead holder the caller judged ("" for a
+# free lock); `me`: the taker's waiter key: the queue must be empty or start with it (FIFO),
+# and it leaves the queue with the take.
 TAKE_LUA = _SERVER_MS + """
 local now = server_ms()
 local ttl = tonumber(ARGV[2])
@@ -100,6 +114,13 @@ if held == ARGV[1] then
   return {'mine', tonumber(redis.call('HGET', KEYS[3], 'fence') or '0'), now}
 end
 if held and held ~= ARGV[4] then return {'busy', 0, now} end
+local first = redis.call('LINDEX', KEYS[9], 0)
+if first and first ~= ARGV[6] then return {'busy', 0, now} end
+if first then
+  redis.call('LPOP', KEYS[9])
+  redis.call('HDEL', KEYS[10], ARGV[6])
+  redis.call('HDEL', KEYS[11], ARGV[6])
+end
 local fence = redis.call('INCR', KEYS[2])
 local floor = tonumber(redis.call('GET', KEYS[6]) or '0')
 if fence <= floor then
@@ -150,9 +171,9 @@ if held ~= '' and redis.call('HGET', KEYS[4], 'token') == held then json = redis
 return {now, at, held, json, tonumber(redis.call('HGET', KEYS[4], 'fence') or '0') or 0}
 """
 
-GUARD_ENTER = Script(GUARD_ENTER_LUA)
-GUARD_EXIT = Script(GUARD_EXIT_LUA)
-QUEUE_SAVE = Script(QUEUE_SAVE_LUA)
+SNAPSHOT = Script(SNAPSHOT_LUA)
+JOIN = Script(JOIN_LUA)
+LEAVE = Script(LEAVE_LUA)
 READ = Script(READ_LUA)
 TAKE = Script(TAKE_LUA)
 RELEASE = Script(RELEASE_LUA)
@@ -183,15 +204,15 @@ class RedisLock(LockFacts):
         self.url = url
         p = self.prefix = shared.prefix()
         self.path = f"{shown(url)} {p}lock:{name}"  # what names it in messages
-        self.guard_key, self.queue_key = f"{p}guard:{name}", f"{p}queue:{name}"
+        self.queue_keys = [f"{p}queue:{name}", f"{p}waiters:{name}", f"{p}seen:{name}"]
         self.lock_key, self.annex_key, self.fence_key = f"{p}lock:{name}", f"{p}annex:{name}", f"{p}fence:{name}"
         self.expiry_keys = [f"{p}expiry:{name}", f"{p}lapsed:{name}"]
 
     def conn(self):
         return shared.connection(self.url)
 
-    def transition(self, deadline: float) -> "RedisGuard":
-        return RedisGuard(self, deadline)
+    def transition(self, deadline: float) -> "RedisTransition":
+        return RedisTransition(self, deadline)
 
     def read(self, judge: bool = True) -> LockState:
         reply = self.conn().run_script(READ, [self.lock_key, self.annex_key, self.fence_key], [])
@@ -223,8 +244,32 @@ class RedisLock(LockFacts):
                               "renewed by its watcher while it runs)", how="lease")
 
     def queue(self) -> list:
-        raw = self.conn().call("GET", self.queue_key)
-        return _decode_guard(raw or b"")[0]
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple:
+        """(the waiters, first first, {waiter key: when it last said it waits}, server ms)."""
+        now, keys, records, seen = self.conn().run_script(SNAPSHOT, self.queue_keys, [])
+        waiters, seen_at = [], {}
+        for key, record, at in zip(keys, records, seen):
+            try:
+                waiter = jsoncodec.loads(record) if record else None
+            except ValueError:
+                waiter = None
+            if isinstance(waiter, dict):
+                waiters.append(waiter)
+                seen_at[_text(key)] = int(at or 0)
+            else:  # a torn entry: it leaves (a live waiter joins again at its next poll)
+                self.leave([_text(key)])
+        return waiters, seen_at, now
+
+    def join(self, me: dict) -> bool:
+        """Join the queue at the back (True), or say that we still wait (False)."""
+        record = dict(me, boot_id=this_host().boot_id)
+        refresh_ms = int(WAITER_SILENCE_S * 250)
+        return self.conn().run_script(JOIN, self.queue_keys, [_waiter_key(record), jsoncodec.dumps(record), refresh_ms]) == 1
+
+    def leave(self, keys: list) -> int:
+        return self.conn().run_script(LEAVE, self.queue_keys, keys) if keys else 0
 
     def take(self, guard, meta: dict, pid: int, replacing: LockState) -> tuple | None:
         """The lock is ours: (created, fence); None when someone else holds it (a guard that
@@ -232,11 +277,13 @@ class RedisLock(LockFacts):
         token = meta["token"]
         expected = _text(replacing.raw) if replacing.present else ""
         keys = [self.lock_key, self.fence_key, self.annex_key, f"{self.prefix}holds:{_owner_key(meta['holder'])}",
-                self.prefix + "locks", self.prefix + "floor", *self.expiry_keys]
+                self.prefix + "locks", self.prefix + "floor", *self.expiry_keys, *self.queue_keys]
+        me = _waiter_key(waiter_record())
         verdict, fence, _now = self.conn().run_script(
-            TAKE, keys, [token, lease_ttl_ms(), jsoncodec.dumps(meta), expected, self.name])
+            TAKE, keys, [token, lease_ttl_ms(), jsoncodec.dumps(meta), expected, self.name, me])
         if verdict == b"busy":
             return None
+        guard.taken_by = me  # TAKE took us out of the queue
         meta["fence"] = fence
         status_stamp.touch()  # every status line of this host shows the end lock's holder
         return token, fence
@@ -276,70 +323,66 @@ class RedisLock(LockFacts):
         pass  # the connection is the process's (store.shared)
 
 
-class RedisGuard(Guard):
-    """The transition of one lock on the shared store: a short lease on P guard:NAME, and
-    the wait queue read when it is taken and written back under it (compared)."""
+class RedisTransition:
+    """One transition of a lock on the shared store. Not a guard: every step is one script,
+    atomic on the server (the queue's joins and leaves, TAKE, which takes only from the head
+    of the queue, RELEASE, which compares the token), so nothing is held between them and a
+    transition that stops half way (Ctrl-Z, a crash, a partition) blocks nobody. The queue
+    is read once, when first asked for (a release never reads it)."""
 
-    def __init__(self, lock: RedisLock, deadline: float) -> None:
-        super().__init__(lock, deadline)
-        self.token = f"{os.getpid()}#{os.urandom(6).hex()}"
+    def __init__(self, lock: "RedisLock", deadline: float) -> None:
+        self.lock = lock
+        self.deadline = deadline  # nothing to wait for: each step is one script
+        self._queue: list | None = None
+        self._seen: dict = {}  # waiter key -> when it last said it waits (server ms)
         self.now_ms = 0
-        self._raw = b""
+        self.taken_by = ""  # the waiter key TAKE removed from the queue
+        self._moved = False
 
-    def __enter__(self) -> "RedisGuard":
-        lock = self.lock
-        conn = lock.conn()
-        started = time.monotonic()
-        delay = _POLL_FIRST_S
-        while True:
-            reply = conn.run_script(GUARD_ENTER, [lock.guard_key, lock.queue_key], [self.token, GUARD_LEASE_MS])
-            if reply[0] == 1:
-                self.now_ms, self._raw = reply[1], reply[2] or b""
-                return self
-            now = time.monotonic()
-            if now >= self.deadline:
-                who = f"held by process {_text(reply[2]).partition('#')[0]} of some host, {max(0, reply[3]) / 1000:.1f} s left"
-                raise GuardTimeout(f"{lock.path} guard", now - started, (who, "retry"))
-            time.sleep(min(delay, self.deadline - now))
-            delay = min(delay * 2, _POLL_CAP_S)
+    def __enter__(self) -> "RedisTransition":
+        return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            self.lock.conn().run_script(GUARD_EXIT, [self.lock.guard_key], [self.token])
-        finally:
-            if self._moved:
-                status_stamp.touch()
+        if self._moved:
+            status_stamp.touch()  # status lines show who waits
 
     def _waiters(self) -> list:
         if self._queue is None:
-            self._size = len(self._raw)
-            self._queue, self._fence = _decode_guard(self._raw)
+            self._queue, self._seen, self.now_ms = self.lock.snapshot()
         return self._queue
 
-    def _save(self) -> None:
-        doc = jsoncodec.dumps({"schema": "sessionward/1", "waiters": self._queue}) if self._queue else ""
-        # Compared with our guard token: a paused transition whose guard lapsed writes nothing.
-        self.lock.conn().run_script(QUEUE_SAVE, [self.lock.guard_key, self.lock.queue_key], [self.token, doc])
-
-    def next_fence(self) -> int:  # pragma: no cover - the fence comes from TAKE, in one script
-        raise NotImplementedError("the shared store's fence is handed out by its take script")
+    def first_waiter(self) -> dict | None:
+        """The longest-waiting live waiter; the dead ones before it leave the queue."""
+        waiters = self._waiters()
+        dead = []
+        while len(dead) < len(waiters) and not self.waiter_alive(waiters[len(dead)]):
+            dead.append(waiters[len(dead)])
+        if dead:
+            self.lock.leave([_waiter_key(w) for w in dead])
+            self._queue = waiters[len(dead):]
+            self._moved = True
+        return self._queue[0] if self._queue else None
 
     def waiter_alive(self, waiter: dict) -> bool:
-        """A waiter on this kernel is judged as locally; one on another kernel is waiting
-        while it keeps polling: it refreshes seen_ms (the server's clock) every few ms."""
-        if _on_this_kernel(waiter) or known_boot_id(waiter.get("boot_id")) is None:
-            return _waiter_alive(waiter)
-        seen = waiter.get("seen_ms")
-        return type(seen) is int and self.now_ms - seen < WAITER_SILENCE_S * 1000
+        """A waiter in this PID namespace of this kernel is judged by its PID; any other is
+        waiting while it keeps polling: it says so every few hundred ms (JOIN), stamped with
+        the server's clock."""
+        if _on_this_kernel(waiter) and waiter.get("pidns") in (None, this_host().pidns):
+            return _waiter_alive(waiter)  # its PID answers
+        seen = self._seen.get(_waiter_key(waiter))
+        return seen is not None and self.now_ms - seen < WAITER_SILENCE_S * 1000
 
     def join_queue(self, me: dict) -> None:
-        for waiter in self._waiters():
-            if same_process(waiter, me):
-                seen = waiter.get("seen_ms")
-                if type(seen) is not int or self.now_ms - seen > WAITER_SILENCE_S * 250:
-                    waiter["seen_ms"], waiter["seen"] = self.now_ms, time.monotonic()
-                    self._save()
-                return
-        self._queue.append(dict(me, boot_id=this_host().boot_id, seen_ms=self.now_ms))  # type: ignore[union-attr]
-        self._save()
-        self._moved = True
+        if self.lock.join(me):
+            self._moved = True
+
+    def leave_queue(self, me: dict) -> None:
+        key = _waiter_key(me)
+        if key != self.taken_by and self.lock.leave([key]):
+            self._moved = True
+
+
+def _waiter_key(waiter: dict) -> str:
+    """A waiter's identity in the queue: PID, start time, PID namespace, boot id."""
+    boot = waiter.get("boot_id") or this_host().boot_id
+    return f"{waiter.get('pid')}:{waiter.get('start_time')}:{waiter.get('pidns')}:{boot}"
