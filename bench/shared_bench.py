@@ -114,7 +114,7 @@ def time_case(case) -> float:
     return time_api_case((None, None, operation, undo))
 
 
-def hook_cases(root: Path, settings: dict, checkouts: list) -> tuple:
+def hook_cases(root: Path, settings: dict, states: dict, checkouts: list) -> tuple:
     launcher = Path(sys.executable).parent / "sessionward"
     python = launcher_interpreter(launcher)
     target = os.path.join(checkouts[0], "notes.md")
@@ -124,7 +124,7 @@ def hook_cases(root: Path, settings: dict, checkouts: list) -> tuple:
     for label, setting in settings.items():
         env = {k: v for k, v in os.environ.items() if k != "CLAUDE_PID"}
         env["SESSIONWARD_STORE"] = setting
-        env["SESSIONWARD_HOME"] = str(root / f"hook-state-{len(cases)}")
+        env["SESSIONWARD_HOME"] = states[label]  # the API cases' state: SHARED_SESSIONS live sessions
         env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
         for event, data in inputs.items():
             cases.append((f"{event}|{label}", [str(launcher), "hook", event.split()[0]], env, data))
@@ -145,7 +145,8 @@ def run_shared_section(root: Path, checkouts: list, rounds: dict) -> tuple:
             for case in cases:
                 time_case(case)
             api = interleave(cases, rounds["shared"], time_case)
-            hooks, python = hook_cases(root, {k: v for k, v in settings.items() if "TCP" not in k}, checkouts)
+            states = {case[0].split("|")[1]: case[2] for case in cases}
+            hooks, python = hook_cases(root, {k: v for k, v in settings.items() if "TCP" not in k}, states, checkouts)
             for _, argv, env, data in hooks:  # warm the bytecode cache and the registries
                 subprocess.run(argv, env=env, cwd=checkouts[0], input=data, capture_output=True)
             timed = interleave([(c[0], c) for c in hooks], rounds["hooks"],
@@ -175,10 +176,11 @@ def shared_tables(results: dict, markdown: bool) -> str:
         if "|" not in label:
             continue
         event, store = label.split("|")
-        ratio = median(samples) / base
-        verdict = "PASS" if ratio <= PROCESS_BUDGET_RATIO else f"FAIL (> {PROCESS_BUDGET_RATIO:g}x)"
-        rows.append([event, store, f"{median(samples):.1f}", f"{p90(samples):.1f}", f"{ratio:.2f}x", verdict])
-    second = render_table(f"8b. Hook processes with the shared store, {SHARED_SESSIONS} live sessions (wall ms)",
-                          ["hook", "store", "median", "p90", "vs pass", f"budget {PROCESS_BUDGET_RATIO:g}x"], rows, markdown)
+        local = median(hooks[f"{event}|local"])
+        rows.append([event, store, f"{median(samples):.1f}", f"{p90(samples):.1f}", f"{median(samples) / base:.2f}x",
+                     f"{median(samples) / local:.2f}x"])
+    second = render_table(f"8b. Hook processes with the shared store, {SHARED_SESSIONS} live sessions, the bench as their "
+                          f"owner (wall ms; the budget, {PROCESS_BUDGET_RATIO:g}x pass, is judged in section 4's setting)",
+                          ["hook", "store", "median", "p90", "vs pass", "vs local"], rows, markdown)
     return first + "\n\n" + second
 

@@ -297,6 +297,7 @@ def test_a_partitioned_host_loses_its_lock_after_the_ttl_and_is_told(two_hosts, 
     t.faults_injected += 1
     if late < 0:
         t.problem("double_holders", f"B got the lock {-late:.3f} s before A's lease lapsed")
+    print(f"\nA's holder, back from the partition, was told: {said}")
     assert said.startswith("LeaseLost lease on lock end lapsed "), said
     assert f"now held by pid {b_keeper(b)} on host-b (fence {state['fence']})" in said, said
     assert state["held"] and state["pid"] == b_keeper(b), "A's stale release freed B's lock"
