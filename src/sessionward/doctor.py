@@ -282,7 +282,7 @@ def _check_state_dir() -> list:
     return checks
 
 
-SHARED_STORE_FIX = "a shared store (SESSIONWARD_STORE=redis://..., docs/SHARED_STORE.md) is the fix for sessions on several kernels"
+SHARED_STORE_FIX = "a shared store (Redis: SESSIONWARD_STORE=redis://..., docs/SHARED_STORE.md) is the fix for sessions on several kernels"
 
 
 def opens_exclude_each_other(first_fd: int, second_fd: int) -> bool | None:
