@@ -56,6 +56,28 @@ def test_a_hook_with_a_shared_store_that_is_down_fails_open_in_one_line(state_di
     assert not (state_dir / "obsidian_sessions.json").exists()
 
 
+def test_a_paused_shared_store_never_hangs_a_hook_or_a_command(redis_server, keeper):
+    """A server that accepts but does not answer (SIGSTOP: a stalled VM) costs a fraction of
+    a second: the hook fails open in one line, the command exits 3 in one line."""
+    env = dict(os.environ, SESSIONWARD_STORE=redis_server.url)
+    assert run_cli("register", "p", "/tmp", "--pid", str(keeper), "--quiet", env=env).returncode == 0
+    redis_server.pause()
+    try:
+        started = time.monotonic()
+        hook = run_cli("hook", "UserPromptSubmit", env=env,
+                       input='{"session_id": "s", "cwd": "/tmp", "hook_event_name": "UserPromptSubmit"}')
+        command = run_cli("list", env=env)
+        took = time.monotonic() - started
+    finally:
+        redis_server.resume()
+    assert (hook.returncode, hook.stdout, hook.stderr.count("\n")) == (1, "", 1), hook
+    assert "unavailable: no reply within 0.25 s" in hook.stderr
+    assert (command.returncode, command.stdout) == (EXIT_ENVIRONMENT, "")
+    assert command.stderr == (f"sessionward: shared store {redis_server.url} unavailable: no reply within 0.25 s; start it, "
+                              "or check SESSIONWARD_STORE (unset it to use the local store)\n")
+    assert took < 5, took  # two interpreter starts and two 0.25 s deadlines, on a busy machine
+
+
 def test_an_unknown_backend_is_refused(monkeypatch):
     monkeypatch.setenv("SESSIONWARD_STORE", "sqlite:///x")
     with pytest.raises(StoreNotBuilt, match="expected 'local' or a redis://"):

@@ -14,7 +14,8 @@ What must hold (issue 13's tests):
   - a lock held on A blocks B, naming A's holder;
   - A killed whole (kill -9 of its PID 1) -> B gets the lock once A's lease lapsed, never
     before, and A's sessions are dead to B from then on;
-  - an idle live session on A, for many TTLs without any command on A, is never lost;
+  - an idle live session on A, for many TTLs without any command on A, is never lost, nor
+    the lock it holds;
   - A partitioned -> B takes over after the TTL and not before; A's holder, back, is told
     LeaseLost naming B at its next operation (its release), and frees nothing of B's;
   - the negative control: with the token compare off (SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED=1)
@@ -224,10 +225,12 @@ def test_a_killed_host_loses_its_lock_after_the_ttl_and_not_before(two_hosts, tm
     t.check()
 
 
-def test_an_idle_session_on_a_is_never_lost_over_many_ttls(two_hosts, tmp_path):
+def test_an_idle_session_on_a_and_its_lock_are_never_lost_over_many_ttls(two_hosts, tmp_path):
     t, server, (a, b) = two_hosts
     (tmp_path / "w").mkdir()
-    assert a.run("register", "alpha", str(tmp_path / "w"), "--pid", str(a.keeper()), "--quiet").returncode == 0
+    owner = a.keeper()
+    assert a.run("register", "alpha", str(tmp_path / "w"), "--pid", str(owner), "--quiet").returncode == 0
+    assert a.run("lock", "acquire", "end", "--pid", str(owner), "--timeout", "0", "--quiet").returncode == 0
     until = time.monotonic() + 6 * TTL_S  # nothing runs on A meanwhile: only its watcher
     looks = 0
     while time.monotonic() < until:
@@ -235,6 +238,10 @@ def test_an_idle_session_on_a_is_never_lost_over_many_ttls(two_hosts, tmp_path):
         looks += 1
         if seen.get("alpha", {}).get("alive") is not True:
             t.problem("lost_updates", f"A's idle session was lost to B after {looks} looks: {seen}")
+            break
+        held = lock_state(b)
+        if not (held["held"] and held["pid"] == owner):
+            t.problem("lost_updates", f"A's idle session lost its lock after {looks} looks: {held}")
             break
         b.run("prune", "--apply", "--quiet")
         time.sleep(0.2)
