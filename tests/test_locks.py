@@ -395,6 +395,20 @@ def test_sessions_show_the_locks_their_owner_holds(keeper, tmp_path):
     assert session["holds"] == []
 
 
+def test_a_lock_held_by_the_same_pid_on_another_machine_is_not_this_sessions(keeper, tmp_path):
+    """Two machines share the store; both run their sessions in their initial PID namespace
+    (one inode number everywhere), and a PID may repeat: only the boot id tells the holder on
+    the other machine from this session's owner (regression: `holds` keyed on PID and PID
+    namespace gave this session the other machine's lock)."""
+    run_cli("register", "webapp", str(tmp_path), "--pid", str(keeper), check=True)
+    elsewhere = resolve_owner(keeper)
+    elsewhere.boot_id, elsewhere.hostname = "0badb007-0000-4000-8000-00000000beef", "devbox"
+    NamedLock("end", holder=Holder.session_owner(elsewhere), owner=elsewhere).acquire(timeout=1)
+    assert NamedLock("end").status().held  # alive: unknown on the local store, by its lease on the shared one
+    [session] = json.loads(run_cli("list", "--json").stdout)["result"]["sessions"]
+    assert session["holds"] == []
+
+
 def test_a_session_cannot_release_a_running_lock_run(keeper, lock_file, tmp_path):
     """Same session, other process: `lock release` frees a `lock acquire` lock, never the
     lock of a command that is still running under `lock run`."""

@@ -84,6 +84,7 @@ __all__ = [
     "Released",
     "cleanup_orphans",
     "held_by_owner",
+    "held_by_process",
     "locks_held",
     "known_lock_names",
     "run_locked",
@@ -570,9 +571,10 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
 
 
 def held_by_owner(state_dir: str | None = None) -> dict:
-    """{(session owner pid, its PID namespace): [lock names]} for locks held now, from the
-    holders' annexes: a PID alone names different processes in two containers. Look a
-    record's up with locks_held()."""
+    """{(session owner pid, its PID namespace, its boot id): [lock names]} for locks held now,
+    from the holders' annexes: a PID alone names different processes in two containers, and
+    PID and namespace alone in two machines (every machine's initial PID namespace has one
+    inode number). Look a record's up with locks_held()."""
     held: dict = {}
     for name in known_lock_names(state_dir):
         try:
@@ -582,13 +584,25 @@ def held_by_owner(state_dir: str | None = None) -> dict:
         if state.held and state.meta:
             owner = (state.meta.get("session") or {}).get("owner") or {}
             if type(owner.get("pid")) is int:
-                held.setdefault((owner["pid"], owner.get("pidns")), []).append(name)
+                held.setdefault((owner["pid"], owner.get("pidns"), owner.get("boot_id")), []).append(name)
     return held
 
 
 def locks_held(held: dict, owner: dict) -> list:
     """The locks that held_by_owner() found for an owner record."""
-    return held.get((owner.get("pid"), owner.get("pidns")), [])
+    return held.get((owner.get("pid"), owner.get("pidns"), owner.get("boot_id")), [])
+
+
+def held_by_process(state: LockState, owner: Owner) -> bool:
+    """Is the lock in `state` held now by `owner`'s very process? Its holder record when it
+    has one (a PID alone names another process on another machine of the shared store, or in
+    another container), else the PID of a bare lock file (the origin's scripts)."""
+    if not state.held:
+        return False
+    holder = (state.meta or {}).get("holder")
+    if isinstance(holder, dict):
+        return same_process(holder, owner.identity())
+    return state.pid == owner.pid
 
 
 class Cleaned:

@@ -176,20 +176,36 @@ def lease_left_s(server) -> float:
         return conn.call("PTTL", "sessionward:{root}:lock:end") / 1000
 
 
+STOP_HOOK = r"""
+import sys
+from sessionward.hooks.stop import release_forgotten_end_lock
+from sessionward.identity import resolve_owner
+print(release_forgotten_end_lock(resolve_owner(int(sys.argv[1]))), flush=True)
+"""
+
+
 def test_each_host_sees_the_others_sessions_and_a_lock_on_a_blocks_b(two_hosts, tmp_path):
     t, server, (a, b) = two_hosts
-    for host, project in ((a, "alpha"), (b, "beta")):
+    twins = a.keeper(), b.keeper()  # the first process of each host: one PID on both
+    assert twins[0] == twins[1], twins
+    for host, project, owner in ((a, "alpha", twins[0]), (b, "beta", twins[1])):
         work = tmp_path / project
         work.mkdir()
-        done = host.run("register", project, str(work), "--pid", str(host.keeper()), "--quiet")
+        done = host.run("register", project, str(work), "--pid", str(owner), "--quiet")
         assert done.returncode == 0, done.stderr
     for me, other, project in ((a, b, "beta"), (b, a, "alpha")):
         seen = sessions_seen(me)
         assert set(seen) == {"alpha", "beta"}, seen
         assert seen[project]["alive"] is True and seen[project]["how"] == "lease", seen[project]
         assert seen[project]["reason"].startswith("process ") and f"on {other.name} is running" in seen[project]["reason"]
-    holder = a.keeper()
+    holder = twins[0]
     assert a.run("lock", "acquire", "end", "--pid", str(holder), "--timeout", "0", "--quiet").returncode == 0
+    # B's session ends its turn: its Stop hook releases an end lock its own process holds; A's
+    # holder has B's owner's PID, on another machine: not B's (regression: a PID compare freed it).
+    out = str(tmp_path / "stop.out")
+    b.space.wait(b.space.spawn([sys.executable, "-c", STOP_HOOK, str(twins[1])], env=b.env, out=out))
+    assert open(out).read() == "None\n", open(out).read()
+    assert [s["holds"] for s in b.json("list")["result"]["sessions"] if s["project"] == "beta"] == [[]]
     refused = b.run("lock", "acquire", "end", "--timeout", "1", "--pid", str(b.keeper()))
     assert refused.returncode == 1
     assert f"still held after 1.0 s by pid {holder} (sleep) on host-a, " in refused.stderr, refused.stderr
