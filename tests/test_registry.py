@@ -147,6 +147,24 @@ def test_unregister_by_pid_session_and_self(owners, tmp_path):
     assert open_store().load_sessions() == {}
 
 
+def test_unregister_by_pid_leaves_the_same_pid_on_another_machine(owners, tmp_path, store_backend):
+    """`unregister PID` names a process of this machine; with a shared store another
+    machine's session may have the same PID (and PID namespace inode): it stays."""
+    here = owners()
+    elsewhere = registry.resolve_owner(here.pid)
+    elsewhere.boot_id, elsewhere.hostname = "0badb007-0000-4000-8000-00000000beef", "devbox"
+    if store_backend == "redis":  # alive there: its watcher (on devbox) would renew its lease
+        from sessionward.identity.life import life_key
+        from sessionward.store import redis_lives, shared, shared_url
+
+        key = life_key(elsewhere.boot_id, elsewhere.pidns, elsewhere.pid, elsewhere.start_time)
+        redis_lives.renew(shared.connection(shared_url()), shared.prefix(), key, 60000)
+    registry.register_session(str(tmp_path), session_id="there", owner=elsewhere)
+    registry.register_session(str(tmp_path), session_id="here", owner=here)
+    assert [r["id"] for r in registry.unregister_sessions(pid=here.pid).removed] == ["here"]
+    assert list(open_store().load_sessions()) == ["there"]
+
+
 def test_heartbeat(owners, tmp_path):
     owner, stranger = owners(), owners()
     registry.register_session(str(tmp_path), owner=owner, now=100.0)

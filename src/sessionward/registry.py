@@ -39,6 +39,7 @@ from sessionward.errors import (
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity import Owner, branch_now, describe_checkout, owner_record_matches, record_liveness, resolve_owner
+from sessionward.identity.process import on_another_kernel
 from sessionward.store import LOCAL, Store, current, open_store
 
 # locks (held_by_owner, and only where a lock file exists), identity.where (display) and
@@ -505,8 +506,8 @@ def unregister_sessions(
     def matches(record: dict) -> bool:
         if session_id is not None:
             return _is_session(record, session_id, owner)
-        if pid is not None:
-            return record["owner"]["pid"] == pid
+        if pid is not None:  # a PID of this machine: the same PID on another one is another process
+            return record["owner"]["pid"] == pid and not on_another_kernel(record["owner"])
         return owner_record_matches(record["owner"], owner)  # type: ignore[arg-type]
 
     def change(sessions: dict):

@@ -59,6 +59,14 @@ def same_process(a: dict, b: dict) -> bool:
     return boot_a is None or boot_b is None or boot_a == boot_b
 
 
+def on_another_kernel(owner: dict) -> bool:
+    """Does an owner record name a process of another boot (another machine or VM sharing
+    the store, or this machine before a reboot)? Only two known boot ids tell: an unknown
+    one never means another boot."""
+    boot, here = known_boot_id(owner.get("boot_id")), known_boot_id(this_host().boot_id)
+    return boot is not None and here is not None and boot != here
+
+
 class HostId:
     __slots__ = ("hostname", "boot_id", "pidns")
 

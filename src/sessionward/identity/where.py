@@ -12,7 +12,7 @@ module only fits them to their places:
                         verdict with its last sign of life
 """
 
-from sessionward.identity.process import Liveness, known_boot_id, this_host, where_it_runs, where_kind
+from sessionward.identity.process import Liveness, on_another_kernel, this_host, where_it_runs, where_kind
 
 HERE = "here"
 UNKNOWN_ADVICE = "never swept on age: once its owner is gone, clear it by hand"
@@ -27,8 +27,7 @@ def owner_where(owner: dict) -> str:
 def _on_another_kernel(owner: dict) -> bool:
     """Another known boot id and another hostname: another machine or VM (the shared store's
     sessions), whatever its PID namespace looks like from here."""
-    boot, here = known_boot_id(owner.get("boot_id")), this_host()
-    return boot is not None and known_boot_id(here.boot_id) not in (None, boot) and owner.get("host") not in (None, here.hostname)
+    return on_another_kernel(owner) and owner.get("host") not in (None, this_host().hostname)
 
 
 def where_label(owner: dict | None) -> str:
