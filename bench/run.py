@@ -91,6 +91,9 @@ Sections:
      stamp renewed: `sessionward status-line` renders), next to `sh -c :` and `python -c
      pass`, with 15 live sessions in the worktree. Budget: 15 sessions refreshing every 3 s
      take at most 2% of one core.
+  8. The shared store (--only shared; bench/shared_bench.py): a real redis-server (AOF,
+     appendfsync always) on a Unix socket and on 127.0.0.1, next to the local store: the
+     lock cycle, register and check through the API, and hook processes against the budget.
 """
 
 import argparse
@@ -109,14 +112,18 @@ import cli_bench
 import hooks_bench
 import locks_bench
 import process_bench
+import shared_bench
 import statusline_bench
 import watchers_bench
 from harness import REPO, SleeperPool, make_checkouts
 
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20, "statusline": 100}
-QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3, "statusline": 20}
-# each section's code: api_bench, process_bench, locks_bench, hooks_bench, watchers_bench, cli_bench, statusline_bench
-SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli", "statusline")
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20, "statusline": 100,
+          "shared": 300}
+QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3, "statusline": 20,
+                "shared": 50}
+# each section's code: api_bench, process_bench, locks_bench, hooks_bench, watchers_bench, cli_bench, statusline_bench,
+# shared_bench
+SECTIONS = ("api", "process", "locks", "hooks", "watchers", "cli", "statusline", "shared")
 
 
 # -- the machine ----------------------------------------------------------------------------
@@ -170,6 +177,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "cli": f"{rounds['cli']} (claude -p sessions)",
         "statusline": f"{rounds['statusline']} (status line refreshes per case)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
+        "shared": f"{rounds['shared']} (shared store API), {rounds['hooks']} (hooks with the shared store)",
     }
     lines = [
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
@@ -180,6 +188,8 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
     ]
     if "locks" in sections:
         lines.append(f"compared with: {locks_bench.lock_library_versions()}")
+    if "shared" in sections:
+        lines.append(f"shared store: {shared_bench.server_version()}, AOF appendfsync always, same machine")
     lines += [
         f"state dir filesystem: {filesystem_of(root)}",
         "rounds: " + ", ".join(counts[name] for name in sections) + "; cases interleaved round-robin",
@@ -239,6 +249,9 @@ def main(argv=None) -> int:
                 owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
                 lines = statusline_bench.run_statusline_section(root, checkouts, owners, rounds["statusline"])
             tables.append(statusline_bench.statusline_tables(lines, args.markdown))
+        if "shared" in sections:  # a redis-server of its own, and 50 `sleep` owners (bench/shared_bench.py)
+            shared, python = shared_bench.run_shared_section(root, checkouts, rounds)
+            tables.append(shared_bench.shared_tables(shared, args.markdown))
         header = header_lines(str(root), python, rounds, sections)
         if args.markdown:
             print("\n".join(f"- {line}" for line in header))

@@ -26,17 +26,49 @@ def _isolated_env(tmp_path, monkeypatch):
     _notices.found_here.clear()  # what an in-process call of an earlier test found is not this test's
 
 
-STORE_BACKENDS = ("local",)
+STORE_BACKENDS = ("local", "redis")
+
+
+@pytest.fixture(scope="session")
+def shared_redis(tmp_path_factory):
+    """One real redis-server for the session (AOF, appendfsync always, a private Unix
+    socket: tests/store/redis_server.py), shared by the tests of the "redis" backend."""
+    from store.redis_server import RedisServer, need_redis_server
+
+    need_redis_server()
+    server = RedisServer(tmp_path_factory.mktemp("shared-redis"))
+    try:
+        yield server.start()
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(params=STORE_BACKENDS)
 def store_backend(request, monkeypatch):
-    """Each test using it runs once per store backend (only "local" so far; the shared store
-    joins the list when it is built), configured as a user would, through SESSIONWARD_STORE,
-    which child processes inherit. A suite takes it for all its tests with
-    `pytestmark = pytest.mark.usefixtures("store_backend")`."""
-    monkeypatch.setenv("SESSIONWARD_STORE", request.param)
-    return request.param
+    """Each test using it runs once per store backend, configured as a user would, through
+    SESSIONWARD_STORE, which child processes inherit: "local" (the files), and "redis" (a
+    real redis-server, emptied before each test: FLUSHDB). A suite takes it for all its
+    tests with `pytestmark = pytest.mark.usefixtures("store_backend")`; a test about the
+    local files alone says `@pytest.mark.local_store_only` and is skipped on the others."""
+    if request.param != "local" and request.node.get_closest_marker("local_store_only"):
+        pytest.skip("runs on the local store only (see the test)")
+    if request.param == "local":
+        monkeypatch.setenv("SESSIONWARD_STORE", "local")
+        yield "local"
+        return
+    server = request.getfixturevalue("shared_redis")
+    with server.connect() as conn:
+        conn.call("FLUSHDB")
+    monkeypatch.setenv("SESSIONWARD_STORE", server.url)
+    try:
+        yield "redis"
+    finally:
+        from sessionward.identity import life, process
+        from sessionward.store import shared
+
+        shared.disconnect()
+        process.use_shared_lives(None)  # what this process learned of the server's leases
+        life._watch_env.clear()  # watchers of later tests renew nothing there
 
 
 @pytest.fixture

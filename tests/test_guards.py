@@ -14,7 +14,7 @@ from sessionward import registry
 from sessionward.claims import end_claims, record_claim, take_over
 from sessionward.config import Config, load_config
 from sessionward.guards import Verdict, check_file_edit, check_git_command, check_take_over, parse_take_command
-from sessionward.identity import describe_checkout
+from sessionward.identity import describe_checkout, resolve_owner
 from sessionward.locks import Holder, NamedLock
 
 from helpers import git, make_git_repo
@@ -365,6 +365,17 @@ def test_the_vault_itself_and_new_files_in_it_are_guarded(vault, repo, me, other
 def test_vault_while_i_hold_end_is_free(vault, repo, me):
     take_end(me, repo, session=MINE_SID)
     assert check_file_edit(str(vault / "daily.md"), me, vault_config(vault), now=NOW).decision is None
+
+
+def test_vault_while_my_pid_on_another_machine_holds_end_is_denied(vault, repo, me):
+    """Sessions on two machines (a shared store): the holder there has my owner's PID (and,
+    both in their initial PID namespace, its namespace's inode): it is not my /end save
+    (regression: PIDs were compared, and the edit went through)."""
+    elsewhere = resolve_owner(me.pid)
+    elsewhere.boot_id, elsewhere.hostname = "0badb007-0000-4000-8000-00000000beef", "devbox"
+    take_end(elsewhere, repo)
+    verdict = check_file_edit(str(vault / "daily.md"), me, vault_config(vault), now=NOW)
+    assert (verdict.decision, verdict.rule) == ("deny", "vault"), verdict.reason
 
 
 def test_vault_while_a_command_of_my_session_holds_end_is_free(vault, repo, me, owners):

@@ -9,9 +9,11 @@ import pytest
 from sessionward import registry
 from sessionward.errors import BadInput, NotRegistered
 from sessionward.identity import resolve_owner
-from sessionward.store.local import LocalStore
+from sessionward.store import open_store
 
 from helpers import git, make_git_repo
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # registry semantics, on every store backend
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def test_register_is_idempotent_for_the_same_owner(owners, tmp_path):
     assert first.created and not second.created
     assert second.session["id"] == first.session["id"]
     assert second.session["started_at"] == first.session["started_at"]
-    assert len(LocalStore().load_sessions()) == 1
+    assert len(open_store().load_sessions()) == 1
 
 
 def test_register_is_idempotent_for_the_same_session_id(owners, tmp_path):
@@ -38,14 +40,14 @@ def test_register_is_idempotent_for_the_same_session_id(owners, tmp_path):
     registry.register_session(str(tmp_path), session_id="abc-123", owner=owner)
     again = registry.register_session(str(tmp_path), session_id="abc-123", owner=owner)
     assert not again.created and again.session["id"] == "abc-123"
-    assert list(LocalStore().load_sessions()) == ["abc-123"]
+    assert list(open_store().load_sessions()) == ["abc-123"]
 
 
 def test_same_session_id_in_two_processes_keeps_both(owners, tmp_path):
     one, two = owners(), owners()
     registry.register_session(str(tmp_path), session_id="resumed", owner=one)
     registry.register_session(str(tmp_path), session_id="resumed", owner=two)
-    sessions = LocalStore().load_sessions()
+    sessions = open_store().load_sessions()
     assert set(sessions) == {"resumed", f"resumed.{two.pid}"}
     assert all(rec["session_id"] == "resumed" for rec in sessions.values())
 
@@ -118,11 +120,11 @@ def test_dead_owner_is_swept_by_every_operation(owners, tmp_path):
     doomed_proc.kill()
     doomed_proc.wait()
     assert [d.record["id"] for d in registry.find_dead_sessions()] == [rid]
-    assert rid in LocalStore().load_sessions()  # find_dead_sessions changed nothing
+    assert rid in open_store().load_sessions()  # find_dead_sessions changed nothing
     live, swept = registry.load_live_sessions()
     assert live == [] and [d.record["id"] for d in swept] == [rid]
     assert swept[0].reason == f"process {doomed.pid} is gone"
-    assert LocalStore().load_sessions() == {}
+    assert open_store().load_sessions() == {}
     registry.register_session(str(tmp_path), owner=me)
 
 
@@ -142,7 +144,25 @@ def test_unregister_by_pid_session_and_self(owners, tmp_path):
     assert [r["id"] for r in registry.unregister_sessions(session_id="sess-b").removed] == ["sess-b"]
     assert [r["id"] for r in registry.unregister_sessions(owner=c).removed] == [rc]
     assert registry.unregister_sessions(pid=a.pid).removed == []
-    assert LocalStore().load_sessions() == {}
+    assert open_store().load_sessions() == {}
+
+
+def test_unregister_by_pid_leaves_the_same_pid_on_another_machine(owners, tmp_path, store_backend):
+    """`unregister PID` names a process of this machine; with a shared store another
+    machine's session may have the same PID (and PID namespace inode): it stays."""
+    here = owners()
+    elsewhere = registry.resolve_owner(here.pid)
+    elsewhere.boot_id, elsewhere.hostname = "0badb007-0000-4000-8000-00000000beef", "devbox"
+    if store_backend == "redis":  # alive there: its watcher (on devbox) would renew its lease
+        from sessionward.identity.life import life_key
+        from sessionward.store import redis_lives, shared, shared_url
+
+        key = life_key(elsewhere.boot_id, elsewhere.pidns, elsewhere.pid, elsewhere.start_time)
+        redis_lives.renew(shared.connection(shared_url()), shared.prefix(), key, 60000)
+    registry.register_session(str(tmp_path), session_id="there", owner=elsewhere)
+    registry.register_session(str(tmp_path), session_id="here", owner=here)
+    assert [r["id"] for r in registry.unregister_sessions(pid=here.pid).removed] == ["here"]
+    assert list(open_store().load_sessions()) == ["there"]
 
 
 def test_heartbeat(owners, tmp_path):
@@ -192,7 +212,7 @@ def test_without_session_id_the_owners_keyed_record_is_refreshed(owners, tmp_pat
     registry.register_session(str(tmp_path), session_id="abc", owner=claude)
     again = registry.register_session(str(tmp_path), owner=claude)
     assert not again.created and again.session["id"] == "abc"
-    assert list(LocalStore().load_sessions()) == ["abc"]
+    assert list(open_store().load_sessions()) == ["abc"]
 
 
 def test_a_stopped_owner_is_alive_and_shown_stopped(tmp_path, keeper):

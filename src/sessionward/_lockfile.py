@@ -41,7 +41,7 @@ SCHEMA = "sessionward/1"
 class LockState:
     """One lock as found on disk. `pid` is None when the lock file is absent or unreadable."""
 
-    __slots__ = ("name", "path", "present", "pid", "raw", "mtime", "meta", "liveness")
+    __slots__ = ("name", "path", "present", "pid", "raw", "mtime", "meta", "liveness", "lease_left_ms")
 
     def __init__(self, name: str, path: str) -> None:
         self.name = name
@@ -52,6 +52,7 @@ class LockState:
         self.mtime = 0.0
         self.meta: dict | None = None  # the holder file, only when its PID matches
         self.liveness: Liveness | None = None
+        self.lease_left_ms: int | None = None  # the shared store's lease: ms until it lapses unless renewed
 
     @property
     def held(self) -> bool:
@@ -111,6 +112,9 @@ class LockState:
             if meta.get("purpose"):
                 parts.append(f"purpose: {meta['purpose']}")
         parts.append(f"held for {format_age(time.time() - self.since)}")
+        if self.lease_left_ms is not None:  # the shared store: its fence and its lease
+            fence = (meta or {}).get("fence")
+            parts.append(f"fence {fence}, lease {max(0, self.lease_left_ms) / 1000:.1f} s left unless renewed")
         return ", ".join(parts)
 
     @property
@@ -132,6 +136,8 @@ class LockState:
             "holder": self.meta,
             "where": where_label((self.meta or {}).get("holder")) if self.present else None,
             "liveness": liveness_json(self.liveness) if self.liveness else None,
+            "fence": (self.meta or {}).get("fence") if self.present else None,
+            "lease_left_s": None if self.lease_left_ms is None else round(max(0, self.lease_left_ms) / 1000, 3),
         }
 
 
@@ -433,13 +439,17 @@ class Guard:
         long the queue); a dead head is dropped and the next one judged."""
         waiters = self._waiters()
         dropped = 0
-        while dropped < len(waiters) and not _waiter_alive(waiters[dropped]):
+        while dropped < len(waiters) and not self.waiter_alive(waiters[dropped]):
             dropped += 1
         if dropped:
             self._queue = waiters[dropped:]
             self._save()
             self._moved = True
         return self._queue[0] if self._queue else None
+
+    def waiter_alive(self, waiter: dict) -> bool:
+        """Is `waiter` still waiting? (A backend with waiters on other kernels judges more.)"""
+        return _waiter_alive(waiter)
 
     def join_queue(self, me: dict) -> None:
         for waiter in self._waiters():

@@ -259,6 +259,16 @@ def _check_store() -> Check:
     except StoreNotBuilt as error:
         return Check("store", FAIL, error.message, error.hint)
     chosen = {"default": "the default"}.get(origin, origin)
+    if store.current() == store.SHARED:
+        from sessionward.errors import SessionwardError
+        from sessionward.store import shared
+
+        where = f"shared: {store.shown(store.shared_url())}, keys {shared.prefix()}* ({chosen})"
+        try:
+            shared.connection(store.shared_url()).call("PING")
+        except SessionwardError as error:
+            return Check("store", FAIL, f"{where}: {error.message}", error.hint)
+        return Check("store", OK, where)
     return Check("store", OK, f"local: the files in {paths.state_dir()} ({chosen})")
 
 
@@ -339,7 +349,7 @@ def _check_state_dir() -> list:
     return checks
 
 
-SHARED_STORE_FIX = "a shared store (the Redis backend, planned) is the fix for sessions on several kernels"
+SHARED_STORE_FIX = "a shared store (Redis: SESSIONWARD_STORE=redis://..., docs/SHARED_STORE.md) is the fix for sessions on several kernels"
 
 
 def opens_exclude_each_other(first_fd: int, second_fd: int) -> bool | None:

@@ -229,14 +229,17 @@ def _claimed(path: str, other: dict, config, now: float, count: int) -> Verdict:
 
 
 def _vault_busy(path: str, owner: Owner, now: float) -> Verdict:
-    from sessionward.locks import END_LOCK, NamedLock
+    from sessionward.identity import same_process
+    from sessionward.locks import END_LOCK, NamedLock, held_by_process
 
     state = NamedLock(END_LOCK).status()
     if not state.held:
         return Verdict()
     holder_owner = ((state.meta or {}).get("session") or {}).get("owner") or {}
-    if holder_owner.get("pid") == owner.pid or state.pid == owner.pid:
-        return Verdict()  # our own /end save
+    # Our own /end save: held for our session, or by our process. Compared as processes, not
+    # PIDs: on the shared store another machine's holder may have our owner's PID.
+    if same_process(holder_owner, owner.identity()) or held_by_process(state, owner):
+        return Verdict()
     reason = (
         f"{short_path(path)} is in the notes vault, and another session is saving there under the "
         f"end lock: {state.describe(short_path)}. "

@@ -32,6 +32,13 @@ doctor): those with a guard file, and `end` (end.lock, even written by the origi
 without one). The state directory is ~/.claude, shared with other tools: their `*.lock` files
 and directories are not ours, and nothing that goes over all locks looks at them.
 
+On the shared store (SESSIONWARD_STORE=redis://..., sessionward.store.redis_locks) the same
+protocol holds the same facts on the server: no NAME.lock file; the holder's token with a lease
+(renewed by the holder's watcher while it lives, lapsed 30 s after its machine stopped
+renewing); a holder on another kernel is alive while its lease is; a holder whose lease lapsed
+is told at its next release (LeaseLost naming the new holder and fence; `lock run` raises it
+once its command has ended), never silently.
+
 Holders (the process whose PID goes in NAME.lock):
   owner     `lock acquire`: the session's owner (Claude Code's process, or the shell). Re-entrant:
             acquiring again succeeds at once, and one release frees it.
@@ -60,6 +67,7 @@ from sessionward import _jsoncodec as jsoncodec, paths
 from sessionward._lockfile import GUARD_TIMEOUT_S, SCHEMA, LockState, holder_liveness, waiter_record
 from sessionward.errors import (
     BadInput,
+    LeaseLost,
     LockRefused,
     LockRunAborted,
     LockTimeout,
@@ -82,6 +90,7 @@ __all__ = [
     "Released",
     "cleanup_orphans",
     "held_by_owner",
+    "held_by_process",
     "locks_held",
     "known_lock_names",
     "run_locked",
@@ -320,10 +329,11 @@ class NamedLock:
             else:
                 if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
-                    self._write_holder(holder, guard.next_fence())
-                    if queued or first is not None:
-                        guard.leave_queue(me)
-                    return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
+                    if self._write_holder(holder, guard, state):
+                        if queued or first is not None:
+                            guard.leave_queue(me)
+                        return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
+                    state = self._read_state()  # taken meanwhile (a shared store's guard lapsed): wait
             guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
         raise _StillWaiting(state)
 
@@ -363,10 +373,13 @@ class NamedLock:
                 # This lock object took it: it frees its own lock and nothing else. If that
                 # lock was forced away or taken over meanwhile, the one there now is another's.
                 mine = state.present and state.meta is not None and state.meta.get("token") == self._token
-                self._token = None
+                token, self._token = self._token, None
                 if mine:
                     self._remove(state)
                     return Released(self.name, "held", state)
+                lost = self._facts.lost_lease(token)  # a lease that lapsed (the shared store): told, never silent
+                if lost is not None:
+                    raise lost
                 if state.present and state.liveness is None:
                     state.liveness = holder_liveness(state)
                 return Released(self.name, "lost", state)
@@ -491,27 +504,33 @@ class NamedLock:
                         "id": record.get("session_id")}
         return None
 
-    def _write_holder(self, holder: Holder, fence: int) -> None:
+    def _write_holder(self, holder: Holder, guard, replacing: LockState) -> bool:
+        """Take the lock for `holder` (under the guard), replacing `replacing` if it is there:
+        the store gives the fence. False when the store found it taken (a shared store's
+        guard lapsed under us: the lease itself is compared)."""
         token = os.urandom(8).hex()
         meta = {
             "schema": SCHEMA,
             "name": self.name,
             "token": token,
-            "fence": fence,
             "holder": holder.owner.to_record(),
             "reentrant": holder.reentrant,
             "session": self._session_info(),
             "purpose": self.purpose,
             "since": time.time(),
         }
-        # Under the guard, so no writer races us; the store writes the annex first, then
+        # Under the guard, so no writer races us; the local store writes the annex first, then
         # NAME.lock: whoever sees NAME.lock finds who holds it.
         try:
-            self._created = self._facts.write_holder(jsoncodec.dumps(meta).encode(), holder.owner.pid)
+            taken = self._facts.take(guard, meta, holder.owner.pid, replacing)
         except BaseException:
             self._token = None  # nothing of ours is there to release
             raise
+        if taken is None:
+            return False
+        self._created, fence = taken
         self._token, self.fence, self._acquired_by = token, fence, os.getpid()
+        return True
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: the store keeps the odd file aside, never deletes it
@@ -558,9 +577,10 @@ def known_lock_names(state_dir: str | None = None) -> list[str]:
 
 
 def held_by_owner(state_dir: str | None = None) -> dict:
-    """{(session owner pid, its PID namespace): [lock names]} for locks held now, from the
-    holders' annexes: a PID alone names different processes in two containers. Look a
-    record's up with locks_held()."""
+    """{(session owner pid, its PID namespace, its boot id): [lock names]} for locks held now,
+    from the holders' annexes: a PID alone names different processes in two containers, and
+    PID and namespace alone in two machines (every machine's initial PID namespace has one
+    inode number). Look a record's up with locks_held()."""
     held: dict = {}
     for name in known_lock_names(state_dir):
         try:
@@ -570,13 +590,25 @@ def held_by_owner(state_dir: str | None = None) -> dict:
         if state.held and state.meta:
             owner = (state.meta.get("session") or {}).get("owner") or {}
             if type(owner.get("pid")) is int:
-                held.setdefault((owner["pid"], owner.get("pidns")), []).append(name)
+                held.setdefault((owner["pid"], owner.get("pidns"), owner.get("boot_id")), []).append(name)
     return held
 
 
 def locks_held(held: dict, owner: dict) -> list:
     """The locks that held_by_owner() found for an owner record."""
-    return held.get((owner.get("pid"), owner.get("pidns")), [])
+    return held.get((owner.get("pid"), owner.get("pidns"), owner.get("boot_id")), [])
+
+
+def held_by_process(state: LockState, owner: Owner) -> bool:
+    """Is the lock in `state` held now by `owner`'s very process? Its holder record when it
+    has one (a PID alone names another process on another machine of the shared store, or in
+    another container), else the PID of a bare lock file (the origin's scripts)."""
+    if not state.held:
+        return False
+    holder = (state.meta or {}).get("holder")
+    if isinstance(holder, dict):
+        return same_process(holder, owner.identity())
+    return state.pid == owner.pid
 
 
 class Cleaned:
@@ -668,6 +700,8 @@ def run_locked(lock: NamedLock, argv: list[str], timeout: float, on_wait=None, o
             signal.signal(sig, handler)
         try:
             lock.release()
+        except LeaseLost:
+            raise  # the shared store's lease lapsed while the command ran: told, never silently
         except SessionwardError:
             pass  # released by force meanwhile: nothing of ours left to free
     status = child.wait()  # reaped only now, after the release

@@ -52,7 +52,8 @@ from sessionward.identity import (
     resolve_owner,
 )
 from sessionward.identity.life import forget as forget_life, life_key
-from sessionward.store import Store, open_store
+from sessionward.identity.process import on_another_kernel
+from sessionward.store import LOCAL, Store, current, open_store
 
 # locks (held_by_owner, and only where a lock file exists), identity.where (display) and
 # _humanize (short ids) are imported where used: the heartbeat hooks load this module on every
@@ -295,8 +296,9 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
 def with_holds_now(records) -> None:
     """Set each record's "holds" to the names of the locks its owner holds now. A lock is held
     only while its NAME.lock exists: when the state directory has none (one listdir), nothing
-    is held and sessionward.locks is not even imported."""
-    if not paths.lock_files_present():
+    is held and sessionward.locks is not even imported (the shared store has no such files:
+    its locks are asked)."""
+    if current() == LOCAL and not paths.lock_files_present():
         for record in records:
             record["holds"] = []
         return
@@ -521,8 +523,8 @@ def unregister_sessions(
     def matches(record: dict) -> bool:
         if session_id is not None:
             return _is_session(record, session_id, owner)
-        if pid is not None:
-            return record["owner"]["pid"] == pid
+        if pid is not None:  # a PID of this machine: the same PID on another one is another process
+            return record["owner"]["pid"] == pid and not on_another_kernel(record["owner"])
         return owner_record_matches(record["owner"], owner)  # type: ignore[arg-type]
 
     def change(sessions: dict):

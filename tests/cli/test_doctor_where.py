@@ -82,8 +82,8 @@ def test_a_state_directory_whose_flock_is_per_open_fails(lone_flock_dir, monkeyp
         "detail": f"in {state / 'sessionward'}, flock is not shared between two opens of one file (VirtioFS and some "
         "network filesystems do this): sessions here cannot exclude each other (registry updates, locks and notes "
         "can be lost)",
-        "fix": "keep the state directory on a local filesystem (SESSIONWARD_HOME); a shared store (the Redis "
-        "backend, planned) is the fix for sessions on several kernels",
+        "fix": "keep the state directory on a local filesystem (SESSIONWARD_HOME); a shared store (Redis: "
+        "SESSIONWARD_STORE=redis://..., docs/SHARED_STORE.md) is the fix for sessions on several kernels",
     }
     assert os.listdir(state / "sessionward") == []  # the probe file is gone
     assert run_cli("doctor").returncode == 1

@@ -15,7 +15,7 @@ OWNER = {"pid", "start_time", "host", "boot_id", "pidns", "comm", "life"}
 # Where the owner runs and how its liveness was told: added to each session shown, never stored.
 VIEW = RECORD | {"where", "liveness"}
 LIVENESS = {"alive", "known", "how", "reason"}
-LOCK = {"name", "path", "held", "orphaned", "pid", "since", "alive_reason", "holder", "where", "liveness"}
+LOCK = {"name", "path", "held", "orphaned", "pid", "since", "alive_reason", "holder", "where", "liveness", "fence", "lease_left_s"}
 
 
 @pytest.fixture

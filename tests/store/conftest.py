@@ -8,14 +8,11 @@ from store.redis_server import redis_server  # noqa: F401 - a fixture, found by 
 
 @pytest.fixture
 def shared_store(redis_server, monkeypatch):  # noqa: F811 - the fixture above
-    """SESSIONWARD_STORE pointing at a fresh redis-server, for this process and its children
-    (SESSIONWARD_TEST_SHARED_BUILT=1: the facts with a shared backend use it); the server."""
-    from sessionward import store
+    """SESSIONWARD_STORE pointing at a fresh redis-server, for this process and its children;
+    the server."""
     from sessionward.store import shared
 
     monkeypatch.setenv("SESSIONWARD_STORE", redis_server.url)
-    monkeypatch.setenv("SESSIONWARD_TEST_SHARED_BUILT", "1")
-    monkeypatch.setattr(store, "SHARED_BUILT", True)
     try:
         yield redis_server
     finally:

@@ -1,6 +1,5 @@
 """A note writer process for the shared-store note tests (test_note_fence.py, the torture
-restarts). The store comes from the environment the test set (SESSIONWARD_STORE,
-SESSIONWARD_TEST_SHARED_BUILT).
+restarts). The store comes from the environment the test set (SESSIONWARD_STORE).
 
     note_worker.py cli ARGS...                  the sessionward command line, as `sessionward ARGS`
     note_worker.py workload NOTE CLAIMED N S    N rounds: append "PID i" to NOTE and record a

@@ -24,7 +24,6 @@ PROCESSES, ROUNDS = 16, 12
 @pytest.fixture
 def server_factory(tmp_path, monkeypatch):
     need_redis_server()
-    from sessionward import store
 
     made = []
 
@@ -35,8 +34,6 @@ def server_factory(tmp_path, monkeypatch):
         made.append(server)
         server.start()
         monkeypatch.setenv("SESSIONWARD_STORE", server.url)
-        monkeypatch.setenv("SESSIONWARD_TEST_SHARED_BUILT", "1")
-        monkeypatch.setattr(store, "SHARED_BUILT", True)
         return server
 
     yield start

@@ -45,16 +45,17 @@ def _unregister(event: HookEvent, owner, store, now: float) -> None:
 def release_owner_locks(owner) -> list:
     """Release every lock whose holder is the session's own process."""
     from sessionward import paths
+    from sessionward.store import LOCAL, current
 
-    if not paths.lock_files_present():
+    if current() == LOCAL and not paths.lock_files_present():
         return []  # no lock is held at all (the usual end): sessionward.locks not even imported
-    from sessionward.locks import NamedLock, known_lock_names
+    from sessionward.locks import NamedLock, held_by_process, known_lock_names
 
     released = []
     for name in known_lock_names():
         lock = NamedLock(name, owner=owner)
         state = lock.status()
-        if state.held and state.pid == owner.pid:
+        if held_by_process(state, owner):
             lock.release()
             released.append(name)
     return released

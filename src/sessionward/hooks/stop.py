@@ -31,15 +31,16 @@ def release_forgotten_end_lock(owner) -> str | None:
     leave it when a separate live process holds it for this session (an end_with_lock or
     `lock run` command still saving). Returns the holder's description, or None."""
     from sessionward import paths
+    from sessionward.store import LOCAL, current
 
-    if not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
+    if current() == LOCAL and not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
         return None  # not held by anyone (the usual turn end): sessionward.locks not even imported
     from sessionward._humanize import short_path
-    from sessionward.locks import END_LOCK, NamedLock
+    from sessionward.locks import END_LOCK, NamedLock, held_by_process
 
     lock = NamedLock(END_LOCK, owner=owner)
     state = lock.status()
-    if not state.held or state.pid != owner.pid:
+    if not held_by_process(state, owner):
         return None
     described = state.describe(short_path)  # read in the TUI, beside the other hooks' ~ paths
     lock.release()

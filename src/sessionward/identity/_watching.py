@@ -13,6 +13,10 @@ kernel keeps the flock while either of them lives. Each waits on the owner and o
 (pidfds, or a one-second poll where pidfd_open is missing). When the owner exits, both remove
 the life file (if it is still theirs) and exit. When the peer dies alone (a `kill`, the OOM
 killer), the survivor forks a new peer: one killed watcher never makes a live owner look dead.
+With a shared store (the environment names it: use_shared_store), each of the pair also
+renews the owner's lease there every third of its TTL, with the leases of the locks the owner
+holds (sessionward.store.redis_lives, over the package's own RESP client: loaded only then),
+and drops them when the owner exits: owners on other kernels are judged by that lease.
 Both gone at once means the owner's PID namespace ended (a container stopped), or both were
 killed by hand: the lock is free, and the owner counts as dead. A pair whose life file is gone
 (its state directory removed) exits within ORPHAN_CHECK_S: nobody can probe it any more.
@@ -26,6 +30,7 @@ import time
 
 POLL_S = 1.0  # without pidfds: how often the owner and the peer are looked at
 ORPHAN_CHECK_S = 30.0  # how often a pair checks that its life file still exists
+WAKE_S = ORPHAN_CHECK_S  # how long a wait lasts at most: a third of the lease with a shared store
 NICENESS = 10  # the pair's scheduling niceness (at least): see lower_priority
 
 
@@ -79,7 +84,47 @@ def finish(fd, path):
         pass
     if STAMP:
         renew_stamp(STAMP)
+    shared_store("finish")
     os._exit(0)
+
+
+SHARED = None  # with a shared store: (url, key prefix, lease ms, owner key), from the environment
+_conn = None  # this process's connection to it (a forked peer makes its own)
+_conn_pid = 0
+_checked_at = 0.0
+
+
+def shared_store(what):
+    """With a shared store (sessionward.store.redis_lives): "renew" the owner's lease and the
+    leases of the locks it holds, or "finish" (the owner exited: its lease gone, its locks
+    freed). A store that does not answer is tried again at the next wakeup: three are missed
+    before the lease lapses. Loads the store's client (resp, over _socket) on first use only."""
+    global _conn, _conn_pid
+    if SHARED is None:
+        return
+    url, prefix, ttl_ms, owner = SHARED
+    try:
+        from sessionward.store import redis_lives, resp
+
+        if _conn is None or _conn_pid != os.getpid() or not _conn.usable():
+            _conn, _conn_pid = resp.connect(resp.parse_store_url(url)), os.getpid()
+        if what == "renew":
+            redis_lives.renew(_conn, prefix, owner, ttl_ms)
+        else:
+            redis_lives.finish(_conn, prefix, owner)
+    except Exception:  # noqa: BLE001 - a watcher never dies of its store: it watches on
+        _conn = None
+
+
+def wake(fd):
+    """A wait timed out: renew the lease on the shared store (every WAKE_S), and every
+    ORPHAN_CHECK_S see that the life file still exists."""
+    global _checked_at
+    shared_store("renew")
+    now = time.monotonic()
+    if now - _checked_at >= ORPHAN_CHECK_S:
+        _checked_at = now
+        exit_if_orphaned(fd)
 
 
 def renew_stamp(stamp):
@@ -122,11 +167,11 @@ def wait_any(fd, owner, owner_fd, start, peer, peer_fd, peer_start):
         poller.register(peer_fd, select.POLLIN)
         while True:
             try:
-                events = poller.poll(ORPHAN_CHECK_S * 1000)
+                events = poller.poll(WAKE_S * 1000)
             except InterruptedError:
                 continue
             if not events:
-                exit_if_orphaned(fd)
+                wake(fd)
                 continue
             fds = {ready for ready, _ in events}
             return "owner" if owner_fd in fds else "peer"
@@ -138,8 +183,8 @@ def wait_any(fd, owner, owner_fd, start, peer, peer_fd, peer_start):
             return "peer"
         select.select([], [], [], POLL_S)
         waited += POLL_S
-        if waited >= ORPHAN_CHECK_S:
-            exit_if_orphaned(fd)
+        if waited >= WAKE_S:
+            wake(fd)
             waited = 0.0
 
 
@@ -171,10 +216,29 @@ def spawn_peer():
     return child, start_time_of(child)
 
 
+def use_shared_store(path):
+    """Read the shared store's settings from the environment (identity.life passes them):
+    SESSIONWARD_WATCH_STORE (its URL), _PREFIX (the user's keys), _TTL_MS (the lease)."""
+    global SHARED, WAKE_S, _checked_at
+    env = os.environ
+    url = env.get(b"SESSIONWARD_WATCH_STORE", b"").decode()
+    if not url:
+        return
+    import sys
+
+    # This directory is on the path (_watcher.py put it there); the package's is two above.
+    sys.path.insert(0, __file__.rpartition("/")[0].rpartition("/")[0].rpartition("/")[0])
+    ttl_ms = int(env.get(b"SESSIONWARD_WATCH_TTL_MS", b"30000"))
+    SHARED = (url, env.get(b"SESSIONWARD_WATCH_PREFIX", b"").decode(), ttl_ms, path.rpartition("/")[2])
+    WAKE_S = min(ORPHAN_CHECK_S, ttl_ms / 3000)
+    _checked_at = time.monotonic()
+
+
 def main(argv):
     global STAMP
     fd, owner, start, path = int(argv[1]), int(argv[2]), argv[3], argv[4]
     STAMP = argv[5] if len(argv) > 5 else ""
+    use_shared_store(path)
     lower_priority()
     for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
@@ -187,5 +251,6 @@ def main(argv):
     if is_gone(owner, start):  # exited before we could watch it (or a recycled PID)
         finish(fd, path)
     os.chdir("/")  # hold no directory busy (an unmount of the checkout)
+    shared_store("renew")  # at once: the owner is alive to other kernels from now on
     watch(fd, owner, owner_fd, start, path, 0, None)
     return 0

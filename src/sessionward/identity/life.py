@@ -48,6 +48,7 @@ HELD, FREE, MISSING = "held", "free", "missing"
 
 _watched: set = set()  # life files this process has seen held (or started): not probed again
 _deferred: list | None = None  # after defer_starts(): (fd, owner, path) of the pairs to start
+_watch_env: dict = {}  # what a watcher is told of the shared store (renew_on_shared_store)
 _on_failure = None
 
 
@@ -121,6 +122,13 @@ def ensure_watcher(owner, state_dir: str | None = None) -> bool:
             return False
     _watched.add(path)
     return True
+
+
+def renew_on_shared_store(url: str, prefix: str, ttl_ms: int) -> None:
+    """Watchers started from now on also renew their owner's lease on the shared store at
+    `url` (the store calls this when it is chosen: it sits above this module). The URL goes
+    in the watcher's environment, readable by its user alone, never on its command line."""
+    _watch_env.update(SESSIONWARD_WATCH_STORE=url, SESSIONWARD_WATCH_PREFIX=prefix, SESSIONWARD_WATCH_TTL_MS=str(ttl_ms))
 
 
 def defer_starts(on_failure=None) -> None:
@@ -288,7 +296,7 @@ def _start_watcher(fd: int, owner, path: str) -> None:
                    (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, source, 3)]
         actions += [(os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()]
         argv = _watcher_argv(owner, path)
-        os.posix_spawn(argv[0], argv, {}, file_actions=actions, setsid=True)
+        os.posix_spawn(argv[0], argv, dict(_watch_env), file_actions=actions, setsid=True)
     finally:
         os.close(source)
 
@@ -331,6 +339,7 @@ def _fork_watcher(fd: int, owner, path: str) -> None:
         from sessionward.identity._watching import lower_priority  # in the child: no cost to the hook
 
         lower_priority()  # the interpreter's start too, not only what follows it
+        os.environ.update(_watch_env)  # the shared store, if any (also for the fallback below)
         try:
             os.execv(argv[0], argv)
         except OSError:

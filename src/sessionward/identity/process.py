@@ -16,8 +16,10 @@ Liveness of a record (owner_is_alive), by where its owner runs as seen from here
               alive, free or gone = dead, as exact as a PID check, idle or not.
   rebooted    (same hostname, another known boot id) dead: every PID is new.
   another kernel (another hostname and boot id: a VM, another machine sharing the files)
-              unknown, with its last sign of life: never called dead on age; a person clears
-              it by hand (`prune --force`, `lock release --force`).
+              with the shared store: its lease there decides (store.redis_lives: renewed by
+              its watcher while it lives, lapsed LEASE_TTL after its kernel stopped renewing).
+              Without it: unknown, with its last sign of life: never called dead on age; a
+              person clears it by hand (`prune --force`, `lock release --force`).
 A boot id that cannot be read is unknown, never "another boot". An unknown verdict keeps the
 record (alive=True, known=False): nobody is evicted on a guess.
 
@@ -63,6 +65,14 @@ def same_process(a: dict, b: dict) -> bool:
             return False
     boot_a, boot_b = known_boot_id(a.get("boot_id")), known_boot_id(b.get("boot_id"))
     return boot_a is None or boot_b is None or boot_a == boot_b
+
+
+def on_another_kernel(owner: dict) -> bool:
+    """Does an owner record name a process of another boot (another machine or VM sharing
+    the store, or this machine before a reboot)? Only two known boot ids tell: an unknown
+    one never means another boot."""
+    boot, here = known_boot_id(owner.get("boot_id")), known_boot_id(this_host().boot_id)
+    return boot is not None and here is not None and boot != here
 
 
 class HostId:
@@ -279,6 +289,9 @@ def owner_is_alive(
         if boot != here_boot:
             if hostname is None or hostname == here.hostname:
                 return Liveness(False, "recorded before this machine rebooted", how="boot id")
+            verdict = _by_shared_lease(pid, start_time, boot_id, pidns, hostname)
+            if verdict is not None:  # (a dead verdict is falsy)
+                return verdict
             return _unknown(f"on another kernel ({hostname})", last_seen, now)
     elif hostname is not None and hostname != here.hostname and not (pidns is not None and pidns == here.pidns):
         # A boot id unknown on either side proves nothing: another hostname may be a
@@ -388,6 +401,37 @@ def _by_life_lock(pid, start_time, boot_id, pidns, hostname, life: bool, strict:
     if state == life_locks.FREE or (state == life_locks.MISSING and life and strict):
         return Liveness(False, f"process {pid} {where} has exited (its watcher is gone)", how="life lock")
     return None
+
+
+_shared_lives: dict | None = None  # {life key: ms left}: see use_shared_lives
+_shared_ttl_ms = 0
+
+
+def use_shared_lives(table: dict | None, ttl_ms: int = 0) -> None:
+    """Judge owners on other kernels by their leases on the shared store: `table` holds the
+    life keys (identity.life.life_key) whose lease had not lapsed at the store's last read,
+    with the milliseconds left. Set by the shared store's registry at each read (the store
+    sits above this module); None (the local store): such owners are unknown."""
+    global _shared_lives, _shared_ttl_ms
+    _shared_lives, _shared_ttl_ms = table, ttl_ms
+
+
+def _by_shared_lease(pid, start_time, boot_id, pidns, hostname) -> Liveness | None:
+    """The shared store's verdict on an owner on another kernel; None without one."""
+    if _shared_lives is None:
+        return None
+    from sessionward.identity.life import life_key
+
+    key = life_key(boot_id, pidns, pid, start_time)
+    if key is None:
+        return None
+    where = f"on {hostname}" if hostname else "on another kernel"
+    left = _shared_lives.get(key)
+    if left is not None:
+        return Liveness(True, f"process {pid} {where} is running (its watcher renews its lease on the shared store; "
+                              f"{max(0, left) / 1000:.0f} s left)", how="lease")
+    return Liveness(False, f"process {pid} {where} is gone: its lease on the shared store lapsed "
+                           f"(no renewal for {_shared_ttl_ms / 1000:g} s)", how="lease")
 
 
 def _unknown(where: str, last_seen: float | None, now: float | None) -> Liveness:

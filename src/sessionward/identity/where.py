@@ -8,18 +8,26 @@ module only fits them to their places:
                         "host H", "container H", "sandbox N"
   liveness_json(v)      {"alive", "known", "how", "reason"}: the --json form of a Liveness
   liveness_note(v)      what a person is told beside a session: "" when its PID answered (the
-                        common case, kept short), "alive by its life lock", or the unknown
+                        common case, kept short), "alive by its life lock" (or "by its lease on the shared store"), or the unknown
                         verdict with its last sign of life
 """
 
-from sessionward.identity.process import Liveness, where_it_runs, where_kind
+from sessionward.identity.process import Liveness, on_another_kernel, this_host, where_it_runs, where_kind
 
 HERE = "here"
 UNKNOWN_ADVICE = "never swept on age: once its owner is gone, clear it by hand"
 
 
 def owner_where(owner: dict) -> str:
+    if _on_another_kernel(owner):
+        return f"on {owner.get('host') or '?'}"
     return where_it_runs(owner.get("host"), owner.get("pidns"))
+
+
+def _on_another_kernel(owner: dict) -> bool:
+    """Another known boot id and another hostname: another machine or VM (the shared store's
+    sessions), whatever its PID namespace looks like from here."""
+    return on_another_kernel(owner) and owner.get("host") not in (None, this_host().hostname)
 
 
 def where_label(owner: dict | None) -> str:
@@ -28,6 +36,8 @@ def where_label(owner: dict | None) -> str:
     file alone, judged by its PID here): "here"."""
     if not isinstance(owner, dict):
         return HERE
+    if _on_another_kernel(owner):
+        return f"host {owner.get('host')}"
     kind, name = where_kind(owner.get("host"), owner.get("pidns"))
     if kind == "here":
         return HERE
@@ -45,4 +55,6 @@ def liveness_note(verdict: Liveness) -> str:
         return verdict.reason
     if verdict.how == "life lock":
         return "alive by its life lock" if verdict.alive else verdict.reason
+    if verdict.how == "lease":
+        return "alive by its lease on the shared store" if verdict.alive else verdict.reason
     return ""

@@ -9,9 +9,9 @@ same promises. The facts:
                the rules are sessionward.locks's)
   claims       per file: who read or edited it, when, leaving what (sessionward.claims)
   note fences  the per-note lock a write or append runs under (sessionward.notes)
-All four go through this interface (open_store, open_lock, open_claims, note_fence). Shared
-backends so far: claims (store.redis_claims) and note fences (store.redis_notes); the
-registry and the locks are next.
+All four go through this interface (open_store, open_lock, open_claims, note_fence), on
+both backends: the local files, and the shared store (store.redis_registry, redis_locks,
+redis_claims, redis_notes).
 
 What it does not protect: anything written by a process that does not go through it (an
 editor, `rm ~/.claude/end.lock`), and nothing about policy: liveness, conflicts and guards
@@ -32,16 +32,20 @@ unset or empty, `store = "..."` in sessionward.toml (setting() says which, and d
                                                (permanent) (store.local_claims)
            the note's own directory            the note fence: a flock on the directory
                                                (store.local_notes)
-  redis://, rediss://, unix://  the shared store (store.shared: the connection, the key
-         prefix, the epoch this host last saw; docs/SHARED_STORE.md). Not wired yet
-         (SHARED_BUILT is False): current() raises StoreNotBuilt (exit 3, one line; a hook
-         fails open), so that no process works on local files while others would use the
-         shared one.
+  redis://, rediss://, unix://  the shared store (docs/SHARED_STORE.md): one Redis or Valkey
+         server for sessions on several kernels. store.shared: the connection (one per
+         process), the user's key prefix, the epoch and the highest fence this host last saw;
+         the registry (store.redis_registry), the locks (store.redis_locks), claims
+         (store.redis_claims), note fences (store.redis_notes), a lost state's check and
+         re-seed (store.redis_state), the owners' leases renewed by their watchers
+         (store.redis_lives: how other kernels' sessions and holders are judged alive).
+         Chosen, it also tells identity.life to have watchers renew there.
 
 Calling sequence of a lock (sessionward.locks; the manual is in store.local_locks):
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
-    with facts.transition(deadline) as guard:  # every change inside one
-        state = facts.read(); fence = guard.next_fence(); facts.write_holder(annex, pid)
+    with facts.transition(deadline) as guard:  # every change inside one (local: under the
+        state = facts.read()                   # guard's flock; shared: each step one script)
+        taken = facts.take(guard, meta, pid, state)   # (created, fence), or None: taken meanwhile
 
 Calling sequence of the claims (sessionward.claims; the manual is in store.local_claims):
     facts = open_claims(state_dir, lock_timeout_s)     # ClaimFacts
@@ -66,8 +70,9 @@ It is a bug to call update_sessions from inside `change` (the lock is not re-ent
 to fork inside it (StoreForked). update_sessions never retries `change`.
 
 Errors: RegistryLockTimeout, ClaimsLockTimeout, NoteLockTimeout (exit 1) when a lock stays
-busy; on the shared store NoteFenced, NoteLagging, LeaseLost (exit 1), StoreStateLost,
-StoreUnavailable (exit 3); StateUnwritable,
+busy; on the shared store NoteFenced, NoteLagging (exit 1), LeaseLost (exit 1: an update's
+guard or a lock's lease lapsed under it, nothing written), StoreStateLost, StoreUnavailable
+(exit 3, one line; never retried, never a hang); StateUnwritable,
 UnsafeState (exit 3); StateTooNew (exit 3, file untouched); a corrupt file is kept aside
 and reported in `notices` (StateCorrupt), not raised: the operation completes.
 
@@ -84,10 +89,6 @@ SHARED = "shared"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 _chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
 _shared_url = ""  # the URL, when the backend is SHARED
-# False until every fact (registry, locks, claims, note fences) has its shared backend: until
-# then a shared URL is refused before any state is touched, so that no process works on
-# local files while others would use the shared store.
-SHARED_BUILT = False
 
 
 class Store:
@@ -131,7 +132,7 @@ def setting() -> tuple[str, str]:
 
 def current() -> str:
     """The backend of this process: LOCAL, or SHARED for a redis://, rediss:// or unix://
-    URL (shared_url() gives it) once SHARED_BUILT, or StoreNotBuilt for anything else. Decided once,
+    URL (shared_url() gives it), or StoreNotBuilt for anything else. Decided once,
     re-decided only when what decides it changes (the variable, or which configuration file
     is read)."""
     global _chosen
@@ -147,26 +148,26 @@ def current() -> str:
     from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
-        if not SHARED_BUILT:
-            why = "the shared (Redis) store is not built yet; this sessionward has the local store only"
-            raise StoreNotBuilt(shown(value), why, origin)
-        _chosen = (key, SHARED)
         global _shared_url
         _shared_url = value
+        _watch_on_shared_store(value)
+        _chosen = (key, SHARED)
         return SHARED
     raise StoreNotBuilt(shown(value), "expected 'local' or a redis://, rediss:// or unix:// URL", origin)
+
+
+def _watch_on_shared_store(url: str) -> None:
+    """Owners' watchers renew their leases on the shared store (store.redis_lives)."""
+    from sessionward.identity.life import renew_on_shared_store
+    from sessionward.store.redis_lives import lease_ttl_ms
+    from sessionward.store.shared import prefix
+
+    renew_on_shared_store(url, prefix(), lease_ttl_ms())
 
 
 def shared_url() -> str:
     """The shared store's URL, when current() is SHARED (else "")."""
     return _shared_url if current() == SHARED else ""
-
-
-def _not_built(what: str):
-    """StoreNotBuilt for a fact whose shared backend is missing (a bug while SHARED_BUILT)."""
-    from sessionward.errors import StoreNotBuilt
-
-    return StoreNotBuilt(shown(_shared_url), f"{what} on the shared (Redis) store is not built yet", ENV_VAR)
 
 
 def shown(value: str) -> str:
@@ -185,12 +186,17 @@ class LockFacts:
     The rules (who may take, re-enter, release, take over) are sessionward.locks's.
 
         transition(deadline) -> a context manager holding the lock's guard; inside it:
-            .first_waiter(), .join_queue(me), .leave_queue(me), .next_fence()
+            .first_waiter(), .join_queue(me), .leave_queue(me)
         read(judge=True) -> LockState      the holder as it is now (a snapshot outside a transition)
         queue() -> [waiter records]        a snapshot of the wait queue
-        write_holder(annex, pid) -> created        the holder record, then the lock itself
-        still_mine(created, pid) -> LockState | None   the lock is still the one we wrote
+        take(guard, meta, pid, replacing) -> (created, fence) | None
+                                           the lock is ours, with a fence larger than any
+                                           before (the holder annex `meta` gets it);
+                                           `replacing`: the state it was judged free or
+                                           orphaned in; None: someone else holds it now
+        still_mine(created, pid) -> LockState | None   the lock is still the one we took
         remove(state) -> kept_as | None    free it (an unreadable holder is kept aside)
+        lost_lease(token) -> LeaseLost | None   the lease of `token` lapsed by time
         tidy(), close()
     """
 
@@ -205,7 +211,10 @@ class LockFacts:
     def queue(self) -> list:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def write_holder(self, annex: bytes, pid: int) -> tuple:  # pragma: no cover - interface
+    def take(self, guard, meta: dict, pid: int, replacing) -> tuple | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def lost_lease(self, token: str):  # pragma: no cover - interface
         raise NotImplementedError
 
     def still_mine(self, created: tuple, pid: int):  # pragma: no cover - interface
@@ -224,7 +233,9 @@ class LockFacts:
 def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     """The facts of the named lock `name` (validated by the caller) in the current backend."""
     if current() == SHARED:
-        raise _not_built("locks")
+        from sessionward.store.redis_locks import RedisLock
+
+        return RedisLock(name, _shared_url)
     from sessionward.store.local_locks import LocalLock
 
     return LocalLock(name, state_dir)
@@ -233,7 +244,9 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
 def lock_names(state_dir: str | None = None) -> list:
     """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
     if current() == SHARED:
-        raise _not_built("locks")
+        from sessionward.store import shared
+
+        return sorted(name.decode() for name in shared.connection(_shared_url).call("SMEMBERS", shared.prefix() + "locks"))
     from sessionward.store.local_locks import lock_names as local_lock_names
 
     return local_lock_names(state_dir)
@@ -243,7 +256,9 @@ def open_store(lock_timeout_s: float | None = None) -> Store:
     """The registry of the current backend. `lock_timeout_s` bounds how long an update waits
     for the store's lock (hooks wait less than commands)."""
     if current() == SHARED:
-        raise _not_built("the registry")
+        from sessionward.store.redis_registry import RedisStore
+
+        return RedisStore(_shared_url) if lock_timeout_s is None else RedisStore(_shared_url, lock_timeout_s)
     from sessionward.store.local import LocalStore
 
     return LocalStore() if lock_timeout_s is None else LocalStore(lock_timeout_s=lock_timeout_s)
@@ -335,11 +350,3 @@ def note_fence(target, timeout_s: float) -> NoteFence:
     from sessionward.store.local_notes import LocalNoteFence
 
     return LocalNoteFence(target, timeout_s)
-
-
-# Test-only: SESSIONWARD_TEST_SHARED_BUILT=1 turns SHARED_BUILT on in this process and its
-# children, so that the tests of the facts whose shared backends exist (claims, note fences)
-# run through current() as a user's processes will. Never set it outside the test suite: the
-# facts without a shared backend still raise StoreNotBuilt.
-if os.environ.get("SESSIONWARD_TEST_SHARED_BUILT") == "1":
-    SHARED_BUILT = True

@@ -20,8 +20,8 @@ Calling sequence (sessionward.locks):
     with files.transition(deadline) as guard:      # GuardTimeout when it stays busy
         state = files.read()                        # NAME.lock + annex, holder judged
         guard.first_waiter() / join_queue(me) / leave_queue(me)
-        fence = guard.next_fence()                  # one more than any fence given before
-        created = files.write_holder(annex, pid)    # annex, then NAME.lock in one step
+        created, fence = files.take(guard, meta, pid, state)  # fence: one more than any before;
+                                                    # annex, then NAME.lock in one step
         files.remove(state)                         # NAME.lock gone (kept aside if no PID)
     files.read(), files.queue()                     # snapshots, outside a transition
 
@@ -35,7 +35,7 @@ It is a bug to change anything outside a transition.
 
 import os
 
-from sessionward import paths, status_stamp
+from sessionward import _jsoncodec as jsoncodec, paths, status_stamp
 from sessionward._atomic import crash_point, kept_aside_name, remove_stray_temps, temp_name, unlink_quietly
 from sessionward._lockfile import (
     PID_FILE_MAX,
@@ -75,6 +75,18 @@ class LocalLock(LockFacts):
     def queue(self) -> list:
         """The wait queue, read without the guard (a snapshot)."""
         return read_queue(self.guard_path)
+
+    def take(self, guard: Guard, meta: dict, pid: int, replacing: LockState) -> tuple:
+        """The lock is ours, for `pid` with the annex `meta` (its fence added): (what
+        identifies the NAME.lock written, the fence). Under the guard, whose flock already
+        excludes every other writer; `replacing` (an orphan) is replaced by write_holder."""
+        meta["fence"] = fence = guard.next_fence()
+        return self.write_holder(jsoncodec.dumps(meta).encode(), pid), fence
+
+    def lost_lease(self, token: str) -> None:
+        """A local lock has no lease to lapse: a lock taken from its holder was forced away
+        or taken over from a dead holder (Released says "lost")."""
+        return None
 
     def write_holder(self, annex: bytes, pid: int) -> tuple:
         """The annex, then NAME.lock holding `pid`: whoever sees NAME.lock finds who holds it.

@@ -220,6 +220,22 @@ class Connection:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def usable(self) -> bool:
+        """Not closed after a failure, and not closed by the server (or a network hop) while
+        idle: one peek, no byte sent. A connection held across a partition or a server restart
+        is found dead here, before a command is sent on it, not after."""
+        if self._sock is None:
+            return False
+        try:
+            self._sock.settimeout(0.0)  # non-blocking (each command sets its own deadline again)
+            return self._sock.recv(1, _socket.MSG_PEEK) != b""
+        except BlockingIOError:
+            return True  # nothing to read: open and quiet, as it should be
+        except ValueError:
+            return True  # TLS sockets take no flags: found out by the command, then
+        except OSError:
+            return False
+
     def _unavailable(self, why: str) -> StoreUnavailable:
         self.close()  # a reply half read leaves the stream unusable
         return StoreUnavailable(self.target.display, why)
@@ -257,10 +273,13 @@ class Connection:
 
     def _fill(self) -> None:
         left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self._sock.settimeout(left)
-        chunk = self._sock.recv(_READ_SIZE)
+        # Past the deadline, what has arrived still counts: on a busy machine this process may
+        # have been off the CPU for the whole deadline while the server answered in time.
+        self._sock.settimeout(max(left, 0.0))
+        try:
+            chunk = self._sock.recv(_READ_SIZE)
+        except BlockingIOError:  # timeout 0 and nothing there
+            raise TimeoutError from None
         if not chunk:
             raise OSError(0, "the server closed the connection")
         self._buf = self._buf[self._pos:] + chunk

@@ -33,12 +33,15 @@ _conn_key: tuple = ()  # (url, pid) the connection was made for
 
 def connection(url: str) -> "resp.Connection":
     """This process's connection to the store at `url`, made on first use (and again after a
-    fork, a change of URL, or a failure that closed it: a server restarted meanwhile is
-    reached again by the next operation, never by a retry of the failed one). Raises StoreUnavailable (exit 3), one line, never retried."""
+    fork, a change of URL, or once the one it had failed or was cut while idle: a new
+    operation gets a new connection; no command is ever retried). Raises StoreUnavailable
+    (exit 3), one line."""
     global _conn, _conn_key
     key = (url, os.getpid())
-    if _conn is not None and _conn_key == key and not _conn.closed:
-        return _conn  # a connection closed by a failure is made again for the next operation
+    if _conn is not None and _conn_key == key:
+        if _conn.usable():
+            return _conn
+        _conn.close()  # failed before, or cut while idle: a new one for this new operation
     if _conn is not None and _conn_key[1] == key[1]:
         _conn.close()  # another URL in this process (tests): the old one is ours to close
     # After a fork the parent's socket is left alone (closing it here would not harm the

@@ -1,0 +1,230 @@
+"""The registry on the shared store (Redis or Valkey): the same semantics as store.local.
+
+Keys, under the user's prefix P (resp.key_prefix):
+    P sessions        hash: session id -> its record, JSON (the fields sessionward.registry
+                      defines, exactly as the local store keeps them)
+    P registry:guard  the exclusion of one update: a token, PX GUARD_LEASE_MS
+    P alive           owners' leases (store.redis_lives): an update also renews the lease of
+                      every owner on this kernel whose record it writes, so that a session is
+                      alive to other kernels from the moment its record appears (its watcher
+                      starts after the hook that registers it has answered)
+
+Calling sequence of an update (Store.update_sessions): one script takes the guard (SET NX PX
+with a token) and returns the sessions and the owners' leases; `change` runs once on them;
+if it changed something, one script writes the records that differ and deletes those that
+went, only if the guard still holds our token, and frees the guard. So `change` runs on the
+latest state under mutual exclusion and its result lands whole or not at all. A writer whose
+guard lapsed (paused past GUARD_LEASE_MS: Ctrl-Z, a stalled VM) writes nothing and is told
+(LeaseLost, exit 1): its `change` ran on a state others may have changed since. Waiting for a
+busy guard polls (capped backoff) up to lock_timeout_s, then RegistryLockTimeout names the
+holder. Readers take no guard: one script returns one consistent snapshot.
+
+Every read also hands the owners' leases to identity.process (use_shared_lives), which
+judges owners on other kernels by them; owners on this kernel keep the exact checks (PID,
+life lock).
+
+What changes from the local store: `durable` is the server's (run it with AOF,
+appendfsync always); a record the server holds that is not a valid record is left out of
+every read and left in place (nothing is kept aside: it is not a file); the status stamp is
+renewed on this host only (other hosts' status lines refresh within their period).
+
+It is a bug to call update_sessions from inside `change`, and to fork inside it (StoreForked).
+
+Test-only: SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1 (as for the local store) skips waiting for
+the guard, so tests can show that without it concurrent updates are lost.
+"""
+
+import os
+import time
+
+from sessionward import _jsoncodec as jsoncodec, status_stamp
+from sessionward.errors import LeaseLost, RegistryLockTimeout, StoreForked
+from sessionward.store import Store, shared
+from sessionward.store.local import _DISABLE_LOCK_ENV, REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
+from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
+from sessionward.store.resp import Script
+
+GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is passed after this
+_POLL_FIRST_S = 0.0005
+_POLL_CAP_S = 0.005
+
+# KEYS sessions alive
+LOAD_LUA = _SERVER_MS + """
+local now = server_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+return {now, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
+"""
+
+# KEYS guard sessions alive; ARGV token guard_ms
+BEGIN_LUA = _SERVER_MS + """
+local now = server_ms()
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  return {1, now, redis.call('HGETALL', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')}
+end
+return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
+"""
+
+# KEYS guard sessions alive; ARGV token ttl_ms n_set (id json)* n_del id* n_owners owner*.
+# Writes only while the guard is still ours: a lapsed writer changes nothing.
+COMMIT_LUA = _SERVER_MS + """
+local held = redis.call('GET', KEYS[1])
+if held ~= ARGV[1] then return {0, held or ''} end
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+local until_ms = server_ms() + tonumber(ARGV[2])
+for _ = 1, n do
+  local score = redis.call('ZSCORE', KEYS[3], ARGV[i])
+  if not score or tonumber(score) < until_ms then redis.call('ZADD', KEYS[3], until_ms, ARGV[i]) end
+  i = i + 1
+end
+redis.call('DEL', KEYS[1])
+return {1, ''}
+"""
+
+# KEYS guard; ARGV token
+END_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+LOAD = Script(LOAD_LUA)
+BEGIN = Script(BEGIN_LUA)
+COMMIT = Script(COMMIT_LUA)
+END = Script(END_LUA)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+
+
+class RedisStore(Store):
+    """The registry in one hash of the shared store at `url`; connects on first use."""
+
+    def __init__(self, url: str, lock_timeout_s: float = REGISTRY_LOCK_TIMEOUT_S) -> None:
+        self.url = url
+        self.lock_timeout_s = lock_timeout_s
+        self.notices: list = []
+        self._prefix = ""
+
+    @property
+    def prefix(self) -> str:
+        if not self._prefix:
+            self._prefix = shared.prefix()
+        return self._prefix
+
+    def _conn(self):
+        return shared.connection(self.url)
+
+    def _keys(self) -> list:
+        p = self.prefix
+        return [p + "registry:guard", p + "sessions", p + "alive"]
+
+    def describe(self) -> str:
+        from sessionward.store import shown
+
+        return f"{shown(self.url)} {self.prefix}sessions"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def load_sessions(self) -> dict:
+        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:], [])
+        self._use_lives(lives, now)
+        return self._decode(flat)[0]
+
+    def _decode(self, flat) -> tuple[dict, dict]:
+        """(sessions, {id: the JSON as stored}) from HGETALL's flat list; invalid records left out."""
+        sessions, raw = {}, {}
+        for i in range(0, len(flat), 2):
+            key, data = _text(flat[i]), flat[i + 1]
+            try:
+                record = jsoncodec.loads(data)
+            except ValueError:
+                continue
+            if record_is_valid(key, record):
+                sessions[key], raw[key] = record, data
+        return sessions, raw
+
+    def _use_lives(self, flat, now: int) -> None:
+        from sessionward.identity.process import use_shared_lives
+
+        use_shared_lives({_text(flat[i]): int(float(flat[i + 1])) - now for i in range(0, len(flat), 2)}, lease_ttl_ms())
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def update_sessions(self, change, durable: bool = True):
+        conn = self._conn()
+        token = f"{os.uname().nodename}:{os.getpid()}#{os.urandom(8).hex()}"
+        flat = self._begin(conn, token)
+        pid = os.getpid()
+        committed = False
+        try:
+            sessions, raw = self._decode(flat)
+            shown = shown_on_status_lines(sessions)
+            result, changed = change(sessions)
+            if os.getpid() != pid:
+                raise StoreForked(self.describe())  # the child must not commit the parent's change
+            if changed:
+                self._commit(conn, token, sessions, raw)
+                committed = True
+                if shown_on_status_lines(sessions) != shown:
+                    status_stamp.touch()
+            return result
+        finally:
+            if not committed and os.getpid() == pid:
+                try:
+                    conn.run_script(END, self._keys()[:1], [token])
+                except Exception:  # noqa: BLE001 - the guard lapses by itself; the first error matters
+                    pass
+
+    def _begin(self, conn, token: str) -> list:
+        """Take the guard and read the sessions (one script); poll while someone else holds it."""
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: no guard (the negative control)
+            return conn.run_script(LOAD, self._keys()[1:], [])[1]
+        started = time.monotonic()
+        delay = _POLL_FIRST_S
+        while True:
+            reply = conn.run_script(BEGIN, self._keys(), [token, GUARD_LEASE_MS])
+            if reply[0] == 1:
+                self._use_lives(reply[3], reply[1])
+                return reply[2]
+            waited = time.monotonic() - started
+            if waited >= self.lock_timeout_s:
+                holder, left_ms = _text(reply[2]), reply[3]
+                who = (f"held by {holder.rpartition('#')[0] or '?'} (host:pid), {max(0, left_ms) / 1000:.1f} s "
+                       "left of its lease") if holder else "it was freed just now"
+                raise RegistryLockTimeout(f"{self.describe()} guard", waited, (who, "retry in a moment"))
+            time.sleep(min(delay, max(0.0, self.lock_timeout_s - waited)))
+            delay = min(delay * 2, _POLL_CAP_S)
+
+    def _commit(self, conn, token: str, sessions: dict, raw: dict) -> None:
+        from sessionward.identity.life import life_key
+        from sessionward.identity.process import known_boot_id, this_host
+
+        here = known_boot_id(this_host().boot_id)
+        writes, owners = [], []
+        for key, record in sessions.items():
+            data = jsoncodec.dumps(record).encode("utf-8")
+            if raw.get(key) != data:
+                writes += [key, data]
+                owner = record["owner"]
+                if here is not None and owner.get("boot_id") == here:
+                    life = life_key(here, owner.get("pidns"), owner["pid"], owner.get("start_time"))
+                    if life is not None:
+                        owners.append(life)
+        gone = [key for key in raw if key not in sessions]
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: written as read, nothing compared
+            for i in range(0, len(writes), 2):
+                conn.call("HSET", self._keys()[1], writes[i], writes[i + 1])
+            for key in gone:
+                conn.call("HDEL", self._keys()[1], key)
+            return
+        args = [token, lease_ttl_ms(), len(writes) // 2, *writes, len(gone), *gone, len(owners), *owners]
+        ok, holder = conn.run_script(COMMIT, self._keys(), args)
+        if ok != 1:
+            # Our guard lapsed while `change` ran (paused past GUARD_LEASE_MS): nothing written.
+            raise LeaseLost("registry", _text(holder).rpartition("#")[0], 0)

@@ -1,0 +1,167 @@
+"""The registry on a real redis-server (store.redis_registry): the local store's semantics.
+
+* No lost update (test_concurrent_updates_lose_nothing): 16 processes run 30 updates each
+  (add w{i}-s{j}, remove it again when j is odd), each also counting itself in one shared
+  record (read, +1): the final set and the count are known exactly. Its negative
+  control (SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1: read, change, write back, no guard) loses
+  some (likely, not certain: up to three attempts).
+* A writer whose guard lapsed writes nothing (test_a_writer_paused_past_its_guard_writes_nothing):
+  its `change` sleeps past GUARD_LEASE_MS while another writer gets in and commits; the
+  paused one is told (LeaseLost) and its record never lands.
+* Owners' leases (test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease): the watcher of
+  a registered owner renews its lease on the server every third of the TTL, for many TTLs
+  without any hook; when the owner exits its watcher drops it at once.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sessionward import store
+from sessionward.store import redis_registry, shared
+
+from helpers import run_cli
+from store.test_local_store import record
+
+WORKERS = 16
+UPDATES = 30
+
+WORKER = r"""
+import os, sys
+from sessionward.store import open_store
+sys.path.insert(0, sys.argv[3])
+from store.test_local_store import record
+i, pid = int(sys.argv[1]), int(sys.argv[2])
+st = open_store(lock_timeout_s=60)
+def count(sessions):  # every update also counts itself in one shared record: read, then +1
+    counter = sessions.setdefault("counter", record("counter", pid))
+    counter["last_seen"] += 1
+for j in range(%d):
+    rid = f"w{i}-s{j}"
+    def add(sessions):
+        count(sessions)
+        sessions[rid] = record(rid, pid)
+        return None, True
+    st.update_sessions(add)
+    if j %% 2:
+        def drop(sessions):
+            count(sessions)
+            sessions.pop(rid, None)
+            return None, True
+        st.update_sessions(drop)
+""" % UPDATES
+
+
+@pytest.fixture
+def on_redis(redis_server, monkeypatch):
+    monkeypatch.setenv("SESSIONWARD_STORE", redis_server.url)
+    yield redis_server
+    from sessionward.identity import life, process
+    from sessionward.store import shared
+
+    shared.disconnect()
+    process.use_shared_lives(None)
+    life._watch_env.clear()
+
+
+def run_workers(env_extra: dict) -> set:
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, **env_extra)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(os.getpid()), tests_dir], env=env)
+             for i in range(WORKERS)]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0
+    sessions = store.open_store().load_sessions()
+    counted = sessions.pop("counter")["last_seen"] - 1.0  # record() starts it at 1.0
+    return set(sessions), counted
+
+
+def expected() -> tuple:
+    return ({f"w{i}-s{j}" for i in range(WORKERS) for j in range(UPDATES) if j % 2 == 0},
+            WORKERS * (UPDATES + UPDATES // 2))
+
+
+@pytest.mark.slow
+def test_concurrent_updates_lose_nothing(on_redis):
+    assert run_workers({}) == expected()
+
+
+@pytest.mark.slow
+def test_without_the_guard_updates_are_lost(on_redis):
+    outcomes = []
+    for _ in range(3):
+        on_redis.connect().call("FLUSHDB")
+        found = run_workers({"SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK": "1"})
+        outcomes.append((len(found[0] ^ expected()[0]), expected()[1] - found[1]))
+        if found != expected():
+            return
+    pytest.fail(f"3 unguarded runs kept every update {outcomes}: the workload cannot catch a missing guard")
+
+
+PAUSED = r"""
+import sys, time
+from sessionward.errors import LeaseLost
+from sessionward.store import open_store
+sys.path.insert(0, sys.argv[2])
+from store.test_local_store import record
+def change(sessions):
+    print("in", flush=True)
+    time.sleep(float(sys.argv[3]))  # paused past the guard's lease
+    sessions["paused"] = record("paused", int(sys.argv[1]))
+    return None, True
+try:
+    open_store().update_sessions(change)
+except LeaseLost as lost:
+    print("lost", lost, flush=True)
+else:
+    print("written", flush=True)
+"""
+
+
+def test_a_writer_paused_past_its_guard_writes_nothing(on_redis):
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pause = redis_registry.GUARD_LEASE_MS / 1000 + 0.5
+    paused = subprocess.Popen([sys.executable, "-c", PAUSED, str(os.getpid()), tests_dir, str(pause)],
+                              stdout=subprocess.PIPE, text=True)
+    assert paused.stdout.readline() == "in\n"
+    started = time.monotonic()
+
+    def newcomer(sessions):
+        sessions["newcomer"] = record("newcomer", os.getpid())
+        return None, True
+
+    store.open_store().update_sessions(newcomer)  # waits for the paused one's guard to lapse, no longer
+    waited = time.monotonic() - started
+    assert redis_registry.GUARD_LEASE_MS / 1000 - 0.5 < waited < pause, waited
+    out = paused.stdout.read()
+    assert paused.wait(timeout=30) == 0
+    assert out.startswith("lost lease on lock registry lapsed: "), out
+    assert set(store.open_store().load_sessions()) == {"newcomer"}
+
+
+def test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease(on_redis, monkeypatch, tmp_path):
+    monkeypatch.setenv("SESSIONWARD_TEST_LEASE_TTL_MS", "600")
+    owner = subprocess.Popen(["sleep", "600"])
+    try:
+        assert run_cli("register", "p", str(tmp_path), "--pid", str(owner.pid), "--quiet").returncode == 0
+        conn = on_redis.connect()
+        alive = shared.prefix() + "alive"
+        [key] = conn.call("ZRANGE", alive, 0, -1)
+        assert f"-{owner.pid}-" in key.decode()  # its life key: boot id, PID namespace, PID, start time
+        for _ in range(10):  # 5 TTLs, no hook at all: its watcher renews
+            time.sleep(0.3)
+            left = conn.call("ZSCORE", alive, key)
+            now_ms = int(conn.call("TIME")[0]) * 1000
+            assert left is not None and float(left) > now_ms, "the idle owner's lease lapsed"
+        owner.kill()
+        owner.wait()
+        deadline = time.monotonic() + 0.5  # well inside one TTL: the watcher drops it as the owner exits
+        while conn.call("ZSCORE", alive, key) is not None:
+            assert time.monotonic() < deadline, "the lease outlived its owner"
+            time.sleep(0.01)
+    finally:
+        owner.kill()
+        owner.wait()
