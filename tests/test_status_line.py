@@ -231,3 +231,13 @@ def test_the_status_line_command_prints_the_row(repo, owners):
     result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == "sessionward: main · 1 other session in this worktree (o1)\n"
+
+
+def test_a_shared_store_that_does_not_answer_is_the_row_and_exit_0(repo, tmp_path, monkeypatch):
+    """Claude Code shows nothing of a status line command that exits non-zero: the row that
+    says the store is down (so the guards are not guarding) must come with exit 0."""
+    monkeypatch.setenv("SESSIONWARD_STORE", f"unix://{tmp_path}/no-server.sock")
+    result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert result.stdout == (f"sessionward: shared store unix://{tmp_path}/no-server.sock unavailable "
+                             "(No such file or directory) · not guarding until it answers\n")

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from sessionward import activity, registry
+from sessionward.cli.watch import FULL_REFRESH_S, RETRY_S
 
 from helpers import SESSIONWARD, make_git_repo, run_cli
 
@@ -263,3 +264,59 @@ def test_colour_unless_no_color(world, pane):
     plain.wait_for(lambda s: "1 waiting" in s)
     escapes = plain.tmux("capture-pane", "-p", "-e", "-t", "w")
     assert "33m" not in escapes and "31m" not in escapes
+
+
+@pytest.fixture
+def down_store(tmp_path, owners, monkeypatch):
+    """A real redis-server as the shared store, one session registered on it: the server
+    (kill() and start() it again; AOF keeps the session)."""
+    from sessionward.store import shared
+
+    from store.redis_server import RedisServer, need_redis_server
+
+    need_redis_server()
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis").start()
+    monkeypatch.setenv("SESSIONWARD_STORE", server.url)
+    try:
+        registry.register_session(str(make_git_repo(tmp_path / "webapp")), session_id=A1, owner=owners())
+        shared.disconnect()
+        yield server
+    finally:
+        shared.disconnect()
+        server.cleanup()
+
+
+@pytest.mark.slow
+def test_live_view_outlives_the_shared_store_going_away(down_store, pane):
+    """The store stops answering: the live view says so on its title line and keeps the rows
+    (it used to print one line and exit); the store back, the view is as before."""
+    watch = pane(NO_COLOR="1", SESSIONWARD_STORE=down_store.url)
+    watch.wait_for(lambda s: s.startswith("sessionward watch: 1 session") and "a1a1a1a1" in s)
+    down_store.kill()  # seen at the next full snapshot: a shared store's change moves no local token
+    watch.wait_for(lambda s: "unavailable" in s.splitlines()[0] and "trying again every 1 s" in s,
+                   timeout=FULL_REFRESH_S + 2)
+    screen = watch.screen()
+    assert "WATCH-EXITED" not in screen and "a1a1a1a1" in screen, screen
+    down_store.start()
+    watch.wait_for(lambda s: s.startswith("sessionward watch: 1 session") and "a1a1a1a1" in s, timeout=RETRY_S + 3)
+    watch.keys("q")
+    watch.wait_for(lambda s: "WATCH-EXITED 0" in s)
+
+
+@pytest.mark.slow
+def test_piped_it_outlives_the_shared_store_going_away(down_store):
+    env = dict(os.environ, SESSIONWARD_STORE=down_store.url)
+    proc = subprocess.Popen([SESSIONWARD, "watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert "a1a1a1a1" in "".join(read_table(proc))
+        down_store.kill()
+        line = "".join(read_table(proc, timeout=FULL_REFRESH_S + 2))  # noticed at the next full snapshot
+        assert "unavailable" in line and "trying again every 1 s" in line, line
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        down_store.start()
+        assert "a1a1a1a1" in "".join(read_table(proc, timeout=RETRY_S + 3))
+    finally:
+        proc.kill()
+        proc.wait()

@@ -18,8 +18,13 @@ a shared worktree red, a shared project yellow, ended rows dim. Without colour t
 are bold, and the conflict cell says it in words anyway. On a terminal too narrow, columns go
 from the least useful (where, up, branch) on; too short, the rows that fit and how many more.
 
+The shared store going away while it runs does not end it: the title line says so, the rows
+stay as last seen, and it tries again every second until the store answers (a store that
+cannot be reached at the start is one line and exit 3, as for any command).
+
 When stdout is not a terminal: the same table as text, printed again whenever something
-changed, until interrupted; `--once` prints one snapshot and exits (with --json, the
+changed (or one line when the shared store stops answering, and again once it answers),
+until interrupted; `--once` prints one snapshot and exits (with --json, the
 versioned envelope).
 """
 
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.25  # how long a key is waited for before the change token is looked at again
 FULL_REFRESH_S = 5.0  # a snapshot at least this often (a branch switched shows no token change)
+RETRY_S = 1.0  # how often a shared store that stopped answering is tried again
 HEADERS = ("ID", "PROJECT", "WORKTREE", "BRANCH", "WHERE", "ACTIVITY", "UP", "LAST", "LOCKS", "FILES", "CONFLICT")
 # Columns a narrow terminal drops first, in order; the others always stay.
 DROP_ORDER = ("WHERE", "UP", "BRANCH", "LAST", "FILES", "LOCKS", "WORKTREE")
@@ -64,6 +70,11 @@ def run_watch(values: dict) -> Output:
     except KeyboardInterrupt:
         pass
     return Output("watch", {})
+
+
+def down_line(exc) -> str:
+    """What watch shows while the shared store does not answer (exc: StoreUnavailable)."""
+    return f"{exc.message}; trying again every {RETRY_S:g} s (start it, or check SESSIONWARD_STORE)"
 
 
 # -- the table, as text ---------------------------------------------------------------------------
@@ -119,18 +130,39 @@ def _plain_loop(project: str | None) -> Output:
     """Not a terminal: print the table again whenever something changed, until interrupted."""
     import signal
 
+    from sessionward.errors import StoreUnavailable
     from sessionward.overview import change_token, take_snapshot, transcript_token
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     style = Style.for_stream(sys.stdout)
     token = written = None
     transcripts: list = []
+    down = None  # the shared store's error while it does not answer
+    taken = 0.0
     try:
         while True:
             current = change_token()
-            if current != token or transcript_token(transcripts) != written:
+            changed = current != token or transcript_token(transcripts) != written or down
+            # Also every FULL_REFRESH_S, printed only if it changed: a shared store that stopped
+            # answering changes no local token.
+            if changed or time.monotonic() - taken >= FULL_REFRESH_S:
                 token = current
-                snapshot = take_snapshot(project=project)
+                taken = time.monotonic()
+                try:
+                    snapshot = take_snapshot(project=project)
+                except StoreUnavailable as exc:
+                    if written is None:
+                        raise  # unreachable from the start: one line and exit 3
+                    if str(exc) != down:
+                        down = str(exc)
+                        sys.stdout.write(f"{time.strftime('%H:%M:%S')} sessionward: {down_line(exc)}\n\n")
+                        sys.stdout.flush()
+                    time.sleep(RETRY_S)
+                    continue
+                down = None
+                if not changed:
+                    time.sleep(POLL_S)
+                    continue
                 transcripts = snapshot.transcripts
                 written = transcript_token(transcripts)
                 lines = [f"{time.strftime('%H:%M:%S')} {header_line(snapshot, project, 'attention')}"]
@@ -178,6 +210,8 @@ class _Screen:
         self.token: tuple | None = None
         self.written: tuple | None = None  # transcript_token of the snapshot's waiting sessions
         self.taken = 0.0
+        self.down: str | None = None  # the shared store's error while it does not answer
+        self.down_since = 0.0
         self.selected = None  # the selected session's id: selection follows it across refreshes
         self.details = False
         self.scroll = 0
@@ -215,7 +249,8 @@ class _Screen:
             now = time.time()
             token = _change_token()
             dirty = False
-            if (token != self.token or now - self.taken >= FULL_REFRESH_S or self.snapshot is None
+            if (token != self.token or now - self.taken >= (RETRY_S if self.down else FULL_REFRESH_S)
+                    or self.snapshot is None
                     or _transcript_token(self.snapshot.transcripts) != self.written):
                 self.token = token  # read before the snapshot: a change made meanwhile is seen next time
                 self._take(now)
@@ -231,9 +266,21 @@ class _Screen:
                 return
 
     def _take(self, now: float) -> None:
+        from sessionward.errors import StoreUnavailable
         from sessionward.overview import sort_rows, take_snapshot
 
-        self.snapshot = take_snapshot(now=now, project=self.project)
+        try:
+            snapshot = take_snapshot(now=now, project=self.project)
+        except StoreUnavailable as exc:
+            if self.snapshot is None:
+                raise  # unreachable from the start: one line and exit 3
+            if not self.down:
+                self.down_since = now
+            self.down = down_line(exc)
+            self.taken = now  # the rows stay as last seen; tried again in RETRY_S
+            return
+        self.down = None
+        self.snapshot = snapshot
         if self.sort != "attention":
             self.snapshot.rows = sort_rows(self.snapshot.rows, self.sort)
         self.taken = now
@@ -306,7 +353,10 @@ class _Screen:
         height, width = self.screen.getmaxyx()
         snapshot = self.snapshot
         title = header_line(snapshot, self.project, self.sort)
-        self._put(0, 0, _fit(title, width), self.attrs["header"])
+        if self.down:
+            since = time.strftime("%H:%M:%S", time.localtime(self.down_since))
+            title = f"{self.down}; the rows are as of {since}"
+        self._put(0, 0, _fit(title, width), self.attrs["strong" if self.down else "header"])
         if height < 4:
             return
         rows = [cells(r, now, self.style) for r in snapshot.rows]

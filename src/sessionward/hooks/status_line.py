@@ -51,16 +51,24 @@ MAX_STATUS_INPUT_BYTES = 1 << 20  # Claude Code's statusLine JSON is a few hundr
 
 
 def main() -> int:
-    """`sessionward status-line`: print the row. An unexpected error is one line naming where
-    its traceback went, in place of the row (exit 1); never a traceback on the screen."""
+    """`sessionward status-line`: print the row. A shared store that does not answer is said
+    in its place (the hooks fail open meanwhile); an unexpected error is one line naming where
+    its traceback went; never a traceback on the screen. Exit 0 all the same: Claude Code
+    shows no row at all from a status line command that exits non-zero (2.1.331's debug log:
+    "completed with status 1"), so the line would never be seen."""
     try:
         row = status_row(read_input())
     except Exception as exc:  # noqa: BLE001 - the row is shown on the person's screen
-        from sessionward._errorlog import log_traceback
+        from sessionward.errors import StoreUnavailable
 
-        row = f"sessionward: status line failed ({type(exc).__name__}; {log_traceback('status-line', exc)})"
+        if isinstance(exc, StoreUnavailable):
+            row = f"sessionward: shared store {exc.url} unavailable ({exc.why}) · not guarding until it answers"
+        else:
+            from sessionward._errorlog import log_traceback
+
+            row = f"sessionward: status line failed ({type(exc).__name__}; {log_traceback('status-line', exc)})"
         os.write(1, (row + "\n").encode("utf-8", "replace"))
-        return 1
+        return 0
     os.write(1, (row + "\n").encode("utf-8", "surrogateescape"))
     return 0
 
