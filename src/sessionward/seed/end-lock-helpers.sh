@@ -1,4 +1,4 @@
-# sessionward: managed file. 'sessionward install --seed-paths' wrote it and may overwrite it.
+# sessionward: managed file. 'sessionward install' (or 'install --seed-paths') wrote it and may overwrite it.
 # The /end lock, as the origin's guide uses it (bash and zsh; safe under set -euo pipefail):
 #   source ~/.claude/shell-config/end-lock-helpers.sh
 #   end_lock_acquire     # take the end lock for this shell's session (waits up to 30 s)

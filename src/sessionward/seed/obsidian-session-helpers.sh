@@ -1,4 +1,4 @@
-# sessionward: managed file. 'sessionward install --seed-paths' wrote it and may overwrite it.
+# sessionward: managed file. 'sessionward install' (or 'install --seed-paths') wrote it and may overwrite it.
 # Session tracking, as the origin's guide uses it (bash and zsh; safe under set -euo pipefail):
 #   source ~/.claude/shell-config/obsidian-session-helpers.sh
 #   obsidian_session_register <project> <cwd>

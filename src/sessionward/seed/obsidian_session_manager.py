@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# sessionward: managed file. 'sessionward install --seed-paths' wrote it and may overwrite it.
+# sessionward: managed file. 'sessionward install' (or 'install --seed-paths') wrote it and may overwrite it.
 """Multi-session protection for Claude Code: the session manager, served by sessionward.
 
     python3 ~/scripts/obsidian_session_manager.py register <project> <cwd>
