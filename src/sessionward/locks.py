@@ -329,10 +329,14 @@ class NamedLock:
             else:
                 if first is None or same_process(first, me):
                     took_over = self._take_over(state) if state.present else None
-                    if self._write_holder(holder, guard, state):
+                    replaced = self._write_holder(holder, guard, state)
+                    if replaced is not None:
                         if queued or first is not None:
                             guard.leave_queue(me)
-                        return Acquired(self.name, False, took_over, time.monotonic() - started, self.fence)
+                        # An orphan released between its judgement and the take (a shared store
+                        # judges outside the take's script) was not taken over: nobody to report.
+                        return Acquired(self.name, False, took_over if replaced else None,
+                                        time.monotonic() - started, self.fence)
                     state = self._read_state()  # taken meanwhile (a shared store's guard lapsed): wait
             guard.join_queue(me)  # again each poll: a stopped waiter is dropped, and rejoins at the back
         raise _StillWaiting(state)
@@ -504,10 +508,11 @@ class NamedLock:
                         "id": record.get("session_id")}
         return None
 
-    def _write_holder(self, holder: Holder, guard, replacing: LockState) -> bool:
+    def _write_holder(self, holder: Holder, guard, replacing: LockState) -> bool | None:
         """Take the lock for `holder` (under the guard), replacing `replacing` if it is there:
-        the store gives the fence. False when the store found it taken (a shared store's
-        guard lapsed under us: the lease itself is compared)."""
+        the store gives the fence. None when the store found it taken (a shared store's
+        guard lapsed under us: the lease itself is compared); else whether `replacing` was
+        there to be replaced."""
         token = os.urandom(8).hex()
         meta = {
             "schema": SCHEMA,
@@ -527,10 +532,10 @@ class NamedLock:
             self._token = None  # nothing of ours is there to release
             raise
         if taken is None:
-            return False
-        self._created, fence = taken
+            return None
+        self._created, fence, replaced = taken
         self._token, self.fence, self._acquired_by = token, fence, os.getpid()
-        return True
+        return replaced
 
     def _take_over(self, orphan: LockState) -> LockState:
         if orphan.pid is None:  # not a PID: the store keeps the odd file aside, never deletes it

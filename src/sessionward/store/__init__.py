@@ -45,7 +45,7 @@ Calling sequence of a lock (sessionward.locks; the manual is in store.local_lock
     facts = open_lock(name)                    # LockFacts: holder, queue, fence of one lock
     with facts.transition(deadline) as guard:  # every change inside one (local: under the
         state = facts.read()                   # guard's flock; shared: each step one script)
-        taken = facts.take(guard, meta, pid, state)   # (created, fence), or None: taken meanwhile
+        taken = facts.take(guard, meta, pid, state)   # (created, fence, replaced), or None: taken
 
 Calling sequence of the claims (sessionward.claims; the manual is in store.local_claims):
     facts = open_claims(state_dir, lock_timeout_s)     # ClaimFacts
@@ -189,7 +189,7 @@ class LockFacts:
             .first_waiter(), .join_queue(me), .leave_queue(me)
         read(judge=True) -> LockState      the holder as it is now (a snapshot outside a transition)
         queue() -> [waiter records]        a snapshot of the wait queue
-        take(guard, meta, pid, replacing) -> (created, fence) | None
+        take(guard, meta, pid, replacing) -> (created, fence, replaced) | None
                                            the lock is ours, with a fence larger than any
                                            before (the holder annex `meta` gets it);
                                            `replacing`: the state it was judged free or

@@ -78,10 +78,11 @@ class LocalLock(LockFacts):
 
     def take(self, guard: Guard, meta: dict, pid: int, replacing: LockState) -> tuple:
         """The lock is ours, for `pid` with the annex `meta` (its fence added): (what
-        identifies the NAME.lock written, the fence). Under the guard, whose flock already
-        excludes every other writer; `replacing` (an orphan) is replaced by write_holder."""
+        identifies the NAME.lock written, the fence, whether `replacing` was replaced). Under
+        the guard, whose flock already excludes every other writer: an orphan read in this
+        transition is still there, and write_holder replaces it."""
         meta["fence"] = fence = guard.next_fence()
-        return self.write_holder(jsoncodec.dumps(meta).encode(), pid), fence
+        return self.write_holder(jsoncodec.dumps(meta).encode(), pid), fence, replacing.present
 
     def lost_lease(self, token: str) -> None:
         """A local lock has no lease to lapse: a lock taken from its holder was forced away

@@ -51,7 +51,7 @@ from sessionward._lockfile import WAITER_SILENCE_S, LockState, _waiter_alive, wa
 from sessionward.errors import LeaseLost
 from sessionward.identity import record_liveness, this_host
 from sessionward.identity.life import life_key
-from sessionward.identity.process import Liveness, known_boot_id
+from sessionward.identity.process import REAP_GRACE_S, Liveness, known_boot_id
 from sessionward.store import LockFacts, shared, shown
 from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
 from sessionward.store.resp import Script
@@ -134,6 +134,7 @@ redis.call('SADD', KEYS[5], ARGV[5])
 local before = redis.call('GET', KEYS[7])
 if before then redis.call('SET', KEYS[8], before) end
 redis.call('SET', KEYS[7], ARGV[1] .. ' ' .. (now + ttl))
+if held then return {'took', fence, now} end
 return {'acquired', fence, now}
 """
 
@@ -236,7 +237,7 @@ class RedisLock(LockFacts):
     def _judge(self, state: LockState) -> Liveness:
         holder = (state.meta or {}).get("holder")
         if holder is not None and _on_this_kernel(holder):
-            return record_liveness(holder, state.meta["since"])  # type: ignore[index]
+            return record_liveness(holder, state.meta["since"], reap_grace_s=REAP_GRACE_S)  # type: ignore[index]
         left = max(0, state.lease_left_ms or 0) / 1000
         who = f"process {holder['pid']} on {holder.get('host') or '?'}" if holder else "its holder"
         return Liveness(True, f"{who} holds its lease on the shared store ({left:.0f} s left; "
@@ -271,8 +272,9 @@ class RedisLock(LockFacts):
         return self.conn().run_script(LEAVE, self.queue_keys, keys) if keys else 0
 
     def take(self, guard, meta: dict, pid: int, replacing: LockState) -> tuple | None:
-        """The lock is ours: (created, fence); None when someone else holds it (a guard that
-        lapsed let another in). Takes over `replacing` only if it still holds the lock."""
+        """The lock is ours: (created, fence, replaced); None when someone else holds it.
+        Takes over `replacing` only if it still holds the lock; `replaced` is False when it
+        was released between its judgement and this take (then nobody was taken over)."""
         token = meta["token"]
         expected = _text(replacing.raw) if replacing.present else ""
         keys = [self.lock_key, self.fence_key, self.annex_key, f"{self.prefix}holds:{_owner_key(meta['holder'])}",
@@ -285,7 +287,7 @@ class RedisLock(LockFacts):
         guard.taken_by = me  # TAKE took us out of the queue
         meta["fence"] = fence
         status_stamp.touch()  # every status line of this host shows the end lock's holder
-        return token, fence
+        return token, fence, verdict == b"took"
 
     def still_mine(self, created, pid: int) -> LockState | None:
         state = self.read(judge=False)
