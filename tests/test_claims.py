@@ -28,6 +28,8 @@ from sessionward.identity import describe_checkout, read_process
 
 from helpers import hold_flock, make_git_repo, run_cli
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # every claim test, on every store backend
+
 T0 = 1_700_000_000.0
 
 
@@ -155,6 +157,7 @@ def test_shard_collisions_are_harmless(tmp_path, owners):
     assert claims_on(p2) == [c2] and claims_on(p1)[0]["ended"] == T0 + 1
 
 
+@pytest.mark.local_store_only  # the claims directory's and shards' modes: the shared store has no files
 def test_state_files_are_private(target, owners):
     record(target, owners())
     assert stat.S_IMODE(os.stat(claims_dir()).st_mode) == 0o700
@@ -192,10 +195,11 @@ def test_ended_json_keeps_one_entry_per_process(owners, target):
     for i in range(50):
         end_claims(me, T0 + i)
     end_claims(other, T0 + 60)
-    doc = json.loads(open(os.path.join(claims_dir(), "ended.json"), "rb").read())
-    assert [(e["owner"]["pid"], e["at"]) for e in doc["owners"]] == [(me.pid, T0 + 49), (other.pid, T0 + 60)]
+    ended = claims._facts(None).ended()  # ended.json's "owners", or the shared store's claims-ended
+    assert [(e["owner"]["pid"], e["at"]) for e in ended] == [(me.pid, T0 + 49), (other.pid, T0 + 60)]
 
 
+@pytest.mark.local_store_only  # shards' mtimes: the shared store keeps ended owners in one key
 def test_end_claims_is_one_small_write_whatever_the_claims(tmp_path, owners):
     me = owners()
     made = [str(tmp_path / f"f{i}.txt") for i in range(300)]
@@ -208,6 +212,7 @@ def test_end_claims_is_one_small_write_whatever_the_claims(tmp_path, owners):
     assert all(claims_on(path)[0]["ended"] == T0 + 1 for path in made)
 
 
+@pytest.mark.local_store_only  # the claims directory and a shard's mtime
 def test_end_claims_without_any_claim_is_a_no_op(owners, target):
     me = owners()
     end_claims(me, T0)
@@ -222,6 +227,7 @@ def test_end_claims_without_any_claim_is_a_no_op(owners, target):
 # -- ageing ------------------------------------------------------------------------------------
 
 
+@pytest.mark.local_store_only  # two paths of one shard: on the shared store each path has its key (its ageing: tests/store/test_claims_backends.py)
 def test_claims_older_than_history_are_dropped_when_their_shard_is_rewritten(tmp_path, owners):
     p1, p2 = same_shard_paths(tmp_path)
     old = record(p1, owners(), now=T0)
@@ -253,6 +259,7 @@ DAMAGED = {
 }
 
 
+@pytest.mark.local_store_only  # a damaged shard file (Redis's unreadable record: tests/store/test_claims_backends.py)
 @pytest.mark.parametrize("content", DAMAGED.values(), ids=DAMAGED.keys())
 def test_a_damaged_shard_reads_as_empty_and_is_rewritten(target, owners, content):
     os.makedirs(claims_dir(), mode=0o700)
@@ -271,6 +278,7 @@ def test_a_damaged_shard_reads_as_empty_and_is_rewritten(target, owners, content
         assert kept == []
 
 
+@pytest.mark.local_store_only  # the shard file's schema: a shared record is a bare list
 def test_a_shard_of_a_newer_sessionward_is_left_untouched(target, owners):
     from sessionward.errors import StateTooNew
 
@@ -285,6 +293,7 @@ def test_a_shard_of_a_newer_sessionward_is_left_untouched(target, owners):
         assert f.read() == newer
 
 
+@pytest.mark.local_store_only  # writes junk into the shard file
 def test_wrong_shaped_entries_are_ignored_and_dropped(target, owners):
     other = owners()
     good = record(target, other, now=T0)
@@ -307,6 +316,7 @@ def test_wrong_shaped_entries_are_ignored_and_dropped(target, owners):
     assert read_shard(target)["files"] == {target: [good, mine]}
 
 
+@pytest.mark.local_store_only  # writes junk into the shard file
 def test_a_wrong_shaped_entry_for_the_recorded_path_is_replaced(target, owners):
     os.makedirs(claims_dir(), mode=0o700)
     for junk in (5, "text", {"a": 1}, None):
@@ -319,6 +329,7 @@ def test_a_wrong_shaped_entry_for_the_recorded_path_is_replaced(target, owners):
 # -- symlinks are refused, never followed ------------------------------------------------------
 
 
+@pytest.mark.local_store_only  # symlinks in the claims directory
 def test_a_symlink_at_a_shard_path_is_refused(target, owners, tmp_path):
     me = owners()
     os.makedirs(claims_dir(), mode=0o700)
@@ -333,6 +344,7 @@ def test_a_symlink_at_a_shard_path_is_refused(target, owners, tmp_path):
     assert os.path.islink(shard_of(target))
 
 
+@pytest.mark.local_store_only  # symlinks in the claims directory
 def test_a_symlink_planted_as_the_claims_dir_is_refused(target, owners, tmp_path):
     me = owners()
     elsewhere = tmp_path / "elsewhere"
@@ -352,6 +364,7 @@ def test_a_symlink_planted_as_the_claims_dir_is_refused(target, owners, tmp_path
     assert json.loads((elsewhere / shard_name(target)).read_text()) == planted
 
 
+@pytest.mark.local_store_only  # symlinks in the claims directory
 def test_a_symlink_at_the_lock_path_is_refused(target, owners, tmp_path):
     os.makedirs(claims_dir(), mode=0o700)
     os.symlink(tmp_path / "lock-target", os.path.join(claims_dir(), "claims.lock"))
@@ -363,6 +376,7 @@ def test_a_symlink_at_the_lock_path_is_refused(target, owners, tmp_path):
 # -- the lock ----------------------------------------------------------------------------------
 
 
+@pytest.mark.local_store_only  # holds claims.lock's flock: the shared store takes no lock (compare-and-set)
 def test_a_stuck_lock_holder_times_out_with_a_clear_error(target, owners, monkeypatch):
     os.makedirs(claims_dir(), mode=0o700)
     monkeypatch.setattr(claims, "CLAIMS_LOCK_TIMEOUT_S", 0.2)
@@ -386,6 +400,7 @@ def test_a_stuck_lock_holder_times_out_with_a_clear_error(target, owners, monkey
     assert len(claims_on(target)) == 1
 
 
+@pytest.mark.local_store_only  # holds claims.lock's flock: the shared store takes no lock (compare-and-set)
 def test_claim_take_with_the_claims_lock_stuck_exits_1_as_every_lock_timeout(target, keeper):
     """A timed-out lock is a conflict (exit 1), whichever lock it is; the claims lock's
     timeout once exited 3, the code for a broken environment."""
@@ -445,13 +460,17 @@ def run_writers(tmp_path, path, processes=8, rounds=50, broken=False) -> tuple[d
 
 
 @pytest.mark.slow
-def test_no_claim_is_lost_under_eight_processes(tmp_path, target):
+def test_no_claim_is_lost_under_eight_processes(tmp_path, target, store_backend):
     latest, pids = run_writers(tmp_path, target)
     assert latest == {pid: 49 for pid in pids}  # every owner's latest claim, and only that
+    assert len(claims_on(target)) == 8
+    if store_backend != "local":
+        return
     doc = read_shard(target)
     assert list(doc["files"]) == [target] and len(doc["files"][target]) == 8
 
 
+@pytest.mark.local_store_only  # breaks the local claims lock (Redis's control: tests/store/test_claims_backends.py)
 @pytest.mark.slow
 def test_negative_control_without_the_lock_claims_are_lost(tmp_path, target):
     """The same workload with the claims lock made a no-op in the children must lose claims, or the
@@ -554,6 +573,7 @@ def test_a_file_that_grows_past_the_limit_while_hashed_has_no_digest(tmp_path, m
     assert claims.file_digest(str(grown), size=5) is None  # the size said small, reading says big
 
 
+@pytest.mark.local_store_only  # a FIFO at claims.lock
 def test_fifo_at_the_claims_lock_is_refused(tmp_path, owners):
     from sessionward.errors import UnsafeState
 
@@ -564,6 +584,7 @@ def test_fifo_at_the_claims_lock_is_refused(tmp_path, owners):
         claims.end_claims(owners(), time.time())
 
 
+@pytest.mark.local_store_only  # the shards' temp files
 def test_a_claim_writer_killed_mid_write_leaves_no_temp_file_behind(target, owners):
     # Regression: shards and ended.json are replaced through temp files; a writer killed
     # before its rename left `.NN.json.PID.RAND.tmp` in the claims directory for good.

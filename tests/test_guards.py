@@ -19,6 +19,8 @@ from sessionward.locks import Holder, NamedLock
 
 from helpers import git, make_git_repo
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # the guards' verdicts, on every store backend
+
 NOW = 1_800_000_000.0
 OTHER_SID = "bbbbbbbb-1111-2222-3333"  # shown as its first 8 characters
 MINE_SID = "aaaaaaaa-1111-2222-3333"
@@ -351,6 +353,7 @@ def test_vault_file_while_another_session_holds_end_is_denied_naming_it(vault, r
             f"purpose: /end save, held for "
         )
         + r"\d+s"
+        + r"(, fence \d+, lease [\d.]+ s left unless renewed)?"  # the shared store's lease
         + re.escape(". Wait until its /end save finishes, then retry ('sessionward lock status' shows the holder)."),
         verdict.reason,
     ), verdict.reason

@@ -15,6 +15,8 @@ from sessionward.notes import ABSENT, NoteChanged, NoteLockTimeout, append_note,
 
 from helpers import cli_json, hold_flock, run_cli
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # every note test, on every store backend
+
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -123,6 +125,7 @@ def test_paths_that_cannot_be_notes(note, tmp_path):
         append_note("bad\0path", "x")
 
 
+@pytest.mark.local_store_only  # holds the directory's flock, the local note lock (the lease's: tests/store/test_note_fence.py)
 def test_a_writer_holding_the_note_past_the_timeout(note):
     append_note(str(note), "x")
     holder = hold_flock(note.parent)  # the note's lock is its directory
@@ -139,10 +142,17 @@ def test_a_writer_holding_the_note_past_the_timeout(note):
 
 
 @pytest.mark.parametrize("step", WRITE_STEPS)
-def test_a_crash_at_any_step_leaves_the_old_note_or_the_new_one(note, step):
-    note.write_text("committed\n")
+def test_a_crash_at_any_step_leaves_the_old_note_or_the_new_one(note, step, tmp_path):
     code = f"from sessionward.notes import append_note; append_note({str(note)!r}, 'more\\n')"
-    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, SESSIONWARD_TEST_CRASH_AT=step))
+    # The note's write is the writer's last atomic write; on the shared store the fence file
+    # (and, the first time, the epoch file) are written before it: count the step's hits.
+    append_note(str(note), "the first write\n")  # the epoch is known: every later write is alike
+    note.write_text("committed\n")
+    trace = tmp_path / "trace"
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, SESSIONWARD_TEST_CRASH_AT=f"trace:{trace}"), check=True)
+    hits = trace.read_text().split().count(step)
+    note.write_text("committed\n")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, SESSIONWARD_TEST_CRASH_AT=f"{step}@{hits}"))
     assert done.returncode == 91  # died at that very step
     assert note.read_text() in ("committed\n", "committed\nmore\n")
     if step in ("replaced", "dir-fsynced"):
@@ -200,6 +210,7 @@ def test_concurrent_writers_lose_nothing(note, program):
 
 
 @pytest.mark.slow
+@pytest.mark.local_store_only  # switches the flock off (the lease's control: tests/store/test_note_fence.py)
 def test_without_the_lock_concurrent_appends_lose_some(note):
     """The negative control: the same appends with the lock switched off must lose lines."""
     for _ in range(3):
@@ -222,9 +233,11 @@ def test_cli_append_from_an_argument_and_from_stdin(note):
     assert done.returncode == 0
     assert note.read_text() == "from argv\nfrom stdin\n"
     envelope = cli_json("note", "append", str(note), "-", input="more")
+    waited_s = envelope["result"].pop("waited_s")  # taking the shared store's lease is a round trip
     assert envelope["ok"] and envelope["result"] == {
         "path": str(note), "size": 25, "sha256": sha(b"from argv\nfrom stdin\nmore"), "written": 4,
-        "waited_s": 0.0, "created": False, "text_file": None}
+        "created": False, "text_file": None}
+    assert 0.0 <= waited_s < 0.5
 
 
 def test_cli_write_with_expect_and_its_exit_codes(note):

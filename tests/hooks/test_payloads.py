@@ -16,7 +16,12 @@ import subprocess
 
 import pytest
 
+from sessionward.locks import NamedLock
+from sessionward.store import open_store
+
 from helpers import SESSIONWARD, cli_json, git, make_git_repo, run_cli
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # the hooks as real processes, on every store backend
 
 HEADER = "sessionward: other Claude Code sessions are working near this one right now."
 STRONG_TAIL = (
@@ -55,6 +60,7 @@ GIT_TAIL = (
 def _normalise(text: str) -> str:
     text = re.sub(r"\bup \d+(s|m|h\d\dm|d)(?=[,)])", "up <T>", text)
     text = re.sub(r"\b(just now|\d+(s|m|h\d\dm|d) ago)", "<AGO>", text)
+    text = re.sub(r", fence \d+, lease [\d.]+ s left unless renewed\b", "", text)  # the shared store's lease
     return re.sub(r"\bheld for \d+(s|m|h\d\dm|d)\b", "held for <T>", text)
 
 
@@ -86,10 +92,19 @@ def failed_open(ran) -> str:
 
 
 def registry(state_dir) -> dict:
-    """The registry document as it is on disk (read without any sweeping)."""
+    """The registry as it is stored (read without any sweeping): the document on disk, or
+    the shared store's records."""
+    if os.environ["SESSIONWARD_STORE"] != "local":
+        return open_store().load_sessions()
     doc = json.loads((state_dir / "obsidian_sessions.json").read_text())
     assert doc["schema"] == "sessionward/1"
     return doc["sessions"]
+
+
+def end_holder() -> int | None:
+    """The PID holding the end lock (end.lock's content on the local store), None when free."""
+    state = NamedLock("end").status()
+    return state.pid if state.present else None
 
 
 # -- what the answers say of another session ----------------------------------------------------
@@ -566,7 +581,7 @@ def test_vault_edit_denied_while_another_session_holds_end(sessions, project, va
     note = os.path.join(vault, "daily.md")
     silent(b.pre_write(note))  # nobody holds end
     run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
-    assert (state_dir / "end.lock").read_text() == f"{a.pid}\n"
+    assert end_holder() == a.pid
     assert answered(b.pre_write(note)) == pre_tool_answer(
         "deny",
         f"{note} is in the notes vault, and another session is saving there under the end lock: "
@@ -586,7 +601,7 @@ def test_vault_edit_allowed_while_this_session_holds_end(sessions, project, vaul
     answered(b.start())
     took = b.claude.run(f"{SESSIONWARD} lock acquire end", cwd=project, session_id=b.session_id)  # /end's first step
     assert took.rc == 0, took
-    assert (state_dir / "end.lock").read_text() == f"{b.pid}\n"
+    assert end_holder() == b.pid
     note = os.path.join(vault, "daily.md")
     silent(b.pre_write(note, SESSIONWARD_VAULT=vault))
     denied = answered(a.pre_write(note, SESSIONWARD_VAULT=vault))["hookSpecificOutput"]
@@ -678,7 +693,7 @@ def test_stop_releases_an_end_lock_held_by_the_sessions_own_process(sessions, pr
         "systemMessage": "sessionward: released the end lock this session still held at the end of its turn "
         f"(pid {b.pid} (claude){session}, project proj, worktree {project} (main), held for <T>)"
     }
-    assert not (state_dir / "end.lock").exists()
+    assert end_holder() is None
     silent(b.stop())  # nothing left to release
 
 
@@ -699,14 +714,14 @@ def test_stop_leaves_an_end_lock_held_by_another_process(sessions, state_dir):
     answered(b.start())
     run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
     silent(b.stop())
-    assert (state_dir / "end.lock").read_text() == f"{a.pid}\n"
+    assert end_holder() == a.pid
     # Nor does a helper process of B's session count as B's own (a `lock run` still saving).
     helper = subprocess.Popen(["sleep", "60"])
     try:
         run_cli("lock", "release", "end", "--pid", str(a.pid), check=True)
         run_cli("lock", "acquire", "end", "--pid", str(helper.pid), check=True)
         silent(b.stop())
-        assert (state_dir / "end.lock").read_text() == f"{helper.pid}\n"
+        assert end_holder() == helper.pid
     finally:
         helper.kill()
         helper.wait()
@@ -723,7 +738,7 @@ def test_session_end_unregisters_releases_and_ends_claims(sessions, project, sta
     assert took.rc == 0, took
     silent(b.end())
     assert list(registry(state_dir)) == [a.session_id]
-    assert not (state_dir / "end.lock").exists()
+    assert end_holder() is None
     silent(a.pre_write(path))  # B's claim no longer blocks
     silent(a.pre_bash("git checkout -b topic"))
     from sessionward.claims import claims_on
@@ -738,7 +753,7 @@ def test_session_end_leaves_another_sessions_lock(sessions, state_dir):
     answered(b.start())
     run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
     silent(b.end())
-    assert (state_dir / "end.lock").read_text() == f"{a.pid}\n"
+    assert end_holder() == a.pid
     assert list(registry(state_dir)) == [a.session_id]
 
 

@@ -6,6 +6,17 @@ restarts). The store comes from the environment the test set (SESSIONWARD_STORE)
                                                 claim on CLAIMED; prints "ok i" once both
                                                 are committed; a round that fails is retried
                                                 (printing "err CODE") for up to S seconds
+    note_worker.py sessions DIR LOG N S         N rounds of a session's life in DIR: the heartbeat
+                                                of the previous round's session "wPID-(i-1)"
+                                                ("lost i-1" when its record is gone), its
+                                                unregister, the register of "wPID-i" ("reg i
+                                                TIME" when done), then the
+                                                end lock taken and released, writing
+                                                "in PID i FENCE" / "out PID i" to LOG while
+                                                held; prints "ok i" once all are committed;
+                                                a failed step is retried as above; then
+                                                prints "done" and stays alive (its records
+                                                with it) until its stdin is closed
 
 Environment (test-only): WORKER_TTL_MS sets the note lease's TTL; WORKER_BROKEN breaks the
 fence on purpose, for negative controls: "no-lease" (no exclusion at all), "no-check" (the
@@ -68,6 +79,55 @@ def workload(note: str, claimed: str, rounds: int, seconds: float) -> int:
     return 0
 
 
+def sessions(cwd: str, log: str, rounds: int, seconds: float) -> int:
+    from sessionward import registry
+    from sessionward.errors import NotRegistered, SessionwardError
+    from sessionward.identity import resolve_owner
+    from sessionward.locks import NamedLock
+
+    owner, pid = resolve_owner(os.getpid()), os.getpid()
+    deadline = time.monotonic() + seconds
+
+    def held(i: int) -> None:
+        lock = NamedLock("end", owner=owner, session_id=f"w{pid}-{i}", purpose="torture")
+        lock.acquire(timeout=20)
+        with open(log, "a") as out:  # O_APPEND: whole lines, in the order they happened
+            out.write(f"in {pid} {i} {lock.fence}\n")
+            out.flush()
+            time.sleep(0.003)
+            out.write(f"out {pid} {i}\n")
+        lock.release()
+
+    def registered(i: int) -> None:
+        registry.register_session(cwd, session_id=f"w{pid}-{i}", owner=owner)
+        print(f"reg {i} {time.time()}", flush=True)  # when the server had it (a restart after may lose it)
+
+    def unregister_previous(i: int) -> None:
+        registry.unregister_sessions(session_id=f"w{pid}-{i - 1}")
+
+    def check_previous(i: int) -> None:
+        try:
+            registry.heartbeat(session_id=f"w{pid}-{i - 1}", owner=owner)
+        except NotRegistered:
+            print(f"lost {i - 1}", flush=True)
+
+    for i in range(rounds):
+        for step in ([check_previous, unregister_previous] if i else []) + [registered, held]:
+            while True:
+                try:
+                    step(i)
+                    break
+                except SessionwardError as error:
+                    print(f"err {error.code}", flush=True)
+                    if time.monotonic() > deadline:
+                        return 1
+                    time.sleep(0.05)
+        print(f"ok {i}", flush=True)
+    print("done", flush=True)
+    sys.stdin.read()  # alive, its records too, until the test has read the registry and closes stdin
+    return 0
+
+
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "cli":
@@ -75,4 +135,6 @@ if __name__ == "__main__":
 
         sys.argv = ["sessionward", *sys.argv[2:]]
         sys.exit(main())
+    if mode == "sessions":
+        sys.exit(sessions(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
     sys.exit(workload(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])))
