@@ -6,6 +6,9 @@ few waiting, some busy, the rest idle) in a temporary SESSIONWARD_HOME, starts `
 watch` in a private tmux server (150x50), lets it settle, then reads its user+system CPU time
 from /proc/PID/stat over N seconds (default 30), and again with one session's activity
 changing every second (the cost of a change: a snapshot and a redraw). Prints one table.
+With --store shared, the same on the shared store: a redis-server of its own (AOF, a Unix
+socket, as bench/shared_bench.py starts it), the sessions registered there; watch then also
+polls the store's change counter (one small script per poll).
 Nothing here fails on a timing: the budget row says PASS or FAIL (idle under 1% of one core).
 """
 
@@ -43,9 +46,16 @@ def watch_pid(tmux: list) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--store", choices=("local", "shared"), default="local")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sessionward-watch-bench-"))
     os.environ["SESSIONWARD_HOME"] = str(root / "state")
+    server = None
+    if args.store == "shared":
+        from shared_bench import Server
+
+        server = Server(root)
+    os.environ["SESSIONWARD_STORE"] = f"unix://{server.sock}" if server else "local"
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from sessionward import activity, registry
     from sessionward.identity import resolve_owner
@@ -66,7 +76,8 @@ def main() -> None:
             elif i % 3 == 0:
                 activity.note_event("Stop", sid, {"cwd": cwd})
         subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
-                               f"env SESSIONWARD_HOME={root / 'state'} TERM=tmux-256color {VENV_BIN / 'sessionward'} watch"],
+                               f"env SESSIONWARD_HOME={root / 'state'} SESSIONWARD_STORE={os.environ['SESSIONWARD_STORE']} "
+                               f"TERM=tmux-256color {VENV_BIN / 'sessionward'} watch"],
                        check=True)
         pid = watch_pid(tmux)
         time.sleep(3.0)  # started, first snapshot drawn
@@ -92,9 +103,11 @@ def main() -> None:
         for proc in sleepers:
             proc.kill()
             proc.wait()
+        if server is not None:
+            server.close()
         shutil.rmtree(root, ignore_errors=True)
     print(f"date: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}  host: {platform.node()}  python: {platform.python_version()}")
-    print(f"sessionward watch, {WATCH_SESSIONS} live sessions, 150x50 tmux pane, {args.seconds:g} s per row"
+    print(f"sessionward watch, {args.store} store, {WATCH_SESSIONS} live sessions, 150x50 tmux pane, {args.seconds:g} s per row"
           f" (budget: idle <= {IDLE_BUDGET_PCT:g}% of one core)")
     print(f"{'case':<46} {'CPU % of one core':>18}  budget")
     for name, pct, verdict in rows:

@@ -250,6 +250,32 @@ def test_without_the_stamp_the_cached_row_goes_stale(world):
     assert status(repo, env) == ("sessionward: main · no other session on proj", True)
 
 
+def test_on_the_shared_store_another_hosts_session_shows_within_a_few_seconds(world, shared_redis, tmp_path):
+    """Another host (its own state directory: it renews no stamp here) starts a session in
+    this worktree: the cached row expires SHARED_RECHECK_S after it was made, so the row shows
+    it within a few seconds; before that the refreshes were the fast path."""
+    from sessionward.hooks.status_line import SHARED_RECHECK_S
+
+    repo, _, env, _ = world
+    with shared_redis.connect() as conn:
+        conn.call("FLUSHDB")
+    env["SESSIONWARD_STORE"] = shared_redis.url
+    settle(repo, env, "sessionward: main · no other session on proj")
+    other = tmp_path / "other-host"
+    (other / "home").mkdir(parents=True)
+    remote = Session(repo, dict(env, SESSIONWARD_HOME=str(other / "state"), HOME=str(other / "home")), "remote")
+    try:
+        assert remote.run("sessionward register --quiet --session dddd3333-aaaa-bbbb-cccc-000000000004") == 0
+        registered = time.monotonic()
+        expected = "sessionward: main · 1 other session in this worktree (dddd3333)"
+        while (row := status(repo, env)[0]) != expected and time.monotonic() - registered < SHARED_RECHECK_S + 3:
+            time.sleep(0.25)
+        took = time.monotonic() - registered
+        assert row == expected, f"after {took:.1f} s the row still reads {row!r}"
+        assert took < SHARED_RECHECK_S + 1.5
+    finally:
+        remote.kill()
+
 
 # -- the statusLine JSON as Claude Code really sends it ---------------------------------------
 

@@ -10,7 +10,10 @@ recently ended ones.
 change_token() is what `watch` polls to know that a new snapshot is worth taking: a few
 stat() calls on the files every change goes through (the registry, each activity file, the
 claims directory, the status stamp that every lock transition and every watcher's death renews,
-the state directory where NAME.lock files come and go); transcript_token() is the same for
+the state directory where NAME.lock files come and go) and, on the shared store, one small
+script (store.change_token: the counter every shared write bumps, and how many owners'
+leases run), since another host's sessions, locks and claims touch no file here;
+transcript_token() is the same for
 the Claude Code transcript of each session waiting for permission (a refused dialog shows
 there alone, see sessionward.activity). They cost a few microseconds, so a
 view can poll it several times a second and stay idle otherwise.
@@ -19,7 +22,7 @@ view can poll it several times a second and stay idle otherwise.
 import os
 import time
 
-from sessionward import activity, paths
+from sessionward import activity, paths, store
 
 ENDED_SHOWN_S = 600.0  # an ended session stays in the view this long, then goes
 STALE_SWEEP_EVERY_S = 60.0
@@ -111,6 +114,7 @@ def change_token(state_dir: str | None = None, now: float | None = None) -> tupl
         except OSError:
             token.append(None)
     token.append(_activity_token(activity.activity_dir(top), time.time() if now is None else now))
+    token.append(store.change_token())  # the shared store: other hosts write nothing here
     return tuple(token)
 
 

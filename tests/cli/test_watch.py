@@ -53,7 +53,7 @@ def wait_for_permission(sid: str, cwd: str):
 def test_once_puts_the_session_waiting_for_its_person_first(world):
     wait_for_permission(B1, world["notes"])
     out = run_cli("watch", "--once", check=True).stdout.splitlines()
-    assert out[0] == "sessionward watch: 3 sessions, 1 waiting for their person"
+    assert out[0] == "sessionward watch: 3 sessions, 1 waiting for their person · local store"
     header = out[1].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in out[2:]]
     assert [r["ID"] for r in rows] == ["b1b1b1b1", "a1a1a1a1", "a2a2a2a2"]
@@ -87,14 +87,14 @@ def test_an_ended_session_is_shown_but_not_counted_as_a_session(world):
     registry.unregister_sessions(session_id=B1)
     activity.note_event("SessionEnd", B1, {"cwd": world["notes"], "reason": "prompt_input_exit"})
     out = run_cli("watch", "--once", check=True).stdout.splitlines()
-    assert out[0] == "sessionward watch: 2 sessions, 0 waiting for their person, 1 ended lately"
+    assert out[0] == "sessionward watch: 2 sessions, 0 waiting for their person, 1 ended lately · local store"
     rows = {line.split("\t")[0]: line for line in out[2:]}
     assert set(rows) == {"a1a1a1a1", "a2a2a2a2", "b1b1b1b1"} and "ended" in rows["b1b1b1b1"]
 
 
 def test_project_filter(world):
     out = run_cli("watch", "--once", "--project", "notes", check=True).stdout.splitlines()
-    assert out[0] == "sessionward watch: 1 session, 0 waiting for their person, project notes"
+    assert out[0] == "sessionward watch: 1 session, 0 waiting for their person, project notes · local store"
     assert [line.split("\t")[0] for line in out[2:]] == ["b1b1b1b1"]
 
 
@@ -111,6 +111,57 @@ def test_piped_it_prints_the_table_again_within_a_second_of_a_change(world):
         assert second[2].split("\t")[0] == "a2a2a2a2"
         assert took < 1.5, f"the change took {took:.2f} s to show"
     finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def on_shared_store(shared_redis, monkeypatch):
+    """SESSIONWARD_STORE at the suite's real redis-server, emptied (tests/conftest.py)."""
+    from sessionward.store import shared
+
+    with shared_redis.connect() as conn:
+        conn.call("FLUSHDB")
+    monkeypatch.setenv("SESSIONWARD_STORE", shared_redis.url)
+    try:
+        yield shared_redis
+    finally:
+        shared.disconnect()
+
+
+def test_piped_on_the_shared_store_shows_another_hosts_changes_within_a_second(on_shared_store, tmp_path):
+    """Another host (its own state directory: no file here changes) registers a session,
+    takes `end`, then its owner exits: each shows within a second (watch's full refresh is
+    FULL_REFRESH_S; piped, only a change shows at all)."""
+    other = tmp_path / "other-host"
+    (other / "home").mkdir(parents=True)
+    env = dict(os.environ, SESSIONWARD_HOME=str(other / "state"), HOME=str(other / "home"))
+    repo = make_git_repo(tmp_path / "remote-repo")
+    owner = subprocess.Popen(["sleep", "600"])
+    proc = subprocess.Popen([SESSIONWARD, "watch"], stdout=subprocess.PIPE, bufsize=0)
+    try:
+        first = read_table(proc)
+        assert "sessionward watch: 0 sessions" in first[0]
+        assert first[0].endswith(f" · shared store {on_shared_store.url}")
+        time.sleep(0.5)  # the next change lands between two of watch's polls
+        for argv, seen in (
+            (["register", "--pid", str(owner.pid), "--session", B1, "--quiet", "remote", str(repo)],
+             # its activity is a file on its host: "-" here (docs/SHARED_STORE.md)
+             lambda table: "1 session," in table[0] and table[2].split("\t")[0] == "b1b1b1b1"
+             and table[2].split("\t")[5] == "-"),
+            (["lock", "acquire", "end", "--pid", str(owner.pid), "--timeout", "5"],
+             lambda table: table[2].split("\t")[8] == "end"),
+        ):
+            done = subprocess.run([SESSIONWARD, *argv], env=env, capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr
+            changed_at = time.monotonic()  # committed on the server by now
+            while not seen(table := read_table(proc)):
+                pass
+            took = time.monotonic() - changed_at
+            assert took < 1.5, f"{argv[0]} on another host took {took:.2f} s to show: {table}"
+    finally:
+        owner.kill()
+        owner.wait()
         proc.terminate()
         assert proc.wait(timeout=10) == 0
 

@@ -126,6 +126,24 @@ def test_doctor_says_which_store_is_in_use_and_what_chose_it(tmp_path, monkeypat
     assert store_check() == ("ok", f"local: the files in {state_dir} (SESSIONWARD_STORE)")
 
 
+def test_doctor_on_the_shared_store_shows_the_url_the_key_prefix_and_pings(shared_store, monkeypatch):
+    import pwd
+
+    def store_check():
+        checks = json.loads(run_cli("doctor", "--json").stdout)["result"]["checks"]
+        return next((c["status"], c["detail"]) for c in checks if c["name"] == "store")
+
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert store_check() == ("ok", f"shared: {shared_store.url}, keys sessionward:{{{user}}}:* (SESSIONWARD_STORE)")
+    from store.redis_server import free_loopback_port
+
+    port = free_loopback_port()  # nothing listens: the ping fails, the password stays hidden
+    monkeypatch.setenv("SESSIONWARD_STORE", f"redis://sw:hunter2@127.0.0.1:{port}/0")
+    status, detail = store_check()
+    assert status == "fail" and detail.startswith(f"shared: redis://sw:***@127.0.0.1:{port}/0, keys sessionward:")
+    assert "unavailable" in detail and "hunter2" not in detail
+
+
 def test_a_url_password_is_never_shown():
     assert store.shown("rediss://u:p%40ss@10.0.0.1:6380/1") == "rediss://u:***@10.0.0.1:6380/1"
     assert store.shown("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

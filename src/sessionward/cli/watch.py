@@ -4,10 +4,15 @@ On a terminal it draws with curses, the standard library's binding of ncurses, i
 and nowhere else. Why curses rather than textual, urwid or prompt_toolkit: it adds no
 dependency; ncurses reads terminfo, so it draws right in tmux, screen and over SSH, and sends
 only the cells that changed (cheap on a slow link); and the idle loop is ours: a getch that
-waits in C for a key up to POLL_S, then a few stat() calls (overview.change_token), with no
+waits in C for a key up to POLL_S, then a few stat() calls (overview.change_token; on the
+shared store also one small script: the change counter every shared write bumps), with no
 event loop or timers of a framework's own. A snapshot is taken only when that token changed
 (or every FULL_REFRESH_S, for a branch switched in a worktree), the screen is redrawn once a
 second for the ages, so 50 idle sessions cost next to nothing (docs/BENCHMARKS.md).
+
+The header names the store viewed: "local store", or "shared store URL" (no password). On
+the shared store every host's sessions, locks and claims show; activity (busy, waiting,
+idle) is kept per host, so another host's sessions show none beyond what the registry has.
 
 Keys: q quit · s next sort (attention, project, age, last activity) · p next project (all,
 then each) · up/down (k/j) select · enter details of the selected session (esc, enter or
@@ -108,7 +113,9 @@ def header_line(snapshot, project, sort: str) -> str:
         parts.append(f"project {project}")
     if sort != "attention":
         parts.append(f"sorted by {sort}")
-    return "sessionward watch: " + ", ".join(parts)
+    from sessionward import store
+
+    return "sessionward watch: " + ", ".join(parts) + " · " + store.description()
 
 
 def snapshot_output(project: str | None) -> Output:

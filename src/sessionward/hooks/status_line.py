@@ -24,7 +24,9 @@ each compared by the fast path with what it finds now:
   6  the end lock file, 7 its first line (a hand-made `rm ~/.claude/end.lock`)
   8  the boot id (a reboot ends every session without a watcher seeing it)
   9  the uptime (whole seconds, /proc/uptime) from which the row's text is stale (a duration
-     it shows moves on: "for 1m" becomes "for 2m"), 0 for never
+     it shows moves on: "for 1m" becomes "for 2m"; on the shared store SHARED_RECHECK_S
+     after it was made, since another host's sessions and locks renew no stamp here), 0 for
+     never
   10 the configuration file's path; after the row (11), the configuration file's bytes as
      they were read (an edit fixes or breaks it)
 Every value is read before the row is computed from it, so a change that lands meanwhile
@@ -41,6 +43,9 @@ CACHE_SCHEMA = "sessionward-status/1"
 IDS_SHOWN_UPTO = 3  # more others than this: counted, not listed
 ASK_SHOWN_S = 300.0  # how long the row shows a conflict its person was asked about
 UNKNOWN_RECHECK_S = 60.0  # a row counting sessions whose life cannot be told here is re-made this often
+# On the shared store another host's changes renew no stamp here: the row is re-made this
+# often (with refreshInterval 3 about every refresh), so it is at most a refresh or so old.
+SHARED_RECHECK_S = 2.0
 MAX_CONFIG_BYTES = 65536  # a bigger configuration file is not copied into the cache (no fast path)
 STALE_CACHE_S = 86400.0  # cached rows and asks of sessions not seen for a day are removed
 _SESSION_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
@@ -141,8 +146,10 @@ class Row:
         from sessionward._humanize import one_line
         from sessionward.identity import describe_checkout, owner_record_matches, resolve_owner
         from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING, Context, classify, session_liveness
-        from sessionward.store import open_store
+        from sessionward.store import SHARED, current, open_store
 
+        if current() == SHARED:
+            self._stale_from(self.now + SHARED_RECHECK_S)
         try:
             owner = resolve_owner(environ=self.env)
         except Exception:  # noqa: BLE001 - a row without "me" still counts the others

@@ -170,6 +170,30 @@ def shared_url() -> str:
     return _shared_url if current() == SHARED else ""
 
 
+def change_token() -> tuple:
+    """What `watch` polls on the shared store besides its local files: () on the local store;
+    on the shared one, the change counter every shared write bumps and how many owners'
+    leases run (store.shared.change_token, one round trip), or ("unreachable",) so that the
+    view takes a snapshot and tells why."""
+    if current() != SHARED:
+        return ()
+    from sessionward.errors import SessionwardError
+    from sessionward.store import shared
+
+    try:
+        return shared.change_token(shared.connection(_shared_url))
+    except SessionwardError:
+        return ("unreachable",)
+
+
+def description() -> str:
+    """Which store this process uses, as a view's header says it: "local store", or
+    "shared store URL" (its password never shown)."""
+    if current() == SHARED:
+        return f"shared store {shown(_shared_url)}"
+    return "local store"
+
+
 def shown(value: str) -> str:
     """The setting as it may be printed: a URL's password replaced by ***."""
     scheme, sep, rest = value.partition("://")

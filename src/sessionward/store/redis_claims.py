@@ -9,6 +9,7 @@ store (Redis or Valkey) and changes them only as told. Keys, under the user's pr
                    (keep_s) after its last update: every claim in it has aged out by then
   P claims-ended   the ended owners, a JSON list of {"owner", "at"} as in ended.json; it
                    expires keep_s after the last session ended
+  P changes        the change counter a changed record INCRs (store.shared: `watch` polls it)
 
 An update is optimistic and atomic on the server: read the record, run change() on it,
 then a script writes the result only if the record is still what was read (compared by
@@ -35,7 +36,7 @@ from sessionward.store.resp import Script
 SCAN_BATCH = 1000
 RETRY_PAUSE_S = 0.002  # between attempts of an update that met a conflicting write
 
-# KEYS record; ARGV sha1 of what was read ('' when absent), the new value ('' deletes), ttl_ms
+# KEYS record changes; ARGV sha1 of what was read ('' when absent), the new value ('' deletes), ttl_ms
 COMPARE_AND_SET_LUA = """
 local current = redis.call('GET', KEYS[1])
 local seen = ''
@@ -43,6 +44,7 @@ if current then seen = redis.sha1hex(current) end
 if seen ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1])
 else redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3])) end
+if current ~= (ARGV[2] ~= '' and ARGV[2] or false) then """ + shared.BUMP_LUA + """end
 return 1
 """
 COMPARE_AND_SET = Script(COMPARE_AND_SET_LUA)
@@ -128,7 +130,8 @@ class RedisClaims(ClaimFacts):
             raw = self.conn.call("GET", key)
             new = change(_decode(raw))
             value = jsoncodec.dumps(new).encode("utf-8") if new else b""
-            if self.conn.run_script(COMPARE_AND_SET, [key], [_sha1(raw), value, int(keep_s * 1000)]) == 1:
+            keys = [key, shared.changes_key(self.prefix.decode())]
+            if self.conn.run_script(COMPARE_AND_SET, keys, [_sha1(raw), value, int(keep_s * 1000)]) == 1:
                 return
             if time.monotonic() >= deadline:
                 raise ClaimsLockTimeout(self.where, self.lock_timeout_s,

@@ -12,6 +12,7 @@ renewing: its owners are dead LEASE_TTL_MS after the last renewal, and not befor
 Keys, under the user's prefix P (resp.key_prefix):
     P alive          sorted set: owner key -> the server time (ms) its lease lapses at
     P holds:OWNER    hash: lock name -> the token of the lease OWNER holds on it
+    P changes        the change counter finish() INCRs (store.shared: `watch` polls it)
     P lock:NAME      a lock's holder token, PX expiry (store.redis_locks; renewed here too,
     P expiry:NAME    with the time it lapses at unless renewed again)
 OWNER is the owner's life key (identity.life.life_key: boot id, PID namespace, PID, start
@@ -35,6 +36,7 @@ This module imports only os and the scripts' runner (store.resp): the watcher lo
 import os
 
 from sessionward.store.resp import Script
+from sessionward.store.shared import changes_key
 
 LEASE_TTL_MS = 30000
 _TEST_TTL_ENV = "SESSIONWARD_TEST_LEASE_TTL_MS"
@@ -72,7 +74,7 @@ end
 return now
 """
 
-# KEYS alive holds; ARGV owner prefix
+# KEYS alive holds changes; ARGV owner prefix
 FINISH_LUA = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 local held = redis.call('HGETALL', KEYS[2])
@@ -85,6 +87,7 @@ for i = 1, #held, 2 do
   end
 end
 redis.call('DEL', KEYS[2])
+redis.call('INCR', KEYS[3])
 return freed
 """
 
@@ -112,7 +115,7 @@ def renew(conn, prefix: str, owner: str, ttl_ms: int) -> int:
 def finish(conn, prefix: str, owner: str) -> int:
     """`owner` exited: its life entry goes and the locks it still held are freed (their
     tokens compared: a lock taken by someone else since stays theirs). How many were freed."""
-    return conn.run_script(FINISH, _keys(prefix, owner), [owner, prefix])
+    return conn.run_script(FINISH, _keys(prefix, owner) + [changes_key(prefix)], [owner, prefix])
 
 
 def lives(conn, prefix: str) -> tuple:

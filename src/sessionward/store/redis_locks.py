@@ -14,6 +14,7 @@ Keys, for a lock NAME, under the user's prefix P (resp.key_prefix):
   P expiry:NAME   "TOKEN MS": when the current lease lapses unless renewed (told to a holder
   P lapsed:NAME   whose lease lapsed: when); lapsed: the one before it
   P locks         set: the names of every lock ever taken (lock status --all, cleanup)
+  P changes       the change counter a take and a release INCR (store.shared: `watch` polls it)
 
 Taking a lock is one script (TAKE): SET with the holder's token and a PX expiry, only if
 the lock is free or still holds the dead holder's token the caller judged (a take-over);
@@ -100,7 +101,7 @@ if annex[1] ~= held then annex = {'', '', 0} end
 return {now, held, redis.call('PTTL', KEYS[1]), annex[2] or '', tonumber(annex[3] or '0') or 0}
 """
 
-# KEYS lock fence annex holds locks floor expiry lapsed queue waiters seen; ARGV token ttl_ms
+# KEYS lock fence annex holds locks floor expiry lapsed queue waiters seen changes; ARGV token ttl_ms
 # annex expected name me. `expected`: the token of the dead holder the caller judged ("" for a
 # free lock); `me`: the taker's waiter key: the queue must be empty or start with it (FIFO),
 # and it leaves the queue with the take.
@@ -134,23 +135,23 @@ redis.call('SADD', KEYS[5], ARGV[5])
 local before = redis.call('GET', KEYS[7])
 if before then redis.call('SET', KEYS[8], before) end
 redis.call('SET', KEYS[7], ARGV[1] .. ' ' .. (now + ttl))
-if held then return {'took', fence, now} end
+""" + shared.BUMP_LUA + """if held then return {'took', fence, now} end
 return {'acquired', fence, now}
 """
 
-# KEYS lock annex holds; ARGV token name. Deletes only on a token match.
+# KEYS lock annex holds changes; ARGV token name. Deletes only on a token match.
 RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[3], ARGV[2])
-return 1
+""" + shared.BUMP_LUA + """return 1
 """
 
 # Test-only (the negative control): deletes whoever holds it.
 RELEASE_UNCHECKED_LUA = """
 redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[3], ARGV[2])
-return 1
+""" + shared.BUMP_LUA + """return 1
 """
 _UNCHECKED = os.environ.get("SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED") == "1"  # read once: children inherit it
 
@@ -278,7 +279,8 @@ class RedisLock(LockFacts):
         token = meta["token"]
         expected = _text(replacing.raw) if replacing.present else ""
         keys = [self.lock_key, self.fence_key, self.annex_key, f"{self.prefix}holds:{_owner_key(meta['holder'])}",
-                self.prefix + "locks", self.prefix + "floor", *self.expiry_keys, *self.queue_keys]
+                self.prefix + "locks", self.prefix + "floor", *self.expiry_keys, *self.queue_keys,
+                shared.changes_key(self.prefix)]
         me = _waiter_key(waiter_record())
         verdict, fence, _now = self.conn().run_script(
             TAKE, keys, [token, lease_ttl_ms(), jsoncodec.dumps(meta), expected, self.name, me])
@@ -295,7 +297,7 @@ class RedisLock(LockFacts):
 
     def remove(self, state: LockState) -> str | None:
         holder = (state.meta or {}).get("holder") or {}
-        keys = [self.lock_key, self.annex_key, f"{self.prefix}holds:{_owner_key(holder)}"]
+        keys = [self.lock_key, self.annex_key, f"{self.prefix}holds:{_owner_key(holder)}", shared.changes_key(self.prefix)]
         if self.conn().run_script(RELEASE_UNCHECKED if _UNCHECKED else RELEASE, keys, [_text(state.raw), self.name]):
             status_stamp.touch()
         return None

@@ -4,6 +4,7 @@ Keys, under the user's prefix P (resp.key_prefix):
     P sessions        hash: session id -> its record, JSON (the fields sessionward.registry
                       defines, exactly as the local store keeps them)
     P registry:guard  the exclusion of one update: a token, PX GUARD_LEASE_MS
+    P changes         the change counter every commit INCRs (store.shared: what `watch` polls)
     P alive           owners' leases (store.redis_lives): an update also renews the lease of
                       every owner on this kernel whose record it writes, so that a session is
                       alive to other kernels from the moment its record appears (its watcher
@@ -65,7 +66,7 @@ end
 return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 """
 
-# KEYS guard sessions alive; ARGV token ttl_ms n_set (id json)* n_del id* n_owners owner*.
+# KEYS guard sessions alive changes; ARGV token ttl_ms n_set (id json)* n_del id* n_owners owner*.
 # Writes only while the guard is still ours: a lapsed writer changes nothing.
 COMMIT_LUA = _SERVER_MS + """
 local held = redis.call('GET', KEYS[1])
@@ -83,7 +84,7 @@ for _ = 1, n do
   i = i + 1
 end
 redis.call('DEL', KEYS[1])
-return {1, ''}
+""" + shared.BUMP_LUA + """return {1, ''}
 """
 
 # KEYS guard; ARGV token
@@ -222,9 +223,10 @@ class RedisStore(Store):
                 conn.call("HSET", self._keys()[1], writes[i], writes[i + 1])
             for key in gone:
                 conn.call("HDEL", self._keys()[1], key)
+            conn.call("INCR", shared.changes_key(self.prefix))
             return
         args = [token, lease_ttl_ms(), len(writes) // 2, *writes, len(gone), *gone, len(owners), *owners]
-        ok, holder = conn.run_script(COMMIT, self._keys(), args)
+        ok, holder = conn.run_script(COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
         if ok != 1:
             # Our guard lapsed while `change` ran (paused past GUARD_LEASE_MS): nothing written.
             raise LeaseLost("registry", _text(holder).rpartition("#")[0], 0)

@@ -15,6 +15,13 @@ Calling sequence (the store's backends; nothing else should):
     keys = prefix()             # "sessionward:{alice}:"
     epoch = known_epoch()       # "" when this host never saw one
     remember_epoch(epoch)       # after an operation returned the server's epoch
+    change_token(conn)          # `watch`: changes whenever a shared write changed something
+
+The change counter (P changes): every script that changes what `watch` shows (a registry
+commit, a lock taken or released, a claim record changed, an owner finished) INCRs it in
+the same script (BUMP_LUA, with changes_key() passed as its last key), so a view polls one
+small script instead of reading everything: the counter, and how many owners' leases are
+still running (a host that died changes nothing; its sessions lapse by time).
 
 This module imports only resp (no client library): hooks reach it on their hot path.
 """
@@ -25,6 +32,15 @@ from sessionward import paths
 from sessionward.store import resp
 
 EPOCH_FILE_NAME = "store-epoch"
+CHANGES_KEY = "changes"
+BUMP_LUA = "redis.call('INCR', KEYS[#KEYS])\n"  # in a script whose last key is changes_key()
+# KEYS changes alive: the counter, and the owners' leases still running by the server's clock
+CHANGE_TOKEN_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return {redis.call('GET', KEYS[1]) or '0', redis.call('ZCOUNT', KEYS[2], now, '+inf')}
+"""
+_CHANGE_TOKEN = resp.Script(CHANGE_TOKEN_LUA)
 _EPOCH_MAX = 64
 
 _conn = None
@@ -125,3 +141,16 @@ def remember_fence(fence: int, state_dir: str | None = None) -> None:
     path = _fence_path(state_dir)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     write_file_atomic(path, b"%d\n" % fence, durable=False)
+
+
+def changes_key(prefix_: str) -> str:
+    """The change counter's key under `prefix_` (the last key of every script that bumps it)."""
+    return prefix_ + CHANGES_KEY
+
+
+def change_token(conn) -> tuple:
+    """(the change counter, how many owners' leases run): differs after any shared write
+    `watch` shows, and once a dead host's owner lapsed. One round trip."""
+    keys = prefix()
+    counter, running = conn.run_script(_CHANGE_TOKEN, [changes_key(keys), keys + "alive"], [])
+    return counter, running
