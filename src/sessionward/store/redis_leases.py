@@ -53,13 +53,7 @@ import time
 
 from sessionward.errors import LeaseLost, StoreStateLost
 from sessionward.store.resp import Script
-
-_SERVER_MS = """
-local function server_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-"""
+from sessionward.store.shared import NEXT_FENCE_LUA, SERVER_MS_LUA
 
 # check_epoch: 'ok', 'stale' (the caller knew another epoch: someone found a loss before it)
 # or 'lost' (this call found the epoch gone while state was expected: it sets the flag)
@@ -80,7 +74,7 @@ end
 """
 
 # KEYS lock fence epoch reseed floor; ARGV token ttl_ms known_epoch candidate_epoch
-ACQUIRE_LUA = _SERVER_MS + _EPOCH + """
+ACQUIRE_LUA = SERVER_MS_LUA + NEXT_FENCE_LUA + _EPOCH + """
 local now = server_ms()
 local status, epoch = check_epoch(KEYS[3], KEYS[4], ARGV[3], ARGV[4], KEYS[2])
 local reseed = redis.call('EXISTS', KEYS[4])
@@ -94,18 +88,13 @@ if held then
   return {'busy', tonumber(redis.call('GET', KEYS[2]) or '0'), epoch, status, reseed, now,
           now + redis.call('PTTL', KEYS[1]), held}
 end
-local fence = redis.call('INCR', KEYS[2])
-local floor = tonumber(redis.call('GET', KEYS[5]) or '0')
-if fence <= floor then
-  fence = floor + 1
-  redis.call('SET', KEYS[2], fence)
-end
+local fence = next_fence(KEYS[2], KEYS[5])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 return {'acquired', fence, epoch, status, reseed, now, now + ttl}
 """
 
 # KEYS lock fence; ARGV token ttl_ms
-RENEW_LUA = _SERVER_MS + """
+RENEW_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then
@@ -117,7 +106,7 @@ return {0, now, held or '', tonumber(redis.call('GET', KEYS[2]) or '0')}
 
 # KEYS lock fence; ARGV token. Deletes only on a token match: a holder whose lease lapsed
 # must not free the lock of the one who took it since.
-RELEASE_LUA = _SERVER_MS + """
+RELEASE_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then
@@ -128,7 +117,7 @@ return {0, now, held or '', tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
 # KEYS lock fence
-HOLDER_LUA = _SERVER_MS + """
+HOLDER_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local held = redis.call('GET', KEYS[1])
 if not held then return {'', 0, now, 0} end

@@ -36,7 +36,7 @@ This module imports only os and the scripts' runner (store.resp): the watcher lo
 import os
 
 from sessionward.store.resp import Script
-from sessionward.store.shared import changes_key
+from sessionward.store.shared import SERVER_MS_LUA, changes_key
 
 LEASE_TTL_MS = 30000
 _TEST_TTL_ENV = "SESSIONWARD_TEST_LEASE_TTL_MS"
@@ -48,16 +48,10 @@ def lease_ttl_ms() -> int:
     return max(100, int(text)) if text.isdigit() else LEASE_TTL_MS
 
 
-_SERVER_MS = """
-local function server_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-"""
 
 # KEYS alive holds; ARGV owner ttl_ms prefix. The locks whose lease is no longer the one
 # recorded (released, taken over) are forgotten.
-RENEW_LUA = _SERVER_MS + """
+RENEW_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
@@ -92,7 +86,7 @@ return freed
 """
 
 # KEYS alive
-LIVES_LUA = _SERVER_MS + """
+LIVES_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}

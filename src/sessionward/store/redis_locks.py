@@ -54,11 +54,12 @@ from sessionward.identity import record_liveness, this_host
 from sessionward.identity.life import life_key
 from sessionward.identity.process import REAP_GRACE_S, Liveness, known_boot_id
 from sessionward.store import LockFacts, shared, shown
-from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
+from sessionward.store.redis_lives import lease_ttl_ms
 from sessionward.store.resp import Script
+from sessionward.store.shared import SERVER_MS_LUA
 
 # KEYS queue waiters seen
-SNAPSHOT_LUA = _SERVER_MS + """
+SNAPSHOT_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local keys = redis.call('LRANGE', KEYS[1], 0, -1)
 if #keys == 0 then return {now, {}, {}, {}} end
@@ -67,7 +68,7 @@ return {now, keys, redis.call('HMGET', KEYS[2], unpack(keys)), redis.call('HMGET
 
 # KEYS queue waiters seen; ARGV key record refresh_ms. Joins at the back, or (already in the
 # queue) says it still waits, at most every refresh_ms (each write is an fsync with AOF always).
-JOIN_LUA = _SERVER_MS + """
+JOIN_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   local seen = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
@@ -92,7 +93,7 @@ return gone
 """
 
 # KEYS lock annex fence
-READ_LUA = _SERVER_MS + """
+READ_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local held = redis.call('GET', KEYS[1])
 if not held then return {now, ''} end
@@ -105,7 +106,7 @@ return {now, held, redis.call('PTTL', KEYS[1]), annex[2] or '', tonumber(annex[3
 # annex expected name me. `expected`: the token of the dead holder the caller judged ("" for a
 # free lock); `me`: the taker's waiter key: the queue must be empty or start with it (FIFO),
 # and it leaves the queue with the take.
-TAKE_LUA = _SERVER_MS + """
+TAKE_LUA = SERVER_MS_LUA + shared.NEXT_FENCE_LUA + """
 local now = server_ms()
 local ttl = tonumber(ARGV[2])
 local held = redis.call('GET', KEYS[1])
@@ -121,12 +122,7 @@ if first then
   redis.call('HDEL', KEYS[10], ARGV[6])
   redis.call('HDEL', KEYS[11], ARGV[6])
 end
-local fence = redis.call('INCR', KEYS[2])
-local floor = tonumber(redis.call('GET', KEYS[6]) or '0')
-if fence <= floor then
-  fence = floor + 1
-  redis.call('SET', KEYS[2], fence)
-end
+local fence = next_fence(KEYS[2], KEYS[6])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'token', ARGV[1], 'json', ARGV[3], 'fence', fence)
@@ -156,7 +152,7 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 _UNCHECKED = os.environ.get("SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED") == "1"  # read once: children inherit it
 
 # KEYS lock expiry lapsed annex fence; ARGV token: when our lease lapsed (0: not by time) and who holds now
-LAPSE_LUA = _SERVER_MS + """
+LAPSE_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local at = 0
 for _, key in ipairs({KEYS[2], KEYS[3]}) do

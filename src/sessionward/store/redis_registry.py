@@ -42,22 +42,23 @@ from sessionward import _jsoncodec as jsoncodec, status_stamp
 from sessionward.errors import LeaseLost, RegistryLockTimeout, StoreForked
 from sessionward.store import Store, shared
 from sessionward.store.local import _DISABLE_LOCK_ENV, REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
-from sessionward.store.redis_lives import _SERVER_MS, lease_ttl_ms
+from sessionward.store.redis_lives import lease_ttl_ms
 from sessionward.store.resp import Script
+from sessionward.store.shared import SERVER_MS_LUA
 
 GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is passed after this
 _POLL_FIRST_S = 0.0005
 _POLL_CAP_S = 0.005
 
 # KEYS sessions alive
-LOAD_LUA = _SERVER_MS + """
+LOAD_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 return {now, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
 """
 
 # KEYS guard sessions alive; ARGV token guard_ms
-BEGIN_LUA = _SERVER_MS + """
+BEGIN_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -68,7 +69,7 @@ return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 
 # KEYS guard sessions alive changes; ARGV token ttl_ms n_set (id json)* n_del id* n_owners owner*.
 # Writes only while the guard is still ours: a lapsed writer changes nothing.
-COMMIT_LUA = _SERVER_MS + """
+COMMIT_LUA = SERVER_MS_LUA + """
 local held = redis.call('GET', KEYS[1])
 if held ~= ARGV[1] then return {0, held or ''} end
 local i = 3

@@ -34,6 +34,26 @@ from sessionward.store import resp
 EPOCH_FILE_NAME = "store-epoch"
 CHANGES_KEY = "changes"
 BUMP_LUA = "redis.call('INCR', KEYS[#KEYS])\n"  # in a script whose last key is changes_key()
+# Lua fragments the backends' scripts share, written once: the server's clock (every deadline
+# is the server's, never a host's), and the next fence of a lock's counter (above the floor a
+# re-seed set, so a counter restored from an old snapshot never hands out a used number).
+SERVER_MS_LUA = """
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+NEXT_FENCE_LUA = """
+local function next_fence(counter, floor_key)
+  local fence = redis.call('INCR', counter)
+  local floor = tonumber(redis.call('GET', floor_key) or '0')
+  if fence <= floor then
+    fence = floor + 1
+    redis.call('SET', counter, fence)
+  end
+  return fence
+end
+"""
 # KEYS changes alive: the counter, and the owners' leases still running by the server's clock
 CHANGE_TOKEN_LUA = """
 local t = redis.call('TIME')
