@@ -271,6 +271,19 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     return LocalLock(name, state_dir)
 
 
+def lock_may_be_held(name: str) -> bool:
+    """False when nobody holds the named lock, told cheaply (sessionward.locks not imported:
+    the Stop hook asks at every turn's end): its file (present only while held) or its key on
+    the shared store (one EXISTS, no write). True: look closer (locks.NamedLock.status)."""
+    if current() == SHARED:
+        from sessionward.store import shared
+
+        return shared.connection(_shared_url).call("EXISTS", shared.lock_key(shared.prefix(), name)) == 1
+    from sessionward import paths
+
+    return os.path.lexists(paths.lock_file_path(name))
+
+
 def lock_names(state_dir: str | None = None) -> list:
     """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
     if current() == SHARED:
