@@ -5,14 +5,17 @@ A real redis-server is started in the temporary directory, as docs/SHARED_STORE.
 run it (AOF, appendfsync always), on a Unix socket and on 127.0.0.1; every case reaches it
 as a user would, through SESSIONWARD_STORE.
   8a. A named lock's uncontended acquire+release cycle (NamedLock, Python API, one object
-      per store, as in 3a), and a registry register (a new session, removed again untimed)
-      and check (find_conflicts) at SHARED_SESSIONS live sessions, through the Python API:
-      the local store, Redis over its Unix socket, Redis over TCP loopback.
+      per store, as in 3a), and a registry register (a new session, removed again untimed),
+      heartbeat (of one session's owner) and check (find_conflicts) at SHARED_SESSIONS live
+      sessions, through the Python API: the local store, Redis over its Unix socket, Redis
+      over TCP loopback.
   8b. Hook processes (PreToolUse on a claimed Write, UserPromptSubmit, Stop, SessionStart)
       in section 4's setting (bench/hooks_bench.py: 50 sessions owned by live processes
       named `claude`, 2,000 claims, the hook run and timed by its session's own process),
       on the local store and on Redis (Unix socket), interleaved with `python -c pass` on
-      the same interpreter: the hook budget is 2x that.
+      the same interpreter: the hook budget is 2x that. With SESSIONWARD_BENCH_BEFORE=DIR (a
+      checkout of an older commit with its own DIR/.venv), that checkout's hooks run too, on
+      Redis database 1 of the same server, in the same loop: before and after side by side.
 """
 
 import os
@@ -35,6 +38,7 @@ from harness import (
 )
 
 SHARED_SESSIONS = 50
+BEFORE_ENV = "SESSIONWARD_BENCH_BEFORE"  # a checkout of an older commit, with its own .venv
 
 
 class Server:
@@ -111,6 +115,8 @@ def api_cases(root: Path, settings: dict, owners: list, me, checkouts: list) -> 
 
         cases += [(f"lock cycle|{label}", setting, str(state), cycle, None),
                   (f"register|{label}", setting, str(state), register, unregister),
+                  (f"heartbeat|{label}", setting, str(state),
+                   lambda store=store: registry.heartbeat(owner=owners[0], store=store), None),
                   (f"check|{label}", setting, str(state),
                    lambda store=store: registry.find_conflicts(cwd=checkouts[0], owner=me, store=store), None)]
     return cases
@@ -128,11 +134,12 @@ HOOK_EVENTS = ("PreToolUse Write, claimed by another session", "UserPromptSubmit
                "Stop (heartbeat, end lock not held)", "SessionStart (startup, registered, pair running)")
 
 
-def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int) -> tuple:
+def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int, launchers: dict | None = None) -> tuple:
     """8b: section 4's setting (bench/hooks_bench.py: HOOK_SESSIONS sessions owned by live
     processes named `claude`, HOOK_CLAIMS claims over HOOK_FILES files, the hook run and timed
     by its session's own process through CLAUDE_PID), once per store in `settings`, its
-    HOOK_EVENTS cases interleaved with each other's and `python -c pass`."""
+    HOOK_EVENTS cases interleaved with each other's and `python -c pass`. `launchers` names
+    another checkout's launcher for some labels (BEFORE_ENV), this one's otherwise."""
     import hooks_bench as hb
     from harness import child_env, populate
 
@@ -170,7 +177,8 @@ def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int) -> t
                 env = hb.hook_env(child_env(root, state, True), home, stand_in.pid)
                 env["SESSIONWARD_STORE"] = setting
                 no_end = SimpleNamespace(cwd=main)  # its SessionEnd case is not run here
-                for case in hb.hook_cases(root, state, python, launcher, owners, pids, checkouts, targets, no_end):
+                hooks_launcher = (launchers or {}).get(label, launcher)
+                for case in hb.hook_cases(root, state, python, hooks_launcher, owners, pids, checkouts, targets, no_end):
                     if case.label in HOOK_EVENTS:
                         cases.append(case._replace(label=f"{case.label}|{label}", env=env))
                     elif case.role == "base" and not cases:
@@ -199,8 +207,16 @@ def run_shared_section(root: Path, checkouts: list, rounds: dict) -> tuple:
             for case in cases:
                 time_case(case)
             api = interleave(cases, rounds["shared"], time_case)
-        timed, python = run_hook_rows(root, checkouts, {k: v for k, v in settings.items() if "TCP" not in k},
-                                      rounds["hooks"])
+        hook_settings = {k: v for k, v in settings.items() if "TCP" not in k}
+        launchers = {}
+        before = os.environ.get(BEFORE_ENV)
+        if before:  # the same hooks of an older checkout, on a database of their own, in the same loop
+            commit = subprocess.run(["git", "-C", before, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip()
+            label = f"redis (unix socket), before ({commit or before})"
+            hook_settings[label] = f"unix://{server.sock}?db=1"
+            launchers[label] = Path(before) / ".venv" / "bin" / "sessionward"
+        timed, python = run_hook_rows(root, checkouts, hook_settings, rounds["hooks"], launchers)
     finally:
         server.close()
         os.environ.pop("SESSIONWARD_STORE", None)
@@ -212,7 +228,7 @@ def run_shared_section(root: Path, checkouts: list, rounds: dict) -> tuple:
 def shared_tables(results: dict, markdown: bool) -> str:
     rows = []
     api = results["api"]
-    for op in ("lock cycle", "register", "check"):
+    for op in ("lock cycle", "register", "heartbeat", "check"):
         base = median(api[f"{op}|local"])
         for label in ("local", "redis (unix socket)", "redis (TCP loopback)"):
             samples = api[f"{op}|{label}"]

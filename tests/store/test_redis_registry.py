@@ -5,9 +5,18 @@
   record (read, +1): the final set and the count are known exactly. Its negative
   control (SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1: read, change, write back, no guard) loses
   some (likely, not certain: up to three attempts).
+  The same workload as heartbeats (durable=False: read without the guard, one script writes
+  if the version is unchanged, else the update is done again under the guard) loses nothing
+  either (test_concurrent_heartbeats_lose_nothing).
 * A writer whose guard lapsed writes nothing (test_a_writer_paused_past_its_guard_writes_nothing):
   its `change` sleeps past GUARD_LEASE_MS while another writer gets in and commits; the
   paused one is told (LeaseLost) and its record never lands.
+* A heartbeat whose view went stale writes nothing of it
+  (test_a_heartbeat_whose_view_went_stale_is_done_again_on_the_newer_state): paused inside
+  its `change` while another update commits, its write is refused and its `change` runs again
+  on the newer state: both counts land, the other writer's record stays.
+* A heartbeat is one writing script, a guarded update two (test_a_heartbeat_is_one_write):
+  counted on the server (its count of changes), since each is an fsync at appendfsync always.
 * Owners' leases (test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease): the watcher of
   a registered owner renews its lease on the server every third of the TTL, for many TTLs
   without any hook; when the owner exits its watcher drops it at once.
@@ -34,7 +43,7 @@ import os, sys
 from sessionward.store import open_store
 sys.path.insert(0, sys.argv[3])
 from store.test_local_store import record
-i, pid = int(sys.argv[1]), int(sys.argv[2])
+i, pid, durable = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4] == "durable"
 st = open_store(lock_timeout_s=60)
 def count(sessions):  # every update also counts itself in one shared record: read, then +1
     counter = sessions.setdefault("counter", record("counter", pid))
@@ -45,13 +54,13 @@ for j in range(%d):
         count(sessions)
         sessions[rid] = record(rid, pid)
         return None, True
-    st.update_sessions(add)
+    st.update_sessions(add, durable=durable)
     if j %% 2:
         def drop(sessions):
             count(sessions)
             sessions.pop(rid, None)
             return None, True
-        st.update_sessions(drop)
+        st.update_sessions(drop, durable=durable)
 """ % UPDATES
 
 
@@ -67,10 +76,11 @@ def on_redis(redis_server, monkeypatch):
     life._watch_env.clear()
 
 
-def run_workers(env_extra: dict) -> set:
+def run_workers(env_extra: dict, durable: bool = True) -> set:
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, **env_extra)
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(os.getpid()), tests_dir], env=env)
+    mode = "durable" if durable else "heartbeat"
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(os.getpid()), tests_dir, mode], env=env)
              for i in range(WORKERS)]
     for proc in procs:
         assert proc.wait(timeout=300) == 0
@@ -87,6 +97,11 @@ def expected() -> tuple:
 @pytest.mark.slow
 def test_concurrent_updates_lose_nothing(on_redis):
     assert run_workers({}) == expected()
+
+
+@pytest.mark.slow
+def test_concurrent_heartbeats_lose_nothing(on_redis):
+    assert run_workers({}, durable=False) == expected()
 
 
 @pytest.mark.slow
@@ -140,6 +155,88 @@ def test_a_writer_paused_past_its_guard_writes_nothing(on_redis):
     assert paused.wait(timeout=30) == 0
     assert out.startswith("lost lease on lock registry lapsed: "), out
     assert set(store.open_store().load_sessions()) == {"newcomer"}
+
+
+STALE = r"""
+import sys, time
+from sessionward.store import open_store
+sys.path.insert(0, sys.argv[2])
+from store.test_local_store import record
+runs = []
+def change(sessions):
+    runs.append(1)
+    counter = sessions.setdefault("counter", record("counter", int(sys.argv[1])))
+    counter["last_seen"] += 1
+    if len(runs) == 1:
+        print("in", flush=True)
+        sys.stdin.readline()  # paused until the other writer has committed
+    return None, True
+open_store().update_sessions(change, durable=False)
+print("runs", len(runs), flush=True)
+"""
+
+
+def test_a_heartbeat_whose_view_went_stale_is_done_again_on_the_newer_state(on_redis):
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paused = subprocess.Popen([sys.executable, "-c", STALE, str(os.getpid()), tests_dir],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert paused.stdout.readline() == "in\n"
+
+    def newcomer(sessions):  # not kept waiting: the paused heartbeat holds no guard
+        counter = sessions.setdefault("counter", record("counter", os.getpid()))
+        counter["last_seen"] += 1
+        sessions["newcomer"] = record("newcomer", os.getpid())
+        return None, True
+
+    started = time.monotonic()
+    store.open_store().update_sessions(newcomer)
+    assert time.monotonic() - started < redis_registry.GUARD_LEASE_MS / 1000 / 2
+    paused.stdin.write("go\n")
+    paused.stdin.close()
+    assert paused.stdout.read() == "runs 2\n"
+    assert paused.wait(timeout=30) == 0
+    sessions = store.open_store().load_sessions()
+    assert set(sessions) == {"counter", "newcomer"}
+    assert sessions["counter"]["last_seen"] == 3.0  # 1.0, +1 by each: neither count lost
+
+
+def test_a_heartbeat_is_one_write(on_redis, monkeypatch):
+    st = store.open_store()
+    conn = shared.connection(on_redis.url)
+    writes = []
+    run_script = conn.run_script
+
+    def changes() -> int:
+        info = conn.call("INFO", "persistence").decode()
+        return int(info.split("rdb_changes_since_last_save:")[1].split()[0])
+
+    def counted(script, keys, args):
+        before = changes()
+        reply = run_script(script, keys, args)
+        if changes() != before:
+            writes.append(script)
+        return reply
+
+    monkeypatch.setattr(conn, "run_script", counted)
+
+    def register(sessions):
+        sessions["s1"] = record("s1", os.getpid())
+        return None, True
+
+    def beat(sessions):
+        sessions["s1"]["last_seen"] += 1
+        return None, True
+
+    st.update_sessions(register)
+    assert writes == [redis_registry.BEGIN, redis_registry.COMMIT]
+    writes.clear()
+    st.update_sessions(beat, durable=False)
+    assert len(writes) == 1, writes  # the fsyncs of one heartbeat at appendfsync always
+    assert writes == [redis_registry.TRY_COMMIT]
+    writes.clear()
+    st.update_sessions(lambda sessions: (None, False), durable=False)  # nothing changed: no write
+    assert writes == []
+    assert st.load_sessions()["s1"]["last_seen"] == 2.0
 
 
 def test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease(on_redis, monkeypatch, tmp_path):

@@ -6,7 +6,6 @@ purpose (/end unregisters it, in this very turn) and stays ended until its perso
 again (UserPromptSubmit registers it then, as it does a session sessionward was installed
 into mid-way)."""
 
-import os
 import time
 
 from sessionward.hooks import HookEvent, hook_store
@@ -31,9 +30,9 @@ def release_forgotten_end_lock(owner) -> str | None:
     leave it when a separate live process holds it for this session (an end_with_lock or
     `lock run` command still saving). Returns the holder's description, or None."""
     from sessionward import paths
-    from sessionward.store import LOCAL, current
+    from sessionward.store import lock_may_be_held
 
-    if current() == LOCAL and not os.path.lexists(paths.lock_file_path(paths.END_LOCK)):
+    if not lock_may_be_held(paths.END_LOCK):
         return None  # not held by anyone (the usual turn end): sessionward.locks not even imported
     from sessionward._humanize import short_path
     from sessionward.locks import END_LOCK, NamedLock, held_by_process

@@ -67,7 +67,13 @@ Calling sequence of the registry:
     store.update_sessions(change, durable=False)  # a heartbeat: may be lost to a crash of
                                                # this kernel, never torn (registry.heartbeat)
 It is a bug to call update_sessions from inside `change` (the lock is not re-entrant), and
-to fork inside it (StoreForked). update_sessions never retries `change`.
+to fork inside it (StoreForked). With durable=True (the default) update_sessions never
+retries `change`: it runs exactly once. With durable=False it may run twice: the shared
+store reads without its lock and writes only if nobody wrote since, and when somebody did
+it runs `change` again, under the lock, on the newer state (store.redis_registry); only
+the last run's result is written and returned. So a durable=False `change` must depend on
+nothing but the sessions it is given, and leave nothing behind but its result (a caller's
+variable it sets, not appends to).
 
 Errors: RegistryLockTimeout, ClaimsLockTimeout, NoteLockTimeout (exit 1) when a lock stays
 busy; on the shared store NoteFenced, NoteLagging (exit 1), LeaseLost (exit 1: an update's
@@ -263,6 +269,19 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     from sessionward.store.local_locks import LocalLock
 
     return LocalLock(name, state_dir)
+
+
+def lock_may_be_held(name: str) -> bool:
+    """False when nobody holds the named lock, told cheaply (sessionward.locks not imported:
+    the Stop hook asks at every turn's end): its file (present only while held) or its key on
+    the shared store (one EXISTS, no write). True: look closer (locks.NamedLock.status)."""
+    if current() == SHARED:
+        from sessionward.store import shared
+
+        return shared.connection(_shared_url).call("EXISTS", shared.lock_key(shared.prefix(), name)) == 1
+    from sessionward import paths
+
+    return os.path.lexists(paths.lock_file_path(name))
 
 
 def lock_names(state_dir: str | None = None) -> list:

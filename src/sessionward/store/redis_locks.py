@@ -200,9 +200,9 @@ class RedisLock(LockFacts):
         self.name = name
         self.url = url
         p = self.prefix = shared.prefix()
-        self.path = f"{shown(url)} {p}lock:{name}"  # what names it in messages
+        self.path = f"{shown(url)} {shared.lock_key(p, name)}"  # what names it in messages
         self.queue_keys = [f"{p}queue:{name}", f"{p}waiters:{name}", f"{p}seen:{name}"]
-        self.lock_key, self.annex_key, self.fence_key = f"{p}lock:{name}", f"{p}annex:{name}", f"{p}fence:{name}"
+        self.lock_key, self.annex_key, self.fence_key = shared.lock_key(p, name), f"{p}annex:{name}", f"{p}fence:{name}"
         self.expiry_keys = [f"{p}expiry:{name}", f"{p}lapsed:{name}"]
 
     def conn(self):

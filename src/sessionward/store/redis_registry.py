@@ -4,6 +4,8 @@ Keys, under the user's prefix P (resp.key_prefix):
     P sessions        hash: session id -> its record, JSON (the fields sessionward.registry
                       defines, exactly as the local store keeps them)
     P registry:guard  the exclusion of one update: a token, PX GUARD_LEASE_MS
+    P registry:version  how many updates were committed (INCR by each): a heartbeat's write
+                      lands only if it is still the number its read saw
     P changes         the change counter every commit INCRs (store.shared: what `watch` polls)
     P alive           owners' leases (store.redis_lives): an update also renews the lease of
                       every owner on this kernel whose record it writes, so that a session is
@@ -19,6 +21,19 @@ guard lapsed (paused past GUARD_LEASE_MS: Ctrl-Z, a stalled VM) writes nothing a
 (LeaseLost, exit 1): its `change` ran on a state others may have changed since. Waiting for a
 busy guard polls (capped backoff) up to lock_timeout_s, then RegistryLockTimeout names the
 holder. Readers take no guard: one script returns one consistent snapshot.
+
+A heartbeat (durable=False) is one writing script, not two: with `appendfsync always` each
+writing script costs the server an fsync, and a heartbeat runs on every prompt and every
+turn's end (docs/BENCHMARKS.md, 8b). One script (PEEK) reads the sessions and the version
+without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
+update holds the guard; `change` runs on them; one script (TRY_COMMIT) writes, only if no
+update holds the guard and the version is still the one read. So a heartbeat's write too
+rests on the latest state and lands whole or not at all, and a heartbeat whose view went
+stale (another update committed in between, or it was paused) writes nothing. Then, and
+only then, it is done again as a guarded update: its `change` runs a second time, on the
+newer state (the Store interface allows it for durable=False; registry.heartbeat's change
+depends on nothing but the sessions it is given). A guarded update's read sees no
+heartbeat commit while it holds the guard, so its view stays the latest too.
 
 Every read also hands the owners' leases to identity.process (use_shared_lives), which
 judges owners on other kernels by them; owners on this kernel keep the exact checks (PID,
@@ -57,21 +72,26 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 return {now, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
 """
 
-# KEYS guard sessions alive; ARGV token guard_ms
-BEGIN_LUA = SERVER_MS_LUA + """
-local now = server_ms()
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+# KEYS guard sessions alive version; ARGV token guard_ms. Free: {1, now, sessions, leases,
+# version}; busy: {0, now, holder, ms left}. PEEK is the same without taking the guard (it
+# writes nothing: no AOF append, no fsync).
+_FREE_LUA = """
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  return {1, now, redis.call('HGETALL', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')}
+  return {1, now, redis.call('HGETALL', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES'),
+          redis.call('GET', KEYS[4]) or '0'}
 end
 return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 """
+BEGIN_LUA = SERVER_MS_LUA + """
+local now = server_ms()
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then""" + _FREE_LUA
+PEEK_LUA = SERVER_MS_LUA + """
+local now = server_ms()
+if redis.call('EXISTS', KEYS[1]) == 0 then""" + _FREE_LUA
 
-# KEYS guard sessions alive changes; ARGV token ttl_ms n_set (id json)* n_del id* n_owners owner*.
-# Writes only while the guard is still ours: a lapsed writer changes nothing.
-COMMIT_LUA = SERVER_MS_LUA + """
-local held = redis.call('GET', KEYS[1])
-if held ~= ARGV[1] then return {0, held or ''} end
+# Writing the records: KEYS guard sessions alive version changes; ARGV[2] ttl_ms, then from
+# ARGV[3]: n_set (id json)* n_del id* n_owners owner*. Bumps the version and the change counter.
+_WRITE_LUA = """
 local i = 3
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
@@ -84,8 +104,22 @@ for _ = 1, n do
   if not score or tonumber(score) < until_ms then redis.call('ZADD', KEYS[3], until_ms, ARGV[i]) end
   i = i + 1
 end
+redis.call('INCR', KEYS[4])
+""" + shared.BUMP_LUA
+
+# ARGV[1] token. Writes only while the guard is still ours: a lapsed writer changes nothing.
+COMMIT_LUA = SERVER_MS_LUA + """
+local held = redis.call('GET', KEYS[1])
+if held ~= ARGV[1] then return {0, held or ''} end
 redis.call('DEL', KEYS[1])
-""" + shared.BUMP_LUA + """return {1, ''}
+""" + _WRITE_LUA + """return {1, ''}
+"""
+
+# ARGV[1] the version PEEK returned. Writes only if no update holds the guard and none
+# committed since that read: a writer whose view is stale changes nothing.
+TRY_COMMIT_LUA = SERVER_MS_LUA + """
+if redis.call('EXISTS', KEYS[1]) == 1 or (redis.call('GET', KEYS[4]) or '0') ~= ARGV[1] then return 0 end
+""" + _WRITE_LUA + """return 1
 """
 
 # KEYS guard; ARGV token
@@ -96,7 +130,9 @@ return 1
 
 LOAD = Script(LOAD_LUA)
 BEGIN = Script(BEGIN_LUA)
+PEEK = Script(PEEK_LUA)
 COMMIT = Script(COMMIT_LUA)
+TRY_COMMIT = Script(TRY_COMMIT_LUA)
 END = Script(END_LUA)
 
 
@@ -124,7 +160,7 @@ class RedisStore(Store):
 
     def _keys(self) -> list:
         p = self.prefix
-        return [p + "registry:guard", p + "sessions", p + "alive"]
+        return [p + "registry:guard", p + "sessions", p + "alive", p + "registry:version"]
 
     def describe(self) -> str:
         from sessionward.store import shown
@@ -134,7 +170,7 @@ class RedisStore(Store):
     # -- reading ---------------------------------------------------------------------------
 
     def load_sessions(self) -> dict:
-        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:], [])
+        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:3], [])
         self._use_lives(lives, now)
         return self._decode(flat)[0]
 
@@ -160,22 +196,38 @@ class RedisStore(Store):
 
     def update_sessions(self, change, durable: bool = True):
         conn = self._conn()
+        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: read, change, write back, nothing compared
+            return self._run(change, conn.run_script(LOAD, self._keys()[1:3], [])[1], self._write_unguarded)
+        if not durable:
+            # A heartbeat: read without the guard, write in one script if nobody wrote since.
+            # Only a lost race runs `change` again, under the guard (see the module docstring).
+            reply = self._wait_free(conn, PEEK, [])
+            version = reply[4]
+
+            def try_commit(sessions: dict, raw: dict) -> None:
+                args = [version, *self._write_args(sessions, raw)]
+                if conn.run_script(TRY_COMMIT, self._keys() + [shared.changes_key(self.prefix)], args) != 1:
+                    raise _Stale
+
+            try:
+                return self._run(change, reply[2], try_commit)
+            except _Stale:
+                pass
         token = f"{os.uname().nodename}:{os.getpid()}#{os.urandom(8).hex()}"
         flat = self._begin(conn, token)
         pid = os.getpid()
-        committed = False
+        committed = []
+
+        def commit(sessions: dict, raw: dict) -> None:
+            args = [token, *self._write_args(sessions, raw)]
+            ok, holder = conn.run_script(COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
+            if ok != 1:
+                # Our guard lapsed while `change` ran (paused past GUARD_LEASE_MS): nothing written.
+                raise LeaseLost("registry", _text(holder).rpartition("#")[0], 0)
+            committed.append(True)
+
         try:
-            sessions, raw = self._decode(flat)
-            shown = shown_on_status_lines(sessions)
-            result, changed = change(sessions)
-            if os.getpid() != pid:
-                raise StoreForked(self.describe())  # the child must not commit the parent's change
-            if changed:
-                self._commit(conn, token, sessions, raw)
-                committed = True
-                if shown_on_status_lines(sessions) != shown:
-                    status_stamp.touch()
-            return result
+            return self._run(change, flat, commit)
         finally:
             if not committed and os.getpid() == pid:
                 try:
@@ -183,17 +235,35 @@ class RedisStore(Store):
                 except Exception:  # noqa: BLE001 - the guard lapses by itself; the first error matters
                     pass
 
+    def _run(self, change, flat, commit):
+        """Run `change` once on the records in `flat` (HGETALL's reply); if it changed
+        something, commit(sessions, the records as read). Its result."""
+        pid = os.getpid()
+        sessions, raw = self._decode(flat)
+        shown = shown_on_status_lines(sessions)
+        result, changed = change(sessions)
+        if os.getpid() != pid:
+            raise StoreForked(self.describe())  # the child must not commit the parent's change
+        if changed:
+            commit(sessions, raw)
+            if shown_on_status_lines(sessions) != shown:
+                status_stamp.touch()
+        return result
+
     def _begin(self, conn, token: str) -> list:
         """Take the guard and read the sessions (one script); poll while someone else holds it."""
-        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: no guard (the negative control)
-            return conn.run_script(LOAD, self._keys()[1:], [])[1]
+        return self._wait_free(conn, BEGIN, [token, GUARD_LEASE_MS])[2]
+
+    def _wait_free(self, conn, script: Script, args: list) -> list:
+        """Run `script` (BEGIN or PEEK) until it finds the guard free, polling with a capped
+        backoff up to lock_timeout_s (RegistryLockTimeout names the holder); its reply."""
         started = time.monotonic()
         delay = _POLL_FIRST_S
         while True:
-            reply = conn.run_script(BEGIN, self._keys(), [token, GUARD_LEASE_MS])
+            reply = conn.run_script(script, self._keys(), args)
             if reply[0] == 1:
                 self._use_lives(reply[3], reply[1])
-                return reply[2]
+                return reply
             waited = time.monotonic() - started
             if waited >= self.lock_timeout_s:
                 holder, left_ms = _text(reply[2]), reply[3]
@@ -203,7 +273,24 @@ class RedisStore(Store):
             time.sleep(min(delay, max(0.0, self.lock_timeout_s - waited)))
             delay = min(delay * 2, _POLL_CAP_S)
 
-    def _commit(self, conn, token: str, sessions: dict, raw: dict) -> None:
+    def _write_args(self, sessions: dict, raw: dict) -> list:
+        """The write scripts' arguments from ARGV[2] on (see _WRITE_LUA)."""
+        writes, gone, owners = self._diff(sessions, raw)
+        return [lease_ttl_ms(), len(writes) // 2, *writes, len(gone), *gone, len(owners), *owners]
+
+    def _write_unguarded(self, sessions: dict, raw: dict) -> None:
+        """Test-only (the negative control): written as read, nothing compared."""
+        conn = self._conn()
+        writes, gone, _ = self._diff(sessions, raw)
+        for i in range(0, len(writes), 2):
+            conn.call("HSET", self._keys()[1], writes[i], writes[i + 1])
+        for key in gone:
+            conn.call("HDEL", self._keys()[1], key)
+        conn.call("INCR", shared.changes_key(self.prefix))
+
+    def _diff(self, sessions: dict, raw: dict) -> tuple:
+        """([id, JSON]* of the records that differ from what was read, [id]* of those that
+        went, the life keys of their owners on this kernel, whose leases the write renews)."""
         from sessionward.identity.life import life_key
         from sessionward.identity.process import known_boot_id, this_host
 
@@ -218,16 +305,8 @@ class RedisStore(Store):
                     life = life_key(here, owner.get("pidns"), owner["pid"], owner.get("start_time"))
                     if life is not None:
                         owners.append(life)
-        gone = [key for key in raw if key not in sessions]
-        if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: written as read, nothing compared
-            for i in range(0, len(writes), 2):
-                conn.call("HSET", self._keys()[1], writes[i], writes[i + 1])
-            for key in gone:
-                conn.call("HDEL", self._keys()[1], key)
-            conn.call("INCR", shared.changes_key(self.prefix))
-            return
-        args = [token, lease_ttl_ms(), len(writes) // 2, *writes, len(gone), *gone, len(owners), *owners]
-        ok, holder = conn.run_script(COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
-        if ok != 1:
-            # Our guard lapsed while `change` ran (paused past GUARD_LEASE_MS): nothing written.
-            raise LeaseLost("registry", _text(holder).rpartition("#")[0], 0)
+        return writes, [key for key in raw if key not in sessions], owners
+
+
+class _Stale(Exception):
+    """A heartbeat's view went stale before its write (another update committed): nothing written."""

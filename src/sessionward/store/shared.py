@@ -168,6 +168,12 @@ def changes_key(prefix_: str) -> str:
     return prefix_ + CHANGES_KEY
 
 
+def lock_key(prefix_: str, name: str) -> str:
+    """The key of the named lock under `prefix_`: its holder's token, present only while held
+    (its lease; store.redis_locks)."""
+    return f"{prefix_}lock:{name}"
+
+
 def change_token(conn) -> tuple:
     """(the change counter, how many owners' leases run): differs after any shared write
     `watch` shows, and once a dead host's owner lapsed. One round trip."""
