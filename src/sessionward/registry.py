@@ -562,7 +562,7 @@ def heartbeat(
 
     swept_here: list = []
 
-    def change(sessions: dict):  # may run twice on the shared store (durable=False): no appends
+    def change(sessions: dict):
         swept = _sweep(sessions, now)
         swept_here[:] = swept
         touched = []

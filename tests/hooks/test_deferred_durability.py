@@ -1,6 +1,6 @@
 """A hook's registration is made durable after it answered (_atomic.defer_syncs): the registry
-and its directory are fsynced all the same, by the child that outlives the hook (the one that
-becomes the watcher pair) or by the hook itself when it forks none.
+and its directory are fsynced all the same, by the child that outlives the hook: the one that
+becomes the watcher pair, or else one forked for that alone, which ends once it has paid.
 
 The hook runs through a wrapper that logs every os.fsync (pid, what the descriptor names) to
 a file; a forked child inherits the wrapper. Run by a stand-in `claude`, as Claude Code runs
@@ -9,6 +9,7 @@ hooks (tests/hooks/conftest.py)."""
 import json
 import sys
 import time
+from pathlib import Path
 
 from helpers import watcher_pids
 
@@ -70,7 +71,7 @@ def test_a_first_session_start_registers_durably_through_the_child_that_outlives
     assert wait_for(lambda: len(watcher_pids(state_dir)) == 2), "the child went on to become the watcher pair"
 
 
-def test_a_hook_that_forks_nothing_pays_its_fsyncs_before_it_exits(sessions, state_dir, tmp_path):
+def test_a_hook_that_starts_no_pair_has_a_short_lived_child_pay_its_fsyncs(sessions, state_dir, tmp_path):
     session = sessions(0)
     assert session.start().rc == 0  # the pair starts here (not logged)
     assert wait_for(lambda: len(watcher_pids(state_dir)) == 2)
@@ -78,8 +79,27 @@ def test_a_hook_that_forks_nothing_pays_its_fsyncs_before_it_exits(sessions, sta
     log = tmp_path / "fsync.log"
     done = run_logged(session, "UserPromptSubmit", session.payload("02-UserPromptSubmit"), tmp_path, log)
     assert done.rc == 0, done
+    assert session.session_id in (state_dir / "obsidian_sessions.json").read_text()  # registered again
     [hook_pid] = [pid for pid, what in fsyncs(log) if what == "hook-started"]
     registry, directory = str(state_dir / "obsidian_sessions.json"), str(state_dir)
-    by_hook = {what for pid, what in fsyncs(log) if pid == hook_pid}  # read once the hook has exited
-    assert registry in by_hook and directory in by_hook, fsyncs(log)
-    assert session.session_id in (state_dir / "obsidian_sessions.json").read_text()  # registered again
+    assert not [what for pid, what in fsyncs(log) if pid == hook_pid and what != "hook-started"], \
+        "the hook itself paid the fsyncs Claude Code waits for"
+
+    def synced_by_child():
+        return {registry, directory} <= {what for pid, what in fsyncs(log) if pid != hook_pid}
+
+    assert wait_for(synced_by_child), f"registry and directory not fsynced after the hook: {fsyncs(log)}"
+    [child] = {pid for pid, what in fsyncs(log) if pid != hook_pid}
+    assert wait_for(lambda: not Path(f"/proc/{child}").exists()), "the child that paid the fsyncs lives on"
+    assert len(watcher_pids(state_dir)) == 2, "no second pair: the child only paid the fsyncs"
+
+
+def test_a_hook_that_owes_no_fsync_forks_nothing(sessions, state_dir, tmp_path):
+    session = sessions(0)
+    assert session.start().rc == 0
+    log = tmp_path / "fsync.log"
+    payload = session.payload("02-UserPromptSubmit")
+    done = run_logged(session, "UserPromptSubmit", payload, tmp_path, log)  # a heartbeat: written, not fsynced
+    assert done.rc == 0, done
+    time.sleep(0.3)
+    assert [what for pid, what in fsyncs(log)] == ["hook-started"], fsyncs(log)

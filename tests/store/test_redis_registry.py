@@ -4,18 +4,17 @@
   (add w{i}-s{j}, remove it again when j is odd), each also counting itself in one shared
   record (read, +1): the final set and the count are known exactly. Its negative
   control (SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK=1: read, change, write back, no guard) loses
-  some (likely, not certain: up to three attempts).
-  The same workload as heartbeats (durable=False: read without the guard, one script writes
-  if the version is unchanged, else the update is done again under the guard) loses nothing
-  either (test_concurrent_heartbeats_lose_nothing).
-* A writer whose guard lapsed writes nothing (test_a_writer_paused_past_its_guard_writes_nothing):
-  its `change` sleeps past GUARD_LEASE_MS while another writer gets in and commits; the
-  paused one is told (LeaseLost) and its record never lands.
-* A heartbeat whose view went stale writes nothing of it
-  (test_a_heartbeat_whose_view_went_stale_is_done_again_on_the_newer_state): paused inside
-  its `change` while another update commits, its write is refused and its `change` runs again
-  on the newer state: both counts land, the other writer's record stays.
-* A heartbeat is one writing script, a guarded update two (test_a_heartbeat_is_one_write):
+  some (likely, not certain: up to three attempts). Under that contention most updates find
+  their first, unguarded view stale and are done again under the guard: both paths run.
+* An update whose view went stale writes nothing of it
+  (test_an_update_whose_view_went_stale_is_done_again_on_the_newer_state): paused inside
+  its first, unguarded `change` while another update commits, its write is refused and its
+  `change` runs again on the newer state: both counts land, the other writer's record stays.
+* A guarded writer whose guard lapsed writes nothing
+  (test_a_writer_paused_past_its_guard_writes_nothing): its view made stale once, its second
+  `change` (under the guard) sleeps past GUARD_LEASE_MS while another writer gets in and
+  commits; the paused one is told (LeaseLost) and its record never lands.
+* An update is one writing script when nobody races it (test_an_update_is_one_write):
   counted on the server (its count of changes), since each is an fsync at appendfsync always.
 * Owners' leases (test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease): the watcher of
   a registered owner renews its lease on the server every third of the TTL, for many TTLs
@@ -43,7 +42,7 @@ import os, sys
 from sessionward.store import open_store
 sys.path.insert(0, sys.argv[3])
 from store.test_local_store import record
-i, pid, durable = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4] == "durable"
+i, pid = int(sys.argv[1]), int(sys.argv[2])
 st = open_store(lock_timeout_s=60)
 def count(sessions):  # every update also counts itself in one shared record: read, then +1
     counter = sessions.setdefault("counter", record("counter", pid))
@@ -54,13 +53,13 @@ for j in range(%d):
         count(sessions)
         sessions[rid] = record(rid, pid)
         return None, True
-    st.update_sessions(add, durable=durable)
+    st.update_sessions(add)
     if j %% 2:
         def drop(sessions):
             count(sessions)
             sessions.pop(rid, None)
             return None, True
-        st.update_sessions(drop, durable=durable)
+        st.update_sessions(drop)
 """ % UPDATES
 
 
@@ -76,11 +75,10 @@ def on_redis(redis_server, monkeypatch):
     life._watch_env.clear()
 
 
-def run_workers(env_extra: dict, durable: bool = True) -> set:
+def run_workers(env_extra: dict) -> set:
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, **env_extra)
-    mode = "durable" if durable else "heartbeat"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(os.getpid()), tests_dir, mode], env=env)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), str(os.getpid()), tests_dir], env=env)
              for i in range(WORKERS)]
     for proc in procs:
         assert proc.wait(timeout=300) == 0
@@ -97,11 +95,6 @@ def expected() -> tuple:
 @pytest.mark.slow
 def test_concurrent_updates_lose_nothing(on_redis):
     assert run_workers({}) == expected()
-
-
-@pytest.mark.slow
-def test_concurrent_heartbeats_lose_nothing(on_redis):
-    assert run_workers({}, durable=False) == expected()
 
 
 @pytest.mark.slow
@@ -122,7 +115,13 @@ from sessionward.errors import LeaseLost
 from sessionward.store import open_store
 sys.path.insert(0, sys.argv[2])
 from store.test_local_store import record
+runs = []
 def change(sessions):
+    runs.append(1)
+    if len(runs) == 1:  # unguarded: made stale by the test's update, then done again under the guard
+        print("first", flush=True)
+        sys.stdin.readline()
+        return None, True
     print("in", flush=True)
     time.sleep(float(sys.argv[3]))  # paused past the guard's lease
     sessions["paused"] = record("paused", int(sys.argv[1]))
@@ -140,14 +139,23 @@ def test_a_writer_paused_past_its_guard_writes_nothing(on_redis):
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pause = redis_registry.GUARD_LEASE_MS / 1000 + 0.5
     paused = subprocess.Popen([sys.executable, "-c", PAUSED, str(os.getpid()), tests_dir, str(pause)],
-                              stdout=subprocess.PIPE, text=True)
-    assert paused.stdout.readline() == "in\n"
-    started = time.monotonic()
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert paused.stdout.readline() == "first\n"
+
+    def bump(sessions):
+        sessions["bump"] = record("bump", os.getpid())
+        return None, True
 
     def newcomer(sessions):
+        sessions.pop("bump", None)
         sessions["newcomer"] = record("newcomer", os.getpid())
         return None, True
 
+    store.open_store().update_sessions(bump)  # the paused writer's first view is stale now
+    paused.stdin.write("go\n")
+    paused.stdin.close()
+    assert paused.stdout.readline() == "in\n"  # its second run, under the guard
+    started = time.monotonic()
     store.open_store().update_sessions(newcomer)  # waits for the paused one's guard to lapse, no longer
     waited = time.monotonic() - started
     assert redis_registry.GUARD_LEASE_MS / 1000 - 0.5 < waited < pause, waited
@@ -171,18 +179,18 @@ def change(sessions):
         print("in", flush=True)
         sys.stdin.readline()  # paused until the other writer has committed
     return None, True
-open_store().update_sessions(change, durable=False)
+open_store().update_sessions(change)
 print("runs", len(runs), flush=True)
 """
 
 
-def test_a_heartbeat_whose_view_went_stale_is_done_again_on_the_newer_state(on_redis):
+def test_an_update_whose_view_went_stale_is_done_again_on_the_newer_state(on_redis):
     tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paused = subprocess.Popen([sys.executable, "-c", STALE, str(os.getpid()), tests_dir],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert paused.stdout.readline() == "in\n"
 
-    def newcomer(sessions):  # not kept waiting: the paused heartbeat holds no guard
+    def newcomer(sessions):  # not kept waiting: the paused update holds no guard
         counter = sessions.setdefault("counter", record("counter", os.getpid()))
         counter["last_seen"] += 1
         sessions["newcomer"] = record("newcomer", os.getpid())
@@ -200,7 +208,7 @@ def test_a_heartbeat_whose_view_went_stale_is_done_again_on_the_newer_state(on_r
     assert sessions["counter"]["last_seen"] == 3.0  # 1.0, +1 by each: neither count lost
 
 
-def test_a_heartbeat_is_one_write(on_redis, monkeypatch):
+def test_an_update_is_one_write(on_redis, monkeypatch):
     st = store.open_store()
     conn = shared.connection(on_redis.url)
     writes = []
@@ -228,13 +236,12 @@ def test_a_heartbeat_is_one_write(on_redis, monkeypatch):
         return None, True
 
     st.update_sessions(register)
-    assert writes == [redis_registry.BEGIN, redis_registry.COMMIT]
+    assert writes == [redis_registry.TRY_COMMIT]  # the fsyncs of one update at appendfsync always
     writes.clear()
     st.update_sessions(beat, durable=False)
-    assert len(writes) == 1, writes  # the fsyncs of one heartbeat at appendfsync always
     assert writes == [redis_registry.TRY_COMMIT]
     writes.clear()
-    st.update_sessions(lambda sessions: (None, False), durable=False)  # nothing changed: no write
+    st.update_sessions(lambda sessions: (None, False))  # nothing changed: no write
     assert writes == []
     assert st.load_sessions()["s1"]["last_seen"] == 2.0
 

@@ -337,7 +337,7 @@ def main(argv: list) -> int:
     if len(argv) != 1:
         sys.stderr.write("sessionward hook: expected one event name, e.g. 'sessionward hook PreToolUse'\n")
         return EXIT_FAILED_OPEN
-    from sessionward._atomic import defer_syncs, read_capped, sync_deferred
+    from sessionward._atomic import defer_syncs, read_capped, sync_after_exit
 
     defer_syncs()  # Claude Code waits for this process: fsyncs after the answer (_atomic.defer_syncs)
     try:
@@ -356,7 +356,7 @@ def main(argv: list) -> int:
     except (BrokenPipeError, OSError):
         pass  # Claude Code went away (a cancelled status line): nothing to tell anyone
     start_deferred_watchers()  # a forked pair's child pays the fsyncs owed, after this process exits
-    sync_deferred()  # or else this process pays them now (nothing, if none are owed)
+    sync_after_exit()  # or else a child forked for it does (nothing forked, if none are owed)
     return answer.exit_code
 
 

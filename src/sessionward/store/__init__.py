@@ -67,13 +67,13 @@ Calling sequence of the registry:
     store.update_sessions(change, durable=False)  # a heartbeat: may be lost to a crash of
                                                # this kernel, never torn (registry.heartbeat)
 It is a bug to call update_sessions from inside `change` (the lock is not re-entrant), and
-to fork inside it (StoreForked). With durable=True (the default) update_sessions never
-retries `change`: it runs exactly once. With durable=False it may run twice: the shared
-store reads without its lock and writes only if nobody wrote since, and when somebody did
-it runs `change` again, under the lock, on the newer state (store.redis_registry); only
-the last run's result is written and returned. So a durable=False `change` must depend on
-nothing but the sessions it is given, and leave nothing behind but its result (a caller's
-variable it sets, not appends to).
+to fork inside it (StoreForked). On the local store `change` runs exactly once. On the shared
+store it may run twice: the store reads without its lock and writes only if nobody wrote
+since, and when somebody did it runs `change` again, under the lock, on the newer state
+(store.redis_registry); only the last run's result is written and returned. So a `change`
+must depend on nothing but the sessions it is given, and leave nothing behind but its result
+(a caller's variable it sets, not appends to) and what is harmless to do twice (a dead
+owner's life file forgotten).
 
 Errors: RegistryLockTimeout, ClaimsLockTimeout, NoteLockTimeout (exit 1) when a lock stays
 busy; on the shared store NoteFenced, NoteLagging (exit 1), LeaseLost (exit 1: an update's

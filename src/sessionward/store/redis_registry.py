@@ -4,7 +4,7 @@ Keys, under the user's prefix P (resp.key_prefix):
     P sessions        hash: session id -> its record, JSON (the fields sessionward.registry
                       defines, exactly as the local store keeps them)
     P registry:guard  the exclusion of one update: a token, PX GUARD_LEASE_MS
-    P registry:version  how many updates were committed (INCR by each): a heartbeat's write
+    P registry:version  how many updates were committed (INCR by each): an unguarded write
                       lands only if it is still the number its read saw
     P changes         the change counter every commit INCRs (store.shared: what `watch` polls)
     P alive           owners' leases (store.redis_lives): an update also renews the lease of
@@ -12,28 +12,25 @@ Keys, under the user's prefix P (resp.key_prefix):
                       alive to other kernels from the moment its record appears (its watcher
                       starts after the hook that registers it has answered)
 
-Calling sequence of an update (Store.update_sessions): one script takes the guard (SET NX PX
-with a token) and returns the sessions and the owners' leases; `change` runs once on them;
-if it changed something, one script writes the records that differ and deletes those that
-went, only if the guard still holds our token, and frees the guard. So `change` runs on the
-latest state under mutual exclusion and its result lands whole or not at all. A writer whose
+Calling sequence of an update (Store.update_sessions): with `appendfsync always` every
+writing script costs the server an fsync, and the hooks update on every prompt, every turn's
+end and every session's start (docs/BENCHMARKS.md, 8b), so an update is first tried in one
+writing script. One script (PEEK) reads the sessions, the owners' leases and the version
+without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
+update holds the guard; `change` runs on them; if it changed something, one script
+(TRY_COMMIT) writes the records that differ and deletes those that went, only if no update
+holds the guard and the version is still the one read. So the write rests on the latest state
+and lands whole or not at all, and one whose view went stale (another update committed in
+between, or it was paused) writes nothing. Then, and only then, the update is done again
+under the guard: one script takes it (SET NX PX with a token) and reads; `change` runs a
+second time, on the newer state (the Store interface says `change` may run twice on the
+shared store); one script writes, only if the guard still holds our token, and frees it. A
+guarded update's read sees no optimistic commit while it holds the guard, so its view stays
+the latest too, and a write lost to a race is done at most twice. A guarded writer whose
 guard lapsed (paused past GUARD_LEASE_MS: Ctrl-Z, a stalled VM) writes nothing and is told
 (LeaseLost, exit 1): its `change` ran on a state others may have changed since. Waiting for a
 busy guard polls (capped backoff) up to lock_timeout_s, then RegistryLockTimeout names the
 holder. Readers take no guard: one script returns one consistent snapshot.
-
-A heartbeat (durable=False) is one writing script, not two: with `appendfsync always` each
-writing script costs the server an fsync, and a heartbeat runs on every prompt and every
-turn's end (docs/BENCHMARKS.md, 8b). One script (PEEK) reads the sessions and the version
-without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
-update holds the guard; `change` runs on them; one script (TRY_COMMIT) writes, only if no
-update holds the guard and the version is still the one read. So a heartbeat's write too
-rests on the latest state and lands whole or not at all, and a heartbeat whose view went
-stale (another update committed in between, or it was paused) writes nothing. Then, and
-only then, it is done again as a guarded update: its `change` runs a second time, on the
-newer state (the Store interface allows it for durable=False; registry.heartbeat's change
-depends on nothing but the sessions it is given). A guarded update's read sees no
-heartbeat commit while it holds the guard, so its view stays the latest too.
 
 Every read also hands the owners' leases to identity.process (use_shared_lives), which
 judges owners on other kernels by them; owners on this kernel keep the exact checks (PID,
@@ -198,21 +195,21 @@ class RedisStore(Store):
         conn = self._conn()
         if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: read, change, write back, nothing compared
             return self._run(change, conn.run_script(LOAD, self._keys()[1:3], [])[1], self._write_unguarded)
-        if not durable:
-            # A heartbeat: read without the guard, write in one script if nobody wrote since.
-            # Only a lost race runs `change` again, under the guard (see the module docstring).
-            reply = self._wait_free(conn, PEEK, [])
-            version = reply[4]
+        # Read without the guard, write in one script if nobody wrote since. Only a lost race
+        # runs `change` again, under the guard (see the module docstring). `durable` is the
+        # server's (AOF): the same either way.
+        reply = self._wait_free(conn, PEEK, [])
+        version = reply[4]
 
-            def try_commit(sessions: dict, raw: dict) -> None:
-                args = [version, *self._write_args(sessions, raw)]
-                if conn.run_script(TRY_COMMIT, self._keys() + [shared.changes_key(self.prefix)], args) != 1:
-                    raise _Stale
+        def try_commit(sessions: dict, raw: dict) -> None:
+            args = [version, *self._write_args(sessions, raw)]
+            if conn.run_script(TRY_COMMIT, self._keys() + [shared.changes_key(self.prefix)], args) != 1:
+                raise _Stale
 
-            try:
-                return self._run(change, reply[2], try_commit)
-            except _Stale:
-                pass
+        try:
+            return self._run(change, reply[2], try_commit)
+        except _Stale:
+            pass
         token = f"{os.uname().nodename}:{os.getpid()}#{os.urandom(8).hex()}"
         flat = self._begin(conn, token)
         pid = os.getpid()
@@ -309,4 +306,4 @@ class RedisStore(Store):
 
 
 class _Stale(Exception):
-    """A heartbeat's view went stale before its write (another update committed): nothing written."""
+    """An unguarded update's view went stale before its write (another update committed): nothing written."""
