@@ -32,7 +32,6 @@ Conflict levels, from the origin's three scenarios:
 import os
 import time
 
-from sessionward import paths
 from sessionward._jsoncodec import require_utf8
 from sessionward.errors import (
     BadInput,
@@ -53,7 +52,7 @@ from sessionward.identity import (
 )
 from sessionward.identity.life import forget as forget_life, life_key
 from sessionward.identity.process import on_another_kernel
-from sessionward.store import LOCAL, Store, current, open_store
+from sessionward.store import Store, locks_may_be_held, open_store
 
 # locks (held_by_owner, and only where a lock file exists), identity.where (display) and
 # _humanize (short ids) are imported where used: the heartbeat hooks load this module on every
@@ -294,11 +293,10 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
 
 
 def with_holds_now(records) -> None:
-    """Set each record's "holds" to the names of the locks its owner holds now. A lock is held
-    only while its NAME.lock exists: when the state directory has none (one listdir), nothing
-    is held and sessionward.locks is not even imported (the shared store has no such files:
-    its locks are asked)."""
-    if current() == LOCAL and not paths.lock_files_present():
+    """Set each record's "holds" to the names of the locks its owner holds now. When no lock
+    is held at all (store.locks_may_be_held: one listdir, or two calls to the shared store),
+    sessionward.locks is not even imported."""
+    if not locks_may_be_held():
         for record in records:
             record["holds"] = []
         return

@@ -44,10 +44,9 @@ def _unregister(event: HookEvent, owner, store, now: float) -> None:
 
 def release_owner_locks(owner) -> list:
     """Release every lock whose holder is the session's own process."""
-    from sessionward import paths
-    from sessionward.store import LOCAL, current
+    from sessionward.store import locks_may_be_held
 
-    if current() == LOCAL and not paths.lock_files_present():
+    if not locks_may_be_held():
         return []  # no lock is held at all (the usual end): sessionward.locks not even imported
     from sessionward.locks import NamedLock, held_by_process, known_lock_names
 

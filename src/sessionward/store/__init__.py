@@ -284,6 +284,21 @@ def lock_may_be_held(name: str) -> bool:
     return os.path.lexists(paths.lock_file_path(name))
 
 
+def locks_may_be_held() -> bool:
+    """False when no lock at all is held (nor left half-taken), told cheaply: the hooks ask
+    before loading sessionward.locks. Locally one listdir (paths.lock_files_present); on the
+    shared store the known names, then one EXISTS of their keys. True: look closer."""
+    if current() == SHARED:
+        from sessionward.store import shared
+
+        conn, p = shared.connection(_shared_url), shared.prefix()
+        names = conn.call("SMEMBERS", p + "locks")
+        return bool(names) and conn.call("EXISTS", *(shared.lock_key(p, name.decode()) for name in names)) > 0
+    from sessionward import paths
+
+    return paths.lock_files_present()
+
+
 def lock_names(state_dir: str | None = None) -> list:
     """The names of the current backend's locks (unvalidated: the caller drops bad ones)."""
     if current() == SHARED:
