@@ -139,7 +139,9 @@ def run_uncontended_locks(root: Path, cwd: str, rounds: int) -> list[dict]:
 
 
 def lock_worker_main(argv: list[str]) -> int:
-    """A contender: `locks_bench.py _lock_worker KIND TARGET CYCLES CRITICAL_S READY_FD GO_FD`.
+    """A contender: `locks_bench.py _lock_worker KIND TARGET CYCLES CRITICAL_S READY_FD GO_FD`;
+    KIND sessionward (TARGET a state directory), sessionward-shared (TARGET a shared store's
+    URL) or filelock (TARGET a lock file).
 
     Takes the lock once (untimed: imports, who it is), says ready, waits at the barrier, then
     runs CYCLES cycles of acquire, sleep CRITICAL_S, release; prints its records as JSON:
@@ -148,12 +150,15 @@ def lock_worker_main(argv: list[str]) -> int:
     """
     kind, target, cycles, critical = argv[0], argv[1], int(argv[2]), float(argv[3])
     ready_fd, go_fd = int(argv[4]), int(argv[5])
-    if kind == "sessionward":
+    if kind in ("sessionward", "sessionward-shared"):
         import functools
 
+        if kind == "sessionward-shared":
+            os.environ["SESSIONWARD_STORE"] = target  # the shared store's URL, before sessionward is used
         from sessionward.locks import NamedLock
 
-        lock = NamedLock(LOCK_NAME, state_dir=target)  # the Python API's default holder: this process
+        # The Python API's default holder: this process.
+        lock = NamedLock(LOCK_NAME, state_dir=None if kind == "sessionward-shared" else target)
         acquire = functools.partial(lock.acquire, LOCK_TIMEOUT_S)
     elif kind == "filelock":
         import filelock
@@ -183,8 +188,10 @@ def lock_worker_main(argv: list[str]) -> int:
     return 0
 
 
-def run_contention_trial(kind: str, target: str, cwd: str) -> dict:
-    """LOCK_PROCESSES workers started together behind a pipe barrier; their merged records."""
+def run_contention_trial(kind: str, target: str, cwd: str, processes: int = LOCK_PROCESSES,
+                         cycles: int = LOCK_CYCLES) -> dict:
+    """`processes` workers of `cycles` cycles started together behind a pipe barrier; their
+    merged records."""
     import select
 
     ready_r, ready_w = os.pipe()
@@ -192,20 +199,20 @@ def run_contention_trial(kind: str, target: str, cwd: str) -> dict:
     workers: list[subprocess.Popen] = []
     try:
         try:
-            for _ in range(LOCK_PROCESSES):
+            for _ in range(processes):
                 argv = [sys.executable, str(Path(__file__).resolve()), LOCK_WORKER_ARG, kind, target,
-                        str(LOCK_CYCLES), repr(LOCK_CRITICAL_S), str(ready_w), str(go_r)]
+                        str(cycles), repr(LOCK_CRITICAL_S), str(ready_w), str(go_r)]
                 workers.append(subprocess.Popen(argv, cwd=cwd, pass_fds=(ready_w, go_r), stdin=subprocess.DEVNULL,
                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         finally:
             os.close(ready_w)
             os.close(go_r)
         ready, deadline = 0, time.monotonic() + 60.0
-        while ready < LOCK_PROCESSES:
+        while ready < processes:
             readable, _, _ = select.select([ready_r], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(ready_r, LOCK_PROCESSES) if readable else b""
+            chunk = os.read(ready_r, processes) if readable else b""
             if not chunk:
-                raise SystemExit(f"bench: {kind} lock workers did not all get ready ({ready}/{LOCK_PROCESSES})")
+                raise SystemExit(f"bench: {kind} lock workers did not all get ready ({ready}/{processes})")
             ready += len(chunk)
         os.close(go_w)  # the barrier opens
         go_w = -1
@@ -223,13 +230,13 @@ def run_contention_trial(kind: str, target: str, cwd: str) -> dict:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-    return analyse_contention(kind, outputs)
+    return analyse_contention(kind, outputs, processes * cycles)
 
 
-def analyse_contention(kind: str, outputs: list[dict]) -> dict:
+def analyse_contention(kind: str, outputs: list[dict], expected: int) -> dict:
     cycles = [c for out in outputs for c in out["cycles"]]
-    if len(cycles) != LOCK_PROCESSES * LOCK_CYCLES:
-        raise SystemExit(f"bench: {kind} contention ran {len(cycles)} cycles, not {LOCK_PROCESSES * LOCK_CYCLES}")
+    if len(cycles) != expected:
+        raise SystemExit(f"bench: {kind} contention ran {len(cycles)} cycles, not {expected}")
     overlaps, latest_leave = 0, -math.inf  # a critical section entered before an earlier one left
     handoffs = []  # from the end of one critical section to the start of the next
     for enter, leave in sorted((c[1], c[2]) for c in cycles):
@@ -282,6 +289,33 @@ def run_lock_section(root: Path, cwd: str, rounds: dict) -> dict:
     }
 
 
+def contention_summary(trials: list) -> dict:
+    """One lock's contention trials (run_contention_trial's results) in a few numbers."""
+    waits = [w for t in trials for w in t["waits"]]
+    return {
+        "wall": median([t["wall"] for t in trials]),
+        "rate": median([len(t["waits"]) / t["wall"] for t in trials]),
+        "first_done": median([t["first_done"] for t in trials]),
+        "wait_median": median(waits), "wait_p99": p99(waits), "wait_max": max(waits),
+        "critical": median([c for t in trials for c in t["critical"]]),
+        "handoff": median([h for t in trials for h in t["handoffs"]]),
+        "overlaps": sum(t["overlaps"] for t in trials),
+        "cycles": sum(len(t["waits"]) for t in trials),
+        "go_spread": max(t["go_spread"] for t in trials),
+    }
+
+
+CONTENTION_HEADERS = ["cycles", "wall s", "cycles/s", "1st done s", "wait med ms", "wait p99 ms", "wait max ms",
+                      "crit. ms", "handoff ms", "overlaps"]
+
+
+def contention_row(s: dict) -> list:
+    """contention_summary's numbers under CONTENTION_HEADERS."""
+    return [str(s["cycles"]), f"{s['wall']:.2f}", f"{s['rate']:.0f}", f"{s['first_done']:.2f}",
+            f"{1000 * s['wait_median']:.1f}", f"{1000 * s['wait_p99']:.1f}", f"{1000 * s['wait_max']:.1f}",
+            f"{1000 * s['critical']:.2f}", f"{1000 * s['handoff']:.2f}", str(s["overlaps"])]
+
+
 def lock_tables(results: dict, markdown: bool) -> str:
     rows = results["uncontended"]
     base = next(r for r in rows if r["role"] == "base")
@@ -295,20 +329,7 @@ def lock_tables(results: dict, markdown: bool) -> str:
     parts = [render_table(title, headers, out, markdown)]
 
     labels = {"sessionward": "sessionward NamedLock", "filelock": "py-filelock FileLock"}
-    summary = {}
-    for kind, trials in results["contention"].items():
-        waits = [w for t in trials for w in t["waits"]]
-        summary[kind] = {
-            "wall": median([t["wall"] for t in trials]),
-            "rate": median([LOCK_PROCESSES * LOCK_CYCLES / t["wall"] for t in trials]),
-            "first_done": median([t["first_done"] for t in trials]),
-            "wait_median": median(waits), "wait_p99": p99(waits), "wait_max": max(waits),
-            "critical": median([c for t in trials for c in t["critical"]]),
-            "handoff": median([h for t in trials for h in t["handoffs"]]),
-            "overlaps": sum(t["overlaps"] for t in trials),
-            "cycles": sum(len(t["waits"]) for t in trials),
-            "go_spread": max(t["go_spread"] for t in trials),
-        }
+    summary = {kind: contention_summary(trials) for kind, trials in results["contention"].items()}
     out = []
     for kind, s in summary.items():
         budget = "-"
@@ -316,19 +337,14 @@ def lock_tables(results: dict, markdown: bool) -> str:
             budget = "PASS" if s["wait_max"] <= summary["filelock"]["wait_max"] else "FAIL (worse than FileLock)"
         if s["overlaps"]:
             budget = "FAIL (no mutual exclusion)"
-        out.append([
-            labels[kind], str(s["cycles"]), f"{s['wall']:.2f}", f"{s['rate']:.0f}", f"{s['first_done']:.2f}",
-            f"{1000 * s['wait_median']:.1f}", f"{1000 * s['wait_p99']:.1f}", f"{1000 * s['wait_max']:.1f}",
-            f"{1000 * s['critical']:.2f}", f"{1000 * s['handoff']:.2f}", str(s["overlaps"]), budget,
-        ])
+        out.append([labels[kind], *contention_row(s), budget])
     trials = results["trials"]
     title = (
         f"3b. Named locks, contention: {LOCK_PROCESSES} processes x {LOCK_CYCLES} cycles, critical section "
         f"time.sleep({LOCK_CRITICAL_S:g}); {trials} trial{'s' * (trials != 1)} per lock, alternated "
         "(budget: sessionward's worst wait <= FileLock's)"
     )
-    headers = ["lock", "cycles", "wall s", "cycles/s", "1st done s", "wait med ms", "wait p99 ms",
-               "wait max ms", "crit. ms", "handoff ms", "overlaps", "budget"]
+    headers = ["lock", *CONTENTION_HEADERS, "budget"]
     parts.append(render_table(title, headers, out, markdown))
     spread = max(s["go_spread"] for s in summary.values())
     poll, timeout = results["filelock_defaults"]

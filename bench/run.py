@@ -93,7 +93,8 @@ Sections:
      take at most 2% of one core.
   8. The shared store (--only shared; bench/shared_bench.py): a real redis-server (AOF,
      appendfsync always) on a Unix socket and on 127.0.0.1, next to the local store: the
-     lock cycle, register and check through the API, and hook processes against the budget.
+     lock cycle, register, heartbeat and check through the API, hook processes against the
+     budget, and 16 processes contending for one lock.
 """
 
 import argparse
@@ -177,7 +178,8 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "cli": f"{rounds['cli']} (claude -p sessions)",
         "statusline": f"{rounds['statusline']} (status line refreshes per case)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
-        "shared": f"{rounds['shared']} (shared store API), {rounds['hooks']} (hooks with the shared store)",
+        "shared": (f"{rounds['shared']} (shared store API), {rounds['hooks']} (hooks with the shared store), "
+                   f"{rounds['contention']} (contention trials per store)"),
     }
     lines = [
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
