@@ -29,6 +29,11 @@ fixture); the CLI works in the main checkout, which a third of them share (its S
 answers with their names). Every run is a new `claude` process: its first SessionStart starts
 its watcher pair (identity.life), as a real session's does.
 
+With SESSIONWARD_BENCH_CLI_STORE=shared the state is on the shared store instead: a
+redis-server of the section's own (shared_bench.Server: AOF, appendfsync always), reached
+over its Unix socket through SESSIONWARD_STORE, which claude and so every hook inherit; the
+same sessions and claims are written there. The title names the store.
+
 Offline and hermetic: the section re-runs itself (this file, `--child`) inside `unshare -n`
 with only loopback up, when it can (root, unshare and ip present); otherwise it runs without
 the namespace, with the mock on 127.0.0.1 all the same, and the header says which. No
@@ -55,6 +60,7 @@ HOOK_LINE = re.compile(r"Hooks: (\w+)(?::\w+)? \[(.*?)\] finished with status (-
 # SessionEnd's handlers are logged without a duration (2.1.331): "SessionEnd:other [CMD] completed with status 0".
 END_LINE = re.compile(r"(\S+) \[DEBUG\] SessionEnd(?::\w+)? \[(.*?)\] completed with status (-?\d+)")
 CHILD_ARG = "--child"
+STORE_ENV = "SESSIONWARD_BENCH_CLI_STORE"  # "shared": the section's state on a redis-server of its own
 
 
 def claude_binary() -> Path | None:
@@ -111,9 +117,9 @@ def child_main(work: Path, claude: str, runs: int) -> int:
     # As section 4: SESSIONWARD_HOME here, a warm bytecode cache of our own (the warm-up run
     # writes it), never PYTHONDONTWRITEBYTECODE; set before sessionward is used at all, and
     # inherited by claude and so by every hook.
+    env = harness.child_env(work, work / "state", True)
     os.environ.clear()
-    os.environ.update(harness.child_env(work, work / "state", True))
-    import hooks_bench
+    os.environ.update(env)
 
     (work / "state").mkdir(mode=0o700)
     checkouts = harness.make_checkouts(work)
@@ -121,14 +127,34 @@ def child_main(work: Path, claude: str, runs: int) -> int:
     bin_dir.mkdir()
     sleeper = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's
     sleeper.symlink_to(shutil.which("sleep") or "/bin/sleep")
-    launcher = REPO / ".venv" / "bin" / "sessionward"
-    python = harness.launcher_interpreter(launcher)
+    package_launcher = REPO / ".venv" / "bin" / "sessionward"
+    python = harness.launcher_interpreter(package_launcher)
+    launcher = harness.hooks_launcher(work, package_launcher)  # what install points the hooks at
+    server = None
+    if os.environ.get(STORE_ENV) == "shared":
+        from shared_bench import Server
+
+        server = Server(work)
+        os.environ["SESSIONWARD_STORE"] = f"unix://{server.sock}"
+    try:
+        results = _child_runs(work, claude, checkouts, sleeper, launcher, python, runs)
+    finally:
+        if server is not None:
+            server.close()
+    print(json.dumps(results))
+    return 0
+
+
+def _child_runs(work: Path, claude: str, checkouts: list, sleeper: Path, launcher: Path, python: str, runs: int) -> dict:
+    import harness
+    import hooks_bench
+
     with harness.SleeperPool(CLI_SESSIONS, program=str(sleeper), seconds=86400) as pool:
         from sessionward.identity import resolve_owner
-        from sessionward.store.local import LocalStore
+        from sessionward.store import SHARED, current, open_store
 
         owners = [resolve_owner(explicit_pid=pid) for pid in pool.pids]
-        store = LocalStore(str(work / "state"))
+        store = open_store()
         harness.populate(store, CLI_SESSIONS, owners, checkouts)
         files = hooks_bench.make_files(checkouts)
         src = Path(checkouts[0]) / "src"
@@ -136,11 +162,11 @@ def child_main(work: Path, claude: str, runs: int) -> int:
         for path in targets.values():
             Path(path).write_text("print('hello')\n" * 40)
         hooks_bench.record_claims(work / "state", owners, checkouts, files, targets)
-        census = hooks_bench.claims_census(work / "state")
+        census = hooks_bench.claims_census(work / "state") if current() != SHARED else {"claims": hooks_bench.HOOK_CLAIMS}
         results = _runs(work, claude, python, launcher, checkouts[0], runs)
-        results.update(census=census, sessions=CLI_SESSIONS, version=_version(claude))
-    print(json.dumps(results))
-    return 0
+        results.update(census=census, sessions=CLI_SESSIONS, version=_version(claude),
+                       store="shared" if current() == SHARED else "local")
+    return results
 
 
 def _version(claude: str) -> str:
@@ -258,7 +284,8 @@ def cli_table(results: dict, markdown: bool) -> str:
         verdict = "PASS" if ratio <= CLI_BUDGET_RATIO else f"FAIL (> {CLI_BUDGET_RATIO:g}x)"
         rows.append([event, str(len(ours)), f"{median(ours):.0f}", f"{median(noop):.0f}", f"{ratio:.2f}", verdict])
     census = results["census"]
-    title = (f"6. Hooks inside the real Claude Code CLI {results['version']}, as its --debug-file times them, "
+    shared = " on the shared store" if results.get("store") == "shared" else ""
+    title = (f"6. Hooks inside the real Claude Code CLI {results['version']}{shared}, as its --debug-file times them, "
              f"{results['sessions']} other live sessions, {census['claims']:,} claims (budget: every event <= "
              f"{CLI_BUDGET_RATIO:g}x a no-op hook `python -c pass` run beside it; 'x no-op' = ratio of medians)")
     headers = ["event", "firings", "ours median ms", "no-op median ms", "x no-op", "budget"]

@@ -144,6 +144,20 @@ def make_store(root: Path, name: str):
 # -- whole processes -----------------------------------------------------------------------
 
 
+def hooks_launcher(root: Path, launcher: Path) -> Path:
+    """The launcher `sessionward install` writes for the hooks and the status line
+    (sessionward.install.hook_launcher: Python without site), for `launcher`'s interpreter,
+    at root/hooks/sessionward: what a user's hooks run."""
+    from sessionward.install.hook_launcher import import_dirs, render
+
+    path = root / "hooks" / "sessionward"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(render(launcher_interpreter(launcher), import_dirs()))
+        path.chmod(0o755)
+    return path
+
+
 def launcher_interpreter(launcher: Path) -> str:
     """The interpreter the launcher's shebang names: the one to compare it against."""
     with open(launcher, "rb") as f:

@@ -68,6 +68,7 @@ from harness import (
     SleeperPool,
     against_pass,
     child_env,
+    hooks_launcher,
     interleave,
     launcher_interpreter,
     make_store,
@@ -401,10 +402,11 @@ def verify_hook_case(case: HookCase, owners: list, targets: dict, stand_in: Clau
 
 
 def run_hook_section(root: Path, checkouts: list[str], rounds: dict) -> tuple[dict, str]:
-    launcher = REPO / ".venv" / "bin" / "sessionward"
-    if not launcher.exists():
-        raise SystemExit(f"bench: no launcher at {launcher}; install the package into .venv first")
-    python = launcher_interpreter(launcher)
+    package_launcher = REPO / ".venv" / "bin" / "sessionward"
+    if not package_launcher.exists():
+        raise SystemExit(f"bench: no launcher at {package_launcher}; install the package into .venv first")
+    python = launcher_interpreter(package_launcher)
+    launcher = hooks_launcher(root, package_launcher)  # what install points the hooks at
     bin_dir = root / "bin"
     bin_dir.mkdir()
     claude = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's

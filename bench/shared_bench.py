@@ -16,6 +16,10 @@ as a user would, through SESSIONWARD_STORE.
       the same interpreter: the hook budget is 2x that. With SESSIONWARD_BENCH_BEFORE=DIR (a
       checkout of an older commit with its own DIR/.venv), that checkout's hooks run too, on
       Redis database 1 of the same server, in the same loop: before and after side by side.
+  8c. Contention: CONTENTION_PROCESSES processes take one named lock CONTENTION_CYCLES times
+      each (section 3b's workers: acquire, time.sleep(1 ms), release, every step timed), on
+      the local store and on Redis (Unix socket), trials alternated; no two critical sections
+      may overlap.
 """
 
 import os
@@ -30,6 +34,7 @@ from api_bench import time_api_case
 from harness import (
     PROCESS_BUDGET_RATIO,
     SleeperPool,
+    hooks_launcher,
     interleave,
     launcher_interpreter,
     median,
@@ -38,6 +43,8 @@ from harness import (
 )
 
 SHARED_SESSIONS = 50
+CONTENTION_PROCESSES = 16
+CONTENTION_CYCLES = 50
 BEFORE_ENV = "SESSIONWARD_BENCH_BEFORE"  # a checkout of an older commit, with its own .venv
 
 
@@ -146,8 +153,9 @@ def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int, laun
     from sessionward.identity import resolve_owner
     from sessionward.store import open_store
 
-    launcher = Path(sys.executable).parent / "sessionward"
-    python = launcher_interpreter(launcher)
+    package_launcher = Path(sys.executable).parent / "sessionward"
+    python = launcher_interpreter(package_launcher)
+    launcher = hooks_launcher(root, package_launcher)  # what install points the hooks at
     bin_dir = root / "shared-bin"
     bin_dir.mkdir()
     claude = bin_dir / "claude"
@@ -177,8 +185,8 @@ def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int, laun
                 env = hb.hook_env(child_env(root, state, True), home, stand_in.pid)
                 env["SESSIONWARD_STORE"] = setting
                 no_end = SimpleNamespace(cwd=main)  # its SessionEnd case is not run here
-                hooks_launcher = (launchers or {}).get(label, launcher)
-                for case in hb.hook_cases(root, state, python, hooks_launcher, owners, pids, checkouts, targets, no_end):
+                case_launcher = (launchers or {}).get(label, launcher)
+                for case in hb.hook_cases(root, state, python, case_launcher, owners, pids, checkouts, targets, no_end):
                     if case.label in HOOK_EVENTS:
                         cases.append(case._replace(label=f"{case.label}|{label}", env=env))
                     elif case.role == "base" and not cases:
@@ -217,12 +225,24 @@ def run_shared_section(root: Path, checkouts: list, rounds: dict) -> tuple:
             hook_settings[label] = f"unix://{server.sock}?db=1"
             launchers[label] = Path(before) / ".venv" / "bin" / "sessionward"
         timed, python = run_hook_rows(root, checkouts, hook_settings, rounds["hooks"], launchers)
+        contention = run_contention_rows(root, server, checkouts[0], rounds["contention"])
     finally:
         server.close()
         os.environ.pop("SESSIONWARD_STORE", None)
         if home is not None:
             os.environ["SESSIONWARD_HOME"] = home
-    return {"api": api, "hooks": timed}, python
+    return {"api": api, "hooks": timed, "contention": contention}, python
+
+
+def run_contention_rows(root: Path, server: Server, cwd: str, trials: int) -> dict:
+    """{store label: [trial results]}: the lock contention of 8c, local and Redis alternated."""
+    from locks_bench import run_contention_trial
+
+    state = root / "shared-contention"
+    state.mkdir(mode=0o700)
+    cases = [("local", "sessionward", str(state)), ("redis (unix socket)", "sessionward-shared", f"unix://{server.sock}")]
+    return interleave(cases, trials, lambda case: run_contention_trial(case[1], case[2], cwd, CONTENTION_PROCESSES,
+                                                                       CONTENTION_CYCLES))
 
 
 def shared_tables(results: dict, markdown: bool) -> str:
@@ -254,5 +274,16 @@ def shared_tables(results: dict, markdown: bool) -> str:
         f"processes named claude, {hb.HOOK_CLAIMS:,} claims over {hb.HOOK_FILES:,} files, run and timed by the "
         f"session's own process), local and Redis side by side (wall ms; budget {PROCESS_BUDGET_RATIO:g}x pass)",
         ["hook", "store", "median", "p90", "vs pass", "vs local", "budget"], rows, markdown)
-    return first + "\n\n" + second
+    from locks_bench import CONTENTION_HEADERS, LOCK_CRITICAL_S, contention_row, contention_summary
+
+    rows = []
+    for store, trials in results["contention"].items():
+        summary = contention_summary(trials)
+        rows.append([store, *contention_row(summary), "FAIL (no mutual exclusion)" if summary["overlaps"] else "PASS"])
+    trials = len(next(iter(results["contention"].values())))
+    third = render_table(
+        f"8c. Contention: {CONTENTION_PROCESSES} processes x {CONTENTION_CYCLES} cycles of one named lock, critical "
+        f"section time.sleep({LOCK_CRITICAL_S:g}); {trials} trial{'s' * (trials != 1)} per store, alternated "
+        "(must: no overlap)", ["store", *CONTENTION_HEADERS, "exclusion"], rows, markdown)
+    return first + "\n\n" + second + "\n\n" + third
 

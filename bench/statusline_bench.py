@@ -27,7 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import interleave, launcher_interpreter, median, p90, populate, render_table
+from harness import hooks_launcher, interleave, launcher_interpreter, median, p90, populate, render_table
 
 STATUS_SESSIONS = 15
 BUDGET_SHARE = 0.02  # of one core, all STATUS_SESSIONS status lines together
@@ -39,8 +39,10 @@ def run_statusline_section(root: Path, checkouts: list[str], owners: list, round
     from sessionward.install.settings import STATUS_LINE_REFRESH_S, our_status_line
     from sessionward.store import open_store
 
-    launcher = Path(os.environ.get("SESSIONWARD_BENCH_LAUNCHER", Path(__file__).resolve().parent.parent / ".venv" / "bin" / "sessionward"))
-    python = launcher_interpreter(launcher)
+    package_launcher = Path(os.environ.get("SESSIONWARD_BENCH_LAUNCHER",
+                                            Path(__file__).resolve().parent.parent / ".venv" / "bin" / "sessionward"))
+    python = launcher_interpreter(package_launcher)
+    launcher = hooks_launcher(root, package_launcher)  # what install points the status line at
     state = Path(os.environ["SESSIONWARD_HOME"])
     populate(open_store(), STATUS_SESSIONS, owners[:STATUS_SESSIONS], checkouts[:1])  # the store the status line reads
     cwd = checkouts[0]

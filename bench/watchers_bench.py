@@ -35,6 +35,7 @@ from harness import (
     PROCESS_BUDGET_RATIO,
     against_pass,
     child_env,
+    hooks_launcher,
     interleave,
     launcher_interpreter,
     make_store,
@@ -76,10 +77,11 @@ def memory_kib(pid: int) -> dict:
 
 
 def run_watcher_section(root: Path, checkouts: list[str], rounds: dict) -> tuple[dict, str]:
-    launcher = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "sessionward"
-    if not launcher.exists():
-        raise SystemExit(f"bench: no launcher at {launcher}; install the package into .venv first")
-    python = launcher_interpreter(launcher)
+    package_launcher = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "sessionward"
+    if not package_launcher.exists():
+        raise SystemExit(f"bench: no launcher at {package_launcher}; install the package into .venv first")
+    python = launcher_interpreter(package_launcher)
+    launcher = hooks_launcher(root, package_launcher)  # what install points the hooks at
     bin_dir = root / "watchers-bin"
     bin_dir.mkdir()
     store = make_store(root, "watchers-state")

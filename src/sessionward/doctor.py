@@ -152,7 +152,25 @@ def _check_hooks(doc: dict, path: str) -> Check:
     if len(working) != len(programs):
         return Check("hooks", FAIL, f"hook program(s) do not run: {', '.join(sorted(programs - set(working)))}",
                      "sessionward install (rewrites them to this launcher)")
-    return Check("hooks", OK, f"{len(HOOKS)} of {len(HOOKS)} events hooked, via {', '.join(sorted(programs))}")
+    hooked = f"{len(HOOKS)} of {len(HOOKS)} events hooked, via {', '.join(sorted(programs))}"
+    stale = _stale_hook_launcher(programs)
+    if stale:
+        return Check("hooks", WARN, f"{hooked}; {stale} was written for another interpreter or place: "
+                     "each hook starts Python the slow way", "sessionward install (writes it again)")
+    return Check("hooks", OK, hooked)
+
+
+def _stale_hook_launcher(programs: set) -> str | None:
+    """The hooks' launcher (install.hook_launcher) when the hooks run it and it is not what
+    install would write today (sessionward moved, or another Python runs it): it still works,
+    through its fallback, but without the time -S saves."""
+    from sessionward.install.hook_launcher import hook_launcher_file
+    from sessionward.install.seed_paths import plan_seed_files
+
+    wanted = hook_launcher_file()
+    if wanted.path not in programs:
+        return None
+    return None if plan_seed_files([wanted])[0].kind == "unchanged" else wanted.path
 
 
 def _program_path(launcher: str) -> str:

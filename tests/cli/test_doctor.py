@@ -90,7 +90,8 @@ def test_hand_edited_hooks_are_checked_through_the_launcher_they_run(path_env):
     install_and_edit(env, edit)
     code, checks = doctor(env=env)
     assert checks["hooks"]["status"] == "ok", checks["hooks"]
-    via = ", ".join(sorted([str(bin_dir / "sessionward"), launcher]))  # sorted, wherever the clone is
+    hooks_launcher = os.path.join(os.environ["HOME"], ".claude", "hooks", "sessionward")  # the unedited events'
+    via = ", ".join(sorted([str(bin_dir / "sessionward"), launcher, hooks_launcher]))  # sorted, wherever the clone is
     assert checks["hooks"]["detail"] == f"8 of 8 events hooked, via {via}"
 
 
@@ -236,7 +237,7 @@ def test_the_status_line_check_reports_and_checks_the_command_install_wrote(path
     code, checks = doctor(env=env)
     line = checks["status line"]
     assert (line["status"], line["detail"]) == (
-        "ok", f"sh {short_path(script)} {short_path(launcher)} (refreshed every {written['refreshInterval']} s)")
+        "ok", f"sh {script} {launcher} (refreshed every {written['refreshInterval']} s)")  # as written
 
     moved = str(tmp_path / "gone" / "status_line.sh")
     install_and_edit(env, lambda doc: doc["statusLine"].update(command=f"sh {moved} {launcher}"))
@@ -251,5 +252,5 @@ def test_the_status_line_check_reports_and_checks_the_command_install_wrote(path
     install_and_edit(env, older_install)
     code, checks = doctor(env=env)
     assert checks["status line"]["status"] == "warn"
-    assert checks["status line"]["detail"] == (f"{short_path(launcher)} status-line (not refreshed while idle "
+    assert checks["status line"]["detail"] == (f"{launcher} status-line (not refreshed while idle "
                                                f"(no refreshInterval)): an older install's")

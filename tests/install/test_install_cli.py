@@ -34,9 +34,14 @@ def claude(home):
     return home / ".claude"
 
 
-def hooks_doc():
+def hl(claude) -> str:
+    """The launcher a user-scope install points the hooks and the status line at (install.hook_launcher)."""
+    return shlex.quote(str(claude / "hooks" / "sessionward"))
+
+
+def hooks_doc(launcher: str):
     def group(event, matcher=None, timeout=10):
-        handler = {"type": "command", "command": f"{L} hook {event}"} | ({"timeout": timeout} if timeout else {})
+        handler = {"type": "command", "command": f"{launcher} hook {event}"} | ({"timeout": timeout} if timeout else {})
         return ({"matcher": matcher} if matcher else {}) | {"hooks": [handler]}
 
     return {
@@ -52,7 +57,8 @@ def hooks_doc():
 
 
 FAST_PATH = str(Path(sessionward.__file__).parent / "install" / "status_line.sh")
-STATUS = {"type": "command", "command": f"sh {FAST_PATH} {L}", "padding": 0, "refreshInterval": 3}
+def status_doc(launcher: str) -> dict:
+    return {"type": "command", "command": f"sh {FAST_PATH} {launcher}", "padding": 0, "refreshInterval": 3}
 
 START_MD = f"""---
 description: Register this session and show who else is working on this project (sessionward)
@@ -82,9 +88,11 @@ argument-hint: "[what to save]"
 
 
 def seed_paths(home, claude):
+    """The files a user-scope install writes beside settings.json, in its order."""
     return [home / "scripts" / "obsidian_session_manager.py",
             claude / "shell-config" / "end-lock-helpers.sh",
-            claude / "shell-config" / "obsidian-session-helpers.sh"]
+            claude / "shell-config" / "obsidian-session-helpers.sh",
+            claude / "hooks" / "sessionward"]
 
 
 def drafts_dir(home):
@@ -145,7 +153,7 @@ def test_install_on_a_fresh_home(home, claude):
         f"created {claude / 'commands' / 'end.md'}",
     ] + [f"created {p}" for p in seed_paths(home, claude)] + [
         f"created {drafts_dir(home)}/ (private: /end writes each note's text there first)"]
-    assert settings_json.read_bytes() == two_space({"hooks": hooks_doc(), "statusLine": STATUS})
+    assert settings_json.read_bytes() == two_space({"hooks": hooks_doc(hl(claude)), "statusLine": status_doc(hl(claude))})
     assert stat.S_IMODE(settings_json.stat().st_mode) == 0o600
     assert (claude / "commands" / "start.md").read_text() == START_MD
     end = (claude / "commands" / "end.md").read_text()
@@ -173,7 +181,7 @@ def test_install_honours_claude_config_dir(tmp_path, home, monkeypatch):
     config = tmp_path / "config"
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     run_cli("install", check=True)
-    assert json.loads((config / "settings.json").read_text())["hooks"] == hooks_doc()
+    assert json.loads((config / "settings.json").read_text())["hooks"] == hooks_doc(hl(config))
     assert (config / "commands" / "start.md").read_text() == START_MD
     assert (config / "shell-config" / "end-lock-helpers.sh").exists()
     assert not (home / ".claude").exists()
@@ -185,13 +193,13 @@ def test_install_json_envelope_lists_every_file(claude):
     first, start, end, *seeds, drafts = envelope["result"]["actions"]
     assert first == {
         "what": "settings", "path": str(claude / "settings.json"), "action": "create", "backup": None,
-        "hooks": {"added": list(hooks_doc()), "updated": [], "removed": []}, "status_line": "added",
+        "hooks": {"added": list(hooks_doc(hl(claude))), "updated": [], "removed": []}, "status_line": "added",
         "edited": [], "left_alone": [],
     }
     assert start == {"what": "command", "path": str(claude / "commands" / "start.md"), "action": "create",
                      "backup": None, "lines_to_add": [], "why": ""}
     assert end["action"] == "create"
-    assert [(s["what"], s["action"]) for s in seeds] == [("seed", "create")] * 3
+    assert [(s["what"], s["action"]) for s in seeds] == [("seed", "create")] * 4
     assert drafts == {"what": "dir", "path": str(drafts_dir(claude.parent)), "action": "create", "why": ""}
 
 
@@ -217,10 +225,10 @@ def test_existing_settings_keep_everything_and_a_backup_is_kept(claude, strict_u
     assert stat.S_IMODE((claude / backup).stat().st_mode) == 0o600
     assert stat.S_IMODE((claude / "commands" / "start.md").stat().st_mode) == 0o644
     assert stat.S_IMODE((claude / "settings.json").stat().st_mode) == 0o640  # the file's mode is kept
-    ours = hooks_doc()
+    ours = hooks_doc(hl(claude))
     # the user's PreToolUse stays first among the events, with our group after the user's
     hooks = {"PreToolUse": USER_SETTINGS["hooks"]["PreToolUse"] + ours.pop("PreToolUse")} | ours
-    expected = {"model": "opus", "hooks": hooks, "permissions": USER_SETTINGS["permissions"], "statusLine": STATUS}
+    expected = {"model": "opus", "hooks": hooks, "permissions": USER_SETTINGS["permissions"], "statusLine": status_doc(hl(claude))}
     assert (claude / "settings.json").read_bytes() == two_space(expected)
 
 
@@ -249,7 +257,7 @@ def made_dirs(home, claude_too=False):
     """The directories install makes in a HOME holding only ~/.claude (or nothing: claude_too),
     in uninstall's order: deepest first, then by name."""
     local = home / ".local" / "state"
-    return [drafts_dir(home), local / "sessionward", home / ".claude" / "commands",
+    return [drafts_dir(home), local / "sessionward", home / ".claude" / "commands", home / ".claude" / "hooks",
             home / ".claude" / "shell-config", local] + [home / ".claude"] * claude_too + [
             home / ".local", home / "scripts"]
 
@@ -384,8 +392,8 @@ def test_values_install_does_not_understand_are_kept_as_written(claude, original
     assert (result.returncode, result.stderr) == (0, "")
     installed = path.read_bytes()
     # a one-line file gets its new entries on that line, laid out like the rest of it
-    assert installed == (original[:-2] + b', "hooks": ' + json.dumps(hooks_doc()).encode()
-                         + b', "statusLine": ' + json.dumps(STATUS).encode() + b"}\n")
+    assert installed == (original[:-2] + b', "hooks": ' + json.dumps(hooks_doc(hl(claude))).encode()
+                         + b', "statusLine": ' + json.dumps(status_doc(hl(claude))).encode() + b"}\n")
     assert node_reads(installed)
     json.loads(installed)
     run_cli("uninstall", check=True)
@@ -406,7 +414,7 @@ def test_formatting_numbers_escapes_and_crlf_are_kept_byte_for_byte(claude):
     assert text.startswith(original.decode()[: original.decode().index('"hooks"')])
     assert text.count("\n") == text.count("\r\n") and not text.endswith("\n")
     assert text.endswith('\r\n    "statusLine": {\r\n        "type": "command",\r\n'
-                         f'        "command": "sh {FAST_PATH} {L}",\r\n        "padding": 0,\r\n'
+                         f'        "command": "sh {FAST_PATH} {hl(claude)}",\r\n        "padding": 0,\r\n'
                          '        "refreshInterval": 3\r\n    }\r\n}')
     # the user's one-line "hooks" object gets its new events on that line, too
     assert '"command": "say hi"}]}], "SessionStart": [{"hooks": [{"type": "command", ' in text
@@ -438,7 +446,8 @@ def test_a_symlinked_settings_file_is_written_through(tmp_path, claude):
     (claude / "settings.json").symlink_to(dotfiles / "settings.json")
     run_cli("install", check=True)
     assert os.readlink(claude / "settings.json") == str(dotfiles / "settings.json")
-    assert json.loads((dotfiles / "settings.json").read_text()) == {"model": "opus", "hooks": hooks_doc(), "statusLine": STATUS}
+    assert json.loads((dotfiles / "settings.json").read_text()) == {"model": "opus", "hooks": hooks_doc(hl(claude)),
+                                                                      "statusLine": status_doc(hl(claude))}
     assert len(backups(claude)) == 1 and os.listdir(dotfiles) == ["settings.json"]  # the backup is not in the repo
     run_cli("uninstall", check=True)
     assert (dotfiles / "settings.json").read_bytes() == two_space({"model": "opus"})
@@ -457,7 +466,7 @@ def test_scope_project_writes_the_repositorys_claude_dir(tmp_path, home):
         f"created {project / 'commands' / 'end.md'}",
         f"created {drafts_dir(home)}/ (private: /end writes each note's text there first)",
     ]
-    assert json.loads((project / "settings.json").read_text()) == {"hooks": hooks_doc(), "statusLine": STATUS}
+    assert json.loads((project / "settings.json").read_text()) == {"hooks": hooks_doc(L), "statusLine": status_doc(L)}
     assert (project / "commands" / "start.md").read_text() == START_MD
     assert not (home / ".claude").exists() and not (home / "scripts").exists()
     result = run_cli("uninstall", "--scope", "project", cwd=repo)
@@ -655,9 +664,9 @@ def test_concurrent_installs_and_uninstalls_never_duplicate_or_lose_keys(claude)
     assert [(p.wait(timeout=60), p.stderr.read()) for p in procs] == [(0, "")] * 8
     run_cli("install", check=True)
     written = json.loads((claude / "settings.json").read_text())
-    hooks = hooks_doc()
+    hooks = hooks_doc(hl(claude))
     hooks["PreToolUse"] = USER_SETTINGS["hooks"]["PreToolUse"] + hooks["PreToolUse"]
-    assert written == {"model": "opus", "hooks": hooks, "permissions": USER_SETTINGS["permissions"], "statusLine": STATUS}
+    assert written == {"model": "opus", "hooks": hooks, "permissions": USER_SETTINGS["permissions"], "statusLine": status_doc(hl(claude))}
     assert list(written) == ["model", "hooks", "permissions", "statusLine"]
 
 
@@ -672,8 +681,8 @@ EDITED_HOOKS = {
 EDITED_STATUS = f"FOO=1 {L} status-line 2>/dev/null"
 
 
-def edited_settings():
-    hooks = hooks_doc()
+def edited_settings(claude):
+    hooks = hooks_doc(hl(claude))
     for event, command in EDITED_HOOKS.items():
         hooks[event][0]["hooks"][0]["command"] = command
     return {
@@ -684,14 +693,14 @@ def edited_settings():
             "Stop": hooks["Stop"],
             "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": PIPELINE}]}],
         },
-        "statusLine": dict(STATUS, command=EDITED_STATUS),
+        "statusLine": dict(status_doc(hl(claude)), command=EDITED_STATUS),
     }
 
 
 def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
     claude.mkdir()
     path = claude / "settings.json"
-    original = two_space(edited_settings())
+    original = two_space(edited_settings(claude))
     path.write_bytes(original)
     kept = [f"kept your edited hook for {event}: {command}" for event, command in EDITED_HOOKS.items()]
     kept.append(f"kept your edited statusLine: {EDITED_STATUS}")
@@ -700,8 +709,8 @@ def test_edited_hooks_count_as_installed_and_uninstall_removes_them(claude):
     out = report(run_cli("install", check=True), claude.parent)
     [backup] = backups(claude)
     assert out[:6] == [f"updated {path} (5 hooks; backup {claude / backup})"] + kept + left_alone
-    ours = hooks_doc()
-    expected = edited_settings()
+    ours = hooks_doc(hl(claude))
+    expected = edited_settings(claude)
     expected["hooks"]["PostToolUse"] += ours["PostToolUse"]  # the pipeline is not ours: ours beside it
     expected["hooks"] |= {"UserPromptSubmit": ours["UserPromptSubmit"], "PermissionRequest": ours["PermissionRequest"],
                           "Notification": ours["Notification"], "SessionEnd": ours["SessionEnd"]}
@@ -726,7 +735,7 @@ def test_a_copy_the_old_install_added_beside_an_edited_hook_is_removed(claude):
     # What install did before it recognised edited hooks: a second, pristine copy.
     claude.mkdir()
     path = claude / "settings.json"
-    doc = {"hooks": hooks_doc(), "statusLine": STATUS}
+    doc = {"hooks": hooks_doc(hl(claude)), "statusLine": status_doc(hl(claude))}
     pristine_stop = doc["hooks"]["Stop"][0]
     doc["hooks"]["Stop"] = [{"hooks": [{"type": "command", "command": EDITED_HOOKS["Stop"], "timeout": 10}]}, pristine_stop]
     path.write_bytes(two_space(doc))

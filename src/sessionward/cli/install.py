@@ -1,9 +1,11 @@
 """install, uninstall: Claude Code's hooks, status line, /start and /end, and the origin's files.
 
-Where (--scope): user -> ~/.claude (or $CLAUDE_CONFIG_DIR): settings.json, commands/, and
-the origin's files at the origin's paths (~/scripts/obsidian_session_manager.py: the report's
-first line says install writes there); project -> <git toplevel of the current directory,
-else the directory>/.claude: settings.json and commands/ only. Both create the drafts
+Where (--scope): user -> ~/.claude (or $CLAUDE_CONFIG_DIR): settings.json, commands/, the
+origin's files at the origin's paths (~/scripts/obsidian_session_manager.py: the report's
+first line says install writes there), and hooks/sessionward, the launcher the hooks and the
+status line run (install.hook_launcher); project -> <git toplevel of the current directory,
+else the directory>/.claude: settings.json and commands/ only, the hooks run by the package's
+launcher. Both create the drafts
 directory /end's notes go through (sessionward.drafts), 0700. `install --seed-paths` writes
 the origin's files alone, as it always did.
 
@@ -17,6 +19,7 @@ replaced (the user's file kept aside), kept (and why), removed, restored.
 """
 
 import os
+import shlex
 
 from sessionward import drafts, paths
 from sessionward.cli.install_notes import apply_notes, notes_lines, plan_notes
@@ -26,6 +29,7 @@ from sessionward.identity.checkout import describe_checkout
 from sessionward.install import manifest, settings, slash_commands
 from sessionward.install.diffs import unified_diff
 from sessionward.install.directories import HOLDS_KEPT, DirAction, apply_dir_actions, drafts_dirs, plan_dir_removal
+from sessionward.install.hook_launcher import hook_launcher_file, hook_launcher_path
 from sessionward.install.seed_paths import (
     YOURS,
     apply_actions,
@@ -54,16 +58,17 @@ def run_install(values: dict) -> Output:
     scope = values["scope"]
     _require_launcher()
     launcher = settings.launcher_command()
+    hooks_launcher = shlex.quote(hook_launcher_path()) if scope == "user" else launcher
     home = claude_home(scope)
     settings_path = os.path.join(home, settings.SETTINGS_NAME)
     notes = plan_notes(values, dry_run, bool(values["json"]))  # asked first: a wrong answer changes nothing
 
     def merge(doc):
-        return settings.merge_settings(doc, launcher)
+        return settings.merge_settings(doc, hooks_launcher)
 
     def plan():
         planned = settings.apply_settings(settings_path, merge, dry_run=True)  # refuses before any write
-        seeds = plan_seed_files(seed_files()) if scope == "user" else []
+        seeds = plan_seed_files(user_files()) if scope == "user" else []
         commands = slash_commands.plan_install(home, launcher)
         drafts_dir = paths.drafts_dir()
         made = [d for p in [settings_path, *(a.path for a in commands), *(a.file.path for a in seeds)]
@@ -123,7 +128,7 @@ def run_uninstall(values: dict) -> Output:
         planned = settings.apply_settings(settings_path, settings.unmerge_settings, dry_run=True,
                                           remove_when_empty=installed.settings_created)
         commands = slash_commands.plan_uninstall(home, launcher, installed)
-        seeds = plan_seed_removal(seed_files(), installed) if scope == "user" else []
+        seeds = plan_seed_removal(user_files(), installed) if scope == "user" else []
         leaving = {a.path for a in commands if a.kind == "remove"}
         leaving |= {a.file.path for a in seeds if a.kind == "remove"}
         leaving |= {settings_path} if planned.action == "remove" else set()
@@ -172,6 +177,12 @@ def claude_home(scope: str) -> str:
     except OSError:
         raise BadInput("the current directory no longer exists", "cd into the project first") from None
     return os.path.join(describe_checkout(cwd).worktree, ".claude")
+
+
+def user_files() -> list:
+    """The files a user-scope install writes beside settings.json: the origin's (seed_files)
+    and the launcher of the hooks (install.hook_launcher)."""
+    return [*seed_files(), hook_launcher_file()]
 
 
 def _require_launcher() -> None:

@@ -1,7 +1,8 @@
 """Which hook and statusLine commands are sessionward's own: recognised by what they run.
 
 install writes `<launcher> hook <Event>` for the hooks, with <launcher> the absolute path of
-the sessionward launcher, shell-quoted when it needs it, and `sh <fast path> <launcher>` for
+a sessionward launcher (the hooks' own, install.hook_launcher, or the package's for a project
+scope), shell-quoted when it needs it, and `sh <fast path> <launcher>` for
 the status line, with <fast path> the absolute path of install/status_line.sh (which runs
 `<launcher> status-line` when the row it cached is out of date). Users edit these:
 they append `2>>~/hook.log`, call `sessionward` from PATH, wrap it in `timeout 5 ...`. So a

@@ -1,0 +1,87 @@
+"""The launcher Claude Code's hooks and status line run: ~/.claude/hooks/sessionward.
+
+`sessionward install` (user scope) writes it beside the other files it manages and points
+every hook and the status line at it; the commands it writes are still `<launcher> hook
+<Event>`. It is the package's own launcher (scripts/launcher/sessionward) with two changes:
+
+  - Python starts without `site` (`-S` on its first line). site scans site-packages and runs
+    every .pth file there on each start, about a millisecond of a hook's 10 to 15; a hook
+    runs on every tool call (docs/BENCHMARKS.md). The package's launcher cannot say `-S`:
+    pip and uv write its first line themselves, without flags.
+  - So sessionward is imported from the directories install found it and its dependencies
+    in (IMPORT_DIRS_OF), appended after the standard library. Should that fail (the
+    environment moved or was upgraded since), site is run after all and the import tried
+    again: slower, never broken; `sessionward install` writes the file again, and `doctor`
+    says when it is out of date.
+
+Project scope (a repository's .claude/settings.json) keeps the package's launcher: the file
+lives in the user's ~/.claude. It is a SeedFile: planned, written, recorded in the manifest and
+removed by uninstall as the origin's files are (install.seed_paths).
+"""
+
+import os
+import sys
+
+from sessionward import paths
+from sessionward.install.seed_paths import MANAGED_MARKER, SeedFile
+
+HOOK_LAUNCHER_DIR = "hooks"  # under ~/.claude, where Claude Code's users keep their hook scripts
+HOOK_LAUNCHER_NAME = "sessionward"  # the name install.hook_commands recognises as ours
+# The modules whose directories the launcher puts on sys.path: sessionward and its runtime
+# dependencies (pyproject.toml), where this interpreter finds them.
+IMPORT_DIRS_OF = ("sessionward", "tomli", "psutil")
+
+TEMPLATE = '''#!{python} -S
+# {marker}: the launcher of Claude Code's hooks and status line, written by
+# `sessionward install` (sessionward/install/hook_launcher.py says why it exists). Python
+# starts without `site` (-S): sessionward is imported from where install found it.
+import sys
+
+del sys.path[0]  # this directory: a hook script named like a module must not shadow one
+sys.path.extend({dirs!r})
+try:
+    try:
+        from sessionward.cli.entry import finish, main
+    except ImportError:  # moved or upgraded since `sessionward install`: found as usual
+        import site
+
+        site.main()
+        from sessionward.cli.entry import finish, main
+except (MemoryError, OSError) as error:  # out of memory while importing (ENOMEM): one line, no traceback
+    if error.__class__ is not MemoryError and error.errno != 12:
+        raise
+    import os
+    os.write(2, b"sessionward: out of memory (a memory limit such as ulimit -v?)\\n")
+    sys.exit(1 if sys.argv[1:2] == ["hook"] else 3)
+finish(main())  # a hook ends without the interpreter's teardown (cli/entry.py)
+'''
+
+
+def hook_launcher_path() -> str:
+    """~/.claude/hooks/sessionward ($CLAUDE_CONFIG_DIR/hooks/... when that is set)."""
+    return os.path.join(paths.claude_dir(), HOOK_LAUNCHER_DIR, HOOK_LAUNCHER_NAME)
+
+
+def import_dirs() -> list[str]:
+    """Where this interpreter imports sessionward and its dependencies from, in that order."""
+    import importlib.util
+
+    dirs = []
+    for name in IMPORT_DIRS_OF:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            continue  # not installed here (tomli before 3.11, psutil off Linux only)
+        package_dir = os.path.dirname(os.path.abspath(spec.origin))
+        top = os.path.dirname(package_dir) if spec.submodule_search_locations else package_dir
+        if top not in dirs:
+            dirs.append(top)
+    return dirs
+
+
+def render(python: str, dirs: list[str]) -> bytes:
+    """The launcher for the interpreter `python`, importing from `dirs` (bench/ writes one too)."""
+    return TEMPLATE.format(python=python, marker=MANAGED_MARKER, dirs=dirs).encode()
+
+
+def hook_launcher_file() -> SeedFile:
+    return SeedFile(hook_launcher_path(), render(sys.executable, import_dirs()), 0o755)
