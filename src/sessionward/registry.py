@@ -538,6 +538,9 @@ def unregister_sessions(
     return removal
 
 
+HEARTBEAT_REFRESH_S = 10.0  # a heartbeat this soon after the last one writes nothing (see heartbeat)
+
+
 def heartbeat(
     *,
     session_id: str | None = None,
@@ -552,7 +555,11 @@ def heartbeat(
     is only shown ("last sign of life"). A crash of this kernel that undoes the write also
     killed every session it could concern; dead records it swept are swept again at the next
     operation. The two fsyncs were most of what a heartbeat cost a busy machine, on every
-    prompt and every turn's end (docs/BENCHMARKS.md). Registration and removal stay durable."""
+    prompt and every turn's end (docs/BENCHMARKS.md). Registration and removal stay durable.
+    For the same reason a heartbeat that finds its records seen less than HEARTBEAT_REFRESH_S
+    ago, and nobody to sweep, writes nothing (a `claude -p` run's prompt and turn end follow
+    its start within a second): no rename on the local store, no write (an AOF fsync) on the
+    shared one; what is shown is at most that many seconds old."""
     owner = owner or resolve_owner()
     owner.watch()  # started again if its watchers were killed
     store = store or open_store()
@@ -564,14 +571,18 @@ def heartbeat(
         swept = _sweep(sessions, now)
         swept_here[:] = swept
         touched = []
+        stale = False
         for record in sessions.values():
             mine = _is_session(record, session_id, owner) if session_id is not None else owner_record_matches(record["owner"], owner)
             if mine:
-                record["last_seen"] = now
-                if owner.life:
+                if not 0 <= now - record["last_seen"] < HEARTBEAT_REFRESH_S:  # a clock set back: written too
+                    record["last_seen"] = now
+                    stale = True
+                if owner.life and not record["owner"].get("life"):
                     record["owner"]["life"] = True  # a record from before watchers has one now
+                    stale = True
                 touched.append(record)
-        return touched, bool(touched or swept)
+        return touched, stale or bool(swept)
 
     touched = store.update_sessions(change, durable=False)
     _log_swept(swept_here)

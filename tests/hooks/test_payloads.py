@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 from sessionward.locks import NamedLock
+from sessionward.registry import HEARTBEAT_REFRESH_S
 from sessionward.store import open_store
 
 from helpers import SESSIONWARD, cli_json, git, make_git_repo, run_cli
@@ -796,15 +797,44 @@ def test_a_claude_pid_naming_an_unrelated_process_is_not_the_owner(sessions, sta
     assert (record["owner"]["pid"], record["owner"]["comm"]) == (a.pid, "claude")
 
 
+def seen_long_ago(session_id: str) -> float:
+    """Set the session's last_seen HEARTBEAT_REFRESH_S + 60 s back, through the store; the new value."""
+    def back(sessions):
+        sessions[session_id]["last_seen"] -= HEARTBEAT_REFRESH_S + 60
+        return sessions[session_id]["last_seen"], True
+
+    return open_store().update_sessions(back)
+
+
+def registry_writes(state_dir):
+    """What changes with every write of the registry: the file's inode (replaced whole), or
+    the shared store's version counter."""
+    if os.environ["SESSIONWARD_STORE"] != "local":
+        from sessionward.store import shared
+
+        return shared.connection(os.environ["SESSIONWARD_STORE"]).call("GET", shared.prefix() + "registry:version")
+    return os.stat(state_dir / "obsidian_sessions.json").st_ino
+
+
 def test_user_prompt_submit_and_stop_are_heartbeats(sessions, state_dir):
     a = sessions(0)
     silent(a.start())
-    seen = [registry(state_dir)[a.session_id]["last_seen"]]
     for hook in (a.prompt, a.stop, a.prompt):
+        long_ago = seen_long_ago(a.session_id)
         silent(hook())
-        seen.append(registry(state_dir)[a.session_id]["last_seen"])
-    assert seen == sorted(seen) and len(set(seen)) == 4
+        assert registry(state_dir)[a.session_id]["last_seen"] > long_ago + HEARTBEAT_REFRESH_S
     assert len(registry(state_dir)) == 1
+
+
+def test_a_heartbeat_soon_after_the_last_one_writes_nothing(sessions, state_dir):
+    a = sessions(0)
+    silent(a.start())
+    written = registry_writes(state_dir)
+    seen = registry(state_dir)[a.session_id]["last_seen"]
+    for hook in (a.prompt, a.stop, a.prompt):  # within a second: a `claude -p` run
+        silent(hook())
+    assert registry_writes(state_dir) == written
+    assert registry(state_dir)[a.session_id]["last_seen"] == seen
 
 
 NOTEBOOK_INPUT = {"notebook_path": None, "new_source": "x", "cell_type": "code", "edit_mode": "replace"}

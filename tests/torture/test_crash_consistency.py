@@ -30,7 +30,7 @@ from sessionward.identity import resolve_owner
 from sessionward.install.settings import apply_settings, merge_settings
 from sessionward.locks import Holder, NamedLock, cleanup_orphans
 from sessionward.notes import append_note
-from sessionward.registry import heartbeat, register_session
+from sessionward.registry import HEARTBEAT_REFRESH_S, heartbeat, register_session
 from sessionward.store.local import decode_registry
 
 PART = "crash consistency"
@@ -834,7 +834,7 @@ from sessionward.claims import record_claim
 from sessionward.identity import resolve_owner
 from sessionward.locks import LockTimeout, NamedLock
 from sessionward.notes import append_note
-from sessionward.registry import heartbeat
+from sessionward.registry import HEARTBEAT_REFRESH_S, heartbeat
 a = json.loads(sys.argv[1])
 k0, k3 = resolve_owner(a["pids"][0]), resolve_owner(a["pids"][3])
 FIXED = {"size": 1, "mtime_ns": 1, "digest": None}
@@ -843,7 +843,7 @@ def work(mode, progress):
     out = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for i in range(1, 1000000):
         if mode == "registry":
-            heartbeat(session_id="k0", owner=k0, now=1000.0 + i)
+            heartbeat(session_id="k0", owner=k0, now=1000.0 + i * HEARTBEAT_REFRESH_S)  # each one written
         elif mode == "lock":
             lock = NamedLock("end", purpose="kill test")
             lock.acquire(timeout=5)
@@ -978,8 +978,8 @@ def judge_after_kill(w: World, t, mode: str, worker: int, last, done: list) -> N
             if registry.get(f"k{i}") not in (100.0, 5000.0):
                 t.problem("lost_updates", f"{where}: session k{i} is {registry.get(f'k{i}')!r}")
         if mode == "registry" and last is not None:
-            committed = 1000.0 + int(last)
-            if not committed <= registry.get("k0", 0) <= committed + 1:
+            committed = 1000.0 + int(last) * HEARTBEAT_REFRESH_S
+            if not committed <= registry.get("k0", 0) <= committed + HEARTBEAT_REFRESH_S:
                 t.problem("lost_updates", f"{where}: k0 last seen {registry.get('k0')}, heartbeat {committed} committed")
     LockScenario().check_keep(w, t, where)
     LockScenario().check_annex(w, t, where)
