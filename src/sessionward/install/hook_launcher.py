@@ -37,7 +37,8 @@ TEMPLATE = '''#!{python} -S
 # starts without `site` (-S): sessionward is imported from where install found it.
 import sys
 
-del sys.path[0]  # this directory: a hook script named like a module must not shadow one
+if not getattr(sys.flags, "safe_path", False):  # PYTHONSAFEPATH (3.11+) left this directory out
+    del sys.path[0]  # this directory: a hook script named like a module must not shadow one
 sys.path.extend({dirs!r})
 try:
     try:
@@ -70,7 +71,7 @@ def import_dirs() -> list[str]:
     for name in IMPORT_DIRS_OF:
         spec = importlib.util.find_spec(name)
         if spec is None or not spec.origin:
-            continue  # not installed here (tomli before 3.11, psutil off Linux only)
+            continue  # not installed here: tomli is needed only before 3.11, psutil only off Linux
         package_dir = os.path.dirname(os.path.abspath(spec.origin))
         top = os.path.dirname(package_dir) if spec.submodule_search_locations else package_dir
         if top not in dirs:
