@@ -240,4 +240,4 @@ def test_a_shared_store_that_does_not_answer_is_the_row_and_exit_0(repo, tmp_pat
     result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
     assert (result.returncode, result.stderr) == (0, ""), result
     assert result.stdout == (f"sessionward: shared store unix://{tmp_path}/no-server.sock unavailable "
-                             "(No such file or directory) · not guarding until it answers\n")
+                             f"(no socket file {tmp_path}/no-server.sock) · not guarding until it answers\n")

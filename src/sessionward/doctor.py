@@ -62,7 +62,18 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_kept_aside())
     checks.append(_check_leftover_drafts())
     checks.append(_check_claude_code())
-    return checks
+    return _one_line_per_cause(checks)
+
+
+def _one_line_per_cause(checks: list) -> list:
+    """With the shared store down, every check that reads it failed with the store check's
+    own line and fix: that one FAIL stays, the others say they could not look (info)."""
+    down = next((c for c in checks if c.name == "store" and c.status == FAIL), None)
+    if down is None:
+        return checks
+    return [Check(c.name, INFO, "not checked: the store is unavailable (see store)")
+            if c is not down and c.status == FAIL and c.fix == down.fix and c.detail in down.detail else c
+            for c in checks]
 
 
 def settings_path(scope: str, cwd: str | None = None) -> str:

@@ -35,7 +35,7 @@ def test_a_shared_store_that_is_down_is_one_line_exit_3_and_nothing_shared_is_wr
     value = {"redis": f"redis://127.0.0.1:{_closed_port()}/0", "rediss": f"rediss://u:p@127.0.0.1:{_closed_port()}/1",
              "unix": f"unix://{tmp_path}/no.sock"}[scheme]
     env = dict(os.environ, SESSIONWARD_STORE=value)
-    why = "No such file or directory" if scheme == "unix" else "Connection refused"
+    why = f"no socket file {tmp_path}/no.sock" if scheme == "unix" else "Connection refused"
     for args in (["register", "p", "/tmp", "--pid", str(keeper)], ["lock", "acquire", "end", "--pid", str(keeper)], ["list"]):
         started = time.monotonic()
         result = run_cli(*args, env=env)
@@ -142,6 +142,13 @@ def test_doctor_on_the_shared_store_shows_the_url_the_key_prefix_and_pings(share
     status, detail = store_check()
     assert status == "fail" and detail.startswith(f"shared: redis://sw:***@127.0.0.1:{port}/0, keys sessionward:")
     assert "unavailable" in detail and "hunter2" not in detail
+    # one cause, one FAIL: the checks that read the store say they could not look
+    done = run_cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(done.stdout)["result"]["checks"]}
+    assert [name for name, c in checks.items() if c["status"] == "fail" and "unavailable" in c["detail"]] == ["store"]
+    for name in ("shared state", "registry", "other kernels", "locks", "kept aside"):
+        assert (checks[name]["status"], checks[name]["detail"]) == ("info", "not checked: the store is unavailable (see store)")
+    assert done.returncode == 1
 
 
 def test_a_url_password_is_never_shown():
