@@ -48,7 +48,6 @@ def lease_ttl_ms() -> int:
     return max(100, int(text)) if text.isdigit() else LEASE_TTL_MS
 
 
-
 # KEYS alive holds; ARGV owner ttl_ms prefix. The locks whose lease is no longer the one
 # recorded (released, taken over) are forgotten.
 RENEW_LUA = SERVER_MS_LUA + """

@@ -55,9 +55,8 @@ local function next_fence(counter, floor_key)
 end
 """
 # KEYS changes alive: the counter, and the owners' leases still running by the server's clock
-CHANGE_TOKEN_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+CHANGE_TOKEN_LUA = SERVER_MS_LUA + """
+local now = server_ms()
 return {redis.call('GET', KEYS[1]) or '0', redis.call('ZCOUNT', KEYS[2], now, '+inf')}
 """
 _CHANGE_TOKEN = resp.Script(CHANGE_TOKEN_LUA)
