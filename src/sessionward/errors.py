@@ -39,8 +39,25 @@ EXIT_CODES = {
 
 def is_out_of_memory(error: BaseException) -> bool:
     """MemoryError, or an OSError of errno ENOMEM (an import's directory listing, a mmap,
-    a fork under a memory limit): both mean the process is out of memory, not a bug."""
-    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno == 12)
+    a fork under a memory limit): both mean the process is out of memory, not a bug. So does
+    a SystemError under a memory limit: CPython now and then fails an allocation without
+    setting MemoryError, and its caller then raises "error return without exception set"
+    (seen in an import under `ulimit -v`, once in a few hundred runs at the edge)."""
+    if isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno == 12):
+        return True
+    return isinstance(error, SystemError) and memory_is_limited()
+
+
+def memory_is_limited() -> bool:
+    """Whether this process runs under an address-space or data limit (`ulimit -v`, `-d`),
+    the limits under which an allocation fails instead of the kernel's OOM killer stepping in."""
+    try:
+        import resource
+
+        return any(resource.getrlimit(limit)[0] != resource.RLIM_INFINITY
+                   for limit in (resource.RLIMIT_AS, resource.RLIMIT_DATA))
+    except Exception:  # noqa: BLE001 - looking needs memory too: failing to is an answer
+        return True
 
 
 class SessionwardError(Exception):

@@ -47,8 +47,8 @@ def main() -> int:
         from sessionward.cli.main import main as cli_main
 
         return cli_main(argv)
-    except (MemoryError, OSError) as error:
-        if error.__class__ is MemoryError or getattr(error, "errno", None) == 12:  # ENOMEM
+    except (MemoryError, OSError, SystemError) as error:
+        if _is_out_of_memory(error):
             return out_of_memory(hook)
         raise
 
@@ -68,6 +68,16 @@ def finish(code: int):
                 pass  # Claude Code went away, as hooks.main allows
         os._exit(code)
     sys.exit(code)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    """errors.is_out_of_memory, imported only now (errors.py is not on every path this module
+    serves). Failing to import it under a memory limit answers the question."""
+    try:
+        from sessionward.errors import is_out_of_memory
+    except Exception:  # noqa: BLE001
+        return True
+    return is_out_of_memory(error)
 
 
 def out_of_memory(hook: bool) -> int:

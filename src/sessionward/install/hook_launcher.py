@@ -48,8 +48,8 @@ try:
 
         site.main()
         from sessionward.cli.entry import finish, main
-except (MemoryError, OSError) as error:  # out of memory while importing (ENOMEM): one line, no traceback
-    if error.__class__ is not MemoryError and error.errno != 12:
+except (MemoryError, OSError, SystemError) as error:  # out of memory while importing: one line, no traceback
+    if isinstance(error, OSError) and error.errno != 12:  # not ENOMEM (a SystemError: an allocation failed bare)
         raise
     import os
     os.write(2, b"sessionward: out of memory (a memory limit such as ulimit -v?)\\n")
