@@ -17,7 +17,8 @@ A session record (one value of the store's mapping, keyed by its "id"):
                    locks' holder files; never trusted from the stored document)
 
 Every operation sweeps records whose owner is dead (identity.process.owner_is_alive) and
-never drops a live one. Reads take no lock unless they find someone dead to sweep. An owner
+never drops a live one (the heartbeat hooks do not call in at all when heartbeat_memo says
+they have nothing to do). Reads take no lock unless they find someone dead to sweep. An owner
 whose liveness is unknown (on another kernel) is kept: find_unknown_sessions lists them, and
 force_remove_sessions clears them (or dead ones) by hand, refusing any known to be alive.
 Shown to people and --json, a record gains "where" and "liveness" (session_view), never stored.
@@ -42,6 +43,7 @@ from sessionward.errors import (
     StateUnwritable,
     UnsafeState,
 )
+from sessionward.heartbeat_memo import HEARTBEAT_REFRESH_S  # a heartbeat this soon after the last writes nothing
 from sessionward.identity import (
     Owner,
     branch_now,
@@ -538,7 +540,6 @@ def unregister_sessions(
     return removal
 
 
-HEARTBEAT_REFRESH_S = 10.0  # a heartbeat this soon after the last one writes nothing (see heartbeat)
 
 
 def heartbeat(

@@ -26,6 +26,7 @@ Files, under STATE/sessionward/status/ (0700, created on first use):
                  crash only costs a re-render)
   <session>.row  one session's cached row (hooks/status_line.py writes, the fast path reads)
   <session>.ask  the conflict PreToolUse last asked that session's person about
+  <session>.seen what that session's last heartbeat found (sessionward.heartbeat_memo)
 
 touch() never raises: a status line is worth less than the write that called it.
 

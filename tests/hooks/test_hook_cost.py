@@ -41,6 +41,31 @@ def test_a_session_without_locks_never_imports_the_lock_machinery(sessions, stor
         assert not names & HEAVY_STDLIB, names & HEAVY_STDLIB
 
 
+def test_a_heartbeat_soon_after_a_whole_one_loads_nothing_of_the_registry(sessions, store_backend):
+    # heartbeat_memo: a prompt or a turn's end within HEARTBEAT_REFRESH_S of a whole heartbeat
+    # (or of the session's registration) by its owner, with the registry unchanged since, has
+    # nothing to do. It asks the store for the registry's version (a stat, or one MGET) and
+    # reads its memo: neither the registry nor the store's backend module is loaded, nobody is
+    # judged alive or dead (identity/test_life.py: a killed watcher pair still starts again).
+    a, b = sessions(0), sessions(1)
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+    def skipped(ran) -> bool:
+        names = imported(ran)
+        assert "sessionward.identity.life" in names  # the owner's watcher pair checked all the same
+        return not names & {"sessionward.registry", "sessionward.store.local", "sessionward.store.redis_registry"}
+
+    a.start()
+    assert skipped(a.prompt(**profile))  # the first prompt after a start (`claude -p`)
+    b.start()  # another session registers: the registry changed
+    assert not skipped(a.stop(**profile))  # whole again, and remembered
+    assert skipped(a.prompt(**profile)) and skipped(a.stop(**profile))
+    b.prompt()  # another session's heartbeat with nothing to write changes nothing...
+    assert skipped(a.prompt(**profile))
+    b.end()  # ...its end does
+    assert not skipped(a.prompt(**profile))
+
+
 def test_a_permission_request_imports_only_what_noting_activity_needs(sessions, payloads):
     # It runs as a permission dialog opens, while the person waits for the dialog: one small
     # activity write, nothing of the registry, claims or locks.

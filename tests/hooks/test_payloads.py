@@ -277,6 +277,8 @@ def test_a_session_ended_by_end_stays_ended_until_its_person_types_again(session
     a, b = sessions(0), sessions(1)
     silent(a.start())
     answered(b.start())
+    silent(b.prompt())
+    silent(b.prompt())  # B's heartbeat has nothing to do for the next seconds (heartbeat_memo)...
     ended = b.claude.run(f"{SESSIONWARD} unregister", cwd=project, session_id=b.session_id)  # as /end runs it
     assert ended.rc == 0 and ended.stdout.startswith(f"unregistered session {label(b)} (project proj"), ended
     silent(b.stop())
@@ -284,6 +286,7 @@ def test_a_session_ended_by_end_stays_ended_until_its_person_types_again(session
     silent(a.prompt())  # others' hooks do not bring it back either
     silent(a.stop())
     assert list(registry(state_dir)) == [a.session_id]
+    # ...but the registry changed since: its person typing again registers it, within those seconds
     assert answered(b.prompt())["systemMessage"] == f"sessionward: 1 other session in this worktree: {named(a)}"
     assert sorted(registry(state_dir)) == sorted([a.session_id, b.session_id])
 
@@ -774,6 +777,10 @@ def test_a_killed_session_stops_counting_at_once(sessions, project, state_dir, n
     silent(got)
     assert str(a.pid) not in got.stdout
     assert a.session_id in registry(state_dir)  # nobody has swept yet
+    if next_hook == "prompt":
+        # B's prompt would have nothing to do within seconds of its start (heartbeat_memo: the
+        # next whole operation sweeps, whoever runs it); B's last heartbeat long ago, it is due
+        seen_long_ago(b.session_id)
     silent(b.prompt() if next_hook == "prompt" else b.start(source="resume"))
     assert list(registry(state_dir)) == [b.session_id]  # swept by B's hook
     listed = cli_json("list")["result"]["sessions"]

@@ -269,3 +269,29 @@ def test_an_idle_owner_stays_alive_and_its_exit_drops_its_lease(on_redis, monkey
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_the_registry_version_changes_with_every_commit_and_with_the_servers_epoch(on_redis):
+    # heartbeat_memo compares two of these: a heartbeat whose memo holds the version now has
+    # nothing to do. Any commit (another process's too), and a server that lost its data and
+    # counted up again under a new epoch, must give another version.
+    st = store.open_store()
+    empty = store.registry_version()
+
+    def register(sessions):
+        sessions["s1"] = record("s1", os.getpid())
+        return None, True
+
+    st.update_sessions(register)
+    once = store.registry_version()
+    assert once != empty and store.registry_version() == once  # a read changes nothing
+    other = subprocess.run([sys.executable, "-c", "from sessionward.store import open_store\n"
+                            "open_store().update_sessions(lambda s: (s.pop('s1'), True))"], capture_output=True, text=True)
+    assert other.returncode == 0, other.stderr
+    assert store.registry_version() not in (once, empty)
+    conn = shared.connection(on_redis.url)
+    p = shared.prefix()
+    conn.call("SET", p + "epoch", "a1")
+    before = store.registry_version()
+    conn.call("SET", p + "epoch", "b2")  # a server restarted empty, its counter back where it was
+    assert store.registry_version() != before

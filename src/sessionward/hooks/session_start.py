@@ -30,6 +30,11 @@ def handle(event: HookEvent) -> dict | None:
         # the pair not start then, registered again: the record says so, as it would have.
         defer_starts(on_failure=register)
     registration = register()
+    from sessionward import heartbeat_memo
+    from sessionward.store import registry_version
+
+    # the prompt that follows within seconds (`claude -p`) has nothing to do
+    heartbeat_memo.remember(event.session_id, event.owner, registry_version(), [registration.session])
     _clean_orphaned_locks()
     if not (registration.has_conflict or registration.twins):
         return None  # nobody to tell of (conflict_answer would say nothing)

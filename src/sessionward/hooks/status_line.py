@@ -294,11 +294,11 @@ class Row:
 
 
 def _remove_stale_caches(directory: str, now: float) -> None:
-    """Cached rows and asks untouched for a day belong to sessions long gone."""
+    """Cached rows, asks and heartbeat memos untouched for a day belong to sessions long gone."""
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                if entry.name.endswith((".row", ".ask")) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_CACHE_S:
+                if entry.name.endswith((".row", ".ask", ".seen")) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_CACHE_S:
                     os.unlink(entry.path)
     except OSError:
         pass

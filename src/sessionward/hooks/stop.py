@@ -4,21 +4,30 @@ holds it, so a /end that forgot its release never blocks the other sessions.
 Stop never registers: a session without a record at the end of its turn was ended on
 purpose (/end unregisters it, in this very turn) and stays ended until its person types
 again (UserPromptSubmit registers it then, as it does a session sessionward was installed
-into mid-way)."""
+into mid-way). A turn's end a few seconds after the last heartbeat, with the registry
+unchanged since, skips it (heartbeat_memo)."""
 
 import time
 
+from sessionward import heartbeat_memo
 from sessionward.hooks import HookEvent, hook_store
+from sessionward.store import registry_version
 
 
 def handle(event: HookEvent) -> dict | None:
-    from sessionward.errors import NotRegistered
-    from sessionward.registry import heartbeat
+    now = time.time()
+    if heartbeat_memo.is_recent(event.session_id, event.owner, registry_version(), now):
+        event.owner.watch()  # as registry.heartbeat does: a killed watcher pair starts again
+    else:
+        from sessionward.errors import NotRegistered
+        from sessionward.registry import heartbeat
 
-    try:
-        heartbeat(owner=event.owner, store=hook_store(), now=time.time())
-    except NotRegistered:
-        pass  # ended (/end), or not yet registered: the next prompt registers it
+        try:
+            touched = heartbeat(owner=event.owner, store=hook_store(), now=now)
+        except NotRegistered:
+            pass  # ended (/end), or not yet registered: the next prompt registers it
+        else:
+            heartbeat_memo.remember(event.session_id, event.owner, registry_version(), touched)
     released = release_forgotten_end_lock(event.owner)
     if released is None:
         return None

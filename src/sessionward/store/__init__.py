@@ -284,6 +284,28 @@ def lock_may_be_held(name: str) -> bool:
     return os.path.lexists(paths.lock_file_path(name))
 
 
+def registry_version() -> str:
+    """A token that differs after any change of the registry (heartbeat_memo compares two):
+    cheaply, without the backend's modules. Locally the registry file's identity (every write
+    replaces it: a new inode, mtime and size; "none" without one); on the shared store its
+    update counter and the server's epoch (one MGET: a server restarted empty counts from
+    zero again, under a new epoch once a lock or a note made one). "" when there is no
+    telling (the file unreadable)."""
+    if current() == SHARED:
+        from sessionward.store import shared
+
+        return shared.registry_version(shared.connection(_shared_url), shared.prefix())
+    from sessionward import paths
+
+    try:
+        st = os.stat(paths.registry_path())
+    except FileNotFoundError:
+        return "none"
+    except OSError:
+        return ""
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_ctime_ns}-{st.st_size}"
+
+
 def locks_may_be_held() -> bool:
     """False when no lock at all is held (nor left half-taken), told cheaply: the hooks ask
     before loading sessionward.locks. Locally one listdir (paths.lock_files_present); on the

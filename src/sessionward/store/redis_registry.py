@@ -157,7 +157,7 @@ class RedisStore(Store):
 
     def _keys(self) -> list:
         p = self.prefix
-        return [p + "registry:guard", p + "sessions", p + "alive", p + "registry:version"]
+        return [p + "registry:guard", p + "sessions", p + "alive", p + shared.REGISTRY_VERSION_KEY]
 
     def describe(self) -> str:
         from sessionward.store import shown

@@ -16,6 +16,7 @@ Calling sequence (the store's backends; nothing else should):
     epoch = known_epoch()       # "" when this host never saw one
     remember_epoch(epoch)       # after an operation returned the server's epoch
     change_token(conn)          # `watch`: changes whenever a shared write changed something
+    registry_version(conn, keys)  # heartbeat_memo: changes whenever the registry did
 
 The change counter (P changes): every script that changes what `watch` shows (a registry
 commit, a lock taken or released, a claim record changed, an owner finished) INCRs it in
@@ -33,6 +34,7 @@ from sessionward.store import resp
 
 EPOCH_FILE_NAME = "store-epoch"
 CHANGES_KEY = "changes"
+REGISTRY_VERSION_KEY = "registry:version"  # store.redis_registry: how many updates were committed
 BUMP_LUA = "redis.call('INCR', KEYS[#KEYS])\n"  # in a script whose last key is changes_key()
 # Lua fragments the backends' scripts share, written once: the server's clock (every deadline
 # is the server's, never a host's), and the next fence of a lock's counter (above the floor a
@@ -165,6 +167,13 @@ def remember_fence(fence: int, state_dir: str | None = None) -> None:
 def changes_key(prefix_: str) -> str:
     """The change counter's key under `prefix_` (the last key of every script that bumps it)."""
     return prefix_ + CHANGES_KEY
+
+
+def registry_version(conn, prefix_: str) -> str:
+    """The registry's update counter and the server's epoch (store.redis_registry, redis_leases),
+    "<counter>@<epoch>": a change of either is a change of the registry. One round trip."""
+    counter, epoch = conn.call("MGET", prefix_ + REGISTRY_VERSION_KEY, prefix_ + "epoch")
+    return f"{int(counter or 0)}@{(epoch or b'-').decode('ascii', 'replace')}"
 
 
 def lock_key(prefix_: str, name: str) -> str:
