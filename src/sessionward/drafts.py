@@ -88,12 +88,6 @@ def leftover_drafts() -> list[str]:
     return [path for _, path in sorted(found)]
 
 
-def is_in_drafts_dir(path: str) -> bool:
-    """Does the absolute, resolved `path` (a hook's tool_input.file_path) lie in the drafts
-    directory, resolved the same way (a link there to elsewhere counts: the Write lands there)?"""
-    return path.startswith(os.path.realpath(paths.drafts_dir()) + os.sep)
-
-
 class TextFile:
     """A text file that was read: `path` as given, `data`, `is_draft` (inside the drafts
     directory), `removed` once remove_if_draft() removed it. close() when done."""

@@ -80,6 +80,14 @@ def drafts_dir() -> str:
     return os.path.join(base, PRIVATE_DIR_NAME, "drafts")
 
 
+def is_in_drafts_dir(path: str) -> bool:
+    """Does the absolute, resolved `path` (a hook's tool_input.file_path) lie in the drafts
+    directory, resolved the same way (a link there to elsewhere counts: the Write lands there)?
+    Here, not in sessionward.drafts: every file tool's PreToolUse and PostToolUse asks, and
+    nothing else of that module is needed then."""
+    return path.startswith(os.path.realpath(drafts_dir()) + os.sep)
+
+
 def lock_file_path(name: str, top: str | None = None) -> str:
     """STATE/NAME.lock: a named lock's file, present only while the lock is held (see
     sessionward.locks)."""

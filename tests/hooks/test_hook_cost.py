@@ -66,6 +66,18 @@ def test_a_heartbeat_soon_after_a_whole_one_loads_nothing_of_the_registry(sessio
     assert not skipped(a.prompt(**profile))
 
 
+def test_a_file_tool_outside_the_drafts_directory_does_not_load_the_drafts_module(sessions, project):
+    # Every Write, Edit and Read asks whether its file is a draft (paths.is_in_drafts_dir);
+    # only a draft needs sessionward.drafts (the Write into it makes its directory private).
+    a = sessions(0)
+    a.start()
+    path = os.path.join(project, "plain.txt")
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    for ran in (a.pre_write(path, **profile), a.write(path, **profile)):
+        names = imported(ran)
+        assert "sessionward.claims" in names and "sessionward.drafts" not in names, sorted(names)
+
+
 def test_a_permission_request_imports_only_what_noting_activity_needs(sessions, payloads):
     # It runs as a permission dialog opens, while the person waits for the dialog: one small
     # activity write, nothing of the registry, claims or locks.

@@ -15,10 +15,10 @@ def handle(event: HookEvent) -> dict | None:
     path = event.file_path(event.mapping("tool_input"))
     if path is None:
         return None
-    from sessionward import claims, drafts
+    from sessionward import claims, paths
     from sessionward.identity import describe_checkout
 
-    if drafts.is_in_drafts_dir(path):
+    if paths.is_in_drafts_dir(path):
         return None  # a draft: one session's private scratch, never shared (see pre_tool_use)
 
     state = claims.file_state(path)

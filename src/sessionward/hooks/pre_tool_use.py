@@ -26,9 +26,9 @@ def handle(event: HookEvent) -> dict | None:
     path = event.file_path(event.mapping("tool_input"))
     if path is None:
         return None
-    from sessionward import drafts
+    from sessionward import paths
 
-    if drafts.is_in_drafts_dir(path):  # private scratch, never shared: no guard, no claim
+    if paths.is_in_drafts_dir(path):  # private scratch, never shared: no guard, no claim
         return answer(_drafts_dir_refusal()) if tool == "Write" else None
     from sessionward.config import load_config
     from sessionward.guards import check_file_edit
