@@ -9,6 +9,8 @@
   library's: its directory is not on sys.path.
 * Out of date (sessionward moved: its import directory gone), it still works through its
   fallback, and doctor says so (warn) with the fix; install writes it again.
+* An interpreter whose path a #! line cannot hold (a space in it, or too long for the
+  kernel) is run through /bin/sh, still without site.
 * Uninstall removes it.
 """
 
@@ -84,6 +86,34 @@ def test_python_starts_without_site_through_it_and_with_site_through_the_package
     done = run_hook([SESSIONWARD], env, tmp_path)  # the negative control: the same hook, the usual start
     assert (done.returncode, done.stderr) == (0, "")
     assert marker.read_text() == "site ran\n"
+
+
+@pytest.mark.parametrize("where", ["a space", "long"])
+def test_an_interpreter_path_a_shebang_line_cannot_hold_still_runs_it_without_site(tmp_path, where):
+    # The kernel splits a #! line at its first space and cuts it after 127 bytes (before Linux
+    # 5.1; 255 since): a venv in "My Projects", or deep in a home directory. Such a launcher
+    # starts with /bin/sh, which execs the interpreter (-S) on it. (With the plain line, these
+    # two fail: no such file "/.../my", and an exec format error.)
+    from sessionward.install.hook_launcher import import_dirs, render
+
+    parts = ["my projects", "bin"] if where == "a space" else ["x" * 200, "y" * 100, "bin"]
+    bindir = tmp_path.joinpath(*parts)
+    bindir.mkdir(parents=True)
+    python = bindir / "python"
+    python.symlink_to(sys.executable)
+    launcher = tmp_path / "sessionward"
+    launcher.write_bytes(render(str(python), import_dirs()))
+    launcher.chmod(0o755)
+    assert launcher.read_text().startswith("#!/bin/sh\n")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "sitecustomize.py").write_text(MARKER_MODULE)
+    marker = tmp_path / "marker"
+    done = run_hook([str(launcher)], dict(os.environ, PYTHONPATH=str(extra), SITE_MARKER=str(marker)), tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert not marker.exists(), "site ran"
+    version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("sessionward "), version
 
 
 def test_a_module_beside_it_does_not_shadow_the_standard_library(tmp_path, home):

@@ -7,7 +7,8 @@ every hook and the status line at it; the commands it writes are still `<launche
   - Python starts without `site` (`-S` on its first line). site scans site-packages and runs
     every .pth file there on each start, about a millisecond of a hook's 10 to 15; a hook
     runs on every tool call (docs/BENCHMARKS.md). The package's launcher cannot say `-S`:
-    pip and uv write its first line themselves, without flags.
+    pip and uv write its first line themselves, without flags. (An interpreter path with a
+    space, or too long for a #! line, gets pip's /bin/sh preamble instead: see shebang().)
   - So sessionward is imported from the directories install found it and its dependencies
     in (IMPORT_DIRS_OF), appended after the standard library. Should that fail (the
     environment moved or was upgraded since), site is run after all and the import tried
@@ -31,7 +32,7 @@ HOOK_LAUNCHER_NAME = "sessionward"  # the name install.hook_commands recognises 
 # dependencies (pyproject.toml), where this interpreter finds them.
 IMPORT_DIRS_OF = ("sessionward", "tomli", "psutil")
 
-TEMPLATE = '''#!{python} -S
+TEMPLATE = '''{shebang}
 # {marker}: the launcher of Claude Code's hooks and status line, written by
 # `sessionward install` (sessionward/install/hook_launcher.py says why it exists). Python
 # starts without `site` (-S): sessionward is imported from where install found it.
@@ -79,9 +80,27 @@ def import_dirs() -> list[str]:
     return dirs
 
 
+# The kernel reads this much of a #! line (BINPRM_BUF_SIZE: 128 bytes before Linux 5.1, 256
+# since; macOS 512): a longer one is cut, and the interpreter's path with it.
+MAX_SHEBANG_BYTES = 127
+
+
+def shebang(python: str) -> str:
+    """`#!<python> -S`, or, when the kernel could not run that line (a path with a space, which
+    it splits at, or a line longer than MAX_SHEBANG_BYTES: a venv deep in a home directory),
+    pip's way round it: /bin/sh runs the file first and execs the interpreter on it, the same
+    lines being a string Python skips. That costs a shell's start, only there."""
+    line = f"#!{python} -S"
+    if " " not in python and "\t" not in python and len(line.encode()) <= MAX_SHEBANG_BYTES:
+        return line
+    import shlex
+
+    return f"#!/bin/sh\n'''exec' {shlex.quote(python)} -S \"$0\" \"$@\"\n' '''"
+
+
 def render(python: str, dirs: list[str]) -> bytes:
     """The launcher for the interpreter `python`, importing from `dirs` (bench/ writes one too)."""
-    return TEMPLATE.format(python=python, marker=MANAGED_MARKER, dirs=dirs).encode()
+    return TEMPLATE.format(shebang=shebang(python), marker=MANAGED_MARKER, dirs=dirs).encode()
 
 
 def hook_launcher_file() -> SeedFile:
