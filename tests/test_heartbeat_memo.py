@@ -10,11 +10,12 @@ from sessionward.heartbeat_memo import HEARTBEAT_REFRESH_S, is_recent, remember
 
 
 class Owner:
-    def __init__(self, pid: int, start_time: int) -> None:
-        self.pid, self.start_time = pid, start_time
+    def __init__(self, pid: int, start_time: int, pidns: int = 4026531836) -> None:
+        self.pid, self.start_time, self.pidns, self.boot_id = pid, start_time, pidns, "c53a9d36-cd1c-4fd0-8319"
 
 
 A, A_AGAIN, B = Owner(10, 500), Owner(10, 500), Owner(10, 501)  # B: PID 10 reused
+IN_A_CONTAINER = Owner(10, 500, pidns=4026532999)  # the same PID and start tick, another PID namespace
 
 
 def seen(last_seen: float, life: bool = True) -> dict:
@@ -31,6 +32,7 @@ def test_recent_only_for_the_same_owner_and_version_within_the_refresh(tmp_path)
     assert not is_recent("s1", A, "v1", 97.0, state_dir=state)  # the clock went back
     assert not is_recent("s1", A, "v2", 98.0, state_dir=state)  # the registry changed since
     assert not is_recent("s1", B, "v1", 98.0, state_dir=state)  # another process (resumed, or a PID reused)
+    assert not is_recent("s1", IN_A_CONTAINER, "v1", 98.0, state_dir=state)
     assert not is_recent("s2", A, "v1", 98.0, state_dir=state)  # another session
     assert not is_recent(None, A, "v1", 98.0, state_dir=state)
     assert not is_recent("s1", A, "", 98.0, state_dir=state)  # no telling: never recent
@@ -52,10 +54,14 @@ def test_a_damaged_memo_is_not_recent(tmp_path):
     state = str(tmp_path)
     remember("s1", A, "v1", [seen(100.0)], state_dir=state)
     path = os.path.join(status_stamp.status_dir(state), "s1" + heartbeat_memo.SEEN_SUFFIX)
-    for text in ("", "garbage\n", "x 10:500 v1\n", "100.0 10:500\n", "nan 10:500 v1\n"):
+    owner = "10:500:4026531836:c53a9d36-cd1c-4fd0-8319"
+    for text in ("", "garbage\n", f"x {owner} v1\n", f"100.0 {owner}\n", f"nan {owner} v1\n", "100.0 10:500 v1\n"):
         with open(path, "w") as f:
             f.write(text)
         assert not is_recent("s1", A, "v1", 101.0, state_dir=state), text
+    with open(path, "w") as f:
+        f.write(f"100.0 {owner} v1\n")  # the control: written whole, it is read
+    assert is_recent("s1", A, "v1", 101.0, state_dir=state)
 
 
 def test_the_local_registry_version_changes_with_every_write(tmp_path, monkeypatch):

@@ -24,9 +24,9 @@ killed meanwhile would leave the session dead to other PID namespaces until then
 is kept while the records do not say that a pair runs (it could not start, or the owner can
 have none): the whole heartbeat that writes it in once one does is never skipped.
 
-File: STATE/sessionward/status/<session id>.seen, one line "<last_seen> <pid>:<start_time>
-<version>": the oldest last_seen among the owner's records, the owner it was written for (a
-resumed session id in a new process is not that owner), the version. Replaced whole, never
+File: STATE/sessionward/status/<session id>.seen, one line "<last_seen> <pid>:<start_time>:
+<pidns>:<boot id> <version>": the oldest last_seen among the owner's records, the owner it was
+written for (a resumed session id in a new process is not that owner), the version. Replaced whole, never
 fsynced (losing it costs one whole heartbeat); hooks.status_line removes one a day old.
 """
 
@@ -47,7 +47,9 @@ def _memo_path(session_id: str, state_dir: str | None) -> str | None:
 
 
 def _owner_key(owner) -> str:
-    return f"{owner.pid}:{owner.start_time}"
+    """The process, as identity.same_process tells one (containers sharing ~/.claude: the same
+    PID and start tick in two PID namespaces are two processes)."""
+    return f"{owner.pid}:{owner.start_time}:{owner.pidns}:{owner.boot_id}"
 
 
 def is_recent(session_id: str | None, owner, version: str, now: float, state_dir: str | None = None) -> bool:
