@@ -1,7 +1,8 @@
 """The claims API (sessionward.claims) on both store backends, the local files and a real
 redis-server: the same records, the same answers; on Redis the records live on the server
-(no local file), expire after HISTORY_S, and 16 real processes lose no claim (negative
-control: without the compare in the update script they do)."""
+(no local file), expire after HISTORY_S, are not appended to its AOF (no fsync per
+PostToolUse), and 16 real processes lose no claim (negative control: without the compare in
+the update script they do)."""
 
 import os
 import subprocess
@@ -115,6 +116,26 @@ def test_on_redis_a_record_expires_after_the_history(shared_store, target, owner
         for key in (prefix + b"claims:" + target.encode(), prefix + b"claims-ended"):
             ttl_ms = conn.call("PTTL", key)
             assert HISTORY_S * 1000 - 60_000 < ttl_ms <= HISTORY_S * 1000, key
+
+
+def test_on_redis_a_claim_record_costs_the_server_no_aof_write(shared_store, target, owners):
+    # With `appendfsync always` the server fsyncs its AOF before answering any write appended
+    # to it: a claim record (every PostToolUse) is kept out of it (redis_claims._update). The
+    # ended owners (once per session) go to it as usual: the control that the size moves.
+    def aof_size() -> int:
+        with shared_store.connect() as conn:
+            info = conn.call("INFO", "persistence").decode()
+        assert "aof_enabled:1" in info
+        return int(info.split("aof_current_size:")[1].split()[0])
+
+    owner = owners()
+    before = aof_size()
+    for i in range(3):
+        record(target, owner, now=time.time() + i)
+    assert aof_size() == before
+    assert [c["owner"]["pid"] for c in claims_on(target)] == [owner.pid]  # in the server's memory all the same
+    end_claims(owner, time.time())
+    assert aof_size() > before
 
 
 def test_on_redis_an_unreadable_record_reads_as_none_and_is_rewritten(shared_store, target, owners):

@@ -18,9 +18,10 @@ its SHA-1), else the update starts again on the newer record, until lock_timeout
 clean up; change() must be pure (it may run more than once). Readers take one GET (a hook
 reads one key), MGET for many paths, SCAN for all (`sessionward watch`, not hooks).
 
-What it does not do: persist more than the server does (a claim is advice: a server
-restarted without AOF forgets them, as a local power loss may), or fence anything (claims
-are advice; note writes are fenced, store.redis_notes).
+What it does not do: persist a claim record (a claim is advice that ages out in minutes: it
+is written to the server's memory only, not to its AOF, which would cost an fsync on every
+PostToolUse; a server restart forgets them, as a local power loss may), or fence anything
+(claims are advice; note writes are fenced, store.redis_notes).
 
 Calling sequence: as store.local_claims (store.ClaimFacts), through store.open_claims().
 """
@@ -36,8 +37,10 @@ from sessionward.store.resp import Script
 SCAN_BATCH = 1000
 RETRY_PAUSE_S = 0.002  # between attempts of an update that met a conflicting write
 
-# KEYS record changes; ARGV sha1 of what was read ('' when absent), the new value ('' deletes), ttl_ms
+# KEYS record changes; ARGV sha1 of what was read ('' when absent), the new value ('' deletes),
+# ttl_ms, '1' to keep the write out of the AOF and replicas (a claim record: see _update)
 COMPARE_AND_SET_LUA = """
+if ARGV[4] == '1' then redis.set_repl(redis.REPL_NONE) end
 local current = redis.call('GET', KEYS[1])
 local seen = ''
 if current then seen = redis.sha1hex(current) end
@@ -119,19 +122,25 @@ class RedisClaims(ClaimFacts):
     # -- writing ----------------------------------------------------------------------------
 
     def update_claims(self, path: str, change, fresh, keep_s: float) -> None:
-        self._update(self._key(path), lambda raw: fresh(change(raw)), keep_s)
+        self._update(self._key(path), lambda raw: fresh(change(raw)), keep_s, volatile=True)
 
     def update_ended(self, change, keep_s: float) -> None:
-        self._update(self.prefix + b"claims-ended", change, keep_s)
+        self._update(self.prefix + b"claims-ended", change, keep_s, volatile=False)
 
-    def _update(self, key: bytes, change, keep_s: float) -> None:
+    def _update(self, key: bytes, change, keep_s: float, volatile: bool) -> None:
+        """volatile: the write is kept in the server's memory only, not appended to its AOF
+        (nor sent to replicas): with `appendfsync always` the server fsyncs before it answers
+        any write it appends, and a claim record is written by every PostToolUse. A claim is
+        advice that ages out within HISTORY; a server restart forgets the records written
+        since its last start (or brings back an older one, which ages out the same way). The
+        ended owners (once per session) are appended as usual."""
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             raw = self.conn.call("GET", key)
             new = change(_decode(raw))
             value = jsoncodec.dumps(new).encode("utf-8") if new else b""
             keys = [key, shared.changes_key(self.prefix.decode())]
-            if self.conn.run_script(COMPARE_AND_SET, keys, [_sha1(raw), value, int(keep_s * 1000)]) == 1:
+            if self.conn.run_script(COMPARE_AND_SET, keys, [_sha1(raw), value, int(keep_s * 1000), int(volatile)]) == 1:
                 return
             if time.monotonic() >= deadline:
                 raise ClaimsLockTimeout(self.where, self.lock_timeout_s,
