@@ -13,12 +13,14 @@ after the heartbeat (or the registration: SessionStart, and UserPromptSubmit reg
 that wrote it (store.registry_version: the file's identity on the local store, the update
 counter and the server's epoch on the shared one), so any change made since (a record removed
 by /end or by hand, a session registered, a store restarted empty) makes the next heartbeat a
-whole one. A change another process makes in the instant between that write and that read is
-taken as seen: what a heartbeat would have done about it is sweep an owner that died, and
-nothing removes a live session's record but that session's own later hooks and commands
-(/end, SessionEnd) or a forced prune by hand. What a memo defers, by at most
-HEARTBEAT_REFRESH_S, is only that sweep of an owner that died since (every other operation,
-and the next whole heartbeat, still does it). The caller still makes sure its owner's
+whole one. A change another process makes in the instant between that write and that read (a
+fraction of a millisecond, the store's lock already released) is taken as seen. Mostly that
+is harmless: a heartbeat would only have swept an owner that died. At worst it is a removal
+of this session's own live record by another process in that instant (an `unregister`
+naming its PID from another shell, a forced prune): the next whole heartbeat, when the memo
+lapses, registers it again (UserPromptSubmit), at most HEARTBEAT_REFRESH_S late. Otherwise
+what a memo defers, by at most HEARTBEAT_REFRESH_S, is only that sweep of an owner that died
+since (every other operation, and the next whole heartbeat, still does it). The caller still makes sure its owner's
 watcher pair runs (Owner.watch: one open and one flock), as a whole heartbeat does: a pair
 killed meanwhile would leave the session dead to other PID namespaces until then. No memo
 is kept while the records do not say that a pair runs (it could not start, or the owner can

@@ -16,6 +16,7 @@
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -114,6 +115,26 @@ def test_an_interpreter_path_a_shebang_line_cannot_hold_still_runs_it_without_si
     assert not marker.exists(), "site ran"
     version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("sessionward "), version
+
+
+def test_an_interpreter_path_with_a_backslash_is_refused_in_one_line(tmp_path, home):
+    # Inside the /bin/sh preamble the path is also part of a Python string, where a backslash
+    # starts an escape ("\\N" does not even compile): install says so and writes nothing.
+    from sessionward.errors import SessionwardError
+    from sessionward.install.hook_launcher import render
+
+    with pytest.raises(SessionwardError, match="backslash or a line break"):
+        render("/opt/my env\\New/bin/python", [])
+    python = tmp_path / "my env\\New" / "python"
+    python.parent.mkdir()
+    python.symlink_to(sys.executable)
+    shutil.copy(SESSIONWARD, python.parent / "sessionward")  # install looks for the package's launcher beside it
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__import__("sessionward").__file__)))
+    done = subprocess.run([str(python), "-m", "sessionward", "install"], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=src), timeout=60)
+    assert done.returncode == 3 and done.stderr.count("\n") == 1, done
+    assert "holds a backslash or a line break" in done.stderr and "Traceback" not in done.stderr
+    assert not os.path.exists(hooks_launcher(home))
 
 
 def test_a_module_beside_it_does_not_shadow_the_standard_library(tmp_path, home):

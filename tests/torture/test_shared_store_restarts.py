@@ -117,8 +117,8 @@ def test_kill_9_with_aof_loses_nothing_committed(server_factory, tmp_path, tally
     server.kill()
     t.faults_injected += 1
     time.sleep(0.3)
-    server.start()
     before_restart = {pid: len([x for x in lines if x.startswith("ok")]) for pid, lines in work.lines.items()}
+    server.start()  # (no round completes while it is down)
     committed = work.finish(t)
     judge_note(t, note, committed)
     from sessionward.claims import claims_on

@@ -1,6 +1,8 @@
 """SessionEnd: unregister, release this session's locks, end its claims: well inside the
 1.5 s Claude Code gives all SessionEnd hooks together. Correctness never depends on it: a
-session killed without SessionEnd is swept by the next operation of any other."""
+session killed without SessionEnd counts as dead to every read at once, and is swept by the
+next operation of any other that reads the registry (a heartbeat with nothing to do reads
+nothing: heartbeat_memo)."""
 
 import time
 

@@ -32,14 +32,14 @@ def heartbeat_or_register(event: HookEvent, event_name: str) -> dict | None:
     except NotRegistered:
         touched = None
     if touched is not None:
-        heartbeat_memo.remember(event.session_id, event.owner, registry_version(), touched)
         if event.session_id and not any(record.get("session_id") for record in touched):
             # Registered by a command that knew no session id (/start's `!` line where Claude
             # Code sets no CLAUDE_CODE_SESSION_ID, which runs before this hook): key it by the
             # id every hook message uses. Silent: that command told the conflicts already.
             mine = max(touched, key=lambda record: record["last_seen"])
-            register_session(mine["cwd"], mine["project"] if mine.get("project_explicit") else None,
-                             session_id=event.session_id, owner=event.owner, store=store, now=now)
+            touched = [register_session(mine["cwd"], mine["project"] if mine.get("project_explicit") else None,
+                                        session_id=event.session_id, owner=event.owner, store=store, now=now).session]
+        heartbeat_memo.remember(event.session_id, event.owner, registry_version(), touched)
         return None
     registration = register_session(
         event.cwd, session_id=event.session_id, owner=event.owner, store=store, now=now, replace_owner_records=True

@@ -89,10 +89,17 @@ def shebang(python: str) -> str:
     """`#!<python> -S`, or, when the kernel could not run that line (a path with a space, which
     it splits at, or a line longer than MAX_SHEBANG_BYTES: a venv deep in a home directory),
     pip's way round it: /bin/sh runs the file first and execs the interpreter on it, the same
-    lines being a string Python skips. That costs a shell's start, only there."""
+    lines being a string Python skips. That costs a shell's start, only there. A path with a
+    backslash or a line break is refused (SessionwardError, exit 3): inside that string
+    Python would read its escapes."""
     line = f"#!{python} -S"
     if " " not in python and "\t" not in python and len(line.encode()) <= MAX_SHEBANG_BYTES:
         return line
+    if "\\" in python or "\n" in python:  # Python would read escapes in it; sh, a second line
+        from sessionward.errors import SessionwardError
+
+        raise SessionwardError(f"the interpreter's path {python!r} holds a backslash or a line break, which the "
+                               "hooks' launcher cannot carry", "install sessionward in an environment whose path has neither")
     import shlex
 
     return f"#!/bin/sh\n'''exec' {shlex.quote(python)} -S \"$0\" \"$@\"\n' '''"

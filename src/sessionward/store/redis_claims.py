@@ -18,10 +18,11 @@ its SHA-1), else the update starts again on the newer record, until lock_timeout
 clean up; change() must be pure (it may run more than once). Readers take one GET (a hook
 reads one key), MGET for many paths, SCAN for all (`sessionward watch`, not hooks).
 
-What it does not do: persist a claim record (a claim is advice that ages out in minutes: it
-is written to the server's memory only, not to its AOF, which would cost an fsync on every
-PostToolUse; a server restart forgets them, as a local power loss may), or fence anything
-(claims are advice; note writes are fenced, store.redis_notes).
+What it does not do: persist a claim record (a claim is advice the guards weigh for minutes:
+it is written to the server's memory only, not to its AOF, which would cost an fsync on
+every PostToolUse; a server restart forgets those written since the AOF was last rewritten,
+as a local power loss may), or fence anything (claims are advice; note writes are fenced,
+store.redis_notes).
 
 Calling sequence: as store.local_claims (store.ClaimFacts), through store.open_claims().
 """
@@ -131,9 +132,9 @@ class RedisClaims(ClaimFacts):
         """volatile: the write is kept in the server's memory only, not appended to its AOF
         (nor sent to replicas): with `appendfsync always` the server fsyncs before it answers
         any write it appends, and a claim record is written by every PostToolUse. A claim is
-        advice that ages out within HISTORY; a server restart forgets the records written
-        since its last start (or brings back an older one, which ages out the same way). The
-        ended owners (once per session) are appended as usual."""
+        advice; a server restart forgets the records written since the AOF was last rewritten
+        (or brings back an older one, which ages out the same way). The ended owners (once
+        per session) are appended as usual."""
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             raw = self.conn.call("GET", key)

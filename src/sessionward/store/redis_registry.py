@@ -5,7 +5,9 @@ Keys, under the user's prefix P (resp.key_prefix):
                       defines, exactly as the local store keeps them)
     P registry:guard  the exclusion of one update: a token, PX GUARD_LEASE_MS
     P registry:version  how many updates were committed (INCR by each): an unguarded write
-                      lands only if it is still the number its read saw
+                      lands only if it is still the number its read saw. It starts from the
+                      server's clock (ms x 1000), so a server that lost it (no AOF, a FLUSHDB)
+                      never counts back through numbers it already gave (heartbeat_memo)
     P changes         the change counter every commit INCRs (store.shared: what `watch` polls)
     P alive           owners' leases (store.redis_lives): an update also renews the lease of
                       every owner on this kernel whose record it writes, so that a session is
@@ -101,6 +103,7 @@ for _ = 1, n do
   if not score or tonumber(score) < until_ms then redis.call('ZADD', KEYS[3], until_ms, ARGV[i]) end
   i = i + 1
 end
+if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], server_ms() * 1000) end
 redis.call('INCR', KEYS[4])
 """ + shared.BUMP_LUA
 
