@@ -20,16 +20,19 @@ of this session's own live record by another process in that instant (an `unregi
 naming its PID from another shell, a forced prune): the next whole heartbeat, when the memo
 lapses, registers it again (UserPromptSubmit), at most HEARTBEAT_REFRESH_S late. Otherwise
 what a memo defers, by at most HEARTBEAT_REFRESH_S, is only that sweep of an owner that died
-since (every other operation, and the next whole heartbeat, still does it). The caller still makes sure its owner's
-watcher pair runs (Owner.watch: one open and one flock), as a whole heartbeat does: a pair
-killed meanwhile would leave the session dead to other PID namespaces until then. No memo
-is kept while the records do not say that a pair runs (it could not start, or the owner can
-have none): the whole heartbeat that writes it in once one does is never skipped.
+since (every other operation, and the next whole heartbeat, still does it).
+
+The caller still makes sure its owner's watcher pair runs (Owner.watch: one open and one
+flock), as a whole heartbeat does: a pair killed meanwhile would leave the session dead to
+other PID namespaces until then. No memo is kept while the records do not say that a pair
+runs (it could not start, or the owner can have none): the whole heartbeat that writes it in
+once one does is never skipped.
 
 File: STATE/sessionward/status/<session id>.seen, one line "<last_seen> <pid>:<start_time>:
 <pidns>:<boot id> <version>": the oldest last_seen among the owner's records, the owner it was
-written for (a resumed session id in a new process is not that owner), the version. Replaced whole, never
-fsynced (losing it costs one whole heartbeat); hooks.status_line removes one a day old.
+written for (a resumed session id in a new process is not that owner), the version. Replaced
+whole, never fsynced (losing it costs one whole heartbeat); hooks.status_line removes one a
+day old.
 """
 
 import os

@@ -288,9 +288,9 @@ def registry_version() -> str:
     """A token that differs after any change of the registry (heartbeat_memo compares two):
     cheaply, without the backend's modules. Locally the registry file's identity (every write
     replaces it: a new inode, mtime and size; "none" without one); on the shared store its
-    update counter and the server's epoch (one MGET: a server restarted empty counts from
-    zero again, under a new epoch once a lock or a note made one). "" when there is no
-    telling (the file unreadable)."""
+    update counter and the server's epoch (one MGET; a server that lost the counter starts it
+    again from its clock, store.redis_registry). "" when there is no telling (the file
+    unreadable)."""
     if current() == SHARED:
         from sessionward.store import shared
 
