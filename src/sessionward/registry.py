@@ -540,8 +540,6 @@ def unregister_sessions(
     return removal
 
 
-
-
 def heartbeat(
     *,
     session_id: str | None = None,
