@@ -216,7 +216,7 @@ def record_claims(state: Path, owners: list, checkouts: list[str], files: list[s
 
 def claims_census(state: Path) -> dict:
     """How many claims the shards hold, and their sizes (for the notes under the table)."""
-    from sessionward.claims import claims_dir
+    from sessionward.store.local_claims import claims_dir
 
     directory = claims_dir(str(state))
     sizes, claims, paths_ = [], 0, 0
@@ -247,7 +247,7 @@ class SessionEndReset:
     claims by writing ended.json; the shards are not touched, but are compared too)."""
 
     def __init__(self, store, state: Path, owner, cwd: str) -> None:
-        from sessionward.claims import claims_dir
+        from sessionward.store.local_claims import claims_dir
 
         self.store, self.owner, self.cwd = store, owner, cwd
         self.state = str(state)

@@ -68,7 +68,7 @@ def store_backend(request, monkeypatch):
 
         shared.disconnect()
         process.use_shared_lives(None)  # what this process learned of the server's leases
-        life._watch_env.clear()  # watchers of later tests renew nothing there
+        life.renew_on_shared_store(None)  # watchers of later tests renew nothing there
 
 
 @pytest.fixture

@@ -13,18 +13,16 @@ import pytest
 from sessionward import claims
 from sessionward.claims import (
     HISTORY_S,
-    SCHEMA,
     ClaimsLockTimeout,
-    claims_dir,
     claims_on,
     end_claims,
     file_state,
     record_claim,
     same_content,
-    shard_name,
 )
 from sessionward.errors import UnsafeState
 from sessionward.identity import describe_checkout, read_process
+from sessionward.store.local_claims import SCHEMA, claims_dir, shard_name
 
 from helpers import hold_flock, make_git_repo, run_cli
 
@@ -577,7 +575,7 @@ def test_a_file_that_grows_past_the_limit_while_hashed_has_no_digest(tmp_path, m
 def test_fifo_at_the_claims_lock_is_refused(tmp_path, owners):
     from sessionward.errors import UnsafeState
 
-    directory = claims.claims_dir()
+    directory = claims_dir()
     os.makedirs(directory, mode=0o700)
     os.mkfifo(os.path.join(directory, "claims.lock"), 0o600)
     with pytest.raises(UnsafeState, match="claims.lock: it is not a regular file"):

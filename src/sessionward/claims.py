@@ -37,7 +37,6 @@ from sessionward import store
 from sessionward.claude_tools import WRITE_TOOLS
 from sessionward.errors import ClaimsLockTimeout  # noqa: F401 - raised by the store's update, part of this API
 from sessionward.identity import Owner, owner_record_matches, same_process
-from sessionward.store.local_claims import SCHEMA, claims_dir, shard_name  # noqa: F401 - the local files' names
 
 CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook timeouts
 HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their record is rewritten (or expire)

@@ -513,7 +513,7 @@ def _check_kept_aside() -> Check:
         kept = sorted(name for name in os.listdir(top) if name.startswith(ours))
     except OSError:
         kept = []
-    from sessionward.claims import claims_dir
+    from sessionward.store.local_claims import claims_dir
 
     try:  # the claims directory is sessionward's own: every copy in it is ours
         kept += sorted(os.path.join(os.path.relpath(claims_dir(), top), name)

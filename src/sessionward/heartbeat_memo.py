@@ -8,19 +8,15 @@ and imported the registry and its store: about a millisecond of a hook's ten, mo
 heartbeat cost over a bare interpreter (docs/BENCHMARKS.md). The memo answers "nothing to do"
 with a stat (one MGET on the shared store) and a read of one small file.
 
-It goes by the registry's version, not by time alone: the memo holds the version read right
-after the heartbeat (or the registration: SessionStart, and UserPromptSubmit registering)
-that wrote it (store.registry_version: the file's identity on the local store, the update
-counter and the server's epoch on the shared one), so any change made since (a record removed
-by /end or by hand, a session registered, a store restarted empty) makes the next heartbeat a
-whole one. A change another process makes in the instant between that write and that read (a
-fraction of a millisecond, the store's lock already released) is taken as seen. Mostly that
-is harmless: a heartbeat would only have swept an owner that died. At worst it is a removal
-of this session's own live record by another process in that instant (an `unregister`
-naming its PID from another shell, a forced prune): the next whole heartbeat, when the memo
-lapses, registers it again (UserPromptSubmit), at most HEARTBEAT_REFRESH_S late. Otherwise
-what a memo defers, by at most HEARTBEAT_REFRESH_S, is only that sweep of an owner that died
-since (every other operation, and the next whole heartbeat, still does it).
+It goes by the registry's version, not by time alone: the memo holds the version the
+heartbeat (or the registration: SessionStart, and UserPromptSubmit registering) left
+(store.registry_version(store): the file's identity on the local store, taken under the
+store's flock; the update counter and the server's epoch on the shared one, returned by the
+script that read or wrote), so any change made since, by any process, even an instant later
+(a record removed by /end or by hand, a session registered, a store restarted empty), makes
+the next heartbeat a whole one. What a memo defers, by at most HEARTBEAT_REFRESH_S, is only
+the sweep of an owner that died since (every other operation, and the next whole heartbeat,
+still does it).
 
 The caller still makes sure its owner's watcher pair runs (Owner.watch: one open and one
 flock), as a whole heartbeat does: a pair killed meanwhile would leave the session dead to

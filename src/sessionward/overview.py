@@ -102,8 +102,8 @@ class Snapshot:
 def change_token(state_dir: str | None = None, now: float | None = None) -> tuple:
     """Changes whenever anything take_snapshot() shows may have changed (see the module doc),
     but for the transcripts: transcript_token()."""
-    from sessionward.claims import claims_dir
     from sessionward.status_stamp import stamp_path
+    from sessionward.store.local_claims import claims_dir
 
     top = state_dir or paths.state_dir()
     token: list = []

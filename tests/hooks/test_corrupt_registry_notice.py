@@ -118,7 +118,7 @@ def test_nothing_pending_leaves_no_file(sessions, state_dir):
 
 @pytest.mark.parametrize("garbage", [b'{"schema": "sessionward/1", "files": {"torn', b"[1, 2]", b'{"schema": "other/1"}'])
 def test_a_corrupt_claims_shard_is_kept_aside_and_told_not_reset_in_silence(sessions, state_dir, tmp_path, garbage):
-    from sessionward.claims import claims_dir, shard_name
+    from sessionward.store.local_claims import claims_dir, shard_name
 
     a = sessions(0)
     assert a.start().rc == 0
@@ -142,7 +142,7 @@ def test_a_corrupt_claims_shard_is_kept_aside_and_told_not_reset_in_silence(sess
 
 
 def test_a_claims_shard_of_a_newer_sessionward_is_left_untouched(sessions, state_dir, tmp_path):
-    from sessionward.claims import claims_dir, shard_name
+    from sessionward.store.local_claims import claims_dir, shard_name
 
     a = sessions(0)
     assert a.start().rc == 0

@@ -201,3 +201,16 @@ def test_a_heartbeat_imports_neither_the_configuration_nor_the_event_log(session
     for ran in (a.prompt(**profile), a.stop(**profile)):
         names = imported(ran)
         assert not names & {"sessionward.config", "sessionward.eventlog", "sessionward._humanize"}, names
+
+
+def test_no_hook_loads_a_hash_module_it_has_no_use_for(sessions, project, store_backend):
+    # A hook that reads or writes the shared store sends its scripts whole (resp.Script: no
+    # SHA-1 to compute) and compares a claim record by its bytes, not its SHA-1: no hash
+    # module loaded, about 0.1 ms each. Only a file's digest (a claim's state: _blake2) needs one.
+    a = sessions(0)
+    path = os.path.join(project, "hashed.txt")
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    for ran in (a.start(**profile), a.prompt(**profile), a.pre_write(path, **profile), a.write(path, **profile),
+                a.stop(**profile)):
+        names = imported(ran)
+        assert not names & {"_sha1", "_sha256", "_md5", "hashlib", "_hashlib"}, sorted(names)

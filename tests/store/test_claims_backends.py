@@ -15,7 +15,6 @@ from sessionward import claims
 from sessionward.claims import (
     HISTORY_S,
     all_claims,
-    claims_dir,
     claims_on,
     claims_on_each,
     end_claims,
@@ -23,6 +22,7 @@ from sessionward.claims import (
     take_over,
 )
 from sessionward.store import resp, shared
+from sessionward.store.local_claims import claims_dir
 
 T0 = 1_700_000_000.0
 
@@ -168,8 +168,9 @@ from sessionward.identity import resolve_owner
 if os.environ.get("TEST_CLAIMS_NO_COMPARE") == "1":  # the broken update: writes whatever it read before
     from sessionward.store import redis_claims
     from sessionward.store.resp import Script
-    redis_claims.COMPARE_AND_SET = Script(redis_claims.COMPARE_AND_SET_LUA.replace(
-        "if seen ~= ARGV[1] then return 0 end", "local _ = seen"))
+    compare = "if current ~= ARGV[1] then return 0 end"
+    assert compare in redis_claims.COMPARE_AND_SET_LUA  # else this control breaks nothing
+    redis_claims.COMPARE_AND_SET = Script(redis_claims.COMPARE_AND_SET_LUA.replace(compare, ""))
 owner = resolve_owner(os.getpid())
 go, path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)

@@ -176,3 +176,26 @@ def test_registry_round_trip_through_the_interface(store_backend, keeper):
 
     assert st.update_sessions(unchanged) == 2
     assert list(store.open_store().load_sessions()) == ["a"]
+
+
+def test_an_update_knows_the_version_it_left_though_another_writes_right_after(store_backend, keeper):
+    # heartbeat_memo keeps the version an update left (Store.version, taken while it still
+    # excluded every other), not one read after it: a write by another process in between
+    # must make the memo stale, not be taken as seen.
+    st = store.open_store()
+    assert st.version == ""  # no update yet
+    _put(st, "a", record("a", keeper))
+    mine = st.version
+    assert mine and mine == store.registry_version() == store.registry_version(st)
+    st.update_sessions(lambda sessions: (None, False))  # read, nothing written: the same version
+    assert st.version == mine
+    _put(store.open_store(), "b", record("b", keeper))  # another writer, right after
+    assert store.registry_version() != mine
+    assert store.registry_version(st) == mine  # what this store's update left, not what is there now
+
+    def failing(sessions):
+        raise RuntimeError("change failed")
+
+    with pytest.raises(RuntimeError):
+        st.update_sessions(failing)
+    assert st.version == "" and store.registry_version(st) == store.registry_version()  # nothing known: read

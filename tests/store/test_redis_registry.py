@@ -72,7 +72,7 @@ def on_redis(redis_server, monkeypatch):
 
     shared.disconnect()
     process.use_shared_lives(None)
-    life._watch_env.clear()
+    life.renew_on_shared_store(None)
 
 
 def run_workers(env_extra: dict) -> set:
@@ -303,3 +303,30 @@ def test_the_registry_version_changes_with_every_commit_and_with_the_servers_epo
     before = store.registry_version()
     conn.call("SET", p + "epoch", "b2")  # a server restarted empty, its counter back where it was
     assert store.registry_version() != before
+
+
+def test_a_read_brings_the_leases_of_other_kernels_only(on_redis, monkeypatch):
+    # identity.process consults a lease only for an owner whose boot id is known and not this
+    # kernel's; the others stay on the server (on one machine a read brings none back,
+    # however many sessions run). A boot id that merely starts like ours is another kernel's.
+    from sessionward.identity import process
+
+    here = process.this_host().boot_id
+    conn = shared.connection(on_redis.url)
+    alive = shared.prefix() + "alive"
+    far = (int(time.time()) + 600) * 1000
+    others = {"0f1e2d3c-0000-4000-8000-00000000000a-4026531836-77-1001", f"{here}-1-4026531836-77-1001"}
+    mine = {f"{here}-4026531836-77-1001", "unknown-4026531836-77-1001"}
+    for member in others | mine:
+        conn.call("ZADD", alive, far, member)
+    st = store.open_store()
+    st.load_sessions()
+    assert set(process._shared_lives) == others
+    assert all(500_000 < left <= 600_000 for left in process._shared_lives.values())  # ms left, by the server's clock
+    process.use_shared_lives(None)
+    st.update_sessions(lambda sessions: (None, False))  # an update's read too
+    assert set(process._shared_lives) == others
+    # This kernel's boot id unknown: no lease is ever consulted, none is brought
+    monkeypatch.setattr(process, "_this_host", process.HostId(process.this_host().hostname, process.BOOT_ID_UNKNOWN, None))
+    st.load_sessions()
+    assert process._shared_lives == {}

@@ -1,5 +1,5 @@
 """The minimal RESP2 client (sessionward.store.resp): URLs, AUTH and SELECT on a real
-redis-server, EVALSHA's fallback, and failing fast (one line, no password, well under a
+redis-server, scripts, and failing fast (one line, no password, well under a
 second) when the server is down, missing or paused; its imports stay light."""
 
 import os
@@ -66,13 +66,14 @@ def test_replies_of_every_kind_and_error_replies(redis_server):
         assert conn.call("PING") == "PONG"  # an error reply leaves the connection usable
 
 
-def test_a_script_unknown_to_the_server_is_loaded_with_eval(redis_server):
+def test_a_script_runs_on_a_server_that_never_saw_it(redis_server):
     script = resp.Script("return {KEYS[1], ARGV[1], 7}")
     with redis_server.connect() as conn:
         assert conn.run_script(script, ["k"], ["a"]) == [b"k", b"a", 7]
-        assert conn.call("SCRIPT", "EXISTS", script.sha) == [1]
         conn.call("SCRIPT", "FLUSH")  # as after a server restart
         assert conn.run_script(script, ["k"], ["b"]) == [b"k", b"b", 7]
+        with pytest.raises(StoreCommandFailed, match="a sessionward script"):
+            conn.run_script(resp.Script("return redis.error_reply('E broken')"), [], [])
 
 
 def test_password_and_database_over_tcp_on_loopback(tmp_path):
@@ -190,3 +191,18 @@ def test_a_process_keeps_one_connection_and_a_forked_child_gets_its_own(redis_se
     assert shared.prefix().startswith("sessionward:{") and shared.known_epoch() == ""
     shared.remember_epoch("abc123")
     assert shared.known_epoch() == "abc123"
+
+
+def test_a_long_array_split_across_reads_comes_whole(redis_server):
+    # the registry's reads are long arrays of bulk strings, taken in place while whole in the
+    # buffer (Connection._read_array): one that spans many reads, cut anywhere, and arrays
+    # mixing every kind of element, must come whole and in order
+    values = {f"f{i}": ("v%d;" % i) * (i % 60) for i in range(5000)}
+    with redis_server.connect() as conn:
+        conn.call("HSET", "h", *[part for pair in values.items() for part in pair])
+        flat = conn.call("HGETALL", "h")
+        assert len(flat) == 10_000 and sum(len(part) for part in flat) > 4 * 65536
+        assert dict(zip(flat[::2], flat[1::2])) == {k.encode(): v.encode() for k, v in values.items()}
+        mixed = resp.Script("return {1, 'a', '', false, {2, {'b'}}, -3, redis.error_reply('E no')}")
+        reply = conn.run_script(mixed, [], [])
+        assert reply[:6] == [1, b"a", b"", None, [2, [b"b"]], -3] and str(reply[6]) == "E no"

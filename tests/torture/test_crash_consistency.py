@@ -25,13 +25,14 @@ import time
 import pytest
 
 from sessionward._atomic import CRASH_EXIT_STATUS, CRASH_STEPS
-from sessionward.claims import claims_dir, claims_on, end_claims, record_claim, shard_name
+from sessionward.claims import claims_on, end_claims, record_claim
 from sessionward.identity import resolve_owner
 from sessionward.install.settings import apply_settings, merge_settings
 from sessionward.locks import Holder, NamedLock, cleanup_orphans
 from sessionward.notes import append_note
 from sessionward.registry import HEARTBEAT_REFRESH_S, heartbeat, register_session
 from sessionward.store.local import decode_registry
+from sessionward.store.local_claims import claims_dir, shard_name
 
 PART = "crash consistency"
 LAUNCHER = "/opt/sessionward/bin/sessionward"

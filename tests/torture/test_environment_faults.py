@@ -467,7 +467,7 @@ def test_planted_symlink_or_fifo_at_each_state_path_is_refused(kind, tally, tmp_
     run = Run(t, str(tmp_path))
     world = World(t, run, str(state), str(tmp_path), keepers(2), claude())
     commands = _plant_commands(world)
-    from sessionward.claims import shard_name
+    from sessionward.store.local_claims import shard_name
 
     target = tmp_path / "target"
     for site, names in PLANT_SITES.items():

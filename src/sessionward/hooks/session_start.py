@@ -11,13 +11,14 @@ def handle(event: HookEvent) -> dict | None:
     from sessionward.registry import register_session
 
     now = time.time()
+    store = hook_store()
 
     def register(_owner=None):
         return register_session(
             event.cwd,
             session_id=event.session_id,
             owner=event.owner,
-            store=hook_store(),
+            store=store,
             now=now,
             replace_owner_records=True,
         )
@@ -34,7 +35,7 @@ def handle(event: HookEvent) -> dict | None:
     from sessionward.store import registry_version
 
     # the prompt that follows within seconds (`claude -p`) has nothing to do
-    heartbeat_memo.remember(event.session_id, event.owner, registry_version(), [registration.session])
+    heartbeat_memo.remember(event.session_id, event.owner, registry_version(store), [registration.session])
     _clean_orphaned_locks()
     if not (registration.has_conflict or registration.twins):
         return None  # nobody to tell of (conflict_answer would say nothing)

@@ -22,12 +22,13 @@ def handle(event: HookEvent) -> dict | None:
         from sessionward.errors import NotRegistered
         from sessionward.registry import heartbeat
 
+        store = hook_store()
         try:
-            touched = heartbeat(owner=event.owner, store=hook_store(), now=now)
+            touched = heartbeat(owner=event.owner, store=store, now=now)
         except NotRegistered:
             pass  # ended (/end), or not yet registered: the next prompt registers it
         else:
-            heartbeat_memo.remember(event.session_id, event.owner, registry_version(), touched)
+            heartbeat_memo.remember(event.session_id, event.owner, registry_version(store), touched)
     released = release_forgotten_end_lock(event.owner)
     if released is None:
         return None

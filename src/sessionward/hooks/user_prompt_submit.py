@@ -39,12 +39,12 @@ def heartbeat_or_register(event: HookEvent, event_name: str) -> dict | None:
             mine = max(touched, key=lambda record: record["last_seen"])
             touched = [register_session(mine["cwd"], mine["project"] if mine.get("project_explicit") else None,
                                         session_id=event.session_id, owner=event.owner, store=store, now=now).session]
-        heartbeat_memo.remember(event.session_id, event.owner, registry_version(), touched)
+        heartbeat_memo.remember(event.session_id, event.owner, registry_version(store), touched)
         return None
     registration = register_session(
         event.cwd, session_id=event.session_id, owner=event.owner, store=store, now=now, replace_owner_records=True
     )
-    heartbeat_memo.remember(event.session_id, event.owner, registry_version(), [registration.session])
+    heartbeat_memo.remember(event.session_id, event.owner, registry_version(store), [registration.session])
     from sessionward.hooks.session_start import conflict_answer
 
     return conflict_answer(event_name, registration, now)

@@ -48,7 +48,7 @@ HELD, FREE, MISSING = "held", "free", "missing"
 
 _watched: set = set()  # life files this process has seen held (or started): not probed again
 _deferred: list | None = None  # after defer_starts(): (fd, owner, path) of the pairs to start
-_watch_env: dict = {}  # what a watcher is told of the shared store (renew_on_shared_store)
+_shared_store = None  # what a watcher is told of the shared store, when asked (renew_on_shared_store)
 _on_failure = None
 
 
@@ -124,11 +124,22 @@ def ensure_watcher(owner, state_dir: str | None = None) -> bool:
     return True
 
 
-def renew_on_shared_store(url: str, prefix: str, ttl_ms: int) -> None:
-    """Watchers started from now on also renew their owner's lease on the shared store at
-    `url` (the store calls this when it is chosen: it sits above this module). The URL goes
-    in the watcher's environment, readable by its user alone, never on its command line."""
-    _watch_env.update(SESSIONWARD_WATCH_STORE=url, SESSIONWARD_WATCH_PREFIX=prefix, SESSIONWARD_WATCH_TTL_MS=str(ttl_ms))
+def renew_on_shared_store(settings) -> None:
+    """Watchers started from now on also renew their owner's lease on the shared store:
+    `settings()` gives its (url, key prefix, lease TTL in ms), asked only when a watcher
+    starts (the store calls this when it is chosen: it sits above this module, and most hooks
+    start no watcher). None: no shared store. The URL goes in the watcher's environment,
+    readable by its user alone, never on its command line."""
+    global _shared_store
+    _shared_store = settings
+
+
+def _watch_env() -> dict:
+    """The environment a watcher starts with: the shared store's settings, if any."""
+    if _shared_store is None:
+        return {}
+    url, prefix, ttl_ms = _shared_store()
+    return {"SESSIONWARD_WATCH_STORE": url, "SESSIONWARD_WATCH_PREFIX": prefix, "SESSIONWARD_WATCH_TTL_MS": str(ttl_ms)}
 
 
 def defer_starts(on_failure=None) -> None:
@@ -296,7 +307,7 @@ def _start_watcher(fd: int, owner, path: str) -> None:
                    (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2), (os.POSIX_SPAWN_DUP2, source, 3)]
         actions += [(os.POSIX_SPAWN_CLOSE, other) for other in _inherited_fds()]
         argv = _watcher_argv(owner, path)
-        os.posix_spawn(argv[0], argv, dict(_watch_env), file_actions=actions, setsid=True)
+        os.posix_spawn(argv[0], argv, _watch_env(), file_actions=actions, setsid=True)
     finally:
         os.close(source)
 
@@ -312,6 +323,7 @@ def _fork_watcher(fd: int, owner, path: str) -> None:
     stays watched). Never waited for: init adopts it. The child also pays the fsyncs the caller
     owes (_atomic.defer_syncs): its registration is made durable once it has answered."""
     argv = _watcher_argv(owner, path)
+    env = _watch_env()  # here: a store whose settings cannot be had fails in the caller, not unseen
     inherited = _inherited_fds()
     parent_alive, parent_exits = os.pipe()  # close-on-exec; the write end closes when the caller exits
     from sessionward import _atomic
@@ -339,7 +351,7 @@ def _fork_watcher(fd: int, owner, path: str) -> None:
         from sessionward.identity._watching import lower_priority  # in the child: no cost to the hook
 
         lower_priority()  # the interpreter's start too, not only what follows it
-        os.environ.update(_watch_env)  # the shared store, if any (also for the fallback below)
+        os.environ.update(env)  # the shared store, if any (also for the fallback below)
         try:
             os.execv(argv[0], argv)
         except OSError:

@@ -98,9 +98,15 @@ _shared_url = ""  # the URL, when the backend is SHARED
 
 
 class Store:
-    """Interface every backend implements (LocalStore now; the shared store next)."""
+    """Interface every backend implements (store.local.LocalStore, store.redis_registry.RedisStore).
+
+    `version`: registry_version()'s token for the registry as this store's last
+    update_sessions left it, taken while that update still excluded every other (under the
+    local flock; by the shared store's script that read or wrote), "" before one or after one
+    failed. Exact where a read after the update is not: another process may write in between."""
 
     notices: list
+    version: str = ""
 
     def load_sessions(self) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
@@ -163,12 +169,17 @@ def current() -> str:
 
 
 def _watch_on_shared_store(url: str) -> None:
-    """Owners' watchers renew their leases on the shared store (store.redis_lives)."""
+    """Owners' watchers renew their leases on the shared store (store.redis_lives): told of
+    it when one starts, so a hook that starts none loads nothing of the leases for it."""
     from sessionward.identity.life import renew_on_shared_store
-    from sessionward.store.redis_lives import lease_ttl_ms
-    from sessionward.store.shared import prefix
 
-    renew_on_shared_store(url, prefix(), lease_ttl_ms())
+    def settings() -> tuple:
+        from sessionward.store.redis_lives import lease_ttl_ms
+        from sessionward.store.shared import prefix
+
+        return url, prefix(), lease_ttl_ms()
+
+    renew_on_shared_store(settings)
 
 
 def shared_url() -> str:
@@ -284,21 +295,29 @@ def lock_may_be_held(name: str) -> bool:
     return os.path.lexists(paths.lock_file_path(name))
 
 
-def registry_version() -> str:
+def registry_version(updated_by: Store | None = None) -> str:
     """A token that differs after any change of the registry (heartbeat_memo compares two):
     cheaply, without the backend's modules. Locally the registry file's identity (every write
     replaces it: a new inode, mtime and size; "none" without one); on the shared store its
     update counter and the server's epoch (one MGET; a server that lost the counter starts it
     again from its clock, store.redis_registry). "" when there is no telling (the file
-    unreadable)."""
+    unreadable). `updated_by`: a store that just updated the registry: the version its update
+    left (Store.version), known without asking again, when it has one."""
+    if updated_by is not None and updated_by.version:
+        return updated_by.version
     if current() == SHARED:
         from sessionward.store import shared
 
         return shared.registry_version(shared.connection(_shared_url), shared.prefix())
     from sessionward import paths
 
+    return file_version(paths.registry_path())
+
+
+def file_version(path: str) -> str:
+    """registry_version()'s token for the local registry file at `path`."""
     try:
-        st = os.stat(paths.registry_path())
+        st = os.stat(path)
     except FileNotFoundError:
         return "none"
     except OSError:

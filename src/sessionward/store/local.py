@@ -31,7 +31,7 @@ from sessionward._atomic import keep_aside, read_file_nofollow, remove_stray_tem
 from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, StoreForked
 from sessionward.identity.process import PID_MAX_LIMIT
-from sessionward.store import Store
+from sessionward.store import Store, file_version
 
 SCHEMA = "sessionward/1"
 SCHEMA_PREFIX = "sessionward/"
@@ -91,6 +91,7 @@ class LocalStore(Store):
 
     def update_sessions(self, change, durable: bool = True):
         paths.ensure_private_dir(os.path.dirname(self.lock_path))
+        self.version = ""
         fd = self._lock()
         pid = os.getpid()
         try:
@@ -107,6 +108,7 @@ class LocalStore(Store):
                 remove_stray_temps(self.registry_path)
                 if shown_on_status_lines(sessions) != shown:
                     status_stamp.touch(os.path.dirname(self.registry_path))
+            self.version = file_version(self.registry_path)  # under the flock: nobody wrote since
             return result
         finally:
             os.close(fd)  # closing drops the flock

@@ -12,9 +12,10 @@ store (Redis or Valkey) and changes them only as told. Keys, under the user's pr
   P changes        the change counter a changed record INCRs (store.shared: `watch` polls it)
 
 An update is optimistic and atomic on the server: read the record, run change() on it,
-then a script writes the result only if the record is still what was read (compared by
-its SHA-1), else the update starts again on the newer record, until lock_timeout_s passes
-(ClaimsLockTimeout, exit 1). No lock is held, so a writer killed half-way leaves nothing to
+then a script writes the result only if the record still holds the very bytes that were
+read (sent back whole: a record is a few kilobytes, and no hash module is loaded), else the
+update starts again on the newer record, until lock_timeout_s passes (ClaimsLockTimeout,
+exit 1). No lock is held, so a writer killed half-way leaves nothing to
 clean up; change() must be pure (it may run more than once). Readers take one GET (a hook
 reads one key), MGET for many paths, SCAN for all (`sessionward watch`, not hooks).
 
@@ -38,28 +39,19 @@ from sessionward.store.resp import Script
 SCAN_BATCH = 1000
 RETRY_PAUSE_S = 0.002  # between attempts of an update that met a conflicting write
 
-# KEYS record changes; ARGV sha1 of what was read ('' when absent), the new value ('' deletes),
-# ttl_ms, '1' to keep the write out of the AOF and replicas (a claim record: see _update)
+# KEYS record changes; ARGV what was read ('' when absent: a record is never empty), the new
+# value ('' deletes), ttl_ms, '1' to keep the write out of the AOF and replicas (a claim
+# record: see _update)
 COMPARE_AND_SET_LUA = """
 if ARGV[4] == '1' then redis.set_repl(redis.REPL_NONE) end
-local current = redis.call('GET', KEYS[1])
-local seen = ''
-if current then seen = redis.sha1hex(current) end
-if seen ~= ARGV[1] then return 0 end
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1])
 else redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3])) end
-if current ~= (ARGV[2] ~= '' and ARGV[2] or false) then """ + shared.BUMP_LUA + """end
+if current ~= ARGV[2] then """ + shared.BUMP_LUA + """end
 return 1
 """
 COMPARE_AND_SET = Script(COMPARE_AND_SET_LUA)
-
-
-def _sha1(raw: bytes | None) -> str:
-    if raw is None:
-        return ""
-    from _sha1 import sha1  # the builtin: hashlib would load OpenSSL
-
-    return sha1(raw).hexdigest()
 
 
 def _decode(raw: bytes | None):
@@ -141,7 +133,7 @@ class RedisClaims(ClaimFacts):
             new = change(_decode(raw))
             value = jsoncodec.dumps(new).encode("utf-8") if new else b""
             keys = [key, shared.changes_key(self.prefix.decode())]
-            if self.conn.run_script(COMPARE_AND_SET, keys, [_sha1(raw), value, int(keep_s * 1000), int(volatile)]) == 1:
+            if self.conn.run_script(COMPARE_AND_SET, keys, [raw or b"", value, int(keep_s * 1000), int(volatile)]) == 1:
                 return
             if time.monotonic() >= deadline:
                 raise ClaimsLockTimeout(self.where, self.lock_timeout_s,

@@ -17,8 +17,8 @@ Keys, under the user's prefix P (resp.key_prefix):
 Calling sequence of an update (Store.update_sessions): with `appendfsync always` every
 writing script costs the server an fsync, and the hooks update on every prompt, every turn's
 end and every session's start (docs/BENCHMARKS.md, 8b), so an update is first tried in one
-writing script. One script (PEEK) reads the sessions, the owners' leases and the version
-without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
+writing script. One script (PEEK) reads the sessions, the owners' leases, the version and
+the epoch without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
 update holds the guard; `change` runs on them; if it changed something, one script
 (TRY_COMMIT) writes the records that differ and deletes those that went, only if no update
 holds the guard and the version is still the one read. So the write rests on the latest state
@@ -32,11 +32,14 @@ the latest too, and a write lost to a race is done at most twice. A guarded writ
 guard lapsed (paused past GUARD_LEASE_MS: Ctrl-Z, a stalled VM) writes nothing and is told
 (LeaseLost, exit 1): its `change` ran on a state others may have changed since. Waiting for a
 busy guard polls (capped backoff) up to lock_timeout_s, then RegistryLockTimeout names the
-holder. Readers take no guard: one script returns one consistent snapshot.
+holder. Readers take no guard: one script returns one consistent snapshot. The version an
+update left (Store.version, heartbeat_memo) is the one its read saw, or the one its write
+made, as the script returns it: no later read can mistake another process's write for it.
 
-Every read also hands the owners' leases to identity.process (use_shared_lives), which
-judges owners on other kernels by them; owners on this kernel keep the exact checks (PID,
-life lock).
+Every read also hands identity.process the leases it judges owners on other kernels by
+(use_shared_lives), and only those: owners on this kernel keep the exact checks (PID, life
+lock) and an owner of unknown boot is never judged by a lease, so the script leaves theirs on
+the server (on one machine a read brings back none, however many sessions run).
 
 What changes from the local store: `durable` is the server's (run it with AOF,
 appendfsync always); a record the server holds that is not a valid record is left out of
@@ -64,32 +67,54 @@ GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is
 _POLL_FIRST_S = 0.0005
 _POLL_CAP_S = 0.005
 
-# KEYS sessions alive
-LOAD_LUA = SERVER_MS_LUA + """
-local now = server_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-return {now, redis.call('HGETALL', KEYS[1]), redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')}
+# The leases a reader needs: those of owners on other kernels, as {life key, ms left}*.
+# ARGV here: this kernel's boot id as identity.life.life_key writes it, '' when unknown.
+# identity.process consults a lease only for an owner whose boot id is known and not ours
+# (this kernel's owners keep the exact checks), so neither ours nor "unknown" ones are sent:
+# on one machine the reply holds none, however many sessions run.
+_LEASES_ELSEWHERE_LUA = """
+local function leases_elsewhere(key, now, here)
+  local out = {}
+  if here == '' then return out end
+  local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    local boot = string.match(flat[i], '^(.*)%-%d+%-%d+%-%d+$')
+    if boot ~= here and boot ~= 'unknown' then
+      out[#out + 1] = flat[i]
+      out[#out + 1] = tonumber(flat[i + 1]) - now
+    end
+  end
+  return out
+end
 """
 
-# KEYS guard sessions alive version; ARGV token guard_ms. Free: {1, now, sessions, leases,
-# version}; busy: {0, now, holder, ms left}. PEEK is the same without taking the guard (it
-# writes nothing: no AOF append, no fsync).
+# KEYS sessions alive; ARGV here
+LOAD_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
+local now = server_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+return {now, redis.call('HGETALL', KEYS[1]), leases_elsewhere(KEYS[2], now, ARGV[1])}
+"""
+
+# KEYS guard sessions alive version epoch; ARGV here token guard_ms. Free: {1, now, sessions,
+# leases, version, epoch}; busy: {0, now, holder, ms left}. PEEK is the same without taking
+# the guard (it writes nothing: no AOF append, no fsync).
 _FREE_LUA = """
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  return {1, now, redis.call('HGETALL', KEYS[2]), redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES'),
-          redis.call('GET', KEYS[4]) or '0'}
+  return {1, now, redis.call('HGETALL', KEYS[2]), leases_elsewhere(KEYS[3], now, ARGV[1]),
+          redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or ''}
 end
 return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 """
-BEGIN_LUA = SERVER_MS_LUA + """
+BEGIN_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
 local now = server_ms()
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then""" + _FREE_LUA
-PEEK_LUA = SERVER_MS_LUA + """
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then""" + _FREE_LUA
+PEEK_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
 local now = server_ms()
 if redis.call('EXISTS', KEYS[1]) == 0 then""" + _FREE_LUA
 
-# Writing the records: KEYS guard sessions alive version changes; ARGV[2] ttl_ms, then from
-# ARGV[3]: n_set (id json)* n_del id* n_owners owner*. Bumps the version and the change counter.
+# Writing the records: KEYS guard sessions alive version epoch changes; ARGV[2] ttl_ms, then
+# from ARGV[3]: n_set (id json)* n_del id* n_owners owner*. Bumps the version and the change
+# counter; `version` is then the one this write made.
 _WRITE_LUA = """
 local i = 3
 local n = tonumber(ARGV[i]); i = i + 1
@@ -104,22 +129,23 @@ for _ = 1, n do
   i = i + 1
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], server_ms() * 1000) end
-redis.call('INCR', KEYS[4])
+local version = redis.call('INCR', KEYS[4])
 """ + shared.BUMP_LUA
 
 # ARGV[1] token. Writes only while the guard is still ours: a lapsed writer changes nothing.
+# {1, '', version, epoch}, or {0, the holder}.
 COMMIT_LUA = SERVER_MS_LUA + """
 local held = redis.call('GET', KEYS[1])
 if held ~= ARGV[1] then return {0, held or ''} end
 redis.call('DEL', KEYS[1])
-""" + _WRITE_LUA + """return {1, ''}
+""" + _WRITE_LUA + """return {1, '', version, redis.call('GET', KEYS[5]) or ''}
 """
 
 # ARGV[1] the version PEEK returned. Writes only if no update holds the guard and none
-# committed since that read: a writer whose view is stale changes nothing.
+# committed since that read: a writer whose view is stale changes nothing. {version, epoch}, or 0.
 TRY_COMMIT_LUA = SERVER_MS_LUA + """
 if redis.call('EXISTS', KEYS[1]) == 1 or (redis.call('GET', KEYS[4]) or '0') ~= ARGV[1] then return 0 end
-""" + _WRITE_LUA + """return 1
+""" + _WRITE_LUA + """return {version, redis.call('GET', KEYS[5]) or ''}
 """
 
 # KEYS guard; ARGV token
@@ -134,6 +160,16 @@ PEEK = Script(PEEK_LUA)
 COMMIT = Script(COMMIT_LUA)
 TRY_COMMIT = Script(TRY_COMMIT_LUA)
 END = Script(END_LUA)
+
+
+def _here() -> str:
+    """This kernel's boot id as identity.life.life_key writes it in a lease's key, or '' when
+    it is unknown (then no lease is ever consulted: _LEASES_ELSEWHERE_LUA)."""
+    from sessionward.identity.life import life_key
+    from sessionward.identity.process import known_boot_id, this_host
+
+    boot = known_boot_id(this_host().boot_id)
+    return "" if boot is None else (life_key(boot, 0, 0, 0) or "").rpartition("-0-0-0")[0]
 
 
 def _text(value) -> str:
@@ -160,7 +196,7 @@ class RedisStore(Store):
 
     def _keys(self) -> list:
         p = self.prefix
-        return [p + "registry:guard", p + "sessions", p + "alive", p + shared.REGISTRY_VERSION_KEY]
+        return [p + "registry:guard", p + "sessions", p + "alive", p + shared.REGISTRY_VERSION_KEY, p + shared.EPOCH_KEY]
 
     def describe(self) -> str:
         from sessionward.store import shown
@@ -170,8 +206,8 @@ class RedisStore(Store):
     # -- reading ---------------------------------------------------------------------------
 
     def load_sessions(self) -> dict:
-        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:3], [])
-        self._use_lives(lives, now)
+        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:3], [_here()])
+        self._use_lives(lives)
         return self._decode(flat)[0]
 
     def _decode(self, flat) -> tuple[dict, dict]:
@@ -187,17 +223,26 @@ class RedisStore(Store):
                 sessions[key], raw[key] = record, data
         return sessions, raw
 
-    def _use_lives(self, flat, now: int) -> None:
+    def _use_lives(self, flat) -> None:
+        """Hand identity.process the leases of owners on other kernels: [life key, ms left]*."""
         from sessionward.identity.process import use_shared_lives
 
-        use_shared_lives({_text(flat[i]): int(float(flat[i + 1])) - now for i in range(0, len(flat), 2)}, lease_ttl_ms())
+        use_shared_lives({_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}, lease_ttl_ms())
 
     # -- writing ---------------------------------------------------------------------------
 
     def update_sessions(self, change, durable: bool = True):
+        self.version = ""
+        try:
+            return self._update(change)
+        except BaseException:
+            self.version = ""  # what was read is no version of anything this update left
+            raise
+
+    def _update(self, change):
         conn = self._conn()
         if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: read, change, write back, nothing compared
-            return self._run(change, conn.run_script(LOAD, self._keys()[1:3], [])[1], self._write_unguarded)
+            return self._run(change, conn.run_script(LOAD, self._keys()[1:3], [_here()])[1], self._write_unguarded)
         # Read without the guard, write in one script if nobody wrote since. Only a lost race
         # runs `change` again, under the guard (see the module docstring). `durable` is the
         # server's (AOF): the same either way.
@@ -206,8 +251,10 @@ class RedisStore(Store):
 
         def try_commit(sessions: dict, raw: dict) -> None:
             args = [version, *self._write_args(sessions, raw)]
-            if conn.run_script(TRY_COMMIT, self._keys() + [shared.changes_key(self.prefix)], args) != 1:
+            written = conn.run_script(TRY_COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
+            if not written:
                 raise _Stale
+            self.version = shared.version_token(*written)
 
         try:
             return self._run(change, reply[2], try_commit)
@@ -220,11 +267,12 @@ class RedisStore(Store):
 
         def commit(sessions: dict, raw: dict) -> None:
             args = [token, *self._write_args(sessions, raw)]
-            ok, holder = conn.run_script(COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
-            if ok != 1:
+            written = conn.run_script(COMMIT, self._keys() + [shared.changes_key(self.prefix)], args)
+            if written[0] != 1:
                 # Our guard lapsed while `change` ran (paused past GUARD_LEASE_MS): nothing written.
-                raise LeaseLost("registry", _text(holder).rpartition("#")[0], 0)
+                raise LeaseLost("registry", _text(written[1]).rpartition("#")[0], 0)
             committed.append(True)
+            self.version = shared.version_token(*written[2:4])
 
         try:
             return self._run(change, flat, commit)
@@ -259,10 +307,12 @@ class RedisStore(Store):
         backoff up to lock_timeout_s (RegistryLockTimeout names the holder); its reply."""
         started = time.monotonic()
         delay = _POLL_FIRST_S
+        args = [_here(), *args]
         while True:
             reply = conn.run_script(script, self._keys(), args)
             if reply[0] == 1:
-                self._use_lives(reply[3], reply[1])
+                self._use_lives(reply[3])
+                self.version = shared.version_token(reply[4], reply[5])  # what `change` will see
                 return reply
             waited = time.monotonic() - started
             if waited >= self.lock_timeout_s:

@@ -22,8 +22,8 @@ Calling sequence:
     target = parse_store_url(url)
     conn = connect(target)                     # AUTH and SELECT done, or StoreUnavailable
     conn.call("SET", "k", "v", "PX", 500)      # -> the reply: str, int, bytes, None, list
-    script = Script(LUA_SOURCE)                # SHA-1 computed on first use
-    conn.run_script(script, keys, args)        # EVALSHA, EVAL once on NOSCRIPT
+    script = Script(LUA_SOURCE)
+    conn.run_script(script, keys, args)        # EVAL: the server keeps it compiled
     conn.close()
 A reply the server sends as an error raises StoreCommandFailed (exit 3), except inside an
 array, where it is returned as a ReplyError value. It is a bug to share one connection
@@ -157,23 +157,16 @@ class ReplyError:
 
 
 class Script:
-    """A Lua script run by SHA (EVALSHA), loaded with EVAL when the server lacks it."""
+    """A Lua script, sent whole with each call (EVAL), not by its SHA-1 (EVALSHA): the server
+    keeps each script it has seen compiled, under the SHA-1 it computes itself, so a call
+    costs it a hash of a kilobyte or two; naming it by SHA-1 would cost each hook the import
+    of a hash module (about 0.1 ms, docs/BENCHMARKS.md) and a second call on a server that
+    restarted since."""
 
-    __slots__ = ("source", "_sha")
+    __slots__ = ("source",)
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._sha = ""
-
-    @property
-    def sha(self) -> str:
-        if not self._sha:
-            try:
-                from _sha1 import sha1  # the builtin: hashlib would load OpenSSL
-            except ImportError:  # pragma: no cover - a Python built without it
-                from hashlib import sha1
-            self._sha = sha1(self.source.encode()).hexdigest()
-        return self._sha
 
 
 def _encode(args) -> bytes:
@@ -249,12 +242,9 @@ class Connection:
         return reply
 
     def run_script(self, script: Script, keys, args):
-        """EVALSHA, falling back to EVAL once if the server does not know the script yet
-        (a fresh or restarted server): the next call finds it cached."""
-        keys, args = list(keys), list(args)
-        reply = self._roundtrip(["EVALSHA", script.sha, len(keys), *keys, *args])
-        if isinstance(reply, ReplyError) and reply.text.startswith("NOSCRIPT"):
-            reply = self._roundtrip(["EVAL", script.source, len(keys), *keys, *args])
+        """Run `script` on `keys` and `args` (EVAL); its reply."""
+        keys = list(keys)
+        reply = self._roundtrip(["EVAL", script.source, len(keys), *keys, *args])
         if isinstance(reply, ReplyError):
             raise StoreCommandFailed(self.target.display, "a sessionward script", reply.text)
         return reply
@@ -316,8 +306,34 @@ class Connection:
             return None if n < 0 else self._exact(n)
         if kind == b"*":
             n = int(rest)
-            return None if n < 0 else [self._read_reply() for _ in range(n)]
+            return None if n < 0 else self._read_array(n)
         raise OSError(0, f"not a RESP2 reply: {line[:40]!r}")
+
+    def _read_array(self, n: int) -> list:
+        """An array's n elements. A bulk string or an integer already whole in the buffer (the
+        elements of the registry's reads) is taken in place; anything else as _read_reply does."""
+        items: list = []
+        for _ in range(n):
+            buf, pos = self._buf, self._pos
+            kind = buf[pos:pos + 1]
+            end = buf.find(b"\r\n", pos) if kind in (b"$", b":") else -1
+            if end >= 0:
+                number = int(buf[pos + 1:end])
+                if kind == b":":
+                    items.append(number)
+                    self._pos = end + 2
+                    continue
+                start = end + 2
+                if number < 0:
+                    items.append(None)
+                    self._pos = start
+                    continue
+                if start + number + 2 <= len(buf):
+                    items.append(buf[start:start + number])
+                    self._pos = start + number + 2
+                    continue
+            items.append(self._read_reply())
+        return items
 
 
 def _open_socket(target: Target, timeout_s: float):

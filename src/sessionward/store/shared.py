@@ -35,6 +35,7 @@ from sessionward.store import resp
 EPOCH_FILE_NAME = "store-epoch"
 CHANGES_KEY = "changes"
 REGISTRY_VERSION_KEY = "registry:version"  # store.redis_registry: how many updates were committed
+EPOCH_KEY = "epoch"  # store.redis_leases: a random id set at first use; gone or new: the server lost state
 BUMP_LUA = "redis.call('INCR', KEYS[#KEYS])\n"  # in a script whose last key is changes_key()
 # Lua fragments the backends' scripts share, written once: the server's clock (every deadline
 # is the server's, never a host's), and the next fence of a lock's counter (above the floor a
@@ -172,7 +173,13 @@ def changes_key(prefix_: str) -> str:
 def registry_version(conn, prefix_: str) -> str:
     """The registry's update counter and the server's epoch (store.redis_registry, redis_leases),
     "<counter>@<epoch>": a change of either is a change of the registry. One round trip."""
-    counter, epoch = conn.call("MGET", prefix_ + REGISTRY_VERSION_KEY, prefix_ + "epoch")
+    counter, epoch = conn.call("MGET", prefix_ + REGISTRY_VERSION_KEY, prefix_ + EPOCH_KEY)
+    return version_token(counter, epoch)
+
+
+def version_token(counter, epoch) -> str:
+    """registry_version's token from the counter and the epoch as the server holds them
+    (bytes, an int or None): the registry's scripts return both with what they read or wrote."""
     return f"{int(counter or 0)}@{(epoch or b'-').decode('ascii', 'replace')}"
 
 
