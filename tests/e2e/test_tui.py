@@ -9,6 +9,8 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
 - `/start` runs and its report reaches the model;
 - A's status line changes within the refresh interval as B starts, holds `end`, releases it,
   ends (/exit), and as another session is `kill -9`ed;
+- on the shared store (a real redis-server): A's status line shows B, B's edit of A's file
+  is stopped with the reason naming A on B's screen, A's status line follows B's `kill -9`;
 - a permission dialog refused (Claude Code runs no hook then): `watch` shows the session idle,
   "refused", within a moment, not waiting;
 - a permission dialog opened: the live `watch` (in a window beside it) shows the session
@@ -26,11 +28,13 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from sessionward._humanize import short_session_id
 from sessionward.install.settings import STATUS_LINE_REFRESH_S
+from sessionward.store.local_claims import claims_dir
 
 from e2e.mock_messages_api import Step, ToolUse, bash, edit, flatten_text, read, text, tool_result_text, write
 from e2e.tui_harness import compact
@@ -162,6 +166,38 @@ def test_the_status_line_follows_the_other_session_within_the_refresh_interval(t
     os.kill(c.pid, signal.SIGKILL)  # nobody unregisters it: its watcher sees the death
     took["C killed"] = a.wait_status("sessionward: main · no other session on proj", timeout=WITHIN_S)
     print("status line caught up after (s):", {k: round(v, 1) for k, v in took.items()})
+
+
+def test_on_the_shared_store_sessions_see_each_other_and_an_edit_names_the_other(tui, proj, shared_redis, monkeypatch):
+    # SESSIONWARD_STORE on a real redis-server, for both sessions and this test's own
+    # `sessionward list`: the records, the claim and the guard go through the server, and
+    # what the person sees is what the local store shows.
+    with shared_redis.connect() as conn:
+        conn.call("FLUSHDB")
+    monkeypatch.setenv("SESSIONWARD_STORE", shared_redis.url)
+    a = tui.open(proj)
+    a.ready()
+    known = {newly_registered(set())}
+    a.wait_status("sessionward: main · no other session on proj", timeout=30)
+    b = tui.open(proj)
+    b_id = short_session_id(newly_registered(known))
+    a.wait_status(f"1 other session in this worktree ({b_id})", timeout=WITHIN_S)
+    b.ready()
+
+    shared = proj / "shared.txt"
+    a.run([write(shared, "from A\n"), text("A wrote shared.txt")], until="A wrote shared.txt")
+    a_id = a.session_id()[:8]
+    b.run([read(shared), edit(shared, "from A", "from B"), text("B's turn ends")], prompt="change shared.txt")
+    b.wait_for(f"sessionward: session {a_id}", "still running", "sessionward stopped this edit", "claim take",
+               timeout=60, history=200)
+    b.wait_for("B's turn ends")
+    assert shared.read_text() == "from A\n"
+    state = Path(os.environ["SESSIONWARD_HOME"])
+    assert not (state / "obsidian_sessions.json").exists()  # the records and the claim are on the server,
+    assert not os.path.exists(claims_dir(str(state)))  # not in the local files
+
+    os.kill(b.pid, signal.SIGKILL)  # nobody unregisters it: on this kernel its PID is gone at once
+    a.wait_status("sessionward: main · no other session on proj", timeout=WITHIN_S)
 
 
 def test_end_while_the_other_session_holds_the_lock_shows_the_wait_and_the_holder(tui, proj):
