@@ -72,7 +72,8 @@ def is_recent(session_id: str | None, owner, version: str, now: float, state_dir
 
 def remember(session_id: str | None, owner, version: str, touched: list, state_dir: str | None = None) -> None:
     """After a heartbeat or registration that left `touched` (the owner's records) with the
-    registry at `version` (read just after it): keep that for is_recent. Never raises."""
+    registry at `version` (the one its update left: store.registry_version(store)): keep
+    that for is_recent. Never raises."""
     path = _memo_path(session_id or "", state_dir)
     if path is None or not version or not touched or " " in version:
         return

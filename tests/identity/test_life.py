@@ -158,6 +158,32 @@ def test_a_watcher_that_cannot_start_leaves_no_file_that_reads_as_dead(state_dir
     assert life.probe(key, str(state_dir)) == life.HELD
 
 
+def test_a_watcher_whose_shared_store_settings_fail_does_not_start_and_leaves_no_file(state_dir, sleeper):
+    """The shared store's settings are asked when a pair starts (renew_on_shared_store): one
+    that cannot be had (a ConfigError, say) is a start that failed, as for EAGAIN above, not
+    an exception out of ensure_watcher with a free life file left behind."""
+    from sessionward.errors import ConfigError
+
+    proc = sleeper()
+    owner = resolve_owner(proc.pid)
+    key = key_of(owner)
+
+    def broken():
+        raise ConfigError("store key prefix: unusable user name 'a b'")
+
+    life.renew_on_shared_store(broken)
+    try:
+        assert life.ensure_watcher(owner, str(state_dir)) is False
+        assert life.probe(key, str(state_dir)) == life.MISSING
+        life.defer_starts()  # the hooks' way: started after the answer, forked
+        assert life.ensure_watcher(owner, str(state_dir)) is True
+        life.start_deferred(exiting=False)
+        assert owner.life is False and life.probe(key, str(state_dir)) == life.MISSING
+    finally:
+        life.renew_on_shared_store(None)
+    assert watchers(state_dir) == []
+
+
 def test_a_deferred_pair_starts_only_when_asked_and_the_lock_is_held_all_along(state_dir, sleeper):
     """defer_starts() (a SessionStart hook, until it has answered): the life file reads as held
     at once, held by the caller; no watcher runs until start_deferred(), which hands the lock

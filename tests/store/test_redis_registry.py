@@ -307,26 +307,62 @@ def test_the_registry_version_changes_with_every_commit_and_with_the_servers_epo
 
 def test_a_read_brings_the_leases_of_other_kernels_only(on_redis, monkeypatch):
     # identity.process consults a lease only for an owner whose boot id is known and not this
-    # kernel's; the others stay on the server (on one machine a read brings none back,
-    # however many sessions run). A boot id that merely starts like ours is another kernel's.
+    # kernel's; ours stay on the server (on one machine a read brings none back, however many
+    # sessions run). A boot id that merely starts like ours is another kernel's; one that
+    # life_key writes "unknown" (characters it does not take) is consulted, so it is brought.
+    # A lapsed lease is not brought, and a read removes nothing (it appends nothing to the AOF).
     from sessionward.identity import process
 
     here = process.this_host().boot_id
     conn = shared.connection(on_redis.url)
     alive = shared.prefix() + "alive"
-    far = (int(time.time()) + 600) * 1000
-    others = {"0f1e2d3c-0000-4000-8000-00000000000a-4026531836-77-1001", f"{here}-1-4026531836-77-1001"}
-    mine = {f"{here}-4026531836-77-1001", "unknown-4026531836-77-1001"}
+    now_ms = int(time.time() * 1000)
+    others = {"0f1e2d3c-0000-4000-8000-00000000000a-4026531836-77-1001", f"{here}-1-4026531836-77-1001",
+              "unknown-4026531836-77-1001"}
+    mine = {f"{here}-4026531836-77-1001"}
     for member in others | mine:
-        conn.call("ZADD", alive, far, member)
+        conn.call("ZADD", alive, now_ms + 600_000, member)
+    conn.call("ZADD", alive, now_ms - 1_000, "0f1e2d3c-0000-4000-8000-00000000000b-4026531836-78-1001")  # lapsed
     st = store.open_store()
     st.load_sessions()
     assert set(process._shared_lives) == others
     assert all(500_000 < left <= 600_000 for left in process._shared_lives.values())  # ms left, by the server's clock
+    assert conn.call("ZCARD", alive) == 5  # nothing removed by a read
     process.use_shared_lives(None)
     st.update_sessions(lambda sessions: (None, False))  # an update's read too
     assert set(process._shared_lives) == others
+    def register(sessions):
+        sessions["s1"] = record("s1", os.getpid())
+        return None, True
+
+    st.update_sessions(register)  # a write takes the lapsed ones out
+    assert set(m.decode() for m in conn.call("ZRANGE", alive, 0, -1)) >= others | mine
+    assert conn.call("ZSCORE", alive, "0f1e2d3c-0000-4000-8000-00000000000b-4026531836-78-1001") is None
+    # This kernel's boot id one life_key writes "unknown": ours cannot be told apart, all are brought
+    monkeypatch.setattr(process, "_this_host", process.HostId(process.this_host().hostname, "Boot-ID-In-Capitals", None))
+    st.load_sessions()
+    assert set(process._shared_lives) >= others | mine
     # This kernel's boot id unknown: no lease is ever consulted, none is brought
     monkeypatch.setattr(process, "_this_host", process.HostId(process.this_host().hostname, process.BOOT_ID_UNKNOWN, None))
     st.load_sessions()
     assert process._shared_lives == {}
+
+
+def test_an_update_done_again_under_the_guard_knows_the_version_its_commit_made(on_redis):
+    # Store.version after the guarded path (the unguarded write found its view stale): the
+    # version COMMIT made, what registry_version() reads right after.
+    st = store.open_store()
+    conn = shared.connection(on_redis.url)
+    runs = []
+
+    def change(sessions):
+        runs.append(1)
+        if len(runs) == 1:  # another writer commits between this read and its write
+            conn.call("INCR", shared.prefix() + shared.REGISTRY_VERSION_KEY)
+        sessions["s1"] = record("s1", os.getpid())
+        return None, True
+
+    st.update_sessions(change)
+    assert len(runs) == 2  # done again, under the guard
+    assert st.version == store.registry_version() and st.version.startswith(
+        conn.call("GET", shared.prefix() + shared.REGISTRY_VERSION_KEY).decode() + "@")

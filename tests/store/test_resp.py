@@ -206,3 +206,37 @@ def test_a_long_array_split_across_reads_comes_whole(redis_server):
         mixed = resp.Script("return {1, 'a', '', false, {2, {'b'}}, -3, redis.error_reply('E no')}")
         reply = conn.run_script(mixed, [], [])
         assert reply[:6] == [1, b"a", b"", None, [2, [b"b"]], -3] and str(reply[6]) == "E no"
+
+
+class _TricklingSocket:
+    """A socket whose reads return at most `step` bytes of `data`: a reply cut anywhere."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step = data, step
+
+    def settimeout(self, _timeout) -> None:
+        pass
+
+    def recv(self, size: int, *flags) -> bytes:
+        chunk, self.data = self.data[:min(size, self.step)], self.data[min(size, self.step):]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_reply_cut_at_any_byte_is_read_whole():
+    # Connection._read_array takes an element in place only when it is whole in the buffer,
+    # its trailing CRLF included; cut anywhere (inside a header, between \r and \n, inside the
+    # data or just before its CRLF), it must read on, not take a piece or lose its place.
+    reply = (b"*7\r\n$3\r\nabc\r\n:42\r\n$-1\r\n$0\r\n\r\n*2\r\n$2\r\nxy\r\n:-7\r\n-ERR no\r\n"
+             b"$12\r\nhello\r\nworld\r\n+OK\r\n")
+    expected = [b"abc", 42, None, b"", [b"xy", -7], "ERR no", b"hello\r\nworld"]
+    target = resp.parse_store_url("unix:///nowhere.sock")
+    for step in range(1, len(reply) + 1):
+        conn = resp.Connection(target, _TricklingSocket(reply + reply, step))
+        conn._deadline = time.monotonic() + 10
+        for _ in range(2):  # and each next reply starts where the last one ended
+            got = conn._read_reply()
+            assert [str(x) if isinstance(x, resp.ReplyError) else x for x in got] == expected, step
+            assert conn._read_reply() == "OK", step

@@ -135,10 +135,15 @@ def renew_on_shared_store(settings) -> None:
 
 
 def _watch_env() -> dict:
-    """The environment a watcher starts with: the shared store's settings, if any."""
+    """The environment a watcher starts with: the shared store's settings, if any. OSError
+    when they cannot be had (the store's own error, in words): the pair does not start, as
+    when no process can be spared."""
     if _shared_store is None:
         return {}
-    url, prefix, ttl_ms = _shared_store()
+    try:
+        url, prefix, ttl_ms = _shared_store()
+    except Exception as error:  # noqa: BLE001 - a ConfigError, say: the start fails as any other
+        raise OSError(f"the shared store's settings for the watcher: {error}") from None
     return {"SESSIONWARD_WATCH_STORE": url, "SESSIONWARD_WATCH_PREFIX": prefix, "SESSIONWARD_WATCH_TTL_MS": str(ttl_ms)}
 
 

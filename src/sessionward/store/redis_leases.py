@@ -53,7 +53,7 @@ import time
 
 from sessionward.errors import LeaseLost, StoreStateLost
 from sessionward.store.resp import Script
-from sessionward.store.shared import NEXT_FENCE_LUA, SERVER_MS_LUA
+from sessionward.store.shared import EPOCH_KEY, NEXT_FENCE_LUA, SERVER_MS_LUA
 
 # check_epoch: 'ok', 'stale' (the caller knew another epoch: someone found a loss before it)
 # or 'lost' (this call found the epoch gone while state was expected: it sets the flag)
@@ -221,7 +221,7 @@ class RedisLeases:
 
     def try_acquire(self, name: str, token: str, ttl_ms: int):
         """The lease, or None when another token holds it. Same token: its own lease back."""
-        keys = self._lock_keys(name) + [self.prefix + "epoch", self.prefix + "reseed", self.prefix + "floor"]
+        keys = self._lock_keys(name) + [self.prefix + EPOCH_KEY, self.prefix + "reseed", self.prefix + "floor"]
         reply = self.conn.run_script(self.ACQUIRE, keys, [token, int(ttl_ms), self.known_epoch, os.urandom(8).hex()])
         verdict, fence, epoch, _status, reseed, _now, expires = reply[:7]
         self.known_epoch = _text(epoch)
@@ -264,7 +264,7 @@ class RedisLeases:
     def fenced_write_allowed(self, resource: str, fence: int, epoch: str) -> bool:
         """True, recording `fence` as the resource's mark, unless a write with a higher
         fence was allowed before (False). StoreStateLost while the server's state is lost."""
-        keys = [f"{self.prefix}mark:{resource}", self.prefix + "epoch", self.prefix + "reseed"]
+        keys = [f"{self.prefix}mark:{resource}", self.prefix + EPOCH_KEY, self.prefix + "reseed"]
         verdict, value = self.conn.run_script(self.FENCED_WRITE, keys, [int(fence), epoch, os.urandom(8).hex()])
         if verdict == b"ok":
             return True
@@ -277,7 +277,7 @@ class RedisLeases:
     def reseed(self, floor: int = 0) -> int:
         """Set every fence counter of this prefix above every recorded mark and above
         `floor` (the highest fence known from elsewhere), clear the refusal; the new floor."""
-        keys = [self.prefix + "epoch", self.prefix + "reseed", self.prefix + "floor"]
+        keys = [self.prefix + EPOCH_KEY, self.prefix + "reseed", self.prefix + "floor"]
         top, epoch = self.conn.run_script(self.RESEED, keys, [self.prefix, int(floor), os.urandom(8).hex()])
         self.known_epoch = _text(epoch)
         return top

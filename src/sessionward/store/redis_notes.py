@@ -163,7 +163,7 @@ class RedisNoteFence(NoteFence):
         self.leases.renew(self.lease)
         _test_pause()
         mark, versions = self._keys()
-        keys = [mark, self.prefix + "epoch", self.prefix + "reseed", versions]
+        keys = [mark, self.prefix + shared.EPOCH_KEY, self.prefix + "reseed", versions]
         found = _sha256(current)
         verdict, value = self.conn.run_script(self.CHECK, keys, [
             self.lease.fence, self.lease.epoch, os.urandom(8).hex(), found, _sha256(new), NOTE_VERSIONS_KEPT])

@@ -18,8 +18,9 @@ Calling sequence of an update (Store.update_sessions): with `appendfsync always`
 writing script costs the server an fsync, and the hooks update on every prompt, every turn's
 end and every session's start (docs/BENCHMARKS.md, 8b), so an update is first tried in one
 writing script. One script (PEEK) reads the sessions, the owners' leases, the version and
-the epoch without taking the guard (it writes nothing: nothing appended, no fsync), waiting while an
-update holds the guard; `change` runs on them; if it changed something, one script
+the epoch without taking the guard (it writes nothing: nothing appended, no fsync; the
+leases that lapsed are removed by the next write), waiting while an update holds the
+guard; `change` runs on them; if it changed something, one script
 (TRY_COMMIT) writes the records that differ and deletes those that went, only if no update
 holds the guard and the version is still the one read. So the write rests on the latest state
 and lands whole or not at all, and one whose view went stale (another update committed in
@@ -67,19 +68,20 @@ GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is
 _POLL_FIRST_S = 0.0005
 _POLL_CAP_S = 0.005
 
-# The leases a reader needs: those of owners on other kernels, as {life key, ms left}*.
-# ARGV here: this kernel's boot id as identity.life.life_key writes it, '' when unknown.
-# identity.process consults a lease only for an owner whose boot id is known and not ours
-# (this kernel's owners keep the exact checks), so neither ours nor "unknown" ones are sent:
-# on one machine the reply holds none, however many sessions run.
+# The leases a reader needs, those not lapsed of owners on other kernels, as {life key, ms
+# left}*. ARGV here (_here()): this kernel's boot id as identity.life.life_key writes it; ''
+# when it is unknown (then identity.process consults no lease at all: none is sent); '-'
+# when it is known but life_key writes it "unknown" (ours cannot be told from others': all
+# are sent). identity.process consults a lease only for an owner whose boot id is known and
+# not ours (this kernel's owners keep the exact checks), so ours stay on the server: on one
+# machine the reply holds none, however many sessions run.
 _LEASES_ELSEWHERE_LUA = """
 local function leases_elsewhere(key, now, here)
   local out = {}
   if here == '' then return out end
-  local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local flat = redis.call('ZRANGEBYSCORE', key, string.format('(%d', now), '+inf', 'WITHSCORES')
   for i = 1, #flat, 2 do
-    local boot = string.match(flat[i], '^(.*)%-%d+%-%d+%-%d+$')
-    if boot ~= here and boot ~= 'unknown' then
+    if string.match(flat[i], '^(.*)%-%d+%-%d+%-%d+$') ~= here then
       out[#out + 1] = flat[i]
       out[#out + 1] = tonumber(flat[i + 1]) - now
     end
@@ -88,18 +90,16 @@ local function leases_elsewhere(key, now, here)
 end
 """
 
-# KEYS sessions alive; ARGV here
+# KEYS sessions alive; ARGV here. Writes nothing.
 LOAD_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
 local now = server_ms()
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 return {now, redis.call('HGETALL', KEYS[1]), leases_elsewhere(KEYS[2], now, ARGV[1])}
 """
 
 # KEYS guard sessions alive version epoch; ARGV here token guard_ms. Free: {1, now, sessions,
 # leases, version, epoch}; busy: {0, now, holder, ms left}. PEEK is the same without taking
-# the guard (it writes nothing: no AOF append, no fsync).
+# the guard: it writes nothing (no AOF append, no fsync; lapsed leases go with the next write).
 _FREE_LUA = """
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   return {1, now, redis.call('HGETALL', KEYS[2]), leases_elsewhere(KEYS[3], now, ARGV[1]),
           redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or ''}
 end
@@ -122,6 +122,7 @@ for _ = 1, n do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1 end
 n = tonumber(ARGV[i]); i = i + 1
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', server_ms())  -- the lapsed leases go here, not in the reads
 local until_ms = server_ms() + tonumber(ARGV[2])
 for _ = 1, n do
   local score = redis.call('ZSCORE', KEYS[3], ARGV[i])
@@ -163,13 +164,17 @@ END = Script(END_LUA)
 
 
 def _here() -> str:
-    """This kernel's boot id as identity.life.life_key writes it in a lease's key, or '' when
-    it is unknown (then no lease is ever consulted: _LEASES_ELSEWHERE_LUA)."""
+    """The leases' script's ARGV here (_LEASES_ELSEWHERE_LUA): this kernel's boot id as
+    identity.life.life_key writes it in a lease's key; '' when it is unknown; '-' when
+    life_key writes it "unknown", like other kernels' ids it cannot write."""
     from sessionward.identity.life import life_key
     from sessionward.identity.process import known_boot_id, this_host
 
     boot = known_boot_id(this_host().boot_id)
-    return "" if boot is None else (life_key(boot, 0, 0, 0) or "").rpartition("-0-0-0")[0]
+    if boot is None:
+        return ""
+    written = (life_key(boot, 0, 0, 0) or "").rpartition("-0-0-0")[0]
+    return "-" if written == "unknown" else written
 
 
 def _text(value) -> str:

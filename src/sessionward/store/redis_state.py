@@ -69,7 +69,7 @@ def inspect() -> SharedState:
     """The shared store's state for this user (reads only)."""
     conn = shared.connection(store.shared_url())
     prefix = shared.prefix()
-    epoch = conn.call("GET", prefix + "epoch")
+    epoch = conn.call("GET", prefix + shared.EPOCH_KEY)
     flagged = conn.call("EXISTS", prefix + "reseed") == 1
     return SharedState(conn.target.display, epoch.decode() if epoch else "", flagged, shared.known_epoch(),
                        shared.known_fence(), _top_fence(conn, prefix))
