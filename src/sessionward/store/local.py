@@ -32,29 +32,16 @@ from sessionward._flock import flock_exclusive, flock_holder, open_lock_file
 from sessionward.errors import RegistryLockTimeout, StateCorrupt, StateTooNew, StateUnwritable, StoreForked
 from sessionward.identity.process import PID_MAX_LIMIT
 from sessionward.store import Store, file_version
+from sessionward.store.records import (
+    _DISABLE_LOCK_ENV,
+    REGISTRY_LOCK_TIMEOUT_S,
+    record_is_valid,
+    shown_on_status_lines,
+)
 
 SCHEMA = "sessionward/1"
 SCHEMA_PREFIX = "sessionward/"
 SCHEMA_VERSION = 1
-REGISTRY_LOCK_TIMEOUT_S = 5.0
-_DISABLE_LOCK_ENV = "SESSIONWARD_TEST_DISABLE_REGISTRY_LOCK"
-
-
-def shown_on_status_lines(sessions: dict) -> dict:
-    """What of the registry a status line shows: which sessions there are, whose, and where
-    they work. A heartbeat (last_seen) changes none of it, so it renews no status stamp."""
-    return {
-        key: (rec.get("session_id"), rec.get("project"), rec.get("project_key"), rec.get("project_explicit"),
-              rec.get("worktree"), rec.get("branch"), _snapshot(rec.get("owner")))
-        for key, rec in sessions.items()
-    }
-
-
-def _snapshot(owner):
-    # A copy, not the record's own dict, which `change` may edit in place (a heartbeat sets
-    # owner["life"]); owner records are flat, so a shallow copy is a snapshot (repr was 3x slower).
-    return dict(owner) if isinstance(owner, dict) else owner
-
 
 class LocalStore(Store):
     def __init__(self, state_dir: str | None = None, lock_timeout_s: float = REGISTRY_LOCK_TIMEOUT_S) -> None:
@@ -234,53 +221,6 @@ def is_newer_schema(schema) -> bool:
         return False
     version = schema[len(SCHEMA_PREFIX) :]
     return version.isascii() and version.isdigit() and len(version) <= 6 and int(version) > SCHEMA_VERSION
-
-
-_STRING_FIELDS = ("project", "project_key", "worktree", "cwd", "kind")
-_OPTIONAL_STRING_OWNER_FIELDS = ("host", "boot_id")
-
-
-def record_is_valid(key: str, rec: object) -> bool:
-    """The fields every reader relies on are there, with the right types.
-
-    Runs on every record of every read, so it is written for speed: direct indexing inside
-    one try, `type(x) is T` instead of isinstance chains.
-    """
-    try:
-        if rec["id"] != key or not key:
-            return False
-        owner = rec["owner"]
-        pid = owner["pid"]
-        if type(pid) is not int or not 0 < pid <= PID_MAX_LIMIT:
-            return False
-        for name in ("start_time", "pidns"):
-            value = owner.get(name)
-            if value is not None and (type(value) is not int or not 0 <= value < 2**63):
-                return False
-        for name in _OPTIONAL_STRING_OWNER_FIELDS:
-            value = owner.get(name)
-            if value is not None and type(value) is not str:
-                return False
-        for name in _STRING_FIELDS:
-            if type(rec[name]) is not str:
-                return False
-        branch = rec.get("branch")
-        if branch is not None and type(branch) is not str:
-            return False
-        holds = rec.get("holds", ())
-        if type(holds) is not list and holds != () or any(type(h) is not str for h in holds):
-            return False
-        for name in ("started_at", "last_seen"):
-            value = rec[name]
-            # finite only: inf - inf and NaN - NaN are NaN, which is unequal to itself
-            if (type(value) is not float and type(value) is not int) or value - value != 0:
-                return False
-        for name in _STRING_FIELDS:
-            if "\0" in rec[name]:
-                return False
-    except (KeyError, TypeError, AttributeError):
-        return False
-    return True
 
 
 def _upgrade_unversioned(doc: dict) -> tuple[dict, str | None]:
