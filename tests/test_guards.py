@@ -440,6 +440,19 @@ def test_risky_git_with_another_session_in_the_worktree_asks_naming_it(repo, me,
     assert verdict.reason == says.format(repo=repo, other=described)
 
 
+def test_with_two_other_sessions_in_the_worktree_the_reason_speaks_of_both(repo, me, other, owners):
+    register(other, repo)
+    register(owners(), repo, session="cccccccc-0000-4000-8000-000000000003")
+    verdict = check_git_command("git stash", str(repo), me, load_config({}), now=NOW)
+    assert verdict.decision == "ask"
+    assert "where 2 other sessions also work: session " in verdict.reason, verdict.reason
+    assert "Their uncommitted work could be overwritten or switched away. Make sure they have committed or " \
+           "stashed" in verdict.reason
+    sweep = check_git_command("git ls-files -m | xargs git add && git commit -m wip", str(repo), me, load_config({}),
+                              now=NOW)
+    assert sweep.decision == "ask" and "Their uncommitted work could go into this commit" in sweep.reason
+
+
 def test_the_reason_says_what_the_other_session_holds(repo, me, other):
     register(other, repo)
     take_end(other, repo)

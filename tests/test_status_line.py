@@ -241,3 +241,15 @@ def test_a_shared_store_that_does_not_answer_is_the_row_and_exit_0(repo, tmp_pat
     assert (result.returncode, result.stderr) == (0, ""), result
     assert result.stdout == (f"sessionward: shared store unix://{tmp_path}/no-server.sock unavailable "
                              f"(no socket file {tmp_path}/no-server.sock) · not guarding until it answers\n")
+
+
+def test_a_store_setting_it_cannot_use_is_the_row_not_a_traceback(repo, tmp_path, monkeypatch):
+    """A problem sessionward knows (here a store it has no backend for: every hook fails open
+    with it) is said in the row, as the hooks say it, not "status line failed" with a
+    traceback logged."""
+    monkeypatch.setenv("SESSIONWARD_STORE", "redis:/one-slash")
+    result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
+    assert (result.returncode, result.stderr) == (0, ""), result
+    assert result.stdout == ("sessionward: SESSIONWARD_STORE='redis:/one-slash': expected 'local' or a redis://, "
+                             "rediss:// or unix:// URL · not guarding until it is fixed\n")
+    assert not os.path.exists(os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "errors.log"))

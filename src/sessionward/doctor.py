@@ -71,7 +71,7 @@ def _one_line_per_cause(checks: list) -> list:
     down = next((c for c in checks if c.name == "store" and c.status == FAIL), None)
     if down is None:
         return checks
-    return [Check(c.name, INFO, "not checked: the store is unavailable (see store)")
+    return [Check(c.name, INFO, "not checked: the store cannot be used (see store)")
             if c is not down and c.status == FAIL and c.fix == down.fix and c.detail in down.detail else c
             for c in checks]
 

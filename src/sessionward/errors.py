@@ -418,11 +418,19 @@ class StoreUnavailable(SessionwardError, ConnectionError):
 
     code = "store_unavailable"
 
-    def __init__(self, url: str, why: str) -> None:
-        super().__init__(f"shared store {url} unavailable: {why}",
-                         "start it, or check SESSIONWARD_STORE (unset it to use the local store)")
+    def __init__(self, url: str, why: str, setting: str = "SESSIONWARD_STORE", auth: bool = False) -> None:
+        # setting: what named the store (SESSIONWARD_STORE, or the path of sessionward.toml);
+        # auth: the server refused our credentials, or asked for some and the URL gave none
+        if setting == "SESSIONWARD_STORE":
+            where, without = "SESSIONWARD_STORE", "unset it to use the local store"
+        else:
+            where, without = f"`store` in {setting}", "remove it to use the local store"
+        hint = (f"check the password (and user name) in the URL of {where}" if auth
+                else f"start it, or check {where} ({without})")
+        super().__init__(f"shared store {url} unavailable: {why.rstrip('. ')}", hint)
         self.url = url
-        self.why = why
+        self.why = why.rstrip(". ")
+        self.setting = setting
 
 
 class StoreCommandFailed(SessionwardError):

@@ -281,19 +281,22 @@ def check_git_command(command: str, cwd: str, owner: Owner, config, now: float |
                 return verdict
             if verdict is not None:
                 continue  # git says the sweep takes nothing of another session's
+        one = len(sharing) == 1
+        also = "another session also works" if one else f"{len(sharing)} other sessions also work"
+        its, it_has = ("Its", "it has") if one else ("Their", "they have")
         if git.kind == SWEEP:
             reason = (
                 f"'{_clip(git.text)}' stages or commits more than named files in {short_path(worktree)}, "
-                f"where another session also works: {describe_sessions(sharing, now)}. Its uncommitted work "
+                f"where {also}: {describe_sessions(sharing, now)}. {its} uncommitted work "
                 f"could go into this commit. Stage and commit only your own files by name "
                 f"(git add <files> && git commit -m <msg> -- <files>)."
             )
         else:
             reason = (
                 f"'{_clip(git.text)}' moves HEAD or rewrites the index or files of {short_path(worktree)}, "
-                f"where another session also works: {describe_sessions(sharing, now)}.{files_at_stake(worktree, sharing)}"
-                f" Its uncommitted work could be overwritten or switched away. Make sure it has committed or stashed, "
-                f"or work in a separate worktree (git worktree add ../<dir> -b <branch>)."
+                f"where {also}: {describe_sessions(sharing, now)}.{files_at_stake(worktree, sharing)}"
+                f" {its} uncommitted work could be overwritten or switched away. Make sure {it_has} committed or "
+                f"stashed, or work in a separate worktree (git worktree add ../<dir> -b <branch>)."
             )
         return Verdict(ASK, reason, "git", sharing)
     return Verdict()

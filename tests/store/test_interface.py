@@ -82,6 +82,15 @@ def test_an_unknown_backend_is_refused(monkeypatch):
     monkeypatch.setenv("SESSIONWARD_STORE", "sqlite:///x")
     with pytest.raises(StoreNotBuilt, match="expected 'local' or a redis://"):
         store.current()
+    # refused by every command and hook (never the local files instead: the sessions would
+    # split between two registries), but doctor still reports, with that as its store's FAIL
+    listed = run_cli("list")
+    assert (listed.returncode, listed.stdout) == (EXIT_ENVIRONMENT, "") and len(listed.stderr.splitlines()) == 1
+    doctor = run_cli("doctor")
+    assert doctor.returncode == 1, doctor.stderr
+    assert "FAIL  store            SESSIONWARD_STORE='sqlite:///x': expected 'local' or a redis://" in doctor.stdout
+    assert "fix: unset SESSIONWARD_STORE (or set it to 'local') to use the local store" in doctor.stdout
+    assert "info  registry         not checked: the store cannot be used (see store)" in doctor.stdout
 
 
 def _write_config(tmp_path, text: str) -> str:
@@ -95,11 +104,13 @@ def test_a_shared_store_named_in_the_configuration_file_is_used(tmp_path, state_
     """`store = "..."` chooses the shared store as SESSIONWARD_STORE does: down, it is told in
     one line (exit 3) without the password, and a hook fails open."""
     port = _closed_port()
-    _write_config(tmp_path, f'store = "redis://sw:hunter2@127.0.0.1:{port}/0"\n')
+    config = _write_config(tmp_path, f'store = "redis://sw:hunter2@127.0.0.1:{port}/0"\n')
     result = run_cli("register", "p", "/tmp", "--pid", str(keeper))
     assert (result.returncode, result.stdout) == (EXIT_ENVIRONMENT, "")
     assert result.stderr.startswith(f"sessionward: shared store redis://sw@127.0.0.1:{port}/0 unavailable: ")
     assert "hunter2" not in result.stderr
+    # the file named it: the fix is there, not in a variable nobody set
+    assert result.stderr.rstrip().endswith(f"; start it, or check `store` in {config} (remove it to use the local store)")
     hook = run_cli("hook", "UserPromptSubmit", input='{"session_id": "s", "cwd": "/tmp", "hook_event_name": "UserPromptSubmit"}')
     assert (hook.returncode, hook.stdout) == (1, "")
     assert hook.stderr.startswith(f"sessionward hook UserPromptSubmit: shared store redis://sw@127.0.0.1:{port}/0 unavailable")
@@ -140,21 +151,24 @@ def test_doctor_on_the_shared_store_shows_the_url_the_key_prefix_and_pings(share
     port = free_loopback_port()  # nothing listens: the ping fails, the password stays hidden
     monkeypatch.setenv("SESSIONWARD_STORE", f"redis://sw:hunter2@127.0.0.1:{port}/0")
     status, detail = store_check()
-    assert status == "fail" and detail.startswith(f"shared: redis://sw:***@127.0.0.1:{port}/0, keys sessionward:")
+    assert status == "fail" and detail.startswith(f"shared: redis://sw@127.0.0.1:{port}/0, keys sessionward:")
     assert "unavailable" in detail and "hunter2" not in detail
     # one cause, one FAIL: the checks that read the store say they could not look
     done = run_cli("doctor", "--json")
     checks = {c["name"]: c for c in json.loads(done.stdout)["result"]["checks"]}
     assert [name for name, c in checks.items() if c["status"] == "fail" and "unavailable" in c["detail"]] == ["store"]
     for name in ("shared state", "registry", "other kernels", "locks", "kept aside"):
-        assert (checks[name]["status"], checks[name]["detail"]) == ("info", "not checked: the store is unavailable (see store)")
+        assert (checks[name]["status"], checks[name]["detail"]) == ("info", "not checked: the store cannot be used (see store)")
     assert done.returncode == 1
 
 
 def test_a_url_password_is_never_shown():
-    assert store.shown("rediss://u:p%40ss@10.0.0.1:6380/1") == "rediss://u:***@10.0.0.1:6380/1"
+    # shown as every message of the store shows it (doctor's store line, `watch`, errors)
+    assert store.shown("rediss://u:p%40ss@10.0.0.1:6380/1") == "rediss://u@10.0.0.1:6380/1"
     assert store.shown("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert store.shown("unix:///run/redis.sock") == "unix:///run/redis.sock"
+    assert store.shown("unix://:pw@/run/redis.sock?db=2") == "unix:///run/redis.sock?db=2"
+    assert store.shown("redis://:pw@") == "redis://:***@"  # not a URL it can use: masked all the same
 
 
 def _put(st, rid, record):

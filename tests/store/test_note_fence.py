@@ -6,6 +6,7 @@ write is refused, the note key is the same for one vault note at two places, and
 server lost its state fenced writes are refused until `doctor --reseed`."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -232,6 +233,33 @@ def test_after_a_loss_fenced_writes_are_refused_until_doctor_reseeds(shared_stor
     assert versions(shared_store, note)["mark"] == 3  # above every fence this host was handed
     again = run_cli("doctor", "--reseed")
     assert again.stdout.splitlines()[0].startswith("nothing to re-seed")
+
+
+def test_a_loss_found_by_doctor_first_is_repaired_by_one_reseed_and_no_lock_fence_goes_back(shared_store, note,
+                                                                                                 keeper):
+    # After a restart without data, found by `doctor` before any fenced write: one
+    # `doctor --reseed` is enough (no counter is left after the loss: the floor it sets is
+    # what lifts them, and what doctor must count), and the `end` lock's next fence is above
+    # every fence this host was handed, the lock's own included, not only the notes'.
+    notes.write_note(note, "before\n")  # this host knows the epoch (note fence 1)
+    fences = []
+    for _ in range(4):
+        taken = run_cli("lock", "acquire", "end", "--pid", str(keeper), "--json")
+        assert taken.returncode == 0, taken.stderr
+        fences.append(json.loads(taken.stdout)["result"]["lock"]["fence"])
+        assert run_cli("lock", "release", "end", "--pid", str(keeper)).returncode == 0
+    assert fences == [1, 2, 3, 4]
+    restart_without_data(shared_store)
+    found = run_cli("doctor")
+    assert "FAIL  shared state" in found.stdout and "epoch key is gone" in found.stdout, found.stdout
+    fixed = run_cli("doctor", "--reseed")
+    assert fixed.stdout.splitlines()[0].startswith("re-seeded the shared store") and "above 4" in fixed.stdout
+    assert "ok    shared state" in fixed.stdout, fixed.stdout
+    assert "ok    shared state" in run_cli("doctor").stdout  # and it stays repaired
+    taken = run_cli("lock", "acquire", "end", "--pid", str(keeper), "--json")
+    assert json.loads(taken.stdout)["result"]["lock"]["fence"] > 4, taken.stdout
+    notes.append_note(note, "after\n")  # fenced writes go through again
+    assert versions(shared_store, note)["mark"] > 4
 
 
 def test_reseed_on_the_local_store_is_bad_input():

@@ -91,6 +91,20 @@ def test_password_and_database_over_tcp_on_loopback(tmp_path):
         message = str(caught.value)
         assert message.startswith(f"shared store redis://127.0.0.1:{server.port}/0 unavailable: authentication failed: WRONGPASS")
         assert "wrong-pw" not in message and "s3cret" not in message and "\n" not in message
+        assert ".;" not in message and message.endswith("; check the password (and user name) in the URL of SESSIONWARD_STORE")
+        # No password in the URL of a server that wants one: unavailable to us, with the same
+        # advice (not "refused a sessionward script: NOAUTH", nor "start it")
+        bare = f"redis://127.0.0.1:{server.port}/0"
+        for command in (("PING",), ("GET", "k")):
+            with pytest.raises(StoreUnavailable) as caught:
+                with resp.connect(resp.parse_store_url(bare)) as conn:
+                    conn.call(*command)
+            assert str(caught.value) == (f"shared store {bare} unavailable: it asks for a password, and the URL gives "
+                                         "none; check the password (and user name) in the URL of SESSIONWARD_STORE")
+        with pytest.raises(StoreUnavailable, match="asks for a password") as caught:
+            with resp.connect(resp.parse_store_url(bare), setting="/home/u/.claude/sessionward.toml") as conn:
+                conn.run_script(resp.Script("return 1"), [], [])
+        assert caught.value.hint == "check the password (and user name) in the URL of `store` in /home/u/.claude/sessionward.toml"
     finally:
         server.cleanup()
 

@@ -387,9 +387,14 @@ def _main(argv: list[str]) -> int:
             return 0
         command = parsed.command
         name = command.name
+        from sessionward.errors import StoreNotBuilt
         from sessionward.store import current
 
-        current()  # the store backend, chosen once, before any state is touched
+        try:
+            current()  # the store backend, chosen once, before any state is touched
+        except StoreNotBuilt:
+            if name != "doctor":
+                raise  # doctor reports it with the rest (its store check: FAIL, and the fix)
         module_name, function = command.runner.split(":")
         module = __import__(module_name, fromlist=[function])
         try:

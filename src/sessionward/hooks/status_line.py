@@ -56,18 +56,21 @@ MAX_STATUS_INPUT_BYTES = 1 << 20  # Claude Code's statusLine JSON is a few hundr
 
 
 def main() -> int:
-    """`sessionward status-line`: print the row. A shared store that does not answer is said
-    in its place (the hooks fail open meanwhile); an unexpected error is one line naming where
-    its traceback went; never a traceback on the screen. Exit 0 all the same: Claude Code
+    """`sessionward status-line`: print the row. A shared store that does not answer, or any
+    other problem sessionward knows (a store setting it cannot use, a state file kept aside),
+    is said in its place (the hooks fail open meanwhile); an unexpected error is one line
+    naming where its traceback went; never a traceback on the screen. Exit 0 all the same: Claude Code
     shows no row at all from a status line command that exits non-zero (2.1.331's debug log:
     "completed with status 1"), so the line would never be seen."""
     try:
         row = status_row(read_input())
     except Exception as exc:  # noqa: BLE001 - the row is shown on the person's screen
-        from sessionward.errors import StoreUnavailable
+        from sessionward.errors import SessionwardError, StoreUnavailable
 
         if isinstance(exc, StoreUnavailable):
             row = f"sessionward: shared store {exc.url} unavailable ({exc.why}) · not guarding until it answers"
+        elif isinstance(exc, SessionwardError):
+            row = f"sessionward: {exc.message} · not guarding until it is fixed"
         else:
             from sessionward._errorlog import log_traceback
 

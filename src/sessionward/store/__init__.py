@@ -95,6 +95,7 @@ SHARED = "shared"
 SHARED_SCHEMES = ("redis://", "rediss://", "unix://")
 _chosen: tuple = ((), LOCAL)  # (what it was chosen from, the backend)
 _shared_url = ""  # the URL, when the backend is SHARED
+_shared_origin = ENV_VAR  # what named it (setting()), for the advice of StoreUnavailable
 
 
 class Store:
@@ -160,8 +161,8 @@ def current() -> str:
     from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
-        global _shared_url
-        _shared_url = value
+        global _shared_url, _shared_origin
+        _shared_url, _shared_origin = value, origin
         _watch_on_shared_store(value)
         _chosen = (key, SHARED)
         return SHARED
@@ -185,6 +186,12 @@ def _watch_on_shared_store(url: str) -> None:
 def shared_url() -> str:
     """The shared store's URL, when current() is SHARED (else "")."""
     return _shared_url if current() == SHARED else ""
+
+
+def shared_origin(url: str) -> str:
+    """What named the shared store at `url`, as messages tell where to fix it:
+    SESSIONWARD_STORE, or the path of the sessionward.toml that says `store = URL`."""
+    return _shared_origin if url == _shared_url else ENV_VAR
 
 
 def change_token() -> tuple:
@@ -212,7 +219,17 @@ def description() -> str:
 
 
 def shown(value: str) -> str:
-    """The setting as it may be printed: a URL's password replaced by ***."""
+    """The setting as it may be printed: a shared store's URL as every message shows it
+    (resp.Target.display: without its password, the user name kept); anything else as it
+    is, but a password in it replaced by ***."""
+    if value.startswith(SHARED_SCHEMES):
+        from sessionward.errors import SessionwardError
+        from sessionward.store import resp
+
+        try:
+            return resp.parse_store_url(value).display
+        except SessionwardError:
+            pass  # a URL it cannot parse: masked below
     scheme, sep, rest = value.partition("://")
     netloc, slash, path = rest.partition("/")
     userinfo, at, host = netloc.rpartition("@")

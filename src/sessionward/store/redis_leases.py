@@ -140,7 +140,7 @@ return {'ok', fence}
 # KEYS epoch reseed floor; ARGV prefix floor candidate_epoch. KEYS (the command) walks only
 # this user's counters and marks; it runs once, by hand, after a loss.
 RESEED_LUA = """
-local top = tonumber(ARGV[2])
+local top = math.max(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[3]) or '0') or 0)
 for _, pattern in ipairs({ARGV[1] .. 'fence:*', ARGV[1] .. 'mark:*'}) do
   for _, key in ipairs(redis.call('KEYS', pattern)) do
     local value = tonumber(redis.call('GET', key) or '0') or 0

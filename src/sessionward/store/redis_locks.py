@@ -284,6 +284,7 @@ class RedisLock(LockFacts):
             return None
         guard.taken_by = me  # TAKE took us out of the queue
         meta["fence"] = fence
+        shared.remember_fence(fence)  # a re-seed after a loss lifts every counter above it (store.redis_state)
         status_stamp.touch()  # every status line of this host shows the end lock's holder
         return token, fence, verdict == b"took"
 

@@ -50,8 +50,10 @@ class SharedState:
 
 
 def _top_fence(conn, prefix: str) -> int:
+    """The highest fence the server would hand or has recorded: its counters, the marks, and
+    the floor a re-seed set (after a loss no counter is left: the floor alone lifts them)."""
     top, cursor = 0, b"0"
-    keys: list = []
+    keys: list = [prefix + "floor"]
     for kind in ("fence:", "mark:"):
         while True:
             cursor, batch = conn.call("SCAN", cursor, "MATCH", f"{prefix}{kind}*", "COUNT", SCAN_BATCH)

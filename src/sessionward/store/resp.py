@@ -187,8 +187,10 @@ def _encode(args) -> bytes:
 class Connection:
     """One connection to the shared store; connect() makes it ready (AUTH, SELECT)."""
 
-    def __init__(self, target: Target, sock, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+    def __init__(self, target: Target, sock, reply_timeout_s: float = REPLY_TIMEOUT_S,
+                 setting: str = "SESSIONWARD_STORE") -> None:
         self.target = target
+        self.setting = setting  # what named the store, for StoreUnavailable's advice
         self.reply_timeout_s = reply_timeout_s
         self._sock = sock
         self._buf = b""
@@ -230,15 +232,22 @@ class Connection:
         except OSError:
             return False
 
-    def _unavailable(self, why: str) -> StoreUnavailable:
+    def _unavailable(self, why: str, auth: bool = False) -> StoreUnavailable:
         self.close()  # a reply half read leaves the stream unusable
-        return StoreUnavailable(self.target.display, why)
+        return StoreUnavailable(self.target.display, why, self.setting, auth)
+
+    def _refused(self, reply: "ReplyError", what: str) -> Exception:
+        """The error for an error reply: a server that wants a password the URL does not
+        give is unavailable to us (as a wrong one is), not a command that failed."""
+        if reply.text.startswith("NOAUTH"):
+            return self._unavailable("it asks for a password, and the URL gives none", auth=True)
+        return StoreCommandFailed(self.target.display, what, reply.text)
 
     def call(self, *args):
         """Send one command, return its reply; StoreCommandFailed for an error reply."""
         reply = self._roundtrip(args)
         if isinstance(reply, ReplyError):
-            raise StoreCommandFailed(self.target.display, str(args[0]), reply.text)
+            raise self._refused(reply, str(args[0]))
         return reply
 
     def run_script(self, script: Script, keys, args):
@@ -246,12 +255,13 @@ class Connection:
         keys = list(keys)
         reply = self._roundtrip(["EVAL", script.source, len(keys), *keys, *args])
         if isinstance(reply, ReplyError):
-            raise StoreCommandFailed(self.target.display, "a sessionward script", reply.text)
+            raise self._refused(reply, "a sessionward script")
         return reply
 
     def _roundtrip(self, args):
         if self._sock is None:
-            raise StoreUnavailable(self.target.display, "the connection was closed after an earlier failure")
+            raise StoreUnavailable(self.target.display, "the connection was closed after an earlier failure",
+                                   self.setting)
         self._deadline = time.monotonic() + self.reply_timeout_s
         try:
             self._sock.settimeout(self.reply_timeout_s)
@@ -362,23 +372,24 @@ def _open_socket(target: Target, timeout_s: float):
 
 
 def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-            reply_timeout_s: float = REPLY_TIMEOUT_S) -> Connection:
+            reply_timeout_s: float = REPLY_TIMEOUT_S, setting: str = "SESSIONWARD_STORE") -> Connection:
     """A ready Connection (authenticated, on its database), or StoreUnavailable: one line
-    naming the URL without its password and why (refused, timed out, bad password...)."""
+    naming the URL without its password and why (refused, timed out, bad password...), and
+    what to check: `setting` named the store (SESSIONWARD_STORE, or sessionward.toml's path)."""
     try:
         sock = _open_socket(target, connect_timeout_s)
     except TimeoutError:
-        raise StoreUnavailable(target.display, f"no connection within {connect_timeout_s:g} s") from None
+        raise StoreUnavailable(target.display, f"no connection within {connect_timeout_s:g} s", setting) from None
     except OSError as error:  # ssl.SSLError is an OSError too
         why = error.strerror or str(error) or type(error).__name__
         if target.scheme == "unix" and error.errno == errno.ENOENT:
             why = f"no socket file {target.path}"  # not "No such file or directory": which file?
-        raise StoreUnavailable(target.display, why) from None
-    conn = Connection(target, sock, reply_timeout_s)
+        raise StoreUnavailable(target.display, why, setting) from None
+    conn = Connection(target, sock, reply_timeout_s, setting)
     try:
         if target.password:
             auth = ["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]
-            _ready_step(conn, auth, "authentication failed")
+            _ready_step(conn, auth, "authentication failed", auth=True)
         if target.db:
             _ready_step(conn, ["SELECT", target.db], f"cannot select database {target.db}")
     except BaseException:
@@ -387,7 +398,8 @@ def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
     return conn
 
 
-def _ready_step(conn: Connection, command, what: str) -> None:
+def _ready_step(conn: Connection, command, what: str, auth: bool = False) -> None:
     reply = conn._roundtrip(command)
     if isinstance(reply, ReplyError):
-        raise StoreUnavailable(conn.target.display, f"{what}: {reply.text}")
+        raise StoreUnavailable(conn.target.display, f"{what}: {reply.text}", conn.setting,
+                               auth or reply.text.startswith("NOAUTH"))

@@ -29,7 +29,7 @@ This module imports only resp (no client library): hooks reach it on their hot p
 
 import os
 
-from sessionward import paths
+from sessionward import paths, store
 from sessionward.store import resp
 
 EPOCH_FILE_NAME = "store-epoch"
@@ -85,7 +85,7 @@ def connection(url: str) -> "resp.Connection":
     # After a fork the parent's socket is left alone (closing it here would not harm the
     # parent, but writing to it would interleave replies); the child gets its own.
     _conn = None
-    _conn = resp.connect(resp.parse_store_url(url))
+    _conn = resp.connect(resp.parse_store_url(url), setting=store.shared_origin(url))
     _conn_key = key
     return _conn
 
@@ -142,9 +142,10 @@ def _fence_path(state_dir: str | None = None) -> str:
 
 
 def known_fence(state_dir: str | None = None) -> int:
-    """The highest fencing number this host was handed by the shared store (0: none), kept in
-    STATE/sessionward/store-fence: a re-seed sets every counter above it, and doctor tells a
-    server whose counters went back below it (restored from an old snapshot)."""
+    """The highest fencing number this host was handed by the shared store (0: none), a lock's
+    or a note's, kept in STATE/sessionward/store-fence: a re-seed sets every counter above it,
+    and doctor tells a server whose counters went back below it (restored from an old
+    snapshot)."""
     try:
         with open(_fence_path(state_dir), "rb") as f:
             text = f.read(32).strip()
@@ -155,14 +156,19 @@ def known_fence(state_dir: str | None = None) -> int:
 
 def remember_fence(fence: int, state_dir: str | None = None) -> None:
     """Keep `fence` if it is above the highest one this host knows (atomically; no fsync: a
-    power loss of this host forgets a few, the server's own marks still count)."""
+    power loss of this host forgets a few, as two processes remembering at once may, and the
+    server's own marks still count). Never raises: it is called once the fence is held, and
+    a state directory it cannot write fails the next operation that needs it."""
     if fence <= known_fence(state_dir):
         return
     from sessionward._atomic import write_file_atomic
 
     path = _fence_path(state_dir)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    write_file_atomic(path, b"%d\n" % fence, durable=False)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        write_file_atomic(path, b"%d\n" % fence, durable=False)
+    except Exception:  # noqa: BLE001 - StateUnwritable, UnsafeState: see above
+        pass
 
 
 def changes_key(prefix_: str) -> str:
