@@ -317,7 +317,8 @@ def _check_shared_state() -> list:
         return [Check("shared state", FAIL, error.message, error.hint)]
     if state.lost:
         return [Check("shared state", FAIL, f"{state.url} lost its state: {state.lost}; fenced note writes are refused",
-                      "sessionward doctor --reseed")]
+                      "sessionward doctor --reseed; then a session registered from a terminal that `sessionward "
+                      "list` no longer shows registers again (Claude Code sessions do at their next prompt)")]
     return [Check("shared state", OK, f"{state.url}: epoch {state.epoch or '(none yet)'}, fences up to {state.top} "
                   f"(this host was handed up to {state.known_fence})")]
 
