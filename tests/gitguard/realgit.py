@@ -85,7 +85,10 @@ def git_env(home: str, bin_dir: str) -> dict:
 
 
 def _git(cwd, env, *args) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:  # git's own words: a CalledProcessError would not show them
+        raise AssertionError(f"git {' '.join(args)} in {cwd}: exit {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
 
 
 def _write(root, path, text):
@@ -250,11 +253,15 @@ class RealGit:
         self.root = tempfile.mkdtemp(prefix="sessionward-realgit-")
         self.templates = {}
         self.before = {}
-        for scenario in SCENARIOS:
-            base = os.path.join(self.root, "template-" + scenario)
-            work = build_scenario(base, scenario)
-            self.templates[scenario] = base
-            self.before[scenario] = Snapshot(work, self._env(base))
+        try:
+            for scenario in SCENARIOS:
+                base = os.path.join(self.root, "template-" + scenario)
+                work = build_scenario(base, scenario)
+                self.templates[scenario] = base
+                self.before[scenario] = Snapshot(work, self._env(base))
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)  # nobody calls close() on a harness never made
+            raise
         self.count = 0
         self.remotes = {scenario: self._remote_refs(base) for scenario, base in self.templates.items()}
 
