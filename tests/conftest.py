@@ -1,11 +1,24 @@
 """Shared fixtures. Configuration goes through environment variables that child processes
 inherit (SESSIONWARD_HOME, HOME), never through module globals."""
 
+import os
 import shutil
 import subprocess
 import tempfile
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _dev_null_stays_a_device():
+    """/dev/null must still be the null device after each test: once, during a CI run, it
+    became a regular file (and git, tmux and every later test failed); this names the test
+    after which it happened, if a test (or a process it started) ever does it again."""
+    yield
+    import stat
+
+    mode = os.stat("/dev/null").st_mode
+    assert stat.S_ISCHR(mode), f"/dev/null is no longer a character device (mode {oct(mode)}) after this test"
 
 
 @pytest.fixture(autouse=True)
