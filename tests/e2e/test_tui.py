@@ -135,16 +135,21 @@ def newly_registered(known: set, timeout: float = 30.0) -> str:
         time.sleep(0.1)
 
 
-def test_the_status_line_follows_the_other_session_within_the_refresh_interval(tui, proj):
-    took = {}
+def a_then_b(tui, proj) -> tuple:
+    """A opens alone (its status line says so), then B: (a, b, B's short id, the ids
+    registered so far, the seconds A's status line took to show B)."""
     a = tui.open(proj)
     a.ready()
     known = {newly_registered(set())}
     a.wait_status("sessionward: main · no other session on proj", timeout=30)
-
     b = tui.open(proj)
     b_id = short_session_id(newly_registered(known))
-    took["B starts"] = a.wait_status(f"1 other session in this worktree ({b_id})", timeout=WITHIN_S)
+    return a, b, b_id, known, a.wait_status(f"1 other session in this worktree ({b_id})", timeout=WITHIN_S)
+
+
+def test_the_status_line_follows_the_other_session_within_the_refresh_interval(tui, proj):
+    took = {}
+    a, b, b_id, known, took["B starts"] = a_then_b(tui, proj)
 
     # B takes the end lock with a real process of its own (its Bash tool runs `lock acquire`,
     # as /end does) and stays mid-turn, so its Stop hook does not free it yet.
@@ -175,13 +180,7 @@ def test_on_the_shared_store_sessions_see_each_other_and_an_edit_names_the_other
     with shared_redis.connect() as conn:
         conn.call("FLUSHDB")
     monkeypatch.setenv("SESSIONWARD_STORE", shared_redis.url)
-    a = tui.open(proj)
-    a.ready()
-    known = {newly_registered(set())}
-    a.wait_status("sessionward: main · no other session on proj", timeout=30)
-    b = tui.open(proj)
-    b_id = short_session_id(newly_registered(known))
-    a.wait_status(f"1 other session in this worktree ({b_id})", timeout=WITHIN_S)
+    a, b, _b_id, _known, _took = a_then_b(tui, proj)
     b.ready()
 
     shared = proj / "shared.txt"
