@@ -27,14 +27,17 @@ EVENTS = {"SessionStart": "01-SessionStart", "UserPromptSubmit": "02-UserPromptS
           "PreToolUse": "03-PreToolUse", "PostToolUse": "04-PostToolUse", "Stop": "08-Stop",
           "SessionEnd": "09-SessionEnd"}
 COMMANDS = (["list"], ["check"], ["lock", "status", "--all"], ["register", "p", "/tmp"], ["prune"])
-ABOVE_START_KIB = (0, 300, 700, 1500, 3000, 6000, 12000, 24000, 48000)
+# Below the launchers' headroom (cli/entry.py: HEADROOM_BYTES, 16 MiB) a run says "out of
+# memory" before importing anything; just above it sessionward's own code runs near the edge.
+ABOVE_START_KIB = (0, 300, 700, 1500, 3000, 6000, 12000, 16384, 16684, 17084, 17884, 24000, 48000)
 BRIEF_LIMIT_KIB = 60000  # the limit of the report: a 120-byte payload failed here (64 MiB read up front)
 STEP_TIMEOUT_S = 60.0
+HANG_TIMEOUT_S = 20.0
 
 
-def _limited(limit_kib: int, argv: list, stdin: bytes = b"", env=None):
+def _limited(limit_kib: int, argv: list, stdin: bytes = b"", env=None, timeout: float = STEP_TIMEOUT_S):
     script = f"ulimit -v {limit_kib}; exec " + " ".join(_quote(a) for a in argv)
-    return subprocess.run(["bash", "-c", script], input=stdin, capture_output=True, env=env, timeout=STEP_TIMEOUT_S)
+    return subprocess.run(["bash", "-c", script], input=stdin, capture_output=True, env=env, timeout=timeout)
 
 
 def _quote(word: str) -> str:
@@ -127,6 +130,51 @@ def test_no_traceback_under_any_memory_limit(tally, tmp_path):
     assert len(left_out) < len(limits) // 2, f"the interpreter failed to start at most limits: {left_out}"
     assert runs_not_started < runs // 4, f"the interpreter failed to start in {runs_not_started} of {runs} runs"
     t.check()
+
+
+def test_no_run_hangs_at_the_interpreters_edge(tally, tmp_path):
+    """CPython 3.11 to 3.13 can spin for ever when a MemoryError unwinds through a `with` or a
+    `finally` (gh-132508): one `check` in about 15 did so, inside importlib, 300 KiB above the
+    interpreter's start, and never exited. (`python -m sessionward` cannot be kept from it: runpy
+is imported first, by the interpreter.) The launchers ask for their headroom before they
+    import anything (cli/entry.py), so every run there ends at once with the one line. Without
+    the headroom this test failed in 3 runs of 3 here (a `check` at 140 KiB above the start,
+    with this test's state directory); where the spin starts varies with the machine."""
+    t = tally(PART)
+    env = dict(os.environ, SESSIONWARD_HOME=str(tmp_path / "state"))
+    start, ran = lowest_start_kib(), 0
+    for above in range(100, 410, 10):  # the spin was seen from 140 to 220 KiB above the start
+        limit = start + above
+        if not _interpreter_starts(limit):
+            continue
+        for argv, stdin, code in (([SESSIONWARD, "check"], b"", 3), ([SESSIONWARD, "check"], b"", 3),
+                                  ([SESSIONWARD, "hook", "Stop"], b"{}", 1)):
+            try:
+                done = _limited(limit, argv, stdin, env=env, timeout=HANG_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"{argv[1:]} under ulimit -v {limit} ({above} KiB above the start) still ran after {HANG_TIMEOUT_S} s") from None
+            if not _started(done):
+                continue
+            ran += 1
+            t.operations += 1
+            _judge(t, f"{argv[1:]} under ulimit -v {limit}", done, (code,))
+            assert b"out of memory" in done.stderr, done
+    t.figures.update({"runs at the edge": ran})
+    assert ran >= 60, f"the interpreter started in only {ran} runs"
+    t.check()
+
+
+def test_every_launcher_asks_for_the_same_headroom():
+    from sessionward.cli.entry import HEADROOM_BYTES
+    from sessionward.install.hook_launcher import TEMPLATE
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    launchers = {"the package's launcher": open(os.path.join(root, "scripts", "launcher", "sessionward")).read(),
+                 "the hooks' launcher": TEMPLATE,
+                 "__main__": open(os.path.join(root, "src", "sessionward", "__main__.py")).read()}
+    for name, text in launchers.items():
+        probe = text.index(f"bytes({HEADROOM_BYTES})")
+        assert probe < text.index("from sessionward"), f"{name} imports sessionward before its headroom"
 
 
 def test_a_small_payload_is_answered_under_a_60_mb_limit(tmp_path):

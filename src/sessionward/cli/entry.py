@@ -8,6 +8,17 @@ Out of memory (a `ulimit -v`, a cgroup limit) at any point: one line and the doc
 (hooks 1, failing open; commands 3, the environment), never a traceback. The line is made
 of bytes prepared before anything can fail, and written with os.write: building a message
 or a traceback needs memory that is not there.
+
+Nor a hang. Near a memory limit CPython 3.11 to 3.13 can spin for ever: a MemoryError that
+unwinds through a `with` or a `finally` needs a new int to do so, and when that allocation
+fails too it tries the same handler again (CPython gh-132508, fixed in 3.14). Under `ulimit
+-v` about 300 KiB above the interpreter's start, one `sessionward check` in 15 spun so in
+importlib, before any of sessionward's code could catch anything. So each launcher (scripts/
+launcher/sessionward, install.hook_launcher, __main__) first asks for HEADROOM_BYTES, mapped
+and given back at once without a page touched (microseconds), and says "out of memory" in
+one line when the limit leaves less: no command or hook then runs out. The most any needs
+above the interpreter's start, measured as the lowest `ulimit -v` it succeeds under: 4.3 MiB
+(SessionEnd; `check` 3.2 MiB). The launchers spell the number out: they import nothing first.
 """
 
 import os
@@ -16,6 +27,9 @@ import sys
 OUT_OF_MEMORY_HOOK = b"sessionward hook: out of memory (a memory limit such as ulimit -v?); the action goes on unguarded\n"
 OUT_OF_MEMORY_CLI = (b"sessionward: out of memory (a memory limit such as ulimit -v?); "
                      b"the command stopped (state files are replaced whole or not at all)\n")
+
+
+HEADROOM_BYTES = 16 << 20
 
 
 def is_hook_call(argv: list) -> bool:

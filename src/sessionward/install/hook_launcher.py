@@ -42,6 +42,7 @@ if not getattr(sys.flags, "safe_path", False):  # PYTHONSAFEPATH (3.11+) left th
     del sys.path[0]  # this directory: a hook script named like a module must not shadow one
 sys.path.extend({dirs!r})
 try:
+    bytes(16777216)  # room to run, mapped and given back untouched (cli/entry.py: HEADROOM_BYTES)
     try:
         from sessionward.cli.entry import finish, main
     except ImportError:  # moved or upgraded since `sessionward install`: found as usual
