@@ -134,12 +134,12 @@ def test_no_traceback_under_any_memory_limit(tally, tmp_path):
 
 def test_no_run_hangs_at_the_interpreters_edge(tally, tmp_path):
     """CPython 3.11 to 3.13 can spin for ever when a MemoryError unwinds through a `with` or a
-    `finally` (gh-132508): one `check` in about 15 did so, inside importlib, 300 KiB above the
-    interpreter's start, and never exited. (`python -m sessionward` cannot be kept from it: runpy
-is imported first, by the interpreter.) The launchers ask for their headroom before they
+    `finally` (gh-132508): `check` did so, inside importlib, 140 to 300 KiB above the
+    interpreter's start, and never exited. The launchers ask for their headroom before they
     import anything (cli/entry.py), so every run there ends at once with the one line. Without
     the headroom this test failed in 3 runs of 3 here (a `check` at 140 KiB above the start,
-    with this test's state directory); where the spin starts varies with the machine."""
+    with this test's state directory); where the spin starts varies with the machine.
+    (`python -m sessionward` cannot be kept from it: the interpreter imports runpy first.)"""
     t = tally(PART)
     env = dict(os.environ, SESSIONWARD_HOME=str(tmp_path / "state"))
     start, ran = lowest_start_kib(), 0

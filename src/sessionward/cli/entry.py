@@ -12,8 +12,8 @@ or a traceback needs memory that is not there.
 Nor a hang. Near a memory limit CPython 3.11 to 3.13 can spin for ever: a MemoryError that
 unwinds through a `with` or a `finally` needs a new int to do so, and when that allocation
 fails too it tries the same handler again (CPython gh-132508, fixed in 3.14). Under `ulimit
--v` about 300 KiB above the interpreter's start, one `sessionward check` in 15 spun so in
-importlib, before any of sessionward's code could catch anything. So each launcher (scripts/
+-v` 140 to 300 KiB above the interpreter's start, `sessionward check` spun so in importlib
+now and then, before any of sessionward's code could catch anything. So each launcher (scripts/
 launcher/sessionward, install.hook_launcher, __main__) first asks for HEADROOM_BYTES, mapped
 and given back at once without a page touched (microseconds), and says "out of memory" in
 one line when the limit leaves less: no command or hook then runs out. The most any needs
