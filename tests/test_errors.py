@@ -6,6 +6,7 @@ import pkgutil
 
 import sessionward
 from sessionward import errors
+from sessionward.cli.entry import OUT_OF_MEMORY_CLI
 
 SCRIPTS = ("sessionward.__main__", "sessionward.seed.obsidian_session_manager", "sessionward.identity._watcher",
            "sessionward.identity._watching")  # they run on import
@@ -82,7 +83,7 @@ def test_a_bare_system_error_under_a_memory_limit_is_out_of_memory(tmp_path):
     assert hook.returncode == 1 and b"out of memory" in hook.stderr and hook.stderr.count(b"\n") == 1, hook
     # the launcher's own first import (it cannot import errors.py to ask: it says so outright)
     first = _run_with_import_failing(tmp_path, "sessionward.cli.entry", ["list"], limited=True)
-    assert (first.returncode, first.stderr) == (3, b"sessionward: out of memory (a memory limit such as ulimit -v?)\n")
+    assert (first.returncode, first.stderr) == (3, OUT_OF_MEMORY_CLI)
 
 
 def test_a_system_error_without_a_memory_limit_is_a_bug_and_says_so(tmp_path):

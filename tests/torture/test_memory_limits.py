@@ -177,6 +177,29 @@ def test_every_launcher_asks_for_the_same_headroom():
         assert probe < text.index("from sessionward"), f"{name} imports sessionward before its headroom"
 
 
+def test_every_launcher_says_out_of_memory_as_sessionward_does(tmp_path):
+    """Short of the headroom each launcher says so itself, before any import: in the very line
+    and with the code cli/entry.py gives (a hook: the action goes on unguarded, exit 1; a
+    command: it stopped, exit 3), so what the person reads does not depend on where memory ran
+    out. The launchers spell the lines out, as they can import nothing first."""
+    from sessionward.cli.entry import OUT_OF_MEMORY_CLI, OUT_OF_MEMORY_HOOK
+    from sessionward.install.hook_launcher import import_dirs, render
+
+    hooks_launcher = tmp_path / "sessionward"
+    hooks_launcher.write_bytes(render(sys.executable, import_dirs()))
+    hooks_launcher.chmod(0o755)
+    launchers = {"the package's launcher": [SESSIONWARD], "the hooks' launcher": [str(hooks_launcher)],
+                 "__main__": [sys.executable, "-m", "sessionward"]}
+    env = dict(os.environ, SESSIONWARD_HOME=str(tmp_path / "state"))
+    limit = lowest_start_kib() + 4000  # the interpreter and runpy start; 16 MiB more they do not have
+    for name, argv in launchers.items():
+        for args, stdin, expected in ((["hook", "Stop"], b"{}", (1, OUT_OF_MEMORY_HOOK)),
+                                      (["list"], b"", (3, OUT_OF_MEMORY_CLI))):
+            done = _limited(limit, argv + args, stdin, env=env)
+            assert (done.returncode, done.stderr) == expected, (name, args, done)
+            assert not os.path.exists(tmp_path / "state"), f"{name} ran {args} short of its headroom"
+
+
 def test_a_small_payload_is_answered_under_a_60_mb_limit(tmp_path):
     """The report's case: 120 bytes on stdin, ulimit -v 60000. Reading stdin must not set aside
     the 64 MiB the hook accepts at most: the hook answers (exit 0), it does not fail open."""

@@ -54,8 +54,11 @@ except (MemoryError, OSError, SystemError) as error:  # out of memory while impo
     if isinstance(error, OSError) and error.errno != 12:  # not ENOMEM (a SystemError: an allocation failed bare)
         raise
     import os
-    os.write(2, b"sessionward: out of memory (a memory limit such as ulimit -v?)\\n")
-    sys.exit(1 if sys.argv[1:2] == ["hook"] else 3)
+    hook = sys.argv[1:2] == ["hook"]  # cli/entry.py's lines: OUT_OF_MEMORY_HOOK, OUT_OF_MEMORY_CLI
+    os.write(2, b"sessionward hook: out of memory (a memory limit such as ulimit -v?); the action goes on unguarded\\n"
+             if hook else b"sessionward: out of memory (a memory limit such as ulimit -v?); the command stopped "
+             b"(state files are replaced whole or not at all)\\n")
+    sys.exit(1 if hook else 3)
 finish(main())  # a hook ends without the interpreter's teardown (cli/entry.py)
 '''
 
