@@ -324,7 +324,7 @@ def test_the_cache_is_used_while_the_file_is_unchanged(toml, state_dir):
         doc = json.load(f)
     info = os.stat(path)
     assert doc == {
-        "schema": "sessionward-config/1",
+        "schema": "sessionward-config/2",
         "stamp": [path, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns],
         "values": {"edit_policy": "deny"},
     }

@@ -33,7 +33,8 @@ too, with its error).
 
 Errors name the file (and line, or key) or the variable. load_config never raises for them:
 a file with an error is left out as a whole, a bad variable alone, and the defaults stand in
-meanwhile; each problem is in Config.problems (one line each). So the hooks keep guarding on
+meanwhile; each problem is in Config.problems (one line each). All but the store: the `store`
+such a file names still counts, and one that cannot be read refuses (_keep_store). So the hooks keep guarding on
 the defaults, and the problem is told where the person looks, once: SessionStart's
 systemMessage (hooks.config_problems_told), `sessionward doctor`, and any command that uses
 the configuration (a notice on stderr). load_config(strict=True) raises ConfigError (exit 2)
@@ -54,7 +55,7 @@ DEFAULT_CLAIM_TTL_MINUTES = 30.0
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 MAX_CLAIM_TTL_MINUTES = 7 * 24 * 60.0
 MAX_LOCK_TIMEOUT_S = 3600.0
-_CACHE_SCHEMA = "sessionward-config/1"
+_CACHE_SCHEMA = "sessionward-config/2"  # 2: the values as parsed, checked on use
 
 _ENV = {
     "vault": "SESSIONWARD_VAULT",
@@ -74,7 +75,7 @@ class Config:
     """The effective settings. `sources` says where each came from (file, env, default)."""
 
     __slots__ = ("vault", "vaults", "shared_paths", "edit_policy", "claim_ttl_s", "git_guard", "lock_timeout_s", "store",
-                 "path", "sources", "problems")
+                 "store_problem", "path", "sources", "problems")
 
     def __init__(self) -> None:
         self.vault: str | None = None
@@ -85,6 +86,9 @@ class Config:
         self.git_guard = True
         self.lock_timeout_s = DEFAULT_LOCK_TIMEOUT_S
         self.store = "local"  # the setting as written; sessionward.store.current() judges it
+        # Why the store the file names cannot be known (the file is not TOML, or its `store`
+        # is no string): sessionward.store refuses then, never the local files instead.
+        self.store_problem: str | None = None
         self.path: str | None = None  # the file read, if any
         self.sources: dict = {key: "default" for key in KNOWN_KEYS}
         self.problems: list = []  # one line each: what was left out, and why (see the module doc)
@@ -127,11 +131,13 @@ def load_config(environ=None, strict: bool = False) -> Config:
     env = os.environ if environ is None else environ
     config = Config()
     path = config_path(env)
+    doc = None
     try:
-        values = _file_values(path)
-        if values is not None:
+        doc = _file_values(path)
+        if doc is not None:
+            _check_keys(path, doc)
             trial = Config()  # all of the file or none of it: half a file is a surprise
-            for key, value in values.items():
+            for key, value in doc.items():
                 _apply(trial, key, value, f"{path}: {key}")
                 trial.sources[key] = "file"
             config = trial
@@ -140,6 +146,7 @@ def load_config(environ=None, strict: bool = False) -> Config:
         if strict:
             raise
         config.problems.append(f"{error}; the file is ignored until it is fixed (defaults meanwhile)")
+        _keep_store(config, path, doc, error)
     for key, var in _ENV.items():
         text = env.get(var)
         if text is not None and text != "":
@@ -179,8 +186,43 @@ def _apply(config: Config, key: str, value, where: str) -> None:
         # Only the type here: a value the store cannot use is refused by store.current(), not
         # left out, so that no process falls back to the local files while others would not.
         if not isinstance(value, str) or "\0" in value:
-            raise ConfigError(f"{where}: expected \"local\" or a store URL")
+            raise ConfigError(f"{where}: expected \"local\" or a store URL, not {value!r}")
         config.store = value.strip() or "local"
+
+
+def _keep_store(config: Config, path: str, doc: dict | None, error: ConfigError) -> None:
+    """The store is the exception to leaving a bad file out: every process must use the same
+    one, or sessions split between two registries. So the `store` a file names is used even
+    when another key left the file out; and when which store it names cannot be known (the
+    file is not TOML, or its `store` is no string), store_problem says why and sessionward.store
+    refuses, as for a store it does not have. A file that names no store stays out whole."""
+    if doc is not None:
+        if "store" not in doc:
+            return
+        try:
+            _apply(config, "store", doc["store"], f"{path}: store")
+        except ConfigError as bad:
+            config.store_problem = str(bad)
+            return
+        config.sources["store"] = "file"
+        return
+    if _names_a_store(path):
+        config.store_problem = f"{error}; it names a store, which cannot be read until the file is fixed"
+
+
+def _names_a_store(path: str) -> bool:
+    """Does a file that is not TOML hold a `store = ...` line other than "local"? Read as
+    text: plain string work, no parser (a hook runs this while the file stays broken)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, equals, value = line.partition("=")
+        if equals and key.strip() == "store":
+            return value.split("#")[0].strip() not in ('"local"', "'local'")
+    return False
 
 
 def _number(value, low: float, high: float, where: str) -> float:
@@ -211,7 +253,8 @@ def _from_env(key: str, text: str, var: str):
 
 
 def _file_values(path: str) -> dict | None:
-    """The file's keys and values, or None when there is no file."""
+    """The file's keys and values as TOML gives them (load_config checks them), or None when
+    there is no file. ConfigError when it cannot be read or is not TOML."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -227,7 +270,7 @@ def _file_values(path: str) -> dict | None:
             raise ConfigError(cached["error"])
         return cached["values"]
     try:
-        values = _parse_file(path)
+        values = _read_toml(path)
     except ConfigError as error:
         _write_cache(stamp, {"error": str(error)})  # or every hook would import tomllib again
         raise
@@ -263,11 +306,13 @@ def _write_cache(stamp: list, outcome: dict) -> None:
 
 
 def parse_file(path: str) -> dict:
-    """The keys and values of a configuration file, parsed now, not cached (ConfigError)."""
-    return _parse_file(path)
+    """The keys and values of a configuration file, parsed and checked now, not cached (ConfigError)."""
+    doc = _read_toml(path)
+    _check_keys(path, doc)
+    return doc
 
 
-def _parse_file(path: str) -> dict:
+def _read_toml(path: str) -> dict:
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -279,6 +324,11 @@ def _parse_file(path: str) -> dict:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return dict(doc)
+
+
+def _check_keys(path: str, doc: dict) -> None:
+    """Unknown keys and values of no setting's type (ConfigError); each value is checked by _apply."""
     unknown = [key for key in doc if key not in KNOWN_KEYS]
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KNOWN_KEYS)})")
@@ -287,4 +337,3 @@ def _parse_file(path: str) -> dict:
             continue  # a list: checked by _apply
         if not isinstance(value, (str, bool, int, float)):
             raise ConfigError(f"{path}: {key}: expected a string, number or true/false")
-    return dict(doc)

@@ -282,7 +282,7 @@ def _check_store() -> Check:
     from sessionward import store
     from sessionward.errors import StoreNotBuilt
 
-    origin = store.setting()[1]
+    origin = store.setting()[1]  # the store's own problem, if any, is current()'s to raise
     try:
         store.current()
     except StoreNotBuilt as error:

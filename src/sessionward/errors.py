@@ -344,12 +344,15 @@ class StoreNotBuilt(SessionwardError):
 
     code = "store_not_built"
 
-    def __init__(self, value: str, why: str, origin: str = "SESSIONWARD_STORE") -> None:
-        if origin == "SESSIONWARD_STORE":
+    def __init__(self, value: str | None, why: str, origin: str = "SESSIONWARD_STORE") -> None:
+        if value is None:  # which store the file names cannot be known: `why` names the file
+            super().__init__(why, f"fix {origin}, or set SESSIONWARD_STORE to the store every session uses")
+        elif origin == "SESSIONWARD_STORE":
             where, fix = f"SESSIONWARD_STORE={value!r}", "unset SESSIONWARD_STORE (or set it to 'local')"
+            super().__init__(f"{where}: {why}", f"{fix} to use the local store")
         else:
             where, fix = f"{origin}: store = {value!r}", f"remove `store` from {origin} (or set it to \"local\")"
-        super().__init__(f"{where}: {why}", f"{fix} to use the local store")
+            super().__init__(f"{where}: {why}", f"{fix} to use the local store")
         self.value = value
         self.origin = origin
 

@@ -120,7 +120,48 @@ def test_a_shared_store_named_in_the_configuration_file_is_used(tmp_path, state_
 def test_the_variable_wins_over_the_configuration_file(tmp_path, monkeypatch, registry_file, keeper):
     _write_config(tmp_path, 'store = "redis://127.0.0.1:6379/0"\n')
     monkeypatch.setenv("SESSIONWARD_STORE", "local")
-    assert store.setting() == ("local", "SESSIONWARD_STORE")
+    assert store.setting() == ("local", "SESSIONWARD_STORE", None)
+    assert run_cli("register", "p", "/tmp", "--pid", str(keeper), "--quiet").returncode == 0
+    assert registry_file.exists()
+
+
+@pytest.mark.parametrize("rest", ['edit_policy = "sometimes"\n', 'edit_polcy = "deny"\n', "claim_ttl_minutes = -1\n"])
+def test_a_file_left_out_for_another_key_still_names_the_store(tmp_path, state_dir, keeper, rest):
+    """The store is the exception to a configuration file left out whole (README): a typo
+    elsewhere in the file must not move this process to the local files while every other
+    one uses the shared store. Here the shared store is down: each command says so, none
+    registers in the local files."""
+    port = _closed_port()
+    config = _write_config(tmp_path, f'store = "redis://127.0.0.1:{port}/0"\n{rest}')
+    assert store.setting() == (f"redis://127.0.0.1:{port}/0", config, None)
+    assert store.current() == store.SHARED
+    result = run_cli("register", "p", "/tmp", "--pid", str(keeper))
+    assert result.returncode == EXIT_ENVIRONMENT and f"redis://127.0.0.1:{port}/0 unavailable" in result.stderr, result
+    assert not (state_dir / "obsidian_sessions.json").exists()
+    doctor = run_cli("doctor")
+    assert f"FAIL  configuration    {config}: " in doctor.stdout and f"shared: redis://127.0.0.1:{port}/0" in doctor.stdout
+
+
+@pytest.mark.parametrize("text, why", [
+    ('store = "redis://127.0.0.1:6379/0"\nvault = \n', "not valid TOML: "),  # which store: unknown
+    ("store = 5\n", 'store: expected "local" or a store URL, not 5'),
+])
+def test_a_store_the_file_names_but_that_cannot_be_read_is_refused(tmp_path, state_dir, keeper, text, why):
+    config = _write_config(tmp_path, text)
+    with pytest.raises(StoreNotBuilt, match=why):
+        store.current()
+    result = run_cli("register", "p", "/tmp", "--pid", str(keeper))
+    assert (result.returncode, result.stdout, result.stderr.count("\n")) == (EXIT_ENVIRONMENT, "", 1), result
+    assert result.stderr.startswith(f"sessionward: {config}: {why}") and "Traceback" not in result.stderr
+    hook = run_cli("hook", "UserPromptSubmit", input='{"session_id": "s", "cwd": "/tmp", "hook_event_name": "UserPromptSubmit"}')
+    assert (hook.returncode, hook.stdout) == (1, "") and why in hook.stderr, hook
+    assert not (state_dir / "obsidian_sessions.json").exists()
+
+
+@pytest.mark.parametrize("text", ['store = "local"\nvault = \n', 'vault = \n', "store = 'local' # here\n[[x\n"])
+def test_a_broken_file_that_names_no_other_store_stays_on_the_local_files(tmp_path, registry_file, keeper, text):
+    _write_config(tmp_path, text)
+    assert store.current() == store.LOCAL
     assert run_cli("register", "p", "/tmp", "--pid", str(keeper), "--quiet").returncode == 0
     assert registry_file.exists()
 

@@ -119,28 +119,32 @@ class Store:
         raise NotImplementedError
 
 
-def setting() -> tuple[str, str]:
-    """(the store's setting, where it came from): SESSIONWARD_STORE when set (the environment
-    wins, as for every setting), else `store` in sessionward.toml (its path), else
-    ("local", "default"). A configuration file with an error is left out as a whole, as
-    sessionward.config does for every key: the default stands in, and the problem is told."""
+def setting() -> tuple[str, str, str | None]:
+    """(the store's setting, where it came from, why it cannot be known or None):
+    SESSIONWARD_STORE when set (the environment wins, as for every setting), else `store` in
+    sessionward.toml (its path), else ("local", "default", None). The store is the exception
+    to a configuration file left out for an error (sessionward.config: Config.store_problem):
+    its `store` still counts, and a `store` that cannot be read is a reason to refuse, never
+    the local files while other processes use the shared store."""
     value = os.environ.get("SESSIONWARD_STORE", "")
     if value:
-        return value, ENV_VAR
+        return value, ENV_VAR, None
     from sessionward import paths
 
     try:  # no configuration file (the usual case): the default, without importing config
         os.stat(paths.config_path())
     except FileNotFoundError:
-        return LOCAL, "default"
+        return LOCAL, "default", None
     except OSError:
         pass  # config reads it, and tells what is wrong
     from sessionward.config import load_config
 
     config = load_config()
-    if config.sources["store"] == "file" and config.path:
-        return config.store, config.path
-    return LOCAL, "default"
+    if config.store_problem is not None:
+        return "", paths.config_path(), config.store_problem
+    if config.sources["store"] == "file":
+        return config.store, paths.config_path(), None
+    return LOCAL, "default", None
 
 
 def current() -> str:
@@ -153,12 +157,15 @@ def current() -> str:
     key = (env.get(ENV_VAR, ""), env.get("SESSIONWARD_CONFIG"), env.get("CLAUDE_CONFIG_DIR"), env.get("HOME"))
     if key == _chosen[0]:
         return _chosen[1]
-    value, origin = setting()
+    value, origin, problem = setting()
+    from sessionward.errors import StoreNotBuilt
+
+    if problem is not None:
+        raise StoreNotBuilt(None, problem, origin)
     value = value.strip()
     if value in ("", LOCAL):
         _chosen = (key, LOCAL)
         return LOCAL
-    from sessionward.errors import StoreNotBuilt
 
     if value.startswith(SHARED_SCHEMES):
         global _shared_url, _shared_origin
