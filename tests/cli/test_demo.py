@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from helpers import run_cli
+from store.redis_server import redis_server  # noqa: F401 - a fixture
 
 
 def section(out: str, start: str, end: str) -> str:
@@ -91,3 +92,19 @@ def test_demo_on_a_terminal_shows_paths_under_the_throw_away_home_as_tilde(tmp_p
     assert re.search(r"^in a throw-away home, /\S+ \(~ below\); nothing of yours is read or changed\.$", out, re.M), out
     assert "  ~/src/webapp-feature  " in out, out
     assert "(holder pid " in out and ", ~/.claude/end.lock)" in out, out
+
+
+def test_demo_leaves_the_users_store_and_settings_alone(tmp_path, redis_server):
+    """With SESSIONWARD_STORE naming a shared store others use (and a setting that would
+    change the story), the demo runs on its own local store: its sessions and its `end` lock
+    never reach the server, and /end still waits for B's save. A store sessionward cannot
+    use does not stop it either."""
+    env = dict(os.environ, SESSIONWARD_STORE=redis_server.url, SESSIONWARD_EDIT_POLICY="warn")
+    result = run_cli("demo", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "stopped this edit" in result.stdout  # deny, the default: the user's "warn" set aside
+    assert re.search(r"^acquired lock end after [\d.]+ s \(holder pid \d+, \S+/\.claude/end\.lock\)$", result.stdout, re.M)
+    with redis_server.connect() as conn:
+        assert conn.call("DBSIZE") == 0, conn.call("KEYS", "*")
+    bad = run_cli("demo", env=dict(os.environ, SESSIONWARD_STORE="sqlite:///x"))
+    assert bad.returncode == 0 and "(exit status 3)" not in bad.stdout, bad

@@ -8,8 +8,10 @@ through the same entry point a shell would use (in this process, `--pid` naming 
 session), the guards through the real `sessionward hook PreToolUse` run by a session's
 stand-in on a payload shaped as Claude Code sends it, and the /end wait against a second
 process that holds `end` (`lock run`) until its save is done. HOME and SESSIONWARD_HOME
-point at the temporary directory, so nothing of the user's is read or changed; every
-process the demo started (the sessions, their watchers) is gone when it returns.
+point at the temporary directory and the user's SESSIONWARD_* settings are set aside (the
+demo runs on the local store, whatever SESSIONWARD_STORE says), so nothing of the user's is
+read or changed; every process the demo started (the sessions, their watchers) is gone when
+it returns.
 """
 
 import json
@@ -46,10 +48,15 @@ def run_demo(values: dict) -> Output:
     style = Style.for_stream(sys.stdout)
     root = tempfile.mkdtemp(prefix="sessionward-demo-")
     sleepers: list[subprocess.Popen] = []  # the sessions' stand-ins, and B's save
+    # Every setting of the user's goes (SESSIONWARD_STORE above all: the demo's sessions and
+    # its `end` lock must not land on a shared store others use), SESSIONWARD_DEBUG stays.
+    settings = [k for k in os.environ if k.startswith("SESSIONWARD_") and k != "SESSIONWARD_DEBUG"]
     saved_env = {k: os.environ.get(k) for k in ("SESSIONWARD_HOME", "CLAUDE_CONFIG_DIR", "CLAUDE_PID",
-                                                 "CLAUDE_CODE_SESSION_ID", "HOME", "PATH")}
+                                                 "CLAUDE_CODE_SESSION_ID", "HOME", "PATH", *settings)}
     saved_cwd = os.getcwd()
     try:
+        for key in settings:
+            del os.environ[key]
         os.environ["SESSIONWARD_HOME"] = os.path.join(root, ".claude")  # shown as ~/.claude, as installed
         os.environ.pop("CLAUDE_CONFIG_DIR", None)
         os.environ.pop("CLAUDE_PID", None)  # the demo's commands must use the --pid given

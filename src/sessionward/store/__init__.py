@@ -164,6 +164,10 @@ def current() -> str:
         raise StoreNotBuilt(None, problem, origin)
     value = value.strip()
     if value in ("", LOCAL):
+        if _chosen[1] == SHARED:  # this process used the shared store before (the demo, tests)
+            from sessionward.identity.life import renew_on_shared_store
+
+            renew_on_shared_store(None)  # watchers it starts from now on renew nothing there
         _chosen = (key, LOCAL)
         return LOCAL
 
