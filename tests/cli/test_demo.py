@@ -94,7 +94,7 @@ def test_demo_on_a_terminal_shows_paths_under_the_throw_away_home_as_tilde(tmp_p
     assert "(holder pid " in out and ", ~/.claude/end.lock)" in out, out
 
 
-def test_demo_leaves_the_users_store_and_settings_alone(tmp_path, redis_server):
+def test_demo_leaves_the_users_store_and_settings_alone(tmp_path, redis_server):  # noqa: F811 - the fixture
     """With SESSIONWARD_STORE naming a shared store others use (and a setting that would
     change the story), the demo runs on its own local store: its sessions and its `end` lock
     never reach the server, and /end still waits for B's save. A store sessionward cannot
