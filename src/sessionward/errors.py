@@ -345,8 +345,10 @@ class StoreNotBuilt(SessionwardError):
     code = "store_not_built"
 
     def __init__(self, value: str | None, why: str, origin: str = "SESSIONWARD_STORE") -> None:
-        if value is None:  # which store the file names cannot be known: `why` names the file
-            super().__init__(why, f"fix {origin}, or set SESSIONWARD_STORE to the store every session uses")
+        if value is None:  # `why` says it all, naming the setting: a URL that does not parse, a file that does not
+            fix = ("fix it, or unset it to use the local store" if origin == "SESSIONWARD_STORE"
+                   else f"fix {origin} (without `store` it uses the local store)")
+            super().__init__(why, fix)
         elif origin == "SESSIONWARD_STORE":
             where, fix = f"SESSIONWARD_STORE={value!r}", "unset SESSIONWARD_STORE (or set it to 'local')"
             super().__init__(f"{where}: {why}", f"{fix} to use the local store")
@@ -421,15 +423,19 @@ class StoreUnavailable(SessionwardError, ConnectionError):
 
     code = "store_unavailable"
 
-    def __init__(self, url: str, why: str, setting: str = "SESSIONWARD_STORE", auth: bool = False) -> None:
+    def __init__(self, url: str, why: str, setting: str = "SESSIONWARD_STORE", auth: bool = False,
+                 fix: str = "") -> None:
         # setting: what named the store (SESSIONWARD_STORE, or the path of sessionward.toml);
-        # auth: the server refused our credentials, or asked for some and the URL gave none
+        # auth: the server refused our credentials, or asked for some and the URL gave none;
+        # fix: the advice when the server answers, but not as the URL asks (a database it does
+        # not have, TLS it does not speak), where "start it" would mislead; {where} names the setting
         if setting == "SESSIONWARD_STORE":
             where, without = "SESSIONWARD_STORE", "unset it to use the local store"
         else:
             where, without = f"`store` in {setting}", "remove it to use the local store"
-        hint = (f"check the password (and user name) in the URL of {where}" if auth
-                else f"start it, or check {where} ({without})")
+        if auth:
+            fix = "check the password (and user name) in the URL of {where}"
+        hint = fix.format(where=where) if fix else f"start it, or check {where} ({without})"
         super().__init__(f"shared store {url} unavailable: {why.rstrip('. ')}", hint)
         self.url = url
         self.why = why.rstrip(". ")

@@ -93,6 +93,23 @@ def test_an_unknown_backend_is_refused(monkeypatch):
     assert "info  registry         not checked: the store cannot be used (see store)" in doctor.stdout
 
 
+@pytest.mark.parametrize("url, why", [
+    ("redis://127.0.0.1:notaport/0", "port 'notaport' is not a port number"),
+    ("unix://relative/sock", "a unix:// URL names an absolute socket path (unix:///run/redis.sock)"),
+])
+def test_a_store_url_that_does_not_parse_is_the_settings_fault_exit_3(monkeypatch, state_dir, url, why):
+    """Like a store sessionward does not have: one line naming the variable, exit 3 and the
+    fix (README), not a usage error; a hook fails open with that line."""
+    monkeypatch.setenv("SESSIONWARD_STORE", url)
+    listed = run_cli("list")
+    assert (listed.returncode, listed.stdout, listed.stderr.count("\n")) == (EXIT_ENVIRONMENT, "", 1), listed
+    assert listed.stderr == f"sessionward: SESSIONWARD_STORE: store URL {url}: {why}; fix it, or unset it to use the local store\n"
+    hook = run_cli("hook", "Stop", input='{"session_id": "s", "cwd": "/tmp", "hook_event_name": "Stop"}')
+    assert (hook.returncode, hook.stdout) == (1, "") and why in hook.stderr, hook
+    doctor = run_cli("doctor")
+    assert f"FAIL  store            SESSIONWARD_STORE: store URL {url}: {why}" in doctor.stdout, doctor.stdout
+
+
 def _write_config(tmp_path, text: str) -> str:
     path = tmp_path / "home" / ".claude" / "sessionward.toml"  # the default place: HOME is the test's
     path.parent.mkdir(mode=0o700, exist_ok=True)

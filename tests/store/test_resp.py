@@ -22,6 +22,7 @@ from store.redis_server import RedisServer, free_loopback_port, make_tls_files, 
     ("rediss://ann:p%40ss@10.0.0.5:6390/1", ("rediss", "10.0.0.5", 6390, "", "ann", "p@ss", 1, "rediss://ann@10.0.0.5:6390/1")),
     ("redis://:secret@[::1]:7000", ("redis", "::1", 7000, "", "", "secret", 0, "redis://[::1]:7000/0")),
     ("unix:///run/redis/redis.sock?db=3", ("unix", "", 6379, "/run/redis/redis.sock", "", "", 3, "unix:///run/redis/redis.sock?db=3")),
+    ("redis://:a long password@h:1/0", ("redis", "h", 1, "", "", "a long password", 0, "redis://h:1/0")),
     ("unix://:pw@/tmp/r.sock", ("unix", "", 6379, "/tmp/r.sock", "", "pw", 0, "unix:///tmp/r.sock")),
 ])
 def test_store_urls_parse_and_display_without_the_password(url, fields):
@@ -36,6 +37,10 @@ def test_store_urls_parse_and_display_without_the_password(url, fields):
     ("redis://h/zero", "is not a number"),
     ("unix://relative.sock", "absolute socket path"),
     ("unix:///s?timeout=1", "unknown parameter 'timeout'"),
+    ("redis://[::1:6391/0", r"opens \[ and does not close it"),  # not host "[::1:6391" on port 6379
+    ("redis://h:1/0?db=2", r"names its database twice \(/0 and \?db=2\)"),  # not db 0, ?db=2 dropped
+    ("redis://a b:1/0", "holds a space"),
+    ("redis://:hunter2@h/0 1", "holds a space"),
 ])
 def test_bad_store_urls_are_one_line_without_the_password(url, problem):
     with pytest.raises(ConfigError, match=problem) as caught:
@@ -105,6 +110,19 @@ def test_password_and_database_over_tcp_on_loopback(tmp_path):
             with resp.connect(resp.parse_store_url(bare), setting="/home/u/.claude/sessionward.toml") as conn:
                 conn.run_script(resp.Script("return 1"), [], [])
         assert caught.value.hint == "check the password (and user name) in the URL of `store` in /home/u/.claude/sessionward.toml"
+        # A database the server does not have: the server is up, "start it" would mislead
+        with pytest.raises(StoreUnavailable) as caught:
+            resp.connect(resp.parse_store_url(server.tcp_url.replace("/0", "/99")))
+        assert str(caught.value) == (f"shared store redis://127.0.0.1:{server.port}/99 unavailable: cannot select "
+                                     "database 99: ERR DB index is out of range; check the database number in the "
+                                     "URL of SESSIONWARD_STORE")
+        # rediss:// to this server, which speaks no TLS: it waits for a command, the handshake times out
+        plain_tls = server.tcp_url.replace("redis://", "rediss://")
+        with pytest.raises(StoreUnavailable) as caught:
+            resp.connect(resp.parse_store_url(plain_tls))
+        assert str(caught.value) == (f"shared store rediss://127.0.0.1:{server.port}/0 unavailable: no TLS handshake "
+                                     f"within {resp.CONNECT_TIMEOUT_S:g} s; if the server speaks no TLS, give a redis:// URL "
+                                     "in SESSIONWARD_STORE")
     finally:
         server.cleanup()
 
@@ -169,6 +187,8 @@ def test_rediss_verifies_the_server_and_speaks_tls(tmp_path, monkeypatch):
         with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED") as caught:
             resp.connect(url).call("PING")  # our CA is not in the system's store
         assert "tls-pw" not in str(caught.value) and "\n" not in str(caught.value)
+        assert caught.value.hint == ("check the host name in SESSIONWARD_STORE, and that this machine trusts the "
+                                    "server's certificate (SSL_CERT_FILE)")
         monkeypatch.setenv("SSL_CERT_FILE", ca)  # OpenSSL reads it when the context loads its defaults
         with resp.connect(url) as conn:
             assert conn.call("PING") == "PONG"

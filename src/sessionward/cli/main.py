@@ -215,7 +215,8 @@ COMMANDS = [
         args=[NOTE_PATH, Arg("text", "the text to add (default, or -: read stdin); prefer stdin, see below", required=False)],
         opts=[NOTE_TEXT_FILE, NOTE_TIMEOUT, JSON, QUIET],
         details="A newline goes first when the note does not end with one. Concurrent appends all land.\n"
-        + NOTE_DETAILS + "Exit status: 0 written, 1 refused, or another writer held the note past --timeout.",
+        + NOTE_DETAILS + "Exit status: 0 written, 1 refused, or another writer held the note past --timeout;\n"
+        "2 a --text-file refused (not yours, not private, a symlink). Nothing is written then.",
     ),
     Command(
         "note write",
@@ -225,7 +226,8 @@ COMMANDS = [
         opts=[Opt("--expect-sha256", "write only if the note's sha256 is still this one ('absent': must not exist)",
                   "HEX"), NOTE_TEXT_FILE, NOTE_TIMEOUT, JSON, QUIET],
         details=NOTE_DETAILS + "Exit status: 0 written, 1 the note changed since it was read (--expect-sha256), refused,\n"
-        "or another writer held it past --timeout; nothing is written then.",
+        "or another writer held it past --timeout; 2 a --text-file refused (not yours, not private, a symlink).\n"
+        "Nothing is written then.",
     ),
     Command(
         "claim take",

@@ -93,8 +93,9 @@ def _db_number(text: str, url_shown: str) -> int:
 
 
 def parse_store_url(url: str) -> Target:
-    """A Target from a redis://, rediss:// or unix:// URL, or ConfigError (exit 2) naming
-    what is wrong; the message never repeats the password."""
+    """A Target from a redis://, rediss:// or unix:// URL, or ConfigError naming what is wrong
+    (store.current() tells it as the setting's fault: exit 3); the message never repeats the
+    password."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"store URL must start with redis://, rediss:// or unix:// (got {url.split('@')[-1]!r})")
@@ -106,6 +107,8 @@ def parse_store_url(url: str) -> Target:
     if not colon and username:  # "user@" alone: Redis 6 ACLs need a password; treat it as one (as redis-py does)
         username, password = "", username
     shown = f"{scheme}://{location}"
+    if any(c.isspace() or not c.isprintable() for c in location):  # a password may hold spaces
+        raise ConfigError(f"store URL {shown!r}: its host, port or path holds a space or a control character")
     location, _, query = location.partition("?")
     params = dict(p.partition("=")[::2] for p in query.split("&") if p)
     unknown = sorted(set(params) - {"db"})
@@ -118,12 +121,18 @@ def parse_store_url(url: str) -> Target:
                       db=_db_number(params.get("db", ""), shown))
     hostport, _, db_text = location.partition("/")
     if hostport.startswith("["):  # [IPv6]:port
-        host, _, port_text = hostport[1:].partition("]")
+        host, closed, port_text = hostport[1:].partition("]")
+        if not closed:
+            raise ConfigError(f"store URL {shown}: its host opens [ and does not close it ([::1]:6379)")
         port_text = port_text[1:] if port_text.startswith(":") else port_text
     else:
         host, _, port_text = hostport.partition(":")
     if not host:
         raise ConfigError(f"store URL {shown}: no host")
+    if "[" in host or "]" in host:
+        raise ConfigError(f"store URL {shown}: an IPv6 host goes in brackets before the port ([::1]:6379)")
+    if db_text and "db" in params:
+        raise ConfigError(f"store URL {shown}: names its database twice (/{db_text} and ?db={params['db']})")
     if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
         raise ConfigError(f"store URL {shown}: port {port_text!r} is not a port number")
     db = _db_number(db_text or params.get("db", ""), shown)
@@ -358,17 +367,24 @@ def _open_socket(target: Target, timeout_s: float):
         sock.connect(address)
         if target.scheme != "unix":
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-        if target.scheme == "rediss":
-            import socket  # ssl wraps socket.socket objects only: paid for TLS alone
-            import ssl
-
-            plain = socket.socket(fileno=sock.detach())
-            plain.settimeout(timeout_s)
-            sock = ssl.create_default_context().wrap_socket(plain, server_hostname=target.host)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _start_tls(sock, target: Target, timeout_s: float):
+    """The TLS session over a connected socket (rediss://); closed on failure."""
+    import socket  # ssl wraps socket.socket objects only: paid for TLS alone
+    import ssl
+
+    plain = socket.socket(fileno=sock.detach())
+    try:
+        plain.settimeout(timeout_s)
+        return ssl.create_default_context().wrap_socket(plain, server_hostname=target.host)
+    except BaseException:
+        plain.close()
+        raise
 
 
 def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
@@ -385,21 +401,32 @@ def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
         if target.scheme == "unix" and error.errno == errno.ENOENT:
             why = f"no socket file {target.path}"  # not "No such file or directory": which file?
         raise StoreUnavailable(target.display, why, setting) from None
+    if target.scheme == "rediss":
+        try:
+            sock = _start_tls(sock, target, connect_timeout_s)
+        except TimeoutError:  # it took the connection and said nothing: a server without TLS waits for a command
+            raise StoreUnavailable(target.display, f"no TLS handshake within {connect_timeout_s:g} s",
+                                   setting, fix="if the server speaks no TLS, give a redis:// URL in {where}") from None
+        except OSError as error:  # ssl.SSLError: a certificate it does not trust, a name that does not match
+            raise StoreUnavailable(target.display, f"TLS: {error.strerror or error}", setting,
+                                   fix="check the host name in {where}, and that this machine trusts the server's "
+                                   "certificate (SSL_CERT_FILE)") from None
     conn = Connection(target, sock, reply_timeout_s, setting)
     try:
         if target.password:
             auth = ["AUTH", target.username, target.password] if target.username else ["AUTH", target.password]
             _ready_step(conn, auth, "authentication failed", auth=True)
         if target.db:
-            _ready_step(conn, ["SELECT", target.db], f"cannot select database {target.db}")
+            _ready_step(conn, ["SELECT", target.db], f"cannot select database {target.db}",
+                        fix="check the database number in the URL of {where}")
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _ready_step(conn: Connection, command, what: str, auth: bool = False) -> None:
+def _ready_step(conn: Connection, command, what: str, auth: bool = False, fix: str = "") -> None:
     reply = conn._roundtrip(command)
     if isinstance(reply, ReplyError):
         raise StoreUnavailable(conn.target.display, f"{what}: {reply.text}", conn.setting,
-                               auth or reply.text.startswith("NOAUTH"))
+                               auth or reply.text.startswith("NOAUTH"), fix)
