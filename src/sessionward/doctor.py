@@ -5,7 +5,8 @@ settings.json (present, and pointing at a launcher that runs), the status line a
 /start and /end commands, the configuration file, the store in use (and what chose it), the
 state directory (permissions, symlinks, and whether its flock is shared between two opens of
 one file), records of dead sessions, records from other kernels (liveness unknown), life
-files left by killed watchers, orphaned locks, corrupt files kept aside, drafts an /end left
+files left by killed watchers, live owners whose watcher pair is gone (find_unwatched_owners),
+orphaned locks, corrupt files kept aside, drafts an /end left
 behind, and Claude Code itself (its version, and whether it provides CLAUDE_PID).
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
@@ -58,6 +59,7 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_dead_sessions())
     checks.append(_check_other_kernels())
     checks.append(_check_life_files())
+    checks.append(_check_watchers())
     checks.append(_check_orphaned_locks())
     checks.append(_check_kept_aside())
     checks.append(_check_leftover_drafts())
@@ -468,6 +470,26 @@ def _check_life_files() -> Check:
         return Check("life files", OK, "none left by killed watchers")
     return Check("life files", INFO, f"{len(stray)} left by killed watchers (no watcher holds them, no record names them)",
                  "sessionward prune --apply")
+
+
+def _check_watchers() -> Check:
+    """Live owners here whose watcher pair is gone (both killed or stopped by hand): on the
+    shared store their leases lapse, and from another PID namespace they look dead."""
+    from sessionward import store
+    from sessionward.errors import SessionwardError
+    from sessionward.registry import find_unwatched_owners
+
+    try:
+        bare = find_unwatched_owners()
+    except SessionwardError as error:
+        return Check("watchers", FAIL, error.message, error.hint)
+    if not bare:
+        return Check("watchers", OK, "every live owner here has its watcher pair")
+    lapse = ("their leases on the shared store lapse within 30 s, their locks with them" if store.current() == store.SHARED
+             else "other PID namespaces (containers) take them for dead")
+    pids = ", ".join(str(o["pid"]) for o in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
+    return Check("watchers", WARN, f"no watcher for live pid {pids} (both of a pair killed or stopped): {lapse}",
+                 f"sessionward heartbeat --pid {bare[0]['pid']} starts one again (a session's next prompt does too)")
 
 
 def _check_dead_sessions() -> Check:

@@ -666,7 +666,6 @@ def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) ->
     a file a record names is the sweep's (a free lock means its owner is dead). Returns the
     names found (removed unless dry_run)."""
     from sessionward.identity import life
-    from sessionward.locks import NamedLock, known_lock_names
 
     try:
         names = [name for name in os.listdir(life.life_dir()) if not name.startswith(".")]  # .tmp: being made
@@ -674,6 +673,15 @@ def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) ->
         return []
     if not names:
         return []
+    named = {life_key(o.get("boot_id"), o.get("pidns"), o.get("pid"), o.get("start_time")) for o in _recorded_owners(store)}
+    stray = [name for name in sorted(names) if name not in named and life.probe(name) == life.FREE]
+    return stray if dry_run else [name for name in stray if forget_life(name)]
+
+
+def _recorded_owners(store: Store | None = None) -> list[dict]:
+    """The owner records the state names: every session's, every lock holder's (and its session's)."""
+    from sessionward.locks import NamedLock, known_lock_names
+
     owners = [record["owner"] for record in (store or open_store()).load_sessions().values()]
     for name in known_lock_names():
         try:
@@ -681,9 +689,33 @@ def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) ->
         except SessionwardError:
             continue
         owners += [o for o in (meta.get("holder"), (meta.get("session") or {}).get("owner")) if type(o) is dict]
-    named = {life_key(o.get("boot_id"), o.get("pidns"), o.get("pid"), o.get("start_time")) for o in owners}
-    stray = [name for name in sorted(names) if name not in named and life.probe(name) == life.FREE]
-    return stray if dry_run else [name for name in stray if forget_life(name)]
+    return owners
+
+
+def find_unwatched_owners(store: Store | None = None) -> list[dict]:
+    """Owners recorded in this PID namespace that live, yet no watcher pair holds their life
+    lock: both of the pair were killed (or are stopped) by hand. Here their PID still tells
+    they live; from another PID namespace they look dead, and on the shared store their
+    leases (their sessions', their locks') lapse within its TTL. Their next hook, or a
+    heartbeat, lock or claim command acting for them, starts a pair again (Owner.watch)."""
+    from sessionward.identity import life, read_process, same_process, this_host
+
+    here = this_host()
+    found: list[dict] = []
+    for owner in _recorded_owners(store):
+        if not owner.get("life") or type(owner.get("pid")) is not int:
+            continue  # written without a watcher (none could start): judged by its PID alone, as it says
+        if owner.get("boot_id") != here.boot_id or owner.get("pidns") != here.pidns:
+            continue
+        if any(same_process(owner, seen) for seen in found):
+            continue
+        info = read_process(owner["pid"])
+        if info is None or info.is_zombie or info.start_time != owner.get("start_time"):
+            continue  # gone: the sweep's, not a watcher's
+        key = life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time"))
+        if life.probe(key) in (life.FREE, life.MISSING):
+            found.append(owner)
+    return found
 
 
 def find_unknown_sessions(store: Store | None = None, now: float | None = None) -> list[tuple]:

@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -254,3 +256,50 @@ def test_the_status_line_check_reports_and_checks_the_command_install_wrote(path
     assert checks["status line"]["status"] == "warn"
     assert checks["status line"]["detail"] == (f"{launcher} status-line (not refreshed while idle "
                                                f"(no refreshInterval)): an older install's")
+
+
+@pytest.mark.parametrize("where", ["local", "shared"])
+def test_a_live_owner_whose_watcher_pair_was_killed_is_told_with_the_fix(path_env, state_dir, keeper, tmp_path, where):
+    """Both of a pair killed by hand (or stopped): the owner lives, its PID says so here, but
+    its leases on the shared store lapse, and other PID namespaces take it for dead. doctor
+    says which owner and how to start a pair again; the fix it gives does."""
+    env, _ = path_env
+    if where == "shared":
+        from store.redis_server import RedisServer, need_redis_server
+
+        need_redis_server()
+        (tmp_path / "redis").mkdir()
+        server = RedisServer(tmp_path / "redis").start()
+        env = dict(env, SESSIONWARD_STORE=server.url)
+    try:
+        run_cli("register", "p", str(tmp_path), "--pid", str(keeper), "--quiet", env=env, check=True)
+        _, checks = doctor(env=env)
+        assert checks["watchers"]["status"] == "ok", checks["watchers"]
+        pair = _watchers_once(state_dir, lambda pids: len(pids) == 2)  # the second is forked by the first
+        for sig in (signal.SIGSTOP, signal.SIGKILL):  # both stopped first: a survivor would fork a new peer at once
+            for pid in pair:
+                os.kill(pid, sig)
+        _watchers_once(state_dir, lambda pids: not pids)
+        _, checks = doctor(env=env)
+        watchers = checks["watchers"]
+        assert watchers["status"] == "warn" and f"no watcher for live pid {keeper} " in watchers["detail"], watchers
+        assert ("leases on the shared store lapse" if where == "shared" else "other PID namespaces") in watchers["detail"]
+        assert watchers["fix"].startswith(f"sessionward heartbeat --pid {keeper} starts one again")
+        run_cli("heartbeat", "--pid", str(keeper), env=env, check=True)
+        _watchers_once(state_dir, lambda pids: len(pids) == 2)
+        _, checks = doctor(env=env)
+        assert checks["watchers"]["status"] == "ok", checks["watchers"]
+    finally:
+        if where == "shared":
+            server.cleanup()
+
+
+def _watchers_once(state_dir, condition, timeout_s: float = 10.0) -> list:
+    """The watcher pids under state_dir once `condition` holds of them (AssertionError after timeout_s)."""
+    from helpers import watcher_pids
+
+    deadline = time.monotonic() + timeout_s
+    while not condition(pids := watcher_pids(state_dir)):
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.05)
+    return pids
