@@ -100,6 +100,9 @@ def test_registry_logs_started_ended_and_died_with_the_check_that_found_it_dead(
     [died] = events("session.died")
     assert died["check"] == "pid" and died["reason"] == f"process {doomed.pid} is gone"
     assert died["pid"] == doomed.pid and died["project"] == "alpha"
+    # as `log` shows it: the reason right after the pid, and which check told it
+    [shown] = [line for line in run_cli("log", check=True).stdout.splitlines() if "session.died" in line]
+    assert shown.endswith(f"\tsession.died\tpid {doomed.pid}: process {doomed.pid} is gone (told by its pid)"), shown
 
 
 def test_locks_log_taken_waiting_timed_out_released_and_taken_over(tmp_path):

@@ -127,14 +127,15 @@ def describe(record: dict, style) -> str:
             continue
         if key == "target" and isinstance(value, str) and value.startswith("/"):
             value = style.path(value)
+        after_label = bool(parts) and parts[-1].endswith(":")  # "pid 12085: process 12085 is gone", no dot between
         parts.append(f"{value}:" if key == "lock" else f"pid {value}:" if key == "pid"
-                     else f"· {value}" if key == "reason" and parts else str(value))
+                     else f"· {value}" if key == "reason" and parts and not after_label else str(value))
     for key, value in record.items():
         if key in _NOT_SHOWN or key in _SHOWN_FIRST or value is None:
             continue
         if key == "path" and isinstance(value, str):
             value = style.path(value)
-        parts.append(f"{key} {value}")
+        parts.append(f"(told by its {value})" if key == "check" else f"{key} {value}")
     return " ".join(parts)
 
 
