@@ -341,6 +341,10 @@ COMMANDS = [
 
 
 EXIT_ZERO = "--exit-zero"
+GLOBAL_OPTIONS = (  # `sessionward --help` and docs/CLI.md list them
+    (EXIT_ZERO, "exit 0 whatever happens, errors on stdout (for Claude Code's !`command` lines)"),
+    ("--version", "print the version (sessionward X.Y.Z) and exit"),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -465,7 +469,8 @@ def _help(topic) -> str:
     lines += [f"  {c.name:<{width}}  {c.summary}" for c in COMMANDS]
     lines += ["", "exit codes:"]
     lines += [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
-    lines += ["", "global option:", f"  {EXIT_ZERO}  exit 0 whatever happens, errors on stdout (for Claude Code's !`command` lines)"]
+    lines += ["", "global options:"]
+    lines += [f"  {option:<{len(EXIT_ZERO)}}  {meaning}" for option, meaning in GLOBAL_OPTIONS]
     lines += ["", "Run 'sessionward <command> --help' for a command's options."]
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ when the block is stale or a command is missing from it.
 import os
 import sys
 
-from sessionward.cli.main import COMMANDS
+from sessionward.cli.main import COMMANDS, GLOBAL_OPTIONS
 from sessionward.errors import EXIT_CODES
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE: python -m sessionward.cli.reference --write -->"
@@ -18,6 +18,8 @@ DOC = os.path.join("docs", "CLI.md")
 def render_reference() -> str:
     out = ["## Exit codes", "", "| code | meaning |", "| --- | --- |"]
     out += [f"| {code} | {meaning} |" for code, meaning in EXIT_CODES.items()]
+    out += ["", "## Global options", "", "| option | meaning |", "| --- | --- |"]
+    out += [f"| `{option}` | {meaning.replace('`', '')} |" for option, meaning in GLOBAL_OPTIONS]
     out += ["", "## Commands", ""]
     for command in COMMANDS:
         out += [f"### `sessionward {command.name}`", "", command.summary, "", "```", command.help_text(), "```", ""]
