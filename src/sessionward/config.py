@@ -34,11 +34,11 @@ too, with its error).
 Errors name the file (and line, or key) or the variable. load_config never raises for them:
 a file with an error is left out as a whole, a bad variable alone, and the defaults stand in
 meanwhile; each problem is in Config.problems (one line each). All but the store: the `store`
-such a file names still counts, and one that cannot be read refuses (_keep_store). So the hooks keep guarding on
-the defaults, and the problem is told where the person looks, once: SessionStart's
-systemMessage (hooks.config_problems_told), `sessionward doctor`, and any command that uses
-the configuration (a notice on stderr). load_config(strict=True) raises ConfigError (exit 2)
-at the first problem instead.
+such a file names still counts, and one that cannot be read refuses (_keep_store). So the
+hooks keep guarding on the defaults, and the problem is told where the person looks, once:
+SessionStart's systemMessage (hooks.config_problems_told), `sessionward doctor`, and any
+command that uses the configuration (a notice on stderr). load_config(strict=True) raises
+ConfigError (exit 2) at the first problem instead.
 """
 
 import os
