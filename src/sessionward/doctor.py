@@ -297,6 +297,8 @@ def _check_store() -> Check:
         where = f"shared: {store.shown(store.shared_url())}, keys {shared.prefix()}* ({chosen})"
         try:
             shared.connection(store.shared_url()).call("PING")
+        except StoreNotBuilt as error:  # a URL that does not parse: the line names the setting already
+            return Check("store", FAIL, error.message, error.hint)
         except SessionwardError as error:
             return Check("store", FAIL, f"{where}: {error.message}", error.hint)
         return Check("store", OK, where)

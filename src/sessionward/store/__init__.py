@@ -172,13 +172,6 @@ def current() -> str:
         return LOCAL
 
     if value.startswith(SHARED_SCHEMES):
-        from sessionward.errors import ConfigError
-        from sessionward.store.resp import parse_store_url
-
-        try:
-            parse_store_url(value)  # a URL that does not parse is the setting's fault, told as such (exit 3)
-        except ConfigError as error:
-            raise StoreNotBuilt(None, f"{origin}: {error.message}", origin) from None
         global _shared_url, _shared_origin
         _shared_url, _shared_origin = value, origin
         _watch_on_shared_store(value)

@@ -30,6 +30,7 @@ This module imports only resp (no client library): hooks reach it on their hot p
 import os
 
 from sessionward import paths, store
+from sessionward.errors import ConfigError, StoreNotBuilt
 from sessionward.store import resp
 
 EPOCH_FILE_NAME = "store-epoch"
@@ -85,7 +86,12 @@ def connection(url: str) -> "resp.Connection":
     # After a fork the parent's socket is left alone (closing it here would not harm the
     # parent, but writing to it would interleave replies); the child gets its own.
     _conn = None
-    _conn = resp.connect(resp.parse_store_url(url), setting=store.shared_origin(url))
+    origin = store.shared_origin(url)
+    try:
+        target = resp.parse_store_url(url)
+    except ConfigError as error:  # the setting's fault, told as such (exit 3), not a usage error
+        raise StoreNotBuilt(None, f"{origin}: {error.message}", origin) from None
+    _conn = resp.connect(target, setting=origin)
     _conn_key = key
     return _conn
 
