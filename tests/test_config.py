@@ -334,6 +334,27 @@ def test_the_cache_is_used_while_the_file_is_unchanged(toml, state_dir):
     assert load_config({}).edit_policy == "warn"  # ...is what a load returns: no re-parse
 
 
+@pytest.mark.parametrize("text", ["vault = 2024-01-01\n", "claim_ttl_minutes = inf\n", "store = 07:32:00\n"])
+def test_a_value_json_cannot_hold_is_cached_too_and_refused_the_same(toml, state_dir, text):
+    """A TOML date, time or infinity: refused as before, and cached as {"toml": type}, so the
+    next load (every hook) refuses it again without parsing the file."""
+    toml(text)
+    first = load_config({})
+    assert first.problems and ("expected a string, number or true/false" in first.problems[0]
+                               or "not inf" in first.problems[0]), first.problems
+    with open(cache_file(state_dir)) as f:
+        cached = json.load(f)["values"]
+    assert list(cached.values())[0] in ({"toml": "date"}, {"toml": "float", "value": "inf"}, {"toml": "time"}), cached
+    again = load_config({})
+    assert (again.problems, again.store_problem) == (first.problems, first.store_problem)
+    with open(cache_file(state_dir)) as f:  # and it is the cache that answers: a changed answer there is read
+        doc = json.load(f)
+    doc["values"] = {"edit_policy": "warn"}
+    with open(cache_file(state_dir), "w") as f:
+        json.dump(doc, f)
+    assert load_config({}).edit_policy == "warn"
+
+
 def test_a_changed_file_of_the_same_size_is_read_again(toml):
     path = toml('edit_policy = "deny"\n')
     assert load_config({}).edit_policy == "deny"

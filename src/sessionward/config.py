@@ -145,8 +145,9 @@ def load_config(environ=None, strict: bool = False) -> Config:
     except ConfigError as error:
         if strict:
             raise
-        config.problems.append(f"{error}; the file is ignored until it is fixed (defaults meanwhile)")
         _keep_store(config, path, doc, error)
+        kept = " but its store" if config.sources["store"] == "file" else ""
+        config.problems.append(f"{error}; the file is ignored{kept} until it is fixed (defaults meanwhile)")
     for key, var in _ENV.items():
         text = env.get(var)
         if text is not None and text != "":
@@ -186,7 +187,8 @@ def _apply(config: Config, key: str, value, where: str) -> None:
         # Only the type here: a value the store cannot use is refused by store.current(), not
         # left out, so that no process falls back to the local files while others would not.
         if not isinstance(value, str) or "\0" in value:
-            raise ConfigError(f"{where}: expected \"local\" or a store URL, not {value!r}")
+            shown = f"a TOML {value['toml']}" if isinstance(value, dict) and "toml" in value else repr(value)
+            raise ConfigError(f"{where}: expected \"local\" or a store URL, not {shown}")
         config.store = value.strip() or "local"
 
 
@@ -211,17 +213,19 @@ def _keep_store(config: Config, path: str, doc: dict | None, error: ConfigError)
 
 
 def _names_a_store(path: str) -> bool:
-    """Does a file that is not TOML hold a `store = ...` line other than "local"? Read as
-    text: plain string work, no parser (a hook runs this while the file stays broken)."""
+    """Does a file that is not TOML hold a `store = ...` line other than "local" (or could it:
+    a file that cannot be read)? Read as text: plain string work, no parser (a hook runs this
+    while the file stays broken). A `store` line in a table or a multi-line string counts too:
+    refusing until the file is fixed is the safe side."""
     try:
         with open(path, "rb") as f:
-            text = f.read(1 << 20).decode("utf-8", "replace")
+            text = f.read(1 << 20).decode("utf-8-sig", "replace")
     except OSError:
-        return False
+        return True  # which store it names cannot be known: refused, as for one that cannot be read
     for line in text.splitlines():
         key, equals, value = line.partition("=")
-        if equals and key.strip() == "store":
-            return value.split("#")[0].strip() not in ('"local"', "'local'")
+        if equals and key.strip().strip("\"'") == "store":
+            return value.split("#")[0].strip() not in ('"local"', "'local'", '""', "''")
     return False
 
 
@@ -268,14 +272,39 @@ def _file_values(path: str) -> dict | None:
     if cached is not None:
         if "error" in cached:  # the file did not parse, and has not changed since
             raise ConfigError(cached["error"])
-        return cached["values"]
+        return _from_json(cached["values"])
     try:
-        values = _read_toml(path)
+        values = _as_json(_read_toml(path))
     except ConfigError as error:
         _write_cache(stamp, {"error": str(error)})  # or every hook would import tomllib again
         raise
     _write_cache(stamp, {"values": values})
-    return values
+    return _from_json(values)  # as the cache gives it back: the same checks either way
+
+
+def _as_json(value):
+    """A TOML value as JSON can hold it, so that it is cached (or every hook would import
+    tomllib again): a date or time becomes {"toml": "<type>"}, which no setting accepts; a
+    float that is not finite, {"toml": "float", "value": "inf"} (_from_json: the float again)."""
+    if isinstance(value, dict):
+        return {key: _as_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    if isinstance(value, float) and value - value != 0:
+        return {"toml": "float", "value": repr(value)}
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    return {"toml": type(value).__name__}
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        if value.get("toml") == "float" and isinstance(value.get("value"), str):
+            return float(value["value"])
+        return {key: _from_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    return value
 
 
 def _cache_path() -> str:

@@ -246,6 +246,10 @@ def _check_config() -> Check:
     from sessionward.config import load_config
 
     config = load_config()
+    if config.store_problem is not None and config.sources["store"] != "env":
+        return Check("configuration", FAIL, "; ".join(config.problems),
+                     "fix it; until then nothing is guarded: every hook and command refuses, as the store the file "
+                     "names cannot be read (see store)")
     if config.problems:
         return Check("configuration", FAIL, "; ".join(config.problems),
                      f"fix it; the hooks guard with edit policy {config.edit_policy} (the defaults) until then")
@@ -487,8 +491,12 @@ def _check_watchers() -> Check:
         return Check("watchers", FAIL, error.message, error.hint)
     if not bare:
         return Check("watchers", OK, "every live owner here has its watcher pair")
-    lapse = ("their leases on the shared store lapse within 30 s, their locks with them" if store.current() == store.SHARED
-             else "other PID namespaces (containers) take them for dead")
+    if store.current() == store.SHARED:
+        from sessionward.store.redis_lives import lease_ttl_ms
+
+        lapse = f"their leases on the shared store lapse within {lease_ttl_ms() / 1000:g} s, their locks with them"
+    else:
+        lapse = "other PID namespaces (containers) take them for dead"
     pids = ", ".join(str(o["pid"]) for o in bare[:5]) + (f" and {len(bare) - 5} more" if len(bare) > 5 else "")
     return Check("watchers", WARN, f"no watcher for live pid {pids} (both of a pair killed or stopped): {lapse}",
                  f"sessionward heartbeat --pid {bare[0]['pid']} starts one again (a session's next prompt does too)")

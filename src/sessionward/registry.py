@@ -713,7 +713,11 @@ def find_unwatched_owners(store: Store | None = None) -> list[dict]:
         if info is None or info.is_zombie or info.start_time != owner.get("start_time"):
             continue  # gone: the sweep's, not a watcher's
         key = life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time"))
-        if life.probe(key) in (life.FREE, life.MISSING):
+        # FREE: its life file is here and nobody holds it (a killed pair leaves it behind).
+        # MISSING tells nothing: on the shared store the record may come from another state
+        # directory on this machine (another user, another SESSIONWARD_HOME), whose pair holds
+        # the life file there and renews the lease.
+        if life.probe(key) == life.FREE:
             found.append(owner)
     return found
 

@@ -275,6 +275,9 @@ def test_a_live_owner_whose_watcher_pair_was_killed_is_told_with_the_fix(path_en
         run_cli("register", "p", str(tmp_path), "--pid", str(keeper), "--quiet", env=env, check=True)
         _, checks = doctor(env=env)
         assert checks["watchers"]["status"] == "ok", checks["watchers"]
+        if where == "shared":  # another state directory on this machine sees the record, not the pair's life file
+            _, checks = doctor(env=dict(env, SESSIONWARD_HOME=str(tmp_path / "another-state")))
+            assert checks["watchers"]["status"] == "ok", checks["watchers"]
         pair = _watchers_once(state_dir, lambda pids: len(pids) == 2)  # the second is forked by the first
         for sig in (signal.SIGSTOP, signal.SIGKILL):  # both stopped first: a survivor would fork a new peer at once
             for pid in pair:

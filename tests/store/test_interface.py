@@ -10,6 +10,7 @@ import time
 import pytest
 
 from sessionward import store
+from sessionward.config import load_config
 from sessionward.errors import EXIT_ENVIRONMENT, StoreNotBuilt
 
 from helpers import run_cli
@@ -152,6 +153,7 @@ def test_a_file_left_out_for_another_key_still_names_the_store(tmp_path, state_d
     config = _write_config(tmp_path, f'store = "redis://127.0.0.1:{port}/0"\n{rest}')
     assert store.setting() == (f"redis://127.0.0.1:{port}/0", config, None)
     assert store.current() == store.SHARED
+    assert "; the file is ignored but its store until it is fixed" in load_config().problems[0]
     result = run_cli("register", "p", "/tmp", "--pid", str(keeper))
     assert result.returncode == EXIT_ENVIRONMENT and f"redis://127.0.0.1:{port}/0 unavailable" in result.stderr, result
     assert not (state_dir / "obsidian_sessions.json").exists()
@@ -161,6 +163,8 @@ def test_a_file_left_out_for_another_key_still_names_the_store(tmp_path, state_d
 
 @pytest.mark.parametrize("text, why", [
     ('store = "redis://127.0.0.1:6379/0"\nvault = \n', "not valid TOML: "),  # which store: unknown
+    ('\ufeffstore = "redis://127.0.0.1:6379/0"\nvault = \n', "not valid TOML: "),  # a BOM first
+    ('"store" = "redis://127.0.0.1:6379/0"\nvault = \n', "not valid TOML: "),  # a quoted key
     ("store = 5\n", 'store: expected "local" or a store URL, not 5'),
 ])
 def test_a_store_the_file_names_but_that_cannot_be_read_is_refused(tmp_path, state_dir, keeper, text, why):
@@ -173,9 +177,14 @@ def test_a_store_the_file_names_but_that_cannot_be_read_is_refused(tmp_path, sta
     hook = run_cli("hook", "UserPromptSubmit", input='{"session_id": "s", "cwd": "/tmp", "hook_event_name": "UserPromptSubmit"}')
     assert (hook.returncode, hook.stdout) == (1, "") and why in hook.stderr, hook
     assert not (state_dir / "obsidian_sessions.json").exists()
+    # doctor does not promise the defaults' guarding: with the store refused, nothing guards
+    checks = json.loads(run_cli("doctor", "--json").stdout)["result"]["checks"]
+    configuration = next(c for c in checks if c["name"] == "configuration")
+    assert configuration["fix"].startswith("fix it; until then nothing is guarded"), configuration
 
 
-@pytest.mark.parametrize("text", ['store = "local"\nvault = \n', 'vault = \n', "store = 'local' # here\n[[x\n"])
+@pytest.mark.parametrize("text", ['store = "local"\nvault = \n', 'vault = \n', "store = 'local' # here\n[[x\n",
+                                  'store = ""\nvault = \n'])
 def test_a_broken_file_that_names_no_other_store_stays_on_the_local_files(tmp_path, registry_file, keeper, text):
     _write_config(tmp_path, text)
     assert store.current() == store.LOCAL

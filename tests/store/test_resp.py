@@ -24,6 +24,7 @@ from store.redis_server import RedisServer, free_loopback_port, make_tls_files, 
     ("unix:///run/redis/redis.sock?db=3", ("unix", "", 6379, "/run/redis/redis.sock", "", "", 3, "unix:///run/redis/redis.sock?db=3")),
     ("redis://:a long password@h:1/0", ("redis", "h", 1, "", "", "a long password", 0, "redis://h:1/0")),
     ("unix://:pw@/tmp/r.sock", ("unix", "", 6379, "/tmp/r.sock", "", "pw", 0, "unix:///tmp/r.sock")),
+    ("unix:///tmp/my dir/r.sock", ("unix", "", 6379, "/tmp/my dir/r.sock", "", "", 0, "unix:///tmp/my dir/r.sock")),
 ])
 def test_store_urls_parse_and_display_without_the_password(url, fields):
     t = resp.parse_store_url(url)

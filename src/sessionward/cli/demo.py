@@ -48,8 +48,9 @@ def run_demo(values: dict) -> Output:
     style = Style.for_stream(sys.stdout)
     root = tempfile.mkdtemp(prefix="sessionward-demo-")
     sleepers: list[subprocess.Popen] = []  # the sessions' stand-ins, and B's save
-    # Every setting of the user's goes (SESSIONWARD_STORE above all: the demo's sessions and
-    # its `end` lock must not land on a shared store others use), SESSIONWARD_DEBUG stays.
+    # Every SESSIONWARD_* variable of the user's goes, settings and test switches alike
+    # (SESSIONWARD_STORE above all: the demo's sessions and its `end` lock must not land on a
+    # shared store others use); SESSIONWARD_DEBUG stays.
     settings = [k for k in os.environ if k.startswith("SESSIONWARD_") and k != "SESSIONWARD_DEBUG"]
     saved_env = {k: os.environ.get(k) for k in ("SESSIONWARD_HOME", "CLAUDE_CONFIG_DIR", "CLAUDE_PID",
                                                  "CLAUDE_CODE_SESSION_ID", "HOME", "PATH", *settings)}

@@ -470,7 +470,8 @@ def _help(topic) -> str:
     lines += ["", "exit codes:"]
     lines += [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
     lines += ["", "global options:"]
-    lines += [f"  {option:<{len(EXIT_ZERO)}}  {meaning}" for option, meaning in GLOBAL_OPTIONS]
+    width = max(len(option) for option, _ in GLOBAL_OPTIONS)
+    lines += [f"  {option:<{width}}  {meaning}" for option, meaning in GLOBAL_OPTIONS]
     lines += ["", "Run 'sessionward <command> --help' for a command's options."]
     return "\n".join(lines)
 

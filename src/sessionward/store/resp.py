@@ -107,8 +107,9 @@ def parse_store_url(url: str) -> Target:
     if not colon and username:  # "user@" alone: Redis 6 ACLs need a password; treat it as one (as redis-py does)
         username, password = "", username
     shown = f"{scheme}://{location}"
-    if any(c.isspace() or not c.isprintable() for c in location):  # a password may hold spaces
-        raise ConfigError(f"store URL {shown!r}: its host, port or path holds a space or a control character")
+    # A password may hold spaces, and so may a socket's path; a host, port or database may not
+    if any(not c.isprintable() or (c.isspace() and scheme != "unix") for c in location):
+        raise ConfigError(f"store URL {shown!r}: its host, port or database holds a space or a control character")
     location, _, query = location.partition("?")
     params = dict(p.partition("=")[::2] for p in query.split("&") if p)
     unknown = sorted(set(params) - {"db"})
