@@ -218,10 +218,18 @@ def _names_a_store(path: str) -> bool:
     while the file stays broken). A `store` line in a table or a multi-line string counts too:
     refusing until the file is fixed is the safe side."""
     try:
-        with open(path, "rb") as f:
-            text = f.read(1 << 20).decode("utf-8-sig", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang a hook
     except OSError:
         return True  # which store it names cannot be known: refused, as for one that cannot be read
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # a directory, a FIFO, a device: no settings there
+        raw = os.read(fd, 1 << 20)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    text = raw.decode("utf-8-sig", "replace")
     for line in text.splitlines():
         key, equals, value = line.partition("=")
         if equals and key.strip().strip("\"'") == "store":

@@ -192,6 +192,18 @@ def test_a_broken_file_that_names_no_other_store_stays_on_the_local_files(tmp_pa
     assert registry_file.exists()
 
 
+def test_a_fifo_or_a_directory_in_the_files_place_names_no_store_and_hangs_nothing(tmp_path, registry_file, keeper):
+    path = tmp_path / "home" / ".claude" / "sessionward.toml"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for make in (os.mkfifo, os.mkdir):
+        make(path)
+        assert store.setting() == ("local", "default", None)  # a FIFO opened for reading would wait for a writer
+        result = run_cli("register", "p", "/tmp", "--pid", str(keeper), "--quiet")
+        assert result.returncode == 0, result
+        os.rmdir(path) if path.is_dir() else os.unlink(path)
+    assert registry_file.exists()
+
+
 def test_doctor_says_which_store_is_in_use_and_what_chose_it(tmp_path, monkeypatch, state_dir):
     def store_check():
         checks = json.loads(run_cli("doctor", "--json").stdout)["result"]["checks"]
