@@ -146,8 +146,8 @@ def load_config(environ=None, strict: bool = False) -> Config:
         if strict:
             raise
         _keep_store(config, path, doc, error)
-        kept = " but its store" if config.sources["store"] == "file" else ""
-        config.problems.append(f"{error}; the file is ignored{kept} until it is fixed (defaults meanwhile)")
+        ignored = "all of it but its store is ignored" if config.sources["store"] == "file" else "the file is ignored"
+        config.problems.append(f"{error}; {ignored} until it is fixed (defaults meanwhile)")
     for key, var in _ENV.items():
         text = env.get(var)
         if text is not None and text != "":
@@ -209,7 +209,8 @@ def _keep_store(config: Config, path: str, doc: dict | None, error: ConfigError)
         config.sources["store"] = "file"
         return
     if _names_a_store(path):
-        config.store_problem = f"{error}; it names a store, which cannot be read until the file is fixed"
+        # the words that matter first: Claude Code cuts a hook's line, a status line is narrow
+        config.store_problem = f"which store to use cannot be read until this is fixed: {error}"
 
 
 def _names_a_store(path: str) -> bool:

@@ -70,7 +70,7 @@ def main() -> int:
         if isinstance(exc, StoreUnavailable):
             row = f"sessionward: shared store {exc.url} unavailable ({exc.why}) · not guarding until it answers"
         elif isinstance(exc, SessionwardError):
-            row = f"sessionward: {exc.message} · not guarding until it is fixed"
+            row = f"sessionward: not guarding until this is fixed: {exc.message}"  # the words that matter first: rows get cut
         else:
             from sessionward._errorlog import log_traceback
 
