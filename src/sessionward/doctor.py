@@ -6,8 +6,8 @@ settings.json (present, and pointing at a launcher that runs), the status line a
 state directory (permissions, symlinks, and whether its flock is shared between two opens of
 one file), records of dead sessions, records from other kernels (liveness unknown), life
 files left by killed watchers, live owners whose watcher pair is gone (find_unwatched_owners),
-orphaned locks, corrupt files kept aside, drafts an /end left
-behind, and Claude Code itself (its version, and whether it provides CLAUDE_PID).
+orphaned locks, corrupt files kept aside, drafts an /end left behind, and Claude Code itself
+(its version, and whether it provides CLAUDE_PID).
 
 A Check is ok, info (worth knowing, nothing to do), warn (works, but something is off) or
 fail (protection is missing or broken); every non-ok one says how to fix it. Doctor only

@@ -345,7 +345,7 @@ class StoreNotBuilt(SessionwardError):
     code = "store_not_built"
 
     def __init__(self, value: str | None, why: str, origin: str = "SESSIONWARD_STORE") -> None:
-        if value is None:  # `why` says it all, naming the setting: a URL that does not parse, a file that does not
+        if value is None:  # `why` says it all, naming the setting (a URL or a file that does not parse)
             fix = ("fix it, or unset it to use the local store" if origin == "SESSIONWARD_STORE"
                    else f"fix {origin} (without `store` it uses the local store)")
             super().__init__(why, fix)

@@ -94,8 +94,8 @@ def _db_number(text: str, url_shown: str) -> int:
 
 def parse_store_url(url: str) -> Target:
     """A Target from a redis://, rediss:// or unix:// URL, or ConfigError naming what is wrong
-    (store.current() tells it as the setting's fault: exit 3); the message never repeats the
-    password."""
+    (store.shared.connection() tells it as the setting's fault: exit 3); the message never
+    repeats the password."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"store URL must start with redis://, rediss:// or unix:// (got {url.split('@')[-1]!r})")
