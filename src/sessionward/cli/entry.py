@@ -18,8 +18,8 @@ launcher/sessionward, install.hook_launcher, __main__) first asks for HEADROOM_B
 and given back at once without a page touched (microseconds), and says "out of memory" in
 one line when the limit leaves less: no command or hook then runs out. The most any needs
 above the interpreter's start, measured as the lowest `ulimit -v` it succeeds under: 4.3 MiB
-(SessionEnd; `check` 3.2 MiB). The launchers spell the number and the two lines out: they import
-nothing first (tests/torture/test_memory_limits.py holds them to these).
+(SessionEnd; `check` 3.2 MiB). The launchers spell the number and the two lines out: they
+import nothing first (tests/torture/test_memory_limits.py holds them to these).
 """
 
 import os
