@@ -219,9 +219,14 @@ def _names_a_store(path: str) -> bool:
     while the file stays broken). A `store` line in a table or a multi-line string counts too:
     refusing until the file is fixed is the safe side."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang a hook
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # a directory, a FIFO, a device: no settings there
     except OSError:
-        return True  # which store it names cannot be known: refused, as for one that cannot be read
+        return False  # not even there to be seen (a directory this user may not search): as without a file
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO put there since: no hang
+    except OSError:
+        return True  # there, and unreadable: which store it names cannot be known, so refused
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False  # a directory, a FIFO, a device: no settings there
