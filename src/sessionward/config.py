@@ -219,12 +219,11 @@ def _names_a_store(path: str) -> bool:
     while the file stays broken). A `store` line in a table or a multi-line string counts too:
     refusing until the file is fixed is the safe side."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return False  # a directory, a FIFO, a device: no settings there
+        os.stat(path)
     except OSError:
         return False  # not even there to be seen (a directory this user may not search): as without a file
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO put there since: no hang
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens without waiting for a writer
     except OSError:
         return True  # there, and unreadable: which store it names cannot be known, so refused
     try:

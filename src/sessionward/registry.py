@@ -673,7 +673,8 @@ def sweep_stray_life_files(store: Store | None = None, dry_run: bool = False) ->
         return []
     if not names:
         return []
-    named = {life_key(o.get("boot_id"), o.get("pidns"), o.get("pid"), o.get("start_time")) for o in _recorded_owners(store)}
+    owners = _recorded_owners(store)
+    named = {life_key(o.get("boot_id"), o.get("pidns"), o.get("pid"), o.get("start_time")) for o in owners}
     stray = [name for name in sorted(names) if name not in named and life.probe(name) == life.FREE]
     return stray if dry_run else [name for name in stray if forget_life(name)]
 
@@ -698,21 +699,23 @@ def find_unwatched_owners(store: Store | None = None) -> list[dict]:
     they live; from another PID namespace they look dead, and on the shared store their
     leases (their sessions', their locks') lapse within its TTL. Their next hook, or a
     heartbeat, lock or claim command acting for them, starts a pair again (Owner.watch)."""
-    from sessionward.identity import life, read_process, same_process, this_host
+    from sessionward.identity import life, read_process, this_host
 
     here = this_host()
     found: list[dict] = []
+    looked_at = set()  # life keys: one owner may be named by its sessions and by its locks
     for owner in _recorded_owners(store):
         if not owner.get("life") or type(owner.get("pid")) is not int:
             continue  # written without a watcher (none could start): judged by its PID alone, as it says
         if owner.get("boot_id") != here.boot_id or owner.get("pidns") != here.pidns:
             continue
-        if any(same_process(owner, seen) for seen in found):
+        key = life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time"))
+        if key is None or key in looked_at:
             continue
+        looked_at.add(key)
         info = read_process(owner["pid"])
         if info is None or info.is_zombie or info.start_time != owner.get("start_time"):
             continue  # gone: the sweep's, not a watcher's
-        key = life_key(owner.get("boot_id"), owner.get("pidns"), owner["pid"], owner.get("start_time"))
         # FREE: its life file is here and nobody holds it (a killed pair leaves it behind).
         # MISSING tells nothing: on the shared store the record may come from another state
         # directory on this machine (another user, another SESSIONWARD_HOME), whose pair holds
