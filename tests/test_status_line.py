@@ -239,8 +239,8 @@ def test_a_shared_store_that_does_not_answer_is_the_row_and_exit_0(repo, tmp_pat
     monkeypatch.setenv("SESSIONWARD_STORE", f"unix://{tmp_path}/no-server.sock")
     result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
     assert (result.returncode, result.stderr) == (0, ""), result
-    assert result.stdout == (f"sessionward: shared store unix://{tmp_path}/no-server.sock unavailable "
-                             f"(no socket file {tmp_path}/no-server.sock) · not guarding until it answers\n")
+    assert result.stdout == (f"sessionward: not guarding: shared store unix://{tmp_path}/no-server.sock unavailable "
+                             f"(no socket file {tmp_path}/no-server.sock)\n")
 
 
 def test_a_store_setting_it_cannot_use_is_the_row_not_a_traceback(repo, tmp_path, monkeypatch):
@@ -250,6 +250,6 @@ def test_a_store_setting_it_cannot_use_is_the_row_not_a_traceback(repo, tmp_path
     monkeypatch.setenv("SESSIONWARD_STORE", "redis:/one-slash")
     result = run_cli("status-line", input=payload(repo).decode(), cwd=str(repo))
     assert (result.returncode, result.stderr) == (0, ""), result
-    assert result.stdout == ("sessionward: not guarding until this is fixed: SESSIONWARD_STORE='redis:/one-slash': "
+    assert result.stdout == ("sessionward: not guarding: SESSIONWARD_STORE='redis:/one-slash': "
                              "expected 'local' or a redis://, rediss:// or unix:// URL\n")
     assert not os.path.exists(os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "errors.log"))

@@ -19,7 +19,9 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
 - a PermissionRequest hook that fails (exit 1, as sessionward's do) decides nothing: the
   dialog shows as usual and the person's Yes runs the command;
 - `/end` in A while B holds the end lock: sessionward's step lines, naming B, reach the model
-  and the person's screen (the step's output and the status line), then /end goes on.
+  and the person's screen (the step's output and the status line), then /end goes on;
+- a sessionward.toml whose store cannot be read: the hooks' failure lines and the status row
+  say "not guarding" / "cannot be read until this is fixed" before Claude Code cuts them.
 
 Run one at a time on a small machine: each test starts two full Claude Code processes.
 """
@@ -351,3 +353,21 @@ def test_a_failing_permission_request_hook_leaves_the_dialog_to_the_person(tui, 
     assert (proj / "allowed.txt").exists()
     # The hook did run and fail (its one line, as Claude Code logged it), and decided nothing.
     assert "sessionward hook PermissionRequest: SESSIONWARD_STORE='no-such-store'" in a.debug_log(), a.describe()
+
+
+def test_a_settings_file_whose_store_cannot_be_read_says_so_where_the_person_looks(tui, proj, tmp_path):
+    """A sessionward.toml that names a store but is not TOML (here a `vault =` left without
+    its value): sessionward cannot know which store the other sessions use, so it refuses
+    rather than split the registry (config._keep_store). What the person must read is that
+    nothing is guarded until the file is fixed: Claude Code cuts a hook's line and the status
+    line is one row, so those words come first on both."""
+    settings = tmp_path / "sessionward.toml"
+    settings.write_text('store = "unix:///run/redis/redis.sock"\nvault = \n')
+    a = tui.open(proj, env={"SESSIONWARD_CONFIG": str(settings)})
+    a.ready()
+    a.wait_status("sessionward: not guarding: which store to use cannot be read until this is fixed",
+                  timeout=WITHIN_S + 10)
+    a.run([text("first turn done")], until="first turn done")
+    a.wait_for("SessionStart", "sessionward hook SessionStart: which store to use cannot be read until this is fixed",
+               "sessionward hook UserPromptSubmit: which store to use cannot be read until this is fixed",
+               history=200)

@@ -67,10 +67,11 @@ def main() -> int:
     except Exception as exc:  # noqa: BLE001 - the row is shown on the person's screen
         from sessionward.errors import SessionwardError, StoreUnavailable
 
+        # "not guarding" first, then why: Claude Code cuts a row at the terminal's width
         if isinstance(exc, StoreUnavailable):
-            row = f"sessionward: shared store {exc.url} unavailable ({exc.why}) · not guarding until it answers"
+            row = f"sessionward: not guarding: shared store {exc.url} unavailable ({exc.why})"
         elif isinstance(exc, SessionwardError):
-            row = f"sessionward: not guarding until this is fixed: {exc.message}"  # the words that matter first: rows get cut
+            row = f"sessionward: not guarding: {exc.message}"
         else:
             from sessionward._errorlog import log_traceback
 
