@@ -83,8 +83,9 @@ Sections:
   6. The hooks inside the real Claude Code CLI (--only cli; bench/cli_bench.py): `claude -p`
      sessions offline against tests/e2e's mock Messages API (inside `unshare -n` when it
      can), every event's hook with a no-op `python -c pass` beside it, as the CLI's own
-     --debug-file times them, 50 other live sessions holding 2,000 claims. Budget: every
-     event <= 1.3x the no-op. Skipped (and said so) without the CLI binary.
+     --debug-file times them, 50 other live sessions holding 2,000 claims, on the local store
+     and on a redis-server of its own, the sessions alternating between them. Budget: every
+     event <= 1.3x the no-op, on each store. Skipped (and said so) without the CLI binary.
   7. The status line (--only statusline; bench/statusline_bench.py): CPU per refresh (user+sys
      of the children) of the command install writes, run as Claude Code runs it, on the
      unchanged path (the shell fast path prints the cached row) and the changed path (the
@@ -118,7 +119,7 @@ import statusline_bench
 import watchers_bench
 from harness import REPO, SleeperPool, make_checkouts
 
-ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 20, "statusline": 100,
+ROUNDS = {"api": 50, "process": 40, "hooks": 40, "rss": 5, "lock": 2000, "contention": 3, "cli": 30, "statusline": 100,
           "shared": 300}
 QUICK_ROUNDS = {"api": 10, "process": 10, "hooks": 10, "rss": 2, "lock": 300, "contention": 1, "cli": 3, "statusline": 20,
                 "shared": 50}
@@ -175,7 +176,7 @@ def header_lines(root: str, interpreter: str, rounds: dict, sections=SECTIONS) -
         "process": f"{rounds['process']} (process wall time), {rounds['rss']} (peak RSS)",
         "hooks": f"{rounds['hooks']} (hook wall time), {rounds['rss']} (hook peak RSS)",
         "watchers": f"{rounds['hooks']} (hooks with watchers)",
-        "cli": f"{rounds['cli']} (claude -p sessions)",
+        "cli": f"{rounds['cli']} (claude -p sessions per store, the stores alternating)",
         "statusline": f"{rounds['statusline']} (status line refreshes per case)",
         "locks": f"{rounds['lock']} (uncontended lock cycles), {rounds['contention']} (lock contention trials)",
         "shared": (f"{rounds['shared']} (shared store API), {rounds['hooks']} (hooks with the shared store), "

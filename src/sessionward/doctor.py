@@ -492,7 +492,7 @@ def _check_watchers() -> Check:
     if not bare:
         return Check("watchers", OK, "every live owner here has its watcher pair")
     if store.current() == store.SHARED:
-        from sessionward.store.redis_lives import lease_ttl_ms
+        from sessionward.store.shared import lease_ttl_ms
 
         lapse = f"their leases on the shared store lapse within {lease_ttl_ms() / 1000:g} s, their locks with them"
     else:

@@ -13,6 +13,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -396,6 +397,41 @@ def test_a_bad_configuration_is_told_at_session_start_and_edits_are_guarded_on_t
     silent(b.prompt())
     silent(b.stop())
 
+
+
+def test_session_start_loads_the_configuration_only_when_there_may_be_one(sessions):
+    """With no sessionward.toml and no variable the configuration reads (the usual start)
+    there is nothing to tell, and SessionStart does not import sessionward.config at all, nor
+    (on the shared store) the watchers' lease scripts: imports are most of a hook's cost. A
+    variable config reads brings it back, and its problem is told."""
+    a = sessions(0)
+
+    def start(**env):
+        ran = a.claude.run(f"{sys.executable} -X importtime {SESSIONWARD} hook SessionStart",
+                           json.dumps(a.payload("01-SessionStart")), env=env, cwd=a.cwd, session_id=a.session_id)
+        assert ran.rc == 0, ran
+        return ran.stdout, set(re.findall(r"\| +([\w.]+)$", ran.stderr, re.M))
+
+    answer, loaded = start()
+    assert "sessionward.registry" in loaded  # it registered: the importtime lines were read
+    assert not {"sessionward.config", "sessionward.store.redis_lives"} & loaded
+    assert answer == ""
+    answer, loaded = start(SESSIONWARD_EDIT_POLICY="sometimes")
+    assert "sessionward.config" in loaded
+    assert json.loads(answer)["systemMessage"] == ("sessionward: configuration: SESSIONWARD_EDIT_POLICY: expected one "
+                                                   "of ask, deny, warn, not 'sometimes'; ignored")
+
+
+def test_every_variable_the_configuration_reads_brings_it_to_session_start():
+    """hooks.may_name_a_setting leaves out the variables config does not read; none of those
+    it reads may be left out (SESSIONWARD_STORE aside: a bad one refuses the store, and the
+    hook, before SessionStart's answer)."""
+    from sessionward import config
+    from sessionward.hooks import may_name_a_setting
+
+    read = set(config._ENV.values()) - {"SESSIONWARD_STORE"}
+    assert read and all(may_name_a_setting(name) for name in read)
+    assert not any(may_name_a_setting(name) for name in ("SESSIONWARD_HOME", "SESSIONWARD_TEST_CLAUDE", "PATH"))
 
 # -- PreToolUse on files ----------------------------------------------------------------------
 

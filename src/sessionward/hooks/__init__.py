@@ -292,9 +292,34 @@ def with_pending_notices(event: str, answer: dict | None) -> dict | None:
     return answer
 
 
+# SESSIONWARD_* variables the configuration does not read or tell of: the state directory
+# (paths), the store (sessionward.store refuses a bad one before any hook runs), which file
+# (paths.config_path), and the debugging, watcher and test-only switches. Any other one may
+# be one of config's (tests/hooks: every name config reads is counted).
+_NOT_SETTINGS = ("SESSIONWARD_HOME", "SESSIONWARD_STORE", "SESSIONWARD_CONFIG", "SESSIONWARD_DEBUG", "SESSIONWARD_VENV")
+_NOT_SETTINGS_PREFIXES = ("SESSIONWARD_TEST_", "SESSIONWARD_WATCH_")
+
+
+def may_name_a_setting(variable: str) -> bool:
+    """Could this environment variable be one the configuration reads?"""
+    return (variable.startswith("SESSIONWARD_") and variable not in _NOT_SETTINGS
+            and not variable.startswith(_NOT_SETTINGS_PREFIXES))
+
+
 def with_config_problems(environ, answer: dict | None) -> dict | None:
     """`answer` with the configuration's problems (config.Config.problems) added to its
-    systemMessage: told once per session, where the person looks, never on every edit."""
+    systemMessage: told once per session, where the person looks, never on every edit.
+    With no configuration file and no variable config may read (the usual start) there is
+    nothing to tell, and config is not even imported."""
+    if not any(may_name_a_setting(name) for name in environ):
+        from sessionward import paths
+
+        try:
+            os.stat(paths.config_path(environ))
+        except FileNotFoundError:
+            return answer
+        except OSError:
+            pass  # config reads it, and tells what is wrong
     from sessionward.config import load_config
 
     problems = load_config(environ).problems

@@ -186,8 +186,7 @@ def _watch_on_shared_store(url: str) -> None:
     from sessionward.identity.life import renew_on_shared_store
 
     def settings() -> tuple:
-        from sessionward.store.redis_lives import lease_ttl_ms
-        from sessionward.store.shared import prefix
+        from sessionward.store.shared import lease_ttl_ms, prefix
 
         return url, prefix(), lease_ttl_ms()
 

@@ -24,29 +24,18 @@ Calling sequence (the watcher, identity/_watching.py, and store.redis_registry):
     finish(conn, prefix, owner)              # the owner exited: entry gone, its locks freed
     lives(conn, prefix) -> ({owner: ms left}, server now)   # readers (one call)
 
-Why 30 s (LEASE_TTL_MS): a dead host's sessions and locks are free after at most 30 s, a
+Why 30 s (store.shared.LEASE_TTL_MS): a dead host's sessions and locks are free after at most 30 s, a
 person's patience for "someone else holds /end"; a renewal every 10 s costs each watcher
 process one wakeup and one short script call (bench/: no measurable CPU), and a host must
 lose three renewals in a row (a 10 s network stall, a suspended laptop) before its live
 sessions are taken for dead. SESSIONWARD_TEST_LEASE_TTL_MS (test-only) shortens it.
 
-This module imports only os and the scripts' runner (store.resp): the watcher loads it.
+This module imports only the scripts' runner (store.resp) and store.shared: the watcher loads it;
+the hooks do not (a lease's length is store.shared.lease_ttl_ms).
 """
-
-import os
 
 from sessionward.store.resp import Script
 from sessionward.store.shared import SERVER_MS_LUA, changes_key
-
-LEASE_TTL_MS = 30000
-_TEST_TTL_ENV = "SESSIONWARD_TEST_LEASE_TTL_MS"
-
-
-def lease_ttl_ms() -> int:
-    """LEASE_TTL_MS, or the test-only override (100 ms at least)."""
-    text = os.environ.get(_TEST_TTL_ENV, "")
-    return max(100, int(text)) if text.isdigit() else LEASE_TTL_MS
-
 
 # KEYS alive holds; ARGV owner ttl_ms prefix. The locks whose lease is no longer the one
 # recorded (released, taken over) are forgotten.

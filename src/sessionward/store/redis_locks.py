@@ -54,9 +54,8 @@ from sessionward.identity import record_liveness, this_host
 from sessionward.identity.life import life_key
 from sessionward.identity.process import REAP_GRACE_S, Liveness, known_boot_id
 from sessionward.store import LockFacts, shared, shown
-from sessionward.store.redis_lives import lease_ttl_ms
 from sessionward.store.resp import Script
-from sessionward.store.shared import SERVER_MS_LUA
+from sessionward.store.shared import SERVER_MS_LUA, lease_ttl_ms
 
 # KEYS queue waiters seen
 SNAPSHOT_LUA = SERVER_MS_LUA + """

@@ -60,9 +60,8 @@ from sessionward import _jsoncodec as jsoncodec, status_stamp
 from sessionward.errors import LeaseLost, RegistryLockTimeout, StoreForked
 from sessionward.store import Store, shared
 from sessionward.store.records import _DISABLE_LOCK_ENV, REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
-from sessionward.store.redis_lives import lease_ttl_ms
 from sessionward.store.resp import Script
-from sessionward.store.shared import SERVER_MS_LUA
+from sessionward.store.shared import SERVER_MS_LUA, lease_ttl_ms
 
 GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is passed after this
 _POLL_FIRST_S = 0.0005

@@ -31,7 +31,6 @@ between threads or across fork().
 """
 
 import _socket
-import errno
 import time
 
 from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
@@ -399,7 +398,7 @@ def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
         raise StoreUnavailable(target.display, f"no connection within {connect_timeout_s:g} s", setting) from None
     except OSError as error:  # ssl.SSLError is an OSError too
         why = error.strerror or str(error) or type(error).__name__
-        if target.scheme == "unix" and error.errno == errno.ENOENT:
+        if target.scheme == "unix" and isinstance(error, FileNotFoundError):
             why = f"no socket file {target.path}"  # not "No such file or directory": which file?
         raise StoreUnavailable(target.display, why, setting) from None
     if target.scheme == "rediss":

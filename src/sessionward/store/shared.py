@@ -13,6 +13,7 @@ server lost its data can tell that loss from a first use (an empty file: first u
 Calling sequence (the store's backends; nothing else should):
     conn = connection(url)      # resp.Connection, AUTH and SELECT done, or StoreUnavailable
     keys = prefix()             # "sessionward:{alice}:"
+    ttl = lease_ttl_ms()        # how long an owner's or a lock's lease lasts unless renewed
     epoch = known_epoch()       # "" when this host never saw one
     remember_epoch(epoch)       # after an operation returned the server's epoch
     change_token(conn)          # `watch`: changes whenever a shared write changed something
@@ -33,6 +34,8 @@ from sessionward import paths, store
 from sessionward.errors import ConfigError, StoreNotBuilt
 from sessionward.store import resp
 
+LEASE_TTL_MS = 30000  # store.redis_lives says why 30 s
+_TEST_TTL_ENV = "SESSIONWARD_TEST_LEASE_TTL_MS"
 EPOCH_FILE_NAME = "store-epoch"
 CHANGES_KEY = "changes"
 REGISTRY_VERSION_KEY = "registry:version"  # store.redis_registry: how many updates were committed
@@ -104,15 +107,29 @@ def disconnect() -> None:
     _conn, _conn_key = None, ()
 
 
+_prefixes: dict = {}  # effective uid -> its prefix: a passwd lookup is a dozen system calls
+
+
 def prefix() -> str:
     """The key prefix of this user's keys: the login name of the effective user."""
-    import pwd  # a C module: cheap, and only here
+    uid = os.geteuid()
+    if uid not in _prefixes:
+        import pwd  # a C module: cheap, and only here
 
-    try:
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:  # a UID without a passwd entry (some containers): the number names it
-        user = f"uid{os.geteuid()}"
-    return resp.key_prefix(user)
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:  # a UID without a passwd entry (some containers): the number names it
+            user = f"uid{uid}"
+        _prefixes[uid] = resp.key_prefix(user)
+    return _prefixes[uid]
+
+
+def lease_ttl_ms() -> int:
+    """LEASE_TTL_MS, or the test-only override (100 ms at least). Here rather than in
+    redis_lives: the hooks that write a lease (a registration, a lock) need its length, not
+    the watchers' scripts."""
+    text = os.environ.get(_TEST_TTL_ENV, "")
+    return max(100, int(text)) if text.isdigit() else LEASE_TTL_MS
 
 
 def _epoch_path(state_dir: str | None = None) -> str:
