@@ -24,14 +24,14 @@ Calling sequence (the watcher, identity/_watching.py, and store.redis_registry):
     finish(conn, prefix, owner)              # the owner exited: entry gone, its locks freed
     lives(conn, prefix) -> ({owner: ms left}, server now)   # readers (one call)
 
-Why 30 s (store.shared.LEASE_TTL_MS): a dead host's sessions and locks are free after at most 30 s, a
-person's patience for "someone else holds /end"; a renewal every 10 s costs each watcher
-process one wakeup and one short script call (bench/: no measurable CPU), and a host must
-lose three renewals in a row (a 10 s network stall, a suspended laptop) before its live
-sessions are taken for dead. SESSIONWARD_TEST_LEASE_TTL_MS (test-only) shortens it.
+Why 30 s (store.shared.LEASE_TTL_MS): a dead host's sessions and locks are free after at
+most 30 s, a person's patience for "someone else holds /end"; a renewal every 10 s costs
+each watcher process one wakeup and one short script call (bench/: no measurable CPU), and a
+host must lose three renewals in a row (a 10 s network stall, a suspended laptop) before its
+live sessions are taken for dead. SESSIONWARD_TEST_LEASE_TTL_MS (test-only) shortens it.
 
-This module imports only the scripts' runner (store.resp) and store.shared: the watcher loads it;
-the hooks do not (a lease's length is store.shared.lease_ttl_ms).
+This module imports only the scripts' runner (store.resp) and store.shared: the watcher
+loads it; the hooks do not (a lease's length is store.shared.lease_ttl_ms).
 """
 
 from sessionward.store.resp import Script
