@@ -4,8 +4,8 @@ DESIGN's budget: "Inside the real Claude Code CLI, as its own debug log times th
 event's hook costs at most 1.3x a no-op hook (`python -c pass`) run beside it, with other
 live sessions holding claims." This runs `claude -p` (CLI_VERSION, the binary below) offline
 against the mock Messages API of tests/e2e (mock_messages_api.py, driven through
-claude_harness.py, both imported as they are), 30 times per store (3 with --quick) one after the other, each a
-whole session whose scripted model calls Write and Bash a few times:
+claude_harness.py, both imported as they are), 30 times per store (3 with --quick) one after
+the other, each a whole session whose scripted model calls Write and Bash a few times:
 
     Write a new file, Bash `ls -la`, Write another, Bash `git status --short`, Edit the first,
     then a final answer
