@@ -187,7 +187,11 @@ def _child_runs(work: Path, claude: str, checkouts: list, sleeper: Path, launche
         for path in targets.values():
             Path(path).write_text("print('hello')\n" * 40)
         census = {"claims": hooks_bench.HOOK_CLAIMS}
-        for url in urls.values():  # the same sessions and claims in each store
+        # The same sessions and claims in each store, the shared one first: the owners' watcher
+        # pairs start at their first registration and keep the store they were started with,
+        # so on the shared store they renew the owners' leases (a script and an fsync each,
+        # every 10 s), as real sessions' watchers do, whichever store a run then uses.
+        for url in sorted(urls.values(), key=lambda url: url is None):
             _use_store(url)
             harness.populate(open_store(), CLI_SESSIONS, owners, checkouts)
             hooks_bench.record_claims(work / "state", owners, checkouts, files, targets)

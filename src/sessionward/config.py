@@ -36,7 +36,7 @@ a file with an error is left out as a whole, a bad variable alone, and the defau
 meanwhile; each problem is in Config.problems (one line each). All but the store: the `store`
 such a file names still counts, and one that cannot be read refuses (_keep_store). So the
 hooks keep guarding on the defaults, and the problem is told where the person looks, once:
-SessionStart's systemMessage (hooks.config_problems_told), `sessionward doctor`, and any
+SessionStart's systemMessage (hooks.with_config_problems), `sessionward doctor`, and any
 command that uses the configuration (a notice on stderr). load_config(strict=True) raises
 ConfigError (exit 2) at the first problem instead.
 """

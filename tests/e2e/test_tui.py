@@ -20,8 +20,9 @@ hooks `sessionward install` writes. Every assertion is on what the screen shows.
   dialog shows as usual and the person's Yes runs the command;
 - `/end` in A while B holds the end lock: sessionward's step lines, naming B, reach the model
   and the person's screen (the step's output and the status line), then /end goes on;
-- a sessionward.toml whose store cannot be read: the hooks' failure lines and the status row
-  say "not guarding" / "cannot be read until this is fixed" before Claude Code cuts them.
+- a sessionward.toml whose store cannot be read: the hooks' failure lines say "which store to
+  use cannot be read until this is fixed", the status row "not guarding", before Claude Code
+  cuts them.
 
 Run one at a time on a small machine: each test starts two full Claude Code processes.
 """
@@ -358,9 +359,10 @@ def test_a_failing_permission_request_hook_leaves_the_dialog_to_the_person(tui, 
 def test_a_settings_file_whose_store_cannot_be_read_says_so_where_the_person_looks(tui, proj, tmp_path):
     """A sessionward.toml that names a store but is not TOML (here a `vault =` left without
     its value): sessionward cannot know which store the other sessions use, so it refuses
-    rather than split the registry (config._keep_store). What the person must read is that
-    nothing is guarded until the file is fixed: Claude Code cuts a hook's line and the status
-    line is one row, so those words come first on both."""
+    rather than split the registry (config._keep_store). What the person must read: which
+    store to use cannot be read until the file is fixed (the hooks' failure lines), and that
+    nothing is guarded meanwhile (the status row). Claude Code cuts a hook's line and the
+    status line is one row, so those words come first."""
     settings = tmp_path / "sessionward.toml"
     settings.write_text('store = "unix:///run/redis/redis.sock"\nvault = \n')
     a = tui.open(proj, env={"SESSIONWARD_CONFIG": str(settings)})
