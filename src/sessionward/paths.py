@@ -53,6 +53,18 @@ def config_path(environ=None) -> str:
     return os.path.join(claude_dir(), CONFIG_NAME)
 
 
+def config_file_missing(environ=None) -> bool:
+    """Is sessionward.toml known to be absent? Only then may a caller skip importing
+    sessionward.config (the usual case); any other error reaching it is config's to tell."""
+    try:
+        os.stat(config_path(environ))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass  # there but unreadable, or a directory on its way not searchable: config tells which
+    return False
+
+
 def state_dir() -> str:
     """The directory holding the registry and lock files."""
     override = os.environ.get("SESSIONWARD_HOME")

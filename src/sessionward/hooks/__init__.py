@@ -314,12 +314,8 @@ def with_config_problems(environ, answer: dict | None) -> dict | None:
     if not any(may_name_a_setting(name) for name in environ):
         from sessionward import paths
 
-        try:
-            os.stat(paths.config_path(environ))
-        except FileNotFoundError:
+        if paths.config_file_missing(environ):
             return answer
-        except OSError:
-            pass  # config reads it, and tells what is wrong
     from sessionward.config import load_config
 
     problems = load_config(environ).problems

@@ -131,12 +131,8 @@ def setting() -> tuple[str, str, str | None]:
         return value, ENV_VAR, None
     from sessionward import paths
 
-    try:  # no configuration file (the usual case): the default, without importing config
-        os.stat(paths.config_path())
-    except FileNotFoundError:
+    if paths.config_file_missing():  # the usual case: the default, without importing config
         return LOCAL, "default", None
-    except OSError:
-        pass  # config reads it, and tells what is wrong
     from sessionward.config import load_config
 
     config = load_config()
