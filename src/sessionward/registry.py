@@ -288,17 +288,19 @@ def load_live_sessions(store: Store | None = None, now: float | None = None) -> 
     """(live records, records swept now), each with the locks its owner holds now in
     "holds" and its worktree's branch now in "branch". Lock-free unless someone dead must be
     swept."""
-    live, swept = _load_live(store or open_store(), time.time() if now is None else now)
-    with_holds_now(live)
+    store = store or open_store()
+    live, swept = _load_live(store, time.time() if now is None else now)
+    with_holds_now(live, store)
     with_branch_now(live)
     return live, swept
 
 
-def with_holds_now(records) -> None:
+def with_holds_now(records, read_by: Store | None = None) -> None:
     """Set each record's "holds" to the names of the locks its owner holds now. When no lock
-    is held at all (store.locks_may_be_held: one listdir, or two calls to the shared store),
+    is held at all (store.locks_may_be_held: one listdir, or one script on the shared store,
+    none when `read_by`, the store the records were read from, was told with them),
     sessionward.locks is not even imported."""
-    if not locks_may_be_held():
+    if not locks_may_be_held(read_by):
         for record in records:
             record["holds"] = []
         return

@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 from helpers import run_cli
+from store.redis_server import Monitor, RedisServer, need_redis_server
 
 # README, "Architecture": nothing on a hook's path imports these.
 HEAVY_STDLIB = {"re", "json", "argparse", "subprocess", "dataclasses", "enum"}
@@ -228,3 +229,26 @@ def test_on_the_shared_store_no_hook_loads_the_local_files_store(sessions, proje
            a.write(path, **profile), b.pre_write(path, **profile), a.stop(**profile)]
     loaded = set().union(*(imported(each) & local_files for each in ran))
     assert loaded == (local_files if store_backend == "local" else set()), sorted(loaded)
+
+
+def test_on_the_shared_store_a_session_start_beside_another_asks_the_server_twice(sessions, tmp_path, monkeypatch):
+    # One read and one write. Whether a lock is held, which the answer naming the other session
+    # needs, comes with the read (redis_registry, shared.LOCKS_HELD_LUA); it was a call of its
+    # own, two once any lock had ever been taken. Each is a wait on the server, and on a busy
+    # machine each wait pays a scheduling delay: SessionStart on the shared store sat at the
+    # edge of its budget inside Claude Code (docs/BENCHMARKS.md, section 6).
+    need_redis_server()
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", tcp=True).start()
+    try:
+        monkeypatch.setenv("SESSIONWARD_STORE", server.tcp_url)  # a TCP client's port names its connection
+        a, b = sessions(0), sessions(1)
+        assert a.start().rc == 0
+        run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
+        run_cli("lock", "release", "end", "--pid", str(a.pid), check=True)  # "end" is a known name now
+        with Monitor(server) as seen:
+            ran = b.start()
+        assert ran.rc == 0 and "1 other session in this worktree" in ran.stdout, ran
+        assert seen.by_client_of(":registry:guard") == ["EVAL", "EVAL"], seen.sent
+    finally:
+        server.cleanup()

@@ -206,6 +206,22 @@ def test_two_sessions_in_one_worktree(sessions, project, state_dir):
     assert sorted(r["owner"]["pid"] for r in registry(state_dir).values()) == sorted([a.pid, b.pid])
 
 
+def test_a_session_start_names_the_lock_the_other_session_holds_and_none_once_freed(sessions, project):
+    # On the shared store whether a lock is held comes with the registry's read (one script),
+    # not from a call of its own (tests/hooks/test_hook_cost.py counts them): it must still
+    # be told, and told as it is at that read.
+    a, b, c = sessions(0), sessions(1), sessions(2)
+    silent(a.start())
+    run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
+    assert answered(b.start()) == context_answer(
+        "SessionStart", f"1 other session in this worktree: {named(a)}",
+        f"In this same worktree ({project}): {described(a)[:-1]}, holds end){STRONG_TAIL}",
+    )
+    run_cli("lock", "release", "end", "--pid", str(a.pid), check=True)
+    told = answered(c.start())["hookSpecificOutput"]["additionalContext"]
+    assert described(a) in told and "holds" not in told
+
+
 def test_same_project_other_worktree(sessions, project, worktree2):
     a, b = sessions(0), sessions(1, cwd=worktree2)
     silent(a.start())

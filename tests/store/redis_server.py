@@ -8,6 +8,7 @@ installs it: scripts/test, Debian's redis-server package).
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -131,6 +132,49 @@ class RedisServer:
             self.resume()
         self.kill()
         shutil.rmtree(self._short, ignore_errors=True)
+
+
+class Monitor:
+    """What clients send `server` (started with tcp=True), as its MONITOR streams it, while
+    the `with` block runs: `sent` is [(client address, command, the line)] for every command
+    a client sent, a TCP client's port telling one connection from another (the commands a
+    script runs are left out: those lines name "lua"). Counting a hook's round trips is
+    behaviour: each is a wait on another process, and on a busy machine each wait pays a
+    scheduling delay (docs/BENCHMARKS.md)."""
+
+    _LINE = re.compile(r'^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([^"]+)"')
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.sent: list = []
+
+    def __enter__(self) -> "Monitor":
+        self._sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+        self._sock.sendall(b"MONITOR\r\n")
+        self._file = self._sock.makefile("rb")
+        assert self._file.readline() == b"+OK\r\n"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        marker = f"monitor-done-{os.getpid()}"
+        with resp.connect(resp.parse_store_url(self.server.tcp_url)) as conn:
+            conn.call("ECHO", marker)
+        try:
+            for raw in self._file:  # up to the marker: every earlier command has been streamed
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if marker in line:
+                    break
+                found = self._LINE.match(line)
+                if found and found.group(1) != "lua":
+                    self.sent.append((found.group(1), found.group(2).upper(), line))
+        finally:
+            self._file.close()
+            self._sock.close()
+
+    def by_client_of(self, needle: str) -> list:
+        """The commands (names) sent by the connection that sent a line containing `needle`."""
+        [client] = {address for address, _, line in self.sent if needle in line}
+        return [command for address, command, _ in self.sent if address == client]
 
 
 @pytest.fixture

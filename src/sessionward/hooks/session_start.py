@@ -39,12 +39,13 @@ def handle(event: HookEvent) -> dict | None:
     _clean_orphaned_locks()
     if not (registration.has_conflict or registration.twins):
         return None  # nobody to tell of (conflict_answer would say nothing)
-    return conflict_answer("SessionStart", registration, now)
+    return conflict_answer("SessionStart", registration, now, store)
 
 
-def conflict_answer(event_name: str, registration, now: float) -> dict | None:
+def conflict_answer(event_name: str, registration, now: float, store=None) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
-    shares the project or the worktree, or the session id; None otherwise."""
+    shares the project or the worktree, or the session id; None otherwise. `store`: the one
+    the registration was made on (whether a lock is held may have come with its read)."""
     from sessionward._humanize import short_session_id
     from sessionward.registry import LEVEL_STRONG, LEVEL_WARNING, describe_sessions, with_holds_now
 
@@ -53,7 +54,7 @@ def conflict_answer(event_name: str, registration, now: float) -> dict | None:
     twins = registration.twins
     if not (strong or nearby or twins):
         return None
-    with_holds_now(strong + nearby + twins)
+    with_holds_now(strong + nearby + twins, store)
     me = registration.session
     lines = ["sessionward: other Claude Code sessions are working near this one right now."]
     user = []

@@ -47,4 +47,4 @@ def heartbeat_or_register(event: HookEvent, event_name: str) -> dict | None:
     heartbeat_memo.remember(event.session_id, event.owner, registry_version(store), [registration.session])
     from sessionward.hooks.session_start import conflict_answer
 
-    return conflict_answer(event_name, registration, now)
+    return conflict_answer(event_name, registration, now, store)

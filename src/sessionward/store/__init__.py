@@ -104,10 +104,16 @@ class Store:
     `version`: registry_version()'s token for the registry as this store's last
     update_sessions left it, taken while that update still excluded every other (under the
     local flock; by the shared store's script that read or wrote), "" before one or after one
-    failed. Exact where a read after the update is not: another process may write in between."""
+    failed. Exact where a read after the update is not: another process may write in between.
+
+    `locks_held_at_read`: whether any lock was held when this store's last read of the
+    registry was made, where that read tells it (the shared store's do, in the same reply:
+    locks_may_be_held then costs no round trip); None where it does not (the local store's
+    listdir costs no more than a memo would)."""
 
     notices: list
     version: str = ""
+    locks_held_at_read: bool | None = None
 
     def load_sessions(self) -> dict:  # pragma: no cover - interface
         raise NotImplementedError
@@ -348,16 +354,19 @@ def file_version(path: str) -> str:
     return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_ctime_ns}-{st.st_size}"
 
 
-def locks_may_be_held() -> bool:
+def locks_may_be_held(read_by: Store | None = None) -> bool:
     """False when no lock at all is held (nor left half-taken), told cheaply: the hooks ask
     before loading sessionward.locks. Locally one listdir (paths.lock_files_present); on the
-    shared store the known names, then one EXISTS of their keys. True: look closer."""
+    shared store one script (shared.locks_held). When `read_by` is a store whose last read of
+    the registry told it (Store.locks_held_at_read), that answer, as of that read: no round
+    trip more. True: look closer."""
+    told = read_by.locks_held_at_read if read_by is not None else None
+    if told is not None:
+        return told
     if current() == SHARED:
         from sessionward.store import shared
 
-        conn, p = shared.connection(_shared_url), shared.prefix()
-        names = conn.call("SMEMBERS", p + "locks")
-        return bool(names) and conn.call("EXISTS", *(shared.lock_key(p, name.decode()) for name in names)) > 0
+        return shared.locks_held(shared.connection(_shared_url))
     from sessionward import paths
 
     return paths.lock_files_present()
@@ -368,7 +377,7 @@ def lock_names(state_dir: str | None = None) -> list:
     if current() == SHARED:
         from sessionward.store import shared
 
-        return sorted(name.decode() for name in shared.connection(_shared_url).call("SMEMBERS", shared.prefix() + "locks"))
+        return sorted(name.decode() for name in shared.connection(_shared_url).call("SMEMBERS", shared.locks_key(shared.prefix())))
     from sessionward.store.local_locks import lock_names as local_lock_names
 
     return local_lock_names(state_dir)

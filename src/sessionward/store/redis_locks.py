@@ -274,7 +274,7 @@ class RedisLock(LockFacts):
         token = meta["token"]
         expected = _text(replacing.raw) if replacing.present else ""
         keys = [self.lock_key, self.fence_key, self.annex_key, f"{self.prefix}holds:{_owner_key(meta['holder'])}",
-                self.prefix + "locks", self.prefix + "floor", *self.expiry_keys, *self.queue_keys,
+                shared.locks_key(self.prefix), self.prefix + "floor", *self.expiry_keys, *self.queue_keys,
                 shared.changes_key(self.prefix)]
         me = _waiter_key(waiter_record())
         verdict, fence, _now = self.conn().run_script(

@@ -13,6 +13,9 @@ Keys, under the user's prefix P (resp.key_prefix):
                       every owner on this kernel whose record it writes, so that a session is
                       alive to other kernels from the moment its record appears (its watcher
                       starts after the hook that registers it has answered)
+    P locks, P lock:NAME  store.redis_locks's, only read here: every read also says whether a
+                      lock is held (Store.locks_held_at_read), so the hooks that name the
+                      locks others hold ask the server nothing more when none is
 
 Calling sequence of an update (Store.update_sessions): with `appendfsync always` every
 writing script costs the server an fsync, and the hooks update on every prompt, every turn's
@@ -61,7 +64,7 @@ from sessionward.errors import LeaseLost, RegistryLockTimeout, StoreForked
 from sessionward.store import Store, shared
 from sessionward.store.records import _DISABLE_LOCK_ENV, REGISTRY_LOCK_TIMEOUT_S, record_is_valid, shown_on_status_lines
 from sessionward.store.resp import Script
-from sessionward.store.shared import SERVER_MS_LUA, lease_ttl_ms
+from sessionward.store.shared import LOCKS_HELD_LUA, SERVER_MS_LUA, lease_ttl_ms
 
 GUARD_LEASE_MS = 2000  # an update holds it for milliseconds; a paused holder is passed after this
 _POLL_FIRST_S = 0.0005
@@ -89,25 +92,29 @@ local function leases_elsewhere(key, now, here)
 end
 """
 
-# KEYS sessions alive; ARGV here. Writes nothing.
-LOAD_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
+# KEYS sessions alive locks; ARGV here prefix. Writes nothing. Whether a lock is held comes
+# with every read (shared.LOCKS_HELD_LUA): the hooks that tell of other sessions ask it next
+# (registry.with_holds_now), and a round trip more is what a hook on a busy machine can least
+# afford (docs/BENCHMARKS.md: each wait on the server pays a scheduling delay).
+LOAD_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + LOCKS_HELD_LUA + """
 local now = server_ms()
-return {now, redis.call('HGETALL', KEYS[1]), leases_elsewhere(KEYS[2], now, ARGV[1])}
+return {now, redis.call('HGETALL', KEYS[1]), leases_elsewhere(KEYS[2], now, ARGV[1]), locks_held(KEYS[3], ARGV[2])}
 """
 
-# KEYS guard sessions alive version epoch; ARGV here token guard_ms. Free: {1, now, sessions,
-# leases, version, epoch}; busy: {0, now, holder, ms left}. PEEK is the same without taking
+# KEYS guard sessions alive version epoch locks; ARGV here [token guard_ms] prefix. Free: {1,
+# now, sessions, leases, version, epoch, locks held}; busy: {0, now, holder, ms left}. PEEK is the same without taking
 # the guard: it writes nothing (no AOF append, no fsync; lapsed leases go with the next write).
 _FREE_LUA = """
   return {1, now, redis.call('HGETALL', KEYS[2]), leases_elsewhere(KEYS[3], now, ARGV[1]),
-          redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or ''}
+          redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or '',
+          locks_held(KEYS[6], ARGV[#ARGV])}
 end
 return {0, now, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 """
-BEGIN_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
+BEGIN_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + LOCKS_HELD_LUA + """
 local now = server_ms()
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then""" + _FREE_LUA
-PEEK_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + """
+PEEK_LUA = SERVER_MS_LUA + _LEASES_ELSEWHERE_LUA + LOCKS_HELD_LUA + """
 local now = server_ms()
 if redis.call('EXISTS', KEYS[1]) == 0 then""" + _FREE_LUA
 
@@ -202,6 +209,17 @@ class RedisStore(Store):
         p = self.prefix
         return [p + "registry:guard", p + "sessions", p + "alive", p + shared.REGISTRY_VERSION_KEY, p + shared.EPOCH_KEY]
 
+    def _read_keys(self) -> list:
+        """The keys of the reads that may take the guard (PEEK, BEGIN): the lock names' too."""
+        return [*self._keys(), shared.locks_key(self.prefix)]
+
+    def _load(self, conn) -> list:
+        """LOAD's reply: [now, the sessions (HGETALL), the leases elsewhere]; notes its locks."""
+        p = self.prefix
+        reply = conn.run_script(LOAD, [p + "sessions", p + "alive", shared.locks_key(p)], [_here(), p])
+        self.locks_held_at_read = reply[3] == 1
+        return reply
+
     def describe(self) -> str:
         from sessionward.store import shown
 
@@ -210,7 +228,7 @@ class RedisStore(Store):
     # -- reading ---------------------------------------------------------------------------
 
     def load_sessions(self) -> dict:
-        now, flat, lives = self._conn().run_script(LOAD, self._keys()[1:3], [_here()])
+        now, flat, lives, _ = self._load(self._conn())
         self._use_lives(lives)
         return self._decode(flat)[0]
 
@@ -246,7 +264,7 @@ class RedisStore(Store):
     def _update(self, change):
         conn = self._conn()
         if os.environ.get(_DISABLE_LOCK_ENV) == "1":  # test-only: read, change, write back, nothing compared
-            return self._run(change, conn.run_script(LOAD, self._keys()[1:3], [_here()])[1], self._write_unguarded)
+            return self._run(change, self._load(conn)[1], self._write_unguarded)
         # Read without the guard, write in one script if nobody wrote since. Only a lost race
         # runs `change` again, under the guard (see the module docstring). `durable` is the
         # server's (AOF): the same either way.
@@ -311,11 +329,12 @@ class RedisStore(Store):
         backoff up to lock_timeout_s (RegistryLockTimeout names the holder); its reply."""
         started = time.monotonic()
         delay = _POLL_FIRST_S
-        args = [_here(), *args]
+        args = [_here(), *args, self.prefix]
         while True:
-            reply = conn.run_script(script, self._keys(), args)
+            reply = conn.run_script(script, self._read_keys(), args)
             if reply[0] == 1:
                 self._use_lives(reply[3])
+                self.locks_held_at_read = reply[6] == 1
                 self.version = shared.version_token(reply[4], reply[5])  # what `change` will see
                 return reply
             waited = time.monotonic() - started

@@ -218,6 +218,31 @@ def lock_key(prefix_: str, name: str) -> str:
     return f"{prefix_}lock:{name}"
 
 
+# Whether any lock is held now (a lock's key exists only while its lease runs): the known
+# names (the set every acquire adds to), then their keys. store.locks_may_be_held's answer on
+# the shared store, and the registry's reads give it in the same reply (redis_registry).
+LOCKS_HELD_LUA = """
+local function locks_held(names_key, prefix)
+  for _, name in ipairs(redis.call('SMEMBERS', names_key)) do
+    if redis.call('EXISTS', prefix .. 'lock:' .. name) == 1 then return 1 end
+  end
+  return 0
+end
+"""
+_LOCKS_HELD = resp.Script(LOCKS_HELD_LUA + "return locks_held(KEYS[1], ARGV[1])\n")
+
+
+def locks_key(prefix_: str) -> str:
+    """The set of every lock name ever acquired under `prefix_` (store.redis_locks adds to it)."""
+    return prefix_ + "locks"
+
+
+def locks_held(conn) -> bool:
+    """Whether any lock is held now (LOCKS_HELD_LUA). One round trip."""
+    p = prefix()
+    return conn.run_script(_LOCKS_HELD, [locks_key(p)], [p]) == 1
+
+
 def change_token(conn) -> tuple:
     """(the change counter, how many owners' leases run): differs after any shared write
     `watch` shows, and once a dead host's owner lapsed. One round trip."""
