@@ -6,6 +6,8 @@ import os
 import stat
 import subprocess
 
+import pytest
+
 from helpers import run_cli
 from store.redis_server import Monitor, RedisServer, need_redis_server
 
@@ -30,7 +32,8 @@ def imported(ran) -> set:
 def test_a_session_without_locks_never_imports_the_lock_machinery(sessions, store_backend):
     # Every prompt and turn end runs UserPromptSubmit and Stop; a session alone, with no lock
     # held anywhere, has no use for sessionward.locks (it used to come with the registry). On
-    # the shared store too: Stop asks whether the end lock's key exists (store.lock_may_be_held).
+    # the shared store too: Stop reads the end lock's key in the MGET of the registry's
+    # version (store.registry_version_and_lock).
     a = sessions(0)
     profile = {"PYTHONPROFILEIMPORTTIME": "1"}
     runs = [a.start(**profile), a.prompt(**profile), a.stop(**profile)]
@@ -231,24 +234,41 @@ def test_on_the_shared_store_no_hook_loads_the_local_files_store(sessions, proje
     assert loaded == (local_files if store_backend == "local" else set()), sorted(loaded)
 
 
-def test_on_the_shared_store_a_session_start_beside_another_asks_the_server_twice(sessions, tmp_path, monkeypatch):
+@pytest.fixture
+def tcp_store(tmp_path, monkeypatch):
+    """A redis-server of the test's own on 127.0.0.1, as the store of the hooks started after
+    it: a TCP client's port names its connection in MONITOR's lines (Monitor)."""
+    need_redis_server()
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis", tcp=True).start()
+    monkeypatch.setenv("SESSIONWARD_STORE", server.tcp_url)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def test_on_the_shared_store_a_session_start_beside_another_asks_the_server_twice(sessions, tcp_store):
     # One read and one write. Whether a lock is held, which the answer naming the other session
     # needs, comes with the read (redis_registry, shared.LOCKS_HELD_LUA); it was a call of its
     # own, two once any lock had ever been taken. Each is a wait on the server, and on a busy
     # machine each wait pays a scheduling delay: SessionStart on the shared store sat at the
     # edge of its budget inside Claude Code (docs/BENCHMARKS.md, section 6).
-    need_redis_server()
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis", tcp=True).start()
-    try:
-        monkeypatch.setenv("SESSIONWARD_STORE", server.tcp_url)  # a TCP client's port names its connection
-        a, b = sessions(0), sessions(1)
-        assert a.start().rc == 0
-        run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
-        run_cli("lock", "release", "end", "--pid", str(a.pid), check=True)  # "end" is a known name now
-        with Monitor(server) as seen:
-            ran = b.start()
-        assert ran.rc == 0 and "1 other session in this worktree" in ran.stdout, ran
-        assert seen.by_client_of(":registry:guard") == ["EVAL", "EVAL"], seen.sent
-    finally:
-        server.cleanup()
+    a, b = sessions(0), sessions(1)
+    assert a.start().rc == 0
+    run_cli("lock", "acquire", "end", "--pid", str(a.pid), check=True)
+    run_cli("lock", "release", "end", "--pid", str(a.pid), check=True)  # "end" is a known name now
+    with Monitor(tcp_store) as seen:
+        ran = b.start()
+    assert ran.rc == 0 and "1 other session in this worktree" in ran.stdout, ran
+    assert seen.by_client_of(":registry:guard") == ["EVAL", "EVAL"], seen.sent
+
+
+def test_on_the_shared_store_a_turns_end_asks_the_server_once(sessions, tcp_store):
+    # Stop at every turn's end: the registry's version (is the heartbeat due?) and whether the
+    # end lock is held (a forgotten release?) in one MGET; it was an MGET, then an EXISTS.
+    a = sessions(0)
+    assert a.start().rc == 0 and a.prompt().rc == 0
+    with Monitor(tcp_store) as seen:
+        assert a.stop().rc == 0
+    assert seen.by_client_of(":registry:version") == ["MGET"], seen.sent

@@ -311,19 +311,6 @@ def open_lock(name: str, state_dir: str | None = None) -> LockFacts:
     return LocalLock(name, state_dir)
 
 
-def lock_may_be_held(name: str) -> bool:
-    """False when nobody holds the named lock, told cheaply (sessionward.locks not imported:
-    the Stop hook asks at every turn's end): its file (present only while held) or its key on
-    the shared store (one EXISTS, no write). True: look closer (locks.NamedLock.status)."""
-    if current() == SHARED:
-        from sessionward.store import shared
-
-        return shared.connection(_shared_url).call("EXISTS", shared.lock_key(shared.prefix(), name)) == 1
-    from sessionward import paths
-
-    return os.path.lexists(paths.lock_file_path(name))
-
-
 def registry_version(updated_by: Store | None = None) -> str:
     """A token that differs after any change of the registry (heartbeat_memo compares two):
     cheaply, without the backend's modules. Locally the registry file's identity (every write
@@ -337,10 +324,26 @@ def registry_version(updated_by: Store | None = None) -> str:
     if current() == SHARED:
         from sessionward.store import shared
 
-        return shared.registry_version(shared.connection(_shared_url), shared.prefix())
+        return shared.registry_version(shared.connection(_shared_url), shared.prefix())[0]
     from sessionward import paths
 
     return file_version(paths.registry_path())
+
+
+def registry_version_and_lock(name: str) -> tuple[str, bool]:
+    """(registry_version(), whether the named lock may be held), asked together and cheaply
+    (sessionward.locks not imported): the Stop hook needs both at every turn's end. The lock:
+    its file (present only while held), or its key on the shared store (present only while
+    its lease runs), read in the same MGET as the version: one round trip, not two (each a
+    wait on the server: docs/BENCHMARKS.md). False: nobody holds it; True: look closer
+    (locks.NamedLock.status)."""
+    if current() == SHARED:
+        from sessionward.store import shared
+
+        return shared.registry_version(shared.connection(_shared_url), shared.prefix(), name)
+    from sessionward import paths
+
+    return registry_version(), os.path.lexists(paths.lock_file_path(name))
 
 
 def file_version(path: str) -> str:

@@ -18,6 +18,7 @@ Calling sequence (the store's backends; nothing else should):
     remember_epoch(epoch)       # after an operation returned the server's epoch
     change_token(conn)          # `watch`: changes whenever a shared write changed something
     registry_version(conn, keys)  # heartbeat_memo: changes whenever the registry did
+    registry_version(conn, keys, "end")  # the same, and whether the lock is held, in one MGET
 
 The change counter (P changes): every script that changes what `watch` shows (a registry
 commit, a lock taken or released, a claim record changed, an owner finished) INCRs it in
@@ -199,11 +200,16 @@ def changes_key(prefix_: str) -> str:
     return prefix_ + CHANGES_KEY
 
 
-def registry_version(conn, prefix_: str) -> str:
-    """The registry's update counter and the server's epoch (store.redis_registry, redis_leases),
-    "<counter>@<epoch>": a change of either is a change of the registry. One round trip."""
-    counter, epoch = conn.call("MGET", prefix_ + REGISTRY_VERSION_KEY, prefix_ + EPOCH_KEY)
-    return version_token(counter, epoch)
+def registry_version(conn, prefix_: str, lock_name: str = "") -> tuple[str, bool]:
+    """(the registry's update counter and the server's epoch (store.redis_registry,
+    redis_leases) as "<counter>@<epoch>": a change of either is a change of the registry;
+    whether the lock `lock_name` is held, its key present only while its lease runs: False
+    without a name). One round trip."""
+    keys = [prefix_ + REGISTRY_VERSION_KEY, prefix_ + EPOCH_KEY]
+    if lock_name:
+        keys.append(lock_key(prefix_, lock_name))
+    counter, epoch, *holder = conn.call("MGET", *keys)
+    return version_token(counter, epoch), bool(holder) and holder[0] is not None
 
 
 def version_token(counter, epoch) -> str:
