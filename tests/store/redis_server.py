@@ -157,9 +157,9 @@ class Monitor:
 
     def __exit__(self, *exc) -> None:
         marker = f"monitor-done-{os.getpid()}"
-        with resp.connect(resp.parse_store_url(self.server.tcp_url)) as conn:
-            conn.call("ECHO", marker)
         try:
+            with resp.connect(resp.parse_store_url(self.server.tcp_url)) as conn:
+                conn.call("ECHO", marker)
             for raw in self._file:  # up to the marker: every earlier command has been streamed
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if marker in line:
@@ -167,6 +167,8 @@ class Monitor:
                 found = self._LINE.match(line)
                 if found and found.group(1) != "lua":
                     self.sent.append((found.group(1), found.group(2).upper(), line))
+            else:  # the stream ended first: what was seen may be only part of what was sent
+                raise AssertionError(f"MONITOR ended before its marker; seen: {self.sent}")
         finally:
             self._file.close()
             self._sock.close()

@@ -297,3 +297,10 @@ def test_an_update_knows_the_version_it_left_though_another_writes_right_after(s
     with pytest.raises(RuntimeError):
         st.update_sessions(failing)
     assert st.version == "" and store.registry_version(st) == store.registry_version()  # nothing known: read
+
+
+def test_a_registry_read_on_the_local_store_says_nothing_of_the_locks(tmp_path, monkeypatch):
+    monkeypatch.setenv("SESSIONWARD_STORE", "local")
+    st = store.open_store()
+    st.load_sessions()
+    assert st.locks_held_at_read is None  # a listdir is as cheap as a memo: locks_may_be_held looks

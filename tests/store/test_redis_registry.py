@@ -366,3 +366,43 @@ def test_an_update_done_again_under_the_guard_knows_the_version_its_commit_made(
     assert len(runs) == 2  # done again, under the guard
     assert st.version == store.registry_version() and st.version.startswith(
         conn.call("GET", shared.prefix() + shared.REGISTRY_VERSION_KEY).decode() + "@")
+
+
+def test_every_read_says_whether_a_lock_is_held_and_a_failed_one_says_nothing(on_redis):
+    # Store.locks_held_at_read: what with_holds_now and the hooks that name other sessions'
+    # locks go by, without asking the server again. It must follow the lock at each read (LOAD,
+    # PEEK, BEGIN), and a read that failed (here the guard held past the timeout) must not leave
+    # an earlier answer behind: store.locks_may_be_held then asks the server itself.
+    from sessionward.errors import RegistryLockTimeout
+    from sessionward.locks import NamedLock
+
+    st = store.open_store()
+    touch = lambda sessions: (None, True)  # noqa: E731 - a write of nothing: PEEK, then TRY_COMMIT
+    st.load_sessions()
+    assert st.locks_held_at_read is False
+    lock = NamedLock("end")
+    lock.acquire(timeout=1)
+    st.load_sessions()
+    assert st.locks_held_at_read is True
+    lock.release()
+    st.update_sessions(touch)
+    assert st.locks_held_at_read is False and not store.locks_may_be_held(st)
+
+    conn = shared.connection(on_redis.url)
+    conn.call("SET", shared.prefix() + "registry:guard", "elsewhere:1#token", "PX", 60000)
+    lock.acquire(timeout=1)
+    quick = redis_registry.RedisStore(on_redis.url, lock_timeout_s=0.05)
+    quick.load_sessions()
+    assert quick.locks_held_at_read is True
+    lock.release()
+    quick.load_sessions()
+    assert quick.locks_held_at_read is False
+    lock.acquire(timeout=1)
+    with pytest.raises(RegistryLockTimeout):
+        quick.update_sessions(touch)
+    assert quick.locks_held_at_read is None and store.locks_may_be_held(quick)
+    lock.release()
+    conn.call("DEL", shared.prefix() + "registry:guard")
+    st.update_sessions(lambda sessions: (None, True))
+    assert st.locks_held_at_read is False
+

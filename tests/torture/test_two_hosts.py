@@ -176,6 +176,8 @@ def lease_left_s(server) -> float:
         return conn.call("PTTL", "sessionward:{root}:lock:end") / 1000
 
 
+# What the Stop hook does once its MGET found the end lock's key (store.registry_version_and_lock;
+# tests/hooks/test_payloads.py runs the hook itself): release it if this owner holds it.
 STOP_HOOK = r"""
 import sys
 from sessionward.hooks.stop import release_forgotten_end_lock

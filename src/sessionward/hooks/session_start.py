@@ -42,7 +42,7 @@ def handle(event: HookEvent) -> dict | None:
     return conflict_answer("SessionStart", registration, now, store)
 
 
-def conflict_answer(event_name: str, registration, now: float, store=None) -> dict | None:
+def conflict_answer(event_name: str, registration, now: float, store) -> dict | None:
     """additionalContext for the model and one line for the user, when another live session
     shares the project or the worktree, or the session id; None otherwise. `store`: the one
     the registration was made on (whether a lock is held may have come with its read)."""

@@ -324,7 +324,7 @@ def registry_version(updated_by: Store | None = None) -> str:
     if current() == SHARED:
         from sessionward.store import shared
 
-        return shared.registry_version(shared.connection(_shared_url), shared.prefix())[0]
+        return shared.registry_version_and_lock(shared.connection(_shared_url), shared.prefix())[0]
     from sessionward import paths
 
     return file_version(paths.registry_path())
@@ -340,7 +340,7 @@ def registry_version_and_lock(name: str) -> tuple[str, bool]:
     if current() == SHARED:
         from sessionward.store import shared
 
-        return shared.registry_version(shared.connection(_shared_url), shared.prefix(), name)
+        return shared.registry_version_and_lock(shared.connection(_shared_url), shared.prefix(), name)
     from sessionward import paths
 
     return registry_version(), os.path.lexists(paths.lock_file_path(name))
@@ -380,7 +380,8 @@ def lock_names(state_dir: str | None = None) -> list:
     if current() == SHARED:
         from sessionward.store import shared
 
-        return sorted(name.decode() for name in shared.connection(_shared_url).call("SMEMBERS", shared.locks_key(shared.prefix())))
+        names = shared.connection(_shared_url).call("SMEMBERS", shared.locks_key(shared.prefix()))
+        return sorted(name.decode() for name in names)
     from sessionward.store.local_locks import lock_names as local_lock_names
 
     return local_lock_names(state_dir)

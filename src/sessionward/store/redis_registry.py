@@ -210,12 +210,15 @@ class RedisStore(Store):
         return [p + "registry:guard", p + "sessions", p + "alive", p + shared.REGISTRY_VERSION_KEY, p + shared.EPOCH_KEY]
 
     def _read_keys(self) -> list:
-        """The keys of the reads that may take the guard (PEEK, BEGIN): the lock names' too."""
+        """The keys of the reads that look at the guard (PEEK waits while it is held, BEGIN
+        takes it): _keys(), then the set of the lock names."""
         return [*self._keys(), shared.locks_key(self.prefix)]
 
     def _load(self, conn) -> list:
-        """LOAD's reply: [now, the sessions (HGETALL), the leases elsewhere]; notes its locks."""
+        """LOAD's reply: [now, the sessions (HGETALL), the leases elsewhere, whether a lock is
+        held (1 or 0)], the last noted as locks_held_at_read."""
         p = self.prefix
+        self.locks_held_at_read = None  # a read that fails tells nothing: locks_may_be_held asks
         reply = conn.run_script(LOAD, [p + "sessions", p + "alive", shared.locks_key(p)], [_here(), p])
         self.locks_held_at_read = reply[3] == 1
         return reply
@@ -330,6 +333,7 @@ class RedisStore(Store):
         started = time.monotonic()
         delay = _POLL_FIRST_S
         args = [_here(), *args, self.prefix]
+        self.locks_held_at_read = None  # until a read succeeds: one that fails or times out tells nothing
         while True:
             reply = conn.run_script(script, self._read_keys(), args)
             if reply[0] == 1:

@@ -17,8 +17,9 @@ Calling sequence (the store's backends; nothing else should):
     epoch = known_epoch()       # "" when this host never saw one
     remember_epoch(epoch)       # after an operation returned the server's epoch
     change_token(conn)          # `watch`: changes whenever a shared write changed something
-    registry_version(conn, keys)  # heartbeat_memo: changes whenever the registry did
-    registry_version(conn, keys, "end")  # the same, and whether the lock is held, in one MGET
+    locks_held(conn)            # whether any lock is held now (the registry's reads tell it too)
+    registry_version_and_lock(conn, keys, "end")  # (a token that changes whenever the registry
+                                # did (heartbeat_memo), whether lock "end" is held): one MGET
 
 The change counter (P changes): every script that changes what `watch` shows (a registry
 commit, a lock taken or released, a claim record changed, an owner finished) INCRs it in
@@ -200,7 +201,7 @@ def changes_key(prefix_: str) -> str:
     return prefix_ + CHANGES_KEY
 
 
-def registry_version(conn, prefix_: str, lock_name: str = "") -> tuple[str, bool]:
+def registry_version_and_lock(conn, prefix_: str, lock_name: str = "") -> tuple[str, bool]:
     """(the registry's update counter and the server's epoch (store.redis_registry,
     redis_leases) as "<counter>@<epoch>": a change of either is a change of the registry;
     whether the lock `lock_name` is held, its key present only while its lease runs: False
