@@ -101,9 +101,10 @@ local now = server_ms()
 return {now, redis.call('HGETALL', KEYS[1]), leases_elsewhere(KEYS[2], now, ARGV[1]), locks_held(KEYS[3], ARGV[2])}
 """
 
-# KEYS guard sessions alive version epoch locks; ARGV here [token guard_ms] prefix. Free: {1,
-# now, sessions, leases, version, epoch, locks held}; busy: {0, now, holder, ms left}. PEEK is the same without taking
-# the guard: it writes nothing (no AOF append, no fsync; lapsed leases go with the next write).
+# KEYS guard sessions alive version epoch locks; ARGV here [token guard_ms] prefix. Free:
+# {1, now, sessions, leases, version, epoch, locks held}; busy: {0, now, holder, ms left}.
+# PEEK is the same without taking the guard: it writes nothing (no AOF append, no fsync;
+# lapsed leases go with the next write).
 _FREE_LUA = """
   return {1, now, redis.call('HGETALL', KEYS[2]), leases_elsewhere(KEYS[3], now, ARGV[1]),
           redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or '',
