@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from helpers import run_cli
-from store.redis_server import Monitor, RedisServer, need_redis_server
+from store.redis_server import Monitor, tcp_redis_server  # noqa: F401 - a fixture
 
 # README, "Architecture": nothing on a hook's path imports these.
 HEAVY_STDLIB = {"re", "json", "argparse", "subprocess", "dataclasses", "enum"}
@@ -235,17 +235,10 @@ def test_on_the_shared_store_no_hook_loads_the_local_files_store(sessions, proje
 
 
 @pytest.fixture
-def tcp_store(tmp_path, monkeypatch):
-    """A redis-server of the test's own on 127.0.0.1, as the store of the hooks started after
-    it: a TCP client's port names its connection in MONITOR's lines (Monitor)."""
-    need_redis_server()
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis", tcp=True).start()
-    monkeypatch.setenv("SESSIONWARD_STORE", server.tcp_url)
-    try:
-        yield server
-    finally:
-        server.cleanup()
+def tcp_store(tcp_redis_server, monkeypatch):  # noqa: F811 - the fixture
+    """A redis-server of the test's own on 127.0.0.1, as the store of the hooks started after it."""
+    monkeypatch.setenv("SESSIONWARD_STORE", tcp_redis_server.tcp_url)
+    return tcp_redis_server
 
 
 def test_on_the_shared_store_a_session_start_beside_another_asks_the_server_twice(sessions, tcp_store):

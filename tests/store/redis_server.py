@@ -179,14 +179,25 @@ class Monitor:
         return [command for address, command, _ in self.sent if address == client]
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    """A started redis-server with AOF (appendfsync always), on a private Unix socket."""
+def _started(tmp_path, **options):
     need_redis_server()
     directory = tmp_path / "redis"
     directory.mkdir()
-    server = RedisServer(directory)
+    server = RedisServer(directory, **options)
     try:
         yield server.start()
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A started redis-server with AOF (appendfsync always), on a private Unix socket."""
+    yield from _started(tmp_path)
+
+
+@pytest.fixture
+def tcp_redis_server(tmp_path):
+    """The same, listening on 127.0.0.1 too: a TCP client's port names its connection in
+    MONITOR's lines (Monitor)."""
+    yield from _started(tmp_path, tcp=True)
