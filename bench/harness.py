@@ -144,16 +144,21 @@ def make_store(root: Path, name: str):
 # -- whole processes -----------------------------------------------------------------------
 
 
-def hooks_launcher(root: Path, launcher: Path) -> Path:
+def hooks_launcher(root: Path, launcher: Path, pack: bool = True) -> Path:
     """The launcher `sessionward install` writes for the hooks and the status line
     (sessionward.install.hook_launcher: Python without site), for `launcher`'s interpreter,
-    at root/hooks/sessionward: what a user's hooks run."""
-    from sessionward.install.hook_launcher import import_dirs, render
+    at root/hooks/sessionward, with the bytecode pack it imports from beside it: what a user's
+    hooks run. pack=False: root/hooks/sessionward-unpacked, whose pack is never written (the
+    usual imports, to compare with)."""
+    from sessionward.install.hook_launcher import BYTECODE_PACK_SUFFIX, import_dirs, render, render_bytecode_pack
 
-    path = root / "hooks" / "sessionward"
+    path = root / "hooks" / ("sessionward" if pack else "sessionward-unpacked")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(render(launcher_interpreter(launcher), import_dirs()))
+        pack_path = str(path) + BYTECODE_PACK_SUFFIX
+        if pack:
+            Path(pack_path).write_bytes(render_bytecode_pack())
+        path.write_bytes(render(launcher_interpreter(launcher), import_dirs(), pack_path))
         path.chmod(0o755)
     return path
 

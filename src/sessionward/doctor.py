@@ -170,6 +170,9 @@ def _check_hooks(doc: dict, path: str) -> Check:
     if stale:
         return Check("hooks", WARN, f"{hooked}; {stale} was written for another interpreter or place: "
                      "each hook starts Python the slow way", "sessionward install (writes it again)")
+    unpacked = _stale_bytecode_pack(programs)
+    if unpacked:
+        return Check("hooks", WARN, f"{hooked}; {unpacked}", "sessionward install (writes it again)")
     return Check("hooks", OK, hooked)
 
 
@@ -184,6 +187,29 @@ def _stale_hook_launcher(programs: set) -> str | None:
     if wanted.path not in programs:
         return None
     return None if plan_seed_files([wanted])[0].kind == "unchanged" else wanted.path
+
+
+def _stale_bytecode_pack(programs: set) -> str | None:
+    """What is wrong with the bytecode pack the hooks' launcher imports from
+    (sessionward._bytecode_pack), when the hooks run that launcher: missing or unusable, or
+    out of date for some modules (sessionward upgraded or edited since install). The hooks
+    work either way, importing those modules from their sources."""
+    import sessionward
+    from sessionward._bytecode_pack import stale_modules
+    from sessionward._humanize import short_path
+    from sessionward.install.hook_launcher import bytecode_pack_path, hook_launcher_path
+
+    if hook_launcher_path() not in programs:
+        return None
+    pack = bytecode_pack_path()
+    stale = stale_modules(pack, os.path.dirname(os.path.abspath(sessionward.__file__)))
+    if stale is None:
+        return f"its bytecode pack {short_path(pack)} is missing or unusable: each hook imports sessionward the slow way"
+    if not stale:
+        return None
+    named = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+    return (f"its bytecode pack {short_path(pack)} is out of date for {len(stale)} module(s) ({named}): each hook "
+            "imports those the slow way")
 
 
 def _program_path(launcher: str) -> str:

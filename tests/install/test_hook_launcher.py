@@ -103,7 +103,7 @@ def test_an_interpreter_path_a_shebang_line_cannot_hold_still_runs_it_without_si
     python = bindir / "python"
     python.symlink_to(sys.executable)
     launcher = tmp_path / "sessionward"
-    launcher.write_bytes(render(str(python), import_dirs()))
+    launcher.write_bytes(render(str(python), import_dirs(), str(tmp_path / "no-pack")))
     launcher.chmod(0o755)
     assert launcher.read_text().startswith("#!/bin/sh\n")
     extra = tmp_path / "extra"
@@ -124,7 +124,7 @@ def test_an_interpreter_path_with_a_backslash_is_refused_in_one_line(tmp_path, h
     from sessionward.install.hook_launcher import render
 
     with pytest.raises(SessionwardError, match="backslash or a line break"):
-        render("/opt/my env\\New/bin/python", [])
+        render("/opt/my env\\New/bin/python", [], "/nowhere")
     python = tmp_path / "my env\\New" / "python"
     python.parent.mkdir()
     python.symlink_to(sys.executable)

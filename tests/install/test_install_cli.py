@@ -92,7 +92,8 @@ def seed_paths(home, claude):
     return [home / "scripts" / "obsidian_session_manager.py",
             claude / "shell-config" / "end-lock-helpers.sh",
             claude / "shell-config" / "obsidian-session-helpers.sh",
-            claude / "hooks" / "sessionward"]
+            claude / "hooks" / "sessionward",
+            claude / "hooks" / "sessionward.bytecode"]
 
 
 def drafts_dir(home):
@@ -199,7 +200,7 @@ def test_install_json_envelope_lists_every_file(claude):
     assert start == {"what": "command", "path": str(claude / "commands" / "start.md"), "action": "create",
                      "backup": None, "lines_to_add": [], "why": ""}
     assert end["action"] == "create"
-    assert [(s["what"], s["action"]) for s in seeds] == [("seed", "create")] * 4
+    assert [(s["what"], s["action"]) for s in seeds] == [("seed", "create")] * 5
     assert drafts == {"what": "dir", "path": str(drafts_dir(claude.parent)), "action": "create", "why": ""}
 
 

@@ -186,7 +186,10 @@ def test_every_launcher_says_out_of_memory_as_sessionward_does(tmp_path):
     from sessionward.install.hook_launcher import import_dirs, render
 
     hooks_launcher = tmp_path / "sessionward"
-    hooks_launcher.write_bytes(render(sys.executable, import_dirs()))
+    from sessionward.install.hook_launcher import render_bytecode_pack
+
+    (tmp_path / "sessionward.bytecode").write_bytes(render_bytecode_pack())  # as install writes it: the pack in use
+    hooks_launcher.write_bytes(render(sys.executable, import_dirs(), str(tmp_path / "sessionward.bytecode")))
     hooks_launcher.chmod(0o755)
     launchers = {"the package's launcher": [SESSIONWARD], "the hooks' launcher": [str(hooks_launcher)],
                  "__main__": [sys.executable, "-m", "sessionward"]}

@@ -29,7 +29,7 @@ from sessionward.identity.checkout import describe_checkout
 from sessionward.install import manifest, settings, slash_commands
 from sessionward.install.diffs import unified_diff
 from sessionward.install.directories import HOLDS_KEPT, DirAction, apply_dir_actions, drafts_dirs, plan_dir_removal
-from sessionward.install.hook_launcher import hook_launcher_file, hook_launcher_path
+from sessionward.install.hook_launcher import bytecode_pack_file, hook_launcher_file, hook_launcher_path
 from sessionward.install.seed_paths import (
     YOURS,
     apply_actions,
@@ -180,9 +180,9 @@ def claude_home(scope: str) -> str:
 
 
 def user_files() -> list:
-    """The files a user-scope install writes beside settings.json: the origin's (seed_files)
-    and the launcher of the hooks (install.hook_launcher)."""
-    return [*seed_files(), hook_launcher_file()]
+    """The files a user-scope install writes beside settings.json: the origin's (seed_files),
+    the launcher of the hooks and the bytecode pack it imports from (install.hook_launcher)."""
+    return [*seed_files(), hook_launcher_file(), bytecode_pack_file()]
 
 
 def _require_launcher() -> None:
