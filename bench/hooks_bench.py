@@ -1,8 +1,9 @@
 """Section 4 of bench/run.py (`--only hooks`): the Claude Code hook processes.
 
 `sessionward hook <Event>` runs as a whole process before and after every tool call, with
-Claude Code's JSON on stdin. This times it, spawn to reap, through the real launcher
-(`.venv/bin/sessionward hook ...`, as settings.json runs it), next to `python -c pass` on the
+Claude Code's JSON on stdin. This times it, spawn to reap, through the launcher install writes
+(harness.hooks_launcher: Python without site, sessionward's modules from the bytecode pack
+beside it; `<launcher> hook ...`, as settings.json runs it), next to `python -c pass` on the
 launcher's interpreter, the cases interleaved round-robin with bench/harness.py's helpers.
 
 Fixture (in run.py's temporary directory; SESSIONWARD_HOME and HOME point into it):
@@ -47,6 +48,9 @@ time something else). The cases:
                                   from the same state: between samples (untimed) the
                                   session is registered again and ended.json removed.
   PreToolUse Write, claimed, no bytecode cache   as run.py's section 2 (information)
+  PreToolUse Write claimed, SessionStart, without the bytecode pack   the same hooks through
+                                  a launcher whose pack is missing: the usual imports
+                                  (information: what the pack saves, side by side)
 Budgets (DESIGN.md, the issue): every event's row <= PROCESS_BUDGET_RATIO x `python -c pass`
 (the git checkout that asks is information: it is what the guard is for); SessionEnd, besides,
 with its worst sample well under the 1.5 s Claude Code gives all SessionEnd hooks together: at
@@ -310,7 +314,7 @@ class SessionEndReset:
             raise SystemExit("bench: the session's claims are still ended after the restore")
 
 
-def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: list, pool_pids: list,
+def hook_cases(root: Path, state: Path, python: str, launcher: Path, unpacked: Path, owners: list, pool_pids: list,
                checkouts: list[str], targets: dict, reset: SessionEndReset) -> list:
     home = root / "hooks-user"  # HOME: no ~/.claude/sessionward.toml there
     home.mkdir(exist_ok=True)
@@ -363,6 +367,10 @@ def hook_cases(root: Path, state: Path, python: str, launcher: Path, owners: lis
                  payload("SessionEnd", ENDING, reset.cwd, reason="other"), reset.cwd, none, reset),
         HookCase("PreToolUse Write claimed, no bytecode cache", hook + ["PreToolUse"],
                  hook_env(uncached, home, pool_pids[ME]), "info", claimed, main, deny, None),
+        HookCase("PreToolUse Write claimed, without the bytecode pack", [str(unpacked), "hook", "PreToolUse"], me_env,
+                 "info", claimed, main, deny, None),
+        HookCase("SessionStart, without the bytecode pack", [str(unpacked), "hook", "SessionStart"], me_env, "info",
+                 payload("SessionStart", ME, main, source="startup"), main, context, None),
     ]
 
 
@@ -407,6 +415,7 @@ def run_hook_section(root: Path, checkouts: list[str], rounds: dict) -> tuple[di
         raise SystemExit(f"bench: no launcher at {package_launcher}; install the package into .venv first")
     python = launcher_interpreter(package_launcher)
     launcher = hooks_launcher(root, package_launcher)  # what install points the hooks at
+    unpacked = hooks_launcher(root, package_launcher, pack=False)  # the same, importing as usual
     bin_dir = root / "bin"
     bin_dir.mkdir()
     claude = bin_dir / "claude"  # comm `claude`: the other sessions look like Claude Code's
@@ -414,13 +423,13 @@ def run_hook_section(root: Path, checkouts: list[str], rounds: dict) -> tuple[di
     stand_ins = {}
     with SleeperPool(HOOK_SESSIONS, program=str(claude), seconds=86400) as pool:
         try:
-            return _hook_section(root, checkouts, rounds, launcher, python, bin_dir, pool, stand_ins)
+            return _hook_section(root, checkouts, rounds, launcher, unpacked, python, bin_dir, pool, stand_ins)
         finally:
             for stand_in in stand_ins.values():
                 stand_in.close()
 
 
-def _hook_section(root, checkouts, rounds, launcher, python, bin_dir, pool, stand_ins) -> tuple[dict, str]:
+def _hook_section(root, checkouts, rounds, launcher, unpacked, python, bin_dir, pool, stand_ins) -> tuple[dict, str]:
     from sessionward.identity import resolve_owner
 
     pids = list(pool.pids)
@@ -443,7 +452,7 @@ def _hook_section(root, checkouts, rounds, launcher, python, bin_dir, pool, stan
     if census["claims"] != HOOK_CLAIMS:
         raise SystemExit(f"bench: the claims shards hold {census['claims']} claims, not {HOOK_CLAIMS}")
     reset = SessionEndReset(store, state, owners[ENDING], checkouts[ENDING % len(checkouts)])
-    cases = hook_cases(root, state, python, launcher, owners, pids, checkouts, targets, reset)
+    cases = hook_cases(root, state, python, launcher, unpacked, owners, pids, checkouts, targets, reset)
 
     def runner(case: HookCase) -> ClaudeStandIn:
         return stand_ins[ENDING if case.role == "session-end" else ME]
@@ -509,9 +518,10 @@ def hook_table(results: dict, markdown: bool) -> str:
     )
     headers = ["hook", "answer", "median ms", "p90 ms", "max ms", "x pass", "peak RSS MiB", "RSS x pass", "budget"]
     notes = [
-        "Each row runs `.venv/bin/sessionward hook <Event>` with the event's JSON piped to stdin (python -c pass gets",
-        "the same bytes), each run and timed by the session's own process (comm `claude`, CLAUDE_PID), whose child it",
-        "is, as under Claude Code. answer: the hook's decision,",
+        "Each row runs `<launcher> hook <Event>` (the launcher install writes: Python without site, sessionward's",
+        "modules from the bytecode pack; the last two rows without it) with the event's JSON piped to stdin (python -c",
+        "pass gets the same bytes), each run and timed by the session's own process (comm `claude`, CLAUDE_PID), whose",
+        "child it is, as under Claude Code. answer: the hook's decision,",
         f"checked before and after timing. Claims: {census['shards']} shards holding {census['paths']} paths, "
         f"{census['median_bytes'] / 1024:.1f} KiB median, {census['max_bytes'] / 1024:.1f} KiB the largest.",
         f"SessionEnd: each of its {results['rounds']} samples starts from the same state (untimed, after each: the "

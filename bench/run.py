@@ -60,7 +60,8 @@ Sections:
      to holding; critical sections are checked pairwise for overlap (mutual exclusion), and
      the gap between one and the next is the hand-over. Trials of the two locks alternate.
      Budget: NamedLock's worst wait (over all cycles of all trials) <= FileLock's.
-  4. Claude Code hook processes (--only hooks; the code is in bench/hooks_bench.py): `.venv/bin/sessionward hook <Event>` with the event's
+  4. Claude Code hook processes (--only hooks; the code is in bench/hooks_bench.py): `<launcher> hook <Event>`
+     through the launcher install writes (Python without site, the bytecode pack), with the event's
      JSON piped to stdin, next to `python -c pass` on the same interpreter (given the same
      stdin), against 50 live sessions whose owners are 50 processes named `claude` (CLAUDE_PID
      names one, as Claude Code sets it) and 2,000 claims over 1,000 files. Cases: PreToolUse
@@ -69,9 +70,10 @@ Sections:
      other sessions in the worktree (ask), PostToolUse Write (records, replacing its own
      claim), SessionStart (registered already: answers with the sessions sharing its
      worktree), UserPromptSubmit and Stop (heartbeats), SessionEnd (re-registered and
-     ended.json removed, untimed, after every sample), and PreToolUse Write compiled on
-     every run. Answers are checked before and after timing. Budget: every event's row
-     (the asking git checkout aside) <= PROCESS_BUDGET_RATIO x `python -c pass`;
+     ended.json removed, untimed, after every sample), PreToolUse Write compiled on
+     every run, and PreToolUse Write and SessionStart without the bytecode pack. Answers
+     are checked before and after timing. Budget: every event's row (the asking git
+     checkout aside) <= PROCESS_BUDGET_RATIO x `python -c pass`;
      SessionEnd's slowest sample also at most half of the 1.5 s Claude Code gives all
      SessionEnd hooks.
   5. The life locks' watchers (--only watchers; bench/watchers_bench.py): the hooks that

@@ -186,7 +186,8 @@ def run_hook_rows(root: Path, checkouts: list, settings: dict, rounds: int, laun
                 env["SESSIONWARD_STORE"] = setting
                 no_end = SimpleNamespace(cwd=main)  # its SessionEnd case is not run here
                 case_launcher = (launchers or {}).get(label, launcher)
-                for case in hb.hook_cases(root, state, python, case_launcher, owners, pids, checkouts, targets, no_end):
+                for case in hb.hook_cases(root, state, python, case_launcher, case_launcher, owners, pids, checkouts, targets,
+                                          no_end):
                     if case.label in HOOK_EVENTS:
                         cases.append(case._replace(label=f"{case.label}|{label}", env=env))
                     elif case.role == "base" and not cases:

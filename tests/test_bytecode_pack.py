@@ -4,7 +4,8 @@
   payloads) and the status line import every module of sessionward from the pack but the two
   the launcher needs to open it (`python -v` names each module read from a file).
 * A module whose source changed since the pack was written is imported from its source (the
-  new code runs), the others from the pack; a module added since is imported as usual.
+  new code runs), the others from the pack; a module added since is imported as usual; so is
+  every module of another copy of the package imported first.
 * A pack this process must not trust or cannot use is not used at all, and imports go on as
   usual: writable by others, another user's, a symlink, a FIFO, truncated, garbage, written by
   another Python. Nothing is printed, nothing fails.
@@ -136,6 +137,19 @@ def test_a_module_changed_since_is_imported_from_its_source(package_copy):
         "sessionward._humanize", "sessionward.added_since"]
     (src / "sessionward" / "drafts.py").unlink()
     assert "sessionward.drafts" in _bytecode_pack.stale_modules(str(pack), str(src / "sessionward"))
+
+
+def test_another_copy_of_the_package_imported_first_is_not_served_from_the_pack(package_copy, tmp_path):
+    # The pack names its modules' sources: a package imported from another directory (a second
+    # copy first on sys.path, as with PYTHONPATH) keeps its own submodules.
+    src, pack = package_copy
+    other = tmp_path / "other"
+    shutil.copytree(src, other)
+    with open(other / "sessionward" / "errors.py", "a") as f:
+        f.write("\nPACK_TEST_MARK = 'the other copy'\n")
+    result = import_through(other, pack, "sessionward.errors")
+    assert result["used"] is True
+    assert result["sessionward.errors"] == ["SourceFileLoader", str(other / "sessionward" / "errors.py"), "the other copy"]
 
 
 def _group_writable(pack):

@@ -4,9 +4,9 @@ launcher imports from.
 Why: a hook is a new interpreter on every tool call, and imports are half of what sessionward
 adds to it. Through the usual import system each of the 25 to 30 modules a hook loads costs
 a search of the path, two stats, an open and a read of its .pyc, and Python code to check
-the cache: about 1.5 ms in all of a SessionStart's 25 ms, outside Claude Code
-(docs/BENCHMARKS.md, "The hooks' bytecode pack"). From the pack a module costs one stat of
-its source and one pread.
+the cache: 0.7 to 1.7 ms in all of a hook's 20, outside Claude Code (docs/BENCHMARKS.md,
+"The hooks' bytecode pack"). From the pack a module costs one stat of its source and one
+pread: the index says where its code lies, so a hook reads only the modules it imports.
 
 Who writes it: `sessionward install` (user scope), beside the hooks' launcher, as one of its
 managed files (install/hook_launcher.py: bytecode_pack_file); uninstall removes it. Who
@@ -29,7 +29,9 @@ another Python, or unreadable, corrupt, not a regular file of this user's, or wr
 others, is not used at all. Every failure means the usual, slower import, never an error:
 `sessionward doctor` says when the pack is out of date, and `sessionward install` writes it
 again. Modules keep their `__file__` (the source), so tracebacks and linecache read the
-source as usual.
+source as usual. Only the copy of the package the pack was written from is served: a
+submodule whose package was imported from elsewhere (another copy first on PYTHONPATH) is
+that copy's, imported as usual.
 """
 
 import marshal
@@ -61,6 +63,9 @@ class _PackFinder:
         if entry is None:
             return None
         origin, is_package, mtime_ns, size, offset, length = entry
+        home = os.path.dirname(os.path.dirname(origin) if is_package else origin)  # the directory it is found in
+        if path is not None and home not in path:
+            return None  # a submodule of another copy of the package (PYTHONPATH's, say): not ours to serve
         try:
             source = os.stat(origin)
             if source.st_mtime_ns != mtime_ns or source.st_size != size:
@@ -111,7 +116,7 @@ def _open_pack(path: str) -> tuple[int, int, dict] | None:
         return None
     try:
         found = _read_index(fd)
-    except (OSError, ValueError, EOFError, TypeError, KeyError):
+    except Exception:  # noqa: BLE001 - whatever is wrong with it (or with this Python), the usual imports work
         found = None
     if found is None:
         os.close(fd)

@@ -322,6 +322,8 @@ def test_dry_run_prints_the_diff_and_changes_nothing(home, claude):
     settings_diff = out[1:ends[0]]
     start_diff = out[ends[0] + 1:ends[1]]
     assert start_diff[:3] == ["--- /dev/null", f"+++ {claude / 'commands' / 'start.md'}", "@@ -0,0 +1,10 @@"]
+    pack = claude / "hooks" / "sessionward.bytecode"  # binary: diff's one line, not its bytes
+    assert out[out.index(f"would create {pack}") + 1] == f"Binary files /dev/null and {pack} differ"
     run_cli("install", check=True)
     assert apply_diff(original.decode(), settings_diff).encode() == path.read_bytes()
     assert apply_diff("", start_diff) == START_MD
@@ -341,6 +343,9 @@ def test_uninstall_dry_run_prints_the_diff_and_changes_nothing(home, claude):
     # each file's diff (to /dev/null) under its line
     seed = out.index(f"would remove {home / 'scripts' / 'obsidian_session_manager.py'}")
     assert out[seed + 1:seed + 3] == [f"--- {home / 'scripts' / 'obsidian_session_manager.py'}", "+++ /dev/null"]
+    pack = claude / "hooks" / "sessionward.bytecode"
+    assert out[out.index(f"would remove {pack}") + 1:out.index(f"would remove {pack}") + 3] == [
+        f"Binary files {pack} and /dev/null differ", out[-1]]
 
 
 # --- refusals: one line, a documented exit code, nothing changed -------------------------------

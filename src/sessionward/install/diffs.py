@@ -5,8 +5,16 @@ import difflib
 NO_NEWLINE = "\\ No newline at end of file\n"
 
 
+BINARY_PROBE_BYTES = 8000  # as git: a NUL byte among the first 8000 makes a file binary
+
+
 def unified_diff(path: str, old: bytes | None, new: bytes | None) -> list[str]:
-    """The lines of `diff -u` from `old` to `new` (None: the file does not exist)."""
+    """The lines of `diff -u` from `old` to `new` (None: the file does not exist); for a binary
+    file (the hooks' bytecode pack), diff's one line, "Binary files A and B differ"."""
+    if _is_binary(old) or _is_binary(new):
+        if old == new:
+            return []
+        return [f"Binary files {'/dev/null' if old is None else path} and {'/dev/null' if new is None else path} differ"]
     before = _lines(old)
     after = _lines(new)
     text = "".join(
@@ -27,3 +35,7 @@ def _lines(data: bytes | None) -> list[str]:
         # no final newline: the marker rides on the last line, so difflib prints it right after
         lines.append(last + NO_NEWLINE)
     return lines
+
+
+def _is_binary(data: bytes | None) -> bool:
+    return data is not None and b"\0" in data[:BINARY_PROBE_BYTES]

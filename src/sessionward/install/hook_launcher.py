@@ -17,7 +17,7 @@ every hook and the status line at it; the commands it writes are still `<launche
 
 Beside it install writes the bytecode pack it imports sessionward's modules from
 (sessionward._bytecode_pack: every module compiled into one file, one stat and one read a
-module instead of the import system's search and cache checks, about 1.7 ms of a hook's 20).
+module instead of the import system's search and cache checks, 0.7 to 1.7 ms of a hook's 20).
 A module whose source changed since is imported from its source; doctor says when the pack is
 out of date, and install writes it again.
 
