@@ -145,25 +145,46 @@ sys.stdout.buffer.write(render_pack(sys.argv[2], sys.argv[3]))
 """
 
 
+_rendered_packs: dict = {}  # the sources' paths, sizes and times -> their pack: one compile per process
+
+
 def render_bytecode_pack() -> bytes:
     """The pack of the sessionward this interpreter imports (sessionward._bytecode_pack), its
-    first line carrying install's managed-file marker: the same bytes for the same sources."""
-    import subprocess
-
+    first line carrying install's managed-file marker: the same bytes for the same sources,
+    compiled once per process for them (a plan is made more than once; tests install often)."""
     import sessionward
-    from sessionward.errors import SessionwardError
+    from sessionward._bytecode_pack import package_sources
 
     package_dir = os.path.dirname(os.path.abspath(sessionward.__file__))
+    try:
+        key = tuple((path, info.st_size, info.st_mtime_ns)
+                    for path in package_sources(package_dir).values() for info in [os.stat(path)])
+    except OSError:
+        return _compile_pack(package_dir)  # a source gone meanwhile: the compile says what is wrong
+    if key not in _rendered_packs:
+        _rendered_packs[key] = _compile_pack(package_dir)
+    return _rendered_packs[key]
+
+
+def _compile_pack(package_dir: str) -> bytes:
+    import subprocess
+
+    from sessionward.errors import SessionwardError
+
     first_line = (f"# {MANAGED_MARKER}: the bytecode of every sessionward module, which the hooks' launcher "
                   "imports from (sessionward/_bytecode_pack.py)")
     env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")}
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", _RENDER_PACK, os.path.dirname(package_dir), package_dir,
-                           first_line], capture_output=True, env=env, timeout=120)
-    if done.returncode != 0:
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", _RENDER_PACK, os.path.dirname(package_dir),
+                               package_dir, first_line], capture_output=True, env=env, timeout=120)
+    except (OSError, subprocess.SubprocessError) as error:  # no process to spare, or it hung
+        last = str(error)
+    else:
+        if done.returncode == 0:
+            return done.stdout
         last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-        raise SessionwardError(f"could not compile sessionward's modules for the hooks: {last}",
-                               "check that every file of the package can be read; nothing was changed")
-    return done.stdout
+    raise SessionwardError(f"could not compile sessionward's modules for the hooks: {last}",
+                           "check that every file of the package can be read; nothing was changed")
 
 
 def bytecode_pack_file() -> SeedFile:
