@@ -196,19 +196,18 @@ def _stale_bytecode_pack(programs: set) -> str | None:
     work either way, importing those modules from their sources."""
     import sessionward
     from sessionward._bytecode_pack import stale_modules
-    from sessionward._humanize import short_path
     from sessionward.install.hook_launcher import bytecode_pack_path, hook_launcher_path
 
     if hook_launcher_path() not in programs:
         return None
-    pack = bytecode_pack_path()
+    pack = bytecode_pack_path()  # in full, as the launcher beside it is named
     stale = stale_modules(pack, os.path.dirname(os.path.abspath(sessionward.__file__)))
     if stale is None:
-        return f"its bytecode pack {short_path(pack)} is missing or unusable: each hook imports sessionward the slow way"
+        return f"its bytecode pack {pack} is missing or unusable: each hook imports sessionward the slow way"
     if not stale:
         return None
     named = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
-    return (f"its bytecode pack {short_path(pack)} is out of date for {len(stale)} module(s) ({named}): each hook "
+    return (f"its bytecode pack {pack} is out of date for {len(stale)} module(s) ({named}): each hook "
             "imports those the slow way")
 
 

@@ -135,9 +135,10 @@ def bytecode_pack_path() -> str:
 
 
 # Marshal's bytes depend on the process as well as on the code (a string some module of the
-# process also holds is written as a shared one), and a set's order on the hash seed: so the
-# pack is compiled in a new interpreter that imports nothing else, with a fixed seed, and a
-# second install finds it unchanged.
+# process also holds is written as a shared one), and before Python 3.11 a set's order on the
+# hash seed: so the pack is compiled in a new interpreter that imports nothing else, with a
+# fixed seed (given in its environment, which holds nothing else: not -I or -E, which would
+# drop the seed too), and a second install finds it unchanged.
 _RENDER_PACK = """import sys
 sys.path.insert(0, sys.argv[1])
 from sessionward._bytecode_pack import render_pack
@@ -175,8 +176,9 @@ def _compile_pack(package_dir: str) -> bytes:
                   "imports from (sessionward/_bytecode_pack.py)")
     env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")}
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", _RENDER_PACK, os.path.dirname(package_dir),
-                               package_dir, first_line], capture_output=True, env=env, timeout=120)
+        done = subprocess.run([sys.executable, "-s", "-S", "-c", _RENDER_PACK, os.path.dirname(package_dir),
+                               package_dir, first_line], capture_output=True, env=env, cwd=os.path.dirname(package_dir),
+                              timeout=120)
     except (OSError, subprocess.SubprocessError) as error:  # no process to spare, or it hung
         last = str(error)
     else:
