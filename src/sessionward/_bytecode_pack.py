@@ -67,8 +67,7 @@ class _PackFinder:
         if path is not None and home not in path:
             return None  # a submodule of another copy of the package (PYTHONPATH's, say): not ours to serve
         try:
-            source = os.stat(origin)
-            if source.st_mtime_ns != mtime_ns or source.st_size != size:
+            if not _source_unchanged(origin, mtime_ns, size):
                 raise ValueError("changed since the pack was written")
             data = os.pread(self._fd, length, self._base + offset)
             if len(data) != length:
@@ -92,8 +91,12 @@ class _PackFinder:
         code, spec.loader_state = spec.loader_state, None
         exec(code, module.__dict__)
 
-    def invalidate_caches(self) -> None:
-        pass
+
+def _source_unchanged(origin: str, mtime_ns: int, size: int) -> bool:
+    """Whether the source at `origin` still has the st_mtime_ns and size the pack recorded for
+    it (its code in the pack is then what the source compiles to). Raises OSError."""
+    source = os.stat(origin)
+    return source.st_mtime_ns == mtime_ns and source.st_size == size
 
 
 def use_pack(path: str) -> bool:
@@ -199,10 +202,8 @@ def stale_modules(path: str, package_dir: str) -> list[str] | None:
     stale = set(package_sources(package_dir)) ^ set(packed)
     for module, (origin, _, mtime_ns, size, _, _) in packed.items():
         try:
-            source = os.stat(origin)
+            if not _source_unchanged(origin, mtime_ns, size):
+                stale.add(module)
         except OSError:
-            stale.add(module)
-            continue
-        if (source.st_mtime_ns, source.st_size) != (mtime_ns, size):
             stale.add(module)
     return sorted(stale)
