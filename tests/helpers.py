@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 VENV_BIN = os.path.dirname(sys.executable)
 SESSIONWARD = os.path.join(VENV_BIN, "sessionward")
@@ -119,6 +121,26 @@ def watcher_pids(state_dir, key: str | None = None) -> list[int]:
             if path.startswith(directory) and (key is None or path == directory + key):
                 found.append(int(name))
     return sorted(found)
+
+
+def watchers_once(state_dir, condition, timeout_s: float = 10.0) -> list[int]:
+    """The watcher pids under state_dir once `condition` holds of them (AssertionError after timeout_s)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition(pids := watcher_pids(state_dir)):
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.05)
+    return pids
+
+
+def kill_watcher_pair(state_dir) -> None:
+    """Kill the one watcher pair under state_dir as a whole, as a person might (both of it:
+    one killed alone is replaced by the other): stopped first, then killed, since a survivor
+    would fork a new peer at once."""
+    pair = watchers_once(state_dir, lambda pids: len(pids) == 2)  # the second is forked by the first
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pair:
+            os.kill(pid, sig)
+    watchers_once(state_dir, lambda pids: not pids)
 
 
 # -- another Unix user ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sessionward.identity import read_process, resolve_owner
 from sessionward.identity.process import REAP_GRACE_S
 from sessionward.locks import Holder, LockRefused, LockTimeout, NamedLock, cleanup_orphans
 
-from helpers import SESSIONWARD, hold_flock, run_cli
+from helpers import SESSIONWARD, hold_flock, kill_watcher_pair, run_cli
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # every lock test, on every store backend
 
@@ -260,6 +260,44 @@ def test_acquire_and_release_as_two_bash_calls_of_one_claude_session(tmp_path, l
     assert again[:2] == ["0", f"lock end is already yours (pid {claude_pid})"]
     assert released[:2] == ["0", "released lock end"]
     assert not lock_file.exists()
+
+
+LAPSED = re.compile(r"sessionward: lease on lock end lapsed \d+\.\d{3} s ago: (nobody holds it now|now held by pid (\d+) on \S+ "
+                    r"\(fence \d+\)); what was done after the lapse was not protected by the lock; check it and acquire again\n")
+
+
+def test_a_holder_whose_watcher_pair_was_killed_is_told_once_that_its_lease_lapsed(keeper, store_backend, state_dir,
+                                                                                  monkeypatch):
+    """The local store judges a holder by its PID: with its watcher pair killed, its lock stays
+    held and its release frees it. The shared store judges it by the lease the pair renews:
+    the lease lapses after its TTL, and the holder's next `lock` command (a new process, which
+    knows no token) is told so, once, naming who holds the lock now; acquire and release alike."""
+    monkeypatch.setenv("SESSIONWARD_TEST_LEASE_TTL_MS", "600")
+    assert run_cli("lock", "acquire", "end", "--pid", str(keeper)).returncode == 0
+    kill_watcher_pair(state_dir)
+    time.sleep(1.5)  # two and a half TTLs
+    released = run_cli("lock", "release", "end", "--pid", str(keeper))
+    if store_backend == "local":
+        assert (released.returncode, released.stdout, released.stderr) == (0, "released lock end\n", "")
+        return
+    assert released.returncode == 1 and LAPSED.fullmatch(released.stderr).group(1) == "nobody holds it now", released
+    again = run_cli("lock", "release", "end", "--pid", str(keeper))  # told once
+    assert (again.returncode, again.stdout, again.stderr) == (0, "lock end was not held; nothing to do\n", "")
+
+    assert run_cli("lock", "acquire", "end", "--pid", str(keeper)).returncode == 0
+    kill_watcher_pair(state_dir)
+    time.sleep(1.5)
+    newcomer = subprocess.Popen(["sleep", "600"])
+    try:
+        assert run_cli("lock", "acquire", "end", "--pid", str(newcomer.pid)).returncode == 0
+        told = run_cli("lock", "acquire", "end", "--pid", str(keeper), "--timeout", "0.3")
+        assert told.returncode == 1 and LAPSED.fullmatch(told.stderr).group(2) == str(newcomer.pid), told
+        waits = run_cli("lock", "acquire", "end", "--pid", str(keeper), "--timeout", "0.3")  # told once: it waits now
+        assert waits.returncode == 1 and "lapsed" not in waits.stderr and f"still held after 0.3 s by pid {newcomer.pid}" \
+            in waits.stderr, waits
+    finally:
+        newcomer.kill()
+        newcomer.wait()
 
 
 def test_release_from_an_unrelated_process_is_refused(keeper, lock_file):

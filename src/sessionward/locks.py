@@ -36,8 +36,9 @@ On the shared store (SESSIONWARD_STORE=redis://..., sessionward.store.redis_lock
 protocol holds the same facts on the server: no NAME.lock file; the holder's token with a lease
 (renewed by the holder's watcher while it lives, lapsed 30 s after its machine stopped
 renewing); a holder on another kernel is alive while its lease is; a holder whose lease lapsed
-is told at its next release (LeaseLost naming the new holder and fence; `lock run` raises it
-once its command has ended), never silently.
+is told at its next acquire or release of that lock, once, even from a new process acting for
+it (a `lock` command for the session's owner): LeaseLost naming the new holder and fence
+(`lock run` raises it once its command has ended), never silently.
 
 Holders (the process whose PID goes in NAME.lock):
   owner     `lock acquire`: the session's owner (Claude Code's process, or the shell). Re-entrant:
@@ -252,6 +253,7 @@ class NamedLock:
         if _DISABLED:  # test-only: the negative control
             return Acquired(self.name, False, None, 0.0)
         holder.owner.watch()  # outside the guard: from another PID namespace it is judged by its life lock
+        self._tell_a_lapse()
         deadline = started + timeout
         me = waiter_record()
         try:
@@ -381,13 +383,14 @@ class NamedLock:
                 if mine:
                     self._remove(state)
                     return Released(self.name, "held", state)
-                lost = self._facts.lost_lease(token)  # a lease that lapsed (the shared store): told, never silent
+                lost = self._facts.lost_lease(token, self._holder().owner.to_record())  # told, never silent
                 if lost is not None:
                     raise lost
                 if state.present and state.liveness is None:
                     state.liveness = holder_liveness(state)
                 return Released(self.name, "lost", state)
             if not state.present:
+                self._tell_a_lapse()
                 return Released(self.name, "free", state)
             if state.orphaned:
                 self._remove(state)
@@ -399,7 +402,17 @@ class NamedLock:
             if force:
                 self._remove(state)
                 return Released(self.name, "forced", state)
+            self._tell_a_lapse()
             raise LockRefused(state)
+
+    def _tell_a_lapse(self) -> None:
+        """Raise LeaseLost if this holder's last hold of the lock lapsed and it was not told
+        yet (the shared store: a watcher pair killed or paused, a host cut off). A new process
+        acting for the holder (a `lock` command) knows no token: the store keeps it until the
+        holder is told. The local store has no lease: nothing to tell."""
+        lost = self._facts.lost_lease("", self._holder().owner.to_record())
+        if lost is not None:
+            raise lost
 
     # -- the event log (sessionward.eventlog) -------------------------------------------------------
 

@@ -2,15 +2,13 @@
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
-import time
 
 import pytest
 
-from helpers import run_cli
+from helpers import kill_watcher_pair, run_cli, watchers_once
 
 
 def doctor(*args, env=None):
@@ -278,18 +276,14 @@ def test_a_live_owner_whose_watcher_pair_was_killed_is_told_with_the_fix(path_en
         if where == "shared":  # another state directory on this machine sees the record, not the pair's life file
             _, checks = doctor(env=dict(env, SESSIONWARD_HOME=str(tmp_path / "another-state")))
             assert checks["watchers"]["status"] == "ok", checks["watchers"]
-        pair = _watchers_once(state_dir, lambda pids: len(pids) == 2)  # the second is forked by the first
-        for sig in (signal.SIGSTOP, signal.SIGKILL):  # both stopped first: a survivor would fork a new peer at once
-            for pid in pair:
-                os.kill(pid, sig)
-        _watchers_once(state_dir, lambda pids: not pids)
+        kill_watcher_pair(state_dir)
         _, checks = doctor(env=env)
         watchers = checks["watchers"]
         assert watchers["status"] == "warn" and f"no watcher for live pid {keeper} " in watchers["detail"], watchers
         assert ("leases on the shared store lapse" if where == "shared" else "other PID namespaces") in watchers["detail"]
         assert watchers["fix"].startswith(f"sessionward heartbeat --pid {keeper} starts one again")
         run_cli("heartbeat", "--pid", str(keeper), env=env, check=True)
-        _watchers_once(state_dir, lambda pids: len(pids) == 2)
+        watchers_once(state_dir, lambda pids: len(pids) == 2)
         _, checks = doctor(env=env)
         assert checks["watchers"]["status"] == "ok", checks["watchers"]
     finally:
@@ -297,12 +291,3 @@ def test_a_live_owner_whose_watcher_pair_was_killed_is_told_with_the_fix(path_en
             server.cleanup()
 
 
-def _watchers_once(state_dir, condition, timeout_s: float = 10.0) -> list:
-    """The watcher pids under state_dir once `condition` holds of them (AssertionError after timeout_s)."""
-    from helpers import watcher_pids
-
-    deadline = time.monotonic() + timeout_s
-    while not condition(pids := watcher_pids(state_dir)):
-        assert time.monotonic() < deadline, pids
-        time.sleep(0.05)
-    return pids

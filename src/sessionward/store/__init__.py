@@ -266,7 +266,9 @@ class LockFacts:
                                            orphaned in; None: someone else holds it now
         still_mine(created, pid) -> LockState | None   the lock is still the one we took
         remove(state) -> kept_as | None    free it (an unreadable holder is kept aside)
-        lost_lease(token) -> LeaseLost | None   the lease of `token` lapsed by time
+        lost_lease(token, holder) -> LeaseLost | None   the lease `holder` (an owner record)
+                                           took with `token` ("": its last one not yet
+                                           told of) lapsed; told once
         tidy(), close()
     """
 
@@ -284,7 +286,7 @@ class LockFacts:
     def take(self, guard, meta: dict, pid: int, replacing) -> tuple | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def lost_lease(self, token: str):  # pragma: no cover - interface
+    def lost_lease(self, token: str, holder: dict):  # pragma: no cover - interface
         raise NotImplementedError
 
     def still_mine(self, created: tuple, pid: int):  # pragma: no cover - interface

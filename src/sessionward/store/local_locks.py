@@ -84,7 +84,7 @@ class LocalLock(LockFacts):
         meta["fence"] = fence = guard.next_fence()
         return self.write_holder(jsoncodec.dumps(meta).encode(), pid), fence, replacing.present
 
-    def lost_lease(self, token: str) -> None:
+    def lost_lease(self, token: str, holder: dict) -> None:
         """A local lock has no lease to lapse: a lock taken from its holder was forced away
         or taken over from a dead holder (Released says "lost")."""
         return None

@@ -11,7 +11,8 @@ renewing: its owners are dead LEASE_TTL_MS after the last renewal, and not befor
 
 Keys, under the user's prefix P (resp.key_prefix):
     P alive          sorted set: owner key -> the server time (ms) its lease lapses at
-    P holds:OWNER    hash: lock name -> the token of the lease OWNER holds on it
+    P holds:OWNER    hash: lock name -> the token of the lease OWNER holds on it (or held,
+                     until OWNER is told that it lapsed)
     P changes        the change counter finish() INCRs (store.shared: `watch` polls it)
     P lock:NAME      a lock's holder token, PX expiry (store.redis_locks; renewed here too,
     P expiry:NAME    with the time it lapses at unless renewed again)
@@ -37,8 +38,10 @@ loads it; the hooks do not (a lease's length is store.shared.lease_ttl_ms).
 from sessionward.store.resp import Script
 from sessionward.store.shared import SERVER_MS_LUA, changes_key
 
-# KEYS alive holds; ARGV owner ttl_ms prefix. The locks whose lease is no longer the one
-# recorded (released, taken over) are forgotten.
+# KEYS alive holds; ARGV owner ttl_ms prefix. A lock whose lease is no longer the one
+# recorded is not renewed, and its entry stays: a release or a forced release removes the
+# entry with the lock, so one still here lapsed, and it is what its holder is told of at its
+# next operation on that lock (store.redis_locks: lost_lease, which removes it then).
 RENEW_LUA = SERVER_MS_LUA + """
 local now = server_ms()
 local ttl = tonumber(ARGV[2])
@@ -49,8 +52,6 @@ for i = 1, #held, 2 do
   if redis.call('GET', key) == held[i + 1] then
     redis.call('PEXPIRE', key, ttl)
     redis.call('SET', ARGV[3] .. 'expiry:' .. held[i], held[i + 1] .. ' ' .. (now + ttl))
-  else
-    redis.call('HDEL', KEYS[2], held[i])
   end
 end
 return now

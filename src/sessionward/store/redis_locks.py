@@ -22,7 +22,9 @@ INCR of the fence, returned; "mine" when the key holds our token already (a retr
 whose reply was lost). Deadlines are the server's clock (PX, TIME). The lease is renewed
 every third of its TTL by the holder's watcher while the holder lives, checked where it runs
 (store.redis_lives); released only on a token match (RELEASE). A holder whose lease lapsed
-is told at its next release: LeaseLost, naming the new holder and its fence (lost_lease).
+is told at its next acquire or release of that lock, also from a new process acting for it
+(a `lock` command: the token is read back from P holds:OWNER, which keeps it until then):
+LeaseLost, naming the new holder and its fence (lost_lease).
 
 Liveness of a holder (read): on this kernel (its boot id is ours) the exact checks of the
 local store (PID, life lock), so a dead holder is taken over at once; on another kernel, its
@@ -150,21 +152,34 @@ redis.call('HDEL', KEYS[3], ARGV[2])
 """
 _UNCHECKED = os.environ.get("SESSIONWARD_TEST_LEASE_TOKEN_UNCHECKED") == "1"  # read once: children inherit it
 
-# KEYS lock expiry lapsed annex fence; ARGV token: when our lease lapsed (0: not by time) and who holds now
+# KEYS lock expiry lapsed annex holds; ARGV token name. The token: the caller's, or ("") the
+# one recorded for the holder (holds:OWNER). Returns {now, when that lease lapsed (0: not by
+# time, or not known), who holds now, their annex, their fence, whether the holder's record of
+# it was still there (it then lapsed: a release or a forced release removes it; removed now,
+# so the holder is told once)}.
 LAPSE_LUA = SERVER_MS_LUA + """
 local now = server_ms()
+local recorded = redis.call('HGET', KEYS[5], ARGV[2])
+local token = ARGV[1]
+if token == '' then token = recorded or '' end
+local held = redis.call('GET', KEYS[1]) or ''
+if token == '' or held == token then return {now, 0, held, '', 0, 0} end
 local at = 0
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local v = redis.call('GET', key)
   if v then
-    local token, ms = string.match(v, '^(%S+) (%d+)$')
-    if token == ARGV[1] then at = tonumber(ms) end
+    local t, ms = string.match(v, '^(%S+) (%d+)$')
+    if t == token then at = tonumber(ms) end
   end
 end
-local held = redis.call('GET', KEYS[1]) or ''
+local kept = 0
+if recorded == token then
+  redis.call('HDEL', KEYS[5], ARGV[2])
+  kept = 1
+end
 local json = ''
 if held ~= '' and redis.call('HGET', KEYS[4], 'token') == held then json = redis.call('HGET', KEYS[4], 'json') end
-return {now, at, held, json, tonumber(redis.call('HGET', KEYS[4], 'fence') or '0') or 0}
+return {now, at, held, json, tonumber(redis.call('HGET', KEYS[4], 'fence') or '0') or 0, kept}
 """
 
 SNAPSHOT = Script(SNAPSHOT_LUA)
@@ -298,22 +313,23 @@ class RedisLock(LockFacts):
             status_stamp.touch()
         return None
 
-    def lost_lease(self, token: str) -> LeaseLost | None:
-        """LeaseLost when the lease of `token` lapsed by time (not renewed: its holder paused,
-        cut off, or without a watcher), naming who holds the lock now; None otherwise (it
-        was released, or forced away by a person)."""
-        keys = [self.lock_key, *self.expiry_keys, self.annex_key]
-        now, at, held, annex, fence = self.conn().run_script(LAPSE, keys, [token])
-        if not at or at > now:
+    def lost_lease(self, token: str, holder: dict) -> LeaseLost | None:
+        """LeaseLost when the lease `holder` (an owner record) took with `token`, or ("") the
+        last one it took and was not told of, lapsed (not renewed: its holder paused, cut
+        off, or without a watcher), naming who holds the lock now; None otherwise (still
+        held, released, or forced away by a person). Told once: the record of it goes."""
+        keys = [self.lock_key, *self.expiry_keys, self.annex_key, f"{self.prefix}holds:{_owner_key(holder)}"]
+        now, at, held, annex, fence, kept = self.conn().run_script(LAPSE, keys, [token, self.name])
+        if not (kept or (at and at <= now)):
             return None
         who = ""
         if held:
             try:
-                holder = jsoncodec.loads(annex)["holder"] if annex else {}
-                who = f"pid {holder['pid']} on {holder.get('host') or '?'}"
+                record = jsoncodec.loads(annex)["holder"] if annex else {}
+                who = f"pid {record['pid']} on {record.get('host') or '?'}"
             except (ValueError, KeyError, TypeError):
                 who = "another holder"
-        return LeaseLost(self.name, who, fence if held else 0, at, now)
+        return LeaseLost(self.name, who, fence if held else 0, at if at <= now else 0, now)
 
     def tidy(self) -> None:
         pass  # nothing is left behind by a take that died: TAKE is one script
