@@ -336,7 +336,9 @@ def _check_store() -> Check:
 
 def _check_shared_state() -> list:
     """On the shared store: did the server lose its state (store.redis_state)? Fenced writes
-    are refused until it is re-seeded. Nothing on the local store."""
+    are refused until it is re-seeded: a loss only this host can tell (from the epoch and
+    fences it remembers) sets the re-seed flag, as a fenced script that met it would. Nothing
+    on the local store."""
     from sessionward import store
     from sessionward.errors import SessionwardError
 
@@ -349,6 +351,12 @@ def _check_shared_state() -> list:
     except SessionwardError as error:
         return [Check("shared state", FAIL, error.message, error.hint)]
     if state.lost:
+        if not state.flagged:
+            try:
+                redis_state.flag_loss()  # found here alone (this host's memory): every host is held to it now
+            except SessionwardError as error:
+                return [Check("shared state", FAIL, f"{state.url} lost its state: {state.lost}; {error.message}",
+                              error.hint)]
         return [Check("shared state", FAIL, f"{state.url} lost its state: {state.lost}; fenced note writes are refused",
                       "sessionward doctor --reseed; then a session registered from a terminal that `sessionward "
                       "list` no longer shows registers again (Claude Code sessions do at their next prompt)")]

@@ -57,7 +57,8 @@ def test_writes_go_through_the_fence_and_record_what_they_left(shared_store, not
     recorded = versions(shared_store, note)
     assert recorded["left"] == sha(b"one\ntwo\n") and recorded["old"] == sha(b"one\n")
     assert recorded["mark"] == 2 and "pending" not in recorded
-    assert shared.known_fence() == 2 and shared.known_epoch()  # this host remembers both
+    server = shared.connection(shared_store.url).target.display
+    assert shared.known_fence(server) == 2 and shared.known_epoch(server)  # this host remembers both
 
 
 # -- many processes ----------------------------------------------------------------------------
@@ -260,6 +261,64 @@ def test_a_loss_found_by_doctor_first_is_repaired_by_one_reseed_and_no_lock_fenc
     assert json.loads(taken.stdout)["result"]["lock"]["fence"] > 4, taken.stdout
     notes.append_note(note, "after\n")  # fenced writes go through again
     assert versions(shared_store, note)["mark"] > 4
+
+
+def test_a_host_that_only_took_locks_is_told_of_a_restart_without_data_and_held_to_it(shared_store, note, keeper):
+    # A lock's take remembers the epoch as a note write does: after a restart that lost
+    # everything, doctor names the cause (not "an older copy"), and what it says holds: the
+    # next fenced note write is refused until the re-seed.
+    for _ in range(3):
+        assert run_cli("lock", "acquire", "end", "--pid", str(keeper)).returncode == 0
+        assert run_cli("lock", "release", "end", "--pid", str(keeper)).returncode == 0
+    restart_without_data(shared_store)
+    found = run_cli("doctor")
+    line = next(x for x in found.stdout.splitlines() if "shared state" in x)
+    assert line.startswith("FAIL") and "epoch key is gone" in line and "restarted without its data" in line, line
+    assert line.endswith("fenced note writes are refused"), line
+    refused = run_cli("note", "append", note, "refused")
+    assert refused.returncode == 3 and "lost its state" in refused.stderr, refused
+    assert not os.path.exists(note)
+    assert "ok    shared state" in run_cli("doctor", "--reseed").stdout
+    assert run_cli("note", "append", note, "after").returncode == 0
+
+
+def test_a_host_that_remembers_only_fences_is_told_and_doctor_holds_every_host_to_it(shared_store, note, keeper):
+    # A host whose only memory of the server is the fences it was handed (its epoch memory
+    # gone): doctor tells the loss from the fences, names the cause, and sets the re-seed
+    # flag itself, so that "fenced note writes are refused" holds, for every host.
+    for _ in range(3):
+        assert run_cli("lock", "acquire", "end", "--pid", str(keeper)).returncode == 0
+        assert run_cli("lock", "release", "end", "--pid", str(keeper)).returncode == 0
+    os.unlink(os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "store-epoch"))
+    restart_without_data(shared_store)
+    found = run_cli("doctor")
+    line = next(x for x in found.stdout.splitlines() if "shared state" in x)
+    assert "its fence counters are gone with its epoch key (this host was handed fences up to 3): it restarted " \
+           "without its data; fenced note writes are refused" in line, line
+    elsewhere = run_cli("note", "append", note, "refused", env={**os.environ, "SESSIONWARD_HOME": str(note) + ".h2"})
+    assert elsewhere.returncode == 3 and "lost its state" in elsewhere.stderr, elsewhere  # a host that knew nothing
+    assert "ok    shared state" in run_cli("doctor", "--reseed").stdout
+    assert run_cli("note", "append", note, "after").returncode == 0
+
+
+def test_another_server_is_a_first_use_there_not_a_loss(shared_store, note, tmp_path, monkeypatch):
+    notes.write_note(note, "on the first server\n")
+    (tmp_path / "second").mkdir()
+    second = RedisServer(tmp_path / "second").start()
+    try:
+        monkeypatch.setenv("SESSIONWARD_STORE", second.url)
+        shared.disconnect()
+        doctor = run_cli("doctor")
+        line = next(x for x in doctor.stdout.splitlines() if "shared state" in x)
+        assert line.startswith("ok    shared state") and "(this host was handed up to 0)" in line, line
+        assert run_cli("note", "append", note, "on the second").returncode == 0
+        monkeypatch.setenv("SESSIONWARD_STORE", shared_store.url)  # and back: still known there, no loss
+        shared.disconnect()
+        back = run_cli("doctor")
+        assert "ok    shared state" in back.stdout and "(this host was handed up to 1)" in back.stdout, back.stdout
+    finally:
+        second.cleanup()
+        shared.disconnect()
 
 
 def test_reseed_on_the_local_store_is_bad_input():

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
-from sessionward.store import resp
+from sessionward.store import resp, shared
 
 from store.redis_server import RedisServer, free_loopback_port, make_tls_files, need_redis_server
 
@@ -223,9 +223,27 @@ def test_a_process_keeps_one_connection_and_a_forked_child_gets_its_own(redis_se
         assert first.call("GET", "k") == b"parent"  # the parent's connection still answers in order
     finally:
         shared.disconnect()
-    assert shared.prefix().startswith("sessionward:{") and shared.known_epoch() == ""
-    shared.remember_epoch("abc123")
-    assert shared.known_epoch() == "abc123"
+    assert shared.prefix().startswith("sessionward:{")
+
+
+def test_what_this_host_remembers_is_kept_per_server(tmp_path):
+    # the epoch and the highest fence, per server (its address without the password): another
+    # server is a first use there; a line written before this was per server counts for any
+    a, b = "redis://127.0.0.1:6390/0", "unix:///run/sessionward/redis.sock"
+    assert shared.known_epoch(a) == "" and shared.known_fence(a) == 0
+    shared.remember_epoch("abc123", a)
+    shared.remember_fence(7, a)
+    shared.remember_fence(3, a)  # never down
+    assert (shared.known_epoch(a), shared.known_fence(a)) == ("abc123", 7)
+    assert (shared.known_epoch(b), shared.known_fence(b)) == ("", 0)
+    shared.remember_epoch("def456", b)
+    assert (shared.known_epoch(a), shared.known_epoch(b)) == ("abc123", "def456")
+    private = os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward")
+    with open(os.path.join(private, "store-fence"), "w") as f:
+        f.write("12\n")  # as written before the memory was per server
+    assert shared.known_fence(a) == shared.known_fence(b) == 12
+    shared.remember_fence(5, a)  # its own line keeps the higher of the two
+    assert shared.known_fence(a) == 12 and shared.known_fence(b) == 0
 
 
 def test_a_long_array_split_across_reads_comes_whole(redis_server):

@@ -53,28 +53,10 @@ import time
 
 from sessionward.errors import LeaseLost, StoreStateLost
 from sessionward.store.resp import Script
-from sessionward.store.shared import EPOCH_KEY, NEXT_FENCE_LUA, SERVER_MS_LUA
-
-# check_epoch: 'ok', 'stale' (the caller knew another epoch: someone found a loss before it)
-# or 'lost' (this call found the epoch gone while state was expected: it sets the flag)
-_EPOCH = """
-local function check_epoch(epoch_key, reseed_key, known, candidate, expected_key)
-  local current = redis.call('GET', epoch_key)
-  if current then
-    if known ~= '' and known ~= current then return 'stale', current end
-    return 'ok', current
-  end
-  redis.call('SET', epoch_key, candidate)
-  if known ~= '' or redis.call('EXISTS', expected_key) == 1 then
-    redis.call('SET', reseed_key, candidate)
-    return 'lost', candidate
-  end
-  return 'ok', candidate
-end
-"""
+from sessionward.store.shared import CHECK_EPOCH_LUA, EPOCH_KEY, NEXT_FENCE_LUA, SERVER_MS_LUA
 
 # KEYS lock fence epoch reseed floor; ARGV token ttl_ms known_epoch candidate_epoch
-ACQUIRE_LUA = SERVER_MS_LUA + NEXT_FENCE_LUA + _EPOCH + """
+ACQUIRE_LUA = SERVER_MS_LUA + NEXT_FENCE_LUA + CHECK_EPOCH_LUA + """
 local now = server_ms()
 local status, epoch = check_epoch(KEYS[3], KEYS[4], ARGV[3], ARGV[4], KEYS[2])
 local reseed = redis.call('EXISTS', KEYS[4])
@@ -126,7 +108,7 @@ return {held, tonumber(redis.call('GET', KEYS[2]) or '0'), now, now + redis.call
 
 # KEYS mark epoch reseed; ARGV fence known_epoch candidate_epoch. Refuses a fence below the
 # mark and records a higher one, in one step: two writers cannot both pass an old mark.
-FENCED_WRITE_LUA = _EPOCH + """
+FENCED_WRITE_LUA = CHECK_EPOCH_LUA + """
 local status, epoch = check_epoch(KEYS[2], KEYS[3], ARGV[2], ARGV[3], KEYS[1])
 if status ~= 'ok' then return {status, epoch} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'reseed', epoch} end
@@ -282,5 +264,3 @@ class RedisLeases:
         self.known_epoch = _text(epoch)
         return top
 
-
-EPOCH_LUA = _EPOCH  # check_epoch(), for other fenced scripts of the shared store (store.redis_notes)

@@ -103,21 +103,24 @@ if annex[1] ~= held then annex = {'', '', 0} end
 return {now, held, redis.call('PTTL', KEYS[1]), annex[2] or '', tonumber(annex[3] or '0') or 0}
 """
 
-# KEYS lock fence annex holds locks floor expiry lapsed queue waiters seen changes; ARGV token ttl_ms
-# annex expected name me. `expected`: the token of the dead holder the caller judged ("" for a
-# free lock); `me`: the taker's waiter key: the queue must be empty or start with it (FIFO),
-# and it leaves the queue with the take.
-TAKE_LUA = SERVER_MS_LUA + shared.NEXT_FENCE_LUA + """
+# KEYS lock fence annex holds locks floor expiry lapsed queue waiters seen epoch reseed changes;
+# ARGV token ttl_ms annex expected name me known_epoch candidate_epoch. `expected`: the token of
+# the dead holder the caller judged ("" for a free lock); `me`: the taker's waiter key: the
+# queue must be empty or start with it (FIFO), and it leaves the queue with the take. A take
+# checks the epoch as a fenced write does (a loss it finds sets the re-seed flag, which fenced
+# note writes obey) but is not refused: a lock's fence guards nothing on the server.
+TAKE_LUA = SERVER_MS_LUA + shared.NEXT_FENCE_LUA + shared.CHECK_EPOCH_LUA + """
 local now = server_ms()
 local ttl = tonumber(ARGV[2])
 local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ttl)
-  return {'mine', tonumber(redis.call('HGET', KEYS[3], 'fence') or '0'), now}
+  return {'mine', tonumber(redis.call('HGET', KEYS[3], 'fence') or '0'), now, '', ''}
 end
-if held and held ~= ARGV[4] then return {'busy', 0, now} end
+if held and held ~= ARGV[4] then return {'busy', 0, now, '', ''} end
 local first = redis.call('LINDEX', KEYS[9], 0)
-if first and first ~= ARGV[6] then return {'busy', 0, now} end
+if first and first ~= ARGV[6] then return {'busy', 0, now, '', ''} end
+local status, epoch = check_epoch(KEYS[12], KEYS[13], ARGV[7], ARGV[8], nil)
 if first then
   redis.call('LPOP', KEYS[9])
   redis.call('HDEL', KEYS[10], ARGV[6])
@@ -132,8 +135,8 @@ redis.call('SADD', KEYS[5], ARGV[5])
 local before = redis.call('GET', KEYS[7])
 if before then redis.call('SET', KEYS[8], before) end
 redis.call('SET', KEYS[7], ARGV[1] .. ' ' .. (now + ttl))
-""" + shared.BUMP_LUA + """if held then return {'took', fence, now} end
-return {'acquired', fence, now}
+""" + shared.BUMP_LUA + """if held then return {'took', fence, now, epoch, status} end
+return {'acquired', fence, now, epoch, status}
 """
 
 # KEYS lock annex holds changes; ARGV token name. Deletes only on a token match.
@@ -288,17 +291,23 @@ class RedisLock(LockFacts):
         was released between its judgement and this take (then nobody was taken over)."""
         token = meta["token"]
         expected = _text(replacing.raw) if replacing.present else ""
-        keys = [self.lock_key, self.fence_key, self.annex_key, f"{self.prefix}holds:{_owner_key(meta['holder'])}",
-                shared.locks_key(self.prefix), self.prefix + "floor", *self.expiry_keys, *self.queue_keys,
-                shared.changes_key(self.prefix)]
+        p = self.prefix
+        keys = [self.lock_key, self.fence_key, self.annex_key, f"{p}holds:{_owner_key(meta['holder'])}",
+                shared.locks_key(p), p + "floor", *self.expiry_keys, *self.queue_keys, p + shared.EPOCH_KEY,
+                p + "reseed", shared.changes_key(p)]
         me = _waiter_key(waiter_record())
-        verdict, fence, _now = self.conn().run_script(
-            TAKE, keys, [token, lease_ttl_ms(), jsoncodec.dumps(meta), expected, self.name, me])
+        conn = self.conn()
+        server = conn.target.display
+        verdict, fence, _now, epoch, status = conn.run_script(
+            TAKE, keys, [token, lease_ttl_ms(), jsoncodec.dumps(meta), expected, self.name, me,
+                         shared.known_epoch(server), os.urandom(8).hex()])
         if verdict == b"busy":
             return None
         guard.taken_by = me  # TAKE took us out of the queue
         meta["fence"] = fence
-        shared.remember_fence(fence)  # a re-seed after a loss lifts every counter above it (store.redis_state)
+        if status == b"ok":  # else a loss, found now or before: the epoch known here stays, to tell it
+            shared.remember_epoch(_text(epoch), server)
+        shared.remember_fence(fence, server)  # a re-seed after a loss lifts every counter above it (store.redis_state)
         status_stamp.touch()  # every status line of this host shows the end lock's holder
         return token, fence, verdict == b"took"
 

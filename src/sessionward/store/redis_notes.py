@@ -52,7 +52,7 @@ import time
 from sessionward import store
 from sessionward.errors import LeaseLost, NoteFenced, NoteLagging, NoteLockTimeout, StoreStateLost, StoreUnavailable
 from sessionward.store import NoteFence, shared
-from sessionward.store.redis_leases import EPOCH_LUA, RedisLeases, new_token
+from sessionward.store.redis_leases import RedisLeases, new_token
 from sessionward.store.resp import Script
 
 NOTE_LEASE_TTL_MS = 5000  # a write lasts milliseconds; a writer that died frees the note after this
@@ -62,7 +62,7 @@ ABSENT = "absent"
 # KEYS mark epoch reseed versions; ARGV fence known_epoch candidate_epoch current_sha new_sha
 # kept. Refuses a fence below the mark, and a note that holds a version the fenced writes
 # replaced; else records the mark and what this write is about to leave, in one step.
-NOTE_CHECK_LUA = EPOCH_LUA + """
+NOTE_CHECK_LUA = shared.CHECK_EPOCH_LUA + """
 local status, epoch = check_epoch(KEYS[2], KEYS[3], ARGV[2], ARGV[3], KEYS[1])
 if status ~= 'ok' then return {status, epoch} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'reseed', epoch} end
@@ -137,20 +137,20 @@ class RedisNoteFence(NoteFence):
         self.key = note_key(target.real)
         self.conn = shared.connection(store.shared_url())
         self.prefix = shared.prefix()
-        self.leases = RedisLeases(self.conn, self.prefix, shared.known_epoch())
+        self.leases = RedisLeases(self.conn, self.prefix, shared.known_epoch(self.conn.target.display))
         name = f"note:{self.key}"
         started = time.monotonic()
         lease = self.leases.acquire(name, new_token(f"{os.uname().nodename}:{os.getpid()}"), NOTE_LEASE_TTL_MS,
                                     timeout_s)
         self.waited_s = time.monotonic() - started
-        shared.remember_epoch(self.leases.known_epoch)
+        shared.remember_epoch(self.leases.known_epoch, self.conn.target.display)
         if lease is None:
             holder = self.leases.holder(name)
             who = (f"{holder.owner} holds it (fence {holder.fence})", "retry in a moment; if that writer died, "
                    f"its lease lapses within {NOTE_LEASE_TTL_MS / 1000:g} s") if holder else None
             raise NoteLockTimeout(self.path, self.waited_s, who)
         self.lease = lease
-        shared.remember_fence(lease.fence)
+        shared.remember_fence(lease.fence, self.conn.target.display)
         if lease.state_lost:
             self.close()
             raise StoreStateLost(self.conn.target.display, "not re-seeded since the loss was found")

@@ -14,12 +14,16 @@ host knows (another host's fences are not known here: run doctor there too).
 
 Calling sequence (sessionward.doctor; the current backend must be SHARED):
     state = inspect()          # SharedState; StoreUnavailable (exit 3) when unreachable
-    if state.lost: top, epoch = reseed()
+    if state.lost and not state.flagged: flag_loss()   # fenced writes refused from now on
+    if state.lost: top, epoch = reseed()               # `doctor --reseed`
 """
+
+import os
 
 from sessionward import store
 from sessionward.store import shared
 from sessionward.store.redis_leases import RedisLeases
+from sessionward.store.resp import Script
 
 SCAN_BATCH = 1000
 
@@ -42,7 +46,10 @@ class SharedState:
         if self.flagged:
             return "a loss was found (its epoch key was gone) and the fence counters are not re-seeded yet"
         if not self.epoch and self.known_epoch:
-            return f"its epoch key is gone (this host last saw epoch {self.known_epoch})"
+            return f"its epoch key is gone (this host last saw epoch {self.known_epoch}): it restarted without its data"
+        if self.top < self.known_fence and not self.epoch:
+            return (f"its fence counters are gone with its epoch key (this host was handed fences up to "
+                    f"{self.known_fence}): it restarted without its data")
         if self.top < self.known_fence:
             return (f"its fence counters went back (highest {self.top}, this host was handed {self.known_fence}): "
                     "restored from an older copy")
@@ -73,15 +80,34 @@ def inspect() -> SharedState:
     prefix = shared.prefix()
     epoch = conn.call("GET", prefix + shared.EPOCH_KEY)
     flagged = conn.call("EXISTS", prefix + "reseed") == 1
-    return SharedState(conn.target.display, epoch.decode() if epoch else "", flagged, shared.known_epoch(),
-                       shared.known_fence(), _top_fence(conn, prefix))
+    server = conn.target.display
+    return SharedState(server, epoch.decode() if epoch else "", flagged, shared.known_epoch(server),
+                       shared.known_fence(server), _top_fence(conn, prefix))
+
+
+# KEYS epoch reseed; ARGV candidate_epoch: what a fenced script does when it finds a loss
+FLAG_LOSS = Script("""
+if not redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]), 'NX')
+return 1
+""")
+
+
+def flag_loss() -> None:
+    """Set the re-seed flag (and an epoch, if the server has none), as a fenced script does
+    when it finds a loss: every fenced write, from any host, is refused until reseed(). For
+    a loss only this host can tell (the fences it was handed, an epoch it remembers)."""
+    conn = shared.connection(store.shared_url())
+    prefix = shared.prefix()
+    conn.run_script(FLAG_LOSS, [prefix + shared.EPOCH_KEY, prefix + "reseed"], [os.urandom(8).hex()])
 
 
 def reseed() -> tuple:
     """Set every fence counter above every recorded mark and the highest fence this host
     knows, clear the re-seed flag; (the new floor, the epoch now), both remembered here."""
     conn = shared.connection(store.shared_url())
-    leases = RedisLeases(conn, shared.prefix(), shared.known_epoch())
-    top = leases.reseed(shared.known_fence())
-    shared.remember_epoch(leases.known_epoch)
+    server = conn.target.display
+    leases = RedisLeases(conn, shared.prefix(), shared.known_epoch(server))
+    top = leases.reseed(shared.known_fence(server))
+    shared.remember_epoch(leases.known_epoch, server)
     return top, leases.known_epoch

@@ -7,15 +7,17 @@ one socket, re-opened after fork() (a connection is never shared across a fork),
 key of one user carries one prefix (resp.key_prefix: people can share a server).
 
 The epoch: the server keeps a random id (redis_leases, "P epoch"); this host keeps the last
-one it saw in STATE/sessionward/store-epoch, so that a host that meets the server after the
-server lost its data can tell that loss from a first use (an empty file: first use).
+one it saw on each server in STATE/sessionward/store-epoch, so that a host that meets the
+server after the server lost its data can tell that loss from a first use (nothing
+remembered of that server: first use).
 
 Calling sequence (the store's backends; nothing else should):
     conn = connection(url)      # resp.Connection, AUTH and SELECT done, or StoreUnavailable
     keys = prefix()             # "sessionward:{alice}:"
     ttl = lease_ttl_ms()        # how long an owner's or a lock's lease lasts unless renewed
-    epoch = known_epoch()       # "" when this host never saw one
-    remember_epoch(epoch)       # after an operation returned the server's epoch
+    epoch = known_epoch(conn.target.display)   # "" when this host never saw one there
+    remember_epoch(epoch, conn.target.display) # after an operation returned the server's epoch
+    remember_fence(fence, conn.target.display) # a fence it handed this host
     change_token(conn)          # `watch`: changes whenever a shared write changed something
     locks_held(conn)            # whether any lock is held now (the registry's reads tell it too)
     registry_version_and_lock(conn, keys, "end")  # (a token that changes whenever the registry
@@ -61,6 +63,25 @@ local function next_fence(counter, floor_key)
     redis.call('SET', counter, fence)
   end
   return fence
+end
+"""
+# check_epoch (store.redis_leases says why): 'ok', 'stale' (the caller knew another epoch:
+# someone found a loss before it) or 'lost' (this call found the epoch gone while state was
+# expected: it sets the re-seed flag); a first use sets the epoch. expected_key: a key that
+# exists only if the server had state (nil: only what the caller knew tells a loss)
+CHECK_EPOCH_LUA = """
+local function check_epoch(epoch_key, reseed_key, known, candidate, expected_key)
+  local current = redis.call('GET', epoch_key)
+  if current then
+    if known ~= '' and known ~= current then return 'stale', current end
+    return 'ok', current
+  end
+  redis.call('SET', epoch_key, candidate)
+  if known ~= '' or (expected_key and redis.call('EXISTS', expected_key) == 1) then
+    redis.call('SET', reseed_key, candidate)
+    return 'lost', candidate
+  end
+  return 'ok', candidate
 end
 """
 # KEYS changes alive: the counter, and the owners' leases still running by the server's clock
@@ -134,64 +155,86 @@ def lease_ttl_ms() -> int:
     return max(100, int(text)) if text.isdigit() else LEASE_TTL_MS
 
 
-def _epoch_path(state_dir: str | None = None) -> str:
-    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, EPOCH_FILE_NAME)
+FENCE_FILE_NAME = "store-fence"
+_MEMORY_MAX_BYTES = 64 * 1024  # a line per server this host used: far more than any host has
 
 
-def known_epoch(state_dir: str | None = None) -> str:
-    """The server epoch this host last saw, or "" (never, or the file unreadable)."""
+# What this host remembers of each server it used (the epoch it last saw, the highest fence it
+# was handed), one line per server in its file: "SERVER VALUE", SERVER being the connection's
+# display (resp.Target.display: scheme, user, host and port or socket, database; never the
+# password). Per server, so that moving to another server (a new one, or the same data behind
+# another address) is a first use there, not a loss. A line of one word (written before this
+# was per server) counts for any server until that server's own line is written.
+
+
+def _memory_path(name: str, state_dir: str | None) -> str:
+    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, name)
+
+
+def _remembered(name: str, state_dir: str | None) -> dict:
+    """{server: value} from the file `name` ("" for a line without a server); {} if unreadable."""
     try:
-        with open(_epoch_path(state_dir), "rb") as f:
-            text = f.read(_EPOCH_MAX + 1).decode("ascii", "replace").strip()
+        with open(_memory_path(name, state_dir), "rb") as f:
+            text = f.read(_MEMORY_MAX_BYTES).decode("utf-8", "replace")
     except OSError:
-        return ""
+        return {}
+    found = {}
+    for line in text.splitlines():
+        server, _, value = line.strip().rpartition(" ")
+        if value:
+            found[server] = value
+    return found
+
+
+def _recall(name: str, server: str, state_dir: str | None) -> str:
+    found = _remembered(name, state_dir)
+    return found.get(server, found.get("", ""))
+
+
+def _remember(name: str, server: str, value: str, state_dir: str | None, durable: bool) -> None:
+    from sessionward._atomic import write_file_atomic
+
+    found = _remembered(name, state_dir)
+    found.pop("", None)  # the line without a server was this one's: its own line replaces it
+    found[server] = value
+    path = _memory_path(name, state_dir)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_file_atomic(path, "".join(f"{k} {v}\n" for k, v in found.items()).encode(), durable=durable)
+
+
+def known_epoch(server: str, state_dir: str | None = None) -> str:
+    """The epoch this host last saw on `server` (a connection's target.display), or "" (never,
+    or the file unreadable)."""
+    text = _recall(EPOCH_FILE_NAME, server, state_dir)
     return text if 0 < len(text) <= _EPOCH_MAX and text.isalnum() else ""
 
 
-def remember_epoch(epoch: str, state_dir: str | None = None) -> None:
-    """Keep `epoch` as the one this host last saw (atomically; a no-op when unchanged)."""
-    if not epoch or epoch == known_epoch(state_dir):
-        return
-    from sessionward._atomic import write_file_atomic
-
-    path = _epoch_path(state_dir)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    write_file_atomic(path, (epoch + "\n").encode("ascii"))
+def remember_epoch(epoch: str, server: str, state_dir: str | None = None) -> None:
+    """Keep `epoch` as the one this host last saw on `server` (atomically; a no-op when
+    unchanged or empty)."""
+    if epoch and _remembered(EPOCH_FILE_NAME, state_dir).get(server) != epoch:
+        _remember(EPOCH_FILE_NAME, server, epoch, state_dir, durable=True)
 
 
-FENCE_FILE_NAME = "store-fence"
-
-
-def _fence_path(state_dir: str | None = None) -> str:
-    return os.path.join(state_dir or paths.state_dir(), paths.PRIVATE_DIR_NAME, FENCE_FILE_NAME)
-
-
-def known_fence(state_dir: str | None = None) -> int:
-    """The highest fencing number this host was handed by the shared store (0: none), a lock's
-    or a note's, kept in STATE/sessionward/store-fence: a re-seed sets every counter above it,
-    and doctor tells a server whose counters went back below it (restored from an old
-    snapshot)."""
-    try:
-        with open(_fence_path(state_dir), "rb") as f:
-            text = f.read(32).strip()
-    except OSError:
-        return 0
+def known_fence(server: str, state_dir: str | None = None) -> int:
+    """The highest fencing number `server` handed this host (0: none), a lock's or a note's,
+    kept in STATE/sessionward/store-fence: a re-seed sets every counter above it, and doctor
+    tells a server whose counters went back below it (restored from an old snapshot)."""
+    text = _recall(FENCE_FILE_NAME, server, state_dir)
     return int(text) if text.isdigit() else 0
 
 
-def remember_fence(fence: int, state_dir: str | None = None) -> None:
-    """Keep `fence` if it is above the highest one this host knows (atomically; no fsync: a
-    power loss of this host forgets a few, as two processes remembering at once may, and the
-    server's own marks still count). Never raises: it is called once the fence is held, and
-    a state directory it cannot write fails the next operation that needs it."""
-    if fence <= known_fence(state_dir):
+def remember_fence(fence: int, server: str, state_dir: str | None = None) -> None:
+    """Keep `fence` if it is above the highest one `server` handed this host (atomically; no
+    fsync: a power loss of this host forgets a few, as two processes remembering at once may,
+    and the server's own marks still count). Never raises: it is called once the fence is
+    held, and a state directory it cannot write fails the next operation that needs it."""
+    found = _remembered(FENCE_FILE_NAME, state_dir)
+    own = found.get(server, "")
+    if own.isdigit() and fence <= int(own):
         return
-    from sessionward._atomic import write_file_atomic
-
-    path = _fence_path(state_dir)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        write_file_atomic(path, b"%d\n" % fence, durable=False)
+        _remember(FENCE_FILE_NAME, server, str(max(fence, known_fence(server, state_dir))), state_dir, durable=False)
     except Exception:  # noqa: BLE001 - StateUnwritable, UnsafeState: see above
         pass
 
