@@ -300,6 +300,16 @@ def test_a_holder_whose_watcher_pair_was_killed_is_told_once_that_its_lease_laps
         newcomer.wait()
 
 
+def test_the_waiting_line_and_the_time_out_show_the_holders_worktree_alike(keeper):
+    # both on stderr, read in turn by a person: ~ for the home directory in each, piped or not
+    webapp = os.path.join(os.environ["HOME"], "webapp")
+    os.mkdir(webapp)
+    run_cli("register", "webapp", webapp, "--pid", str(keeper), "--quiet", check=True)
+    run_cli("lock", "acquire", "--pid", str(keeper), cwd=webapp, check=True)
+    waiting, timed_out = run_cli("lock", "acquire", "--timeout", "0.3").stderr.splitlines()
+    assert "worktree ~/webapp" in waiting and "worktree ~/webapp" in timed_out, (waiting, timed_out)
+
+
 def test_release_from_an_unrelated_process_is_refused(keeper, lock_file):
     run_cli("lock", "acquire", "--pid", str(keeper), check=True)
     result = run_cli("lock", "release")

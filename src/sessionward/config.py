@@ -146,8 +146,11 @@ def load_config(environ=None, strict: bool = False) -> Config:
         if strict:
             raise
         _keep_store(config, path, doc, error)
-        ignored = "all of it but its store is ignored" if config.sources["store"] == "file" else "the file is ignored"
-        config.problems.append(f"{error}; {ignored} until it is fixed (defaults meanwhile)")
+        if config.store_problem is not None:  # nothing runs on defaults: every command and hook refuses (store)
+            config.problems.append(f"{error}; which store to use cannot be known until it is fixed")
+        else:
+            ignored = "all of it but its store is ignored" if config.sources["store"] == "file" else "the file is ignored"
+            config.problems.append(f"{error}; {ignored} until it is fixed (defaults meanwhile)")
     for key, var in _ENV.items():
         text = env.get(var)
         if text is not None and text != "":

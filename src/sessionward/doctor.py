@@ -52,30 +52,32 @@ def run_checks(scope: str = "user", cwd: str | None = None) -> list:
     checks.append(_check_commands(scope, cwd))
     checks.append(_check_config())
     checks.append(_check_notes())
-    checks.append(_check_store())
-    checks.extend(_check_shared_state())
+    store_check = _check_store()
+    checks.append(store_check)
+    # With the store unusable, a check that reads it would only fail again with the store
+    # check's line, after waiting for it again (a paused server: its whole reply timeout
+    # each): the store check's FAIL stays the one line of that cause, the others say so.
+    usable = store_check.status != FAIL
+
+    def reading_store(name: str, check):
+        return check() if usable else _not_checked(name)
+
+    checks.extend(_check_shared_state() if usable else [_not_checked("shared state")])
     checks.extend(_check_state_dir())
     checks.append(_check_flock_shared())
-    checks.append(_check_dead_sessions())
-    checks.append(_check_other_kernels())
+    checks.append(reading_store("registry", _check_dead_sessions))
+    checks.append(reading_store("other kernels", _check_other_kernels))
     checks.append(_check_life_files())
-    checks.append(_check_watchers())
-    checks.append(_check_orphaned_locks())
-    checks.append(_check_kept_aside())
+    checks.append(reading_store("watchers", _check_watchers))
+    checks.append(reading_store("locks", _check_orphaned_locks))
+    checks.append(reading_store("kept aside", _check_kept_aside))
     checks.append(_check_leftover_drafts())
     checks.append(_check_claude_code())
-    return _one_line_per_cause(checks)
+    return checks
 
 
-def _one_line_per_cause(checks: list) -> list:
-    """With the shared store down, every check that reads it failed with the store check's
-    own line and fix: that one FAIL stays, the others say they could not look (info)."""
-    down = next((c for c in checks if c.name == "store" and c.status == FAIL), None)
-    if down is None:
-        return checks
-    return [Check(c.name, INFO, "not checked: the store cannot be used (see store)")
-            if c is not down and c.status == FAIL and c.fix == down.fix and c.detail in down.detail else c
-            for c in checks]
+def _not_checked(name: str) -> Check:
+    return Check(name, INFO, "not checked: the store cannot be used (see store)")
 
 
 def settings_path(scope: str, cwd: str | None = None) -> str:

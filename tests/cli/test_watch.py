@@ -17,7 +17,8 @@ import time
 import pytest
 
 from sessionward import activity, registry
-from sessionward.cli.watch import FULL_REFRESH_S, RETRY_S
+from sessionward.cli.watch import FULL_REFRESH_S, RETRY_S, down_line
+from sessionward.errors import StoreUnavailable
 
 from helpers import SESSIONWARD, make_git_repo, run_cli
 
@@ -355,6 +356,13 @@ def test_live_view_outlives_the_shared_store_going_away(down_store, pane):
     watch.wait_for(lambda s: "WATCH-EXITED 0" in s)
 
 
+def test_its_line_for_a_store_down_names_what_set_the_store():
+    named_by_file = StoreUnavailable("unix:///run/r.sock", "no reply within 0.25 s", setting="/home/u/.claude/sessionward.toml")
+    assert down_line(named_by_file) == (
+        "shared store unix:///run/r.sock unavailable: no reply within 0.25 s; trying again every 1 s; start it, or "
+        "check `store` in /home/u/.claude/sessionward.toml (remove it to use the local store)")
+
+
 @pytest.mark.slow
 def test_piped_it_outlives_the_shared_store_going_away(down_store):
     env = dict(os.environ, SESSIONWARD_STORE=down_store.url)
@@ -363,7 +371,8 @@ def test_piped_it_outlives_the_shared_store_going_away(down_store):
         assert "a1a1a1a1" in "".join(read_table(proc))
         down_store.kill()
         line = "".join(read_table(proc, timeout=FULL_REFRESH_S + 2))  # noticed at the next full snapshot
-        assert "unavailable" in line and "trying again every 1 s" in line, line
+        assert "unavailable" in line and "trying again every 1 s; start it, or check SESSIONWARD_STORE (unset it " \
+            "to use the local store)" in line, line
         time.sleep(1.5)
         assert proc.poll() is None, proc.stderr.read().decode()
         down_store.start()

@@ -186,6 +186,8 @@ def test_a_store_the_file_names_but_that_cannot_be_read_is_refused(tmp_path, sta
     checks = json.loads(run_cli("doctor", "--json").stdout)["result"]["checks"]
     configuration = next(c for c in checks if c["name"] == "configuration")
     assert configuration["fix"].startswith("fix it; until then nothing is guarded"), configuration
+    assert configuration["detail"].endswith("; which store to use cannot be known until it is fixed"), configuration
+    assert "defaults meanwhile" not in configuration["detail"]  # what its own fix says is not so
 
 
 @pytest.mark.parametrize("text", ['store = "local"\nvault = \n', 'vault = \n', "store = 'local' # here\n[[x\n",
@@ -244,6 +246,17 @@ def test_doctor_on_the_shared_store_shows_the_url_the_key_prefix_and_pings(share
     for name in ("shared state", "registry", "other kernels", "locks", "kept aside"):
         assert (checks[name]["status"], checks[name]["detail"]) == ("info", "not checked: the store cannot be used (see store)")
     assert done.returncode == 1
+    # and they do not try it: each try of a server that does not answer (paused) waits its
+    # whole reply timeout, so doctor tries it once
+    from sessionward import doctor
+    from sessionward.store import resp, shared
+
+    tried = []
+    real_connect = resp.connect
+    monkeypatch.setattr(resp, "connect", lambda *args, **kw: (tried.append(args[0].display), real_connect(*args, **kw))[1])
+    shared.disconnect()
+    statuses = {c.name: c.status for c in doctor.run_checks()}
+    assert statuses["store"] == "fail" and tried == [f"redis://sw@127.0.0.1:{port}/0"], (statuses, tried)
 
 
 def test_a_url_password_is_never_shown():

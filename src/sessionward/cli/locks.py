@@ -24,7 +24,8 @@ class WaitReporter:
         self.shown = False
 
     def __call__(self, state, waited_s: float) -> None:
-        line = f"sessionward: waiting for lock {state.name} ({waited_s:.0f} s), held by {state.describe(self.style.path)}"
+        # described as the lines that may follow it are (a time-out, a refusal): ~ for the home
+        line = f"sessionward: waiting for lock {state.name} ({waited_s:.0f} s), held by {state.describe()}"
         if self.style.tty:
             self.stream.write("\r\033[K" + line)
         elif self.last_plain is None or waited_s - self.last_plain >= _PLAIN_PROGRESS_EVERY_S:

@@ -79,7 +79,7 @@ def run_watch(values: dict) -> Output:
 
 def down_line(exc) -> str:
     """What watch shows while the shared store does not answer (exc: StoreUnavailable)."""
-    return f"{exc.message}; trying again every {RETRY_S:g} s (start it, or check SESSIONWARD_STORE)"
+    return f"{exc.message}; trying again every {RETRY_S:g} s; {exc.hint}"  # the hint names what set the store
 
 
 # -- the table, as text ---------------------------------------------------------------------------
