@@ -149,6 +149,23 @@ def test_server_down_fails_in_one_line_without_the_password_and_fast(tmp_path):
     assert took < 1.0
 
 
+def test_a_unix_url_that_names_no_socket_says_what_is_wrong_with_the_path_not_start_it(redis_server, tmp_path):
+    sock = redis_server.url[len("unix://"):]
+    (tmp_path / "file").write_text("")
+    cases = {
+        f"unix://{sock}/0": f"{sock} is the socket, and a path cannot go on after it; give a database as "
+                            "unix:///path/to/socket?db=N in SESSIONWARD_STORE, not after the path",
+        f"unix://{tmp_path}": f"{tmp_path} is not a socket; check the socket's path in SESSIONWARD_STORE "
+                              "(redis-server's unixsocket)",
+        f"unix://{tmp_path}/file": f"{tmp_path}/file is not a socket; check the socket's path in SESSIONWARD_STORE "
+                                   "(redis-server's unixsocket)",
+        f"unix://{tmp_path}/file/x.sock": f"a part of {tmp_path}/file/x.sock is not a directory; check the socket's "
+                                          "path in SESSIONWARD_STORE",
+    }
+    for url, why in cases.items():
+        assert fails_fast(url)[0] == f"shared store {url} unavailable: {why}"
+
+
 def test_a_paused_server_fails_within_the_reply_timeout_never_hangs(redis_server):
     with redis_server.connect() as before:
         redis_server.pause()  # SIGSTOP: the kernel still accepts connections, nobody answers

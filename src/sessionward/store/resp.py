@@ -31,6 +31,7 @@ between threads or across fork().
 """
 
 import _socket
+import os
 import time
 
 from sessionward.errors import ConfigError, StoreCommandFailed, StoreUnavailable
@@ -387,6 +388,32 @@ def _start_tls(sock, target: Target, timeout_s: float):
         raise
 
 
+def _unix_socket_problem(path: str, error: OSError) -> tuple[str, str] | None:
+    """(why, the fix) when a unix:// URL names no socket a server could be listening on, so
+    that "start it" would mislead; None otherwise (a socket file nobody listens on: down)."""
+    import stat
+
+    if isinstance(error, FileNotFoundError):
+        return f"no socket file {path}", ""  # not "No such file or directory": which file? (start it, or check...)
+    if isinstance(error, NotADirectoryError):
+        parent = path
+        while (parent := os.path.dirname(parent)) not in ("", "/"):
+            try:
+                if stat.S_ISSOCK(os.stat(parent).st_mode):
+                    return (f"{parent} is the socket, and a path cannot go on after it",
+                            "give a database as unix:///path/to/socket?db=N in {where}, not after the path")
+            except OSError:
+                continue
+        return f"a part of {path} is not a directory", "check the socket's path in {where}"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(mode):
+        return f"{path} is not a socket", "check the socket's path in {where} (redis-server's unixsocket)"
+    return None
+
+
 def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
             reply_timeout_s: float = REPLY_TIMEOUT_S, setting: str = "SESSIONWARD_STORE") -> Connection:
     """A ready Connection (authenticated, on its database), or StoreUnavailable: one line
@@ -398,8 +425,10 @@ def connect(target: Target, connect_timeout_s: float = CONNECT_TIMEOUT_S,
         raise StoreUnavailable(target.display, f"no connection within {connect_timeout_s:g} s", setting) from None
     except OSError as error:  # ssl.SSLError is an OSError too
         why = error.strerror or str(error) or type(error).__name__
-        if target.scheme == "unix" and isinstance(error, FileNotFoundError):
-            why = f"no socket file {target.path}"  # not "No such file or directory": which file?
+        if target.scheme == "unix":
+            unix_why = _unix_socket_problem(target.path, error)
+            if unix_why is not None:
+                raise StoreUnavailable(target.display, unix_why[0], setting, fix=unix_why[1]) from None
         raise StoreUnavailable(target.display, why, setting) from None
     if target.scheme == "rediss":
         try:
