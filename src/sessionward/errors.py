@@ -441,6 +441,11 @@ class StoreUnavailable(SessionwardError, ConnectionError):
         self.why = why.rstrip(". ")
         self.setting = setting
 
+    def not_guarding(self) -> str:
+        """What a hook's line and the status line say of it, the words that matter first
+        (Claude Code cuts long lines): nothing is guarded now, and why."""
+        return f"not guarding: shared store {self.url} unavailable ({self.why})"
+
 
 class StoreCommandFailed(SessionwardError):
     """The shared store answered a command with an error (out of memory, a read-only

@@ -32,7 +32,7 @@ run_hook(event, stdin_bytes, environ) is the whole of it, callable from tests an
 import os
 
 from sessionward import _jsoncodec as jsoncodec
-from sessionward.errors import HookInputError, SessionwardError, is_out_of_memory
+from sessionward.errors import HookInputError, SessionwardError, StoreUnavailable, is_out_of_memory
 
 EVENTS = {
     "SessionStart": "sessionward.hooks.session_start",
@@ -183,6 +183,8 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
             answer = with_config_problems(env, answer)
         answer = with_pending_notices(event, answer)
         return Answer(0, jsoncodec.dumps_line(answer) + "\n" if answer else "")
+    except StoreUnavailable as error:  # the action goes on unguarded: said first, as the status line says it
+        return _failed(event, f"{error.not_guarding()}; {error.hint}")
     except SessionwardError as error:
         return _failed(event, str(error))
     except KeyboardInterrupt:

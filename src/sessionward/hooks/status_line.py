@@ -69,7 +69,7 @@ def main() -> int:
 
         # "not guarding" first, then why: Claude Code cuts a row at the terminal's width
         if isinstance(exc, StoreUnavailable):
-            row = f"sessionward: not guarding: shared store {exc.url} unavailable ({exc.why})"
+            row = f"sessionward: {exc.not_guarding()}"
         elif isinstance(exc, SessionwardError):
             row = f"sessionward: not guarding: {exc.message}"
         else:
