@@ -35,7 +35,10 @@ import os
 
 from sessionward import store
 from sessionward.claude_tools import WRITE_TOOLS
-from sessionward.errors import ClaimsLockTimeout  # noqa: F401 - raised by the store's update, part of this API
+from sessionward.errors import (
+    ClaimsLockTimeout,  # noqa: F401 - raised by the store's update, part of this API
+    StoreUnavailable,
+)
 from sessionward.identity import Owner, owner_record_matches, same_process
 
 CLAIMS_LOCK_TIMEOUT_S = 2.0  # a hook must answer: far below Claude Code's hook timeouts
@@ -171,9 +174,13 @@ def record_claim(
     state: dict | None = None,
     state_dir: str | None = None,
     taken: float | None = None,
+    keep_if_unreachable: bool = False,
 ) -> dict:
     """Record that `owner`'s session used `path` with `tool` just now; returns the claim.
-    `taken` (take_over's) is otherwise carried over from the owner's earlier claim."""
+    `taken` (take_over's) is otherwise carried over from the owner's earlier claim.
+    keep_if_unreachable (the PostToolUse hook): when the shared store does not answer, the
+    claim is kept on this host and recorded by a later hook (keep_for_later), and
+    StoreUnavailable raised all the same."""
     owner.watch()  # the claim is judged by its owner's life from other PID namespaces
     claim = {
         "session": session_id,
@@ -189,18 +196,29 @@ def record_claim(
     }
     if taken is not None:
         claim["taken"] = taken
+    try:
+        _store_claim(path, claim, owner.identity(), now, taken, state_dir)
+    except StoreUnavailable:
+        if keep_if_unreachable:
+            keep_for_later(path, claim)
+        raise
+    return claim
 
-    explicit_taken = taken
+
+def _store_claim(path: str, claim: dict, owner: dict, now: float, explicit_taken: float | None,
+                 state_dir: str | None) -> None:
+    """Put `claim` (made by the owner record `owner`) in the record of `path`, in place of
+    that owner's earlier one."""
 
     def change(previous) -> list:
         # Pure: the shared store may run it again on a newer list after a conflicting write.
         valid = _valid_list(previous)  # a wrong-schema entry counts as none
-        earlier = [c["taken"] for c in valid if is_mine(c, owner) and type(c.get("taken")) in (int, float)]
+        earlier = [c["taken"] for c in valid if same_process(c["owner"], owner) and type(c.get("taken")) in (int, float)]
         if explicit_taken is None:
             claim.pop("taken", None)
             if earlier:  # a take-over outlives the edits it let through
                 claim["taken"] = max(earlier)
-        kept = [c for c in valid if not is_mine(c, owner) and now - c["at"] < HISTORY_S]
+        kept = [c for c in valid if not same_process(c["owner"], owner) and now - c["at"] < HISTORY_S]
         kept.append(claim)
         return kept[-MAX_CLAIMS_PER_FILE:]
 
@@ -208,7 +226,78 @@ def record_claim(
         return [c for c in _valid_list(claims) if now - c["at"] < HISTORY_S]
 
     _facts(state_dir).update_claims(path, change, fresh, HISTORY_S)
-    return claim
+
+
+# -- kept for later: claims made while the shared store could not be reached -------------------
+#
+# A hook fails open when the shared store does not answer (the edit goes on), but the claim it
+# would have recorded matters after: without it, once the server answers again, the guard knows
+# nothing of an edit made meanwhile and lets another session overwrite it. So PostToolUse keeps
+# the claim on this host (STATE/sessionward/claims-kept, one JSON line each, appended under its
+# flock), and the next hook of any session here that reaches the store records them first
+# (record_kept), each as made then (its own time and file state). The file is emptied, never
+# removed: an appender waiting for the flock must not append to a file already unlinked.
+
+
+def keep_for_later(path: str, claim: dict) -> None:
+    """Keep `claim` on `path` for record_kept(). Never raises: the hook's line already tells
+    the store's failure."""
+    from sessionward import _jsoncodec as jsoncodec, paths
+    from sessionward._flock import flock_exclusive, open_lock_file
+
+    try:
+        paths.ensure_private_dir()
+        fd = open_lock_file(paths.kept_claims_path())
+        try:
+            if flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S):
+                os.write(fd, (jsoncodec.dumps_line({"path": path, "claim": claim}) + "\n").encode())
+        finally:
+            os.close(fd)
+    except Exception:  # noqa: BLE001 - best effort: see above
+        pass
+
+
+def record_kept(now: float) -> int:
+    """Record the claims kept for later on this host (keep_for_later), oldest first; how many.
+    StoreUnavailable when the store still does not answer (the rest stay kept); an entry that
+    is not a claim is dropped."""
+    from sessionward import _jsoncodec as jsoncodec, paths
+    from sessionward._flock import flock_exclusive, open_lock_file
+
+    fd = open_lock_file(paths.kept_claims_path())
+    try:
+        if not flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S):
+            return 0  # another hook records them now
+        lines = _read_all(fd).splitlines()
+        done = 0
+        try:
+            for line in lines:
+                try:
+                    entry = jsoncodec.loads(line)
+                    path, claim = entry["path"], entry["claim"]
+                    usable = isinstance(path, str) and _valid(claim) and type(claim["owner"]) is dict
+                except (ValueError, KeyError, TypeError):
+                    usable = False
+                if usable:
+                    _store_claim(path, claim, claim["owner"], now, claim.get("taken"), None)
+                done += 1
+        finally:
+            rest = b"".join(line + b"\n" for line in lines[done:])
+            os.ftruncate(fd, 0)
+            if rest:
+                os.pwrite(fd, rest, 0)
+        return done
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    offset = 0
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def take_over(path: str, *, owner: Owner, session_id: str | None, checkout=None, now: float,

@@ -121,6 +121,22 @@ def lock_files_present(top: str | None = None) -> bool:
     return any(n.endswith(LOCK_SUFFIX) or (n.endswith(".tmp") and LOCK_SUFFIX + "." in n) for n in names)
 
 
+KEPT_CLAIMS_NAME = "claims-kept"  # STATE/sessionward/claims-kept: sessionward.claims.keep_for_later
+
+
+def kept_claims_path() -> str:
+    return os.path.join(private_dir(), KEPT_CLAIMS_NAME)
+
+
+def kept_claims_present() -> bool:
+    """Are claims kept on this host for a shared store that was unreachable (sessionward.claims,
+    keep_for_later)? One stat, for the hooks: without any, sessionward.claims is not imported."""
+    try:
+        return os.stat(kept_claims_path()).st_size > 0
+    except OSError:
+        return False
+
+
 def registry_lock_path() -> str:
     return os.path.join(private_dir(), "registry.lock")
 

@@ -452,6 +452,38 @@ def test_every_variable_the_configuration_reads_brings_it_to_session_start():
 # -- PreToolUse on files ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("replayed", [True, False])
+def test_an_edit_made_while_the_shared_store_did_not_answer_is_claimed_once_it_answers(sessions, project, store_backend,
+                                                                                      request, replayed):
+    """PostToolUse fails open when the shared store does not answer (the edit goes on), and
+    keeps its claim on this host; the next hook of any session here that reaches the store
+    records it first, so the other session is stopped from overwriting that edit as if the
+    store had answered all along. replayed=False is the negative control: the kept claim
+    removed, the overwrite goes through unasked."""
+    if store_backend != "redis":
+        pytest.skip("about a shared store that does not answer")
+    server = request.getfixturevalue("shared_redis")
+    a, b = sessions(0), sessions(1)
+    silent(a.start())
+    answered(b.start())
+    path = os.path.join(project, "shared.txt")
+    server.pause()
+    try:
+        line = failed_open(b.write(path, "from B\n"))
+    finally:
+        server.resume()
+    assert line.startswith("sessionward hook PostToolUse: not guarding: shared store "), line
+    kept = os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "claims-kept")
+    assert os.path.getsize(kept) > 0
+    if not replayed:
+        os.truncate(kept, 0)
+        silent(a.pre_write(path))
+        return
+    denied = answered(a.pre_write(path))["hookSpecificOutput"]
+    assert denied["permissionDecision"] == "deny" and f"{claimant(b)} edited {path} " in denied["permissionDecisionReason"]
+    assert os.path.getsize(kept) == 0  # recorded once: emptied, never removed
+
+
 def test_write_after_another_sessions_write_is_denied_by_default(sessions, project):
     a, b = sessions(0), sessions(1)
     silent(a.start())

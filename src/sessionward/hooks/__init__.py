@@ -165,9 +165,10 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         if module_name is None:
             raise HookInputError(f"unknown event {event!r} (known: {', '.join(EVENTS)})")
         payload = _decode(raw)
-        from sessionward.store import current
+        from sessionward.store import SHARED, current
 
-        current()  # the store backend, chosen once: a shared one not built fails open here
+        if current() == SHARED:  # the store backend, chosen once: a shared one not built fails open here
+            _record_kept_claims()
         hook_event = HookEvent(event, payload, env, defer_watchers)
         from sessionward import activity
 
@@ -198,6 +199,21 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
 
         logged = log_traceback(f"hook {event}", error)
         return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
+
+
+def _record_kept_claims() -> None:
+    """Claims kept on this host while the shared store did not answer (sessionward.claims,
+    keep_for_later) are recorded before this hook reads any: the guard then knows of the
+    edits made meanwhile. One stat when there are none. StoreUnavailable when it still does
+    not answer (this hook fails open, as it would have)."""
+    from sessionward import paths
+
+    if paths.kept_claims_present():
+        import time
+
+        from sessionward.claims import record_kept
+
+        record_kept(time.time())
 
 
 # -- the event log (sessionward.eventlog): what the guards asked or denied, what the person did --

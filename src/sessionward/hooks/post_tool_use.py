@@ -32,5 +32,6 @@ def handle(event: HookEvent) -> dict | None:
         checkout=describe_checkout(event.cwd),
         now=time.time(),
         state=state,
+        keep_if_unreachable=True,  # a shared store that does not answer: recorded by a later hook
     )
     return None
