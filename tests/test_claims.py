@@ -596,3 +596,49 @@ def test_a_claim_writer_killed_mid_write_leaves_no_temp_file_behind(target, owne
     record_claim(target, owner=first, session_id="s", tool="Edit", now=T0 + 1)
     assert not [e for e in os.listdir(claims_dir()) if e.endswith(".tmp")]
     assert [c["tool"] for c in claims_on(target)] == ["Edit"]
+
+
+# -- kept for later: claims made while the shared store did not answer ---------------------------
+
+
+def kept_claim(owner, at: float, tool: str = "Write") -> dict:
+    return {"session": f"sess-{owner.pid}", "owner": owner.to_record(), "project": None, "worktree": None,
+            "branch": None, "tool": tool, "write": True, "at": at, "state": None, "ended": None}
+
+
+def test_claims_kept_for_later_are_recorded_in_order_once(owners, tmp_path):
+    a, b = owners(), owners()
+    first, second = str(tmp_path / "one.txt"), str(tmp_path / "two.txt")
+    claims.keep_for_later(first, kept_claim(a, T0))
+    claims.keep_for_later(second, kept_claim(a, T0 + 1))
+    kept = os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "claims-kept")
+    with open(kept, "ab") as f:
+        f.write(b'{"path": "/x", "claim": {"not": "a claim"}}\nnot json\n')  # dropped, never block the rest
+    claims.keep_for_later(first, kept_claim(b, T0 + 2, tool="Edit"))
+    assert claims.record_kept(T0 + 3) == 5
+    assert [(c["owner"]["pid"], c["tool"], c["at"]) for c in claims_on(first)] == [(a.pid, "Write", T0), (b.pid, "Edit", T0 + 2)]
+    assert [(c["owner"]["pid"], c["at"]) for c in claims_on(second)] == [(a.pid, T0 + 1)]
+    assert os.path.getsize(kept) == 0 and claims.record_kept(T0 + 4) == 0  # once: emptied, not removed
+
+
+def test_a_store_that_fails_again_midway_leaves_the_rest_kept(owners, tmp_path, monkeypatch):
+    from sessionward.errors import StoreUnavailable
+
+    a = owners()
+    paths = [str(tmp_path / f"f{i}.txt") for i in range(3)]
+    for i, path in enumerate(paths):
+        claims.keep_for_later(path, kept_claim(a, T0 + i))
+    real, calls = claims._store_claim, []
+
+    def fails_on_the_second(*args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise StoreUnavailable("redis://127.0.0.1:6390/0", "no reply within 0.25 s")
+        return real(*args)
+
+    monkeypatch.setattr(claims, "_store_claim", fails_on_the_second)
+    with pytest.raises(StoreUnavailable):
+        claims.record_kept(T0 + 5)
+    monkeypatch.setattr(claims, "_store_claim", real)
+    assert claims.record_kept(T0 + 6) == 2  # the one that failed, and the one after it
+    assert [len(claims_on(path)) for path in paths] == [1, 1, 1]

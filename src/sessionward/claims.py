@@ -46,6 +46,7 @@ HISTORY_S = 24 * 3600.0  # claims older than this are dropped when their record 
 MAX_CLAIMS_PER_FILE = 32  # the most recent ones: one per owner, and few owners per file
 MAX_DIGEST_BYTES = 16 * 1024 * 1024  # larger files are compared by size and mtime only
 TAKE_TOOL = "take"  # the tool of take_over()'s claim: `sessionward claim take`
+KEPT_CLAIMS_MAX_BYTES = 1 << 20  # claims kept while the shared store does not answer: a few thousand edits
 
 
 def _facts(state_dir: str | None):
@@ -250,7 +251,9 @@ def keep_for_later(path: str, claim: dict) -> None:
         fd = open_lock_file(paths.kept_claims_path())
         try:
             if flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S):
-                os.write(fd, (jsoncodec.dumps_line({"path": path, "claim": claim}) + "\n").encode())
+                end = os.fstat(fd).st_size
+                if end < KEPT_CLAIMS_MAX_BYTES:
+                    os.pwrite(fd, (jsoncodec.dumps_line({"path": path, "claim": claim}) + "\n").encode(), end)
         finally:
             os.close(fd)
     except Exception:  # noqa: BLE001 - best effort: see above
