@@ -269,8 +269,8 @@ def record_kept(now: float) -> int:
 
     fd = open_lock_file(paths.kept_claims_path())
     try:
-        if not flock_exclusive(fd, CLAIMS_LOCK_TIMEOUT_S):
-            return 0  # another hook records them now
+        if not flock_exclusive(fd, 0):
+            return 0  # another hook records them now (or keeps one): this one does not wait for it
         lines = _read_all(fd).splitlines()
         done = 0
         try:
