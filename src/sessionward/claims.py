@@ -183,6 +183,20 @@ def record_claim(
     claim is kept on this host and recorded by a later hook (keep_for_later), and
     StoreUnavailable raised all the same."""
     owner.watch()  # the claim is judged by its owner's life from other PID namespaces
+    claim = new_claim(path, owner=owner, session_id=session_id, tool=tool, checkout=checkout, now=now, state=state,
+                      taken=taken)
+    try:
+        _store_claim(path, claim, owner.identity(), now, taken, state_dir)
+    except StoreUnavailable:
+        if keep_if_unreachable:
+            keep_for_later(path, claim)
+        raise
+    return claim
+
+
+def new_claim(path: str, *, owner: Owner, session_id: str | None, tool: str, checkout=None, now: float,
+              state: dict | None = None, taken: float | None = None) -> dict:
+    """The claim record_claim() records (see the module docstring), not recorded."""
     claim = {
         "session": session_id,
         "owner": owner.to_record(),
@@ -197,12 +211,6 @@ def record_claim(
     }
     if taken is not None:
         claim["taken"] = taken
-    try:
-        _store_claim(path, claim, owner.identity(), now, taken, state_dir)
-    except StoreUnavailable:
-        if keep_if_unreachable:
-            keep_for_later(path, claim)
-        raise
     return claim
 
 

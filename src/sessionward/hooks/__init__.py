@@ -167,9 +167,9 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         payload = _decode(raw)
         from sessionward.store import SHARED, current
 
-        if current() == SHARED:  # the store backend, chosen once: a shared one not built fails open here
-            _record_kept_claims()
         hook_event = HookEvent(event, payload, env, defer_watchers)
+        if current() == SHARED:  # the store backend, chosen once: a shared one not built fails open here
+            _record_kept_claims(hook_event)
         from sessionward import activity
 
         previous = activity.note_event(event, hook_event.session_id, payload)  # first: noted even if the handler fails
@@ -201,19 +201,28 @@ def run_hook(event: str, raw: bytes, environ=None, defer_watchers: bool = False)
         return _failed(event, f"internal error: {type(error).__name__}: {error} ({logged})")
 
 
-def _record_kept_claims() -> None:
+def _record_kept_claims(event: HookEvent) -> None:
     """Claims kept on this host while the shared store did not answer (sessionward.claims,
     keep_for_later) are recorded before this hook reads any: the guard then knows of the
     edits made meanwhile. One stat when there are none. StoreUnavailable when it still does
-    not answer (this hook fails open, as it would have)."""
+    not answer (this hook fails open, as it would have); a PostToolUse keeps its own claim
+    first, without asking the server again (another 0.25 s from a paused one)."""
     from sessionward import paths
 
-    if paths.kept_claims_present():
-        import time
+    if not paths.kept_claims_present():
+        return
+    import time
 
-        from sessionward.claims import record_kept
+    from sessionward.claims import record_kept
 
+    try:
         record_kept(time.time())
+    except StoreUnavailable:
+        if event.name == "PostToolUse":
+            from sessionward.hooks.post_tool_use import keep_claim
+
+            keep_claim(event)
+        raise
 
 
 # -- the event log (sessionward.eventlog): what the guards asked or denied, what the person did --

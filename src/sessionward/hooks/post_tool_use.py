@@ -9,6 +9,30 @@ from sessionward.hooks import HookEvent
 
 
 def handle(event: HookEvent) -> dict | None:
+    claim = _claim_of(event)
+    if claim is not None:
+        from sessionward import claims
+
+        path, fields = claim
+        # a shared store that does not answer: the claim is kept, recorded by a later hook
+        claims.record_claim(path, owner=event.owner, keep_if_unreachable=True, **fields)
+    return None
+
+
+def keep_claim(event: HookEvent) -> None:
+    """Keep this event's claim for a later hook to record, without asking the store: the
+    hook runner found it unreachable (recording the claims kept before this one)."""
+    claim = _claim_of(event)
+    if claim is not None:
+        from sessionward import claims
+
+        path, fields = claim
+        claims.keep_for_later(path, claims.new_claim(path, owner=event.owner, **fields))
+
+
+def _claim_of(event: HookEvent) -> tuple[str, dict] | None:
+    """(the path, the claim's fields but its owner) this event claims; None for a tool that
+    claims nothing, a draft, or a Read of nothing on disk."""
     tool = event.payload.get("tool_name")
     if tool not in CLAIM_TOOLS:
         return None
@@ -24,14 +48,5 @@ def handle(event: HookEvent) -> dict | None:
     state = claims.file_state(path)
     if state is None and tool == "Read":
         return None  # nothing on disk to have seen (a directory, a vanished file)
-    claims.record_claim(
-        path,
-        owner=event.owner,
-        session_id=event.session_id,
-        tool=tool,
-        checkout=describe_checkout(event.cwd),
-        now=time.time(),
-        state=state,
-        keep_if_unreachable=True,  # a shared store that does not answer: recorded by a later hook
-    )
-    return None
+    return path, {"session_id": event.session_id, "tool": tool, "checkout": describe_checkout(event.cwd),
+                  "now": time.time(), "state": state}
