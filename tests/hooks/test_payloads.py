@@ -476,7 +476,9 @@ def test_an_edit_made_while_the_shared_store_did_not_answer_is_claimed_once_it_a
     assert all(line.startswith("sessionward hook PostToolUse: not guarding: shared store ") for line in lines), lines
     kept = os.path.join(os.environ["SESSIONWARD_HOME"], "sessionward", "claims-kept")
     with open(kept) as f:
-        assert [json.loads(line)["claim"]["tool"] for line in f] == ["Read", "Write"]  # each kept, the store down
+        kept_claims = [json.loads(line)["claim"] for line in f]
+    assert [c["tool"] for c in kept_claims] == ["Read", "Write"]  # each kept, the store down
+    assert all(c["owner"]["life"] for c in kept_claims)  # as recorded ones: its watcher vouches for B
     if not replayed:
         os.truncate(kept, 0)
         silent(a.pre_write(path))

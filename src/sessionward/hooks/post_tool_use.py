@@ -27,6 +27,7 @@ def keep_claim(event: HookEvent) -> None:
         from sessionward import claims
 
         path, fields = claim
+        event.owner.watch()  # as record_claim does: the claim says whether a watcher vouches for its owner
         claims.keep_for_later(path, claims.new_claim(path, owner=event.owner, **fields))
 
 
