@@ -316,7 +316,8 @@ COMMANDS = [
         "sessionward.cli.doctor:run_doctor",
         opts=[SCOPE, Opt("--reseed", "on the shared store, after it lost its state: set every fence counter above "
                          "every recorded mark, so that fenced writes are allowed again"), JSON],
-        details="Doctor changes nothing, except with --reseed (it re-seeds only a shared store that lost its state).\n"
+        details="Doctor changes nothing, but on a shared store that lost its state: it marks the loss (fenced writes\n"
+        "are then refused on every host), and with --reseed it re-seeds the store (only one that lost its state).\n"
         "Exit status: 0 when every check passes, 1 when one fails; 2 for --reseed on the local store.",
     ),
     Command(
