@@ -186,41 +186,42 @@ def _remembered(name: str, state_dir: str | None) -> dict:
     return found
 
 
-def _recall(name: str, server: str, state_dir: str | None) -> str:
-    found = _remembered(name, state_dir)
+def _recall(found: dict, server: str) -> str:
     return found.get(server, found.get("", ""))
 
 
-def _remember(name: str, server: str, value: str, state_dir: str | None, durable: bool) -> None:
+def _remember(name: str, found: dict, server: str, value: str, state_dir: str | None, durable: bool) -> None:
+    """Write the file `name` as `found` (what _remembered read) holds it, with `server`'s line
+    set to `value`: the line without a server was this one's, its own line replaces it."""
     from sessionward._atomic import write_file_atomic
 
-    found = _remembered(name, state_dir)
-    found.pop("", None)  # the line without a server was this one's: its own line replaces it
-    found[server] = value
+    lines = {k: v for k, v in found.items() if k}
+    lines[server] = value
     path = _memory_path(name, state_dir)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    write_file_atomic(path, "".join(f"{k} {v}\n" for k, v in found.items()).encode(), durable=durable)
+    write_file_atomic(path, "".join(f"{k} {v}\n" for k, v in lines.items()).encode(), durable=durable)
 
 
 def known_epoch(server: str, state_dir: str | None = None) -> str:
     """The epoch this host last saw on `server` (a connection's target.display), or "" (never,
     or the file unreadable)."""
-    text = _recall(EPOCH_FILE_NAME, server, state_dir)
+    text = _recall(_remembered(EPOCH_FILE_NAME, state_dir), server)
     return text if 0 < len(text) <= _EPOCH_MAX and text.isalnum() else ""
 
 
 def remember_epoch(epoch: str, server: str, state_dir: str | None = None) -> None:
     """Keep `epoch` as the one this host last saw on `server` (atomically; a no-op when
     unchanged or empty)."""
-    if epoch and _remembered(EPOCH_FILE_NAME, state_dir).get(server) != epoch:
-        _remember(EPOCH_FILE_NAME, server, epoch, state_dir, durable=True)
+    found = _remembered(EPOCH_FILE_NAME, state_dir)
+    if epoch and found.get(server) != epoch:
+        _remember(EPOCH_FILE_NAME, found, server, epoch, state_dir, durable=True)
 
 
 def known_fence(server: str, state_dir: str | None = None) -> int:
     """The highest fencing number `server` handed this host (0: none), a lock's or a note's,
     kept in STATE/sessionward/store-fence: a re-seed sets every counter above it, and doctor
     tells a server whose counters went back below it (restored from an old snapshot)."""
-    text = _recall(FENCE_FILE_NAME, server, state_dir)
+    text = _recall(_remembered(FENCE_FILE_NAME, state_dir), server)
     return int(text) if text.isdigit() else 0
 
 
@@ -230,11 +231,12 @@ def remember_fence(fence: int, server: str, state_dir: str | None = None) -> Non
     and the server's own marks still count). Never raises: it is called once the fence is
     held, and a state directory it cannot write fails the next operation that needs it."""
     found = _remembered(FENCE_FILE_NAME, state_dir)
-    own = found.get(server, "")
+    own, known = found.get(server, ""), _recall(found, server)
     if own.isdigit() and fence <= int(own):
         return
     try:
-        _remember(FENCE_FILE_NAME, server, str(max(fence, known_fence(server, state_dir))), state_dir, durable=False)
+        _remember(FENCE_FILE_NAME, found, server, str(max(fence, int(known) if known.isdigit() else 0)), state_dir,
+                  durable=False)
     except Exception:  # noqa: BLE001 - StateUnwritable, UnsafeState: see above
         pass
 
